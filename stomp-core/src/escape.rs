@@ -1,0 +1,1 @@
+//! Header escaping per STOMP version. (Being written.)

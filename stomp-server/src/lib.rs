@@ -1,0 +1,1 @@
+//! stomp-server. (Being written.)
