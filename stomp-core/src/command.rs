@@ -141,7 +141,10 @@ mod tests {
     #[test]
     fn every_command_round_trips_through_its_wire_name() {
         for command in Command::ALL {
-            assert_eq!(Command::from_bytes(command.as_str().as_bytes()), Some(command));
+            assert_eq!(
+                Command::from_bytes(command.as_str().as_bytes()),
+                Some(command)
+            );
         }
         assert_eq!(Command::from_bytes(b"send"), None);
         assert_eq!(Command::from_bytes(b""), None);

@@ -1,12 +1,28 @@
-//! The encoder. (API fixed; body being written.)
+//! The encoder.
+//!
+//! Frames are written straight into the caller's `BytesMut`: one `reserve` for the whole
+//! frame (exact for [`encode`], estimated from the iterator for [`encode_parts`]), then
+//! `put_slice`. Nothing is allocated on the side, not even for the `content-length` digits.
 
-use bytes::BytesMut;
+use bytes::{BufMut, BytesMut};
 
-use crate::{Command, Frame, Version};
+use crate::escape::Escaping;
+use crate::{names, Command, Frame, Version};
+
+/// Bytes reserved per header when [`encode_parts`] cannot know their length in advance.
+const HEADER_ESTIMATE: usize = 48;
 
 /// Encodes `frame` for `version` at the end of `dst`.
 pub fn encode(frame: &Frame, version: Version, dst: &mut BytesMut) {
-    encode_parts(frame.command, frame.headers.iter(), &frame.body, version, dst);
+    let escaping = Escaping::for_frame(version, frame.command);
+    write_frame(
+        frame.command,
+        frame.headers.iter(),
+        headers_len(frame, escaping),
+        &frame.body,
+        escaping,
+        dst,
+    );
 }
 
 /// Encodes a frame given as parts, so a caller can add headers without building a `Frame`.
@@ -20,6 +36,189 @@ pub fn encode_parts<'a>(
     version: Version,
     dst: &mut BytesMut,
 ) {
-    let _ = (command, headers.into_iter().count(), body, version, dst);
-    todo!("encoder")
+    let headers = headers.into_iter();
+    let estimate = headers.size_hint().0.saturating_mul(HEADER_ESTIMATE);
+    let escaping = Escaping::for_frame(version, command);
+    write_frame(command, headers, estimate, body, escaping, dst);
+}
+
+/// The encoded length of a frame: what `dst` grows by.
+///
+/// Useful to size a buffer or to check a frame against a peer's limit before sending it.
+pub fn encoded_len(frame: &Frame, version: Version) -> usize {
+    let escaping = Escaping::for_frame(version, frame.command);
+    frame.command.as_str().len() + 1 + headers_len(frame, escaping) + tail_len(frame.body.len())
+}
+
+fn write_frame<'a>(
+    command: Command,
+    headers: impl Iterator<Item = (&'a str, &'a str)>,
+    headers_len: usize,
+    body: &[u8],
+    escaping: Escaping,
+    dst: &mut BytesMut,
+) {
+    let command = command.as_str().as_bytes();
+    let tail = tail_len(body.len());
+    dst.reserve(command.len() + 1 + headers_len + tail);
+    dst.put_slice(command);
+    dst.put_u8(b'\n');
+    for (name, value) in headers {
+        if name == names::CONTENT_LENGTH {
+            continue;
+        }
+        escaping.escape_into(name, dst);
+        dst.put_u8(b':');
+        escaping.escape_into(value, dst);
+        dst.put_u8(b'\n');
+    }
+    // A no-op unless the header estimate of `encode_parts` was short.
+    dst.reserve(tail);
+    if !body.is_empty() {
+        dst.put_slice(names::CONTENT_LENGTH.as_bytes());
+        dst.put_u8(b':');
+        put_decimal(body.len(), dst);
+        dst.put_u8(b'\n');
+    }
+    dst.put_u8(b'\n');
+    dst.put_slice(body);
+    dst.put_u8(0);
+}
+
+/// The encoded length of the header lines of `frame`, `content-length` left out.
+fn headers_len(frame: &Frame, escaping: Escaping) -> usize {
+    frame
+        .headers
+        .iter()
+        .filter(|(name, _)| *name != names::CONTENT_LENGTH)
+        .map(|(name, value)| header_line_len(escaping, name, value))
+        .sum()
+}
+
+fn header_line_len(escaping: Escaping, name: &str, value: &str) -> usize {
+    escaping.escaped_len(name) + 1 + escaping.escaped_len(value) + 1
+}
+
+/// The `content-length` line (when there is a body), blank line, body and NUL.
+fn tail_len(body: usize) -> usize {
+    let content_length = match body {
+        0 => 0,
+        n => names::CONTENT_LENGTH.len() + 1 + decimal_len(n) + 1,
+    };
+    content_length + 1 + body + 1
+}
+
+fn decimal_len(mut n: usize) -> usize {
+    let mut digits = 1;
+    while n >= 10 {
+        n /= 10;
+        digits += 1;
+    }
+    digits
+}
+
+/// Writes `n` in decimal through a stack buffer.
+fn put_decimal(mut n: usize, dst: &mut BytesMut) {
+    let mut digits = [0u8; 20]; // u64::MAX has 20 digits
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    dst.put_slice(&digits[start..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encoded(frame: &Frame, version: Version) -> String {
+        let mut dst = BytesMut::new();
+        encode(frame, version, &mut dst);
+        assert_eq!(dst.len(), encoded_len(frame, version));
+        String::from_utf8(dst.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn writes_the_spec_send_frame_with_a_content_length() {
+        let frame = Frame::new(Command::Send)
+            .header("destination", "/queue/a")
+            .header("content-type", "text/plain")
+            .with_body("hello queue a");
+        assert_eq!(
+            encoded(&frame, Version::V1_2),
+            "SEND\ndestination:/queue/a\ncontent-type:text/plain\ncontent-length:13\n\nhello queue a\0"
+        );
+    }
+
+    #[test]
+    fn no_content_length_without_a_body_and_stale_ones_are_dropped() {
+        let frame = Frame::new(Command::Subscribe)
+            .header("id", "0")
+            .header("content-length", "99")
+            .header("destination", "/queue/foo");
+        assert_eq!(
+            encoded(&frame, Version::V1_2),
+            "SUBSCRIBE\nid:0\ndestination:/queue/foo\n\n\0"
+        );
+        let frame = frame.with_body(vec![0u8; 1234]);
+        assert!(encoded(&frame, Version::V1_2).contains("\ncontent-length:1234\n\n"));
+    }
+
+    #[test]
+    fn escapes_per_version_but_never_the_connect_family() {
+        let frame = Frame::new(Command::Message).header("a:b", "c\nd\\e\rf");
+        assert_eq!(
+            encoded(&frame, Version::V1_2),
+            "MESSAGE\na\\cb:c\\nd\\\\e\\rf\n\n\0"
+        );
+        assert_eq!(
+            encoded(&frame, Version::V1_1),
+            "MESSAGE\na\\cb:c\\nd\\\\e\rf\n\n\0"
+        );
+        let frame = Frame::new(Command::Send).header("path", "C:\\dir");
+        assert_eq!(encoded(&frame, Version::V1_0), "SEND\npath:C:\\dir\n\n\0");
+        let frame = Frame::new(Command::Connected).header("server", "x:1\\2");
+        assert_eq!(
+            encoded(&frame, Version::V1_2),
+            "CONNECTED\nserver:x:1\\2\n\n\0"
+        );
+    }
+
+    #[test]
+    fn encode_parts_appends_after_existing_bytes() {
+        let mut dst = BytesMut::from(&b"\n"[..]);
+        encode_parts(
+            Command::Receipt,
+            [("receipt-id", "77"), ("content-length", "5")],
+            b"",
+            Version::V1_2,
+            &mut dst,
+        );
+        encode_parts(
+            Command::Error,
+            std::iter::empty(),
+            b"oops",
+            Version::V1_2,
+            &mut dst,
+        );
+        assert_eq!(
+            &dst[..],
+            b"\nRECEIPT\nreceipt-id:77\n\n\0ERROR\ncontent-length:4\n\noops\0"
+        );
+    }
+
+    #[test]
+    fn decimal_digits() {
+        for n in [0, 7, 9, 10, 99, 100, 65536, usize::MAX] {
+            let mut dst = BytesMut::new();
+            put_decimal(n, &mut dst);
+            assert_eq!(&dst[..], n.to_string().as_bytes());
+            assert_eq!(decimal_len(n), dst.len());
+        }
+    }
 }

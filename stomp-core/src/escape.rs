@@ -1,1 +1,201 @@
-//! Header escaping per STOMP version. (Being written.)
+//! Header escaping per STOMP version.
+//!
+//! | version | escapes                     |
+//! |---------|-----------------------------|
+//! | 1.0     | none (a backslash is literal) |
+//! | 1.1     | `\n` `\c` (colon) `\\`      |
+//! | 1.2     | `\r` `\n` `\c` (colon) `\\` |
+//!
+//! `CONNECT`, `STOMP` and `CONNECTED` frames are never escaped, whatever the version, so that
+//! a peer can read them before the version is negotiated. Decoding any other escape sequence
+//! (`\t`, a trailing lone backslash, `\r` in 1.1) is an error.
+
+use bytes::{BufMut, BytesMut};
+use memchr::memchr;
+
+use crate::decode::{quote, DecodeError};
+use crate::{Command, Version};
+
+/// The escape rules that apply to the headers of one frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Escaping {
+    /// No escaping: STOMP 1.0, and `CONNECT`/`STOMP`/`CONNECTED` in every version.
+    None,
+    /// STOMP 1.1: `\n`, `\c` and `\\`.
+    V1_1,
+    /// STOMP 1.2: `\r`, `\n`, `\c` and `\\`.
+    V1_2,
+}
+
+impl Escaping {
+    /// The rules for a `command` frame sent under `version`.
+    pub const fn for_frame(version: Version, command: Command) -> Escaping {
+        if command.is_connect_family() {
+            return Escaping::None;
+        }
+        match version {
+            Version::V1_0 => Escaping::None,
+            Version::V1_1 => Escaping::V1_1,
+            Version::V1_2 => Escaping::V1_2,
+        }
+    }
+
+    /// The escape sequence that replaces `byte`, if it needs one.
+    const fn escape_of(self, byte: u8) -> Option<&'static [u8]> {
+        match (self, byte) {
+            (Escaping::None, _) => None,
+            (_, b'\n') => Some(b"\\n"),
+            (_, b':') => Some(b"\\c"),
+            (_, b'\\') => Some(b"\\\\"),
+            (Escaping::V1_2, b'\r') => Some(b"\\r"),
+            _ => None,
+        }
+    }
+
+    /// The character that `\` followed by `c` stands for, if the sequence is defined.
+    const fn unescape_of(self, c: char) -> Option<char> {
+        match (self, c) {
+            (Escaping::None, _) => None,
+            (_, 'n') => Some('\n'),
+            (_, 'c') => Some(':'),
+            (_, '\\') => Some('\\'),
+            (Escaping::V1_2, 'r') => Some('\r'),
+            _ => None,
+        }
+    }
+
+    /// The length of `text` once escaped.
+    pub fn escaped_len(self, text: &str) -> usize {
+        if self == Escaping::None {
+            return text.len();
+        }
+        let extra = text
+            .bytes()
+            .filter(|&b| self.escape_of(b).is_some())
+            .count();
+        text.len() + extra
+    }
+
+    /// Appends `text`, escaped, to `dst`.
+    pub fn escape_into(self, text: &str, dst: &mut BytesMut) {
+        let bytes = text.as_bytes();
+        if self == Escaping::None {
+            dst.put_slice(bytes);
+            return;
+        }
+        let mut start = 0;
+        for (i, &byte) in bytes.iter().enumerate() {
+            if let Some(sequence) = self.escape_of(byte) {
+                dst.put_slice(&bytes[start..i]);
+                dst.put_slice(sequence);
+                start = i + 1;
+            }
+        }
+        dst.put_slice(&bytes[start..]);
+    }
+
+    /// Appends `text`, unescaped, to `out`.
+    ///
+    /// Fails with [`DecodeError::InvalidEscape`] on an undefined sequence, including a
+    /// backslash at the end of `text`. `out` may hold part of `text` after a failure.
+    pub fn unescape_into(self, text: &str, out: &mut String) -> Result<(), DecodeError> {
+        if self == Escaping::None {
+            out.push_str(text);
+            return Ok(());
+        }
+        let mut rest = text;
+        while let Some(at) = memchr(b'\\', rest.as_bytes()) {
+            // `at` is the index of an ASCII byte, so both slices fall on char boundaries.
+            out.push_str(&rest[..at]);
+            let mut after = rest[at + 1..].chars();
+            let escaped = after.next();
+            match escaped.and_then(|c| self.unescape_of(c)) {
+                Some(c) => out.push(c),
+                None => return Err(invalid_escape(escaped)),
+            }
+            rest = after.as_str();
+        }
+        out.push_str(rest);
+        Ok(())
+    }
+}
+
+fn invalid_escape(escaped: Option<char>) -> DecodeError {
+    let mut sequence = String::from("\\");
+    if let Some(c) = escaped {
+        let mut utf8 = [0u8; 4];
+        sequence.push_str(&quote(c.encode_utf8(&mut utf8).as_bytes()));
+    }
+    DecodeError::InvalidEscape { sequence }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn escaped(escaping: Escaping, text: &str) -> String {
+        let mut dst = BytesMut::new();
+        escaping.escape_into(text, &mut dst);
+        assert_eq!(dst.len(), escaping.escaped_len(text));
+        String::from_utf8(dst.to_vec()).unwrap()
+    }
+
+    fn unescaped(escaping: Escaping, text: &str) -> Result<String, DecodeError> {
+        let mut out = String::new();
+        escaping.unescape_into(text, &mut out).map(|()| out)
+    }
+
+    #[test]
+    fn rules_follow_version_and_command() {
+        assert_eq!(
+            Escaping::for_frame(Version::V1_2, Command::Send),
+            Escaping::V1_2
+        );
+        assert_eq!(
+            Escaping::for_frame(Version::V1_1, Command::Message),
+            Escaping::V1_1
+        );
+        assert_eq!(
+            Escaping::for_frame(Version::V1_0, Command::Send),
+            Escaping::None
+        );
+        for command in [Command::Connect, Command::Stomp, Command::Connected] {
+            assert_eq!(Escaping::for_frame(Version::V1_2, command), Escaping::None);
+        }
+    }
+
+    #[test]
+    fn escapes_per_version() {
+        let text = "a:b\nc\\d\re";
+        assert_eq!(escaped(Escaping::V1_2, text), "a\\cb\\nc\\\\d\\re");
+        assert_eq!(escaped(Escaping::V1_1, text), "a\\cb\\nc\\\\d\re");
+        assert_eq!(escaped(Escaping::None, text), text);
+        assert_eq!(escaped(Escaping::V1_2, "plain ünïcode"), "plain ünïcode");
+    }
+
+    #[test]
+    fn unescapes_per_version() {
+        assert_eq!(
+            unescaped(Escaping::V1_2, "a\\cb\\nc\\\\d\\re").unwrap(),
+            "a:b\nc\\d\re"
+        );
+        assert_eq!(
+            unescaped(Escaping::V1_1, "a\\cb\\nc\\\\d").unwrap(),
+            "a:b\nc\\d"
+        );
+        assert_eq!(unescaped(Escaping::None, "a\\tb\\").unwrap(), "a\\tb\\");
+        assert_eq!(unescaped(Escaping::V1_2, "ü\\cü").unwrap(), "ü:ü");
+    }
+
+    #[test]
+    fn undefined_sequences_are_errors() {
+        let err = unescaped(Escaping::V1_2, "a\\tb").unwrap_err();
+        assert_eq!(err.to_string(), "undefined escape sequence `\\t` in header");
+        let err = unescaped(Escaping::V1_1, "a\\rb").unwrap_err();
+        assert_eq!(err.to_string(), "undefined escape sequence `\\r` in header");
+        let err = unescaped(Escaping::V1_2, "trailing\\").unwrap_err();
+        assert_eq!(err.to_string(), "undefined escape sequence `\\` in header");
+        let err = unescaped(Escaping::V1_2, "x\\é").unwrap_err();
+        assert_eq!(err.to_string(), "undefined escape sequence `\\é` in header");
+    }
+}

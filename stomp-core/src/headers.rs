@@ -191,7 +191,10 @@ mod tests {
         assert_eq!(h.get("foo"), Some("World"));
         assert_eq!(h.get_all("foo").collect::<Vec<_>>(), ["World", "Hello"]);
         assert_eq!(h.len(), 3);
-        assert_eq!(h.iter().map(|(n, _)| n).collect::<Vec<_>>(), ["foo", "foo", "bar"]);
+        assert_eq!(
+            h.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            ["foo", "foo", "bar"]
+        );
     }
 
     #[test]

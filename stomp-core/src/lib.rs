@@ -9,7 +9,7 @@
 //! - [`decode`]: [`Decoder`], a sans-IO decoder over `bytes::BytesMut` that checks
 //!   [`FrameLimits`] while bytes arrive; its errors are [`DecodeError`].
 //! - [`encode`]: [`encode`](encode::encode) into a caller's buffer.
-//! - [`escape`]: header escaping rules per version.
+//! - [`escape`]: header escaping rules per version ([`Escaping`](escape::Escaping)).
 //! - [`heartbeat`]: the `heart-beat` header and its negotiation.
 //! - [`pattern`]: [`DestinationPattern`] (`/chat/<room>`, `/chat/{room}`, `*`, `**`).
 #![warn(missing_docs)]
@@ -26,7 +26,7 @@ pub mod version;
 
 pub use command::Command;
 pub use decode::{DecodeError, Decoder, FrameLimits};
-pub use encode::{encode, encode_parts};
+pub use encode::{encode, encode_parts, encoded_len};
 pub use frame::{names, Frame};
 pub use headers::Headers;
 pub use heartbeat::{HeartBeat, NegotiatedHeartBeat};

@@ -1,1 +1,93 @@
-//! stomp-server. (Being written.)
+//! # stomp-server
+//!
+//! STOMP over WebSocket the way Spring developers write it, in Rust: annotated handler
+//! functions checked at compile time, an in-memory broker, user destinations, a messaging
+//! template, interceptors, session events, limits and a STOMP client.
+//!
+//! ```no_run
+//! use serde::{Deserialize, Serialize};
+//! use stomp_server::{message_mapping, send_to, Payload, Principal, StompServer};
+//!
+//! #[derive(Deserialize)]
+//! struct Post { content: String }
+//!
+//! #[derive(Serialize)]
+//! struct ChatMessage { room: String, sender: String, content: String }
+//!
+//! #[message_mapping("/chat/<room>")]
+//! #[send_to("/topic/chat/<room>")]
+//! async fn post(room: String, user: Principal, Payload(post): Payload<Post>) -> ChatMessage {
+//!     ChatMessage { room, sender: user.name().to_owned(), content: post.content }
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), stomp_server::StartError> {
+//!     StompServer::builder()
+//!         .endpoint("/ws")
+//!         .application_prefix("/app")
+//!         .simple_broker(["/topic", "/queue"])
+//!         .serve("127.0.0.1:8080")
+//!         .await
+//! }
+//! ```
+//!
+//! Layout:
+//! - [`handler`](crate::Handlers): descriptors, registry, extractors ([`Payload`], [`State`],
+//!   [`Principal`], ...), return values and exception handling.
+//! - `session`: one task per connection, its bounded outbound queue and writer.
+//! - `broker`: the [`SimpleBroker`]; `user`: user destinations and the [`UserRegistry`].
+//! - [`Template`]: sending from anywhere. [`client`]: a STOMP client.
+//! - `server`, `http`: the builder, the accept loop, the WebSocket upgrade.
+#![warn(missing_docs)]
+
+mod app;
+mod broker;
+pub mod client;
+mod config;
+mod event;
+mod handler;
+mod http;
+mod interceptor;
+mod principal;
+mod server;
+mod session;
+mod stats;
+mod template;
+mod user;
+
+pub use broker::{AckMode, BrokerError, SimpleBroker};
+pub use config::{default_heartbeat, Limits, UnhandledErrors};
+pub use event::{EventListener, SessionEvent};
+pub use handler::{
+    decode_payload, to_body, BoxFuture, Destination, ExceptionHandlerDescriptor, ExceptionThunk,
+    ExceptionType, FromHeader, FromInvocation, HandlerDescriptor, HandlerError, HandlerThunk,
+    Handlers, HeaderError, Invocation, MappingKind, Message, MessageHeaders, MissingPrincipal,
+    MissingState, Outcome, PathVariableError, Payload, PayloadError, RegistryError, ReplyMessage,
+    ReplyRouting, SerializeError, SourceLocation, State, UserTarget, APPLICATION_JSON,
+    OCTET_STREAM, TEXT_PLAIN,
+};
+pub use http::{HttpHandler, StaticResource};
+pub use interceptor::{ChannelInterceptor, InterceptorContext, Rejection};
+pub use principal::{Principal, SessionId};
+pub use server::{shutdown_signal, Server, StartError, StompServer, StompServerBuilder};
+pub use session::SessionAttributes;
+pub use stats::{Stats, StatsSnapshot};
+pub use stomp_core::{self as core, Command, Frame, Headers};
+pub use stomp_macros::{
+    message_exception_handler, message_mapping, send_to, send_to_user, subscribe_mapping,
+};
+pub use template::{SendError, Template};
+pub use user::{SimpUser, UserRegistry};
+
+/// Used by the code the macros generate. Not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::__stomp_outcome as outcome;
+    pub use crate::handler::extract::{extract, header, path_variable};
+    pub use crate::handler::reply::kinds;
+    pub use crate::handler::{
+        BoxFuture, ExceptionHandlerDescriptor, ExceptionType, HandlerDescriptor, HandlerError,
+        Invocation, MappingKind, Outcome, ReplyRouting, SourceLocation, UserTarget,
+    };
+    pub use inventory;
+}

@@ -1,0 +1,274 @@
+//! [`StompClient::connect`]: TCP, WebSocket handshake, `CONNECT`/`CONNECTED`, then the
+//! reader and writer tasks.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use ::http::{HeaderName, HeaderValue, Uri};
+use bytes::BytesMut;
+use futures_util::sink::SinkExt;
+use futures_util::stream::StreamExt;
+use stomp_core::{names, Command, Decoder, Frame, HeartBeat, Version};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::client::Request;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+use super::config::StompClient;
+use super::error::{ClientError, CloseReason};
+use super::reader::Reader;
+use super::session::{SessionParts, StompSession};
+use super::state::Shared;
+use super::writer::{encode_frame, run_writer};
+
+type Ws = WebSocketStream<TcpStream>;
+
+impl StompClient {
+    /// Connects to `url` (`ws://host:port/path`), sends `CONNECT` (or `STOMP`) and waits for
+    /// `CONNECTED`, all within the connect timeout.
+    ///
+    /// An `ERROR` instead of `CONNECTED` gives [`ClientError::Refused`]. Only `ws://` is
+    /// supported (no TLS).
+    pub async fn connect(&self, url: &str) -> Result<StompSession, ClientError> {
+        match tokio::time::timeout(self.connect_timeout, self.connect_inner(url)).await {
+            Ok(result) => result,
+            Err(_) => Err(ClientError::Timeout("CONNECTED")),
+        }
+    }
+
+    async fn connect_inner(&self, url: &str) -> Result<StompSession, ClientError> {
+        let uri: Uri = url
+            .parse()
+            .map_err(|error| ClientError::Config(format!("invalid URL `{url}`: {error}")))?;
+        match uri.scheme_str() {
+            Some("ws") => {}
+            Some("wss") => {
+                return Err(ClientError::Config(format!(
+                    "`{url}`: wss:// (TLS) is not supported by this client, use ws://"
+                )))
+            }
+            _ => {
+                return Err(ClientError::Config(format!(
+                    "`{url}`: the URL must start with ws://"
+                )))
+            }
+        }
+        let host = uri
+            .host()
+            .ok_or_else(|| ClientError::Config(format!("`{url}` has no host")))?
+            .to_owned();
+        let port = uri.port_u16().unwrap_or(80);
+        let tcp = self.open_tcp(&host, port).await?;
+        let request = self.handshake_request(uri)?;
+        let (mut ws, _response) =
+            tokio_tungstenite::client_async_with_config(request, tcp, Some(self.ws_config()))
+                .await?;
+
+        let mut decoder = Decoder::new(self.limits);
+        let mut buf = BytesMut::new();
+        ws.send(encode_frame(&self.connect_frame(&host), Version::V1_2))
+            .await?;
+        let first = read_first_frame(&mut ws, &mut decoder, &mut buf).await?;
+        match first.command {
+            Command::Connected => {}
+            Command::Error => {
+                return Err(ClientError::Refused {
+                    message: first.get(names::MESSAGE).unwrap_or_default().to_owned(),
+                    body: String::from_utf8_lossy(&first.body).into_owned(),
+                })
+            }
+            other => {
+                return Err(ClientError::Protocol(format!(
+                    "expected CONNECTED, the server sent {other}"
+                )))
+            }
+        }
+        let version = match first.get(names::VERSION) {
+            None => Version::V1_0,
+            Some(text) => Version::parse(text).ok_or_else(|| {
+                ClientError::Protocol(format!("CONNECTED has an unknown version `{text}`"))
+            })?,
+        };
+        decoder.set_version(version);
+        let remote = match (version, first.get(names::HEART_BEAT)) {
+            (Version::V1_0, _) | (_, None) => HeartBeat::default(),
+            (_, Some(text)) => HeartBeat::parse(text).ok_or_else(|| {
+                ClientError::Protocol(format!("CONNECTED has a malformed heart-beat `{text}`"))
+            })?,
+        };
+        let heartbeat = HeartBeat::negotiate(self.heartbeat, remote);
+        tracing::debug!(
+            %version,
+            session = first.get(names::SESSION).unwrap_or_default(),
+            ?heartbeat,
+            "STOMP client connected"
+        );
+
+        let shared = Arc::new(Shared::new(self.unrouted_capacity));
+        let (queue, queue_rx) = mpsc::channel(self.send_queue_capacity);
+        let (reader_done, reader_done_rx) = oneshot::channel();
+        let (writer_done, writer_done_rx) = oneshot::channel();
+        let (sink, stream) = ws.split();
+        tokio::spawn(run_writer(
+            sink,
+            queue_rx,
+            reader_done_rx,
+            writer_done,
+            heartbeat.send_every,
+            Arc::clone(&shared),
+        ));
+        let reader = Reader {
+            stream,
+            decoder,
+            buf,
+            shared: Arc::clone(&shared),
+            expect_every: heartbeat.expect_every,
+            writer_done: writer_done_rx,
+            reader_done,
+            last_error: None,
+        };
+        tokio::spawn(reader.run());
+        Ok(StompSession::new(SessionParts {
+            queue,
+            shared,
+            connected: first,
+            version,
+            heartbeat,
+            receipt_timeout: self.receipt_timeout,
+            subscription_capacity: self.subscription_capacity,
+        }))
+    }
+
+    /// Opens the TCP connection, from [`bind_addr`](StompClient::bind_addr) when set.
+    async fn open_tcp(&self, host: &str, port: u16) -> Result<TcpStream, ClientError> {
+        // `[::1]` in a URL is `::1` to the resolver.
+        let name = host.trim_start_matches('[').trim_end_matches(']');
+        let mut last_error = None;
+        for addr in tokio::net::lookup_host((name, port)).await? {
+            if let Some(local) = self.bind_addr {
+                if local.is_ipv4() != addr.is_ipv4() {
+                    continue;
+                }
+            }
+            match self.connect_addr(addr).await {
+                Ok(stream) => {
+                    // STOMP frames are small and latency matters more than packet count; the
+                    // writer already batches.
+                    stream.set_nodelay(true)?;
+                    return Ok(stream);
+                }
+                Err(error) => last_error = Some(error),
+            }
+        }
+        Err(ClientError::Io(last_error.unwrap_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("`{host}` resolves to no usable address"),
+            )
+        })))
+    }
+
+    async fn connect_addr(&self, addr: SocketAddr) -> std::io::Result<TcpStream> {
+        match self.bind_addr {
+            None => TcpStream::connect(addr).await,
+            Some(local) => {
+                let socket = if local.is_ipv4() {
+                    TcpSocket::new_v4()?
+                } else {
+                    TcpSocket::new_v6()?
+                };
+                socket.bind(SocketAddr::new(local, 0))?;
+                socket.connect(addr).await
+            }
+        }
+    }
+
+    fn ws_config(&self) -> WebSocketConfig {
+        // Several frames may share one WebSocket message, so allow a few frames' worth.
+        let max_message = self.limits.max_frame_size.saturating_mul(8).max(1 << 20);
+        WebSocketConfig::default()
+            .read_buffer_size(self.read_buffer_size)
+            .max_message_size(Some(max_message))
+            .max_frame_size(Some(max_message))
+    }
+
+    fn handshake_request(&self, uri: Uri) -> Result<Request, ClientError> {
+        let mut request = uri.into_client_request()?;
+        let headers = request.headers_mut();
+        let invalid =
+            |name: &str| ClientError::Config(format!("invalid handshake header `{name}`"));
+        if !self.subprotocols.is_empty() {
+            let value = HeaderValue::from_str(&self.subprotocols.join(", "))
+                .map_err(|_| invalid("Sec-WebSocket-Protocol"))?;
+            headers.insert(::http::header::SEC_WEBSOCKET_PROTOCOL, value);
+        }
+        if let Some(origin) = &self.origin {
+            let value = HeaderValue::from_str(origin).map_err(|_| invalid("Origin"))?;
+            headers.insert(::http::header::ORIGIN, value);
+        }
+        for (name, value) in &self.handshake_headers {
+            let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| invalid(name))?;
+            let value = HeaderValue::from_str(value).map_err(|_| invalid(name))?;
+            headers.append(header, value);
+        }
+        Ok(request)
+    }
+
+    /// The `CONNECT` (or `STOMP`) frame: versions, host, credentials, heart-beat, extras.
+    fn connect_frame(&self, url_host: &str) -> Frame {
+        let command = if self.use_stomp_command {
+            Command::Stomp
+        } else {
+            Command::Connect
+        };
+        let versions: Vec<&str> = self.accept_versions.iter().map(|v| v.as_str()).collect();
+        let mut frame = Frame::new(command)
+            .header(names::ACCEPT_VERSION, &versions.join(","))
+            .header(names::HOST, self.host.as_deref().unwrap_or(url_host));
+        if let Some((login, passcode)) = &self.login {
+            frame = frame
+                .header(names::LOGIN, login)
+                .header(names::PASSCODE, passcode);
+        }
+        frame = frame.header(names::HEART_BEAT, &self.heartbeat.to_string());
+        for (name, value) in &self.connect_headers {
+            frame.headers.append(name, value);
+        }
+        frame
+    }
+}
+
+/// Reads WebSocket messages until the first frame decodes. Bytes after it stay in `buf`
+/// for the reader task.
+async fn read_first_frame(
+    ws: &mut Ws,
+    decoder: &mut Decoder,
+    buf: &mut BytesMut,
+) -> Result<Frame, ClientError> {
+    loop {
+        if let Some(frame) = decoder.decode(buf)? {
+            return Ok(frame);
+        }
+        match ws.next().await {
+            Some(Ok(Message::Text(text))) => buf.extend_from_slice(text.as_bytes()),
+            Some(Ok(Message::Binary(bytes))) => buf.extend_from_slice(&bytes),
+            Some(Ok(Message::Close(frame))) => {
+                return Err(ClientError::Closed(CloseReason::ServerClosed {
+                    code: frame.as_ref().map(|f| u16::from(f.code)),
+                    reason: frame.map(|f| f.reason.to_string()).unwrap_or_default(),
+                }))
+            }
+            Some(Ok(_)) => {}
+            Some(Err(error)) => return Err(error.into()),
+            None => {
+                return Err(ClientError::Closed(CloseReason::ServerClosed {
+                    code: None,
+                    reason: String::new(),
+                }))
+            }
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! Session events (Spring's `SessionConnectEvent`, `SessionDisconnectEvent`, ...).
+
+use crate::principal::{Principal, SessionId};
+use crate::template::Template;
+
+/// Something that happened to a session. Each session yields exactly one `Connected` (when
+/// `CONNECTED` was sent) and, after it, exactly one `Disconnected`, whatever ended it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionEvent {
+    /// `CONNECT` was accepted by the interceptors (Spring's `SessionConnectEvent`).
+    Connect {
+        /// The session.
+        session: SessionId,
+        /// Its user, if any.
+        principal: Option<Principal>,
+    },
+    /// `CONNECTED` was sent (Spring's `SessionConnectedEvent`).
+    Connected {
+        /// The session.
+        session: SessionId,
+        /// Its user, if any.
+        principal: Option<Principal>,
+    },
+    /// A subscription became active (Spring's `SessionSubscribeEvent`, but sent only once
+    /// the subscription is live).
+    Subscribe {
+        /// The session.
+        session: SessionId,
+        /// Its user, if any.
+        principal: Option<Principal>,
+        /// The subscription id.
+        subscription: String,
+        /// The destination as the client wrote it.
+        destination: String,
+    },
+    /// A subscription was removed by `UNSUBSCRIBE` (Spring's `SessionUnsubscribeEvent`).
+    Unsubscribe {
+        /// The session.
+        session: SessionId,
+        /// Its user, if any.
+        principal: Option<Principal>,
+        /// The subscription id.
+        subscription: String,
+    },
+    /// The session ended (Spring's `SessionDisconnectEvent`), exactly once.
+    Disconnected {
+        /// The session.
+        session: SessionId,
+        /// Its user, if any.
+        principal: Option<Principal>,
+        /// Why it ended.
+        reason: String,
+    },
+}
+
+/// A session event listener registered with `StompServer::builder().on_event(..)`.
+///
+/// It runs on the session's task: keep it short, spawn anything slow.
+pub type EventListener = dyn Fn(&SessionEvent, &Template) + Send + Sync + 'static;

@@ -1,0 +1,134 @@
+//! [`Invocation`]: everything a handler call can extract its arguments from.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use stomp_core::Frame;
+
+use super::descriptor::MappingKind;
+use crate::app::App;
+use crate::principal::{Principal, SessionId};
+use crate::session::SessionHandle;
+use crate::template::Template;
+
+/// One handler call in progress: the frame, the matched mapping's variables, the session
+/// and the application. Extractors ([`FromInvocation`](super::FromInvocation)) read from it.
+///
+/// Cloning is a reference count, so an exception handler can receive the same invocation
+/// after the handler failed.
+#[derive(Clone)]
+pub struct Invocation(Arc<Inner>);
+
+struct Inner {
+    frame: Frame,
+    kind: MappingKind,
+    lookup_offset: usize,
+    variable_names: Arc<[Box<str>]>,
+    variable_ranges: Vec<Range<usize>>,
+    session: Arc<SessionHandle>,
+    app: Arc<App>,
+}
+
+/// The parts of an invocation the router fills in.
+pub(crate) struct InvocationParts {
+    pub(crate) frame: Frame,
+    pub(crate) kind: MappingKind,
+    pub(crate) lookup_offset: usize,
+    pub(crate) variable_names: Arc<[Box<str>]>,
+    pub(crate) variable_ranges: Vec<Range<usize>>,
+    pub(crate) session: Arc<SessionHandle>,
+    pub(crate) app: Arc<App>,
+}
+
+impl Invocation {
+    pub(crate) fn new(parts: InvocationParts) -> Invocation {
+        Invocation(Arc::new(Inner {
+            frame: parts.frame,
+            kind: parts.kind,
+            lookup_offset: parts.lookup_offset,
+            variable_names: parts.variable_names,
+            variable_ranges: parts.variable_ranges,
+            session: parts.session,
+            app: parts.app,
+        }))
+    }
+
+    /// The frame being handled (`SEND` or `SUBSCRIBE`).
+    pub fn frame(&self) -> &Frame {
+        &self.0.frame
+    }
+
+    /// Whether a `#[message_mapping]` or a `#[subscribe_mapping]` handles it.
+    pub fn kind(&self) -> MappingKind {
+        self.0.kind
+    }
+
+    /// The full destination, application prefix included (`/app/chat/room1`).
+    pub fn destination(&self) -> &str {
+        self.0.frame.destination().unwrap_or("")
+    }
+
+    /// The destination without the application prefix (`/chat/room1`), which mappings match.
+    pub fn lookup_destination(&self) -> &str {
+        self.destination().get(self.0.lookup_offset..).unwrap_or("")
+    }
+
+    /// The value captured for the pattern variable `name`.
+    pub fn path_variable(&self, name: &str) -> Option<&str> {
+        let index = self.0.variable_names.iter().position(|n| &**n == name)?;
+        let range = self.0.variable_ranges.get(index)?.clone();
+        self.lookup_destination().get(range)
+    }
+
+    /// Every captured `(name, value)` pair, in pattern order.
+    pub fn path_variables(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        let lookup = self.lookup_destination();
+        self.0
+            .variable_names
+            .iter()
+            .zip(&self.0.variable_ranges)
+            .map(move |(name, range)| (&**name, lookup.get(range.clone()).unwrap_or("")))
+    }
+
+    /// The session's id.
+    pub fn session_id(&self) -> &SessionId {
+        &self.0.session.id
+    }
+
+    /// The session's user, when it has one.
+    pub fn principal(&self) -> Option<&Principal> {
+        self.0.session.principal.as_ref()
+    }
+
+    /// The `id` header of the `SUBSCRIBE` frame, for `#[subscribe_mapping]` handlers.
+    pub fn subscription_id(&self) -> Option<&str> {
+        match self.0.kind {
+            MappingKind::Subscribe => self.0.frame.id(),
+            MappingKind::Message => None,
+        }
+    }
+
+    /// The messaging template.
+    pub fn template(&self) -> &Template {
+        &self.0.app.template
+    }
+
+    /// The session (crate-internal: replies to the sender go through it).
+    pub(crate) fn session(&self) -> &Arc<SessionHandle> {
+        &self.0.session
+    }
+
+    /// The application.
+    pub(crate) fn app(&self) -> &Arc<App> {
+        &self.0.app
+    }
+}
+
+impl std::fmt::Debug for Invocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Invocation")
+            .field("destination", &self.destination())
+            .field("session", &self.session_id())
+            .finish_non_exhaustive()
+    }
+}

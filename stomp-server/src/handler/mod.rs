@@ -1,0 +1,28 @@
+//! Annotated handlers at run time: descriptors registered by the macros, the registry that
+//! routes destinations to them, argument extraction, return values and exception handling.
+
+pub(crate) mod descriptor;
+pub(crate) mod dispatch;
+pub(crate) mod error;
+pub(crate) mod extract;
+pub(crate) mod invocation;
+pub(crate) mod payload;
+pub(crate) mod registry;
+pub(crate) mod reply;
+
+pub use descriptor::{
+    BoxFuture, ExceptionHandlerDescriptor, ExceptionThunk, HandlerDescriptor, HandlerThunk,
+    MappingKind, ReplyRouting, SourceLocation, UserTarget,
+};
+pub use error::{ExceptionType, HandlerError};
+pub use extract::{
+    Destination, FromHeader, FromInvocation, HeaderError, MessageHeaders, MissingPrincipal,
+    MissingState, PathVariableError, State,
+};
+pub use invocation::Invocation;
+pub use payload::{decode_payload, Payload, PayloadError};
+pub use registry::{Handlers, RegistryError};
+pub use reply::{
+    to_body, Message, Outcome, ReplyMessage, SerializeError, APPLICATION_JSON, OCTET_STREAM,
+    TEXT_PLAIN,
+};

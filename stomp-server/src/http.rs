@@ -1,0 +1,234 @@
+//! HTTP/1.1 with hyper: the WebSocket upgrade of STOMP endpoints, the Origin check, and
+//! static resources served beside them.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use stomp_core::Version;
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::WebSocketStream;
+
+use crate::app::App;
+use crate::session::run_session;
+
+/// A response served at a fixed path (the demo's page and script).
+#[derive(Debug, Clone)]
+pub struct StaticResource {
+    /// The `content-type`.
+    pub content_type: &'static str,
+    /// The bytes.
+    pub body: Bytes,
+}
+
+/// A plain HTTP handler for paths that are neither endpoints nor static resources (a login
+/// endpoint, a health check). It receives the request with its body collected.
+pub type HttpHandler = dyn Fn(Request<Bytes>) -> Response<Full<Bytes>> + Send + Sync + 'static;
+
+/// What the HTTP layer serves.
+pub(crate) struct HttpRoutes {
+    pub(crate) resources: HashMap<String, StaticResource>,
+    pub(crate) handlers: HashMap<String, Arc<HttpHandler>>,
+}
+
+/// Serves one HTTP request.
+pub(crate) async fn serve_request(
+    request: Request<Incoming>,
+    app: Arc<App>,
+    routes: Arc<HttpRoutes>,
+    remote: SocketAddr,
+    shutdown: watch::Receiver<bool>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let path = request.uri().path().to_owned();
+    if app.config.endpoints.iter().any(|e| *e == path) {
+        return Ok(upgrade(request, app, remote, shutdown));
+    }
+    if let Some(handler) = routes.handlers.get(&path) {
+        let (parts, body) = request.into_parts();
+        let body = match http_body_util::BodyExt::collect(body).await {
+            Ok(collected) => collected.to_bytes(),
+            Err(_) => return Ok(status(StatusCode::BAD_REQUEST, "unreadable request body")),
+        };
+        return Ok(handler(Request::from_parts(parts, body)));
+    }
+    if request.method() == Method::GET || request.method() == Method::HEAD {
+        if let Some(resource) = routes.resources.get(&path) {
+            let mut response = Response::new(Full::new(resource.body.clone()));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(resource.content_type),
+            );
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            return Ok(response);
+        }
+    }
+    Ok(status(StatusCode::NOT_FOUND, "not found"))
+}
+
+fn status(code: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    *response.status_mut() = code;
+    response
+}
+
+fn upgrade(
+    mut request: Request<Incoming>,
+    app: Arc<App>,
+    remote: SocketAddr,
+    shutdown: watch::Receiver<bool>,
+) -> Response<Full<Bytes>> {
+    let headers = request.headers();
+    let is_upgrade = headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let Some(key) = headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .filter(|_| is_upgrade)
+    else {
+        return status(
+            StatusCode::BAD_REQUEST,
+            "this endpoint speaks STOMP over WebSocket only",
+        );
+    };
+    if !origin_allowed(&app, headers) {
+        app.stats.rejected_handshake();
+        tracing::info!(%remote, origin = ?headers.get(header::ORIGIN), "WebSocket handshake refused: origin not allowed");
+        return status(StatusCode::FORBIDDEN, "origin not allowed");
+    }
+    if app.messaging.users.session_count() >= app.config.limits.max_sessions {
+        app.stats.rejected_handshake();
+        tracing::warn!(%remote, "WebSocket handshake refused: session limit reached");
+        return status(StatusCode::SERVICE_UNAVAILABLE, "too many sessions");
+    }
+    let accept = derive_accept_key(key.as_bytes());
+    let protocol = choose_subprotocol(headers);
+    let limits = app.config.limits;
+    let mut config = WebSocketConfig::default();
+    config.read_buffer_size = limits.read_buffer_size;
+    config.write_buffer_size = 0;
+    config.max_message_size = Some(limits.message_size * 2 + 4096);
+    config.max_frame_size = Some(limits.message_size * 2 + 4096);
+    let on_upgrade = hyper::upgrade::on(&mut request);
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                let ws = WebSocketStream::from_raw_socket(
+                    TokioIo::new(upgraded),
+                    Role::Server,
+                    Some(config),
+                )
+                .await;
+                run_session(ws, app, remote, shutdown).await;
+            }
+            Err(error) => tracing::debug!(%remote, %error, "WebSocket upgrade failed"),
+        }
+    });
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let out = response.headers_mut();
+    out.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    out.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    if let Ok(accept) = HeaderValue::from_str(&accept) {
+        out.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    if let Some(protocol) = protocol {
+        out.insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static(protocol),
+        );
+    }
+    response
+}
+
+/// The highest STOMP sub-protocol the client offers; none when it offers none (accepted).
+fn choose_subprotocol(headers: &http::HeaderMap) -> Option<&'static str> {
+    headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(Version::from_subprotocol)
+        .max()
+        .map(Version::subprotocol)
+}
+
+/// Same-origin by default; otherwise the configured patterns (`*` wildcards, `"*"` for any).
+/// A request without `Origin` (a non-browser client) is allowed, as in Spring.
+fn origin_allowed(app: &App, headers: &http::HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    if app.config.allowed_origins.is_empty() {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+        return origin_host.eq_ignore_ascii_case(host);
+    }
+    app.config
+        .allowed_origins
+        .iter()
+        .any(|pattern| wildcard_match(pattern, origin))
+}
+
+/// Matches `text` against `pattern` where `*` stands for any run of characters.
+pub(crate) fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern.eq_ignore_ascii_case(text);
+    }
+    let text = text.to_ascii_lowercase();
+    let mut rest = text.as_str();
+    for (i, part) in parts.iter().enumerate() {
+        let part = part.to_ascii_lowercase();
+        if i == 0 {
+            let Some(after) = rest.strip_prefix(part.as_str()) else {
+                return false;
+            };
+            rest = after;
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(part.as_str());
+        } else {
+            let Some(at) = rest.find(part.as_str()) else {
+                return false;
+            };
+            rest = &rest[at + part.len()..];
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wildcard_match;
+
+    #[test]
+    fn origin_patterns() {
+        assert!(wildcard_match("*", "http://a.example"));
+        assert!(wildcard_match(
+            "http://*.example.com",
+            "http://chat.example.com"
+        ));
+        assert!(!wildcard_match(
+            "http://*.example.com",
+            "http://example.org"
+        ));
+        assert!(wildcard_match(
+            "http://localhost:*",
+            "http://localhost:8080"
+        ));
+        assert!(wildcard_match("https://a.b", "HTTPS://A.B"));
+    }
+}

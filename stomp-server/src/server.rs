@@ -1,0 +1,435 @@
+//! [`StompServer`]: the builder that mirrors Spring's `WebSocketMessageBrokerConfigurer`,
+//! and the accept loop.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use stomp_core::HeartBeat;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::app::{App, Config};
+use crate::broker::SimpleBroker;
+use crate::config::{default_heartbeat, Limits, UnhandledErrors};
+use crate::event::SessionEvent;
+use crate::handler::registry::{Registry, RegistryError};
+use crate::handler::Handlers;
+use crate::http::{serve_request, HttpHandler, HttpRoutes, StaticResource};
+use crate::interceptor::ChannelInterceptor;
+use crate::stats::Stats;
+use crate::template::{Messaging, Template};
+use crate::user::UserRegistry;
+
+/// Why a server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The handlers are invalid (duplicate or ambiguous mappings, bad patterns).
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// Builds a STOMP server. Names follow Spring's configurer:
+///
+/// | Spring | here |
+/// | --- | --- |
+/// | `registry.addEndpoint("/ws")` | [`endpoint`](Self::endpoint) |
+/// | `.setAllowedOriginPatterns(..)` | [`allowed_origins`](Self::allowed_origins) |
+/// | `enableSimpleBroker("/topic", "/queue")` | [`simple_broker`](Self::simple_broker) |
+/// | `setApplicationDestinationPrefixes("/app")` | [`application_prefix`](Self::application_prefix) |
+/// | `setUserDestinationPrefix("/user")` | [`user_prefix`](Self::user_prefix) |
+/// | `configureClientInboundChannel` | [`interceptor`](Self::interceptor) |
+/// | `setMessageSizeLimit` etc. | [`limits`](Self::limits) |
+/// | `new AntPathMatcher(".")` | [`path_separator`](Self::path_separator) |
+pub struct StompServerBuilder {
+    endpoints: Vec<String>,
+    application_prefixes: Vec<String>,
+    broker_prefixes: Vec<String>,
+    user_prefix: String,
+    allowed_origins: Vec<String>,
+    heartbeat: HeartBeat,
+    limits: Limits,
+    separator: char,
+    unhandled_errors: UnhandledErrors,
+    handlers: Option<Handlers>,
+    state: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+    interceptors: Vec<Arc<dyn ChannelInterceptor>>,
+    listeners: Vec<Arc<crate::event::EventListener>>,
+    resources: HashMap<String, StaticResource>,
+    http_handlers: HashMap<String, Arc<HttpHandler>>,
+    stats_log_interval: Option<Duration>,
+}
+
+/// The entry point: `StompServer::builder()`.
+pub struct StompServer;
+
+impl StompServer {
+    /// A builder with Spring's defaults: endpoint `/ws`, application prefix `/app`, simple
+    /// broker on `/topic` and `/queue`, user prefix `/user`, same-origin handshakes only,
+    /// heart-beats `10000,10000`, 64 KiB frames, 512 KiB / 10 s send limits.
+    pub fn builder() -> StompServerBuilder {
+        StompServerBuilder {
+            endpoints: Vec::new(),
+            application_prefixes: Vec::new(),
+            broker_prefixes: Vec::new(),
+            user_prefix: "/user".to_owned(),
+            allowed_origins: Vec::new(),
+            heartbeat: default_heartbeat(),
+            limits: Limits::default(),
+            separator: '/',
+            unhandled_errors: UnhandledErrors::default(),
+            handlers: None,
+            state: HashMap::new(),
+            interceptors: Vec::new(),
+            listeners: Vec::new(),
+            resources: HashMap::new(),
+            http_handlers: HashMap::new(),
+            stats_log_interval: Some(Duration::from_secs(30 * 60)),
+        }
+    }
+}
+
+impl StompServerBuilder {
+    /// Adds a STOMP-over-WebSocket endpoint path (default `/ws` when none is added).
+    #[must_use]
+    pub fn endpoint(mut self, path: &str) -> Self {
+        self.endpoints.push(path.to_owned());
+        self
+    }
+
+    /// Adds an application destination prefix (default `/app`), routed to handlers.
+    #[must_use]
+    pub fn application_prefix(mut self, prefix: &str) -> Self {
+        self.application_prefixes.push(prefix.to_owned());
+        self
+    }
+
+    /// Sets the simple broker's prefixes (default `/topic`, `/queue`).
+    #[must_use]
+    pub fn simple_broker<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        prefixes: I,
+    ) -> Self {
+        self.broker_prefixes = prefixes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the user destination prefix (default `/user`).
+    #[must_use]
+    pub fn user_prefix(mut self, prefix: &str) -> Self {
+        self.user_prefix = prefix.to_owned();
+        self
+    }
+
+    /// Allows handshakes from these origins (patterns with `*`; `"*"` allows all). Without
+    /// it only same-origin browser handshakes are accepted; clients that send no `Origin`
+    /// header (non-browser clients) are always accepted.
+    #[must_use]
+    pub fn allowed_origins<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        origins: I,
+    ) -> Self {
+        self.allowed_origins
+            .extend(origins.into_iter().map(Into::into));
+        self
+    }
+
+    /// The heart-beat the server offers in `CONNECTED` (`outgoing,incoming` ms; `0,0` turns
+    /// heart-beats off).
+    #[must_use]
+    pub fn heartbeat(mut self, outgoing_ms: u32, incoming_ms: u32) -> Self {
+        self.heartbeat = HeartBeat {
+            outgoing_ms,
+            incoming_ms,
+        };
+        self
+    }
+
+    /// Sets the limits.
+    #[must_use]
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Uses `.` as the destination separator for mappings and broker patterns
+    /// (`/app/chat.room1` matched by `chat.<room>`), like Spring's `AntPathMatcher(".")`.
+    #[must_use]
+    pub fn path_separator(mut self, separator: char) -> Self {
+        self.separator = separator;
+        self
+    }
+
+    /// What happens to handler errors no exception handler takes.
+    #[must_use]
+    pub fn unhandled_errors(mut self, policy: UnhandledErrors) -> Self {
+        self.unhandled_errors = policy;
+        self
+    }
+
+    /// Uses exactly these handlers instead of every collected one (tests).
+    #[must_use]
+    pub fn handlers(mut self, handlers: Handlers) -> Self {
+        self.handlers = Some(handlers);
+        self
+    }
+
+    /// Registers shared state for `State<T>` arguments.
+    #[must_use]
+    pub fn state<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.state.insert(TypeId::of::<T>(), Arc::new(value));
+        self
+    }
+
+    /// Adds an inbound interceptor (run in registration order).
+    #[must_use]
+    pub fn interceptor(mut self, interceptor: impl ChannelInterceptor) -> Self {
+        self.interceptors.push(Arc::new(interceptor));
+        self
+    }
+
+    /// Adds a session event listener.
+    #[must_use]
+    pub fn on_event(
+        mut self,
+        listener: impl Fn(&SessionEvent, &Template) + Send + Sync + 'static,
+    ) -> Self {
+        self.listeners.push(Arc::new(listener));
+        self
+    }
+
+    /// Serves a fixed resource at `path` (for example the page of a chat).
+    #[must_use]
+    pub fn static_resource(
+        mut self,
+        path: &str,
+        content_type: &'static str,
+        body: impl Into<Bytes>,
+    ) -> Self {
+        self.resources.insert(
+            path.to_owned(),
+            StaticResource {
+                content_type,
+                body: body.into(),
+            },
+        );
+        self
+    }
+
+    /// Serves `path` with a plain HTTP handler (any method).
+    #[must_use]
+    pub fn http_handler(
+        mut self,
+        path: &str,
+        handler: impl Fn(http::Request<Bytes>) -> http::Response<http_body_util::Full<Bytes>>
+            + Send
+            + Sync
+            + 'static,
+    ) -> Self {
+        self.http_handlers
+            .insert(path.to_owned(), Arc::new(handler));
+        self
+    }
+
+    /// How often the stats line is logged (default 30 min, as Spring; `None` turns it off).
+    #[must_use]
+    pub fn stats_log_interval(mut self, every: Option<Duration>) -> Self {
+        self.stats_log_interval = every;
+        self
+    }
+
+    /// Validates the configuration and handlers; nothing is bound yet.
+    pub fn build(self) -> Result<Server, StartError> {
+        let handlers = self.handlers.unwrap_or_else(Handlers::collected);
+        let registry = Registry::build(&handlers, self.separator)?;
+        if registry.is_empty() {
+            tracing::warn!(
+                "no #[message_mapping], #[subscribe_mapping] or #[message_exception_handler] is registered; \
+                 if your handlers live in another crate, name it where the server is built (`use my_handlers as _;`)"
+            );
+        }
+        let or_default = |v: Vec<String>, d: &[&str]| {
+            if v.is_empty() {
+                d.iter().map(|s| (*s).to_owned()).collect()
+            } else {
+                v
+            }
+        };
+        let broker = Arc::new(SimpleBroker::new(
+            or_default(self.broker_prefixes, &["/topic", "/queue"]),
+            self.separator,
+        ));
+        let users = Arc::new(UserRegistry::default());
+        let messaging = Arc::new(Messaging {
+            broker,
+            users,
+            user_prefix: self.user_prefix.clone(),
+        });
+        let template = Template {
+            messaging: Arc::clone(&messaging),
+        };
+        let app = Arc::new(App {
+            config: Config {
+                endpoints: or_default(self.endpoints, &["/ws"]),
+                application_prefixes: or_default(self.application_prefixes, &["/app"]),
+                user_prefix: self.user_prefix,
+                allowed_origins: self.allowed_origins,
+                heartbeat: self.heartbeat,
+                limits: self.limits,
+                unhandled_errors: self.unhandled_errors,
+                server_name: format!("stomp-rs/{}", env!("CARGO_PKG_VERSION")),
+            },
+            registry,
+            state: self.state,
+            template,
+            messaging,
+            interceptors: self.interceptors,
+            listeners: self.listeners,
+            stats: Arc::new(Stats::default()),
+        });
+        Ok(Server {
+            app,
+            routes: Arc::new(HttpRoutes {
+                resources: self.resources,
+                handlers: self.http_handlers,
+            }),
+            stats_log_interval: self.stats_log_interval,
+        })
+    }
+
+    /// Builds, binds `addr` and serves until Ctrl-C.
+    pub async fn serve(self, addr: &str) -> Result<(), StartError> {
+        let server = self.build()?;
+        let listener = server.bind(addr).await?;
+        server.run(listener, shutdown_signal()).await;
+        Ok(())
+    }
+}
+
+/// A validated server, ready to run on a listener.
+pub struct Server {
+    app: Arc<App>,
+    routes: Arc<HttpRoutes>,
+    stats_log_interval: Option<Duration>,
+}
+
+impl Server {
+    /// The messaging template, to send from outside handlers.
+    pub fn template(&self) -> Template {
+        self.app.template.clone()
+    }
+
+    /// The live counters.
+    pub fn stats(&self) -> Arc<Stats> {
+        Arc::clone(&self.app.stats)
+    }
+
+    /// Binds `addr` (`"127.0.0.1:0"` picks a free port).
+    pub async fn bind(&self, addr: &str) -> Result<TcpListener, StartError> {
+        TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: addr.to_owned(),
+                source,
+            })
+    }
+
+    /// Serves connections from `listener` until `shutdown` resolves; then every session is
+    /// told (an `ERROR` frame saying the server is shutting down), its queued frames are
+    /// flushed and it is closed.
+    pub async fn run(self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let stats_task = self.stats_log_interval.map(|every| {
+            let stats = Arc::clone(&self.app.stats);
+            tokio::spawn(async move {
+                let mut ticker = tokio::time::interval_at(
+                    tokio::time::Instant::now() + every.min(Duration::from_secs(60)),
+                    every,
+                );
+                loop {
+                    ticker.tick().await;
+                    tracing::info!(stats = %stats.snapshot(), "stomp stats");
+                }
+            })
+        });
+        tokio::pin!(shutdown);
+        loop {
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                () = &mut shutdown => break,
+            };
+            let (tcp, remote) = match accepted {
+                Ok(pair) => pair,
+                Err(error) => {
+                    // Out of file descriptors and similar: back off instead of spinning.
+                    tracing::warn!(%error, "accept failed; backing off");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = tcp.set_nodelay(true);
+            self.spawn_connection(tcp, remote, stop_rx.clone());
+        }
+        let _ = stop_tx.send(true);
+        if let Some(task) = stats_task {
+            task.abort();
+        }
+        // Give sessions a moment to flush and close.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while self.app.stats.snapshot().sessions_current > 0
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn spawn_connection(
+        &self,
+        tcp: tokio::net::TcpStream,
+        remote: SocketAddr,
+        stop: watch::Receiver<bool>,
+    ) {
+        let app = Arc::clone(&self.app);
+        let routes = Arc::clone(&self.routes);
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                serve_request(
+                    request,
+                    Arc::clone(&app),
+                    Arc::clone(&routes),
+                    remote,
+                    stop.clone(),
+                )
+            });
+            if let Err(error) = http1::Builder::new()
+                .serve_connection(TokioIo::new(tcp), service)
+                .with_upgrades()
+                .await
+            {
+                tracing::debug!(%remote, %error, "http connection error");
+            }
+        });
+    }
+}
+
+/// Resolves on Ctrl-C (or never, if the signal cannot be installed).
+pub async fn shutdown_signal() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}

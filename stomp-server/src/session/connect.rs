@@ -1,0 +1,93 @@
+//! The `CONNECT` handshake: version and heart-beat negotiation, interceptors, `CONNECTED`.
+
+use stomp_core::{names, Command, Frame, HeartBeat, NegotiatedHeartBeat, Version};
+
+use super::attributes::SessionAttributes;
+use crate::app::App;
+use crate::interceptor::InterceptorContext;
+use crate::principal::{Principal, SessionId};
+
+/// A `CONNECT` that was accepted.
+pub(crate) struct Accepted {
+    pub(crate) version: Version,
+    pub(crate) heartbeat: NegotiatedHeartBeat,
+    pub(crate) principal: Option<Principal>,
+    pub(crate) connected: Frame,
+}
+
+/// Negotiates a `CONNECT`/`STOMP` frame; `Err` carries the `ERROR` frame to send.
+pub(crate) fn accept_connect(
+    app: &App,
+    mut frame: Frame,
+    session_id: &SessionId,
+    attributes: &SessionAttributes,
+) -> Result<Accepted, Frame> {
+    let Some(version) = Version::negotiate(frame.get(names::ACCEPT_VERSION)) else {
+        return Err(error_frame(
+            &format!(
+                "unsupported STOMP version(s) `{}`; this server speaks {}",
+                frame.get(names::ACCEPT_VERSION).unwrap_or(""),
+                Version::supported_list()
+            ),
+            None,
+        )
+        .header(names::VERSION, Version::supported_list()));
+    };
+    let client_heartbeat = match frame.get(names::HEART_BEAT) {
+        None => HeartBeat::default(),
+        Some(text) => HeartBeat::parse(text).ok_or_else(|| {
+            error_frame(
+                &format!("malformed heart-beat header `{text}`; expected `cx,cy`"),
+                None,
+            )
+        })?,
+    };
+    let mut principal = None;
+    let mut context = InterceptorContext {
+        session_id,
+        principal: &mut principal,
+        attributes,
+    };
+    for interceptor in &app.interceptors {
+        interceptor
+            .pre_send(&mut frame, &mut context)
+            .map_err(|rejection| error_frame(&rejection.message, frame.receipt()))?;
+    }
+    let server_heartbeat = if version == Version::V1_0 {
+        HeartBeat::default()
+    } else {
+        app.config.heartbeat
+    };
+    let heartbeat = HeartBeat::negotiate(server_heartbeat, client_heartbeat);
+    let mut connected = Frame::new(Command::Connected)
+        .header(names::VERSION, version.as_str())
+        .header(names::HEART_BEAT, &server_heartbeat.to_string())
+        .header(names::SERVER, &app.config.server_name)
+        .header(names::SESSION, session_id.as_str());
+    if let Some(principal) = &principal {
+        connected.headers.append(names::USER_NAME, principal.name());
+    }
+    Ok(Accepted {
+        version,
+        heartbeat,
+        principal,
+        connected,
+    })
+}
+
+/// An `ERROR` frame with `message` (and `receipt-id` when the failed frame asked for a
+/// receipt). The body repeats the message for clients that only show bodies.
+pub(crate) fn error_frame(message: &str, receipt: Option<&str>) -> Frame {
+    // Header values cannot hold a line break in 1.0; keep the header on one line.
+    let header: String = message
+        .chars()
+        .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
+        .collect();
+    let mut frame = Frame::new(Command::Error)
+        .header(names::MESSAGE, &header)
+        .header(names::CONTENT_TYPE, "text/plain;charset=UTF-8");
+    if let Some(receipt) = receipt {
+        frame.headers.append(names::RECEIPT_ID, receipt);
+    }
+    frame.with_body(message.to_owned())
+}

@@ -1,0 +1,13 @@
+//! STOMP sessions: the per-connection task, its outbound queue and writer.
+
+mod attributes;
+mod connect;
+mod handle;
+mod outbound;
+mod run;
+mod writer;
+
+pub use attributes::SessionAttributes;
+pub(crate) use handle::SessionHandle;
+pub(crate) use outbound::to_ws_message;
+pub(crate) use run::run_session;

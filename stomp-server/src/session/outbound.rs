@@ -1,0 +1,162 @@
+//! The bounded outbound queue of one session.
+//!
+//! Publishing never waits for a slow client: frames are queued and the bytes waiting are
+//! counted. When the count passes the send-buffer limit the session is marked as a slow
+//! consumer and closed by its own task, and its queue is freed with it. The queue is an
+//! unbounded channel *bounded by bytes* rather than a bounded channel, because a bounded
+//! channel would make the publisher wait (or drop silently) instead of cutting off the one
+//! client that does not read.
+
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use stomp_core::{encode, Frame, Version};
+use tokio::sync::{mpsc, Notify};
+use tokio_tungstenite::tungstenite::{Message as WsMessage, Utf8Bytes};
+
+/// Why a session is being closed by the server side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum CloseCause {
+    /// Not closing.
+    None = 0,
+    /// The send-buffer limit was exceeded.
+    SendBufferLimit = 1,
+    /// A write took longer than the send-time limit.
+    SendTimeLimit = 2,
+    /// The server is shutting down.
+    Shutdown = 3,
+    /// Writing to the socket failed (the peer went away).
+    WriteFailed = 4,
+}
+
+impl CloseCause {
+    fn from_u8(value: u8) -> CloseCause {
+        match value {
+            1 => CloseCause::SendBufferLimit,
+            2 => CloseCause::SendTimeLimit,
+            3 => CloseCause::Shutdown,
+            4 => CloseCause::WriteFailed,
+            _ => CloseCause::None,
+        }
+    }
+}
+
+/// An item for the writer task.
+#[derive(Debug)]
+pub(crate) enum OutboundItem {
+    /// A WebSocket message holding one or more encoded frames, with its queued byte count.
+    Frame(WsMessage, usize),
+    /// Write everything before this, then close the WebSocket.
+    Close,
+}
+
+/// The sending side of a session's queue. Cloning shares the queue.
+#[derive(Debug, Clone)]
+pub(crate) struct Outbound {
+    tx: mpsc::UnboundedSender<OutboundItem>,
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    queued_bytes: AtomicUsize,
+    limit: usize,
+    cause: AtomicU8,
+    closing: AtomicBool,
+    wake: Notify,
+}
+
+impl Outbound {
+    /// A queue that tolerates `limit` bytes waiting to be written.
+    pub(crate) fn new(limit: usize) -> (Outbound, mpsc::UnboundedReceiver<OutboundItem>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            queued_bytes: AtomicUsize::new(0),
+            limit,
+            cause: AtomicU8::new(0),
+            closing: AtomicBool::new(false),
+            wake: Notify::new(),
+        });
+        (Outbound { tx, shared }, rx)
+    }
+
+    /// Queues an encoded message. Returns false when the session is closing or just went
+    /// over its send-buffer limit (it is then closed by its own task).
+    pub(crate) fn push(&self, message: WsMessage) -> bool {
+        if self.shared.closing.load(Ordering::Relaxed) {
+            return false;
+        }
+        let len = message.len();
+        let queued = self.shared.queued_bytes.fetch_add(len, Ordering::AcqRel) + len;
+        if queued > self.shared.limit {
+            self.shared.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+            self.close(CloseCause::SendBufferLimit);
+            return false;
+        }
+        self.tx.send(OutboundItem::Frame(message, len)).is_ok()
+    }
+
+    /// Encodes and queues one frame.
+    pub(crate) fn push_frame(&self, frame: &Frame, version: Version) -> bool {
+        self.push(to_ws_message(encode_frame(frame, version)))
+    }
+
+    /// Queues a close after everything already queued (DISCONNECT, ERROR).
+    pub(crate) fn close_after_flush(&self) {
+        self.shared.closing.store(true, Ordering::Relaxed);
+        let _ = self.tx.send(OutboundItem::Close);
+    }
+
+    /// Asks the session task to close now, for `cause`.
+    pub(crate) fn close(&self, cause: CloseCause) {
+        let _ =
+            self.shared
+                .cause
+                .compare_exchange(0, cause as u8, Ordering::AcqRel, Ordering::Relaxed);
+        self.shared.closing.store(true, Ordering::Relaxed);
+        self.shared.wake.notify_one();
+    }
+
+    /// Why the session was asked to close, if it was.
+    pub(crate) fn close_cause(&self) -> CloseCause {
+        CloseCause::from_u8(self.shared.cause.load(Ordering::Acquire))
+    }
+
+    /// Resolves when [`Outbound::close`] was called.
+    pub(crate) async fn close_requested(&self) {
+        loop {
+            if self.close_cause() != CloseCause::None {
+                return;
+            }
+            self.shared.wake.notified().await;
+        }
+    }
+
+    /// Marks `len` bytes as written.
+    pub(crate) fn written(&self, len: usize) {
+        self.shared.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+    }
+
+    /// The bytes waiting to be written.
+    pub(crate) fn queued_bytes(&self) -> usize {
+        self.shared.queued_bytes.load(Ordering::Acquire)
+    }
+}
+
+/// Encodes a frame into fresh bytes.
+pub(crate) fn encode_frame(frame: &Frame, version: Version) -> Bytes {
+    let mut buf = BytesMut::with_capacity(64 + frame.body.len() + frame.headers.len() * 32);
+    encode(frame, version, &mut buf);
+    buf.freeze()
+}
+
+/// Wraps encoded frames: a text WebSocket message when they are UTF-8, binary otherwise.
+pub(crate) fn to_ws_message(bytes: Bytes) -> WsMessage {
+    // `try_from` validates once; the clone is a reference count kept for the binary case.
+    match Utf8Bytes::try_from(bytes.clone()) {
+        Ok(text) => WsMessage::Text(text),
+        Err(_) => WsMessage::Binary(bytes),
+    }
+}

@@ -1,0 +1,124 @@
+//! Counters like Spring's `WebSocketMessageBrokerStats`, kept exact with atomics.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use stomp_core::Command;
+
+/// Live counters of one server. Read them with [`Stats::snapshot`].
+#[derive(Debug, Default)]
+pub struct Stats {
+    sessions_current: AtomicU64,
+    sessions_total: AtomicU64,
+    frames_in: [AtomicU64; 15],
+    messages_delivered: AtomicU64,
+    errors_sent: AtomicU64,
+    decode_errors: AtomicU64,
+    handler_errors: AtomicU64,
+    slow_consumer_closes: AtomicU64,
+    heartbeat_timeouts: AtomicU64,
+    rejected_handshakes: AtomicU64,
+}
+
+/// A copy of the counters at one moment.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StatsSnapshot {
+    /// Sessions open now.
+    pub sessions_current: u64,
+    /// Sessions opened since start.
+    pub sessions_total: u64,
+    /// Frames received, by command.
+    pub frames_in: Vec<(Command, u64)>,
+    /// `MESSAGE` frames queued to subscribers.
+    pub messages_delivered: u64,
+    /// `ERROR` frames sent.
+    pub errors_sent: u64,
+    /// Frames that did not decode (malformed or over a limit).
+    pub decode_errors: u64,
+    /// Handler errors (handled or not).
+    pub handler_errors: u64,
+    /// Sessions closed for exceeding the send-buffer or send-time limit.
+    pub slow_consumer_closes: u64,
+    /// Sessions closed because the client went silent.
+    pub heartbeat_timeouts: u64,
+    /// WebSocket handshakes refused (origin, session limit).
+    pub rejected_handshakes: u64,
+}
+
+fn command_index(command: Command) -> usize {
+    Command::ALL.iter().position(|c| *c == command).unwrap_or(0)
+}
+
+impl Stats {
+    pub(crate) fn session_opened(&self) {
+        self.sessions_current.fetch_add(1, Ordering::Relaxed);
+        self.sessions_total.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn session_closed(&self) {
+        self.sessions_current.fetch_sub(1, Ordering::Relaxed);
+    }
+    pub(crate) fn frame_in(&self, command: Command) {
+        self.frames_in[command_index(command)].fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn delivered(&self, count: usize) {
+        self.messages_delivered
+            .fetch_add(count as u64, Ordering::Relaxed);
+    }
+    pub(crate) fn error_sent(&self) {
+        self.errors_sent.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn decode_error(&self) {
+        self.decode_errors.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn handler_error(&self) {
+        self.handler_errors.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn slow_consumer(&self) {
+        self.slow_consumer_closes.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn heartbeat_timeout(&self) {
+        self.heartbeat_timeouts.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn rejected_handshake(&self) {
+        self.rejected_handshakes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counters now.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        StatsSnapshot {
+            sessions_current: get(&self.sessions_current),
+            sessions_total: get(&self.sessions_total),
+            frames_in: Command::ALL
+                .iter()
+                .zip(&self.frames_in)
+                .filter(|(c, _)| c.is_client())
+                .map(|(c, n)| (*c, get(n)))
+                .collect(),
+            messages_delivered: get(&self.messages_delivered),
+            errors_sent: get(&self.errors_sent),
+            decode_errors: get(&self.decode_errors),
+            handler_errors: get(&self.handler_errors),
+            slow_consumer_closes: get(&self.slow_consumer_closes),
+            heartbeat_timeouts: get(&self.heartbeat_timeouts),
+            rejected_handshakes: get(&self.rejected_handshakes),
+        }
+    }
+}
+
+impl std::fmt::Display for StatsSnapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "sessions {} current / {} total; delivered {}; errors sent {}; decode errors {}; handler errors {}; slow-consumer closes {}; heart-beat timeouts {}; rejected handshakes {}",
+            self.sessions_current,
+            self.sessions_total,
+            self.messages_delivered,
+            self.errors_sent,
+            self.decode_errors,
+            self.handler_errors,
+            self.slow_consumer_closes,
+            self.heartbeat_timeouts,
+            self.rejected_handshakes
+        )
+    }
+}

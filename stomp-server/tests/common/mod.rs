@@ -1,0 +1,84 @@
+//! Helpers shared by the server's integration tests.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::time::Duration;
+
+use stomp_server::client::{StompClient, StompSession};
+use stomp_server::{Server, StompServerBuilder};
+
+/// A running server on 127.0.0.1 with a random port; stops when dropped.
+pub(crate) struct TestServer {
+    pub(crate) port: u16,
+    pub(crate) template: stomp_server::Template,
+    pub(crate) stats: std::sync::Arc<stomp_server::Stats>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub(crate) async fn start(builder: StompServerBuilder) -> TestServer {
+        let server: Server = builder.stats_log_interval(None).build().expect("server builds");
+        let listener = server.bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let template = server.template();
+        let stats = server.stats();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(listener, async move {
+            let _ = stopped.await;
+        }));
+        TestServer { port, template, stats, stop: Some(stop), task: Some(task) }
+    }
+
+    pub(crate) fn url(&self) -> String {
+        format!("ws://127.0.0.1:{}/ws", self.port)
+    }
+
+    pub(crate) async fn connect(&self, login: &str) -> StompSession {
+        StompClient::new().login(login, "").connect(&self.url()).await.expect("connect")
+    }
+
+    pub(crate) async fn connect_anonymous(&self) -> StompSession {
+        StompClient::new().connect(&self.url()).await.expect("connect")
+    }
+
+    pub(crate) async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// An interceptor that makes the CONNECT `login` header the principal.
+pub(crate) fn login_interceptor(
+    frame: &mut stomp_server::Frame,
+    context: &mut stomp_server::InterceptorContext<'_>,
+) -> Result<(), stomp_server::Rejection> {
+    if matches!(frame.command, stomp_server::Command::Connect | stomp_server::Command::Stomp) {
+        if let Some(login) = frame.get("login").filter(|l| !l.is_empty()) {
+            *context.principal = Some(stomp_server::Principal::new(login));
+        }
+    }
+    Ok(())
+}
+
+/// Waits at most 5 s.
+pub(crate) async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(5), future)
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
+pub(crate) const WAIT: Duration = Duration::from_secs(5);
+pub(crate) const QUIET: Duration = Duration::from_millis(300);

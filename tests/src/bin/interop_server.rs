@@ -1,0 +1,206 @@
+//! A small STOMP server for the real-client interop tests (`tests/tests/interop.rs`, and
+//! the Node and Python scripts in `tests/interop/`).
+//!
+//! ```text
+//! interop_server [--addr 127.0.0.1:0]
+//! ```
+//!
+//! Prints `LISTENING <port>` as the first line of stdout, then serves until stdin reaches
+//! EOF, or SIGTERM / Ctrl-C arrives.
+//!
+//! - `SEND /app/echo/<room>` with `{"content": ".."}` → `/topic/echo/<room>` receives
+//!   `{"room": .., "content": .., "sender": ..}` (sender: the principal, or `anonymous`).
+//! - A payload that does not deserialize → `/user/queue/errors` of the sending session only,
+//!   `{"error": ".."}`; the session stays open.
+//! - `SUBSCRIBE /app/history` → one JSON list, straight back to the subscriber.
+//! - The `login` header of `CONNECT` / `STOMP`, when present, becomes the principal.
+//! - Heart-beats `10000,10000`; any origin allowed; endpoint `/ws`.
+//! - Logs to stderr, filtered by `RUST_LOG` (default `stomp_server=info`).
+
+use std::io::Write as _;
+
+use serde::{Deserialize, Serialize};
+use stomp_server::{
+    message_exception_handler, message_mapping, send_to, send_to_user, subscribe_mapping, Command, Frame,
+    InterceptorContext, Payload, PayloadError, Principal, Rejection, StompServer,
+};
+use tokio::io::AsyncReadExt as _;
+
+/// The body of `/app/echo/<room>`.
+#[derive(Debug, Deserialize)]
+struct EchoRequest {
+    content: String,
+}
+
+/// What `/topic/echo/<room>` receives.
+#[derive(Debug, Serialize)]
+struct EchoReply {
+    room: String,
+    content: String,
+    sender: String,
+}
+
+/// What `/user/queue/errors` receives.
+#[derive(Debug, Serialize)]
+struct ErrorReply {
+    error: String,
+}
+
+/// One entry of `/app/history`.
+#[derive(Debug, Serialize)]
+struct HistoryEntry {
+    room: String,
+    content: String,
+    sender: String,
+}
+
+#[message_mapping("/echo/<room>")]
+#[send_to("/topic/echo/<room>")]
+async fn echo(room: String, user: Option<Principal>, Payload(request): Payload<EchoRequest>) -> EchoReply {
+    EchoReply {
+        room,
+        content: request.content,
+        sender: user.map_or_else(|| "anonymous".to_owned(), |u| u.name().to_owned()),
+    }
+}
+
+#[subscribe_mapping("/history")]
+fn history() -> Vec<HistoryEntry> {
+    vec![
+        HistoryEntry {
+            room: "r1".to_owned(),
+            content: "first".to_owned(),
+            sender: "system".to_owned(),
+        },
+        HistoryEntry {
+            room: "r1".to_owned(),
+            content: "second".to_owned(),
+            sender: "system".to_owned(),
+        },
+    ]
+}
+
+#[message_exception_handler]
+#[send_to_user("/queue/errors", broadcast = false)]
+fn on_bad_payload(error: PayloadError) -> ErrorReply {
+    ErrorReply {
+        error: error.to_string(),
+    }
+}
+
+/// Authenticates a session from the `login` header of `CONNECT` / `STOMP`, when present.
+#[allow(clippy::unnecessary_wraps)] // the interceptor signature
+fn login_from_header(frame: &mut Frame, context: &mut InterceptorContext<'_>) -> Result<(), Rejection> {
+    if matches!(frame.command, Command::Connect | Command::Stomp) {
+        if let Some(login) = frame.get("login").filter(|l| !l.is_empty()) {
+            *context.principal = Some(Principal::new(login));
+        }
+    }
+    Ok(())
+}
+
+fn parse_addr() -> Result<String, String> {
+    let mut addr = "127.0.0.1:0".to_owned();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--addr" => addr = args.next().ok_or("--addr needs a value")?,
+            other => {
+                if let Some(value) = other.strip_prefix("--addr=") {
+                    value.clone_into(&mut addr);
+                } else {
+                    return Err(format!("unknown argument `{other}`; usage: interop_server [--addr HOST:PORT]"));
+                }
+            }
+        }
+    }
+    Ok(addr)
+}
+
+/// Resolves on stdin EOF (the parent went away or closed the pipe), SIGTERM or Ctrl-C.
+async fn stop_signal() {
+    let stdin_eof = async {
+        let mut stdin = tokio::io::stdin();
+        let mut buf = [0u8; 256];
+        loop {
+            match stdin.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    #[cfg(unix)]
+    let sigterm = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let sigterm = std::future::pending::<()>();
+    tokio::select! {
+        () = stdin_eof => eprintln!("interop_server: stdin closed; stopping"),
+        () = sigterm => eprintln!("interop_server: SIGTERM; stopping"),
+        () = stomp_server::shutdown_signal() => eprintln!("interop_server: Ctrl-C; stopping"),
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> std::process::ExitCode {
+    // Logs go to stderr; `RUST_LOG=stomp_server=debug` shows every session's life.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("stomp_server=info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+    let addr = match parse_addr() {
+        Ok(addr) => addr,
+        Err(message) => {
+            eprintln!("interop_server: {message}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let server = match StompServer::builder()
+        .endpoint("/ws")
+        .application_prefix("/app")
+        .simple_broker(["/topic", "/queue"])
+        .allowed_origins(["*"])
+        .heartbeat(10_000, 10_000)
+        .interceptor(login_from_header)
+        .stats_log_interval(None)
+        .build()
+    {
+        Ok(server) => server,
+        Err(error) => {
+            eprintln!("interop_server: cannot build the server: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let listener = match server.bind(&addr).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("interop_server: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let port = match listener.local_addr() {
+        Ok(local) => local.port(),
+        Err(error) => {
+            eprintln!("interop_server: no local address: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    {
+        let mut stdout = std::io::stdout().lock();
+        if writeln!(stdout, "LISTENING {port}").and_then(|()| stdout.flush()).is_err() {
+            return std::process::ExitCode::FAILURE;
+        }
+    }
+    server.run(listener, stop_signal()).await;
+    std::process::ExitCode::SUCCESS
+}
