@@ -1,1 +1,244 @@
-fn main() {}
+//! `demo-chat`: a multi-room chat on stomp-server.
+//!
+//! ```text
+//! cargo run --release -p demo-chat [-- --addr 127.0.0.1:8080] [--jwt-secret SECRET]
+//! ```
+//!
+//! Open http://127.0.0.1:8080, pick a name and a room. STOMP clients connect to
+//! `ws://127.0.0.1:8080/ws`: `SEND /app/chat/{room}` with `{"content": ".."}`, subscribe to
+//! `/topic/chat/{room}` (messages), `/topic/chat/{room}/members`, `/topic/chat/{room}/events`
+//! (join/leave), `/topic/rooms`, `/user/queue/errors`, and once to
+//! `/app/chat/{room}/history` and `/app/rooms`.
+//!
+//! Layout: `chat` (handlers), `rooms` (state: history, members), `presence` (session events
+//! → member lists and notices), `auth` (the `CONNECT` interceptor, JWT, `/login`), `errors`
+//! (error types and exception handlers), `page` (the embedded web page).
+
+mod auth;
+mod chat;
+mod errors;
+mod page;
+mod presence;
+mod rooms;
+
+use std::process::ExitCode;
+
+use stomp_server::{Limits, StompServer, UnhandledErrors};
+
+use crate::auth::Auth;
+use crate::rooms::Rooms;
+
+const USAGE: &str = "\
+usage: demo-chat [--addr HOST:PORT] [--jwt-secret SECRET]
+
+  --addr HOST:PORT     where to listen (env DEMO_ADDR; default 127.0.0.1:8080)
+  --jwt-secret SECRET  secure mode: CONNECT needs `Authorization: Bearer <HS256 JWT>`
+                       from POST /login (env DEMO_JWT_SECRET; default: names from `login`)
+  -h, --help           this text";
+
+/// The command line and environment, resolved.
+#[derive(Debug, PartialEq, Eq)]
+struct Options {
+    addr: String,
+    jwt_secret: Option<String>,
+}
+
+/// Parses `args` (without the program name); flags win over the environment (`env`).
+fn parse_args(
+    args: impl IntoIterator<Item = String>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Option<Options>, String> {
+    let mut addr = env("DEMO_ADDR").filter(|a| !a.is_empty());
+    let mut jwt_secret = env("DEMO_JWT_SECRET").filter(|s| !s.is_empty());
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => {
+                (flag.to_owned(), Some(value.to_owned()))
+            }
+            _ => (arg.clone(), None),
+        };
+        let mut value = |name: &str| {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match flag.as_str() {
+            "--addr" => addr = Some(value("--addr")?),
+            "--jwt-secret" => jwt_secret = Some(value("--jwt-secret")?),
+            "-h" | "--help" => return Ok(None),
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+    }
+    Ok(Some(Options {
+        addr: addr.unwrap_or_else(|| "127.0.0.1:8080".to_owned()),
+        jwt_secret,
+    }))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let options = match parse_args(std::env::args().skip(1), |key| std::env::var(key).ok()) {
+        Ok(Some(options)) => options,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(error) => {
+            eprintln!("demo-chat: {error}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let auth = match &options.jwt_secret {
+        None => Auth::open(),
+        Some(secret) => match Auth::jwt(secret) {
+            Ok(auth) => auth,
+            Err(error) => {
+                eprintln!("demo-chat: {error}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    match run(&options.addr, auth).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("demo-chat: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(addr: &str, auth: Auth) -> Result<(), stomp_server::StartError> {
+    let rooms = Rooms::new();
+    let secure = auth.requires_token();
+    let listener_rooms = rooms.clone();
+    let builder = StompServer::builder()
+        .endpoint("/ws")
+        .application_prefix("/app")
+        .simple_broker(["/topic", "/queue"])
+        .user_prefix("/user")
+        .heartbeat(10_000, 10_000)
+        .limits(Limits {
+            // A chat message is at most 2,000 characters: 16 KiB frames are plenty.
+            message_size: 16 * 1024,
+            ..Limits::default()
+        })
+        // A handler error nobody expected still answers the sender instead of closing it.
+        .unhandled_errors(UnhandledErrors::UserDestination("/queue/errors".to_owned()))
+        .state(rooms)
+        .interceptor(auth::connect_interceptor(auth.clone()))
+        .interceptor(auth::broker_guard)
+        .on_event(move |event, template| {
+            presence::on_session_event(&listener_rooms, event, template);
+        })
+        .http_handler("/login", auth::login_handler(auth));
+    let server = page::register(builder).build()?;
+    let listener = server.bind(addr).await?;
+    let local = listener
+        .local_addr()
+        .map_or_else(|_| addr.to_owned(), |a| a.to_string());
+    let mode = if secure {
+        "secure mode: CONNECT needs a bearer JWT from POST /login"
+    } else {
+        "default mode: the CONNECT `login` header names the user"
+    };
+    tracing::info!("demo-chat on http://{local}/ (STOMP at ws://{local}/ws; {mode})");
+    server.run(listener, shutdown()).await;
+    tracing::info!("demo-chat stopped");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or, on Unix, SIGTERM (what `kill` and container runtimes send).
+async fn shutdown() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                () = stomp_server::shutdown_signal() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    stomp_server::shutdown_signal().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str], env: &[(&str, &str)]) -> Result<Option<Options>, String> {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        parse_args(args.iter().map(|a| (*a).to_owned()), move |key| {
+            env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+        })
+    }
+
+    #[test]
+    fn the_handlers_are_collected_and_valid() {
+        let handlers = stomp_server::Handlers::collected();
+        let mut patterns: Vec<&str> = handlers.mappings().iter().map(|d| d.pattern).collect();
+        patterns.sort_unstable();
+        assert_eq!(
+            patterns,
+            [
+                "/chat/**",
+                "/chat/**",
+                "/chat/<room>",
+                "/chat/<room>/history",
+                "/chat/<room>/members",
+                "/rooms"
+            ]
+        );
+        assert_eq!(handlers.exception_handlers().len(), 2);
+        // Building validates them: no duplicate or ambiguous mapping.
+        assert!(StompServer::builder().handlers(handlers).build().is_ok());
+    }
+
+    #[test]
+    fn arguments_and_environment() {
+        let defaults = Options {
+            addr: "127.0.0.1:8080".into(),
+            jwt_secret: None,
+        };
+        assert_eq!(parse(&[], &[]), Ok(Some(defaults)));
+        let got = parse(
+            &["--addr", "0.0.0.0:9000", "--jwt-secret=k"],
+            &[("DEMO_ADDR", "1.1.1.1:1")],
+        );
+        assert_eq!(
+            got,
+            Ok(Some(Options {
+                addr: "0.0.0.0:9000".into(),
+                jwt_secret: Some("k".into())
+            }))
+        );
+        let got = parse(
+            &[],
+            &[("DEMO_ADDR", "127.0.0.1:1"), ("DEMO_JWT_SECRET", "s")],
+        );
+        assert_eq!(
+            got,
+            Ok(Some(Options {
+                addr: "127.0.0.1:1".into(),
+                jwt_secret: Some("s".into())
+            }))
+        );
+        assert_eq!(parse(&["--help"], &[]), Ok(None));
+        assert!(parse(&["--addr"], &[])
+            .unwrap_err()
+            .contains("needs a value"));
+        assert!(parse(&["--relay"], &[]).unwrap_err().contains("unknown"));
+    }
+}

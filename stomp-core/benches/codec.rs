@@ -2,7 +2,10 @@
 //! bytes for NUL: the least work any decoder that finds frame ends must do.
 //!
 //! Each group decodes a buffer holding as many copies of its frame as fit in 64 KiB, so that
-//! per-call overhead and per-frame costs (allocation, splitting) are both measured.
+//! per-call overhead and per-frame costs (allocation, splitting) are both measured. The
+//! buffer is filled untimed just before each iteration (`BatchSize::PerIteration`), so it is
+//! warm in cache like bytes just read from a socket; large batches of cold buffers measured
+//! cache misses instead of the decoder.
 //!
 //! Run: `cargo bench -p stomp-core --bench codec -- --warm-up-time 1 --measurement-time 3`
 #![allow(clippy::unwrap_used)]

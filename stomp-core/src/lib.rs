@@ -8,7 +8,7 @@
 //! - [`command`], [`version`], [`headers`], [`frame`]: the frame model.
 //! - [`decode`]: [`Decoder`], a sans-IO decoder over `bytes::BytesMut` that checks
 //!   [`FrameLimits`] while bytes arrive; its errors are [`DecodeError`].
-//! - [`encode`]: [`encode`](encode::encode) into a caller's buffer.
+//! - [`encode`](mod@encode): [`encode`](fn@encode) and [`encode_parts`] into a caller's buffer.
 //! - [`escape`]: header escaping rules per version ([`Escaping`](escape::Escaping)).
 //! - [`heartbeat`]: the `heart-beat` header and its negotiation.
 //! - [`pattern`]: [`DestinationPattern`] (`/chat/<room>`, `/chat/{room}`, `*`, `**`).

@@ -48,7 +48,7 @@ pub(crate) async fn serve_request(
     shutdown: watch::Receiver<bool>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = request.uri().path().to_owned();
-    if app.config.endpoints.iter().any(|e| *e == path) {
+    if app.config.endpoints.contains(&path) {
         return Ok(upgrade(request, app, remote, shutdown));
     }
     if let Some(handler) = routes.handlers.get(&path) {

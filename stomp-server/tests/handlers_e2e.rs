@@ -1,5 +1,6 @@
 //! End to end through the real dispatcher: arguments, return values, routing rules and
 //! exception-handler scoping, over real sockets with the framework's client.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -71,7 +72,7 @@ fn headers(
     session: SessionId,
 ) -> Message<String> {
     Message::new(format!("{token}|{priority:?}|{}|{}", all.len(), &*destination))
-        .header("x-session-seen", &session.to_string().is_empty().to_string())
+        .header("x-session-seen", session.to_string().is_empty().to_string())
 }
 
 #[subscribe_mapping("/history/<room>")]

@@ -1,5 +1,6 @@
 //! The STOMP session and the simple broker over real sockets: CONNECT negotiation, receipts,
 //! errors, ordering, limits, origin checks and shutdown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -112,29 +112,28 @@ impl HeadScan {
     }
 }
 
-/// The headers of a complete head and the first `content-length`, if any.
-pub(super) struct ParsedHead {
-    /// The headers, unescaped.
-    pub(super) headers: Headers,
-    /// The first `content-length` value, already checked against the limit.
-    pub(super) content_length: Option<usize>,
-}
-
-/// Parses the header lines of `head` (the bytes [`HeadScan::advance`] found), unescaping them
-/// straight into one `Headers` text buffer.
+/// Parses the header lines of `head` (the bytes [`HeadScan::advance`] found) into `headers`,
+/// unescaping them straight into its text buffer, and returns the first `content-length`,
+/// already checked against the limit.
 pub(super) fn parse_head(
     head: &[u8],
     end: &HeadEnd,
+    headers: &mut Headers,
     escaping: Escaping,
     limits: &FrameLimits,
-) -> Result<ParsedHead, DecodeError> {
+) -> Result<Option<usize>, DecodeError> {
     let lines = match memchr(b'\n', head) {
         Some(eol) => &head[eol + 1..],
         None => &[][..],
     };
     let text = std::str::from_utf8(lines).map_err(|_| DecodeError::InvalidUtf8)?;
+    // Most heads hold no backslash at all: one scan instead of one per name and value.
+    let escaping = match memchr(b'\\', lines) {
+        Some(_) => escaping,
+        None => Escaping::None,
+    };
     // Unescaping only shrinks text, so this is the only allocation of each kind.
-    let mut headers = Headers::with_capacity(end.headers, text.len());
+    *headers = Headers::with_capacity(end.headers, text.len());
     let mut content_length = None;
     let mut rest = text;
     while let Some(eol) = memchr(b'\n', rest.as_bytes()) {
@@ -144,7 +143,8 @@ pub(super) fn parse_head(
             break;
         }
         // Only the first colon splits: a value may hold more (1.0, CONNECT).
-        let (name, value) = match memchr(b':', line.as_bytes()) {
+        // Names are short: a plain loop beats a vectorised search here.
+        let (name, value) = match line.bytes().position(|b| b == b':') {
             Some(colon) if colon > 0 => (&line[..colon], &line[colon + 1..]),
             _ => {
                 return Err(DecodeError::MalformedHeader {
@@ -164,10 +164,7 @@ pub(super) fn parse_head(
         }
         headers.push_ranges(name_start..name_end, name_end..value_end);
     }
-    Ok(ParsedHead {
-        headers,
-        content_length,
-    })
+    Ok(content_length)
 }
 
 fn parse_command(line: &[u8]) -> Result<Command, DecodeError> {
@@ -182,11 +179,16 @@ fn unknown_command(line: &[u8]) -> DecodeError {
 
 /// Parses a `content-length` value (blanks around the digits tolerated) and checks the limit.
 fn parse_content_length(value: &str, limits: &FrameLimits) -> Result<usize, DecodeError> {
-    let digits = value.trim_matches([' ', '\t']);
-    let length = match digits.bytes().all(|b| b.is_ascii_digit()) {
-        true => digits.parse::<usize>().ok(),
-        false => None,
-    };
+    let digits = value.trim_matches([' ', '\t']).as_bytes();
+    let mut length = (!digits.is_empty()).then_some(0usize);
+    for &digit in digits {
+        length = match digit {
+            b'0'..=b'9' => length
+                .and_then(|n| n.checked_mul(10))
+                .and_then(|n| n.checked_add(usize::from(digit - b'0'))),
+            _ => None,
+        };
+    }
     let Some(length) = length else {
         return Err(DecodeError::InvalidContentLength {
             value: quote(value.as_bytes()),

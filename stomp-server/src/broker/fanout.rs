@@ -16,11 +16,14 @@ use super::registry::Subscriber;
 use super::PublishedMessage;
 use crate::session::to_ws_message;
 
+/// One cached encoding: `(subscription id, version, reported destination)` and the frame.
+type CachedFrame = (Arc<str>, Version, Option<Arc<str>>, WsMessage);
+
 /// Encoded frames cached by `(subscription id, version, reported destination)`.
 pub(crate) struct FanOut<'m> {
     message: &'m PublishedMessage,
     message_id: &'m str,
-    cache: Vec<(Arc<str>, Version, Option<Arc<str>>, WsMessage)>,
+    cache: Vec<CachedFrame>,
     delivered: usize,
 }
 

@@ -25,6 +25,10 @@ pub(super) type WsStream = SplitStream<WebSocketStream<TcpStream>>;
 /// has stopped (after sending a close frame, or after a write error).
 const CLOSE_LINGER: Duration = Duration::from_secs(5);
 
+/// How long the reader waits for the server to close TCP once it has received the server's
+/// close frame (reading on also flushes tungstenite's reply to it).
+const EOF_LINGER: Duration = Duration::from_secs(1);
+
 /// Everything the reader task owns.
 pub(super) struct Reader {
     pub(super) stream: WsStream,
@@ -62,6 +66,8 @@ impl Reader {
         let linger = sleep_until(last_read + FAR_FUTURE);
         tokio::pin!(linger);
         let mut writer_alive = true;
+        // Waiting, bounded by `linger`, for the end of a close handshake.
+        let mut lingering = false;
         // A close frame from the server; the stream ends right after.
         let mut server_close: Option<CloseReason> = None;
         loop {
@@ -84,6 +90,11 @@ impl Reader {
                                 code: frame.as_ref().map(|f| u16::from(f.code)),
                                 reason: frame.map(|f| f.reason.to_string()).unwrap_or_default(),
                             });
+                            let deadline = Instant::now() + EOF_LINGER;
+                            if !lingering || deadline < linger.deadline() {
+                                lingering = true;
+                                linger.as_mut().reset(deadline);
+                            }
                         }
                         Some(Err(error)) => return self.ended(server_close, Some(error)),
                         None => return self.ended(server_close, None),
@@ -91,9 +102,12 @@ impl Reader {
                 }
                 _ = &mut self.writer_done, if writer_alive => {
                     writer_alive = false;
-                    linger.as_mut().reset(Instant::now() + CLOSE_LINGER);
+                    if !lingering {
+                        lingering = true;
+                        linger.as_mut().reset(Instant::now() + CLOSE_LINGER);
+                    }
                 }
-                () = &mut linger, if !writer_alive => {
+                () = &mut linger, if lingering => {
                     return self.ended(server_close, None);
                 }
                 () = &mut heartbeat, if tolerance.is_some() => {

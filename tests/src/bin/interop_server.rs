@@ -17,14 +17,13 @@
 //! - Heart-beats `10000,10000`; any origin allowed; endpoint `/ws`.
 //! - Logs to stderr, filtered by `RUST_LOG` (default `stomp_server=info`).
 
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 
 use serde::{Deserialize, Serialize};
 use stomp_server::{
-    message_exception_handler, message_mapping, send_to, send_to_user, subscribe_mapping, Command, Frame,
-    InterceptorContext, Payload, PayloadError, Principal, Rejection, StompServer,
+    message_exception_handler, message_mapping, send_to, send_to_user, subscribe_mapping, Command,
+    Frame, InterceptorContext, Payload, PayloadError, Principal, Rejection, StompServer,
 };
-use tokio::io::AsyncReadExt as _;
 
 /// The body of `/app/echo/<room>`.
 #[derive(Debug, Deserialize)]
@@ -56,7 +55,11 @@ struct HistoryEntry {
 
 #[message_mapping("/echo/<room>")]
 #[send_to("/topic/echo/<room>")]
-async fn echo(room: String, user: Option<Principal>, Payload(request): Payload<EchoRequest>) -> EchoReply {
+async fn echo(
+    room: String,
+    user: Option<Principal>,
+    Payload(request): Payload<EchoRequest>,
+) -> EchoReply {
     EchoReply {
         room,
         content: request.content,
@@ -89,8 +92,10 @@ fn on_bad_payload(error: PayloadError) -> ErrorReply {
 }
 
 /// Authenticates a session from the `login` header of `CONNECT` / `STOMP`, when present.
-#[allow(clippy::unnecessary_wraps)] // the interceptor signature
-fn login_from_header(frame: &mut Frame, context: &mut InterceptorContext<'_>) -> Result<(), Rejection> {
+fn login_from_header(
+    frame: &mut Frame,
+    context: &mut InterceptorContext<'_>,
+) -> Result<(), Rejection> {
     if matches!(frame.command, Command::Connect | Command::Stomp) {
         if let Some(login) = frame.get("login").filter(|l| !l.is_empty()) {
             *context.principal = Some(Principal::new(login));
@@ -109,7 +114,9 @@ fn parse_addr() -> Result<String, String> {
                 if let Some(value) = other.strip_prefix("--addr=") {
                     value.clone_into(&mut addr);
                 } else {
-                    return Err(format!("unknown argument `{other}`; usage: interop_server [--addr HOST:PORT]"));
+                    return Err(format!(
+                        "unknown argument `{other}`; usage: interop_server [--addr HOST:PORT]"
+                    ));
                 }
             }
         }
@@ -118,32 +125,60 @@ fn parse_addr() -> Result<String, String> {
 }
 
 /// Resolves on stdin EOF (the parent went away or closed the pipe), SIGTERM or Ctrl-C.
-async fn stop_signal() {
-    let stdin_eof = async {
-        let mut stdin = tokio::io::stdin();
+///
+/// Everything is installed before this returns, so a signal that arrives right after
+/// `LISTENING` is printed is handled rather than killing the process.
+fn stop_signal() -> impl std::future::Future<Output = ()> {
+    // A plain thread, not `tokio::io::stdin()`: tokio reads stdin on its blocking pool, and
+    // runtime shutdown would wait for that read forever while the parent keeps the pipe open.
+    let (eof_tx, eof_rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin().lock();
         let mut buf = [0u8; 256];
         loop {
-            match stdin.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
+            match stdin.read(&mut buf) {
+                Ok(0) | Err(_) => break,
                 Ok(_) => {}
             }
         }
-    };
+        let _ = eof_tx.send(());
+    });
     #[cfg(unix)]
-    let sigterm = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (mut sigterm, mut sigint) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::terminate()).ok(),
+            signal(SignalKind::interrupt()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let sigterm = std::future::pending::<()>();
-    tokio::select! {
-        () = stdin_eof => eprintln!("interop_server: stdin closed; stopping"),
-        () = sigterm => eprintln!("interop_server: SIGTERM; stopping"),
-        () = stomp_server::shutdown_signal() => eprintln!("interop_server: Ctrl-C; stopping"),
+    async move {
+        #[cfg(unix)]
+        let terminate = async {
+            match sigterm.as_mut() {
+                Some(signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(unix)]
+        let interrupt = async {
+            match sigint.as_mut() {
+                Some(signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        #[cfg(not(unix))]
+        let interrupt = stomp_server::shutdown_signal();
+        tokio::select! {
+            _ = eof_rx => eprintln!("interop_server: stdin closed; stopping"),
+            () = terminate => eprintln!("interop_server: SIGTERM; stopping"),
+            () = interrupt => eprintln!("interop_server: Ctrl-C; stopping"),
+        }
     }
 }
 
@@ -195,12 +230,16 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    let stop = stop_signal();
     {
         let mut stdout = std::io::stdout().lock();
-        if writeln!(stdout, "LISTENING {port}").and_then(|()| stdout.flush()).is_err() {
+        if writeln!(stdout, "LISTENING {port}")
+            .and_then(|()| stdout.flush())
+            .is_err()
+        {
             return std::process::ExitCode::FAILURE;
         }
     }
-    server.run(listener, stop_signal()).await;
+    server.run(listener, stop).await;
     std::process::ExitCode::SUCCESS
 }

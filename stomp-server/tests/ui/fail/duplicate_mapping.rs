@@ -1,6 +1,8 @@
 #![allow(unused_variables, dead_code)]
 
-use stomp_server::{message_exception_handler, message_mapping, send_to, send_to_user, subscribe_mapping};
+use stomp_server::{
+    message_exception_handler, message_mapping, send_to, send_to_user, subscribe_mapping,
+};
 
 #[message_mapping("/a")]
 #[message_mapping("/b")]

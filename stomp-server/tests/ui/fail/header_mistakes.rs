@@ -10,7 +10,7 @@ pub fn headers(
     #[header("x-a")]
     #[header("x-b")]
     twice: String,
-    #[header] not_a_header_type: std::fs::File,
-) {}
+) {
+}
 
 fn main() {}

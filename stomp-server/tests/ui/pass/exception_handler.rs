@@ -43,7 +43,9 @@ fn main() {
     assert_eq!(any.error_type, "HandlerError");
     assert!((any.accepts)(&HandlerError::new(RoomFull)));
     assert_eq!(
-        any.routing.send_to_user.map(|u| (u.destinations, u.broadcast)),
+        any.routing
+            .send_to_user
+            .map(|u| (u.destinations, u.broadcast)),
         Some((&["/queue/errors"][..], false))
     );
 

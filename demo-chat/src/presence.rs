@@ -1,0 +1,134 @@
+//! Presence from session events: who is in which room, join and leave notices.
+//!
+//! A room's members are the sessions subscribed to `/topic/chat/{room}`. On each change:
+//! - `/topic/chat/{room}/events` gets `{"type": "join"|"leave", "room", "user", "timestamp"}`
+//!   when a user's first subscription arrives or their last one goes (a second tab of the
+//!   same user is not announced). Notices have their own topic so that `/topic/chat/{room}`
+//!   carries chat messages only, and are not kept in the history.
+//! - `/topic/chat/{room}/members` gets `{"room", "members": [names, sorted]}`.
+//! - `/topic/rooms` gets `[{"name", "members"}]`, every known room sorted by name.
+//!
+//! A client that wants to see its own join subscribes to the `events` and `members` topics
+//! before the room topic (or asks `SUBSCRIBE /app/chat/{room}/members` once).
+
+use serde::Serialize;
+use stomp_server::{Principal, SessionEvent, SessionId, Template};
+
+use crate::rooms::{is_valid_room, now_ms, MembershipChange, Rooms};
+
+/// A join or leave notice.
+#[derive(Debug, Serialize)]
+struct Notice<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    room: &'a str,
+    user: &'a str,
+    timestamp: u64,
+}
+
+/// The session-event listener registered with `on_event`.
+pub(crate) fn on_session_event(rooms: &Rooms, event: &SessionEvent, template: &Template) {
+    match event {
+        SessionEvent::Subscribe {
+            session,
+            principal,
+            subscription,
+            destination,
+        } => {
+            let Some(room) = room_topic(destination) else {
+                return;
+            };
+            let member = member_name(principal.as_ref(), session);
+            let _serial = rooms.publication();
+            let change = rooms.join(session, subscription, room, &member);
+            publish_change(rooms, template, &change, "join");
+        }
+        SessionEvent::Unsubscribe {
+            session,
+            subscription,
+            ..
+        } => {
+            let _serial = rooms.publication();
+            if let Some(change) = rooms.leave(session, subscription) {
+                publish_change(rooms, template, &change, "leave");
+            }
+        }
+        SessionEvent::Disconnected { session, .. } => {
+            let _serial = rooms.publication();
+            for change in rooms.disconnect(session) {
+                publish_change(rooms, template, &change, "leave");
+            }
+        }
+        SessionEvent::Connect { .. } | SessionEvent::Connected { .. } => {}
+    }
+}
+
+/// The room of a `/topic/chat/{room}` destination with a valid room name.
+fn room_topic(destination: &str) -> Option<&str> {
+    let room = destination.strip_prefix("/topic/chat/")?;
+    is_valid_room(room).then_some(room)
+}
+
+/// How a session appears in member lists: its user, or `guest-{session}` when anonymous.
+fn member_name(principal: Option<&Principal>, session: &SessionId) -> String {
+    principal.map_or_else(|| format!("guest-{session}"), |p| p.name().to_owned())
+}
+
+fn publish_change(
+    rooms: &Rooms,
+    template: &Template,
+    change: &MembershipChange,
+    kind: &'static str,
+) {
+    if change.presence_changed {
+        let notice = Notice {
+            kind,
+            room: &change.room,
+            user: &change.member,
+            timestamp: now_ms(),
+        };
+        send(
+            template,
+            &format!("/topic/chat/{}/events", change.room),
+            &notice,
+        );
+    }
+    send(
+        template,
+        &format!("/topic/chat/{}/members", change.room),
+        &change.members,
+    );
+    publish_room_list(rooms, template);
+}
+
+/// Publishes the room list on `/topic/rooms`.
+pub(crate) fn publish_room_list(rooms: &Rooms, template: &Template) {
+    send(template, "/topic/rooms", &rooms.list());
+}
+
+fn send<T: Serialize + ?Sized>(template: &Template, destination: &str, payload: &T) {
+    if let Err(error) = template.convert_and_send(destination, payload) {
+        tracing::warn!(destination, %error, "presence update not sent");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_room_topics_are_memberships() {
+        assert_eq!(room_topic("/topic/chat/general"), Some("general"));
+        assert_eq!(room_topic("/topic/chat/general/members"), None);
+        assert_eq!(room_topic("/topic/chat/"), None);
+        assert_eq!(room_topic("/topic/rooms"), None);
+        assert_eq!(room_topic("/app/chat/general/history"), None);
+    }
+
+    #[test]
+    fn anonymous_members_are_named_after_their_session() {
+        let session = SessionId::new("s7");
+        assert_eq!(member_name(None, &session), "guest-s7");
+        assert_eq!(member_name(Some(&Principal::new("ann")), &session), "ann");
+    }
+}

@@ -1,0 +1,445 @@
+//! The chat's shared state: rooms, their recent history and who is in them.
+//!
+//! [`Rooms`] is registered with the server builder (`State<Rooms>` in handlers) and also
+//! held by the session-event listener; it is a cheap clone of one `Arc`.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use stomp_server::SessionId;
+
+/// How many messages a room remembers for `/app/chat/{room}/history`.
+pub(crate) const HISTORY_LIMIT: usize = 50;
+
+/// Most rooms kept at once; past it, the least recently active room nobody is in is
+/// forgotten, so that clients inventing room names cannot grow memory without bound.
+pub(crate) const MAX_ROOMS: usize = 1_000;
+
+/// The longest room name.
+pub(crate) const ROOM_NAME_MAX: usize = 32;
+
+/// True when `name` matches `^[A-Za-z0-9_-]{1,32}$`.
+pub(crate) fn is_valid_room(name: &str) -> bool {
+    (1..=ROOM_NAME_MAX).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// A chat message as broadcast on `/topic/chat/{room}` and kept in the history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct ChatMessage {
+    /// Unique for the life of the server (and, with the start time in it, across restarts).
+    pub(crate) id: String,
+    pub(crate) room: String,
+    pub(crate) sender: String,
+    pub(crate) content: String,
+    /// Server time, ms since the Unix epoch.
+    pub(crate) timestamp: u64,
+}
+
+/// One entry of the room list on `/topic/rooms`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct RoomSummary {
+    pub(crate) name: String,
+    pub(crate) members: usize,
+}
+
+/// The member list published on `/topic/chat/{room}/members`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct MemberList {
+    pub(crate) room: String,
+    pub(crate) members: Vec<String>,
+}
+
+/// What a subscribe or unsubscribe changed in one room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MembershipChange {
+    pub(crate) room: String,
+    pub(crate) member: String,
+    /// True when the member's first subscription to the room arrived (join) or their last
+    /// one left (leave); false when another tab of the same user came or went.
+    pub(crate) presence_changed: bool,
+    /// The room's members after the change.
+    pub(crate) members: MemberList,
+}
+
+/// The chat's rooms. Cloning shares them.
+#[derive(Debug, Clone)]
+pub(crate) struct Rooms {
+    // A std Mutex, not tokio's: every critical section is a few map operations and nothing
+    // is awaited while it is held, so an async mutex would only add overhead.
+    inner: Arc<Mutex<Inner>>,
+    /// Serialises "change membership, then publish the new member list" across sessions,
+    /// so the last list published for a room is always the latest one. Kept apart from
+    /// `inner` so that posting messages never waits for a publication.
+    publish: Arc<Mutex<()>>,
+    /// The prefix of message ids: the server's start time, in hex.
+    id_prefix: Arc<str>,
+    next_id: Arc<AtomicU64>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    rooms: HashMap<String, Room>,
+    /// For each session, its subscriptions to room topics: subscription id → (room, member).
+    /// `Unsubscribe` events carry only the subscription id, and `Disconnected` none.
+    sessions: HashMap<SessionId, HashMap<String, (String, String)>>,
+    /// Increases on every change; orders rooms by recent activity for eviction.
+    clock: u64,
+}
+
+#[derive(Debug, Default)]
+struct Room {
+    history: VecDeque<ChatMessage>,
+    /// Member name → number of live subscriptions (several tabs of one user count once).
+    members: BTreeMap<String, usize>,
+    last_active: u64,
+}
+
+impl Default for Rooms {
+    fn default() -> Rooms {
+        Rooms::new()
+    }
+}
+
+impl Rooms {
+    /// No rooms yet.
+    pub(crate) fn new() -> Rooms {
+        Rooms {
+            inner: Arc::default(),
+            publish: Arc::default(),
+            id_prefix: Arc::from(format!("{:x}", now_ms())),
+            next_id: Arc::new(AtomicU64::new(1)),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves maps that are still consistent (every
+        // operation is a handful of inserts/removes), so keep serving rather than poison.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Held while a membership change is applied and published (see `publish`).
+    pub(crate) fn publication(&self) -> MutexGuard<'_, ()> {
+        self.publish.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records a message in `room`'s history (the oldest beyond [`HISTORY_LIMIT`] is
+    /// dropped). Returns it and whether the room is new.
+    pub(crate) fn post(&self, room: &str, sender: &str, content: &str) -> (ChatMessage, bool) {
+        let message = ChatMessage {
+            id: format!(
+                "{}-{}",
+                self.id_prefix,
+                self.next_id.fetch_add(1, Ordering::Relaxed)
+            ),
+            room: room.to_owned(),
+            sender: sender.to_owned(),
+            content: content.to_owned(),
+            timestamp: now_ms(),
+        };
+        let mut inner = self.lock();
+        let (entry, created) = inner.room(room);
+        if entry.history.len() == HISTORY_LIMIT {
+            entry.history.pop_front();
+        }
+        entry.history.push_back(message.clone());
+        (message, created)
+    }
+
+    /// The last messages of `room`, oldest first.
+    pub(crate) fn history(&self, room: &str) -> Vec<ChatMessage> {
+        self.lock()
+            .rooms
+            .get(room)
+            .map(|r| r.history.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The members of `room`, sorted by name.
+    pub(crate) fn members(&self, room: &str) -> MemberList {
+        let inner = self.lock();
+        member_list(room, inner.rooms.get(room))
+    }
+
+    /// Every room that has members or history, sorted by name, with member counts.
+    pub(crate) fn list(&self) -> Vec<RoomSummary> {
+        let inner = self.lock();
+        let mut list: Vec<RoomSummary> = inner
+            .rooms
+            .iter()
+            .map(|(name, room)| RoomSummary {
+                name: name.clone(),
+                members: room.members.len(),
+            })
+            .collect();
+        list.sort_by(|a, b| a.name.cmp(&b.name));
+        list
+    }
+
+    /// `member` (of `session`) subscribed to `room` with `subscription`.
+    pub(crate) fn join(
+        &self,
+        session: &SessionId,
+        subscription: &str,
+        room: &str,
+        member: &str,
+    ) -> MembershipChange {
+        let mut inner = self.lock();
+        let previous = inner.sessions.entry(session.clone()).or_default().insert(
+            subscription.to_owned(),
+            (room.to_owned(), member.to_owned()),
+        );
+        if let Some((old_room, old_member)) = previous {
+            // A client reusing a live subscription id: the server would have refused it,
+            // but keep the counts right whatever happens.
+            inner.remove_member(&old_room, &old_member);
+        }
+        let (entry, _) = inner.room(room);
+        let count = entry.members.entry(member.to_owned()).or_insert(0);
+        *count += 1;
+        let presence_changed = *count == 1;
+        MembershipChange {
+            room: room.to_owned(),
+            member: member.to_owned(),
+            presence_changed,
+            members: member_list(room, Some(entry)),
+        }
+    }
+
+    /// `session` removed `subscription`; `None` when it was not a room subscription.
+    pub(crate) fn leave(
+        &self,
+        session: &SessionId,
+        subscription: &str,
+    ) -> Option<MembershipChange> {
+        let mut inner = self.lock();
+        let subscriptions = inner.sessions.get_mut(session)?;
+        let (room, member) = subscriptions.remove(subscription)?;
+        if subscriptions.is_empty() {
+            inner.sessions.remove(session);
+        }
+        Some(inner.remove_member(&room, &member))
+    }
+
+    /// `session` ended: every room it was in, one change per subscription.
+    pub(crate) fn disconnect(&self, session: &SessionId) -> Vec<MembershipChange> {
+        let mut inner = self.lock();
+        let Some(subscriptions) = inner.sessions.remove(session) else {
+            return Vec::new();
+        };
+        subscriptions
+            .into_values()
+            .map(|(room, member)| inner.remove_member(&room, &member))
+            .collect()
+    }
+}
+
+impl Inner {
+    /// The room named `name`, created if needed (evicting an idle one past [`MAX_ROOMS`]).
+    fn room(&mut self, name: &str) -> (&mut Room, bool) {
+        self.clock += 1;
+        let clock = self.clock;
+        let created = !self.rooms.contains_key(name);
+        if created && self.rooms.len() >= MAX_ROOMS {
+            let idle = self
+                .rooms
+                .iter()
+                .filter(|(_, r)| r.members.is_empty())
+                .min_by_key(|(_, r)| r.last_active)
+                .map(|(n, _)| n.clone());
+            if let Some(idle) = idle {
+                self.rooms.remove(&idle);
+            }
+        }
+        let room = self.rooms.entry(name.to_owned()).or_default();
+        room.last_active = clock;
+        (room, created)
+    }
+
+    fn remove_member(&mut self, room: &str, member: &str) -> MembershipChange {
+        let mut presence_changed = false;
+        if let Some(entry) = self.rooms.get_mut(room) {
+            if let Some(count) = entry.members.get_mut(member) {
+                *count -= 1;
+                if *count == 0 {
+                    entry.members.remove(member);
+                    presence_changed = true;
+                }
+            }
+            if entry.members.is_empty() && entry.history.is_empty() {
+                self.rooms.remove(room);
+            }
+        }
+        MembershipChange {
+            room: room.to_owned(),
+            member: member.to_owned(),
+            presence_changed,
+            members: member_list(room, self.rooms.get(room)),
+        }
+    }
+}
+
+fn member_list(room: &str, entry: Option<&Room>) -> MemberList {
+    MemberList {
+        room: room.to_owned(),
+        members: entry
+            .map(|r| r.members.keys().cloned().collect())
+            .unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sid(id: &str) -> SessionId {
+        SessionId::new(id)
+    }
+
+    #[test]
+    fn room_names_follow_the_pattern() {
+        for ok in ["a", "general", "Room_1", "x-y", &"z".repeat(32)] {
+            assert!(is_valid_room(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "a b",
+            "a/b",
+            "caf\u{e9}",
+            "dot.ted",
+            "new\nline",
+            &"z".repeat(33),
+        ] {
+            assert!(!is_valid_room(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn history_keeps_the_last_fifty_in_order() {
+        let rooms = Rooms::new();
+        for i in 0..(HISTORY_LIMIT + 7) {
+            rooms.post("r", "alice", &format!("m{i}"));
+        }
+        let history = rooms.history("r");
+        assert_eq!(history.len(), HISTORY_LIMIT);
+        assert_eq!(history[0].content, "m7");
+        assert_eq!(
+            history[HISTORY_LIMIT - 1].content,
+            format!("m{}", HISTORY_LIMIT + 6)
+        );
+        assert!(rooms.history("other").is_empty(), "rooms are isolated");
+    }
+
+    #[test]
+    fn messages_get_unique_ids_and_timestamps() {
+        let rooms = Rooms::new();
+        let (a, created) = rooms.post("r", "alice", "one");
+        let (b, again) = rooms.post("r", "bob", "two");
+        assert!(created && !again);
+        assert_ne!(a.id, b.id);
+        assert!(a.timestamp > 1_600_000_000_000);
+        assert_eq!((b.room.as_str(), b.sender.as_str()), ("r", "bob"));
+    }
+
+    #[test]
+    fn members_join_and_leave_per_room() {
+        let rooms = Rooms::new();
+        let join = rooms.join(&sid("s1"), "sub-0", "r", "alice");
+        assert!(join.presence_changed);
+        assert_eq!(join.members.members, ["alice"]);
+        let join = rooms.join(&sid("s2"), "sub-0", "r", "bob");
+        assert_eq!(join.members.members, ["alice", "bob"]);
+        rooms.join(&sid("s2"), "sub-1", "other", "bob");
+        assert_eq!(
+            rooms.list(),
+            [
+                RoomSummary {
+                    name: "other".into(),
+                    members: 1
+                },
+                RoomSummary {
+                    name: "r".into(),
+                    members: 2
+                },
+            ]
+        );
+
+        let leave = rooms
+            .leave(&sid("s1"), "sub-0")
+            .expect("a room subscription");
+        assert!(leave.presence_changed);
+        assert_eq!((leave.room.as_str(), leave.member.as_str()), ("r", "alice"));
+        assert_eq!(leave.members.members, ["bob"]);
+        assert!(rooms.leave(&sid("s1"), "sub-0").is_none(), "already gone");
+        assert!(
+            rooms.leave(&sid("s9"), "sub-0").is_none(),
+            "unknown session"
+        );
+
+        let mut gone = rooms.disconnect(&sid("s2"));
+        gone.sort_by(|a, b| a.room.cmp(&b.room));
+        assert_eq!(gone.len(), 2);
+        assert!(gone
+            .iter()
+            .all(|c| c.presence_changed && c.members.members.is_empty()));
+        assert!(
+            rooms.list().is_empty(),
+            "empty rooms without history are forgotten"
+        );
+        assert!(rooms.disconnect(&sid("s2")).is_empty());
+    }
+
+    #[test]
+    fn two_tabs_of_one_user_count_once() {
+        let rooms = Rooms::new();
+        assert!(rooms.join(&sid("s1"), "a", "r", "alice").presence_changed);
+        let second = rooms.join(&sid("s2"), "a", "r", "alice");
+        assert!(!second.presence_changed);
+        assert_eq!(second.members.members, ["alice"]);
+        assert!(
+            !rooms
+                .leave(&sid("s1"), "a")
+                .expect("tracked")
+                .presence_changed
+        );
+        assert_eq!(rooms.members("r").members, ["alice"]);
+        assert!(rooms.disconnect(&sid("s2"))[0].presence_changed);
+        assert!(rooms.members("r").members.is_empty());
+    }
+
+    #[test]
+    fn rooms_with_history_stay_listed_and_idle_ones_are_evicted() {
+        let rooms = Rooms::new();
+        rooms.post("kept", "alice", "hi");
+        rooms.join(&sid("s1"), "a", "kept", "alice");
+        rooms.disconnect(&sid("s1"));
+        assert_eq!(
+            rooms.list(),
+            [RoomSummary {
+                name: "kept".into(),
+                members: 0
+            }]
+        );
+
+        for i in 0..MAX_ROOMS + 5 {
+            rooms.post(&format!("r{i}"), "bot", "x");
+        }
+        assert_eq!(rooms.list().len(), MAX_ROOMS);
+        assert!(
+            rooms.history("kept").is_empty(),
+            "the oldest idle room went first"
+        );
+    }
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what tests/tests/browser.rs needs: Debian's Chromium (never a browser that
+# playwright downloads) and playwright-core from tests/browser/package-lock.json.
+# Run as root from anywhere: `bash tests/browser/install.sh`.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+if [ ! -x /usr/bin/chromium ]; then
+  echo "== installing Debian's chromium"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq chromium >/dev/null
+fi
+
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "tests/browser/install.sh: node and npm are needed (Node >= 20 for playwright-core)" >&2
+  exit 1
+fi
+
+echo "== npm ci --prefix tests/browser (playwright-core; it downloads no browser)"
+npm ci --prefix tests/browser --no-audit --no-fund
