@@ -8,9 +8,9 @@ use bytes::Bytes;
 use common::{login_interceptor, TestServer, QUIET, WAIT};
 use serde::{Deserialize, Serialize};
 use stomp_server::{
-    message_exception_handler, message_mapping, send_to, send_to_user, subscribe_mapping, Destination,
-    HandlerError, Message, MessageHeaders, Payload, PayloadError, Principal, SessionId, State, StompServer,
-    Template,
+    message_exception_handler, message_mapping, send_to, send_to_user, subscribe_mapping,
+    Destination, HandlerError, Message, MessageHeaders, Payload, PayloadError, Principal,
+    SessionId, State, StompServer, Template,
 };
 
 #[derive(Debug, Deserialize)]
@@ -38,11 +38,21 @@ struct Counter(std::sync::atomic::AtomicU32);
 
 #[message_mapping("/echo/<room>/<number>")]
 #[send_to("/topic/echo/<room>")]
-async fn echo(room: String, number: u32, user: Option<Principal>, Payload(post): Payload<Post>) -> Result<Echo, RoomClosed> {
+async fn echo(
+    room: String,
+    number: u32,
+    user: Option<Principal>,
+    Payload(post): Payload<Post>,
+) -> Result<Echo, RoomClosed> {
     if room == "closed" {
         return Err(RoomClosed(room));
     }
-    Ok(Echo { room, number, content: post.content, sender: user.map(|p| p.name().to_owned()) })
+    Ok(Echo {
+        room,
+        number,
+        content: post.content,
+        sender: user.map(|p| p.name().to_owned()),
+    })
 }
 
 // No send_to: Spring's default, /topic + the lookup destination.
@@ -59,7 +69,10 @@ fn binary(Payload(raw): Payload<Bytes>) -> Bytes {
 
 #[message_mapping("/nothing")]
 fn nothing(counter: State<Counter>) {
-    counter.0.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    counter
+        .0
+         .0
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
 }
 
 #[message_mapping("/headers")]
@@ -71,8 +84,12 @@ fn headers(
     destination: Destination,
     session: SessionId,
 ) -> Message<String> {
-    Message::new(format!("{token}|{priority:?}|{}|{}", all.len(), &*destination))
-        .header("x-session-seen", session.to_string().is_empty().to_string())
+    Message::new(format!(
+        "{token}|{priority:?}|{}|{}",
+        all.len(),
+        &*destination
+    ))
+    .header("x-session-seen", session.to_string().is_empty().to_string())
 }
 
 #[subscribe_mapping("/history/<room>")]
@@ -99,7 +116,9 @@ fn unhandled() -> Result<(), Unhandled> {
 
 #[message_mapping("/template")]
 fn via_template(template: Template, Payload(text): Payload<String>) {
-    template.convert_and_send("/topic/template", &format!("via template: {text}")).ok();
+    template
+        .convert_and_send("/topic/template", &format!("via template: {text}"))
+        .ok();
 }
 
 // Local (same module) handlers come before global ones; a concrete type beats a catch-all.
@@ -154,12 +173,23 @@ async fn path_variables_payload_principal_and_send_to() {
     let server = server().await;
     let alice = server.connect("alice").await;
     let mut sub = alice.subscribe("/topic/echo/r1").await.unwrap();
-    alice.send("/app/echo/r1/7", r#"{"content":"hi"}"#).await.unwrap();
+    alice
+        .send("/app/echo/r1/7", r#"{"content":"hi"}"#)
+        .await
+        .unwrap();
     let frame = sub.next_timeout(WAIT).await.unwrap();
     assert_eq!(frame.content_type(), Some("application/json"));
     assert_eq!(frame.destination(), Some("/topic/echo/r1"));
     let echo: Echo = serde_json::from_slice(&frame.body).unwrap();
-    assert_eq!(echo, Echo { room: "r1".into(), number: 7, content: "hi".into(), sender: Some("alice".into()) });
+    assert_eq!(
+        echo,
+        Echo {
+            room: "r1".into(),
+            number: 7,
+            content: "hi".into(),
+            sender: Some("alice".into())
+        }
+    );
 }
 
 #[tokio::test]
@@ -186,7 +216,10 @@ async fn unit_return_sends_nothing() {
     let mut topic = s.subscribe("/topic/nothing").await.unwrap();
     s.send("/app/nothing", "").await.unwrap();
     s.send("/app/nothing", "").await.unwrap();
-    assert!(topic.next_timeout(QUIET).await.is_err(), "a () return must send nothing");
+    assert!(
+        topic.next_timeout(QUIET).await.is_err(),
+        "a () return must send nothing"
+    );
 }
 
 #[tokio::test]
@@ -211,7 +244,10 @@ async fn missing_required_header_goes_to_the_catch_all() {
     let mut errors = s.subscribe("/user/queue/errors").await.unwrap();
     s.send("/app/headers", "").await.unwrap();
     let got = errors.next_timeout(WAIT).await.unwrap();
-    assert_eq!(got.body_str(), Some("global: missing required header `x-token`"));
+    assert_eq!(
+        got.body_str(),
+        Some("global: missing required header `x-token`")
+    );
     assert_eq!(got.destination(), Some("/user/queue/errors"));
 }
 
@@ -238,7 +274,10 @@ async fn send_to_user_without_broadcast_reaches_only_the_sending_session() {
     let mut one = first.subscribe("/user/queue/whoami").await.unwrap();
     let mut two = second.subscribe("/user/queue/whoami").await.unwrap();
     first.send("/app/whoami", "").await.unwrap();
-    assert_eq!(one.next_timeout(WAIT).await.unwrap().body_str(), Some("dave"));
+    assert_eq!(
+        one.next_timeout(WAIT).await.unwrap().body_str(),
+        Some("dave")
+    );
     assert!(two.next_timeout(QUIET).await.is_err());
 }
 
@@ -252,8 +291,14 @@ async fn send_to_user_broadcast_reaches_every_session_of_the_user() {
     let mut two = second.subscribe("/user/queue/notify").await.unwrap();
     let mut three = other.subscribe("/user/queue/notify").await.unwrap();
     first.send("/app/notify", "ping").await.unwrap();
-    assert_eq!(one.next_timeout(WAIT).await.unwrap().body_str(), Some("ping"));
-    assert_eq!(two.next_timeout(WAIT).await.unwrap().body_str(), Some("ping"));
+    assert_eq!(
+        one.next_timeout(WAIT).await.unwrap().body_str(),
+        Some("ping")
+    );
+    assert_eq!(
+        two.next_timeout(WAIT).await.unwrap().body_str(),
+        Some("ping")
+    );
     assert!(three.next_timeout(QUIET).await.is_err());
 }
 
@@ -272,19 +317,41 @@ async fn exception_handlers_local_first_then_global_most_specific_first() {
     let s = server.connect("gina").await;
     let mut errors = s.subscribe("/user/queue/errors").await.unwrap();
     // Local handler for RoomClosed beats the global one.
-    s.send("/app/echo/closed/1", r#"{"content":"x"}"#).await.unwrap();
-    assert_eq!(errors.next_timeout(WAIT).await.unwrap().body_str(), Some("local: room `closed` is closed"));
+    s.send("/app/echo/closed/1", r#"{"content":"x"}"#)
+        .await
+        .unwrap();
+    assert_eq!(
+        errors.next_timeout(WAIT).await.unwrap().body_str(),
+        Some("local: room `closed` is closed")
+    );
     // Payload errors carry serde's message.
     s.send("/app/echo/r1/1", r#"{"nope":1}"#).await.unwrap();
     let body = errors.next_timeout(WAIT).await.unwrap();
-    assert!(body.body_str().unwrap().starts_with("payload: missing field `content`"), "{:?}", body.body_str());
+    assert!(
+        body.body_str()
+            .unwrap()
+            .starts_with("payload: missing field `content`"),
+        "{:?}",
+        body.body_str()
+    );
     // A path variable that does not parse is a handler error too (caught globally here).
-    s.send("/app/echo/r1/notanumber", r#"{"content":"x"}"#).await.unwrap();
+    s.send("/app/echo/r1/notanumber", r#"{"content":"x"}"#)
+        .await
+        .unwrap();
     let body = errors.next_timeout(WAIT).await.unwrap();
-    assert!(body.body_str().unwrap().starts_with("global: path variable `number`"), "{:?}", body.body_str());
+    assert!(
+        body.body_str()
+            .unwrap()
+            .starts_with("global: path variable `number`"),
+        "{:?}",
+        body.body_str()
+    );
     // In the advice module, the concrete global handler beats the global catch-all.
     s.send("/app/advice/closed", "").await.unwrap();
-    assert_eq!(errors.next_timeout(WAIT).await.unwrap().body_str(), Some("global room: room `elsewhere` is closed"));
+    assert_eq!(
+        errors.next_timeout(WAIT).await.unwrap().body_str(),
+        Some("global room: room `elsewhere` is closed")
+    );
     // The session is still usable.
     assert!(!s.is_closed());
 }
@@ -295,10 +362,19 @@ async fn template_argument_publishes() {
     let s = server.connect_anonymous().await;
     let mut topic = s.subscribe("/topic/template").await.unwrap();
     s.send("/app/template", "x").await.unwrap();
-    assert_eq!(topic.next_timeout(WAIT).await.unwrap().body_str(), Some("via template: x"));
+    assert_eq!(
+        topic.next_timeout(WAIT).await.unwrap().body_str(),
+        Some("via template: x")
+    );
     // And from outside any handler.
-    server.template.convert_and_send("/topic/template", "from a job").unwrap();
-    assert_eq!(topic.next_timeout(WAIT).await.unwrap().body_str(), Some("from a job"));
+    server
+        .template
+        .convert_and_send("/topic/template", "from a job")
+        .unwrap();
+    assert_eq!(
+        topic.next_timeout(WAIT).await.unwrap().body_str(),
+        Some("from a job")
+    );
 }
 
 #[tokio::test]
@@ -317,6 +393,9 @@ async fn unhandled_errors_become_an_error_frame_by_default() {
     .await;
     let s = server.connect_anonymous().await;
     s.send("/app/unhandled", "").await.unwrap();
-    let error = tokio::time::timeout(WAIT, s.next_error()).await.unwrap().expect("an ERROR frame");
+    let error = tokio::time::timeout(WAIT, s.next_error())
+        .await
+        .unwrap()
+        .expect("an ERROR frame");
     assert_eq!(error.get("message"), Some("nobody handles this one"));
 }

@@ -15,8 +15,12 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 type Raw = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
 
 async fn raw(server: &TestServer) -> Raw {
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
-    let (ws, _) = tokio_tungstenite::client_async(server.url(), tcp).await.unwrap();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
+    let (ws, _) = tokio_tungstenite::client_async(server.url(), tcp)
+        .await
+        .unwrap();
     ws
 }
 
@@ -50,7 +54,11 @@ async fn plain_server() -> TestServer {
 async fn connect_negotiates_version_and_heartbeat() {
     let server = plain_server().await;
     let mut ws = raw(&server).await;
-    ws.send(WsMessage::text("CONNECT\naccept-version:1.1,1.2\nhost:whatever\nheart-beat:5000,20000\n\n\0")).await.unwrap();
+    ws.send(WsMessage::text(
+        "CONNECT\naccept-version:1.1,1.2\nhost:whatever\nheart-beat:5000,20000\n\n\0",
+    ))
+    .await
+    .unwrap();
     let connected = read_text(&mut ws).await.unwrap();
     assert!(connected.starts_with("CONNECTED\n"), "{connected}");
     assert!(connected.contains("version:1.2\n"));
@@ -72,7 +80,9 @@ async fn connect_without_accept_version_is_stomp_1_0() {
 async fn unsupported_version_is_refused_with_the_supported_list() {
     let server = plain_server().await;
     let mut ws = raw(&server).await;
-    ws.send(WsMessage::text("CONNECT\naccept-version:2.0\n\n\0")).await.unwrap();
+    ws.send(WsMessage::text("CONNECT\naccept-version:2.0\n\n\0"))
+        .await
+        .unwrap();
     let error = read_text(&mut ws).await.unwrap();
     assert!(error.starts_with("ERROR\n"), "{error}");
     assert!(error.contains("version:1.0,1.1,1.2"), "{error}");
@@ -83,9 +93,14 @@ async fn unsupported_version_is_refused_with_the_supported_list() {
 async fn frame_before_connect_is_an_error_and_closes() {
     let server = plain_server().await;
     let mut ws = raw(&server).await;
-    ws.send(WsMessage::text("SEND\ndestination:/topic/x\n\nhi\0")).await.unwrap();
+    ws.send(WsMessage::text("SEND\ndestination:/topic/x\n\nhi\0"))
+        .await
+        .unwrap();
     let error = read_text(&mut ws).await.unwrap();
-    assert!(error.contains("message:expected CONNECT or STOMP as the first frame, got SEND"), "{error}");
+    assert!(
+        error.contains("message:expected CONNECT or STOMP as the first frame, got SEND"),
+        "{error}"
+    );
     assert!(closed(&mut ws).await);
 }
 
@@ -93,9 +108,18 @@ async fn frame_before_connect_is_an_error_and_closes() {
 async fn second_connect_is_an_error() {
     let server = plain_server().await;
     let session = server.connect_anonymous().await;
-    session.send_frame(Frame::new(Command::Connect).header("accept-version", "1.2")).await.unwrap();
-    let error = tokio::time::timeout(WAIT, session.next_error()).await.unwrap().unwrap();
-    assert_eq!(error.get("message"), Some("already connected: a session accepts one CONNECT"));
+    session
+        .send_frame(Frame::new(Command::Connect).header("accept-version", "1.2"))
+        .await
+        .unwrap();
+    let error = tokio::time::timeout(WAIT, session.next_error())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        error.get("message"),
+        Some("already connected: a session accepts one CONNECT")
+    );
 }
 
 #[tokio::test]
@@ -104,36 +128,78 @@ async fn malformed_frame_gets_an_error_and_other_sessions_do_not_notice() {
     let good = server.connect_anonymous().await;
     let mut sub = good.subscribe("/topic/calm").await.unwrap();
     let mut ws = raw(&server).await;
-    ws.send(WsMessage::text("CONNECT\naccept-version:1.2\n\n\0")).await.unwrap();
+    ws.send(WsMessage::text("CONNECT\naccept-version:1.2\n\n\0"))
+        .await
+        .unwrap();
     read_text(&mut ws).await.unwrap();
-    ws.send(WsMessage::text("SEND\ndestination:/topic/calm\nbad\\tescape:x\n\n\0")).await.unwrap();
+    ws.send(WsMessage::text(
+        "SEND\ndestination:/topic/calm\nbad\\tescape:x\n\n\0",
+    ))
+    .await
+    .unwrap();
     let error = read_text(&mut ws).await.unwrap();
-    assert!(error.starts_with("ERROR\n") && error.contains("escape"), "{error}");
+    assert!(
+        error.starts_with("ERROR\n") && error.contains("escape"),
+        "{error}"
+    );
     assert!(closed(&mut ws).await);
     good.send("/topic/calm", "still here").await.unwrap();
-    assert_eq!(sub.next_timeout(WAIT).await.unwrap().body_str(), Some("still here"));
+    assert_eq!(
+        sub.next_timeout(WAIT).await.unwrap().body_str(),
+        Some("still here")
+    );
 }
 
 #[tokio::test]
 async fn oversize_frame_is_refused_while_it_arrives() {
-    let limits = Limits { message_size: 1024, ..Limits::default() };
-    let server = TestServer::start(StompServer::builder().handlers(stomp_server::Handlers::new()).limits(limits)).await;
+    let limits = Limits {
+        message_size: 1024,
+        ..Limits::default()
+    };
+    let server = TestServer::start(
+        StompServer::builder()
+            .handlers(stomp_server::Handlers::new())
+            .limits(limits),
+    )
+    .await;
     let mut ws = raw(&server).await;
-    ws.send(WsMessage::text("CONNECT\naccept-version:1.2\n\n\0")).await.unwrap();
+    ws.send(WsMessage::text("CONNECT\naccept-version:1.2\n\n\0"))
+        .await
+        .unwrap();
     read_text(&mut ws).await.unwrap();
     // No NUL yet: the server must not wait for the end of the frame to refuse it.
-    ws.send(WsMessage::text(format!("SEND\ndestination:/topic/x\n\n{}", "x".repeat(1500)))).await.unwrap();
+    ws.send(WsMessage::text(format!(
+        "SEND\ndestination:/topic/x\n\n{}",
+        "x".repeat(1500)
+    )))
+    .await
+    .unwrap();
     let error = read_text(&mut ws).await.unwrap();
-    assert!(error.contains("message:frame exceeds 1024 bytes"), "{error}");
+    assert!(
+        error.contains("message:frame exceeds 1024 bytes"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
 async fn send_to_an_unknown_destination_is_an_error_with_receipt_id() {
     let server = plain_server().await;
     let s = server.connect_anonymous().await;
-    s.send_frame(Frame::new(Command::Send).header("destination", "/nowhere/x").header("receipt", "r-7")).await.unwrap();
-    let error = tokio::time::timeout(WAIT, s.next_error()).await.unwrap().unwrap();
-    assert_eq!(error.get("message"), Some("no broker handles destination `/nowhere/x`"));
+    s.send_frame(
+        Frame::new(Command::Send)
+            .header("destination", "/nowhere/x")
+            .header("receipt", "r-7"),
+    )
+    .await
+    .unwrap();
+    let error = tokio::time::timeout(WAIT, s.next_error())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        error.get("message"),
+        Some("no broker handles destination `/nowhere/x`")
+    );
     assert_eq!(error.get("receipt-id"), Some("r-7"));
 }
 
@@ -142,17 +208,31 @@ async fn send_to_an_application_destination_without_handler_is_an_error() {
     let server = plain_server().await;
     let s = server.connect_anonymous().await;
     s.send("/app/missing", "x").await.unwrap();
-    let error = tokio::time::timeout(WAIT, s.next_error()).await.unwrap().unwrap();
-    assert_eq!(error.get("message"), Some("no message_mapping handles destination `/app/missing`"));
+    let error = tokio::time::timeout(WAIT, s.next_error())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        error.get("message"),
+        Some("no message_mapping handles destination `/app/missing`")
+    );
 }
 
 #[tokio::test]
 async fn unknown_subscription_id_is_an_error() {
     let server = plain_server().await;
     let s = server.connect_anonymous().await;
-    s.send_frame(Frame::new(Command::Unsubscribe).header("id", "never")).await.unwrap();
-    let error = tokio::time::timeout(WAIT, s.next_error()).await.unwrap().unwrap();
-    assert_eq!(error.get("message"), Some("no subscription with id `never`"));
+    s.send_frame(Frame::new(Command::Unsubscribe).header("id", "never"))
+        .await
+        .unwrap();
+    let error = tokio::time::timeout(WAIT, s.next_error())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        error.get("message"),
+        Some("no subscription with id `never`")
+    );
 }
 
 #[tokio::test]
@@ -160,10 +240,14 @@ async fn receipts_for_every_frame_that_asks() {
     let server = plain_server().await;
     let s = server.connect_anonymous().await;
     for frame in [
-        Frame::new(Command::Subscribe).header("destination", "/topic/r").header("id", "a"),
+        Frame::new(Command::Subscribe)
+            .header("destination", "/topic/r")
+            .header("id", "a"),
         Frame::new(Command::Send).header("destination", "/topic/r"),
         Frame::new(Command::Begin).header("transaction", "t1"),
-        Frame::new(Command::Send).header("destination", "/topic/r").header("transaction", "t1"),
+        Frame::new(Command::Send)
+            .header("destination", "/topic/r")
+            .header("transaction", "t1"),
         Frame::new(Command::Commit).header("transaction", "t1"),
         Frame::new(Command::Begin).header("transaction", "t2"),
         Frame::new(Command::Abort).header("transaction", "t2"),
@@ -172,7 +256,9 @@ async fn receipts_for_every_frame_that_asks() {
         Frame::new(Command::Unsubscribe).header("id", "a"),
     ] {
         let command = frame.command;
-        let receipt = tokio::time::timeout(WAIT, s.send_with_receipt(frame)).await.unwrap();
+        let receipt = tokio::time::timeout(WAIT, s.send_with_receipt(frame))
+            .await
+            .unwrap();
         assert!(receipt.is_ok(), "{command}: {receipt:?}");
     }
     s.disconnect().await.unwrap();
@@ -183,16 +269,47 @@ async fn transactions_hold_sends_until_commit_and_drop_them_on_abort() {
     let server = plain_server().await;
     let s = server.connect_anonymous().await;
     let mut sub = s.subscribe("/topic/tx").await.unwrap();
-    s.send_frame(Frame::new(Command::Begin).header("transaction", "t")).await.unwrap();
-    s.send_frame(Frame::new(Command::Send).header("destination", "/topic/tx").header("transaction", "t").with_body("held")).await.unwrap();
-    assert!(sub.next_timeout(QUIET).await.is_err(), "a SEND in a transaction waits for COMMIT");
-    s.send_frame(Frame::new(Command::Commit).header("transaction", "t")).await.unwrap();
-    assert_eq!(sub.next_timeout(WAIT).await.unwrap().body_str(), Some("held"));
-    s.send_frame(Frame::new(Command::Begin).header("transaction", "u")).await.unwrap();
-    s.send_frame(Frame::new(Command::Send).header("destination", "/topic/tx").header("transaction", "u").with_body("dropped")).await.unwrap();
-    s.send_frame(Frame::new(Command::Abort).header("transaction", "u")).await.unwrap();
+    s.send_frame(Frame::new(Command::Begin).header("transaction", "t"))
+        .await
+        .unwrap();
+    s.send_frame(
+        Frame::new(Command::Send)
+            .header("destination", "/topic/tx")
+            .header("transaction", "t")
+            .with_body("held"),
+    )
+    .await
+    .unwrap();
+    assert!(
+        sub.next_timeout(QUIET).await.is_err(),
+        "a SEND in a transaction waits for COMMIT"
+    );
+    s.send_frame(Frame::new(Command::Commit).header("transaction", "t"))
+        .await
+        .unwrap();
+    assert_eq!(
+        sub.next_timeout(WAIT).await.unwrap().body_str(),
+        Some("held")
+    );
+    s.send_frame(Frame::new(Command::Begin).header("transaction", "u"))
+        .await
+        .unwrap();
+    s.send_frame(
+        Frame::new(Command::Send)
+            .header("destination", "/topic/tx")
+            .header("transaction", "u")
+            .with_body("dropped"),
+    )
+    .await
+    .unwrap();
+    s.send_frame(Frame::new(Command::Abort).header("transaction", "u"))
+        .await
+        .unwrap();
     s.send("/topic/tx", "after").await.unwrap();
-    assert_eq!(sub.next_timeout(WAIT).await.unwrap().body_str(), Some("after"));
+    assert_eq!(
+        sub.next_timeout(WAIT).await.unwrap().body_str(),
+        Some("after")
+    );
 }
 
 #[tokio::test]
@@ -206,7 +323,10 @@ async fn pattern_subscriptions_and_fan_out_keep_order() {
         subs.push((s, sub));
     }
     for i in 0..200 {
-        publisher.send(&format!("/topic/prices/eur/{}", i % 3), i.to_string()).await.unwrap();
+        publisher
+            .send(&format!("/topic/prices/eur/{}", i % 3), i.to_string())
+            .await
+            .unwrap();
     }
     for (_, sub) in &mut subs {
         for i in 0..200 {
@@ -220,9 +340,15 @@ async fn pattern_subscriptions_and_fan_out_keep_order() {
 async fn non_utf8_bodies_travel_in_binary_websocket_messages() {
     let server = plain_server().await;
     let mut ws = raw(&server).await;
-    ws.send(WsMessage::text("CONNECT\naccept-version:1.2\n\n\0")).await.unwrap();
+    ws.send(WsMessage::text("CONNECT\naccept-version:1.2\n\n\0"))
+        .await
+        .unwrap();
     read_text(&mut ws).await.unwrap();
-    ws.send(WsMessage::text("SUBSCRIBE\nid:0\ndestination:/topic/bin\nreceipt:r\n\n\0")).await.unwrap();
+    ws.send(WsMessage::text(
+        "SUBSCRIBE\nid:0\ndestination:/topic/bin\nreceipt:r\n\n\0",
+    ))
+    .await
+    .unwrap();
     read_text(&mut ws).await.unwrap();
     let mut frame = b"SEND\ndestination:/topic/bin\ncontent-length:3\n\n\xff\x00\xfe\x00".to_vec();
     // And split across two WebSocket messages.
@@ -230,7 +356,12 @@ async fn non_utf8_bodies_travel_in_binary_websocket_messages() {
     ws.send(WsMessage::binary(frame)).await.unwrap();
     ws.send(WsMessage::binary(tail)).await.unwrap();
     loop {
-        match tokio::time::timeout(WAIT, ws.next()).await.unwrap().unwrap().unwrap() {
+        match tokio::time::timeout(WAIT, ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+        {
             WsMessage::Binary(bytes) => {
                 assert!(bytes.starts_with(b"MESSAGE\n"));
                 assert!(bytes.ends_with(b"\n\n\xff\x00\xfe\x00"));
@@ -271,10 +402,17 @@ async fn origins_are_checked_at_the_handshake() {
         .header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
         .body(())
         .unwrap();
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
     match tokio_tungstenite::client_async(request, tcp).await {
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 403),
-        other => panic!("expected HTTP 403, got {:?}", other.map(|(_, r)| r.status())),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 403)
+        }
+        other => panic!(
+            "expected HTTP 403, got {:?}",
+            other.map(|(_, r)| r.status())
+        ),
     }
     // Same origin is accepted.
     let client = StompClient::new().origin(format!("http://127.0.0.1:{}", server.port));
@@ -283,9 +421,18 @@ async fn origins_are_checked_at_the_handshake() {
 
 #[tokio::test]
 async fn silent_clients_are_closed_after_the_heartbeat_window() {
-    let server = TestServer::start(StompServer::builder().handlers(stomp_server::Handlers::new()).heartbeat(100, 100)).await;
+    let server = TestServer::start(
+        StompServer::builder()
+            .handlers(stomp_server::Handlers::new())
+            .heartbeat(100, 100),
+    )
+    .await;
     let mut ws = raw(&server).await;
-    ws.send(WsMessage::text("CONNECT\naccept-version:1.2\nheart-beat:100,0\n\n\0")).await.unwrap();
+    ws.send(WsMessage::text(
+        "CONNECT\naccept-version:1.2\nheart-beat:100,0\n\n\0",
+    ))
+    .await
+    .unwrap();
     read_text(&mut ws).await.unwrap();
     // Send nothing: the server expects something every 100 ms and gives up after 2x.
     let error = read_text(&mut ws).await.unwrap();
@@ -296,13 +443,30 @@ async fn silent_clients_are_closed_after_the_heartbeat_window() {
 
 #[tokio::test]
 async fn slow_consumer_is_cut_off_and_others_keep_their_messages() {
-    let limits = Limits { send_buffer_size: 256 * 1024, send_time: Duration::from_secs(2), ..Limits::default() };
-    let server = TestServer::start(StompServer::builder().handlers(stomp_server::Handlers::new()).limits(limits)).await;
+    let limits = Limits {
+        send_buffer_size: 256 * 1024,
+        send_time: Duration::from_secs(2),
+        ..Limits::default()
+    };
+    let server = TestServer::start(
+        StompServer::builder()
+            .handlers(stomp_server::Handlers::new())
+            .limits(limits),
+    )
+    .await;
     // A client that subscribes and then never reads its socket.
     let mut stalled = raw(&server).await;
-    stalled.send(WsMessage::text("CONNECT\naccept-version:1.2\n\n\0")).await.unwrap();
+    stalled
+        .send(WsMessage::text("CONNECT\naccept-version:1.2\n\n\0"))
+        .await
+        .unwrap();
     read_text(&mut stalled).await.unwrap();
-    stalled.send(WsMessage::text("SUBSCRIBE\nid:0\ndestination:/topic/flood\nreceipt:r\n\n\0")).await.unwrap();
+    stalled
+        .send(WsMessage::text(
+            "SUBSCRIBE\nid:0\ndestination:/topic/flood\nreceipt:r\n\n\0",
+        ))
+        .await
+        .unwrap();
     read_text(&mut stalled).await.unwrap();
     let reader = server.connect_anonymous().await;
     let mut sub = reader.subscribe("/topic/flood").await.unwrap();
@@ -312,12 +476,17 @@ async fn slow_consumer_is_cut_off_and_others_keep_their_messages() {
     let total = 3000;
     let consume = tokio::spawn(async move {
         for i in 0..total {
-            let frame = sub.next_timeout(Duration::from_secs(20)).await.expect("reader keeps receiving");
+            let frame = sub
+                .next_timeout(Duration::from_secs(20))
+                .await
+                .expect("reader keeps receiving");
             assert!(frame.body_str().unwrap().starts_with(&format!("{i}:")));
         }
     });
     for i in 0..total {
-        let frame = Frame::new(Command::Send).header("destination", "/topic/flood").with_body(format!("{i}:{body}"));
+        let frame = Frame::new(Command::Send)
+            .header("destination", "/topic/flood")
+            .with_body(format!("{i}:{body}"));
         if i % 16 == 15 {
             // Pace the publisher so that the reading subscriber can keep up.
             publisher.send_with_receipt(frame).await.unwrap();
@@ -327,7 +496,9 @@ async fn slow_consumer_is_cut_off_and_others_keep_their_messages() {
     }
     consume.await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while server.stats.snapshot().slow_consumer_closes == 0 && tokio::time::Instant::now() < deadline {
+    while server.stats.snapshot().slow_consumer_closes == 0
+        && tokio::time::Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(server.stats.snapshot().slow_consumer_closes, 1);

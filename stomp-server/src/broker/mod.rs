@@ -17,6 +17,14 @@ use crate::session::SessionHandle;
 
 pub use simple::SimpleBroker;
 
+/// A `message-id` unique within this process, shared by every path that creates `MESSAGE`
+/// frames (broker fan-out and `#[subscribe_mapping]` replies).
+pub(crate) fn next_message_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        .to_string()
+}
+
 /// How a subscription acknowledges messages (`ack` header of `SUBSCRIBE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AckMode {

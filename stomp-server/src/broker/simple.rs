@@ -1,6 +1,5 @@
 //! [`SimpleBroker`]: the in-memory broker (Spring's `enableSimpleBroker`).
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use super::fanout::FanOut;
@@ -19,7 +18,6 @@ pub struct SimpleBroker {
     // A std RwLock: publishing only reads, holds it while queueing (no await, no I/O), and
     // subscription changes are short writes.
     registry: RwLock<SubscriptionRegistry>,
-    next_message_id: AtomicU64,
 }
 
 impl SimpleBroker {
@@ -29,7 +27,6 @@ impl SimpleBroker {
             prefixes,
             separator,
             registry: RwLock::default(),
-            next_message_id: AtomicU64::new(1),
         }
     }
 
@@ -75,10 +72,7 @@ impl Broker for SimpleBroker {
     }
 
     fn publish(&self, message: &PublishedMessage) -> usize {
-        let id = self
-            .next_message_id
-            .fetch_add(1, Ordering::Relaxed)
-            .to_string();
+        let id = super::next_message_id();
         let mut fanout = FanOut::new(message, &id);
         self.registry
             .read()

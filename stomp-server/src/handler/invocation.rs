@@ -100,10 +100,11 @@ impl Invocation {
         self.0.session.principal.as_ref()
     }
 
-    /// The `id` header of the `SUBSCRIBE` frame, for `#[subscribe_mapping]` handlers.
+    /// The subscription id of the `SUBSCRIBE` frame, for `#[subscribe_mapping]` handlers: its
+    /// `id` header, or (STOMP 1.0, where `id` is optional) its destination, as the broker does.
     pub fn subscription_id(&self) -> Option<&str> {
         match self.0.kind {
-            MappingKind::Subscribe => self.0.frame.id(),
+            MappingKind::Subscribe => self.0.frame.id().or(self.0.frame.destination()),
             MappingKind::Message => None,
         }
     }

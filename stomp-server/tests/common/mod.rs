@@ -18,7 +18,10 @@ pub(crate) struct TestServer {
 
 impl TestServer {
     pub(crate) async fn start(builder: StompServerBuilder) -> TestServer {
-        let server: Server = builder.stats_log_interval(None).build().expect("server builds");
+        let server: Server = builder
+            .stats_log_interval(None)
+            .build()
+            .expect("server builds");
         let listener = server.bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let template = server.template();
@@ -27,7 +30,13 @@ impl TestServer {
         let task = tokio::spawn(server.run(listener, async move {
             let _ = stopped.await;
         }));
-        TestServer { port, template, stats, stop: Some(stop), task: Some(task) }
+        TestServer {
+            port,
+            template,
+            stats,
+            stop: Some(stop),
+            task: Some(task),
+        }
     }
 
     pub(crate) fn url(&self) -> String {
@@ -35,11 +44,18 @@ impl TestServer {
     }
 
     pub(crate) async fn connect(&self, login: &str) -> StompSession {
-        StompClient::new().login(login, "").connect(&self.url()).await.expect("connect")
+        StompClient::new()
+            .login(login, "")
+            .connect(&self.url())
+            .await
+            .expect("connect")
     }
 
     pub(crate) async fn connect_anonymous(&self) -> StompSession {
-        StompClient::new().connect(&self.url()).await.expect("connect")
+        StompClient::new()
+            .connect(&self.url())
+            .await
+            .expect("connect")
     }
 
     pub(crate) async fn shutdown(mut self) {
@@ -65,7 +81,10 @@ pub(crate) fn login_interceptor(
     frame: &mut stomp_server::Frame,
     context: &mut stomp_server::InterceptorContext<'_>,
 ) -> Result<(), stomp_server::Rejection> {
-    if matches!(frame.command, stomp_server::Command::Connect | stomp_server::Command::Stomp) {
+    if matches!(
+        frame.command,
+        stomp_server::Command::Connect | stomp_server::Command::Stomp
+    ) {
         if let Some(login) = frame.get("login").filter(|l| !l.is_empty()) {
             *context.principal = Some(stomp_server::Principal::new(login));
         }
