@@ -1,11 +1,15 @@
 //! The incremental decoder.
 //!
 //! [`Decoder::decode`] is sans-IO: the caller appends whatever bytes arrived to a
-//! `BytesMut` and calls it until it returns `Ok(None)`. A frame is read in two steps:
-//! `HeadScan` finds the blank line that ends the head, remembering where it
-//! stopped so tiny chunks cost no rescans; then the head is parsed at once and the body is
-//! awaited, by `content-length` or up to the first NUL. [`FrameLimits`] are checked as the
-//! bytes arrive, never after buffering a whole frame.
+//! `BytesMut` and calls it until it returns `Ok(None)`. A frame is read in two steps: a
+//! head scan finds the blank line that ends the head, remembering where it stopped so tiny
+//! chunks cost no rescans; then the head is parsed at once and the body is awaited, by
+//! `content-length` or up to the first NUL. [`FrameLimits`] are checked as the bytes
+//! arrive, never after buffering a whole frame.
+//!
+//! Layout: `decode/head.rs` scans and parses heads, `decode/error.rs` holds
+//! [`DecodeError`], `decode/tests.rs` the unit tests (the STOMP 1.2 specification's
+//! examples among them).
 
 mod error;
 mod head;

@@ -37,16 +37,16 @@
 //! - `session`: one task per connection, its bounded outbound queue and writer.
 //! - `broker`: the [`SimpleBroker`]; `user`: user destinations and the [`UserRegistry`].
 //! - [`Template`]: sending from anywhere. [`client`]: a STOMP client.
-//! - `server`, `http`: the builder, the accept loop, the WebSocket upgrade.
+//! - `server`, `endpoint`: the builder, the accept loop, the WebSocket upgrade.
 #![warn(missing_docs)]
 
 mod app;
 mod broker;
 pub mod client;
 mod config;
+mod endpoint;
 mod event;
 mod handler;
-mod http;
 mod interceptor;
 mod principal;
 mod server;
@@ -57,6 +57,7 @@ mod user;
 
 pub use broker::{AckMode, BrokerError, SimpleBroker};
 pub use config::{default_heartbeat, Limits, UnhandledErrors};
+pub use endpoint::{HttpHandler, StaticResource};
 pub use event::{EventListener, SessionEvent};
 pub use handler::{
     decode_payload, to_body, BoxFuture, Destination, ExceptionHandlerDescriptor, ExceptionThunk,
@@ -66,7 +67,6 @@ pub use handler::{
     ReplyRouting, SerializeError, SourceLocation, State, UserTarget, APPLICATION_JSON,
     OCTET_STREAM, TEXT_PLAIN,
 };
-pub use http::{HttpHandler, StaticResource};
 pub use interceptor::{ChannelInterceptor, InterceptorContext, Rejection};
 pub use principal::{Principal, SessionId};
 pub use server::{shutdown_signal, Server, StartError, StompServer, StompServerBuilder};
@@ -77,7 +77,11 @@ pub use stomp_macros::{
     message_exception_handler, message_mapping, send_to, send_to_user, subscribe_mapping,
 };
 pub use template::{SendError, Template};
+
 pub use user::{SimpUser, UserRegistry};
+/// The HTTP types of [`StompServerBuilder::http_handler`], re-exported so applications need
+/// no extra dependencies.
+pub use {::http, bytes::Bytes, http_body_util::Full};
 
 /// Used by the code the macros generate. Not a public API.
 #[doc(hidden)]

@@ -407,7 +407,7 @@ async fn origins_are_checked_at_the_handshake() {
         .unwrap();
     match tokio_tungstenite::client_async(request, tcp).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-            assert_eq!(response.status(), 403)
+            assert_eq!(response.status(), 403);
         }
         other => panic!(
             "expected HTTP 403, got {:?}",
