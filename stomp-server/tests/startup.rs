@@ -18,9 +18,8 @@ fn literal() {}
 
 #[test]
 fn ambiguous_mappings_refuse_to_start_and_name_both_sites() {
-    let error = match StompServer::builder().build() {
-        Err(error) => error,
-        Ok(_) => panic!("the server must not start with ambiguous mappings"),
+    let Err(error) = StompServer::builder().build() else {
+        panic!("the server must not start with ambiguous mappings");
     };
     assert!(matches!(error, StartError::Registry(_)));
     let text = error.to_string();
