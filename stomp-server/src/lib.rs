@@ -63,9 +63,9 @@ pub use handler::{
     decode_payload, to_body, BoxFuture, Destination, ExceptionHandlerDescriptor, ExceptionThunk,
     ExceptionType, FromHeader, FromInvocation, HandlerDescriptor, HandlerError, HandlerThunk,
     Handlers, HeaderError, Invocation, MappingKind, Message, MessageHeaders, MissingPrincipal,
-    MissingState, Outcome, PathVariableError, Payload, PayloadError, RegistryError, ReplyMessage,
-    ReplyRouting, SerializeError, SourceLocation, State, UserTarget, APPLICATION_JSON,
-    OCTET_STREAM, TEXT_PLAIN,
+    MissingState, Outcome, PathVariable, PathVariableError, Payload, PayloadError, RegistryError,
+    ReplyMessage, ReplyRouting, SerializeError, SourceLocation, State, UserTarget,
+    APPLICATION_JSON, OCTET_STREAM, TEXT_PLAIN,
 };
 pub use interceptor::{ChannelInterceptor, InterceptorContext, Rejection};
 pub use principal::{Principal, SessionId};

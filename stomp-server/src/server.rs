@@ -404,26 +404,68 @@ impl Server {
         remote: SocketAddr,
         stop: watch::Receiver<bool>,
     ) {
-        let app = Arc::clone(&self.app);
-        let routes = Arc::clone(&self.routes);
-        tokio::spawn(async move {
-            let service = service_fn(move |request| {
-                serve_request(
-                    request,
-                    Arc::clone(&app),
-                    Arc::clone(&routes),
-                    remote,
-                    stop.clone(),
-                )
-            });
-            if let Err(error) = http1::Builder::new()
-                .serve_connection(TokioIo::new(tcp), service)
-                .with_upgrades()
-                .await
-            {
-                tracing::debug!(%remote, %error, "http connection error");
-            }
-        });
+        tokio::spawn(serve_http(
+            Arc::clone(&self.app),
+            Arc::clone(&self.routes),
+            tcp,
+            remote,
+            stop,
+        ));
+    }
+
+    /// Serves HTTP (and so the STOMP endpoints) over one already-open byte stream: an
+    /// in-memory `tokio::io::duplex` pipe in tests and benchmarks, a Unix socket, or a
+    /// connection accepted elsewhere. The future resolves when the HTTP exchange ends (for a
+    /// WebSocket upgrade: once the STOMP session task has started); the session then lives
+    /// until its client leaves. [`Server::run`]'s shutdown does not reach it.
+    pub fn serve_connection<I>(
+        &self,
+        io: I,
+        remote: SocketAddr,
+    ) -> impl Future<Output = ()> + Send + 'static
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        serve_http(
+            Arc::clone(&self.app),
+            Arc::clone(&self.routes),
+            io,
+            remote,
+            never_stop(),
+        )
+    }
+}
+
+/// A shutdown receiver that never fires: its sender lives for the whole process.
+fn never_stop() -> watch::Receiver<bool> {
+    static NEVER: std::sync::OnceLock<watch::Sender<bool>> = std::sync::OnceLock::new();
+    NEVER.get_or_init(|| watch::channel(false).0).subscribe()
+}
+
+async fn serve_http<I>(
+    app: Arc<App>,
+    routes: Arc<HttpRoutes>,
+    io: I,
+    remote: SocketAddr,
+    stop: watch::Receiver<bool>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |request| {
+        serve_request(
+            request,
+            Arc::clone(&app),
+            Arc::clone(&routes),
+            remote,
+            stop.clone(),
+        )
+    });
+    if let Err(error) = http1::Builder::new()
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades()
+        .await
+    {
+        tracing::debug!(%remote, %error, "http connection error");
     }
 }
 

@@ -169,19 +169,39 @@ pub struct PathVariableError {
     pub reason: String,
 }
 
-/// Extracts the path variable `name` as `T` (used by the generated code).
-pub fn path_variable<T>(invocation: &Invocation, name: &'static str) -> Result<T, HandlerError>
+/// A type a path variable can be parsed into: every `T: FromStr` whose error displays.
+#[diagnostic::on_unimplemented(
+    message = "path variable parameter of type `{Self}` cannot be parsed from the destination",
+    label = "a parameter named like a pattern variable is parsed with `FromStr`",
+    note = "implement `std::str::FromStr` (with an error that implements `Display`) for `{Self}`, or take a `String`"
+)]
+pub trait PathVariable: Sized {
+    /// Parses the captured text.
+    fn parse_path_variable(value: &str) -> Result<Self, String>;
+}
+
+impl<T> PathVariable for T
 where
     T: FromStr,
     T::Err: std::fmt::Display,
 {
+    fn parse_path_variable(value: &str) -> Result<T, String> {
+        value.parse::<T>().map_err(|e| e.to_string())
+    }
+}
+
+/// Extracts the path variable `name` as `T` (used by the generated code).
+pub fn path_variable<T: PathVariable>(
+    invocation: &Invocation,
+    name: &'static str,
+) -> Result<T, HandlerError> {
     let value = invocation.path_variable(name).unwrap_or("");
-    value.parse::<T>().map_err(|error| {
+    T::parse_path_variable(value).map_err(|reason| {
         PathVariableError {
             name,
             value: value.to_owned(),
             type_name: type_name::<T>(),
-            reason: error.to_string(),
+            reason,
         }
         .into()
     })

@@ -17,7 +17,7 @@ pub use descriptor::{
 pub use error::{ExceptionType, HandlerError};
 pub use extract::{
     Destination, FromHeader, FromInvocation, HeaderError, MessageHeaders, MissingPrincipal,
-    MissingState, PathVariableError, State,
+    MissingState, PathVariable, PathVariableError, State,
 };
 pub use invocation::Invocation;
 pub use payload::{decode_payload, Payload, PayloadError};

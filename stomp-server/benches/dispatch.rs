@@ -1,0 +1,181 @@
+//! Dispatch and fan-out cost, measured through the real session code over in-memory pipes
+//! (no TCP): frame in → decode → route → extract → handler → publish → encode → frame out.
+//!
+//! `broker_round_trip` sends straight to a broker destination, so the difference with
+//! `handler_round_trip` is the cost of the handler path (routing, path variable, JSON payload,
+//! JSON reply). `fanout_100` is one publish reaching 100 subscribers.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use futures_util::{SinkExt, StreamExt};
+use serde::{Deserialize, Serialize};
+use stomp_server::{message_mapping, send_to, Payload, Principal, Server, StompServer};
+use tokio::runtime::Runtime;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::WebSocketStream;
+
+#[derive(Deserialize)]
+struct Post {
+    content: String,
+}
+
+#[derive(Serialize)]
+struct ChatMessage {
+    room: String,
+    sender: String,
+    content: String,
+}
+
+#[message_mapping("/chat/<room>")]
+#[send_to("/topic/chat/<room>")]
+fn post(room: String, user: Option<Principal>, Payload(post): Payload<Post>) -> ChatMessage {
+    ChatMessage {
+        room,
+        sender: user.map_or_else(|| "anonymous".to_owned(), |p| p.name().to_owned()),
+        content: post.content,
+    }
+}
+
+type Client = WebSocketStream<tokio::io::DuplexStream>;
+
+async fn connect(server: &Server) -> Client {
+    let (client_io, server_io) = tokio::io::duplex(256 * 1024);
+    let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+    tokio::spawn(server.serve_connection(server_io, addr));
+    let (mut ws, _) = tokio_tungstenite::client_async("ws://bench/ws", client_io)
+        .await
+        .unwrap();
+    ws.send(WsMessage::text(
+        "CONNECT\naccept-version:1.2\nheart-beat:0,0\n\n\0",
+    ))
+    .await
+    .unwrap();
+    next_frame(&mut ws).await;
+    ws
+}
+
+async fn subscribe(ws: &mut Client, destination: &str) {
+    ws.send(WsMessage::text(format!(
+        "SUBSCRIBE\nid:sub-0\ndestination:{destination}\nreceipt:r\n\n\0"
+    )))
+    .await
+    .unwrap();
+    let receipt = next_frame(ws).await;
+    assert!(receipt.starts_with(b"RECEIPT"));
+}
+
+async fn next_frame(ws: &mut Client) -> bytes::Bytes {
+    loop {
+        match ws.next().await.unwrap().unwrap() {
+            WsMessage::Text(text) if text.as_str() != "\n" => return text.into(),
+            WsMessage::Binary(bytes) => return bytes,
+            _ => {}
+        }
+    }
+}
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn server() -> Server {
+    StompServer::builder()
+        .stats_log_interval(None)
+        .build()
+        .unwrap()
+}
+
+fn round_trips(c: &mut Criterion) {
+    let rt = runtime();
+    let server = server();
+    let mut ws = rt.block_on(async {
+        let mut ws = connect(&server).await;
+        subscribe(&mut ws, "/topic/chat/room1").await;
+        ws
+    });
+    let handler_send = WsMessage::text(
+        "SEND\ndestination:/app/chat/room1\ncontent-type:application/json\n\n{\"content\":\"hello, this is a chat message of about two hundred bytes with a path variable and a JSON payload, as in the demo chat room\"}\0",
+    );
+    let broker_send = WsMessage::text(
+        "SEND\ndestination:/topic/chat/room1\ncontent-type:application/json\n\n{\"room\":\"room1\",\"sender\":\"anonymous\",\"content\":\"hello, this is a chat message of about two hundred bytes with a path variable and a JSON payload, as in the demo chat room\"}\0",
+    );
+    let mut group = c.benchmark_group("dispatch");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("handler_round_trip", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                ws.send(handler_send.clone()).await.unwrap();
+                next_frame(&mut ws).await
+            })
+        });
+    });
+    group.bench_function("broker_round_trip", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                ws.send(broker_send.clone()).await.unwrap();
+                next_frame(&mut ws).await
+            })
+        });
+    });
+    const WINDOW: u64 = 64;
+    group.throughput(Throughput::Elements(WINDOW));
+    group.bench_function("handler_pipelined_64", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                for _ in 0..WINDOW {
+                    ws.feed(handler_send.clone()).await.unwrap();
+                }
+                ws.flush().await.unwrap();
+                for _ in 0..WINDOW {
+                    next_frame(&mut ws).await;
+                }
+            })
+        });
+    });
+    group.finish();
+}
+
+fn fanout(c: &mut Criterion) {
+    let rt = runtime();
+    let server = server();
+    const SUBSCRIBERS: usize = 100;
+    let (mut publisher, mut subscribers) = rt.block_on(async {
+        let mut subscribers = Vec::with_capacity(SUBSCRIBERS);
+        for _ in 0..SUBSCRIBERS {
+            let mut ws = connect(&server).await;
+            subscribe(&mut ws, "/topic/prices").await;
+            subscribers.push(ws);
+        }
+        (connect(&server).await, subscribers)
+    });
+    let send = WsMessage::text(format!(
+        "SEND\ndestination:/topic/prices\n\n{}\0",
+        "x".repeat(64)
+    ));
+    let mut group = c.benchmark_group("fanout");
+    group.throughput(Throughput::Elements(SUBSCRIBERS as u64));
+    group.bench_function("one_publish_to_100_subscribers", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                publisher.send(send.clone()).await.unwrap();
+                for ws in &mut subscribers {
+                    next_frame(ws).await;
+                }
+            })
+        });
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    targets = round_trips, fanout
+}
+criterion_main!(benches);
