@@ -9,7 +9,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
-use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use stomp_core::Version;
 use tokio::sync::watch;
@@ -39,22 +38,38 @@ pub(crate) struct HttpRoutes {
     pub(crate) handlers: HashMap<String, Arc<HttpHandler>>,
 }
 
-/// Serves one HTTP request.
-pub(crate) async fn serve_request(
-    request: Request<Incoming>,
+/// The error type request bodies may have.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Serves one HTTP request (from hyper directly, or through the tower `Service`).
+pub(crate) async fn serve_request<B>(
+    request: Request<B>,
     app: Arc<App>,
     routes: Arc<HttpRoutes>,
     remote: SocketAddr,
     shutdown: watch::Receiver<bool>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Result<Response<Full<Bytes>>, Infallible>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
     let path = request.uri().path().to_owned();
     if app.config.endpoints.contains(&path) {
         return Ok(upgrade(request, app, remote, shutdown));
     }
     if let Some(handler) = routes.handlers.get(&path) {
         let (parts, body) = request.into_parts();
-        let body = match http_body_util::BodyExt::collect(body).await {
+        // Bodies are bounded like frames: a handler never sees more than `message_size`.
+        let limited = http_body_util::Limited::new(body, app.config.limits.message_size);
+        let body = match http_body_util::BodyExt::collect(limited).await {
             Ok(collected) => collected.to_bytes(),
+            Err(error) if error.is::<http_body_util::LengthLimitError>() => {
+                return Ok(status(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "request body too large",
+                ))
+            }
             Err(_) => return Ok(status(StatusCode::BAD_REQUEST, "unreadable request body")),
         };
         return Ok(handler(Request::from_parts(parts, body)));
@@ -81,8 +96,8 @@ fn status(code: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
     response
 }
 
-fn upgrade(
-    mut request: Request<Incoming>,
+fn upgrade<B>(
+    mut request: Request<B>,
     app: Arc<App>,
     remote: SocketAddr,
     shutdown: watch::Receiver<bool>,

@@ -50,6 +50,7 @@ mod handler;
 mod interceptor;
 mod principal;
 mod server;
+mod service;
 mod session;
 mod stats;
 mod template;
@@ -70,6 +71,7 @@ pub use handler::{
 pub use interceptor::{ChannelInterceptor, InterceptorContext, Rejection};
 pub use principal::{Principal, SessionId};
 pub use server::{shutdown_signal, Server, StartError, StompServer, StompServerBuilder};
+pub use service::StompService;
 pub use session::SessionAttributes;
 pub use stats::{Stats, StatsSnapshot};
 pub use stomp_core::{self as core, Command, Frame, Headers};

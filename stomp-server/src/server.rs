@@ -323,8 +323,8 @@ impl StompServerBuilder {
 
 /// A validated server, ready to run on a listener.
 pub struct Server {
-    app: Arc<App>,
-    routes: Arc<HttpRoutes>,
+    pub(crate) app: Arc<App>,
+    pub(crate) routes: Arc<HttpRoutes>,
     stats_log_interval: Option<Duration>,
 }
 
@@ -437,7 +437,7 @@ impl Server {
 }
 
 /// A shutdown receiver that never fires: its sender lives for the whole process.
-fn never_stop() -> watch::Receiver<bool> {
+pub(crate) fn never_stop() -> watch::Receiver<bool> {
     static NEVER: std::sync::OnceLock<watch::Sender<bool>> = std::sync::OnceLock::new();
     NEVER.get_or_init(|| watch::channel(false).0).subscribe()
 }
