@@ -135,7 +135,7 @@ fn round_trips(c: &mut Criterion) {
                 for _ in 0..WINDOW {
                     next_frame(&mut ws).await;
                 }
-            })
+            });
         });
     });
     group.finish();
@@ -167,7 +167,7 @@ fn fanout(c: &mut Criterion) {
                 for ws in &mut subscribers {
                     next_frame(ws).await;
                 }
-            })
+            });
         });
     });
     group.finish();
