@@ -34,20 +34,7 @@ fn hold_ms() -> u64 {
         .unwrap_or(DEFAULT_HOLD_MS)
 }
 
-fn require_all() -> bool {
-    std::env::var("STOMP_REQUIRE_ALL").is_ok_and(|v| v.trim() == "1")
-}
-
-/// A prerequisite is missing: fail under `STOMP_REQUIRE_ALL=1`, else skip loudly.
-fn missing(test: &str, what: &str, install: &str) {
-    let banner = "!".repeat(78);
-    if require_all() {
-        panic!(
-            "\n{banner}\n{test}: REQUIRED CLIENT MISSING (STOMP_REQUIRE_ALL=1): {what}\n  install with: {install}\n{banner}\n"
-        );
-    }
-    eprintln!("\n{banner}\nSKIPPED: {test}: {what}\n  install with: {install}\n  (set STOMP_REQUIRE_ALL=1 to make this a failure)\n{banner}\n");
-}
+use tests::prerequisite::missing;
 
 /// Collects a pipe's output on a thread.
 fn collect<R: Read + Send + 'static>(pipe: R) -> (Arc<Mutex<String>>, thread::JoinHandle<()>) {
