@@ -82,3 +82,52 @@ pub enum UnhandledErrors {
     /// Only log it (Spring's behaviour).
     LogOnly,
 }
+
+/// Acknowledgement, prefetch and point-to-point settings of the simple broker
+/// ([`StompServerBuilder::broker_config`](crate::StompServerBuilder::broker_config)).
+///
+/// Spring's simple broker has none of this: it ignores `ACK`/`NACK` and broadcasts `/queue`
+/// destinations like topics. The defaults keep that broadcast behaviour; acknowledgements
+/// only cost anything for subscriptions that ask for `ack:client` or
+/// `ack:client-individual`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerConfig {
+    /// Destination prefixes served as point-to-point queues (competing consumers: each
+    /// message goes to exactly one subscriber). Default: none, every destination broadcasts
+    /// as in Spring. These prefixes are broker prefixes too.
+    pub point_to_point_prefixes: Vec<String>,
+    /// Most unacknowledged messages per `ack:client`/`client-individual` subscription: the
+    /// prefetch window (default 1000). A `prefetch-count` header on `SUBSCRIBE` may lower it.
+    pub max_unacked_per_subscription: usize,
+    /// Most messages that may wait behind a full prefetch window of a broadcast subscription
+    /// (default 10 000). Past it the subscriber is a slow consumer and its session is closed.
+    pub max_pending_per_subscription: usize,
+    /// Most messages a point-to-point destination holds while no consumer can take them
+    /// (default 10 000). Past it a `SEND` is refused with an `ERROR` saying the queue is full.
+    pub max_held_per_queue: usize,
+    /// Most messages all point-to-point destinations hold together (default 1 000 000), so
+    /// that many small queues cannot grow memory without bound either.
+    pub max_held_total: usize,
+    /// Deliveries of one message before it is given up (default 5): a message `NACK`ed (or
+    /// left unacknowledged by a departing point-to-point consumer) this many times goes to
+    /// the dead-letter destination instead of being delivered again.
+    pub max_delivery_attempts: u32,
+    /// Where given-up messages are published (for example `/queue/dead-letter`), with
+    /// `original-destination` and `delivery-attempts` headers added. Default: none, they are
+    /// dropped with a log line.
+    pub dead_letter_destination: Option<String>,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> BrokerConfig {
+        BrokerConfig {
+            point_to_point_prefixes: Vec::new(),
+            max_unacked_per_subscription: 1_000,
+            max_pending_per_subscription: 10_000,
+            max_held_per_queue: 10_000,
+            max_held_total: 1_000_000,
+            max_delivery_attempts: 5,
+            dead_letter_destination: None,
+        }
+    }
+}

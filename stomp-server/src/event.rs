@@ -34,6 +34,8 @@ pub enum SessionEvent {
         destination: String,
     },
     /// A subscription was removed by `UNSUBSCRIBE` (Spring's `SessionUnsubscribeEvent`).
+    /// Subscriptions that end with their session are not reported one by one: the
+    /// `Disconnected` event covers them.
     Unsubscribe {
         /// The session.
         session: SessionId,
@@ -41,6 +43,9 @@ pub enum SessionEvent {
         principal: Option<Principal>,
         /// The subscription id.
         subscription: String,
+        /// The destination of the subscription as the client wrote it in `SUBSCRIBE`
+        /// (Spring's event carries only the id; `UNSUBSCRIBE` has no destination).
+        destination: String,
     },
     /// The session ended (Spring's `SessionDisconnectEvent`), exactly once.
     Disconnected {

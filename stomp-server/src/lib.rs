@@ -57,7 +57,7 @@ mod template;
 mod user;
 
 pub use broker::{AckMode, BrokerError, SimpleBroker};
-pub use config::{default_heartbeat, Limits, UnhandledErrors};
+pub use config::{default_heartbeat, BrokerConfig, Limits, UnhandledErrors};
 pub use endpoint::{HttpHandler, StaticResource};
 pub use event::{EventListener, SessionEvent};
 pub use handler::{

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 
 use crate::app::{App, Config};
 use crate::broker::SimpleBroker;
-use crate::config::{default_heartbeat, Limits, UnhandledErrors};
+use crate::config::{default_heartbeat, BrokerConfig, Limits, UnhandledErrors};
 use crate::endpoint::{serve_request, HttpHandler, HttpRoutes, StaticResource};
 use crate::event::SessionEvent;
 use crate::handler::registry::{Registry, RegistryError};
@@ -60,6 +60,7 @@ pub struct StompServerBuilder {
     endpoints: Vec<String>,
     application_prefixes: Vec<String>,
     broker_prefixes: Vec<String>,
+    broker_config: BrokerConfig,
     user_prefix: String,
     allowed_origins: Vec<String>,
     heartbeat: HeartBeat,
@@ -87,6 +88,7 @@ impl StompServer {
             endpoints: Vec::new(),
             application_prefixes: Vec::new(),
             broker_prefixes: Vec::new(),
+            broker_config: BrokerConfig::default(),
             user_prefix: "/user".to_owned(),
             allowed_origins: Vec::new(),
             heartbeat: default_heartbeat(),
@@ -126,6 +128,27 @@ impl StompServerBuilder {
         prefixes: I,
     ) -> Self {
         self.broker_prefixes = prefixes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Serves destinations under these prefixes as point-to-point queues (competing
+    /// consumers: each message reaches exactly one subscriber, messages wait for a consumer).
+    /// Default: none, every destination broadcasts as in Spring. Shorthand for
+    /// [`BrokerConfig::point_to_point_prefixes`].
+    #[must_use]
+    pub fn point_to_point<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        prefixes: I,
+    ) -> Self {
+        self.broker_config.point_to_point_prefixes = prefixes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the simple broker's acknowledgement, prefetch, point-to-point and dead-letter
+    /// settings (replacing any [`point_to_point`](Self::point_to_point) given before).
+    #[must_use]
+    pub fn broker_config(mut self, config: BrokerConfig) -> Self {
+        self.broker_config = config;
         self
     }
 
@@ -270,9 +293,10 @@ impl StompServerBuilder {
                 v
             }
         };
-        let broker = Arc::new(SimpleBroker::new(
+        let broker = Arc::new(SimpleBroker::with_config(
             or_default(self.broker_prefixes, &["/topic", "/queue"]),
             self.separator,
+            self.broker_config,
         ));
         let users = Arc::new(UserRegistry::default());
         let messaging = Arc::new(Messaging {

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use stomp_core::names;
 
-use crate::broker::{Broker, PublishedMessage};
+use crate::broker::{Broker, BrokerError, PublishedMessage};
 use crate::handler::to_body;
 use crate::principal::SessionId;
 use crate::user::{parse_user_destination, session_destination, UserDestination, UserRegistry};
@@ -20,6 +20,9 @@ pub enum SendError {
     /// The payload could not be serialized.
     #[error(transparent)]
     Serialize(#[from] crate::handler::SerializeError),
+    /// The broker refused the message (a full point-to-point queue).
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
 }
 
 /// The shared publishing path of sessions, handlers and the template.
@@ -38,37 +41,73 @@ impl Messaging {
         {
             let destination = destination.to_owned();
             let user = user.to_owned();
-            return Ok(self.publish_to_user(&user, &destination, message));
+            return self.try_publish_to_user(&user, &destination, message);
         }
         if !self.broker.handles(&message.destination) {
             return Err(SendError::NoBroker(message.destination));
         }
-        Ok(self.broker.publish(&message))
+        Ok(self.broker.publish(Arc::new(message))?)
     }
 
-    /// Publishes to `destination` (`/queue/reply`) of every session of `user`.
+    /// Publishes to `destination` (`/queue/reply`) of every session of `user`; the first
+    /// refusal (a full point-to-point queue) is the error, after every session was tried.
+    fn try_publish_to_user(
+        &self,
+        user: &str,
+        destination: &str,
+        message: PublishedMessage,
+    ) -> Result<usize, SendError> {
+        let mut delivered = 0;
+        let mut refused = None;
+        for id in self.users.session_ids(user) {
+            match self.try_publish_to_session(&id, destination, message.clone()) {
+                Ok(n) => delivered += n,
+                Err(error) => refused = refused.or(Some(error)),
+            }
+        }
+        match refused {
+            Some(error) => Err(error.into()),
+            None => Ok(delivered),
+        }
+    }
+
+    /// Publishes to `destination` (`/queue/reply`) of every session of `user`; a refusal is
+    /// logged.
     pub(crate) fn publish_to_user(
         &self,
         user: &str,
         destination: &str,
         message: PublishedMessage,
     ) -> usize {
-        self.users
-            .session_ids(user)
-            .iter()
-            .map(|id| self.publish_to_session(id, destination, message.clone()))
-            .sum()
+        self.try_publish_to_user(user, destination, message)
+            .unwrap_or_else(|error| {
+                tracing::warn!(%user, %destination, %error, "message to user refused");
+                0
+            })
     }
 
-    /// Publishes to `destination` (`/queue/reply`) of one session.
-    pub(crate) fn publish_to_session(
+    fn try_publish_to_session(
         &self,
         session: &SessionId,
         destination: &str,
         mut message: PublishedMessage,
-    ) -> usize {
+    ) -> Result<usize, BrokerError> {
         message.destination = session_destination(destination, session);
-        self.broker.publish(&message)
+        self.broker.publish_for_session(session, Arc::new(message))
+    }
+
+    /// Publishes to `destination` (`/queue/reply`) of one session; a refusal is logged.
+    pub(crate) fn publish_to_session(
+        &self,
+        session: &SessionId,
+        destination: &str,
+        message: PublishedMessage,
+    ) -> usize {
+        self.try_publish_to_session(session, destination, message)
+            .unwrap_or_else(|error| {
+                tracing::warn!(%session, %destination, %error, "message to session refused");
+                0
+            })
     }
 }
 
@@ -126,7 +165,8 @@ impl Template {
         let Some(message) = message(destination, payload, &[])? else {
             return Ok(0);
         };
-        Ok(self.messaging.publish_to_user(user, destination, message))
+        self.messaging
+            .try_publish_to_user(user, destination, message)
     }
 
     /// Sends raw bytes with the given headers.

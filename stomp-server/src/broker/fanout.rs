@@ -1,10 +1,13 @@
 //! Encoding a published message for its subscribers.
 //!
-//! A `MESSAGE` differs between subscribers only by its `subscription` header (and, for user
-//! destinations, its reported `destination`, and the escaping of the session's version).
-//! Browser clients (stompjs) call their first subscription `sub-0` on every connection, so
-//! most subscribers of a topic can share one encoded frame: it is encoded once per distinct
-//! key and the WebSocket message is cloned, which is a reference count.
+//! A `MESSAGE` differs between `ack:auto` subscribers only by its `subscription` header (and,
+//! for user destinations, its reported `destination`, and the escaping of the session's
+//! version). Browser clients (stompjs) call their first subscription `sub-0` on every
+//! connection, so most subscribers of a topic can share one encoded frame: it is encoded once
+//! per distinct key and the WebSocket message is cloned, which is a reference count.
+//!
+//! A subscription that acknowledges (`ack:client`, `ack:client-individual`) gets a frame of
+//! its own, because its `ack` header is unique; only those pay for per-delivery encoding.
 
 use std::sync::Arc;
 
@@ -12,17 +15,24 @@ use bytes::BytesMut;
 use stomp_core::{encode_parts, names, Command, Version};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
+use super::ack::{Delivery, Offered};
 use super::registry::Subscriber;
 use super::PublishedMessage;
 use crate::session::to_ws_message;
+
+/// The header that marks a message delivered again (after a `NACK` or a consumer leaving),
+/// as RabbitMQ names it.
+pub(crate) const REDELIVERED: &str = "redelivered";
 
 /// One cached encoding: `(subscription id, version, reported destination)` and the frame.
 type CachedFrame = (Arc<str>, Version, Option<Arc<str>>, WsMessage);
 
 /// Encoded frames cached by `(subscription id, version, reported destination)`.
 pub(crate) struct FanOut<'m> {
-    message: &'m PublishedMessage,
-    message_id: &'m str,
+    message: &'m Arc<PublishedMessage>,
+    message_seq: u64,
+    message_id: String,
+    max_pending: usize,
     cache: Vec<CachedFrame>,
     delivered: usize,
 }
@@ -32,10 +42,18 @@ pub(crate) struct FanOut<'m> {
 const CACHE_LIMIT: usize = 16;
 
 impl<'m> FanOut<'m> {
-    pub(crate) fn new(message: &'m PublishedMessage, message_id: &'m str) -> FanOut<'m> {
+    /// A fan-out of `message` as `message-id` `message_seq`; acknowledging subscribers may
+    /// hold `max_pending` messages behind their prefetch window.
+    pub(crate) fn new(
+        message: &'m Arc<PublishedMessage>,
+        message_seq: u64,
+        max_pending: usize,
+    ) -> FanOut<'m> {
         FanOut {
             message,
-            message_id,
+            message_seq,
+            message_id: message_seq.to_string(),
+            max_pending,
             cache: Vec::new(),
             delivered: 0,
         }
@@ -43,6 +61,17 @@ impl<'m> FanOut<'m> {
 
     /// Queues the message for one subscriber.
     pub(crate) fn deliver(&mut self, subscriber: &Subscriber) {
+        if let Some(tracker) = &subscriber.tracker {
+            let delivery = Delivery::new(Arc::clone(self.message), self.message_seq);
+            let offered = tracker
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .offer(subscriber, delivery, self.max_pending);
+            if offered == Offered::Delivered {
+                self.delivered += 1;
+            }
+            return;
+        }
         let version = subscriber.session.version;
         let cached = self.cache.iter().find(|(id, v, reported, _)| {
             *v == version && **id == *subscriber.id && *reported == subscriber.reported_destination
@@ -50,7 +79,7 @@ impl<'m> FanOut<'m> {
         let ws = match cached {
             Some((_, _, _, ws)) => ws.clone(),
             None => {
-                let ws = self.encode(subscriber, version);
+                let ws = encode(self.message, &self.message_id, subscriber, None, false);
                 if self.cache.len() < CACHE_LIMIT {
                     self.cache.push((
                         Arc::clone(&subscriber.id),
@@ -67,36 +96,51 @@ impl<'m> FanOut<'m> {
         }
     }
 
-    fn encode(&self, subscriber: &Subscriber, version: Version) -> WsMessage {
-        let destination = subscriber
-            .reported_destination
-            .as_deref()
-            .unwrap_or(&self.message.destination);
-        let mut buf = BytesMut::with_capacity(
-            128 + self.message.body.len() + self.message.headers.len() * 32,
-        );
-        let fixed = [
-            (names::DESTINATION, destination),
-            (names::MESSAGE_ID, self.message_id),
-            (names::SUBSCRIPTION, &*subscriber.id),
-        ];
-        let extra = self
-            .message
-            .headers
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()));
-        encode_parts(
-            Command::Message,
-            fixed.into_iter().chain(extra),
-            &self.message.body,
-            version,
-            &mut buf,
-        );
-        to_ws_message(buf.freeze())
-    }
-
     /// How many subscribers got the message queued.
     pub(crate) fn delivered(&self) -> usize {
         self.delivered
     }
+}
+
+/// Encodes `message` as a `MESSAGE` for `subscriber`, with an `ack` header (STOMP 1.2
+/// sessions only; 1.0 and 1.1 acknowledge by `message-id`) and `redelivered:true` when asked.
+pub(crate) fn encode(
+    message: &PublishedMessage,
+    message_id: &str,
+    subscriber: &Subscriber,
+    ack: Option<&str>,
+    redelivered: bool,
+) -> WsMessage {
+    let version = subscriber.session.version;
+    let destination = subscriber
+        .reported_destination
+        .as_deref()
+        .unwrap_or(&message.destination);
+    let mut buf = BytesMut::with_capacity(128 + message.body.len() + message.headers.len() * 32);
+    let fixed = [
+        (names::DESTINATION, destination),
+        (names::MESSAGE_ID, message_id),
+        (names::SUBSCRIPTION, &*subscriber.id),
+    ];
+    let ack = ack
+        .filter(|_| version == Version::V1_2)
+        .map(|ack| (names::ACK, ack));
+    let redelivered_header = redelivered.then_some((REDELIVERED, "true"));
+    let extra = message
+        .headers
+        .iter()
+        .filter(|(n, _)| !(n == names::ACK || (redelivered && n == REDELIVERED)))
+        .map(|(n, v)| (n.as_str(), v.as_str()));
+    encode_parts(
+        Command::Message,
+        fixed
+            .into_iter()
+            .chain(ack)
+            .chain(redelivered_header)
+            .chain(extra),
+        &message.body,
+        version,
+        &mut buf,
+    );
+    to_ws_message(buf.freeze())
 }

@@ -3,8 +3,14 @@
 //! [`SimpleBroker`] keeps everything in memory (Spring's `enableSimpleBroker`). Routing,
 //! handlers and sessions only see the [`Broker`] trait, so a relay to an external broker can
 //! take its place.
+//!
+//! Layout: `registry` (subscriptions by destination and by session), `fanout` (encoding a
+//! message for its subscribers), `ack` (unacknowledged messages and the prefetch window of
+//! one subscription), `queue` (point-to-point destinations), `simple` (the broker).
 
+mod ack;
 mod fanout;
+mod queue;
 mod registry;
 mod simple;
 
@@ -17,12 +23,11 @@ use crate::session::SessionHandle;
 
 pub use simple::SimpleBroker;
 
-/// A `message-id` unique within this process, shared by every path that creates `MESSAGE`
-/// frames (broker fan-out and `#[subscribe_mapping]` replies).
-pub(crate) fn next_message_id() -> String {
+/// The next broker `message-id`, unique within this process. Always digits, which the
+/// `ack` ids rely on (`#[subscribe_mapping]` replies use `{session}-{subscription}`).
+pub(crate) fn next_message_seq() -> u64 {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        .to_string()
 }
 
 /// How a subscription acknowledges messages (`ack` header of `SUBSCRIBE`).
@@ -61,9 +66,11 @@ pub(crate) struct SubscribeRequest {
     pub(crate) reported_destination: Option<Arc<str>>,
     /// The acknowledgement mode.
     pub(crate) ack: AckMode,
+    /// The `prefetch-count` header: a smaller prefetch window than the configured one.
+    pub(crate) prefetch: Option<usize>,
 }
 
-/// A message on its way to subscribers. Shared, never copied per subscriber.
+/// A message on its way to subscribers. Shared (`Arc`), never copied per subscriber.
 #[derive(Debug, Clone)]
 pub(crate) struct PublishedMessage {
     /// The destination subscribers matched against.
@@ -73,6 +80,29 @@ pub(crate) struct PublishedMessage {
     pub(crate) headers: Vec<(String, String)>,
     /// The body.
     pub(crate) body: Bytes,
+}
+
+/// Which message an `ACK` or `NACK` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AckTarget {
+    /// STOMP 1.2: the `id` header, the `ack` header of the `MESSAGE`.
+    AckId(String),
+    /// STOMP 1.0 and 1.1: `message-id`, with `subscription` (required from 1.1 on).
+    MessageId {
+        /// The `message-id` header.
+        message_id: String,
+        /// The `subscription` header.
+        subscription: Option<String>,
+    },
+}
+
+/// An `ACK` or `NACK` from a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AckRequest {
+    /// True for `NACK`.
+    pub(crate) nack: bool,
+    /// The message it names.
+    pub(crate) target: AckTarget,
 }
 
 /// Why the broker refused a request. The text is sent in an `ERROR` frame.
@@ -92,6 +122,36 @@ pub enum BrokerError {
         /// Why.
         reason: String,
     },
+    /// An `ACK`/`NACK` names no message awaiting acknowledgement in this session.
+    #[error("unknown ack id `{0}`: no message awaiting acknowledgement has this id")]
+    UnknownAckId(String),
+    /// A STOMP 1.0/1.1 `ACK`/`NACK` names no message awaiting acknowledgement.
+    #[error("unknown message-id `{message_id}`{}: no message awaiting acknowledgement has this id",
+        .subscription.as_deref().map(|s| format!(" on subscription `{s}`")).unwrap_or_default())]
+    UnknownMessageId {
+        /// The `message-id` header.
+        message_id: String,
+        /// The `subscription` header, if any.
+        subscription: Option<String>,
+    },
+    /// A point-to-point destination holds as many messages as it may.
+    #[error(
+        "queue `{destination}` is full ({limit} messages wait for a consumer); message refused"
+    )]
+    QueueFull {
+        /// The destination.
+        destination: String,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// All point-to-point destinations together hold as many messages as they may.
+    #[error("the broker's queues are full ({limit} messages wait for consumers); message to `{destination}` refused")]
+    QueuesFull {
+        /// The destination.
+        destination: String,
+        /// The configured limit.
+        limit: usize,
+    },
 }
 
 /// What every broker does.
@@ -106,11 +166,25 @@ pub(crate) trait Broker: Send + Sync + 'static {
         request: SubscribeRequest,
     ) -> Result<(), BrokerError>;
 
-    /// Removes a subscription.
+    /// Removes a subscription. Its unacknowledged messages are dropped (broadcast) or go back
+    /// to their queue (point-to-point).
     fn unsubscribe(&self, session: &SessionId, id: &str) -> Result<(), BrokerError>;
 
-    /// Delivers `message` to every matching subscription; returns how many received it.
-    fn publish(&self, message: &PublishedMessage) -> usize;
+    /// Delivers `message` to every matching subscription (broadcast) or to one consumer
+    /// (point-to-point); returns how many received it. A point-to-point message nobody can
+    /// take now is held, or refused when its queue is full.
+    fn publish(&self, message: Arc<PublishedMessage>) -> Result<usize, BrokerError>;
+
+    /// Like [`publish`](Broker::publish), for a destination that belongs to one session (a
+    /// user destination): what it holds is dropped when that session ends.
+    fn publish_for_session(
+        &self,
+        session: &SessionId,
+        message: Arc<PublishedMessage>,
+    ) -> Result<usize, BrokerError>;
+
+    /// Applies an `ACK` or `NACK` of `session`.
+    fn acknowledge(&self, session: &SessionId, request: &AckRequest) -> Result<(), BrokerError>;
 
     /// Forgets every subscription of a session that ended.
     fn session_closed(&self, session: &SessionId);

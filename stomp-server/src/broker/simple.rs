@@ -1,41 +1,213 @@
-//! [`SimpleBroker`]: the in-memory broker (Spring's `enableSimpleBroker`).
+//! [`SimpleBroker`]: the in-memory broker (Spring's `enableSimpleBroker`), with
+//! acknowledgements and opt-in point-to-point queues that Spring's lacks.
 
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
+use super::ack::{parse_ack_id, Delivery, Tracker};
 use super::fanout::FanOut;
-use super::registry::SubscriptionRegistry;
-use super::{Broker, BrokerError, PublishedMessage, SubscribeRequest};
+use super::queue::Queues;
+use super::registry::{Subscriber, SubscriptionRegistry};
+use super::{
+    next_message_seq, AckMode, AckRequest, AckTarget, Broker, BrokerError, PublishedMessage,
+    SubscribeRequest,
+};
+use crate::config::BrokerConfig;
 use crate::principal::SessionId;
 use crate::session::SessionHandle;
 
+/// The header a dead letter carries: the destination it was first published to.
+const ORIGINAL_DESTINATION: &str = "original-destination";
+/// The header a dead letter carries: how many times it was delivered.
+const DELIVERY_ATTEMPTS: &str = "delivery-attempts";
+
 /// The in-memory broker: topic fan-out to every matching subscription, patterns allowed in
 /// subscriptions (`/topic/chat/*`, `/topic/**`). Like Spring's, `/queue` destinations
-/// broadcast to every subscriber by default.
+/// broadcast to every subscriber by default; prefixes listed in
+/// [`BrokerConfig::point_to_point_prefixes`] are competing-consumer queues instead.
+/// `ack:client` and `ack:client-individual` subscriptions are tracked, with a prefetch
+/// window, redelivery on `NACK` and a dead-letter destination (see [`BrokerConfig`]).
 #[derive(Debug)]
 pub struct SimpleBroker {
     prefixes: Vec<String>,
     separator: char,
+    config: BrokerConfig,
     // A std RwLock: publishing only reads, holds it while queueing (no await, no I/O), and
-    // subscription changes are short writes.
+    // subscription changes are short writes. Never held while `queues` is locked.
     registry: RwLock<SubscriptionRegistry>,
+    // One std Mutex for every point-to-point queue: each operation is a few pushes onto
+    // unbounded session queues, never an await or a write. Taken before a subscriber's
+    // tracker lock, never after it.
+    queues: Mutex<Queues>,
 }
 
 impl SimpleBroker {
-    /// A broker for destinations starting with one of `prefixes`.
+    /// A broker for destinations starting with one of `prefixes`, with the default
+    /// [`BrokerConfig`] (broadcast everywhere, as Spring).
     pub fn new(prefixes: Vec<String>, separator: char) -> SimpleBroker {
+        SimpleBroker::with_config(prefixes, separator, BrokerConfig::default())
+    }
+
+    /// A broker with acknowledgement and point-to-point settings. The point-to-point
+    /// prefixes are handled by this broker too.
+    pub fn with_config(
+        prefixes: Vec<String>,
+        separator: char,
+        config: BrokerConfig,
+    ) -> SimpleBroker {
         SimpleBroker {
             prefixes,
             separator,
+            config,
             registry: RwLock::default(),
+            queues: Mutex::default(),
         }
     }
 
     /// The number of active subscriptions.
     pub fn subscription_count(&self) -> usize {
+        self.read().len()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, SubscriptionRegistry> {
+        self.registry.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, SubscriptionRegistry> {
         self.registry
-            .read()
+            .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .len()
+    }
+
+    fn queues(&self) -> std::sync::MutexGuard<'_, Queues> {
+        self.queues.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn is_point_to_point(&self, destination: &str) -> bool {
+        self.config
+            .point_to_point_prefixes
+            .iter()
+            .any(|p| has_prefix(destination, p))
+    }
+
+    fn publish_owned(
+        &self,
+        message: Arc<PublishedMessage>,
+        owner: Option<&SessionId>,
+    ) -> Result<usize, BrokerError> {
+        let seq = next_message_seq();
+        if self.is_point_to_point(&message.destination) {
+            return self.queues().publish(message, seq, owner, &self.config);
+        }
+        let mut fanout = FanOut::new(&message, seq, self.config.max_pending_per_subscription);
+        self.read()
+            .for_each_match(&message.destination, |s| fanout.deliver(s));
+        Ok(fanout.delivered())
+    }
+
+    /// The subscriptions and message ids an `ACK`/`NACK` names.
+    fn resolve(&self, session: &SessionId, target: &AckTarget) -> Vec<(Arc<Subscriber>, u64)> {
+        let registry = self.read();
+        match target {
+            AckTarget::AckId(ack) => parse_ack_id(ack)
+                .and_then(|(id, sub)| Some((registry.get(session, sub)?, id)))
+                .into_iter()
+                .collect(),
+            AckTarget::MessageId {
+                message_id,
+                subscription: Some(sub),
+            } => message_id
+                .parse()
+                .ok()
+                .and_then(|id| Some((registry.get(session, sub)?, id)))
+                .into_iter()
+                .collect(),
+            // STOMP 1.0 names no subscription: every one holding the message.
+            AckTarget::MessageId {
+                message_id,
+                subscription: None,
+            } => match message_id.parse::<u64>() {
+                Ok(id) => registry
+                    .acknowledging(session)
+                    .into_iter()
+                    .filter(|s| {
+                        s.tracker.as_ref().is_some_and(|t| {
+                            t.lock().unwrap_or_else(PoisonError::into_inner).holds(id)
+                        })
+                    })
+                    .map(|s| (s, id))
+                    .collect(),
+                Err(_) => Vec::new(),
+            },
+        }
+    }
+
+    /// Settles one message of a broadcast subscription; false when it is not awaited.
+    fn settle_broadcast(
+        &self,
+        subscriber: &Subscriber,
+        message_id: u64,
+        nack: bool,
+        dead: &mut Vec<Delivery>,
+    ) -> bool {
+        let Some(tracker) = &subscriber.tracker else {
+            return false;
+        };
+        let mut tracker = tracker.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(settled) = tracker.settle(message_id) else {
+            return false;
+        };
+        if nack {
+            let (given_up, again): (Vec<_>, Vec<_>) = settled
+                .into_iter()
+                .partition(|d| d.attempts >= self.config.max_delivery_attempts);
+            dead.extend(given_up);
+            tracker.requeue_front(again);
+        }
+        tracker.pump(subscriber);
+        true
+    }
+
+    /// Publishes messages delivered too often to the dead-letter destination, or drops them
+    /// with a log line. Called with no lock held.
+    fn dead_letter(&self, dead: Vec<Delivery>) {
+        for delivery in dead {
+            let original = &delivery.message.destination;
+            let Some(target) = &self.config.dead_letter_destination else {
+                tracing::warn!(destination = %original, message_id = delivery.message_id, attempts = delivery.attempts,
+                    "message given up after its delivery attempts; no dead-letter destination is configured, dropped");
+                continue;
+            };
+            let mut headers: Vec<(String, String)> = delivery
+                .message
+                .headers
+                .iter()
+                .filter(|(n, _)| n != ORIGINAL_DESTINATION && n != DELIVERY_ATTEMPTS)
+                .cloned()
+                .collect();
+            headers.push((ORIGINAL_DESTINATION.to_owned(), original.clone()));
+            headers.push((DELIVERY_ATTEMPTS.to_owned(), delivery.attempts.to_string()));
+            let letter = PublishedMessage {
+                destination: target.clone(),
+                headers,
+                body: delivery.message.body.clone(),
+            };
+            let result = if self.handles(target) {
+                self.publish(Arc::new(letter))
+            } else {
+                Err(BrokerError::InvalidDestination {
+                    destination: target.clone(),
+                    reason: "no broker prefix covers the dead-letter destination".to_owned(),
+                })
+            };
+            match result {
+                Ok(_) => {
+                    tracing::info!(destination = %original, dead_letter = %target, message_id = delivery.message_id, attempts = delivery.attempts, "message given up; published to the dead-letter destination");
+                }
+                Err(error) => {
+                    tracing::warn!(destination = %original, message_id = delivery.message_id, %error, "message given up and the dead-letter destination refused it; dropped");
+                }
+            }
+        }
     }
 }
 
@@ -51,6 +223,7 @@ pub(crate) fn has_prefix(destination: &str, prefix: &str) -> bool {
 impl Broker for SimpleBroker {
     fn handles(&self, destination: &str) -> bool {
         self.prefixes.iter().any(|p| has_prefix(destination, p))
+            || self.is_point_to_point(destination)
     }
 
     fn subscribe(
@@ -58,34 +231,105 @@ impl Broker for SimpleBroker {
         session: &Arc<SessionHandle>,
         request: SubscribeRequest,
     ) -> Result<(), BrokerError> {
-        self.registry
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .add(session, request, self.separator)
+        let queue = self
+            .is_point_to_point(&request.destination)
+            .then(|| request.destination.clone());
+        let window = match request.prefetch {
+            Some(n) if n > 0 => n.min(self.config.max_unacked_per_subscription),
+            _ => self.config.max_unacked_per_subscription,
+        };
+        let tracker = match request.ack {
+            AckMode::Auto => None,
+            AckMode::Client => Some(Mutex::new(Tracker::new(true, window))),
+            AckMode::ClientIndividual => Some(Mutex::new(Tracker::new(false, window))),
+        };
+        let subscriber = Arc::new(Subscriber {
+            session: Arc::clone(session),
+            id: request.id,
+            reported_destination: request.reported_destination,
+            queue,
+            tracker,
+        });
+        self.write().add(
+            Arc::clone(&subscriber),
+            request.destination.clone(),
+            self.separator,
+        )?;
+        if subscriber.queue.is_some() {
+            self.queues().add_consumer(subscriber, &request.destination);
+        }
+        Ok(())
     }
 
     fn unsubscribe(&self, session: &SessionId, id: &str) -> Result<(), BrokerError> {
-        self.registry
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(session, id)
+        let subscriber = self.write().remove(session, id)?;
+        if subscriber.queue.is_some() {
+            let mut dead = Vec::new();
+            self.queues()
+                .remove_consumer(&subscriber, &self.config, &mut dead);
+            self.dead_letter(dead);
+        }
+        Ok(())
     }
 
-    fn publish(&self, message: &PublishedMessage) -> usize {
-        let id = super::next_message_id();
-        let mut fanout = FanOut::new(message, &id);
-        self.registry
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .for_each_match(&message.destination, |s| fanout.deliver(s));
-        fanout.delivered()
+    fn publish(&self, message: Arc<PublishedMessage>) -> Result<usize, BrokerError> {
+        self.publish_owned(message, None)
+    }
+
+    fn publish_for_session(
+        &self,
+        session: &SessionId,
+        message: Arc<PublishedMessage>,
+    ) -> Result<usize, BrokerError> {
+        self.publish_owned(message, Some(session))
+    }
+
+    fn acknowledge(&self, session: &SessionId, request: &AckRequest) -> Result<(), BrokerError> {
+        let found = self.resolve(session, &request.target);
+        let mut dead = Vec::new();
+        let mut settled = false;
+        for (subscriber, message_id) in found {
+            settled |= if subscriber.queue.is_some() {
+                self.queues().settle(
+                    &subscriber,
+                    message_id,
+                    request.nack,
+                    &self.config,
+                    &mut dead,
+                )
+            } else {
+                self.settle_broadcast(&subscriber, message_id, request.nack, &mut dead)
+            };
+        }
+        self.dead_letter(dead);
+        if settled {
+            return Ok(());
+        }
+        Err(match &request.target {
+            AckTarget::AckId(id) => BrokerError::UnknownAckId(id.clone()),
+            AckTarget::MessageId {
+                message_id,
+                subscription,
+            } => BrokerError::UnknownMessageId {
+                message_id: message_id.clone(),
+                subscription: subscription.clone(),
+            },
+        })
     }
 
     fn session_closed(&self, session: &SessionId) {
-        self.registry
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove_session(session);
+        let subscribers = self.write().remove_session(session);
+        if self.config.point_to_point_prefixes.is_empty() {
+            return;
+        }
+        let consumers: Vec<_> = subscribers
+            .into_iter()
+            .filter(|s| s.queue.is_some())
+            .collect();
+        let mut dead = Vec::new();
+        self.queues()
+            .session_closed(session, &consumers, &self.config, &mut dead);
+        self.dead_letter(dead);
     }
 }
 

@@ -2,12 +2,15 @@
 
 mod attributes;
 mod connect;
+mod frames;
 mod handle;
 mod outbound;
 mod run;
 mod writer;
 
 pub use attributes::SessionAttributes;
+pub(crate) use connect::error_frame;
 pub(crate) use handle::SessionHandle;
 pub(crate) use outbound::to_ws_message;
+pub(crate) use outbound::CloseCause;
 pub(crate) use run::run_session;

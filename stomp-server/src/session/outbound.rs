@@ -29,6 +29,9 @@ pub(crate) enum CloseCause {
     Shutdown = 3,
     /// Writing to the socket failed (the peer went away).
     WriteFailed = 4,
+    /// Too many messages wait behind a subscription's prefetch window (the client does not
+    /// acknowledge); an `ERROR` saying so is queued before this.
+    AckBacklog = 5,
 }
 
 impl CloseCause {
@@ -38,6 +41,7 @@ impl CloseCause {
             2 => CloseCause::SendTimeLimit,
             3 => CloseCause::Shutdown,
             4 => CloseCause::WriteFailed,
+            5 => CloseCause::AckBacklog,
             _ => CloseCause::None,
         }
     }

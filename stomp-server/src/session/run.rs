@@ -1,6 +1,6 @@
 //! The life of one STOMP session over one WebSocket.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -20,18 +20,17 @@ use super::handle::SessionHandle;
 use super::outbound::{encode_frame, to_ws_message, CloseCause, Outbound};
 use super::writer::run_writer;
 use crate::app::App;
-use crate::broker::{AckMode, PublishedMessage, SubscribeRequest};
+use crate::broker::PublishedMessage;
 use crate::event::SessionEvent;
 use crate::handler::dispatch::dispatch;
 use crate::handler::MappingKind;
 use crate::interceptor::InterceptorContext;
 use crate::principal::SessionId;
-use crate::user::{parse_user_destination, session_destination, UserDestination};
 
 static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
 
 /// Why a session ended, for the log and the disconnect event.
-enum End {
+pub(super) enum End {
     /// The client sent `DISCONNECT` or closed the socket.
     Client(&'static str),
     /// The server sent an `ERROR` frame with this message.
@@ -54,6 +53,9 @@ impl End {
                 "send time limit exceeded (slow consumer)".to_owned()
             }
             End::Closed(CloseCause::Shutdown) => "server shutting down".to_owned(),
+            End::Closed(CloseCause::AckBacklog) => {
+                "too many messages waiting for acknowledgement (slow consumer)".to_owned()
+            }
             End::Closed(_) => "connection lost".to_owned(),
             End::HeartBeat => "no heart-beat from client".to_owned(),
         }
@@ -171,7 +173,7 @@ pub(crate) async fn run_session<S>(
     let mut state = SessionState {
         app: &app,
         session: &session,
-        app_subscriptions: HashSet::new(),
+        subscriptions: HashMap::new(),
         transactions: HashMap::new(),
     };
     let end = 'session: loop {
@@ -223,6 +225,13 @@ pub(crate) async fn run_session<S>(
             tracing::warn!(session = %id, %remote, queued_bytes = outbound.queued_bytes(), reason = end.reason(), "closing slow consumer");
             writer.abort();
         }
+        End::Closed(CloseCause::AckBacklog) => {
+            // The ERROR saying why is queued; let it reach the client.
+            app.stats.slow_consumer();
+            tracing::warn!(session = %id, %remote, reason = end.reason(), "closing slow consumer");
+            outbound.close_after_flush();
+            let _ = timeout(limits.send_time, writer).await;
+        }
         End::Closed(CloseCause::Shutdown) | End::Error(_) | End::HeartBeat | End::Client(_) => {
             outbound.close_after_flush();
             let _ = timeout(limits.send_time, writer).await;
@@ -241,14 +250,23 @@ pub(crate) async fn run_session<S>(
 }
 
 /// Per-session state the frame handlers share.
-struct SessionState<'a> {
-    app: &'a Arc<App>,
-    session: &'a Arc<SessionHandle>,
-    /// Subscriptions answered by `#[subscribe_mapping]` (not stored in the broker), so that
-    /// their `UNSUBSCRIBE` is accepted.
-    app_subscriptions: HashSet<String>,
-    /// Frames held by open transactions.
-    transactions: HashMap<String, Vec<Frame>>,
+pub(super) struct SessionState<'a> {
+    pub(super) app: &'a Arc<App>,
+    pub(super) session: &'a Arc<SessionHandle>,
+    /// Every subscription of the session by id: broker ones and those answered by
+    /// `#[subscribe_mapping]` (not stored in the broker, so that their `UNSUBSCRIBE` is
+    /// accepted). Counted against `max_subscriptions_per_session`.
+    pub(super) subscriptions: HashMap<String, Subscribed>,
+    /// `SEND`, `ACK` and `NACK` frames held by open transactions.
+    pub(super) transactions: HashMap<String, Vec<Frame>>,
+}
+
+/// One subscription of the session.
+pub(super) struct Subscribed {
+    /// The destination as the client wrote it.
+    pub(super) destination: String,
+    /// True when a `#[subscribe_mapping]` answered it (the broker does not know it).
+    pub(super) application: bool,
 }
 
 impl SessionState<'_> {
@@ -259,7 +277,7 @@ impl SessionState<'_> {
             .push_frame(&error_frame(message, receipt), self.session.version);
     }
 
-    fn fail(&self, message: String, receipt: Option<&str>) -> Option<End> {
+    pub(super) fn fail(&self, message: String, receipt: Option<&str>) -> Option<End> {
         tracing::info!(session = %self.session.id, message, "sending ERROR");
         self.send_error(&message, receipt);
         Some(End::Error(message))
@@ -272,7 +290,7 @@ impl SessionState<'_> {
         End::Error(error.to_string())
     }
 
-    fn receipt(&self, frame: &Frame) {
+    pub(super) fn receipt(&self, frame: &Frame) {
         if let Some(receipt) = frame.receipt() {
             let reply = Frame::new(Command::Receipt).header(names::RECEIPT_ID, receipt);
             self.session
@@ -300,15 +318,12 @@ impl SessionState<'_> {
                 "already connected: a session accepts one CONNECT".to_owned(),
                 frame.receipt(),
             ),
+            Command::Send | Command::Ack | Command::Nack
+                if frame.get(names::TRANSACTION).is_some() =>
+            {
+                self.hold(frame)
+            }
             Command::Send => {
-                if let Some(tx) = frame.get(names::TRANSACTION) {
-                    let Some(held) = self.transactions.get_mut(tx) else {
-                        return self.fail(format!("unknown transaction `{tx}`"), frame.receipt());
-                    };
-                    held.push(frame.clone());
-                    self.receipt(&frame);
-                    return None;
-                }
                 let receipt = frame.receipt().map(str::to_owned);
                 let end = self.send(frame).await;
                 if end.is_none() {
@@ -319,43 +334,8 @@ impl SessionState<'_> {
                 end
             }
             Command::Subscribe => self.subscribe(frame).await,
-            Command::Unsubscribe => {
-                let Some(id) = frame.id().map(str::to_owned) else {
-                    return self.fail(
-                        "UNSUBSCRIBE requires an id header".to_owned(),
-                        frame.receipt(),
-                    );
-                };
-                if !self.app_subscriptions.remove(&id) {
-                    if let Err(error) = self.app.broker().unsubscribe(&self.session.id, &id) {
-                        return self.fail(error.to_string(), frame.receipt());
-                    }
-                }
-                self.receipt(&frame);
-                self.app.publish_event(&SessionEvent::Unsubscribe {
-                    session: self.session.id.clone(),
-                    principal: self.session.principal.clone(),
-                    subscription: id,
-                });
-                None
-            }
-            Command::Ack | Command::Nack => {
-                let has_id = match self.session.version {
-                    Version::V1_2 => frame.id().is_some(),
-                    _ => frame.get(names::MESSAGE_ID).is_some(),
-                };
-                if !has_id {
-                    return self.fail(
-                        format!(
-                            "{} requires an id (1.2) or message-id (1.0, 1.1) header",
-                            frame.command
-                        ),
-                        frame.receipt(),
-                    );
-                }
-                self.receipt(&frame);
-                None
-            }
+            Command::Unsubscribe => self.unsubscribe(&frame),
+            Command::Ack | Command::Nack => self.acknowledge(&frame),
             Command::Begin | Command::Commit | Command::Abort => self.transaction(frame).await,
             Command::Disconnect => {
                 self.receipt(&frame);
@@ -371,46 +351,7 @@ impl SessionState<'_> {
         }
     }
 
-    async fn transaction(&mut self, frame: Frame) -> Option<End> {
-        let Some(tx) = frame.get(names::TRANSACTION).map(str::to_owned) else {
-            return self.fail(
-                format!("{} requires a transaction header", frame.command),
-                frame.receipt(),
-            );
-        };
-        match frame.command {
-            Command::Begin => {
-                if self.transactions.contains_key(&tx) {
-                    return self.fail(
-                        format!("transaction `{tx}` is already open"),
-                        frame.receipt(),
-                    );
-                }
-                self.transactions.insert(tx, Vec::new());
-            }
-            Command::Commit => {
-                let Some(held) = self.transactions.remove(&tx) else {
-                    return self.fail(format!("unknown transaction `{tx}`"), frame.receipt());
-                };
-                for mut send in held {
-                    send.headers.remove(names::TRANSACTION);
-                    send.headers.remove(names::RECEIPT);
-                    if let Some(end) = self.send(send).await {
-                        return Some(end);
-                    }
-                }
-            }
-            _ => {
-                if self.transactions.remove(&tx).is_none() {
-                    return self.fail(format!("unknown transaction `{tx}`"), frame.receipt());
-                }
-            }
-        }
-        self.receipt(&frame);
-        None
-    }
-
-    async fn send(&mut self, frame: Frame) -> Option<End> {
+    pub(super) async fn send(&mut self, frame: Frame) -> Option<End> {
         let Some(destination) = frame.destination().map(str::to_owned) else {
             return self.fail(
                 "SEND requires a destination header".to_owned(),
@@ -453,95 +394,5 @@ impl SessionState<'_> {
             }
             Err(error) => self.fail(error.to_string(), frame.receipt()),
         }
-    }
-
-    async fn subscribe(&mut self, frame: Frame) -> Option<End> {
-        let Some(destination) = frame.destination().map(str::to_owned) else {
-            return self.fail(
-                "SUBSCRIBE requires a destination header".to_owned(),
-                frame.receipt(),
-            );
-        };
-        let id = match (frame.id(), self.session.version) {
-            (Some(id), _) => id.to_owned(),
-            (None, Version::V1_0) => destination.clone(),
-            (None, _) => {
-                return self.fail(
-                    "SUBSCRIBE requires an id header".to_owned(),
-                    frame.receipt(),
-                )
-            }
-        };
-        let Some(ack) = AckMode::parse(frame.get(names::ACK)) else {
-            return self.fail(
-                format!(
-                    "unknown ack mode `{}`; use auto, client or client-individual",
-                    frame.get(names::ACK).unwrap_or("")
-                ),
-                frame.receipt(),
-            );
-        };
-        if let Some(offset) = self.app.application_lookup_offset(&destination) {
-            if self.app_subscriptions.contains(&id) {
-                return self.fail(
-                    format!("subscription id `{id}` is already in use by this session"),
-                    frame.receipt(),
-                );
-            }
-            // The receipt first: the reply of a subscribe mapping follows the subscription's
-            // confirmation, as a client expects.
-            self.receipt(&frame);
-            let receipt = frame.receipt().map(str::to_owned);
-            self.app_subscriptions.insert(id.clone());
-            if let Err(error) = dispatch(
-                self.app,
-                self.session,
-                frame,
-                MappingKind::Subscribe,
-                offset,
-            )
-            .await
-            {
-                return self.fail(error.to_string(), receipt.as_deref());
-            }
-            self.subscribed(id, destination);
-            return None;
-        }
-        let request = match parse_user_destination(&destination, &self.app.config.user_prefix, false) {
-            Some(UserDestination::Own(own)) => SubscribeRequest {
-                id: Arc::from(id.as_str()),
-                destination: session_destination(own, &self.session.id),
-                reported_destination: Some(Arc::from(destination.as_str())),
-                ack,
-            },
-            _ if self.app.broker().handles(&destination) => SubscribeRequest {
-                id: Arc::from(id.as_str()),
-                destination: destination.clone(),
-                reported_destination: None,
-                ack,
-            },
-            _ => {
-                return self.fail(
-                    format!("no broker or handler for destination `{destination}`; check the broker and application prefixes"),
-                    frame.receipt(),
-                )
-            }
-        };
-        if let Err(error) = self.app.broker().subscribe(self.session, request) {
-            return self.fail(error.to_string(), frame.receipt());
-        }
-        // The subscription is live now; only now does the client learn so.
-        self.receipt(&frame);
-        self.subscribed(id, destination);
-        None
-    }
-
-    fn subscribed(&self, id: String, destination: String) {
-        self.app.publish_event(&SessionEvent::Subscribe {
-            session: self.session.id.clone(),
-            principal: self.session.principal.clone(),
-            subscription: id,
-            destination,
-        });
     }
 }

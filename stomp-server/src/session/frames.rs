@@ -1,0 +1,307 @@
+//! The subscription side of a session: `SUBSCRIBE`, `UNSUBSCRIBE`, `ACK`, `NACK`, and the
+//! transactions (`BEGIN`, `COMMIT`, `ABORT`) that hold `SEND`s, `ACK`s and `NACK`s until
+//! they are committed.
+
+use std::sync::Arc;
+
+use stomp_core::{names, Command, Frame, Version};
+
+use super::run::{End, SessionState, Subscribed};
+use crate::broker::{AckMode, AckRequest, AckTarget, BrokerError, SubscribeRequest};
+use crate::event::SessionEvent;
+use crate::handler::dispatch::dispatch;
+use crate::handler::MappingKind;
+use crate::user::{parse_user_destination, session_destination, UserDestination};
+
+/// The `SUBSCRIBE` header that lowers a subscription's prefetch window (RabbitMQ's name).
+const PREFETCH_COUNT: &str = "prefetch-count";
+
+impl SessionState<'_> {
+    pub(super) async fn subscribe(&mut self, frame: Frame) -> Option<End> {
+        let Some(destination) = frame.destination().map(str::to_owned) else {
+            return self.fail(
+                "SUBSCRIBE requires a destination header".to_owned(),
+                frame.receipt(),
+            );
+        };
+        let id = match (frame.id(), self.session.version) {
+            (Some(id), _) => id.to_owned(),
+            (None, Version::V1_0) => destination.clone(),
+            (None, _) => {
+                return self.fail(
+                    "SUBSCRIBE requires an id header".to_owned(),
+                    frame.receipt(),
+                )
+            }
+        };
+        let Some(ack) = AckMode::parse(frame.get(names::ACK)) else {
+            return self.fail(
+                format!(
+                    "unknown ack mode `{}`; use auto, client or client-individual",
+                    frame.get(names::ACK).unwrap_or("")
+                ),
+                frame.receipt(),
+            );
+        };
+        let prefetch = match frame.get(PREFETCH_COUNT).map(str::parse::<usize>) {
+            None => None,
+            Some(Ok(count)) => Some(count),
+            Some(Err(_)) => {
+                return self.fail(
+                    format!(
+                        "invalid {PREFETCH_COUNT} `{}`; expected a whole number",
+                        frame.get(PREFETCH_COUNT).unwrap_or("")
+                    ),
+                    frame.receipt(),
+                )
+            }
+        };
+        if self.subscriptions.contains_key(&id) {
+            return self.fail(
+                BrokerError::DuplicateSubscription(id).to_string(),
+                frame.receipt(),
+            );
+        }
+        let limit = self.app.config.limits.max_subscriptions_per_session;
+        if self.subscriptions.len() >= limit {
+            return self.fail(
+                format!("subscription limit reached: a session may hold at most {limit} subscriptions (max_subscriptions_per_session)"),
+                frame.receipt(),
+            );
+        }
+        if let Some(offset) = self.app.application_lookup_offset(&destination) {
+            // The receipt first: the reply of a subscribe mapping follows the subscription's
+            // confirmation, as a client expects.
+            self.receipt(&frame);
+            let receipt = frame.receipt().map(str::to_owned);
+            self.subscriptions.insert(
+                id.clone(),
+                Subscribed {
+                    destination: destination.clone(),
+                    application: true,
+                },
+            );
+            if let Err(error) = dispatch(
+                self.app,
+                self.session,
+                frame,
+                MappingKind::Subscribe,
+                offset,
+            )
+            .await
+            {
+                return self.fail(error.to_string(), receipt.as_deref());
+            }
+            self.subscribed(id, destination);
+            return None;
+        }
+        let (broker_destination, reported_destination) =
+            match parse_user_destination(&destination, &self.app.config.user_prefix, false) {
+                Some(UserDestination::Own(own)) => (
+                    session_destination(own, &self.session.id),
+                    Some(Arc::from(destination.as_str())),
+                ),
+                _ if self.app.broker().handles(&destination) => (destination.clone(), None),
+                _ => {
+                    return self.fail(
+                    format!("no broker or handler for destination `{destination}`; check the broker and application prefixes"),
+                    frame.receipt(),
+                )
+                }
+            };
+        let request = SubscribeRequest {
+            id: Arc::from(id.as_str()),
+            destination: broker_destination,
+            reported_destination,
+            ack,
+            prefetch,
+        };
+        if let Err(error) = self.app.broker().subscribe(self.session, request) {
+            return self.fail(error.to_string(), frame.receipt());
+        }
+        self.subscriptions.insert(
+            id.clone(),
+            Subscribed {
+                destination: destination.clone(),
+                application: false,
+            },
+        );
+        // The subscription is live now; only now does the client learn so.
+        self.receipt(&frame);
+        self.subscribed(id, destination);
+        None
+    }
+
+    fn subscribed(&self, id: String, destination: String) {
+        self.app.publish_event(&SessionEvent::Subscribe {
+            session: self.session.id.clone(),
+            principal: self.session.principal.clone(),
+            subscription: id,
+            destination,
+        });
+    }
+
+    pub(super) fn unsubscribe(&mut self, frame: &Frame) -> Option<End> {
+        // STOMP 1.0 may name the subscription by its destination, its default id.
+        let id = match (frame.id(), self.session.version) {
+            (Some(id), _) => id.to_owned(),
+            (None, Version::V1_0) if frame.destination().is_some() => {
+                frame.destination().unwrap_or_default().to_owned()
+            }
+            _ => {
+                return self.fail(
+                    "UNSUBSCRIBE requires an id header".to_owned(),
+                    frame.receipt(),
+                )
+            }
+        };
+        let Some(subscribed) = self.subscriptions.remove(&id) else {
+            return self.fail(
+                BrokerError::UnknownSubscription(id).to_string(),
+                frame.receipt(),
+            );
+        };
+        if !subscribed.application {
+            if let Err(error) = self.app.broker().unsubscribe(&self.session.id, &id) {
+                return self.fail(error.to_string(), frame.receipt());
+            }
+        }
+        self.receipt(frame);
+        self.app.publish_event(&SessionEvent::Unsubscribe {
+            session: self.session.id.clone(),
+            principal: self.session.principal.clone(),
+            subscription: id,
+            destination: subscribed.destination,
+        });
+        None
+    }
+
+    /// `ACK` or `NACK` outside a transaction: applied now.
+    pub(super) fn acknowledge(&mut self, frame: &Frame) -> Option<End> {
+        match self.apply_ack(frame) {
+            Ok(()) => {
+                self.receipt(frame);
+                None
+            }
+            Err(message) => self.fail(message, frame.receipt()),
+        }
+    }
+
+    fn apply_ack(&self, frame: &Frame) -> Result<(), String> {
+        let request = ack_request(frame, self.session.version)?;
+        if let AckTarget::MessageId {
+            subscription: Some(subscription),
+            ..
+        } = &request.target
+        {
+            // `#[subscribe_mapping]` replies are not tracked, as in Spring.
+            if self
+                .subscriptions
+                .get(subscription)
+                .is_some_and(|s| s.application)
+            {
+                return Ok(());
+            }
+        }
+        self.app
+            .broker()
+            .acknowledge(&self.session.id, &request)
+            .map_err(|error| error.to_string())
+    }
+
+    /// A `SEND`, `ACK` or `NACK` with a `transaction` header: held until `COMMIT`.
+    pub(super) fn hold(&mut self, frame: Frame) -> Option<End> {
+        let tx = frame.get(names::TRANSACTION).unwrap_or_default();
+        let Some(held) = self.transactions.get_mut(tx) else {
+            return self.fail(format!("unknown transaction `{tx}`"), frame.receipt());
+        };
+        if matches!(frame.command, Command::Ack | Command::Nack) {
+            // Checked now, applied at COMMIT.
+            if let Err(message) = ack_request(&frame, self.session.version) {
+                return self.fail(message, frame.receipt());
+            }
+        }
+        held.push(frame.clone());
+        self.receipt(&frame);
+        None
+    }
+
+    pub(super) async fn transaction(&mut self, frame: Frame) -> Option<End> {
+        let Some(tx) = frame.get(names::TRANSACTION).map(str::to_owned) else {
+            return self.fail(
+                format!("{} requires a transaction header", frame.command),
+                frame.receipt(),
+            );
+        };
+        match frame.command {
+            Command::Begin => {
+                if self.transactions.contains_key(&tx) {
+                    return self.fail(
+                        format!("transaction `{tx}` is already open"),
+                        frame.receipt(),
+                    );
+                }
+                self.transactions.insert(tx, Vec::new());
+            }
+            Command::Commit => {
+                let Some(held) = self.transactions.remove(&tx) else {
+                    return self.fail(format!("unknown transaction `{tx}`"), frame.receipt());
+                };
+                for mut held in held {
+                    held.headers.remove(names::TRANSACTION);
+                    held.headers.remove(names::RECEIPT);
+                    let end = if held.command == Command::Send {
+                        self.send(held).await
+                    } else {
+                        self.apply_ack(&held).err().and_then(|message| {
+                            self.fail(
+                                format!("COMMIT of transaction `{tx}` failed: {message}"),
+                                frame.receipt(),
+                            )
+                        })
+                    };
+                    if let Some(end) = end {
+                        return Some(end);
+                    }
+                }
+            }
+            _ => {
+                if self.transactions.remove(&tx).is_none() {
+                    return self.fail(format!("unknown transaction `{tx}`"), frame.receipt());
+                }
+            }
+        }
+        self.receipt(&frame);
+        None
+    }
+}
+
+/// Reads the message an `ACK`/`NACK` names: `id` on STOMP 1.2, `message-id` and
+/// `subscription` on 1.1, `message-id` on 1.0.
+fn ack_request(frame: &Frame, version: Version) -> Result<AckRequest, String> {
+    let nack = frame.command == Command::Nack;
+    let id = frame.id().filter(|_| version == Version::V1_2);
+    let target = match (id, frame.get(names::MESSAGE_ID)) {
+        (Some(id), _) => AckTarget::AckId(id.to_owned()),
+        (None, Some(message_id)) => {
+            let subscription = frame.get(names::SUBSCRIPTION).map(str::to_owned);
+            if subscription.is_none() && version == Version::V1_1 {
+                return Err(format!(
+                    "{} requires a subscription header beside message-id (STOMP 1.1)",
+                    frame.command
+                ));
+            }
+            AckTarget::MessageId {
+                message_id: message_id.to_owned(),
+                subscription,
+            }
+        }
+        (None, None) => {
+            return Err(format!(
+                "{} requires an id (1.2) or message-id (1.0, 1.1) header",
+                frame.command
+            ))
+        }
+    };
+    Ok(AckRequest { nack, target })
+}
