@@ -11,7 +11,7 @@ use std::sync::Arc;
 use super::fanout::encode;
 use super::registry::Subscriber;
 use super::PublishedMessage;
-use crate::session::error_frame;
+use crate::session::{error_frame, CloseCause};
 
 /// A message on its way to (or held for) one subscriber.
 #[derive(Debug, Clone)]
@@ -136,6 +136,10 @@ impl Tracker {
                 Err(_) => Offered::Refused,
             };
         }
+        if subscriber.session.outbound.close_cause() != CloseCause::None {
+            // Closing (perhaps cut off by an earlier message): nothing more to keep.
+            return Offered::Refused;
+        }
         if self.pending.len() >= max_pending {
             close_slow_consumer(subscriber, self.unacked.len(), self.pending.len());
             self.pending.clear();
@@ -216,9 +220,7 @@ fn close_slow_consumer(subscriber: &Subscriber, unacked: usize, pending: usize) 
     session
         .outbound
         .push_frame(&error_frame(&message, None), session.version);
-    session
-        .outbound
-        .close(crate::session::CloseCause::AckBacklog);
+    session.outbound.close(CloseCause::AckBacklog);
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ pub enum AckMode {
     /// `auto`: delivered means acknowledged.
     #[default]
     Auto,
-    /// `client`: cumulative `ACK`.
+    /// `client`: cumulative `ACK` (and `NACK`): one covers every earlier message too.
     Client,
     /// `client-individual`: one `ACK` per message.
     ClientIndividual,

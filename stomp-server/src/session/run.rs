@@ -238,8 +238,9 @@ pub(crate) async fn run_session<S>(
         }
         End::Closed(_) => writer.abort(),
     }
-    app.broker().session_closed(&id);
+    // Unreachable for user destinations first, so that nothing is held for it afterwards.
     app.messaging.users.remove(&session);
+    app.broker().session_closed(&id);
     app.stats.session_closed();
     tracing::debug!(session = %id, reason = end.reason(), "session ended");
     app.publish_event(&SessionEvent::Disconnected {
