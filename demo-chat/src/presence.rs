@@ -59,7 +59,8 @@ pub(crate) fn on_session_event(rooms: &Rooms, event: &SessionEvent, template: &T
                 publish_change(rooms, template, &change, "leave");
             }
         }
-        SessionEvent::Connect { .. } | SessionEvent::Connected { .. } => {}
+        // Connect/Connected and broker availability do not change membership.
+        _ => {}
     }
 }
 

@@ -5,7 +5,9 @@ use crate::template::Template;
 
 /// Something that happened to a session. Each session yields exactly one `Connected` (when
 /// `CONNECTED` was sent) and, after it, exactly one `Disconnected`, whatever ended it.
+/// New kinds of events may be added: match with a `_` arm.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SessionEvent {
     /// `CONNECT` was accepted by the interceptors (Spring's `SessionConnectEvent`).
     Connect {
@@ -46,6 +48,14 @@ pub enum SessionEvent {
         /// The destination of the subscription as the client wrote it in `SUBSCRIBE`
         /// (Spring's event carries only the id; `UNSUBSCRIBE` has no destination).
         destination: String,
+    },
+    /// The broker relay's system connection is up (Spring's `BrokerAvailabilityEvent`).
+    BrokerAvailable,
+    /// The broker relay's system connection was lost or could not be opened; sessions that
+    /// relied on it were told and closed, and it is being re-established.
+    BrokerUnavailable {
+        /// Why.
+        reason: String,
     },
     /// The session ended (Spring's `SessionDisconnectEvent`), exactly once.
     Disconnected {

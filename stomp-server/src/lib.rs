@@ -49,6 +49,7 @@ mod event;
 mod handler;
 mod interceptor;
 mod principal;
+mod relay;
 mod server;
 mod service;
 mod session;
@@ -70,6 +71,7 @@ pub use handler::{
 };
 pub use interceptor::{ChannelInterceptor, InterceptorContext, Rejection};
 pub use principal::{Principal, SessionId};
+pub use relay::RelayConfig;
 pub use server::{shutdown_signal, Server, StartError, StompServer, StompServerBuilder};
 pub use service::StompService;
 pub use session::SessionAttributes;

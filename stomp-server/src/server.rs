@@ -17,13 +17,14 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::app::{App, Config};
-use crate::broker::SimpleBroker;
+use crate::broker::{Broker, SimpleBroker};
 use crate::config::{default_heartbeat, BrokerConfig, Limits, UnhandledErrors};
 use crate::endpoint::{serve_request, HttpHandler, HttpRoutes, StaticResource};
 use crate::event::SessionEvent;
 use crate::handler::registry::{Registry, RegistryError};
 use crate::handler::Handlers;
 use crate::interceptor::ChannelInterceptor;
+use crate::relay::{BrokerRelay, RelayConfig};
 use crate::stats::Stats;
 use crate::template::{Messaging, Template};
 use crate::user::UserRegistry;
@@ -51,6 +52,7 @@ pub enum StartError {
 /// | `registry.addEndpoint("/ws")` | [`endpoint`](Self::endpoint) |
 /// | `.setAllowedOriginPatterns(..)` | [`allowed_origins`](Self::allowed_origins) |
 /// | `enableSimpleBroker("/topic", "/queue")` | [`simple_broker`](Self::simple_broker) |
+/// | `enableStompBrokerRelay(..)` | [`broker_relay`](Self::broker_relay) |
 /// | `setApplicationDestinationPrefixes("/app")` | [`application_prefix`](Self::application_prefix) |
 /// | `setUserDestinationPrefix("/user")` | [`user_prefix`](Self::user_prefix) |
 /// | `configureClientInboundChannel` | [`interceptor`](Self::interceptor) |
@@ -61,6 +63,7 @@ pub struct StompServerBuilder {
     application_prefixes: Vec<String>,
     broker_prefixes: Vec<String>,
     broker_config: BrokerConfig,
+    relay: Option<RelayConfig>,
     user_prefix: String,
     allowed_origins: Vec<String>,
     heartbeat: HeartBeat,
@@ -89,6 +92,7 @@ impl StompServer {
             application_prefixes: Vec::new(),
             broker_prefixes: Vec::new(),
             broker_config: BrokerConfig::default(),
+            relay: None,
             user_prefix: "/user".to_owned(),
             allowed_origins: Vec::new(),
             heartbeat: default_heartbeat(),
@@ -149,6 +153,15 @@ impl StompServerBuilder {
     #[must_use]
     pub fn broker_config(mut self, config: BrokerConfig) -> Self {
         self.broker_config = config;
+        self
+    }
+
+    /// Relays broker destinations to an external STOMP broker (RabbitMQ) instead of the
+    /// simple broker (Spring's `enableStompBrokerRelay`); see [`RelayConfig`]. Its
+    /// `prefixes` replace [`simple_broker`](Self::simple_broker)'s.
+    #[must_use]
+    pub fn broker_relay(mut self, config: RelayConfig) -> Self {
+        self.relay = Some(config);
         self
     }
 
@@ -293,11 +306,14 @@ impl StompServerBuilder {
                 v
             }
         };
-        let broker = Arc::new(SimpleBroker::with_config(
-            or_default(self.broker_prefixes, &["/topic", "/queue"]),
-            self.separator,
-            self.broker_config,
-        ));
+        let broker: Arc<dyn Broker> = match self.relay {
+            Some(relay) => Arc::new(BrokerRelay::new(relay)),
+            None => Arc::new(SimpleBroker::with_config(
+                or_default(self.broker_prefixes, &["/topic", "/queue"]),
+                self.separator,
+                self.broker_config,
+            )),
+        };
         let users = Arc::new(UserRegistry::default());
         let messaging = Arc::new(Messaging {
             broker,
@@ -326,6 +342,7 @@ impl StompServerBuilder {
             listeners: self.listeners,
             stats: Arc::new(Stats::default()),
         });
+        app.broker().attach(Arc::downgrade(&app));
         Ok(Server {
             app,
             routes: Arc::new(HttpRoutes {

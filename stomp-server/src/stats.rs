@@ -17,6 +17,9 @@ pub struct Stats {
     slow_consumer_closes: AtomicU64,
     heartbeat_timeouts: AtomicU64,
     rejected_handshakes: AtomicU64,
+    /// 0: no relay; 1: relay up; 2: relay down.
+    broker_state: std::sync::atomic::AtomicU8,
+    broker_reconnects: AtomicU64,
 }
 
 /// A copy of the counters at one moment.
@@ -42,6 +45,10 @@ pub struct StatsSnapshot {
     pub heartbeat_timeouts: u64,
     /// WebSocket handshakes refused (origin, session limit).
     pub rejected_handshakes: u64,
+    /// Whether the broker relay's system connection is up; `None` without a relay.
+    pub broker_available: Option<bool>,
+    /// How often the broker relay's system connection was re-established.
+    pub broker_reconnects: u64,
 }
 
 fn command_index(command: Command) -> usize {
@@ -78,6 +85,14 @@ impl Stats {
     pub(crate) fn heartbeat_timeout(&self) {
         self.heartbeat_timeouts.fetch_add(1, Ordering::Relaxed);
     }
+    pub(crate) fn broker_available(&self, available: bool) {
+        let previous = self
+            .broker_state
+            .swap(if available { 1 } else { 2 }, Ordering::Relaxed);
+        if available && previous == 2 {
+            self.broker_reconnects.fetch_add(1, Ordering::Relaxed);
+        }
+    }
     pub(crate) fn rejected_handshake(&self) {
         self.rejected_handshakes.fetch_add(1, Ordering::Relaxed);
     }
@@ -101,6 +116,11 @@ impl Stats {
             slow_consumer_closes: get(&self.slow_consumer_closes),
             heartbeat_timeouts: get(&self.heartbeat_timeouts),
             rejected_handshakes: get(&self.rejected_handshakes),
+            broker_available: match self.broker_state.load(Ordering::Relaxed) {
+                0 => None,
+                state => Some(state == 1),
+            },
+            broker_reconnects: get(&self.broker_reconnects),
         }
     }
 }
@@ -119,6 +139,15 @@ impl std::fmt::Display for StatsSnapshot {
             self.slow_consumer_closes,
             self.heartbeat_timeouts,
             self.rejected_handshakes
-        )
+        )?;
+        match self.broker_available {
+            Some(up) => write!(
+                f,
+                "; broker relay {} ({} reconnects)",
+                if up { "up" } else { "DOWN" },
+                self.broker_reconnects
+            ),
+            None => Ok(()),
+        }
     }
 }

@@ -57,6 +57,12 @@ impl Messaging {
         destination: &str,
         message: PublishedMessage,
     ) -> Result<usize, SendError> {
+        if let Some(result) =
+            self.broker
+                .publish_to_user(user, destination, Arc::new(message.clone()))
+        {
+            return Ok(result?);
+        }
         let mut delivered = 0;
         let mut refused = None;
         for id in self.users.session_ids(user) {

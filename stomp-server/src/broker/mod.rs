@@ -21,6 +21,7 @@ use bytes::Bytes;
 use crate::principal::SessionId;
 use crate::session::SessionHandle;
 
+pub(crate) use simple::has_prefix;
 pub use simple::SimpleBroker;
 
 /// The next broker `message-id`, unique within this process. Always digits, which the
@@ -68,7 +69,23 @@ pub(crate) struct SubscribeRequest {
     pub(crate) ack: AckMode,
     /// The `prefetch-count` header: a smaller prefetch window than the configured one.
     pub(crate) prefetch: Option<usize>,
+    /// For `/user/queue/x`: the user's name (or the anonymous session's id) and `/queue/x`,
+    /// for brokers that resolve users themselves (the relay).
+    pub(crate) user: Option<UserSubscription>,
 }
+
+/// The user part of a subscription to a user destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UserSubscription {
+    /// The principal's name, or the session id of an anonymous session.
+    pub(crate) user: String,
+    /// The destination under the user prefix (`/queue/x` for `/user/queue/x`).
+    pub(crate) destination: String,
+}
+
+/// Resolves when a subscription a broker accepted is active (the relay waits for the
+/// external broker's `RECEIPT`).
+pub(crate) type Confirmation = tokio::sync::oneshot::Receiver<Result<(), BrokerError>>;
 
 /// A message on its way to subscribers. Shared (`Arc`), never copied per subscriber.
 #[derive(Debug, Clone)]
@@ -152,6 +169,9 @@ pub enum BrokerError {
         /// The configured limit.
         limit: usize,
     },
+    /// The external broker cannot be reached (relay).
+    #[error("broker unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// What every broker does.
@@ -159,12 +179,13 @@ pub(crate) trait Broker: Send + Sync + 'static {
     /// True when `destination` belongs to one of this broker's prefixes.
     fn handles(&self, destination: &str) -> bool;
 
-    /// Registers a subscription; it is active when this returns.
+    /// Registers a subscription. It is active when this returns `Ok(None)`, or once the
+    /// returned confirmation resolves.
     fn subscribe(
         &self,
         session: &Arc<SessionHandle>,
         request: SubscribeRequest,
-    ) -> Result<(), BrokerError>;
+    ) -> Result<Option<Confirmation>, BrokerError>;
 
     /// Removes a subscription. Its unacknowledged messages are dropped (broadcast) or go back
     /// to their queue (point-to-point).
@@ -188,4 +209,22 @@ pub(crate) trait Broker: Send + Sync + 'static {
 
     /// Forgets every subscription of a session that ended.
     fn session_closed(&self, session: &SessionId);
+
+    /// A session was accepted (after `CONNECTED` was queued).
+    fn session_connected(&self, _session: &Arc<SessionHandle>) {}
+
+    /// Sends to `destination` (`/queue/x`) of every session of `user`, when the broker
+    /// resolves users itself (across server instances); `None` lets the local user registry
+    /// resolve them.
+    fn publish_to_user(
+        &self,
+        _user: &str,
+        _destination: &str,
+        _message: Arc<PublishedMessage>,
+    ) -> Option<Result<usize, BrokerError>> {
+        None
+    }
+
+    /// Gives the broker the application it serves, for events and stats.
+    fn attach(&self, _app: std::sync::Weak<crate::app::App>) {}
 }

@@ -8,8 +8,8 @@ use super::fanout::FanOut;
 use super::queue::Queues;
 use super::registry::{Subscriber, SubscriptionRegistry};
 use super::{
-    next_message_seq, AckMode, AckRequest, AckTarget, Broker, BrokerError, PublishedMessage,
-    SubscribeRequest,
+    next_message_seq, AckMode, AckRequest, AckTarget, Broker, BrokerError, Confirmation,
+    PublishedMessage, SubscribeRequest,
 };
 use crate::config::BrokerConfig;
 use crate::principal::SessionId;
@@ -230,7 +230,7 @@ impl Broker for SimpleBroker {
         &self,
         session: &Arc<SessionHandle>,
         request: SubscribeRequest,
-    ) -> Result<(), BrokerError> {
+    ) -> Result<Option<Confirmation>, BrokerError> {
         let queue = self
             .is_point_to_point(&request.destination)
             .then(|| request.destination.clone());
@@ -258,7 +258,7 @@ impl Broker for SimpleBroker {
         if subscriber.queue.is_some() {
             self.queues().add_consumer(subscriber, &request.destination);
         }
-        Ok(())
+        Ok(None)
     }
 
     fn unsubscribe(&self, session: &SessionId, id: &str) -> Result<(), BrokerError> {

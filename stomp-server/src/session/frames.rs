@@ -7,11 +7,16 @@ use std::sync::Arc;
 use stomp_core::{names, Command, Frame, Version};
 
 use super::run::{End, SessionState, Subscribed};
-use crate::broker::{AckMode, AckRequest, AckTarget, BrokerError, SubscribeRequest};
+use crate::broker::{
+    AckMode, AckRequest, AckTarget, BrokerError, SubscribeRequest, UserSubscription,
+};
 use crate::event::SessionEvent;
 use crate::handler::dispatch::dispatch;
 use crate::handler::MappingKind;
 use crate::user::{parse_user_destination, session_destination, UserDestination};
+
+/// How long a SUBSCRIBE waits for an external broker's confirmation.
+const SUBSCRIBE_CONFIRMATION: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The `SUBSCRIBE` header that lowers a subscription's prefetch window (RabbitMQ's name).
 const PREFETCH_COUNT: &str = "prefetch-count";
@@ -95,13 +100,21 @@ impl SessionState<'_> {
             self.subscribed(id, destination);
             return None;
         }
-        let (broker_destination, reported_destination) =
+        let (broker_destination, reported_destination, user) =
             match parse_user_destination(&destination, &self.app.config.user_prefix, false) {
                 Some(UserDestination::Own(own)) => (
                     session_destination(own, &self.session.id),
                     Some(Arc::from(destination.as_str())),
+                    Some(UserSubscription {
+                        user: self
+                            .session
+                            .principal
+                            .as_ref()
+                            .map_or_else(|| self.session.id.to_string(), |p| p.name().to_owned()),
+                        destination: own.to_owned(),
+                    }),
                 ),
-                _ if self.app.broker().handles(&destination) => (destination.clone(), None),
+                _ if self.app.broker().handles(&destination) => (destination.clone(), None, None),
                 _ => {
                     return self.fail(
                     format!("no broker or handler for destination `{destination}`; check the broker and application prefixes"),
@@ -115,9 +128,29 @@ impl SessionState<'_> {
             reported_destination,
             ack,
             prefetch,
+            user,
         };
-        if let Err(error) = self.app.broker().subscribe(self.session, request) {
-            return self.fail(error.to_string(), frame.receipt());
+        match self.app.broker().subscribe(self.session, request) {
+            Ok(None) => {}
+            Ok(Some(confirmation)) => {
+                // An external broker confirms asynchronously; the receipt waits for it.
+                let confirmed = tokio::time::timeout(SUBSCRIBE_CONFIRMATION, confirmation).await;
+                let error = match confirmed {
+                    Ok(Ok(Ok(()))) => None,
+                    Ok(Ok(Err(error))) => Some(error.to_string()),
+                    Ok(Err(_)) => {
+                        Some("broker unavailable: the broker connection closed".to_owned())
+                    }
+                    Err(_) => Some(
+                        "broker unavailable: the broker did not confirm the subscription"
+                            .to_owned(),
+                    ),
+                };
+                if let Some(error) = error {
+                    return self.fail(error, frame.receipt());
+                }
+            }
+            Err(error) => return self.fail(error.to_string(), frame.receipt()),
         }
         self.subscriptions.insert(
             id.clone(),

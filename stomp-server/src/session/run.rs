@@ -29,6 +29,18 @@ use crate::principal::SessionId;
 
 static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
 
+/// A short tag that tells this process apart from other instances (session ids must be
+/// unique across servers that share a relayed broker): process id and start time, in hex.
+fn instance_tag() -> &'static str {
+    static TAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TAG.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        format!("{:x}{:05x}", std::process::id(), nanos & 0xfffff)
+    })
+}
+
 /// Why a session ended, for the log and the disconnect event.
 pub(super) enum End {
     /// The client sent `DISCONNECT` or closed the socket.
@@ -75,7 +87,11 @@ pub(crate) async fn run_session<S>(
     let limits = app.config.limits;
     let mut decoder = Decoder::new(limits.frame_limits());
     let mut buffer = BytesMut::new();
-    let id = SessionId::new(format!("s{}", NEXT_SESSION.fetch_add(1, Ordering::Relaxed)));
+    let id = SessionId::new(format!(
+        "s{}-{}",
+        NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
+        instance_tag()
+    ));
     let attributes = SessionAttributes::new();
 
     // Until CONNECT: read directly, answer errors directly.
@@ -154,6 +170,7 @@ pub(crate) async fn run_session<S>(
     app.messaging.users.add(&session);
     app.stats.session_opened();
     outbound.push_frame(&accepted.connected, accepted.version);
+    app.broker().session_connected(&session);
     let writer = tokio::spawn(run_writer(
         sink,
         rx,

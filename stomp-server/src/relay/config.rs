@@ -1,0 +1,62 @@
+//! [`RelayConfig`]: where the broker relay connects (Spring's `enableStompBrokerRelay`).
+
+use std::time::Duration;
+
+/// The STOMP broker relay's settings, with Spring's defaults. Used with
+/// `StompServer::builder().broker_relay(RelayConfig { .. })`, it replaces the simple broker:
+/// destinations under `prefixes` live in RabbitMQ (its STOMP plugin), and several server
+/// instances that relay to one RabbitMQ serve one set of topics, queues and users.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayConfig {
+    /// Destination prefixes the broker owns (default `/topic`, `/queue`).
+    pub prefixes: Vec<String>,
+    /// The broker's host (default `127.0.0.1`).
+    pub host: String,
+    /// The broker's STOMP port (default 61613).
+    pub port: u16,
+    /// The virtual host, sent as the `host` header of `CONNECT` (default `/`).
+    pub virtual_host: String,
+    /// Login of the connections opened for client sessions (default `guest`).
+    pub client_login: String,
+    /// Passcode of the connections opened for client sessions (default `guest`).
+    pub client_passcode: String,
+    /// Login of the shared system connection (default `guest`).
+    pub system_login: String,
+    /// Passcode of the shared system connection (default `guest`).
+    pub system_passcode: String,
+    /// Heart-beat the system connection sends (default 10 s, as Spring).
+    pub system_heartbeat_send_interval: Duration,
+    /// Heart-beat the system connection expects (default 10 s, as Spring).
+    pub system_heartbeat_receive_interval: Duration,
+    /// Time allowed for TCP connect plus `CONNECTED` (default 5 s).
+    pub connect_timeout: Duration,
+    /// Longest pause between reconnection attempts of the system connection (default 5 s;
+    /// attempts start at 100 ms and double).
+    pub max_reconnect_delay: Duration,
+}
+
+impl Default for RelayConfig {
+    fn default() -> RelayConfig {
+        RelayConfig {
+            prefixes: vec!["/topic".to_owned(), "/queue".to_owned()],
+            host: "127.0.0.1".to_owned(),
+            port: 61613,
+            virtual_host: "/".to_owned(),
+            client_login: "guest".to_owned(),
+            client_passcode: "guest".to_owned(),
+            system_login: "guest".to_owned(),
+            system_passcode: "guest".to_owned(),
+            system_heartbeat_send_interval: Duration::from_secs(10),
+            system_heartbeat_receive_interval: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+            max_reconnect_delay: Duration::from_secs(5),
+        }
+    }
+}
+
+impl RelayConfig {
+    /// `host:port`.
+    pub(crate) fn address(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}

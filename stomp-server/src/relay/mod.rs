@@ -1,0 +1,321 @@
+//! The STOMP broker relay (Spring's `enableStompBrokerRelay`): RabbitMQ's STOMP plugin
+//! replaces the simple broker, so several server instances share topics, queues and users.
+//!
+//! - Each client session gets its own broker connection (client login) carrying its
+//!   `SUBSCRIBE`, `UNSUBSCRIBE`, `ACK` and `NACK`; the broker's `MESSAGE` frames come back on
+//!   it and are handed to the client with its own subscription ids and destinations.
+//! - Messages the application sends (`Template`, handler replies) and clients' `SEND`s to
+//!   broker prefixes go through one shared system connection, which reconnects with back-off.
+//! - Destinations keep their embedded-broker names for clients; [`destination`] maps them.
+//! - User destinations work across instances without a user registry broadcast: a session
+//!   subscribed to `/user/queue/x` listens on two broker topics, one for its user and one
+//!   for itself, and a message for a user or a session is published to the matching topic.
+
+mod config;
+mod connection;
+mod destination;
+mod session;
+mod system;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+
+use stomp_core::{names, Command, Frame};
+use tokio::sync::oneshot;
+
+pub use config::RelayConfig;
+use destination::to_broker;
+use session::{Request, Route, SessionRelay};
+use system::{run_system, Shared};
+
+use crate::app::App;
+use crate::broker::{
+    has_prefix, AckMode, AckRequest, AckTarget, Broker, BrokerError, Confirmation,
+    PublishedMessage, SubscribeRequest,
+};
+use crate::principal::SessionId;
+use crate::session::SessionHandle;
+
+/// The relay to an external STOMP broker.
+pub(crate) struct BrokerRelay {
+    shared: Arc<Shared>,
+    // A std Mutex: held to insert, remove or clone a session's handle, never across an await.
+    sessions: Mutex<HashMap<SessionId, SessionRelay>>,
+    started: AtomicBool,
+}
+
+impl BrokerRelay {
+    pub(crate) fn new(config: RelayConfig) -> BrokerRelay {
+        let relay = BrokerRelay {
+            shared: Arc::new(Shared::new(config)),
+            sessions: Mutex::new(HashMap::new()),
+            started: AtomicBool::new(false),
+        };
+        relay.ensure_started();
+        relay
+    }
+
+    /// Starts the system connection once a tokio runtime is there (the server may be built
+    /// before the runtime runs).
+    fn ensure_started(&self) {
+        if self.started.load(Ordering::Acquire) {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            if !self.started.swap(true, Ordering::AcqRel) {
+                runtime.spawn(run_system(Arc::downgrade(&self.shared)));
+            }
+        }
+    }
+
+    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, SessionRelay>> {
+        self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn send(&self, destination: String, message: &PublishedMessage) -> Result<usize, BrokerError> {
+        self.ensure_started();
+        let mut frame = Frame::new(Command::Send).header(names::DESTINATION, &destination);
+        for (name, value) in &message.headers {
+            frame.headers.append(name, value);
+        }
+        frame.body = message.body.clone();
+        self.shared.send(frame)?;
+        // The broker does the fan-out; from here one message went out.
+        Ok(1)
+    }
+
+    fn with_session<T>(
+        &self,
+        session: &SessionId,
+        f: impl FnOnce(&SessionRelay) -> Result<T, BrokerError>,
+    ) -> Result<T, BrokerError> {
+        let sessions = self.sessions();
+        let relay = sessions.get(session).ok_or_else(|| {
+            BrokerError::Unavailable("this session has no broker connection".to_owned())
+        })?;
+        f(relay)
+    }
+}
+
+/// `/queue/x` → `queue.x`: a destination as routing-key words.
+fn words(destination: &str) -> String {
+    destination.trim_start_matches('/').replace('/', ".")
+}
+
+/// Makes a user name or session id one routing-key word.
+fn word(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_' {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// The broker topic of `destination` for every session of `user`.
+fn user_topic(user: &str, destination: &str) -> String {
+    format!("/topic/stomp-user.{}.{}", word(user), words(destination))
+}
+
+/// The broker topic of `destination` for one session.
+fn session_topic(session: &str, destination: &str) -> String {
+    format!(
+        "/topic/stomp-session.{}.{}",
+        word(session),
+        words(destination)
+    )
+}
+
+impl Broker for BrokerRelay {
+    fn handles(&self, destination: &str) -> bool {
+        self.shared
+            .config
+            .prefixes
+            .iter()
+            .any(|p| has_prefix(destination, p))
+    }
+
+    fn subscribe(
+        &self,
+        session: &Arc<SessionHandle>,
+        request: SubscribeRequest,
+    ) -> Result<Option<Confirmation>, BrokerError> {
+        let (confirm, confirmation) = oneshot::channel();
+        self.with_session(&session.id, |relay| {
+            let targets = match &request.user {
+                Some(user) => vec![
+                    user_topic(&user.user, &user.destination),
+                    session_topic(session.id.as_str(), &user.destination),
+                ],
+                None => vec![to_broker(&request.destination)],
+            };
+            let reported = request.reported_destination.clone().or_else(|| {
+                (!request.destination.contains('*'))
+                    .then(|| Arc::from(request.destination.as_str()))
+            });
+            let mut subs = relay.lock();
+            if subs.by_client.contains_key(&request.id) {
+                return Err(BrokerError::DuplicateSubscription(request.id.to_string()));
+            }
+            let mut frames = Vec::with_capacity(targets.len());
+            let mut ids = Vec::with_capacity(targets.len());
+            for target in targets {
+                let id = subs.next_id();
+                let mut frame = Frame::new(Command::Subscribe)
+                    .header(names::ID, &id)
+                    .header(names::DESTINATION, &target)
+                    .header(
+                        names::ACK,
+                        match request.ack {
+                            AckMode::Auto => "auto",
+                            AckMode::Client => "client",
+                            AckMode::ClientIndividual => "client-individual",
+                        },
+                    );
+                if let Some(prefetch) = request.prefetch {
+                    frame
+                        .headers
+                        .append("prefetch-count", &prefetch.to_string());
+                }
+                subs.routes.insert(
+                    id.clone(),
+                    Route {
+                        client_id: Arc::clone(&request.id),
+                        reported: reported.clone(),
+                    },
+                );
+                frames.push(frame);
+                ids.push(id);
+            }
+            let receipt = format!("subscribe-{}", ids.last().map_or("", String::as_str));
+            if let Some(last) = frames.last_mut() {
+                last.headers.append(names::RECEIPT, &receipt);
+            }
+            subs.by_client.insert(Arc::clone(&request.id), ids);
+            drop(subs);
+            relay
+                .requests
+                .send(Request::Subscribe {
+                    frames,
+                    receipt,
+                    confirm,
+                })
+                .map_err(|_| BrokerError::Unavailable("the broker connection closed".to_owned()))
+        })?;
+        Ok(Some(confirmation))
+    }
+
+    fn unsubscribe(&self, session: &SessionId, id: &str) -> Result<(), BrokerError> {
+        self.with_session(session, |relay| {
+            let ids = {
+                let mut subs = relay.lock();
+                let ids = subs
+                    .by_client
+                    .remove(id)
+                    .ok_or_else(|| BrokerError::UnknownSubscription(id.to_owned()))?;
+                for broker_id in &ids {
+                    subs.routes.remove(broker_id);
+                }
+                ids
+            };
+            for broker_id in ids {
+                let frame = Frame::new(Command::Unsubscribe).header(names::ID, &broker_id);
+                let _ = relay.requests.send(Request::Send(frame));
+            }
+            Ok(())
+        })
+    }
+
+    fn publish(&self, message: Arc<PublishedMessage>) -> Result<usize, BrokerError> {
+        self.send(to_broker(&message.destination), &message)
+    }
+
+    fn publish_for_session(
+        &self,
+        session: &SessionId,
+        message: Arc<PublishedMessage>,
+    ) -> Result<usize, BrokerError> {
+        // The session layer names a session's user destination `/queue/x-user{id}`.
+        let suffix = format!("-user{session}");
+        match message.destination.strip_suffix(&suffix) {
+            Some(destination) => self.send(session_topic(session.as_str(), destination), &message),
+            None => self.publish(message),
+        }
+    }
+
+    fn publish_to_user(
+        &self,
+        user: &str,
+        destination: &str,
+        message: Arc<PublishedMessage>,
+    ) -> Option<Result<usize, BrokerError>> {
+        Some(self.send(user_topic(user, destination), &message))
+    }
+
+    fn acknowledge(&self, session: &SessionId, request: &AckRequest) -> Result<(), BrokerError> {
+        self.with_session(session, |relay| {
+            let ack_id = match &request.target {
+                AckTarget::AckId(id) => id.clone(),
+                AckTarget::MessageId {
+                    message_id,
+                    subscription,
+                } => relay.lock().ack_ids.remove(message_id).ok_or_else(|| {
+                    BrokerError::UnknownMessageId {
+                        message_id: message_id.clone(),
+                        subscription: subscription.clone(),
+                    }
+                })?,
+            };
+            let command = if request.nack {
+                Command::Nack
+            } else {
+                Command::Ack
+            };
+            let frame = Frame::new(command).header(names::ID, &ack_id);
+            relay
+                .requests
+                .send(Request::Send(frame))
+                .map_err(|_| BrokerError::Unavailable("the broker connection closed".to_owned()))
+        })
+    }
+
+    fn session_closed(&self, session: &SessionId) {
+        // Dropping the handle ends the connection task, which closes the broker connection.
+        self.sessions().remove(session);
+    }
+
+    fn session_connected(&self, session: &Arc<SessionHandle>) {
+        self.ensure_started();
+        let relay = SessionRelay::start(self.shared.options(false), session);
+        self.sessions().insert(session.id.clone(), relay);
+    }
+
+    fn attach(&self, app: Weak<App>) {
+        let _ = self.shared.app.set(app);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_and_session_topics_are_single_words_per_part() {
+        assert_eq!(
+            user_topic("bob", "/queue/reply"),
+            "/topic/stomp-user.bob.queue.reply"
+        );
+        assert_eq!(
+            user_topic("a.b c", "/queue/x"),
+            "/topic/stomp-user.a%2Eb%20c.queue.x"
+        );
+        assert_eq!(
+            session_topic("s1-ab", "/queue/x/y"),
+            "/topic/stomp-session.s1-ab.queue.x.y"
+        );
+    }
+}

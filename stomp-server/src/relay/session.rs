@@ -1,0 +1,193 @@
+//! One broker connection per client session: the client's subscriptions, acknowledgements
+//! and the `MESSAGE` frames coming back, with subscription ids and destinations translated.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use stomp_core::{names, Command, Frame, Version};
+use tokio::sync::{mpsc, oneshot};
+
+use super::connection::{connect, ConnectOptions};
+use super::destination::from_broker;
+use crate::broker::BrokerError;
+use crate::session::{error_frame, SessionHandle};
+
+/// What the relay asks of a session's broker connection.
+pub(super) enum Request {
+    /// Send these `SUBSCRIBE` frames; the last carries `receipt`, whose `RECEIPT` confirms.
+    Subscribe {
+        frames: Vec<Frame>,
+        receipt: String,
+        confirm: oneshot::Sender<Result<(), BrokerError>>,
+    },
+    /// Send one frame (`UNSUBSCRIBE`, `ACK`, `NACK`).
+    Send(Frame),
+}
+
+/// Where a broker subscription's messages go.
+#[derive(Debug, Clone)]
+pub(super) struct Route {
+    pub(super) client_id: Arc<str>,
+    /// The destination to report; `None` for wildcard subscriptions (mapped back instead).
+    pub(super) reported: Option<Arc<str>>,
+}
+
+/// The subscriptions of one session, shared by the relay and the connection task.
+#[derive(Debug, Default)]
+pub(super) struct Subscriptions {
+    next: u64,
+    pub(super) routes: HashMap<String, Route>,
+    pub(super) by_client: HashMap<Arc<str>, Vec<String>>,
+    /// `message-id` → broker ack id, for 1.0/1.1 clients that acknowledge by message-id.
+    pub(super) ack_ids: HashMap<String, String>,
+}
+
+impl Subscriptions {
+    /// A fresh broker-side subscription id.
+    pub(super) fn next_id(&mut self) -> String {
+        self.next += 1;
+        format!("r{}", self.next)
+    }
+}
+
+/// The relay's handle on a session's broker connection.
+pub(super) struct SessionRelay {
+    pub(super) requests: mpsc::UnboundedSender<Request>,
+    pub(super) subscriptions: Arc<Mutex<Subscriptions>>,
+}
+
+impl SessionRelay {
+    pub(super) fn start(options: ConnectOptions, session: &Arc<SessionHandle>) -> SessionRelay {
+        let (requests, rx) = mpsc::unbounded_channel();
+        let subscriptions = Arc::new(Mutex::new(Subscriptions::default()));
+        tokio::spawn(run(
+            options,
+            Arc::clone(session),
+            Arc::clone(&subscriptions),
+            rx,
+        ));
+        SessionRelay {
+            requests,
+            subscriptions,
+        }
+    }
+
+    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, Subscriptions> {
+        self.subscriptions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Tells the client why its session cannot go on, then closes it.
+fn fail_session(session: &SessionHandle, message: &str) {
+    tracing::info!(session = %session.id, message, "closing session: broker relay failed");
+    session
+        .outbound
+        .push_frame(&error_frame(message, None), session.version);
+    session.outbound.close_after_flush();
+}
+
+async fn run(
+    options: ConnectOptions,
+    session: Arc<SessionHandle>,
+    subscriptions: Arc<Mutex<Subscriptions>>,
+    mut requests: mpsc::UnboundedReceiver<Request>,
+) {
+    let mut connection = match connect(&options).await {
+        Ok(connection) => connection,
+        Err(error) => {
+            let message = format!("broker unavailable: {error}");
+            while let Ok(request) = requests.try_recv() {
+                if let Request::Subscribe { confirm, .. } = request {
+                    let _ = confirm.send(Err(BrokerError::Unavailable(error.to_string())));
+                }
+            }
+            fail_session(&session, &message);
+            return;
+        }
+    };
+    let mut waiting: HashMap<String, oneshot::Sender<Result<(), BrokerError>>> = HashMap::new();
+    loop {
+        tokio::select! {
+            request = requests.recv() => match request {
+                // The session ended: dropping the connection closes it.
+                None => return,
+                Some(Request::Subscribe { frames, receipt, confirm }) => {
+                    waiting.insert(receipt, confirm);
+                    for frame in frames {
+                        let _ = connection.sender.send(frame);
+                    }
+                }
+                Some(Request::Send(frame)) => {
+                    let _ = connection.sender.send(frame);
+                }
+            },
+            frame = connection.frames.recv() => match frame {
+                Some(Ok(frame)) => match frame.command {
+                    Command::Message => deliver(&session, &subscriptions, frame),
+                    Command::Receipt => {
+                        if let Some(confirm) = frame.get(names::RECEIPT_ID).and_then(|id| waiting.remove(id)) {
+                            let _ = confirm.send(Ok(()));
+                        }
+                    }
+                    Command::Error => {
+                        let message = frame.get(names::MESSAGE).unwrap_or("(no message)").to_owned();
+                        for (_, confirm) in waiting.drain() {
+                            let _ = confirm.send(Err(BrokerError::Unavailable(message.clone())));
+                        }
+                        fail_session(&session, &format!("broker error: {message}"));
+                        return;
+                    }
+                    _ => {}
+                },
+                Some(Err(error)) => {
+                    fail_session(&session, &format!("broker unavailable: {error}"));
+                    return;
+                }
+                None => {
+                    fail_session(&session, "broker unavailable: connection closed");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Hands a broker `MESSAGE` to the client with its own subscription id and destination.
+fn deliver(session: &SessionHandle, subscriptions: &Mutex<Subscriptions>, frame: Frame) {
+    let Some(broker_id) = frame.get(names::SUBSCRIPTION) else {
+        return;
+    };
+    let route = {
+        let mut subs = subscriptions.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(route) = subs.routes.get(broker_id).cloned() else {
+            return;
+        };
+        if session.version != Version::V1_2 {
+            if let (Some(message_id), Some(ack)) =
+                (frame.get(names::MESSAGE_ID), frame.get(names::ACK))
+            {
+                subs.ack_ids.insert(message_id.to_owned(), ack.to_owned());
+            }
+        }
+        route
+    };
+    let destination = match &route.reported {
+        Some(reported) => reported.to_string(),
+        None => from_broker(frame.destination().unwrap_or("")),
+    };
+    let mut out = Frame::new(Command::Message)
+        .header(names::DESTINATION, &destination)
+        .header(names::SUBSCRIPTION, &route.client_id);
+    for (name, value) in frame.headers.iter() {
+        if !matches!(
+            name,
+            names::DESTINATION | names::SUBSCRIPTION | names::CONTENT_LENGTH
+        ) {
+            out.headers.append(name, value);
+        }
+    }
+    out.body = frame.body;
+    session.outbound.push_frame(&out, session.version);
+}

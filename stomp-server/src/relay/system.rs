@@ -1,0 +1,167 @@
+//! The shared system connection: application messages (`Template`, handler replies, client
+//! SENDs) go to the broker through it. It reconnects with exponential back-off and reports
+//! the broker's availability as events and stats.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{OnceLock, PoisonError, RwLock, Weak};
+use std::time::Duration;
+
+use stomp_core::{names, Command, Frame, HeartBeat};
+use tokio::sync::mpsc;
+
+use super::config::RelayConfig;
+use super::connection::{connect, ConnectOptions};
+use crate::app::App;
+use crate::broker::BrokerError;
+use crate::event::SessionEvent;
+
+/// State shared by the relay and its system connection task.
+pub(super) struct Shared {
+    pub(super) config: RelayConfig,
+    // A std RwLock: only swapped on (re)connect and read to clone the sender.
+    sender: RwLock<Option<mpsc::UnboundedSender<Frame>>>,
+    pub(super) app: OnceLock<Weak<App>>,
+    /// 0: unknown, 1: up, 2: down (events only on transitions).
+    state: AtomicU8,
+}
+
+impl Shared {
+    pub(super) fn new(config: RelayConfig) -> Shared {
+        Shared {
+            config,
+            sender: RwLock::new(None),
+            app: OnceLock::new(),
+            state: AtomicU8::new(0),
+        }
+    }
+
+    /// Sends a frame on the system connection.
+    pub(super) fn send(&self, frame: Frame) -> Result<(), BrokerError> {
+        let sender = self
+            .sender
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        match sender {
+            Some(sender) if sender.send(frame).is_ok() => Ok(()),
+            _ => Err(BrokerError::Unavailable(
+                "the system connection to the broker is down".to_owned(),
+            )),
+        }
+    }
+
+    fn set_sender(&self, sender: Option<mpsc::UnboundedSender<Frame>>) {
+        *self.sender.write().unwrap_or_else(PoisonError::into_inner) = sender;
+    }
+
+    /// Records availability and tells listeners on transitions.
+    fn availability(&self, available: bool, reason: &str) {
+        let new = if available { 1 } else { 2 };
+        if self.state.swap(new, Ordering::AcqRel) == new {
+            return;
+        }
+        if available {
+            tracing::info!(address = %self.config.address(), "broker relay connected");
+        } else {
+            tracing::warn!(address = %self.config.address(), reason, "broker relay unavailable; retrying");
+        }
+        if let Some(app) = self.app.get().and_then(Weak::upgrade) {
+            app.stats.broker_available(available);
+            app.publish_event(&if available {
+                SessionEvent::BrokerAvailable
+            } else {
+                SessionEvent::BrokerUnavailable {
+                    reason: reason.to_owned(),
+                }
+            });
+        }
+    }
+
+    pub(super) fn options(&self, system: bool) -> ConnectOptions {
+        let config = &self.config;
+        let millis = |d: Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
+        ConnectOptions {
+            address: config.address(),
+            virtual_host: config.virtual_host.clone(),
+            login: if system {
+                &config.system_login
+            } else {
+                &config.client_login
+            }
+            .clone(),
+            passcode: if system {
+                &config.system_passcode
+            } else {
+                &config.client_passcode
+            }
+            .clone(),
+            // Client sessions rely on TCP and their own STOMP heart-beats with the client;
+            // the long-lived system connection checks the broker itself, as in Spring.
+            heartbeat: if system {
+                HeartBeat {
+                    outgoing_ms: millis(config.system_heartbeat_send_interval),
+                    incoming_ms: millis(config.system_heartbeat_receive_interval),
+                }
+            } else {
+                HeartBeat::default()
+            },
+            connect_timeout: config.connect_timeout,
+        }
+    }
+}
+
+/// Keeps the system connection open until the relay is dropped.
+pub(super) async fn run_system(shared: Weak<Shared>) {
+    let mut delay = Duration::from_millis(100);
+    loop {
+        let Some(options) = shared.upgrade().map(|s| s.options(true)) else {
+            return;
+        };
+        let max_delay = shared
+            .upgrade()
+            .map_or(Duration::from_secs(5), |s| s.config.max_reconnect_delay);
+        match connect(&options).await {
+            Ok(mut connection) => {
+                let Some(live) = shared.upgrade() else { return };
+                live.set_sender(Some(connection.sender.clone()));
+                live.availability(true, "");
+                drop(live);
+                delay = Duration::from_millis(100);
+                let reason = loop {
+                    // Wake up now and then to notice that the relay (the server) is gone.
+                    let next = tokio::select! {
+                        next = connection.frames.recv() => next,
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {
+                            if shared.strong_count() == 0 {
+                                return;
+                            }
+                            continue;
+                        }
+                    };
+                    match next {
+                        Some(Ok(frame)) if frame.command == Command::Error => {
+                            let message = frame.get(names::MESSAGE).unwrap_or("(no message)");
+                            tracing::warn!(
+                                message,
+                                "ERROR from the broker on the system connection"
+                            );
+                            break format!("broker error: {message}");
+                        }
+                        Some(Ok(_)) => {}
+                        Some(Err(error)) => break error.to_string(),
+                        None => break "connection closed".to_owned(),
+                    }
+                };
+                let Some(live) = shared.upgrade() else { return };
+                live.set_sender(None);
+                live.availability(false, &reason);
+            }
+            Err(error) => {
+                let Some(live) = shared.upgrade() else { return };
+                live.availability(false, &error.to_string());
+            }
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(max_delay);
+    }
+}
