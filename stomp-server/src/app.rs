@@ -9,7 +9,7 @@ use stomp_core::HeartBeat;
 use crate::config::{Limits, UnhandledErrors};
 use crate::event::{EventListener, SessionEvent};
 use crate::handler::registry::Registry;
-use crate::interceptor::ChannelInterceptor;
+use crate::interceptor::{ChannelInterceptor, OutboundInterceptor};
 use crate::stats::Stats;
 use crate::template::{Messaging, Template};
 
@@ -33,6 +33,7 @@ pub(crate) struct App {
     pub(crate) template: Template,
     pub(crate) messaging: Arc<Messaging>,
     pub(crate) interceptors: Vec<Arc<dyn ChannelInterceptor>>,
+    pub(crate) outbound_interceptors: Vec<Arc<dyn OutboundInterceptor>>,
     pub(crate) listeners: Vec<Arc<EventListener>>,
     pub(crate) stats: Arc<Stats>,
 }

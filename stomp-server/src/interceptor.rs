@@ -59,3 +59,36 @@ where
         self(frame, context)
     }
 }
+
+/// What an outbound interceptor knows about the session a frame goes to.
+#[derive(Debug, Clone, Copy)]
+pub struct OutboundContext<'a> {
+    /// The session's id.
+    pub session_id: &'a SessionId,
+    /// The session's user, if any.
+    pub principal: Option<&'a Principal>,
+}
+
+/// Sees every frame sent to a client (`CONNECTED`, `MESSAGE`, `RECEIPT`, `ERROR`) before it is
+/// queued, like an interceptor on Spring's `clientOutboundChannel`: it may change headers or
+/// the body, or drop the frame by returning `false`. Registered with
+/// `StompServer::builder().outbound_interceptor(..)`, run in registration order.
+///
+/// Without one, a message published to many subscribers is encoded once per distinct
+/// subscription id and shared; with one, each delivery is decoded, intercepted and encoded
+/// again for its session, so keep them for what needs them. Heart-beats are not frames and
+/// are not seen; an `ERROR` answering a frame that arrived before `CONNECT` is written
+/// directly and not seen either.
+pub trait OutboundInterceptor: Send + Sync + 'static {
+    /// Called for every outbound frame; `false` drops it.
+    fn pre_send(&self, frame: &mut Frame, context: &OutboundContext<'_>) -> bool;
+}
+
+impl<F> OutboundInterceptor for F
+where
+    F: Fn(&mut Frame, &OutboundContext<'_>) -> bool + Send + Sync + 'static,
+{
+    fn pre_send(&self, frame: &mut Frame, context: &OutboundContext<'_>) -> bool {
+        self(frame, context)
+    }
+}

@@ -69,7 +69,9 @@ pub use handler::{
     ReplyMessage, ReplyRouting, SerializeError, SourceLocation, State, UserTarget,
     APPLICATION_JSON, OCTET_STREAM, TEXT_PLAIN,
 };
-pub use interceptor::{ChannelInterceptor, InterceptorContext, Rejection};
+pub use interceptor::{
+    ChannelInterceptor, InterceptorContext, OutboundContext, OutboundInterceptor, Rejection,
+};
 pub use principal::{Principal, SessionId};
 pub use relay::RelayConfig;
 pub use server::{shutdown_signal, Server, StartError, StompServer, StompServerBuilder};

@@ -23,7 +23,7 @@ use crate::endpoint::{serve_request, HttpHandler, HttpRoutes, StaticResource};
 use crate::event::SessionEvent;
 use crate::handler::registry::{Registry, RegistryError};
 use crate::handler::Handlers;
-use crate::interceptor::ChannelInterceptor;
+use crate::interceptor::{ChannelInterceptor, OutboundInterceptor};
 use crate::relay::{BrokerRelay, RelayConfig};
 use crate::stats::Stats;
 use crate::template::{Messaging, Template};
@@ -73,6 +73,7 @@ pub struct StompServerBuilder {
     handlers: Option<Handlers>,
     state: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
     interceptors: Vec<Arc<dyn ChannelInterceptor>>,
+    outbound_interceptors: Vec<Arc<dyn OutboundInterceptor>>,
     listeners: Vec<Arc<crate::event::EventListener>>,
     resources: HashMap<String, StaticResource>,
     http_handlers: HashMap<String, Arc<HttpHandler>>,
@@ -102,6 +103,7 @@ impl StompServer {
             handlers: None,
             state: HashMap::new(),
             interceptors: Vec::new(),
+            outbound_interceptors: Vec::new(),
             listeners: Vec::new(),
             resources: HashMap::new(),
             http_handlers: HashMap::new(),
@@ -239,6 +241,14 @@ impl StompServerBuilder {
         self
     }
 
+    /// Adds an outbound interceptor, which sees every frame sent to a client (Spring's
+    /// `configureClientOutboundChannel`); see [`OutboundInterceptor`] for its cost.
+    #[must_use]
+    pub fn outbound_interceptor(mut self, interceptor: impl OutboundInterceptor) -> Self {
+        self.outbound_interceptors.push(Arc::new(interceptor));
+        self
+    }
+
     /// Adds a session event listener.
     #[must_use]
     pub fn on_event(
@@ -339,6 +349,7 @@ impl StompServerBuilder {
             template,
             messaging,
             interceptors: self.interceptors,
+            outbound_interceptors: self.outbound_interceptors,
             listeners: self.listeners,
             stats: Arc::new(Stats::default()),
         });

@@ -509,8 +509,23 @@ async fn slow_consumer_is_cut_off_and_others_keep_their_messages() {
 async fn shutdown_tells_sessions_and_closes_them() {
     let server = plain_server().await;
     let s = server.connect_anonymous().await;
+    let mut sub = s.subscribe("/topic/last-words").await.unwrap();
+    // Queued just before shutdown: must still be written before the session closes.
+    server
+        .template
+        .convert_and_send("/topic/last-words", "in flight")
+        .unwrap();
     server.shutdown().await;
+    assert_eq!(
+        sub.next_timeout(WAIT).await.unwrap().body_str(),
+        Some("in flight")
+    );
     let reason = tokio::time::timeout(WAIT, s.closed()).await.unwrap();
-    let _ = reason;
+    match reason {
+        stomp_server::client::CloseReason::Error { message } => {
+            assert_eq!(message, "server is shutting down");
+        }
+        other => panic!("expected the shutdown ERROR, got {other:?}"),
+    }
     assert!(s.is_closed());
 }

@@ -11,7 +11,10 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use stomp_core::{encode, Frame, Version};
+use stomp_core::{encode, Decoder, Frame, FrameLimits, Version};
+
+use crate::interceptor::{OutboundContext, OutboundInterceptor};
+use crate::principal::{Principal, SessionId};
 use tokio::sync::{mpsc, Notify};
 use tokio_tungstenite::tungstenite::{Message as WsMessage, Utf8Bytes};
 
@@ -61,6 +64,25 @@ pub(crate) enum OutboundItem {
 pub(crate) struct Outbound {
     tx: mpsc::UnboundedSender<OutboundItem>,
     shared: Arc<Shared>,
+    /// Outbound interceptors and what they need to know; `None` (the usual case) keeps the
+    /// shared encodings untouched.
+    hook: Option<Arc<OutboundHook>>,
+}
+
+/// The outbound interceptors of one session.
+pub(crate) struct OutboundHook {
+    pub(crate) interceptors: Vec<Arc<dyn OutboundInterceptor>>,
+    pub(crate) session_id: SessionId,
+    pub(crate) principal: Option<Principal>,
+    pub(crate) version: Version,
+}
+
+impl std::fmt::Debug for OutboundHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboundHook")
+            .field("interceptors", &self.interceptors.len())
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]
@@ -83,7 +105,21 @@ impl Outbound {
             closing: AtomicBool::new(false),
             wake: Notify::new(),
         });
-        (Outbound { tx, shared }, rx)
+        (
+            Outbound {
+                tx,
+                shared,
+                hook: None,
+            },
+            rx,
+        )
+    }
+
+    /// Runs `hook`'s interceptors on every frame this queue takes.
+    pub(crate) fn set_hook(&mut self, hook: OutboundHook) {
+        if !hook.interceptors.is_empty() {
+            self.hook = Some(Arc::new(hook));
+        }
     }
 
     /// Queues an encoded message. Returns false when the session is closing or just went
@@ -92,6 +128,13 @@ impl Outbound {
         if self.shared.closing.load(Ordering::Relaxed) {
             return false;
         }
+        let message = match &self.hook {
+            None => message,
+            Some(hook) => match intercept(hook, message) {
+                Some(message) => message,
+                None => return true,
+            },
+        };
         let len = message.len();
         let queued = self.shared.queued_bytes.fetch_add(len, Ordering::AcqRel) + len;
         if queued > self.shared.limit {
@@ -163,4 +206,38 @@ pub(crate) fn to_ws_message(bytes: Bytes) -> WsMessage {
         Ok(text) => WsMessage::Text(text),
         Err(_) => WsMessage::Binary(bytes),
     }
+}
+
+/// Decodes the frames of `message`, runs the interceptors and encodes what they keep;
+/// `None` when every frame was dropped.
+fn intercept(hook: &OutboundHook, message: WsMessage) -> Option<WsMessage> {
+    let bytes = match message {
+        WsMessage::Text(text) => Bytes::from(text),
+        WsMessage::Binary(bytes) => bytes,
+        other => return Some(other),
+    };
+    let mut decoder = Decoder::new(FrameLimits {
+        max_frame_size: usize::MAX,
+        max_headers: usize::MAX,
+        max_header_line: usize::MAX,
+        max_content_length: usize::MAX,
+    });
+    decoder.set_version(hook.version);
+    let mut input = BytesMut::from(&bytes[..]);
+    let mut out = BytesMut::with_capacity(bytes.len() + 64);
+    let context = OutboundContext {
+        session_id: &hook.session_id,
+        principal: hook.principal.as_ref(),
+    };
+    // The server encoded these bytes itself, so they decode; stop at anything else.
+    while let Ok(Some(mut frame)) = decoder.decode(&mut input) {
+        if hook
+            .interceptors
+            .iter()
+            .all(|i| i.pre_send(&mut frame, &context))
+        {
+            encode(&frame, hook.version, &mut out);
+        }
+    }
+    (!out.is_empty()).then(|| to_ws_message(out.freeze()))
 }

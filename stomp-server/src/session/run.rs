@@ -17,7 +17,7 @@ use tokio_tungstenite::WebSocketStream;
 use super::attributes::SessionAttributes;
 use super::connect::{accept_connect, error_frame};
 use super::handle::SessionHandle;
-use super::outbound::{encode_frame, to_ws_message, CloseCause, Outbound};
+use super::outbound::{encode_frame, to_ws_message, CloseCause, Outbound, OutboundHook};
 use super::writer::run_writer;
 use crate::app::App;
 use crate::broker::PublishedMessage;
@@ -155,7 +155,13 @@ pub(crate) async fn run_session<S>(
         }
     };
     decoder.set_version(accepted.version);
-    let (outbound, rx) = Outbound::new(limits.send_buffer_size);
+    let (mut outbound, rx) = Outbound::new(limits.send_buffer_size);
+    outbound.set_hook(OutboundHook {
+        interceptors: app.outbound_interceptors.clone(),
+        session_id: id.clone(),
+        principal: accepted.principal.clone(),
+        version: accepted.version,
+    });
     let session = Arc::new(SessionHandle {
         id: id.clone(),
         principal: accepted.principal.clone(),
@@ -231,6 +237,9 @@ pub(crate) async fn run_session<S>(
             },
             () = outbound.close_requested() => break End::Closed(outbound.close_cause()),
             _ = shutdown.changed() => {
+                // Tell the client why, so that it reconnects (to another instance) instead
+                // of guessing; what is queued before the ERROR is still written.
+                state.send_error("server is shutting down", None);
                 outbound.close_after_flush();
                 break End::Closed(CloseCause::Shutdown);
             }
