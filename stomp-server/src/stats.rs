@@ -20,6 +20,7 @@ pub struct Stats {
     /// 0: no relay; 1: relay up; 2: relay down.
     broker_state: std::sync::atomic::AtomicU8,
     broker_reconnects: AtomicU64,
+    send_buffer_peak: AtomicU64,
 }
 
 /// A copy of the counters at one moment.
@@ -49,6 +50,9 @@ pub struct StatsSnapshot {
     pub broker_available: Option<bool>,
     /// How often the broker relay's system connection was re-established.
     pub broker_reconnects: u64,
+    /// The largest send buffer any ended session ever had waiting, in bytes: never more
+    /// than `Limits::send_buffer_size`.
+    pub send_buffer_peak_bytes: u64,
 }
 
 fn command_index(command: Command) -> usize {
@@ -93,6 +97,10 @@ impl Stats {
             self.broker_reconnects.fetch_add(1, Ordering::Relaxed);
         }
     }
+    pub(crate) fn send_buffer_peak(&self, bytes: usize) {
+        self.send_buffer_peak
+            .fetch_max(u64::try_from(bytes).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
     pub(crate) fn rejected_handshake(&self) {
         self.rejected_handshakes.fetch_add(1, Ordering::Relaxed);
     }
@@ -121,6 +129,7 @@ impl Stats {
                 state => Some(state == 1),
             },
             broker_reconnects: get(&self.broker_reconnects),
+            send_buffer_peak_bytes: get(&self.send_buffer_peak),
         }
     }
 }

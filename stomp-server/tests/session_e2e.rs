@@ -501,7 +501,14 @@ async fn slow_consumer_is_cut_off_and_others_keep_their_messages() {
     {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(server.stats.snapshot().slow_consumer_closes, 1);
+    let stats = server.stats.snapshot();
+    assert_eq!(stats.slow_consumer_closes, 1);
+    // Memory stayed bounded: the stalled session's queue filled up to its limit, never past.
+    assert!(
+        stats.send_buffer_peak_bytes > 128 * 1024 && stats.send_buffer_peak_bytes <= 256 * 1024,
+        "peak send buffer {} bytes",
+        stats.send_buffer_peak_bytes
+    );
     drop(stalled);
 }
 
@@ -528,4 +535,46 @@ async fn shutdown_tells_sessions_and_closes_them() {
         other => panic!("expected the shutdown ERROR, got {other:?}"),
     }
     assert!(s.is_closed());
+}
+
+#[tokio::test]
+async fn a_connection_that_never_sends_connect_is_closed() {
+    let limits = Limits {
+        time_to_first_frame: Duration::from_millis(200),
+        ..Limits::default()
+    };
+    let server = TestServer::start(
+        StompServer::builder()
+            .handlers(stomp_server::Handlers::new())
+            .limits(limits),
+    )
+    .await;
+    let mut ws = raw(&server).await;
+    let started = tokio::time::Instant::now();
+    assert!(
+        closed(&mut ws).await,
+        "the server must close a silent handshake"
+    );
+    assert!(started.elapsed() < WAIT);
+}
+
+#[tokio::test]
+async fn handshakes_past_the_session_limit_get_503() {
+    let limits = Limits {
+        max_sessions: 2,
+        ..Limits::default()
+    };
+    let server = TestServer::start(
+        StompServer::builder()
+            .handlers(stomp_server::Handlers::new())
+            .limits(limits),
+    )
+    .await;
+    let _one = server.connect_anonymous().await;
+    let _two = server.connect_anonymous().await;
+    match StompClient::new().connect(&server.url()).await {
+        Err(error) => assert!(error.to_string().contains("503"), "{error}"),
+        Ok(_) => panic!("a third session must be refused"),
+    }
+    assert_eq!(server.stats.snapshot().rejected_handshakes, 1);
 }

@@ -88,6 +88,8 @@ impl std::fmt::Debug for OutboundHook {
 #[derive(Debug)]
 struct Shared {
     queued_bytes: AtomicUsize,
+    /// The most bytes ever waiting at once.
+    peak_bytes: AtomicUsize,
     limit: usize,
     cause: AtomicU8,
     closing: AtomicBool,
@@ -100,6 +102,7 @@ impl Outbound {
         let (tx, rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             queued_bytes: AtomicUsize::new(0),
+            peak_bytes: AtomicUsize::new(0),
             limit,
             cause: AtomicU8::new(0),
             closing: AtomicBool::new(false),
@@ -142,6 +145,7 @@ impl Outbound {
             self.close(CloseCause::SendBufferLimit);
             return false;
         }
+        self.shared.peak_bytes.fetch_max(queued, Ordering::Relaxed);
         self.tx.send(OutboundItem::Frame(message, len)).is_ok()
     }
 
@@ -184,6 +188,11 @@ impl Outbound {
     /// Marks `len` bytes as written.
     pub(crate) fn written(&self, len: usize) {
         self.shared.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+    }
+
+    /// The most bytes that ever waited at once.
+    pub(crate) fn peak_bytes(&self) -> usize {
+        self.shared.peak_bytes.load(Ordering::Relaxed)
     }
 
     /// The bytes waiting to be written.

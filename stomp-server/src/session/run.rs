@@ -268,6 +268,7 @@ pub(crate) async fn run_session<S>(
     app.messaging.users.remove(&session);
     app.broker().session_closed(&id);
     app.stats.session_closed();
+    app.stats.send_buffer_peak(outbound.peak_bytes());
     tracing::debug!(session = %id, reason = end.reason(), "session ended");
     app.publish_event(&SessionEvent::Disconnected {
         session: id,
