@@ -1,0 +1,357 @@
+//! Shared by the broker-relay tests (`relay.rs`, `relay_restart.rs`): server instances on the
+//! relay, RabbitMQ checks, unique names and waiting helpers.
+#![allow(dead_code, unreachable_pub)]
+
+use std::future::Future;
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command as Process, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use stomp_server::client::{StompClient, StompSession, Subscription};
+use stomp_server::{
+    Command, Frame, InterceptorContext, Principal, Rejection, RelayConfig, SessionEvent, Stats,
+    StompServer, Template,
+};
+use tests::prerequisite::missing;
+
+/// Where `RelayConfig::default()` connects.
+pub const RABBIT_STOMP: &str = "127.0.0.1:61613";
+
+/// How long a message may take to cross RabbitMQ from one instance to another.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// How long to watch for a message that must not come.
+pub const QUIET: Duration = Duration::from_millis(700);
+
+/// How to get RabbitMQ running.
+pub const INSTALL: &str = "bash tests/relay/start-rabbitmq.sh";
+
+/// Logs to the test output with `RUST_LOG` (for example `RUST_LOG=stomp_server=debug`).
+pub fn init_logging() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
+}
+
+/// True when something accepts TCP connections on 127.0.0.1:61613.
+pub fn rabbit_reachable() -> bool {
+    let addr: SocketAddr = RABBIT_STOMP.parse().expect("a socket address");
+    TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok()
+}
+
+/// Applies the shared skip-or-fail rule when RabbitMQ's STOMP port is closed; true when the
+/// test may go on.
+pub fn rabbit_or_skip(test: &str) -> bool {
+    if rabbit_reachable() {
+        return true;
+    }
+    missing(
+        test,
+        &format!("RabbitMQ with its STOMP plugin does not accept connections on {RABBIT_STOMP}"),
+        INSTALL,
+    );
+    false
+}
+
+/// A name no earlier run used (RabbitMQ is shared and keeps queues): time, process id and a
+/// counter, in hex, without `.` or `/` so it is one word of a routing key.
+pub fn unique() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "{:x}{:x}{:x}",
+        nanos & 0xffff_ffff_ffff,
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Makes the `CONNECT` `login` header the session's principal.
+pub fn login_interceptor(
+    frame: &mut Frame,
+    context: &mut InterceptorContext<'_>,
+) -> Result<(), Rejection> {
+    if matches!(frame.command, Command::Connect | Command::Stomp) {
+        if let Some(login) = frame.get("login").filter(|l| !l.is_empty()) {
+            *context.principal = Some(Principal::new(login));
+        }
+    }
+    Ok(())
+}
+
+/// One server instance on the relay, bound on 127.0.0.1:0 and run in the test's runtime;
+/// stops when dropped.
+pub struct Instance {
+    pub name: &'static str,
+    pub port: u16,
+    pub template: Template,
+    pub stats: Arc<Stats>,
+    events: Arc<Mutex<Vec<SessionEvent>>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Instance {
+    /// Starts an instance relaying to RabbitMQ with `RelayConfig::default()`.
+    pub async fn start(name: &'static str) -> Instance {
+        Instance::start_with(name, RelayConfig::default()).await
+    }
+
+    /// Starts an instance relaying with `config`.
+    pub async fn start_with(name: &'static str, config: RelayConfig) -> Instance {
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&events);
+        let server = StompServer::builder()
+            .broker_relay(config)
+            .interceptor(login_interceptor)
+            .on_event(move |event, _| {
+                sink.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(event.clone());
+            })
+            .stats_log_interval(None)
+            .build()
+            .unwrap_or_else(|e| panic!("instance {name} does not build: {e}"));
+        let listener = server.bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+        let port = listener.local_addr().expect("local address").port();
+        let template = server.template();
+        let stats = server.stats();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(listener, async move {
+            let _ = stopped.await;
+        }));
+        Instance {
+            name,
+            port,
+            template,
+            stats,
+            events,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://127.0.0.1:{}/ws", self.port)
+    }
+
+    /// A session of user `login` (the principal, through [`login_interceptor`]).
+    pub async fn connect(&self, login: &str) -> StompSession {
+        StompClient::new()
+            .login(login, "")
+            .connect(&self.url())
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{login} cannot connect to instance {} ({}): {e}",
+                    self.name,
+                    self.url()
+                )
+            })
+    }
+
+    /// Every event delivered to this instance's listener so far.
+    pub fn events(&self) -> Vec<SessionEvent> {
+        self.events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The broker/relay events only (`BrokerAvailable`, `BrokerUnavailable`), in order.
+    pub fn broker_events(&self) -> Vec<SessionEvent> {
+        self.events()
+            .into_iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    SessionEvent::BrokerAvailable | SessionEvent::BrokerUnavailable { .. }
+                )
+            })
+            .collect()
+    }
+
+    pub fn broker_available(&self) -> Option<bool> {
+        self.stats.snapshot().broker_available
+    }
+
+    /// Waits (at most `limit`) until the relay's system connection is up.
+    pub async fn wait_available(&self, limit: Duration) {
+        let started = Instant::now();
+        poll_until(limit, || self.broker_available() == Some(true))
+            .await
+            .unwrap_or_else(|()| {
+                panic!(
+                    "instance {}: broker_available is {:?} after {:?} (want Some(true)); broker events: {:?}",
+                    self.name,
+                    self.broker_available(),
+                    started.elapsed(),
+                    self.broker_events()
+                )
+            });
+    }
+
+    /// Stops the server and waits (at most 10 s) for it to end.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Polls `condition` every 50 ms for at most `limit`.
+pub async fn poll_until(limit: Duration, mut condition: impl FnMut() -> bool) -> Result<(), ()> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if condition() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Runs `future` for at most `limit`, panicking with `what` on time-out.
+pub async fn within<T>(what: &str, limit: Duration, future: impl Future<Output = T>) -> T {
+    tokio::time::timeout(limit, future)
+        .await
+        .unwrap_or_else(|_| panic!("timed out after {limit:?} waiting for {what}"))
+}
+
+/// A frame as it would look on the wire (without the NUL), for failure messages.
+pub fn show(frame: &Frame) -> String {
+    let mut text = format!("{}\n", frame.command);
+    for (name, value) in frame.headers.iter() {
+        text.push_str(&format!("{name}:{value}\n"));
+    }
+    text.push('\n');
+    text.push_str(&String::from_utf8_lossy(&frame.body));
+    text
+}
+
+/// The body as text.
+pub fn body(frame: &Frame) -> String {
+    String::from_utf8_lossy(&frame.body).into_owned()
+}
+
+/// The next `MESSAGE` of `subscription` within [`WAIT`]; panics naming `what` and the
+/// session's pending `ERROR` frames otherwise.
+pub async fn expect_message(subscription: &mut Subscription, what: &str) -> Frame {
+    match subscription.next_timeout(WAIT).await {
+        Ok(frame) => frame,
+        Err(error) => {
+            let session = subscription.session().clone();
+            let mut unrouted = Vec::new();
+            while let Ok(Some(frame)) =
+                tokio::time::timeout(Duration::from_millis(50), session.next_unrouted()).await
+            {
+                unrouted.push(show(&frame));
+            }
+            panic!(
+                "{what}: no MESSAGE on subscription {} within {WAIT:?}: {error}\n\
+                 unrouted frames of that session: {unrouted:#?}",
+                subscription.id()
+            )
+        }
+    }
+}
+
+/// Asserts that `subscription` gets no `MESSAGE` (nor `ERROR`) for [`QUIET`].
+pub async fn expect_nothing(subscription: &mut Subscription, what: &str) {
+    match tokio::time::timeout(QUIET, subscription.next()).await {
+        Err(_) => {}
+        Ok(Some(Ok(frame))) => panic!("{what}: got an unexpected MESSAGE:\n{}", show(&frame)),
+        Ok(Some(Err(error))) => panic!("{what}: got an error instead of silence: {error}"),
+        Ok(None) => panic!(
+            "{what}: the session closed: {}",
+            subscription.session().closed().await
+        ),
+    }
+}
+
+/// True when `rabbitmqctl` runs and can talk to the node (it needs root or the node's
+/// Erlang cookie).
+pub fn rabbitmqctl_works() -> bool {
+    rabbitmqctl(&["status"]).is_ok()
+}
+
+/// Runs `rabbitmqctl` with `args` (at most 60 s); its stdout, or a text saying what failed.
+pub fn rabbitmqctl(args: &[&str]) -> Result<String, String> {
+    let program = std::env::var("RABBITMQCTL").unwrap_or_else(|_| "rabbitmqctl".to_owned());
+    let mut child = Process::new(&program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run `{program}`: {e}"))?;
+    let started = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if started.elapsed() > Duration::from_secs(60) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "`{program} {}` took more than 60 s",
+                    args.join(" ")
+                ));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => return Err(format!("waiting for `{program}` failed: {e}")),
+        }
+    }
+    let output = child
+        .wait_with_output()
+        .map_err(|e| format!("reading `{program}`'s output failed: {e}"))?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        Err(format!(
+            "`{program} {}` failed ({}): {}{}",
+            args.join(" "),
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}
+
+/// [`rabbitmqctl`] on a blocking thread, for async tests.
+pub async fn rabbitmqctl_async(args: &[&str]) -> Result<String, String> {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        rabbitmqctl(&args)
+    })
+    .await
+    .unwrap_or_else(|e| Err(format!("rabbitmqctl task failed: {e}")))
+}
+
+/// Deletes a RabbitMQ queue this run created (best effort: the broker is shared and
+/// persistent; a leftover empty queue is harmless).
+pub async fn delete_queue(name: &str) {
+    if let Err(error) = rabbitmqctl_async(&["delete_queue", name]).await {
+        eprintln!("note: could not delete RabbitMQ queue `{name}`: {error}");
+    }
+}

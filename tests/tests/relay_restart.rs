@@ -1,0 +1,418 @@
+//! The broker relay through a RabbitMQ outage: two instances with clients, then
+//! `rabbitmqctl stop_app`: the clients are told (`ERROR` "broker unavailable…", then the
+//! connection closes), the stats and events say the broker is gone; then
+//! `rabbitmqctl start_app`: the system connections come back on their own and new sessions
+//! exchange messages across the instances again.
+//!
+//! ```text
+//! bash tests/relay/start-rabbitmq.sh                   # once: RabbitMQ with rabbitmq_stomp
+//! cargo test -p tests --test relay_restart -- --nocapture
+//! ```
+//!
+//! Its own test binary (one test), so that stopping RabbitMQ disturbs no other test. It
+//! needs `rabbitmqctl` able to control the local node (root, or the node's Erlang cookie);
+//! without it, or without RabbitMQ, the test prints a loud `SKIPPED` line and passes unless
+//! `STOMP_REQUIRE_ALL=1`. RabbitMQ is always started again at the end, failure or not.
+//!
+//! Before it starts, the test waits (at most `RELAY_RESTART_WAIT_SECS`, default 120) for
+//! RabbitMQ (when local) to have no client connection (a benchmark, another test run), and
+//! warns loudly if it has to go ahead anyway.
+
+mod relay_common;
+
+use std::time::{Duration, Instant};
+
+use relay_common::{
+    body, expect_message, init_logging, poll_until, rabbit_or_skip, rabbit_reachable, rabbitmqctl,
+    rabbitmqctl_async, rabbitmqctl_works, show, unique, within, Instance,
+};
+use stomp_server::client::{ClientError, CloseReason, StompClient, StompSession};
+use stomp_server::{Command, SessionEvent};
+use tests::prerequisite::missing;
+
+const TEST: &str = "instances_recover_when_rabbitmq_restarts";
+/// How long clients may take to learn that RabbitMQ is gone.
+const TOLD_WITHIN: Duration = Duration::from_secs(15);
+/// How long the system connections may take to come back after `start_app`.
+const BACK_WITHIN: Duration = Duration::from_secs(60);
+
+/// Starts the RabbitMQ application again when dropped, if it was stopped: a failing test
+/// must not leave the shared broker down.
+struct StartAppGuard {
+    stopped: bool,
+}
+
+impl StartAppGuard {
+    fn restart(&mut self) -> Result<(), String> {
+        if !self.stopped {
+            return Ok(());
+        }
+        rabbitmqctl(&["start_app"])?;
+        self.stopped = false;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !rabbit_reachable() {
+            if Instant::now() > deadline {
+                return Err("RabbitMQ's STOMP port stayed closed 60 s after start_app".into());
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for StartAppGuard {
+    fn drop(&mut self) {
+        if self.stopped {
+            eprintln!("{TEST}: starting the RabbitMQ application again (rabbitmqctl start_app)");
+            if let Err(error) = self.restart() {
+                eprintln!(
+                    "{TEST}: COULD NOT START RABBITMQ AGAIN: {error}\n  run `rabbitmqctl start_app` by hand"
+                );
+            }
+        }
+    }
+}
+
+/// RabbitMQ's client ports: STOMP, Web-STOMP, AMQP, AMQP over TLS.
+const RABBIT_PORTS: [u16; 4] = [61613, 15674, 5672, 5671];
+
+/// The established TCP connections to RabbitMQ's client ports on this host, one line each
+/// (`peer -> :port`), read from `/proc/net/tcp` and `/proc/net/tcp6`: `rabbitmqctl
+/// list_connections` shows neither STOMP nor Web-STOMP connections, and `ss` may be
+/// missing.
+fn rabbit_connections() -> Vec<String> {
+    let mut found = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // sl, local_address, rem_address, st, ...; st 01 is ESTABLISHED.
+            let [_, local, remote, state, ..] = fields[..] else {
+                continue;
+            };
+            let port = |address: &str| {
+                address
+                    .rsplit_once(':')
+                    .and_then(|(_, p)| u16::from_str_radix(p, 16).ok())
+            };
+            if state != "01" {
+                continue;
+            }
+            if let Some(local_port) = port(local).filter(|p| RABBIT_PORTS.contains(p)) {
+                found.push(format!(
+                    "{} -> :{local_port}",
+                    peer(remote).unwrap_or_else(|| remote.to_owned())
+                ));
+            }
+        }
+    }
+    found
+}
+
+/// `0100007F:9C40` → `127.0.0.1:40000` (IPv4 and IPv4-mapped entries; others in hex).
+fn peer(address: &str) -> Option<String> {
+    let (ip, port) = address.split_once(':')?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    // An IPv4-mapped IPv6 address (::ffff:a.b.c.d) of /proc/net/tcp6.
+    let ip = ip.strip_prefix("0000000000000000FFFF0000").unwrap_or(ip);
+    if ip.len() != 8 {
+        return Some(format!("[{ip}]:{port}"));
+    }
+    let ip = u32::from_str_radix(ip, 16).ok()?;
+    let ip = std::net::Ipv4Addr::from(ip.swap_bytes());
+    Some(format!("{ip}:{port}"))
+}
+
+/// Waits until RabbitMQ has no client connection at all (nobody else uses it), at most
+/// `RELAY_RESTART_WAIT_SECS` (default 120 s); goes on with a loud warning after that.
+async fn wait_until_nobody_else_uses_rabbitmq() {
+    let limit = Duration::from_secs(
+        std::env::var("RELAY_RESTART_WAIT_SECS")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(120),
+    );
+    let started = Instant::now();
+    let mut reported = false;
+    loop {
+        let connections = rabbit_connections();
+        if connections.is_empty() {
+            if reported {
+                eprintln!(
+                    "{TEST}: RabbitMQ is free after waiting {:.0} s",
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            return;
+        }
+        if started.elapsed() >= limit {
+            eprintln!(
+                "\n{}\n{TEST}: WARNING: after {limit:?} RabbitMQ still has {} connection(s) of \
+                 someone else; stopping it anyway:\n  {}\n{}\n",
+                "!".repeat(78),
+                connections.len(),
+                connections.join("\n  "),
+                "!".repeat(78)
+            );
+            return;
+        }
+        if !reported {
+            eprintln!(
+                "{TEST}: RabbitMQ is in use ({} connection(s)); waiting up to {limit:?} before stopping it:\n  {}",
+                connections.len(),
+                connections.join("\n  ")
+            );
+            reported = true;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// Waits for `session` to be told that the broker went away: an `ERROR` whose `message`
+/// starts with "broker unavailable", then the end of the connection.
+async fn expect_told(name: &str, session: &StompSession, stopped_at: Instant) {
+    let error = tokio::time::timeout(TOLD_WITHIN, session.next_error())
+        .await
+        .unwrap_or_else(|_| {
+            panic!("{name}: no ERROR within {TOLD_WITHIN:?} of `rabbitmqctl stop_app`")
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "{name}: the connection ended without an ERROR frame after stop_app (closed: {})",
+                if session.is_closed() { "yes" } else { "no" }
+            )
+        });
+    let message = error.get("message").unwrap_or_default().to_owned();
+    assert!(
+        error.command == Command::Error
+            && message
+                .to_ascii_lowercase()
+                .starts_with("broker unavailable"),
+        "{name}: the ERROR should start with \"broker unavailable\":\n{}",
+        show(&error)
+    );
+    let reason = within(
+        &format!("{name}'s connection to close after its ERROR"),
+        TOLD_WITHIN,
+        session.closed(),
+    )
+    .await;
+    assert!(
+        matches!(
+            &reason,
+            CloseReason::Error { .. } | CloseReason::ServerClosed { .. }
+        ),
+        "{name}: closed for an unexpected reason: {reason}"
+    );
+    println!(
+        "{TEST}: {name} told after {:.1} s: ERROR message:{message:?}; closed: {reason}",
+        stopped_at.elapsed().as_secs_f64()
+    );
+}
+
+fn unavailable_reasons(instance: &Instance) -> Vec<String> {
+    instance
+        .broker_events()
+        .into_iter()
+        .filter_map(|e| match e {
+            SessionEvent::BrokerUnavailable { reason } => Some(reason),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Messages cross from A to B (a client `SEND` and the template) with fresh sessions.
+async fn assert_messages_cross(a: &Instance, b: &Instance, when: &str) -> Vec<StompSession> {
+    let topic = format!("/topic/relay/restart/{}", unique());
+    let sender = a.connect(&format!("sender-{}", unique())).await;
+    let reader_name = format!("reader-{}", unique());
+    let reader = b.connect(&reader_name).await;
+    let mut on_b = reader
+        .subscribe(&topic)
+        .await
+        .unwrap_or_else(|e| panic!("{when}: SUBSCRIBE on B failed: {e}"));
+    let mut inbox = reader
+        .subscribe("/user/queue/inbox")
+        .await
+        .unwrap_or_else(|e| panic!("{when}: SUBSCRIBE /user/queue/inbox on B failed: {e}"));
+    sender
+        .send(&topic, "across")
+        .await
+        .unwrap_or_else(|e| panic!("{when}: SEND on A failed: {e}"));
+    let frame = expect_message(&mut on_b, &format!("{when}: B's subscriber")).await;
+    assert_eq!(
+        (frame.destination(), body(&frame).as_str()),
+        (Some(topic.as_str()), "across"),
+        "{when}:\n{}",
+        show(&frame)
+    );
+    a.template
+        .convert_and_send_to_user(&reader_name, "/queue/inbox", "via A's template")
+        .unwrap_or_else(|e| panic!("{when}: A's template refused a user message: {e}"));
+    let frame = expect_message(&mut inbox, &format!("{when}: the reader's user queue")).await;
+    assert_eq!(
+        body(&frame),
+        "via A's template",
+        "{when}:\n{}",
+        show(&frame)
+    );
+    vec![sender, reader]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_recover_when_rabbitmq_restarts() {
+    if !rabbit_or_skip(TEST) {
+        return;
+    }
+    if !rabbitmqctl_works() {
+        missing(
+            TEST,
+            "`rabbitmqctl status` fails: rabbitmqctl is missing or cannot control the local node \
+             (it needs root or the node's Erlang cookie)",
+            "bash tests/relay/start-rabbitmq.sh, and run the tests as root",
+        );
+        return;
+    }
+    init_logging();
+    wait_until_nobody_else_uses_rabbitmq().await;
+
+    let a = Instance::start("A").await;
+    let b = Instance::start("B").await;
+    a.wait_available(Duration::from_secs(30)).await;
+    b.wait_available(Duration::from_secs(30)).await;
+    let before = assert_messages_cross(&a, &b, "before the outage").await;
+    println!(
+        "{TEST}: RabbitMQ connections before the outage:\n  {}",
+        rabbit_connections().join("\n  ")
+    );
+
+    // ---- RabbitMQ goes away ----
+    let mut guard = StartAppGuard { stopped: true };
+    let stopped_at = Instant::now();
+    rabbitmqctl_async(&["stop_app"])
+        .await
+        .unwrap_or_else(|e| panic!("rabbitmqctl stop_app failed: {e}"));
+    println!(
+        "{TEST}: stop_app took {:.1} s",
+        stopped_at.elapsed().as_secs_f64()
+    );
+    for (name, session) in ["sender on A", "reader on B"].iter().zip(&before) {
+        expect_told(name, session, stopped_at).await;
+    }
+    for instance in [&a, &b] {
+        poll_until(TOLD_WITHIN, || instance.broker_available() == Some(false))
+            .await
+            .unwrap_or_else(|()| {
+                panic!(
+                    "instance {}: broker_available is {:?} {:?} after stop_app (want Some(false)); broker events: {:?}",
+                    instance.name,
+                    instance.broker_available(),
+                    stopped_at.elapsed(),
+                    instance.broker_events()
+                )
+            });
+        poll_until(TOLD_WITHIN, || !unavailable_reasons(instance).is_empty())
+            .await
+            .unwrap_or_else(|()| {
+                panic!(
+                    "instance {}: no SessionEvent::BrokerUnavailable delivered; events: {:?}",
+                    instance.name,
+                    instance.broker_events()
+                )
+            });
+        println!(
+            "{TEST}: instance {}: BrokerUnavailable reasons {:?}",
+            instance.name,
+            unavailable_reasons(instance)
+        );
+    }
+
+    // While it is down: a new session is refused, either at once (an ERROR instead of
+    // CONNECTED, as Spring's relay does) or right after CONNECTED, when its own broker
+    // connection fails; either way with "broker unavailable".
+    let attempt = StompClient::new()
+        .login(format!("late-{}", unique()), "")
+        .connect_timeout(Duration::from_secs(10))
+        .connect(&a.url())
+        .await;
+    match attempt {
+        Ok(session) => {
+            println!(
+                "{TEST}: CONNECT while RabbitMQ is down was answered with CONNECTED (session {:?}); waiting for its ERROR",
+                session.session_id()
+            );
+            expect_told("a session opened during the outage", &session, stopped_at).await;
+        }
+        Err(ClientError::Refused { message, .. }) => {
+            assert!(
+                message
+                    .to_ascii_lowercase()
+                    .starts_with("broker unavailable"),
+                "CONNECT during the outage refused with an unexpected message: {message:?}"
+            );
+            println!("{TEST}: CONNECT while RabbitMQ is down refused: {message:?}");
+        }
+        Err(error) => panic!("CONNECT during the outage failed oddly: {error}"),
+    }
+    match a
+        .template
+        .convert_and_send(&format!("/topic/relay/restart/{}", unique()), "lost")
+    {
+        Ok(n) => panic!(
+            "A's template accepted a message while RabbitMQ is down (Ok({n})); it should fail as Spring's MessageDeliveryException"
+        ),
+        Err(error) => println!("{TEST}: template send while RabbitMQ is down: {error}"),
+    }
+
+    // ---- RabbitMQ comes back ----
+    let restarted_at = Instant::now();
+    tokio::task::spawn_blocking(move || {
+        guard
+            .restart()
+            .unwrap_or_else(|e| panic!("rabbitmqctl start_app failed: {e}"));
+    })
+    .await
+    .expect("start_app task");
+    println!(
+        "{TEST}: start_app (and STOMP port open) took {:.1} s",
+        restarted_at.elapsed().as_secs_f64()
+    );
+    for instance in [&a, &b] {
+        instance.wait_available(BACK_WITHIN).await;
+        let events = instance.broker_events();
+        let last_down = events
+            .iter()
+            .rposition(|e| matches!(e, SessionEvent::BrokerUnavailable { .. }));
+        let last_up = events
+            .iter()
+            .rposition(|e| matches!(e, SessionEvent::BrokerAvailable));
+        assert!(
+            matches!((last_down, last_up), (Some(down), Some(up)) if up > down),
+            "instance {}: a BrokerAvailable event must follow the BrokerUnavailable one: {events:?}",
+            instance.name
+        );
+        let stats = instance.stats.snapshot();
+        assert!(
+            stats.broker_reconnects >= 1,
+            "instance {}: broker_reconnects is {} after RabbitMQ came back",
+            instance.name,
+            stats.broker_reconnects
+        );
+        println!(
+            "{TEST}: instance {} available again after {:.1} s (broker_reconnects {}); broker events {events:?}",
+            instance.name,
+            restarted_at.elapsed().as_secs_f64(),
+            stats.broker_reconnects
+        );
+    }
+
+    let after = assert_messages_cross(&a, &b, "after the outage").await;
+    let reverse = assert_messages_cross(&b, &a, "after the outage, B to A").await;
+    for session in after.into_iter().chain(reverse) {
+        let _ = session.disconnect().await;
+    }
+    a.shutdown().await;
+    b.shutdown().await;
+}
