@@ -18,7 +18,7 @@ use stomp_server::{
 use crate::auth::validate_name;
 use crate::errors::{ChatError, CONTENT_MAX};
 use crate::presence;
-use crate::rooms::{is_valid_room, ChatMessage, MemberList, RoomSummary, Rooms};
+use crate::rooms::{is_valid_room, ChatMessage, MemberList, RoomList, Rooms};
 
 /// The body of `SEND /app/chat/{room}`.
 #[derive(Debug, Deserialize)]
@@ -108,8 +108,8 @@ fn subscribe_elsewhere(destination: Destination) -> Result<(), ChatError> {
 }
 
 #[subscribe_mapping("/rooms")]
-fn room_list(rooms: State<Rooms>) -> Vec<RoomSummary> {
-    rooms.list()
+fn room_list(rooms: State<Rooms>) -> RoomList {
+    rooms.room_list()
 }
 
 /// The error for a `SUBSCRIBE` under `/app/chat/` that no mapping above takes: an invalid

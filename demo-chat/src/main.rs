@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run --release -p demo-chat [-- --addr 127.0.0.1:8080] [--jwt-secret SECRET]
+//!                                   [--relay 127.0.0.1:61613]
 //! ```
 //!
 //! Open http://127.0.0.1:8080, pick a name and a room. STOMP clients connect to
@@ -9,6 +10,13 @@
 //! `/topic/chat/{room}` (messages), `/topic/chat/{room}/members`, `/topic/chat/{room}/events`
 //! (join/leave), `/topic/rooms`, `/user/queue/errors`, and once to
 //! `/app/chat/{room}/history` and `/app/rooms`.
+//!
+//! With `--relay HOST:PORT` the broker is RabbitMQ (its STOMP plugin) instead of the embedded
+//! one, and several instances behind one RabbitMQ serve the same rooms: messages, join and
+//! leave notices, member lists and room lists cross instances (each instance publishes its
+//! own members, tagged with an instance id, every few seconds; the page merges them). The
+//! history stays per instance: `/app/chat/{room}/history` returns the messages posted
+//! through the instance the client is connected to.
 //!
 //! Layout: `chat` (handlers), `rooms` (state: history, members), `presence` (session events
 //! → member lists and notices), `auth` (the `CONNECT` interceptor, JWT, `/login`), `errors`
@@ -23,24 +31,56 @@ mod rooms;
 
 use std::process::ExitCode;
 
-use stomp_server::{Limits, StompServer, UnhandledErrors};
+use std::time::Duration;
+
+use stomp_server::{Limits, RelayConfig, StompServer, UnhandledErrors};
 
 use crate::auth::Auth;
 use crate::rooms::Rooms;
 
 const USAGE: &str = "\
-usage: demo-chat [--addr HOST:PORT] [--jwt-secret SECRET]
+usage: demo-chat [--addr HOST:PORT] [--jwt-secret SECRET] [--relay HOST:PORT]
 
   --addr HOST:PORT     where to listen (env DEMO_ADDR; default 127.0.0.1:8080)
   --jwt-secret SECRET  secure mode: CONNECT needs `Authorization: Bearer <HS256 JWT>`
                        from POST /login (env DEMO_JWT_SECRET; default: names from `login`)
+  --relay HOST:PORT    use RabbitMQ's STOMP plugin at HOST:PORT (e.g. 127.0.0.1:61613,
+                       guest/guest) instead of the embedded broker, so that several
+                       instances serve the same rooms (env DEMO_RELAY; default: embedded).
+                       Start one with `bash tests/relay/start-rabbitmq.sh`.
+                       Across instances: messages, notices, member and room lists are
+                       shared (lists refresh every 5 s); the history of a room holds only
+                       the messages posted through the instance you are connected to,
+                       and room member counts add up each instance's count (a user with
+                       tabs on two instances counts twice).
   -h, --help           this text";
+
+/// How often each instance republishes its members in relay mode; the page forgets an
+/// instance it has not heard from for three periods.
+const PRESENCE_REFRESH: Duration = Duration::from_secs(5);
 
 /// The command line and environment, resolved.
 #[derive(Debug, PartialEq, Eq)]
 struct Options {
     addr: String,
     jwt_secret: Option<String>,
+    /// RabbitMQ's STOMP host and port, for the broker relay.
+    relay: Option<(String, u16)>,
+}
+
+/// Parses `HOST:PORT` (`[::1]:61613` for IPv6).
+fn parse_host_port(text: &str) -> Result<(String, u16), String> {
+    let bad = || format!("--relay wants HOST:PORT (like 127.0.0.1:61613), not `{text}`");
+    let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    if host.is_empty() || port == 0 {
+        return Err(bad());
+    }
+    Ok((host.to_owned(), port))
 }
 
 /// Parses `args` (without the program name); flags win over the environment (`env`).
@@ -50,6 +90,7 @@ fn parse_args(
 ) -> Result<Option<Options>, String> {
     let mut addr = env("DEMO_ADDR").filter(|a| !a.is_empty());
     let mut jwt_secret = env("DEMO_JWT_SECRET").filter(|s| !s.is_empty());
+    let mut relay = env("DEMO_RELAY").filter(|r| !r.is_empty());
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -67,6 +108,7 @@ fn parse_args(
         match flag.as_str() {
             "--addr" => addr = Some(value("--addr")?),
             "--jwt-secret" => jwt_secret = Some(value("--jwt-secret")?),
+            "--relay" => relay = Some(value("--relay")?),
             "-h" | "--help" => return Ok(None),
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -74,6 +116,7 @@ fn parse_args(
     Ok(Some(Options {
         addr: addr.unwrap_or_else(|| "127.0.0.1:8080".to_owned()),
         jwt_secret,
+        relay: relay.as_deref().map(parse_host_port).transpose()?,
     }))
 }
 
@@ -106,7 +149,7 @@ async fn main() -> ExitCode {
             }
         },
     };
-    match run(&options.addr, auth).await {
+    match run(&options.addr, auth, options.relay).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("demo-chat: {error}");
@@ -115,14 +158,34 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(addr: &str, auth: Auth) -> Result<(), stomp_server::StartError> {
-    let rooms = Rooms::new();
+async fn run(
+    addr: &str,
+    auth: Auth,
+    relay: Option<(String, u16)>,
+) -> Result<(), stomp_server::StartError> {
+    // With the relay, member lists are tagged with this instance's id so pages can merge
+    // the lists of every instance.
+    let rooms = if relay.is_some() {
+        Rooms::for_instance(&format!("{:x}-{:x}", rooms::now_ms(), std::process::id()))
+    } else {
+        Rooms::new()
+    };
     let secure = auth.requires_token();
     let listener_rooms = rooms.clone();
+    let refresh_rooms = rooms.clone();
     let builder = StompServer::builder()
         .endpoint("/ws")
-        .application_prefix("/app")
-        .simple_broker(["/topic", "/queue"])
+        .application_prefix("/app");
+    let builder = match &relay {
+        // enableStompBrokerRelay: RabbitMQ owns /topic and /queue.
+        Some((host, port)) => builder.broker_relay(RelayConfig {
+            host: host.clone(),
+            port: *port,
+            ..RelayConfig::default()
+        }),
+        None => builder.simple_broker(["/topic", "/queue"]),
+    };
+    let builder = builder
         .user_prefix("/user")
         .heartbeat(10_000, 10_000)
         .limits(Limits {
@@ -150,7 +213,24 @@ async fn run(addr: &str, auth: Auth) -> Result<(), stomp_server::StartError> {
         "default mode: the CONNECT `login` header names the user"
     };
     tracing::info!("demo-chat on http://{local}/ (STOMP at ws://{local}/ws; {mode})");
+    let refresh = match &relay {
+        Some((host, port)) => {
+            tracing::info!(
+                "broker: RabbitMQ at {host}:{port} (relay; other instances on it share the rooms)"
+            );
+            let template = server.template();
+            let stats = server.stats();
+            Some(tokio::spawn(async move {
+                presence::republish_every(&refresh_rooms, &template, &stats, PRESENCE_REFRESH)
+                    .await;
+            }))
+        }
+        None => None,
+    };
     server.run(listener, shutdown()).await;
+    if let Some(task) = refresh {
+        task.abort();
+    }
     tracing::info!("demo-chat stopped");
     Ok(())
 }
@@ -211,6 +291,7 @@ mod tests {
         let defaults = Options {
             addr: "127.0.0.1:8080".into(),
             jwt_secret: None,
+            relay: None,
         };
         assert_eq!(parse(&[], &[]), Ok(Some(defaults)));
         let got = parse(
@@ -221,7 +302,8 @@ mod tests {
             got,
             Ok(Some(Options {
                 addr: "0.0.0.0:9000".into(),
-                jwt_secret: Some("k".into())
+                jwt_secret: Some("k".into()),
+                relay: None,
             }))
         );
         let got = parse(
@@ -232,13 +314,52 @@ mod tests {
             got,
             Ok(Some(Options {
                 addr: "127.0.0.1:1".into(),
-                jwt_secret: Some("s".into())
+                jwt_secret: Some("s".into()),
+                relay: None,
             }))
         );
         assert_eq!(parse(&["--help"], &[]), Ok(None));
         assert!(parse(&["--addr"], &[])
             .unwrap_err()
             .contains("needs a value"));
-        assert!(parse(&["--relay"], &[]).unwrap_err().contains("unknown"));
+        assert!(parse(&["--bogus"], &[]).unwrap_err().contains("unknown"));
+    }
+
+    #[test]
+    fn relay_address_from_flag_or_environment() {
+        let relay =
+            |args: &[&str], env: &[(&str, &str)]| parse(args, env).map(|o| o.and_then(|o| o.relay));
+        assert_eq!(
+            relay(&["--relay", "127.0.0.1:61613"], &[]),
+            Ok(Some(("127.0.0.1".into(), 61613)))
+        );
+        assert_eq!(
+            relay(&["--relay=rabbit.internal:61614"], &[("DEMO_RELAY", "x:1")]),
+            Ok(Some(("rabbit.internal".into(), 61614)))
+        );
+        assert_eq!(
+            relay(&[], &[("DEMO_RELAY", "[::1]:61613")]),
+            Ok(Some(("::1".into(), 61613)))
+        );
+        assert_eq!(relay(&[], &[("DEMO_RELAY", "")]), Ok(None));
+        for bad in [
+            "61613",
+            "host:",
+            ":61613",
+            "host:port",
+            "host:70000",
+            "host:0",
+        ] {
+            assert!(
+                relay(&["--relay", bad], &[])
+                    .unwrap_err()
+                    .contains("HOST:PORT"),
+                "{bad}"
+            );
+        }
+        assert!(parse(&["--relay"], &[])
+            .unwrap_err()
+            .contains("needs a value"));
+        assert!(USAGE.contains("--relay HOST:PORT") && USAGE.contains("DEMO_RELAY"));
     }
 }

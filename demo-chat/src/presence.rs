@@ -10,9 +10,16 @@
 //!
 //! A client that wants to see its own join subscribes to the `events` and `members` topics
 //! before the room topic (or asks `SUBSCRIBE /app/chat/{room}/members` once).
+//!
+//! With the broker relay several instances share the topics but each knows only its own
+//! sessions. Member and room lists then carry the instance's id, each instance republishes
+//! them every few seconds ([`republish_every`]) and when RabbitMQ comes back, and the page
+//! merges the latest list of every instance it heard from recently.
+
+use std::time::Duration;
 
 use serde::Serialize;
-use stomp_server::{Principal, SessionEvent, SessionId, Template};
+use stomp_server::{Principal, SessionEvent, SessionId, Stats, Template};
 
 use crate::rooms::{is_valid_room, now_ms, MembershipChange, Rooms};
 
@@ -59,8 +66,47 @@ pub(crate) fn on_session_event(rooms: &Rooms, event: &SessionEvent, template: &T
                 publish_change(rooms, template, &change, "leave");
             }
         }
-        // Connect/Connected and broker availability do not change membership.
+        SessionEvent::BrokerAvailable => {
+            tracing::info!("broker available: publishing this instance's rooms");
+            publish_all(rooms, template);
+        }
+        SessionEvent::BrokerUnavailable { reason } => {
+            tracing::warn!(%reason, "broker unavailable: sessions are closed until it is back");
+        }
+        // Connect/Connected do not change membership; new kinds of events may come.
         _ => {}
+    }
+}
+
+/// Publishes the member list of every room with local members, then the room list.
+pub(crate) fn publish_all(rooms: &Rooms, template: &Template) {
+    let _serial = rooms.publication();
+    for list in rooms.occupied() {
+        send(
+            template,
+            &format!("/topic/chat/{}/members", list.room),
+            &list,
+        );
+    }
+    publish_room_list(rooms, template);
+}
+
+/// Relay mode: republishes this instance's lists every `period`, so that pages connected to
+/// other instances learn (and keep) them. Skipped while the broker is unavailable (the
+/// `BrokerAvailable` event publishes everything when it is back).
+pub(crate) async fn republish_every(
+    rooms: &Rooms,
+    template: &Template,
+    stats: &Stats,
+    period: Duration,
+) {
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if stats.snapshot().broker_available != Some(false) {
+            publish_all(rooms, template);
+        }
     }
 }
 
@@ -104,7 +150,7 @@ fn publish_change(
 
 /// Publishes the room list on `/topic/rooms`.
 pub(crate) fn publish_room_list(rooms: &Rooms, template: &Template) {
-    send(template, "/topic/rooms", &rooms.list());
+    send(template, "/topic/rooms", &rooms.room_list());
 }
 
 fn send<T: Serialize + ?Sized>(template: &Template, destination: &str, payload: &T) {

@@ -60,6 +60,25 @@ pub(crate) struct RoomSummary {
 pub(crate) struct MemberList {
     pub(crate) room: String,
     pub(crate) members: Vec<String>,
+    /// With the broker relay: the instance whose local members these are (the page shows
+    /// the union of every instance's latest list). Absent with the embedded broker.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) instance: Option<String>,
+}
+
+/// The room list on `/topic/rooms` and `/app/rooms`: the rooms alone with the embedded
+/// broker; with the relay, this instance's rooms tagged with its id (the page adds up the
+/// counts of every instance).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub(crate) enum RoomList {
+    /// `[{"name", "members"}]`.
+    Plain(Vec<RoomSummary>),
+    /// `{"instance", "rooms": [{"name", "members"}]}`.
+    Tagged {
+        instance: String,
+        rooms: Vec<RoomSummary>,
+    },
 }
 
 /// What a subscribe or unsubscribe changed in one room.
@@ -86,6 +105,8 @@ pub(crate) struct Rooms {
     publish: Arc<Mutex<()>>,
     /// The prefix of message ids: the server's start time, in hex.
     id_prefix: Arc<str>,
+    /// This instance's id when several instances share a broker (the relay).
+    instance: Option<String>,
     next_id: Arc<AtomicU64>,
 }
 
@@ -120,7 +141,18 @@ impl Rooms {
             inner: Arc::default(),
             publish: Arc::default(),
             id_prefix: Arc::from(format!("{:x}", now_ms())),
+            instance: None,
             next_id: Arc::new(AtomicU64::new(1)),
+        }
+    }
+
+    /// No rooms yet, for one of several instances sharing a broker: member and room lists
+    /// carry `instance`, and message ids start with it.
+    pub(crate) fn for_instance(instance: &str) -> Rooms {
+        Rooms {
+            id_prefix: Arc::from(instance),
+            instance: Some(instance.to_owned()),
+            ..Rooms::new()
         }
     }
 
@@ -170,7 +202,42 @@ impl Rooms {
     /// The members of `room`, sorted by name.
     pub(crate) fn members(&self, room: &str) -> MemberList {
         let inner = self.lock();
-        member_list(room, inner.rooms.get(room))
+        self.tag(member_list(room, inner.rooms.get(room)))
+    }
+
+    /// The member lists of every room that has members here.
+    pub(crate) fn occupied(&self) -> Vec<MemberList> {
+        let inner = self.lock();
+        let mut lists: Vec<MemberList> = inner
+            .rooms
+            .iter()
+            .filter(|(_, room)| !room.members.is_empty())
+            .map(|(name, room)| self.tag(member_list(name, Some(room))))
+            .collect();
+        lists.sort_by(|a, b| a.room.cmp(&b.room));
+        lists
+    }
+
+    /// [`list`](Self::list), tagged with the instance when there is one.
+    pub(crate) fn room_list(&self) -> RoomList {
+        let rooms = self.list();
+        match &self.instance {
+            Some(instance) => RoomList::Tagged {
+                instance: instance.clone(),
+                rooms,
+            },
+            None => RoomList::Plain(rooms),
+        }
+    }
+
+    fn tag(&self, mut list: MemberList) -> MemberList {
+        list.instance.clone_from(&self.instance);
+        list
+    }
+
+    fn tag_change(&self, mut change: MembershipChange) -> MembershipChange {
+        change.members = self.tag(change.members);
+        change
     }
 
     /// Every room that has members or history, sorted by name, with member counts.
@@ -210,12 +277,12 @@ impl Rooms {
         let count = entry.members.entry(member.to_owned()).or_insert(0);
         *count += 1;
         let presence_changed = *count == 1;
-        MembershipChange {
+        self.tag_change(MembershipChange {
             room: room.to_owned(),
             member: member.to_owned(),
             presence_changed,
             members: member_list(room, Some(entry)),
-        }
+        })
     }
 
     /// `session` removed `subscription`; `None` when it was not a room subscription.
@@ -230,7 +297,7 @@ impl Rooms {
         if subscriptions.is_empty() {
             inner.sessions.remove(session);
         }
-        Some(inner.remove_member(&room, &member))
+        Some(self.tag_change(inner.remove_member(&room, &member)))
     }
 
     /// `session` ended: every room it was in, one change per subscription.
@@ -241,7 +308,7 @@ impl Rooms {
         };
         subscriptions
             .into_values()
-            .map(|(room, member)| inner.remove_member(&room, &member))
+            .map(|(room, member)| self.tag_change(inner.remove_member(&room, &member)))
             .collect()
     }
 }
@@ -297,6 +364,7 @@ fn member_list(room: &str, entry: Option<&Room>) -> MemberList {
         members: entry
             .map(|r| r.members.keys().cloned().collect())
             .unwrap_or_default(),
+        instance: None,
     }
 }
 
@@ -417,6 +485,40 @@ mod tests {
         assert_eq!(rooms.members("r").members, ["alice"]);
         assert!(rooms.disconnect(&sid("s2"))[0].presence_changed);
         assert!(rooms.members("r").members.is_empty());
+    }
+
+    #[test]
+    fn lists_carry_the_instance_only_with_the_relay() {
+        let plain = Rooms::new();
+        plain.join(&sid("s1"), "a", "r", "alice");
+        let json = serde_json::to_value(plain.members("r")).expect("serializes");
+        assert_eq!(json, serde_json::json!({"room": "r", "members": ["alice"]}));
+        assert_eq!(
+            serde_json::to_value(plain.room_list()).expect("serializes"),
+            serde_json::json!([{"name": "r", "members": 1}])
+        );
+
+        let tagged = Rooms::for_instance("i1");
+        let change = tagged.join(&sid("s1"), "a", "r", "alice");
+        assert_eq!(change.members.instance.as_deref(), Some("i1"));
+        tagged.join(&sid("s2"), "a", "q", "bob");
+        assert_eq!(
+            serde_json::to_value(tagged.members("r")).expect("serializes"),
+            serde_json::json!({"room": "r", "members": ["alice"], "instance": "i1"})
+        );
+        assert_eq!(
+            serde_json::to_value(tagged.room_list()).expect("serializes"),
+            serde_json::json!({"instance": "i1", "rooms": [
+                {"name": "q", "members": 1}, {"name": "r", "members": 1}
+            ]})
+        );
+        let occupied: Vec<String> = tagged.occupied().into_iter().map(|l| l.room).collect();
+        assert_eq!(occupied, ["q", "r"]);
+        let gone = tagged.disconnect(&sid("s1"));
+        assert_eq!(gone[0].members.instance.as_deref(), Some("i1"));
+        assert!(gone[0].members.members.is_empty());
+        let (message, _) = tagged.post("r", "alice", "hi");
+        assert!(message.id.starts_with("i1-"), "{}", message.id);
     }
 
     #[test]

@@ -7,6 +7,10 @@
   const ROOM_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
   const MAX_RENDERED = 500;
   const WS_URL = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws";
+  // Several instances behind one RabbitMQ (demo-chat --relay) each publish their own member
+  // and room lists, tagged with `instance`, every 5 s; an instance not heard from for this
+  // long is forgotten (it stopped).
+  const INSTANCE_STALE_MS = 16000;
 
   const state = {
     name: "",
@@ -19,6 +23,8 @@
     roomEpoch: 0, // bumps on every room change; late callbacks of older rooms are ignored
     seen: new Set(),
     liveBuffer: null, // messages that arrived while the history was loading
+    instanceMembers: new Map(), // relay mode: instance id -> { list, at } for the current room
+    instanceRooms: new Map(), // relay mode: instance id -> { list, at }
   };
 
   // ---- rendering -------------------------------------------------------------------------
@@ -130,6 +136,54 @@
     }
   }
 
+  // ---- lists of several instances (relay mode) --------------------------------------------
+
+  /** The lists of `instances` heard from recently (older ones are dropped). */
+  function freshLists(instances) {
+    const now = Date.now();
+    for (const [id, entry] of instances) if (now - entry.at > INSTANCE_STALE_MS) instances.delete(id);
+    return [...instances.values()].map((entry) => entry.list);
+  }
+
+  function byName(a, b) {
+    return a < b ? -1 : a > b ? 1 : 0;
+  }
+
+  /** A member list: replaces the shown one (embedded broker) or merges by instance (relay). */
+  function onMembers(body) {
+    if (!body.instance) return renderMembers(body.members || []);
+    state.instanceMembers.set(body.instance, { list: body.members || [], at: Date.now() });
+    renderMergedMembers();
+  }
+
+  function renderMergedMembers() {
+    const names = new Set();
+    for (const list of freshLists(state.instanceMembers)) for (const name of list) names.add(name);
+    renderMembers([...names].sort(byName));
+  }
+
+  /** A room list: `[..]` from the embedded broker, `{instance, rooms}` with the relay. */
+  function onRooms(body) {
+    if (Array.isArray(body)) return renderRooms(body);
+    if (!body || !body.instance) return;
+    state.instanceRooms.set(body.instance, { list: body.rooms || [], at: Date.now() });
+    renderMergedRooms();
+  }
+
+  function renderMergedRooms() {
+    const counts = new Map();
+    for (const list of freshLists(state.instanceRooms)) {
+      for (const room of list) counts.set(room.name, (counts.get(room.name) || 0) + room.members);
+    }
+    const names = [...counts.keys()].sort(byName);
+    renderRooms(names.map((name) => ({ name, members: counts.get(name) })));
+  }
+
+  setInterval(() => {
+    if (state.instanceMembers.size) renderMergedMembers();
+    if (state.instanceRooms.size) renderMergedRooms();
+  }, 5000);
+
   function parse(frame) {
     try {
       return JSON.parse(frame.body);
@@ -194,8 +248,9 @@
       const body = parse(frame);
       showError((body && body.error) || frame.body);
     });
-    client.subscribe("/topic/rooms", (frame) => renderRooms(parse(frame) || []));
-    client.request("/app/rooms").then((frame) => renderRooms(parse(frame) || []), () => {});
+    state.instanceRooms = new Map();
+    client.subscribe("/topic/rooms", (frame) => onRooms(parse(frame) || []));
+    client.request("/app/rooms").then((frame) => onRooms(parse(frame) || []), () => {});
     enterRoom(state.room);
   }
 
@@ -224,6 +279,7 @@
     $("current-room").textContent = "in #" + room;
     $("messages").replaceChildren();
     $("messages").dataset.empty = "No messages in #" + room + " yet. Say hello!";
+    state.instanceMembers = new Map();
     renderMembers([]);
     for (const li of $("rooms").children) li.classList.toggle("current", li.dataset.room === room);
     state.seen = new Set();
@@ -235,7 +291,7 @@
     // reaches us; then the live messages (buffered), then the history, then the buffer.
     const members = client.subscribe("/topic/chat/" + room + "/members", (frame) => {
       const body = parse(frame);
-      if (current() && body) renderMembers(body.members);
+      if (current() && body) onMembers(body);
     });
     const events = client.subscribe("/topic/chat/" + room + "/events", (frame) => {
       const body = parse(frame);
