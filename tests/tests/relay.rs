@@ -416,3 +416,47 @@ async fn client_acknowledgements_reach_rabbitmq_queues() {
     relay_common::delete_queue(&name).await;
     drop((a, b));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_clients_can_neither_read_nor_forge_a_users_messages() {
+    if !rabbit_or_skip("other_clients_can_neither_read_nor_forge_a_users_messages") {
+        return;
+    }
+    let (a, b) = two_instances().await;
+    let run = unique();
+    let bob = format!("bob-{run}");
+    let bob_b = b.connect(&bob).await;
+    let mut bob_reply = bob_b
+        .subscribe("/user/queue/reply")
+        .await
+        .expect("subscribe");
+    // Eve listens to every topic there is, on both instances.
+    let eve_a = a.connect(&format!("eve-{run}")).await;
+    let eve_b = b.connect(&format!("eve-{run}")).await;
+    let mut eve_everything_a = eve_a.subscribe("/topic/**").await.expect("subscribe");
+    let mut eve_everything_b = eve_b.subscribe("/topic/**").await.expect("subscribe");
+
+    let text = format!("secret for {bob}");
+    a.template
+        .convert_and_send_to_user(&bob, "/queue/reply", &text)
+        .expect("convert_and_send_to_user on A");
+    let frame = expect_message(&mut bob_reply, "bob's session").await;
+    assert_message(&frame, "/user/queue/reply", &text, "bob's session");
+    expect_nothing(
+        &mut eve_everything_a,
+        "a /topic/** subscriber must not see user messages",
+    )
+    .await;
+    expect_nothing(
+        &mut eve_everything_b,
+        "a /topic/** subscriber must not see user messages",
+    )
+    .await;
+
+    // Naming the private route directly is refused.
+    let route = format!("/exchange/amq.direct/stomp-user.{bob}.queue.reply");
+    let refused = eve_a.send_with_receipt(send_frame(&route, "forged")).await;
+    assert!(refused.is_err(), "a SEND to the user route must be refused");
+    expect_nothing(&mut bob_reply, "bob must not get a forged message").await;
+    close([bob_b, eve_b]).await;
+}

@@ -210,8 +210,12 @@ pub(crate) trait Broker: Send + Sync + 'static {
     /// Forgets every subscription of a session that ended.
     fn session_closed(&self, session: &SessionId);
 
-    /// A session was accepted (after `CONNECTED` was queued).
-    fn session_connected(&self, _session: &Arc<SessionHandle>) {}
+    /// A session passed its `CONNECT` checks. A broker that needs a resource of its own per
+    /// session (the relay's broker connection) returns a confirmation, and `CONNECTED` waits
+    /// for it; a failure answers the `CONNECT` with an `ERROR` instead.
+    fn session_connected(&self, _session: &Arc<SessionHandle>) -> Option<Confirmation> {
+        None
+    }
 
     /// Sends to `destination` (`/queue/x`) of every session of `user`, when the broker
     /// resolves users itself (across server instances); `None` lets the local user registry

@@ -8,8 +8,9 @@
 //!   broker prefixes go through one shared system connection, which reconnects with back-off.
 //! - Destinations keep their embedded-broker names for clients; [`destination`] maps them.
 //! - User destinations work across instances without a user registry broadcast: a session
-//!   subscribed to `/user/queue/x` listens on two broker topics, one for its user and one
-//!   for itself, and a message for a user or a session is published to the matching topic.
+//!   subscribed to `/user/queue/x` listens on two routes of RabbitMQ's `amq.direct`
+//!   exchange, one for its user and one for itself, and a message for a user or a session is
+//!   published to the matching route. Clients cannot name these routes.
 
 mod config;
 mod connection;
@@ -116,27 +117,32 @@ fn word(text: &str) -> String {
     out
 }
 
-/// The broker topic of `destination` for every session of `user`.
+/// Where user and session routes live: RabbitMQ's direct exchange. Clients reach RabbitMQ
+/// only through the relay's prefixes (`/topic`, `/queue`), so they can neither subscribe to
+/// another user's route nor publish into it, and a `/topic/**` subscription does not see it.
+const ROUTES: &str = "/exchange/amq.direct/stomp-";
+
+/// The broker route of `destination` for every session of `user`.
 fn user_topic(user: &str, destination: &str) -> String {
-    format!("/topic/stomp-user.{}.{}", word(user), words(destination))
+    format!("{ROUTES}user.{}.{}", word(user), words(destination))
 }
 
-/// The broker topic of `destination` for one session.
+/// The broker route of `destination` for one session.
 fn session_topic(session: &str, destination: &str) -> String {
-    format!(
-        "/topic/stomp-session.{}.{}",
-        word(session),
-        words(destination)
-    )
+    format!("{ROUTES}session.{}.{}", word(session), words(destination))
 }
 
 impl Broker for BrokerRelay {
     fn handles(&self, destination: &str) -> bool {
-        self.shared
-            .config
-            .prefixes
-            .iter()
-            .any(|p| has_prefix(destination, p))
+        // The user and session routes are the relay's own, even for an application that
+        // relays `/exchange` destinations.
+        !destination.starts_with(ROUTES)
+            && self
+                .shared
+                .config
+                .prefixes
+                .iter()
+                .any(|p| has_prefix(destination, p))
     }
 
     fn subscribe(
@@ -288,10 +294,11 @@ impl Broker for BrokerRelay {
         self.sessions().remove(session);
     }
 
-    fn session_connected(&self, session: &Arc<SessionHandle>) {
+    fn session_connected(&self, session: &Arc<SessionHandle>) -> Option<Confirmation> {
         self.ensure_started();
-        let relay = SessionRelay::start(self.shared.options(false), session);
+        let (relay, connected) = SessionRelay::start(self.shared.options(false), session);
         self.sessions().insert(session.id.clone(), relay);
+        Some(connected)
     }
 
     fn attach(&self, app: Weak<App>) {

@@ -57,19 +57,29 @@ pub(super) struct SessionRelay {
 }
 
 impl SessionRelay {
-    pub(super) fn start(options: ConnectOptions, session: &Arc<SessionHandle>) -> SessionRelay {
+    /// Opens the session's broker connection in a task; the confirmation resolves once it
+    /// is open (or could not be opened).
+    pub(super) fn start(
+        options: ConnectOptions,
+        session: &Arc<SessionHandle>,
+    ) -> (SessionRelay, oneshot::Receiver<Result<(), BrokerError>>) {
         let (requests, rx) = mpsc::unbounded_channel();
+        let (connected, confirmation) = oneshot::channel();
         let subscriptions = Arc::new(Mutex::new(Subscriptions::default()));
         tokio::spawn(run(
             options,
             Arc::clone(session),
             Arc::clone(&subscriptions),
             rx,
+            connected,
         ));
-        SessionRelay {
-            requests,
-            subscriptions,
-        }
+        (
+            SessionRelay {
+                requests,
+                subscriptions,
+            },
+            confirmation,
+        )
     }
 
     pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, Subscriptions> {
@@ -93,17 +103,16 @@ async fn run(
     session: Arc<SessionHandle>,
     subscriptions: Arc<Mutex<Subscriptions>>,
     mut requests: mpsc::UnboundedReceiver<Request>,
+    connected: oneshot::Sender<Result<(), BrokerError>>,
 ) {
     let mut connection = match connect(&options).await {
-        Ok(connection) => connection,
+        Ok(connection) => {
+            let _ = connected.send(Ok(()));
+            connection
+        }
         Err(error) => {
-            let message = format!("broker unavailable: {error}");
-            while let Ok(request) = requests.try_recv() {
-                if let Request::Subscribe { confirm, .. } = request {
-                    let _ = confirm.send(Err(BrokerError::Unavailable(error.to_string())));
-                }
-            }
-            fail_session(&session, &message);
+            // The session answers its CONNECT with this (an ERROR instead of CONNECTED).
+            let _ = connected.send(Err(BrokerError::Unavailable(error.to_string())));
             return;
         }
     };

@@ -29,6 +29,9 @@ use crate::principal::SessionId;
 
 static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
 
+/// How long a CONNECT waits for the broker relay to open the session's broker connection.
+const BROKER_CONNECT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A short tag that tells this process apart from other instances (session ids must be
 /// unique across servers that share a relayed broker): process id and start time, in hex.
 fn instance_tag() -> &'static str {
@@ -169,6 +172,27 @@ pub(crate) async fn run_session<S>(
         attributes,
         outbound: outbound.clone(),
     });
+    if let Some(confirmation) = app.broker().session_connected(&session) {
+        // The relay opens this session's broker connection first: a broker that cannot be
+        // reached answers the CONNECT with an ERROR, as Spring's relay does.
+        let refused = match timeout(BROKER_CONNECT_WAIT, confirmation).await {
+            Ok(Ok(Ok(()))) => None,
+            Ok(Ok(Err(error))) => Some(error.to_string()),
+            Ok(Err(_)) => Some("broker unavailable: the broker connection closed".to_owned()),
+            Err(_) => Some("broker unavailable: no answer from the broker".to_owned()),
+        };
+        if let Some(message) = refused {
+            app.broker().session_closed(&id);
+            app.stats.error_sent();
+            tracing::info!(%remote, session = %id, message, "CONNECT refused");
+            let frame = error_frame(&message, None);
+            let _ = sink
+                .send(to_ws_message(encode_frame(&frame, accepted.version)))
+                .await;
+            let _ = sink.close().await;
+            return;
+        }
+    }
     app.publish_event(&SessionEvent::Connect {
         session: id.clone(),
         principal: session.principal.clone(),
@@ -176,7 +200,6 @@ pub(crate) async fn run_session<S>(
     app.messaging.users.add(&session);
     app.stats.session_opened();
     outbound.push_frame(&accepted.connected, accepted.version);
-    app.broker().session_connected(&session);
     let writer = tokio::spawn(run_writer(
         sink,
         rx,
