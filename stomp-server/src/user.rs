@@ -124,6 +124,33 @@ pub(crate) fn session_destination(destination: &str, session: &SessionId) -> Str
     out
 }
 
+/// True for the broker name of a session's user destination (`/queue/x-user{session id}`,
+/// session ids being `s{n}-{instance}`), which clients may not name themselves: only the
+/// server translates `/user/..` destinations into them.
+pub(crate) fn is_session_destination(destination: &str) -> bool {
+    let Some(at) = destination.rfind("-user") else {
+        return false;
+    };
+    let id = &destination[at + "-user".len()..];
+    let Some(rest) = id.strip_prefix('s') else {
+        return false;
+    };
+    let Some((counter, instance)) = rest.split_once('-') else {
+        return false;
+    };
+    !counter.is_empty()
+        && counter.bytes().all(|b| b.is_ascii_digit())
+        && !instance.is_empty()
+        && instance.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The `ERROR` text for a client that names a session destination itself.
+pub(crate) fn reserved_destination(destination: &str) -> String {
+    format!(
+        "destination `{destination}` belongs to another session's user destination; subscribe to `/user/..` instead"
+    )
+}
+
 /// A destination under the user prefix, parsed.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum UserDestination<'a> {

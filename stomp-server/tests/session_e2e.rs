@@ -578,3 +578,57 @@ async fn handshakes_past_the_session_limit_get_503() {
     }
     assert_eq!(server.stats.snapshot().rejected_handshakes, 1);
 }
+
+#[tokio::test]
+async fn other_sessions_can_neither_read_nor_forge_user_destinations() {
+    let server = TestServer::start(
+        StompServer::builder()
+            .handlers(stomp_server::Handlers::new())
+            .interceptor(common::login_interceptor),
+    )
+    .await;
+    let bob = server.connect("bob").await;
+    let mut reply = bob.subscribe("/user/queue/reply").await.unwrap();
+    let bobs_queue = format!("/queue/reply-user{}", bob.session_id().unwrap());
+    // Eve listens to every queue, and tries bob's translated name directly.
+    let eve = server.connect("eve").await;
+    let mut everything = eve.subscribe("/queue/**").await.unwrap();
+    // (A refusal closes the session, so another one tries the direct subscription.)
+    let trudy = server.connect("trudy").await;
+    let refused = trudy
+        .subscribe_with(
+            Frame::new(Command::Subscribe).header("destination", &bobs_queue),
+            true,
+        )
+        .await;
+    assert!(
+        refused.is_err(),
+        "subscribing to another session's queue must fail"
+    );
+    server
+        .template
+        .convert_and_send_to_user("bob", "/queue/reply", "for bob only")
+        .unwrap();
+    assert_eq!(
+        reply.next_timeout(WAIT).await.unwrap().body_str(),
+        Some("for bob only")
+    );
+    assert!(
+        everything.next_timeout(QUIET).await.is_err(),
+        "/queue/** must not see it"
+    );
+    // Forging into bob's queue is refused too (on a fresh session: the refusal closes it).
+    let mallory = server.connect("mallory").await;
+    let forged = mallory
+        .send_with_receipt(
+            Frame::new(Command::Send)
+                .header("destination", &bobs_queue)
+                .with_body("forged"),
+        )
+        .await;
+    assert!(forged.is_err());
+    assert!(
+        reply.next_timeout(QUIET).await.is_err(),
+        "bob must not get a forged message"
+    );
+}

@@ -99,8 +99,13 @@ impl SimpleBroker {
             return self.queues().publish(message, seq, owner, &self.config);
         }
         let mut fanout = FanOut::new(&message, seq, self.config.max_pending_per_subscription);
-        self.read()
-            .for_each_match(&message.destination, |s| fanout.deliver(s));
+        // A session's user destination reaches that session's subscriptions only, whatever
+        // else matches its name (a `/queue/**` subscription of another session, say).
+        self.read().for_each_match(&message.destination, |s| {
+            if owner.is_none_or(|owner| s.session.id == *owner) {
+                fanout.deliver(s);
+            }
+        });
         Ok(fanout.delivered())
     }
 

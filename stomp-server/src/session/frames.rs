@@ -13,7 +13,10 @@ use crate::broker::{
 use crate::event::SessionEvent;
 use crate::handler::dispatch::dispatch;
 use crate::handler::MappingKind;
-use crate::user::{parse_user_destination, session_destination, UserDestination};
+use crate::user::{
+    is_session_destination, parse_user_destination, reserved_destination, session_destination,
+    UserDestination,
+};
 
 /// How long a SUBSCRIBE waits for an external broker's confirmation.
 const SUBSCRIBE_CONFIRMATION: std::time::Duration = std::time::Duration::from_secs(10);
@@ -114,6 +117,9 @@ impl SessionState<'_> {
                         destination: own.to_owned(),
                     }),
                 ),
+                _ if is_session_destination(&destination) => {
+                    return self.fail(reserved_destination(&destination), frame.receipt());
+                }
                 _ if self.app.broker().handles(&destination) => (destination.clone(), None, None),
                 _ => {
                     return self.fail(

@@ -26,6 +26,7 @@ use crate::handler::dispatch::dispatch;
 use crate::handler::MappingKind;
 use crate::interceptor::InterceptorContext;
 use crate::principal::SessionId;
+use crate::user::{is_session_destination, reserved_destination};
 
 static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
 
@@ -416,6 +417,9 @@ impl SessionState<'_> {
                 Ok(()) => None,
                 Err(error) => self.fail(error.to_string(), receipt.as_deref()),
             };
+        }
+        if is_session_destination(&destination) {
+            return self.fail(reserved_destination(&destination), frame.receipt());
         }
         let message = PublishedMessage {
             destination,
