@@ -311,18 +311,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn user_and_session_topics_are_single_words_per_part() {
+    fn user_and_session_routes_are_single_words_per_part() {
         assert_eq!(
             user_topic("bob", "/queue/reply"),
-            "/topic/stomp-user.bob.queue.reply"
+            "/exchange/amq.direct/stomp-user.bob.queue.reply"
         );
         assert_eq!(
             user_topic("a.b c", "/queue/x"),
-            "/topic/stomp-user.a%2Eb%20c.queue.x"
+            "/exchange/amq.direct/stomp-user.a%2Eb%20c.queue.x"
         );
         assert_eq!(
             session_topic("s1-ab", "/queue/x/y"),
-            "/topic/stomp-session.s1-ab.queue.x.y"
+            "/exchange/amq.direct/stomp-session.s1-ab.queue.x.y"
         );
     }
 }
