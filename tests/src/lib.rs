@@ -1,3 +1,9 @@
-//! Shared helpers for the integration tests.
+//! Shared code of the `tests` crate: the engine of the `stomp-load` tool ([`load`]) and the
+//! skip-or-fail rule for outside prerequisites ([`prerequisite`]).
+//!
+//! The integration tests live in `tests/`, the binaries (`interop_server`, `stomp-load`,
+//! `bare_broadcaster`) in `src/bin/`.
+
+pub mod load;
 
 pub mod prerequisite;
