@@ -97,6 +97,24 @@ fn history(room: String) -> Vec<String> {
     vec![format!("{room}-1"), format!("{room}-2")]
 }
 
+// With send_to, a subscribe mapping's reply goes to the broker instead of the subscriber.
+#[subscribe_mapping("/announce/<room>")]
+#[send_to("/topic/announce/<room>")]
+fn announce(room: String) -> String {
+    format!("someone joined {room}")
+}
+
+#[message_mapping("/counter")]
+#[send_to("/topic/counter")]
+fn counter(counter: State<Counter>) -> String {
+    (counter
+        .0
+         .0
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        + 1)
+    .to_string()
+}
+
 #[message_mapping("/whoami")]
 #[send_to_user("/queue/whoami", broadcast = false)]
 fn whoami(user: Principal) -> String {
@@ -398,4 +416,39 @@ async fn unhandled_errors_become_an_error_frame_by_default() {
         .unwrap()
         .expect("an ERROR frame");
     assert_eq!(error.get("message"), Some("nobody handles this one"));
+}
+
+#[tokio::test]
+async fn subscribe_mapping_with_send_to_goes_to_the_broker() {
+    let server = server().await;
+    let watcher = server.connect_anonymous().await;
+    let mut topic = watcher.subscribe("/topic/announce/r5").await.unwrap();
+    let joiner = server.connect_anonymous().await;
+    let mut direct = joiner.subscribe("/app/announce/r5").await.unwrap();
+    assert_eq!(
+        topic.next_timeout(WAIT).await.unwrap().body_str(),
+        Some("someone joined r5")
+    );
+    assert!(
+        direct.next_timeout(QUIET).await.is_err(),
+        "not sent to the subscriber itself"
+    );
+}
+
+#[tokio::test]
+async fn state_is_shared_by_every_session() {
+    let server = server().await;
+    let first = server.connect_anonymous().await;
+    let second = server.connect_anonymous().await;
+    let mut topic = first.subscribe("/topic/counter").await.unwrap();
+    first.send("/app/counter", "").await.unwrap();
+    assert_eq!(
+        topic.next_timeout(WAIT).await.unwrap().body_str(),
+        Some("1")
+    );
+    second.send("/app/counter", "").await.unwrap();
+    assert_eq!(
+        topic.next_timeout(WAIT).await.unwrap().body_str(),
+        Some("2")
+    );
 }

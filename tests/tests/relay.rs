@@ -460,3 +460,54 @@ async fn other_clients_can_neither_read_nor_forge_a_users_messages() {
     expect_nothing(&mut bob_reply, "bob must not get a forged message").await;
     close([bob_b, eve_b]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_transactions_are_rabbitmqs() {
+    if !rabbit_or_skip("client_transactions_are_rabbitmqs") {
+        return;
+    }
+    let (a, b) = two_instances().await;
+    let topic = format!("/topic/relay/tx-{}", unique());
+    let reader = b.connect(&format!("reader-{}", unique())).await;
+    let mut sub = reader.subscribe(&topic).await.expect("subscribe");
+    let writer = a.connect(&format!("writer-{}", unique())).await;
+    let tx = |command: Command, id: &str| Frame::new(command).header("transaction", id);
+
+    writer
+        .send_with_receipt(tx(Command::Begin, "t1"))
+        .await
+        .expect("BEGIN");
+    writer
+        .send_with_receipt(send_frame(&topic, "committed").header("transaction", "t1"))
+        .await
+        .expect("SEND in t1");
+    expect_nothing(&mut sub, "a SEND in an open transaction").await;
+    writer
+        .send_with_receipt(tx(Command::Commit, "t1"))
+        .await
+        .expect("COMMIT");
+    let frame = expect_message(&mut sub, "the committed SEND").await;
+    assert_message(&frame, &topic, "committed", "after COMMIT");
+
+    writer
+        .send_with_receipt(tx(Command::Begin, "t2"))
+        .await
+        .expect("BEGIN");
+    writer
+        .send_with_receipt(send_frame(&topic, "aborted").header("transaction", "t2"))
+        .await
+        .expect("SEND in t2");
+    writer
+        .send_with_receipt(tx(Command::Abort, "t2"))
+        .await
+        .expect("ABORT");
+    send_confirmed(&writer, &topic, "after abort").await;
+    let frame = expect_message(&mut sub, "the SEND after ABORT").await;
+    assert_message(
+        &frame,
+        &topic,
+        "after abort",
+        "the aborted SEND never arrives",
+    );
+    close([reader, writer]).await;
+}

@@ -120,6 +120,8 @@ pub(crate) struct AckRequest {
     pub(crate) nack: bool,
     /// The message it names.
     pub(crate) target: AckTarget,
+    /// Its `transaction` header, for brokers that run transactions themselves.
+    pub(crate) transaction: Option<String>,
 }
 
 /// Why the broker refused a request. The text is sent in an `ERROR` frame.
@@ -225,6 +227,36 @@ pub(crate) trait Broker: Send + Sync + 'static {
         _user: &str,
         _destination: &str,
         _message: Arc<PublishedMessage>,
+    ) -> Option<Result<usize, BrokerError>> {
+        None
+    }
+
+    /// True when the broker runs client transactions itself (the relay: RabbitMQ's). The
+    /// session then forwards `BEGIN`/`COMMIT`/`ABORT` and transactional `SEND`/`ACK`/`NACK`
+    /// instead of holding them.
+    fn forwards_transactions(&self) -> bool {
+        false
+    }
+
+    /// Forwards a `BEGIN`, `COMMIT` or `ABORT` (only when
+    /// [`forwards_transactions`](Broker::forwards_transactions)).
+    fn transaction(
+        &self,
+        _session: &SessionId,
+        _command: stomp_core::Command,
+        _transaction: &str,
+    ) -> Result<(), BrokerError> {
+        Ok(())
+    }
+
+    /// A client's `SEND` to a broker destination, for brokers that carry it on the session's
+    /// own connection (the relay, as Spring's: client login, client transactions); `None`
+    /// publishes it like any message.
+    fn publish_from_session(
+        &self,
+        _session: &SessionId,
+        _message: &PublishedMessage,
+        _transaction: Option<&str>,
     ) -> Option<Result<usize, BrokerError>> {
         None
     }

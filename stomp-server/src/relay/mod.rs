@@ -4,8 +4,10 @@
 //! - Each client session gets its own broker connection (client login) carrying its
 //!   `SUBSCRIBE`, `UNSUBSCRIBE`, `ACK` and `NACK`; the broker's `MESSAGE` frames come back on
 //!   it and are handed to the client with its own subscription ids and destinations.
-//! - Messages the application sends (`Template`, handler replies) and clients' `SEND`s to
-//!   broker prefixes go through one shared system connection, which reconnects with back-off.
+//! - Clients' `SEND`s and transactions (`BEGIN`/`COMMIT`/`ABORT`) travel on the session's
+//!   own connection too, so RabbitMQ applies the client login and runs the transactions.
+//! - Messages the application sends (`Template`, handler replies) go through one shared
+//!   system connection, which reconnects with back-off.
 //! - Destinations keep their embedded-broker names for clients; [`destination`] maps them.
 //! - User destinations work across instances without a user registry broadcast: a session
 //!   subscribed to `/user/queue/x` listens on two routes of RabbitMQ's `amq.direct`
@@ -287,6 +289,49 @@ impl Broker for BrokerRelay {
                 .send(Request::Send(frame))
                 .map_err(|_| BrokerError::Unavailable("the broker connection closed".to_owned()))
         })
+    }
+
+    fn forwards_transactions(&self) -> bool {
+        true
+    }
+
+    fn transaction(
+        &self,
+        session: &SessionId,
+        command: Command,
+        transaction: &str,
+    ) -> Result<(), BrokerError> {
+        self.with_session(session, |relay| {
+            let frame = Frame::new(command).header(names::TRANSACTION, transaction);
+            relay
+                .requests
+                .send(Request::Send(frame))
+                .map_err(|_| BrokerError::Unavailable("the broker connection closed".to_owned()))
+        })
+    }
+
+    fn publish_from_session(
+        &self,
+        session: &SessionId,
+        message: &PublishedMessage,
+        transaction: Option<&str>,
+    ) -> Option<Result<usize, BrokerError>> {
+        Some(self.with_session(session, |relay| {
+            let mut frame = Frame::new(Command::Send)
+                .header(names::DESTINATION, &to_broker(&message.destination));
+            for (name, value) in &message.headers {
+                frame.headers.append(name, value);
+            }
+            if let Some(transaction) = transaction {
+                frame.headers.append(names::TRANSACTION, transaction);
+            }
+            frame.body = message.body.clone();
+            relay
+                .requests
+                .send(Request::Send(frame))
+                .map(|()| 1)
+                .map_err(|_| BrokerError::Unavailable("the broker connection closed".to_owned()))
+        }))
     }
 
     fn session_closed(&self, session: &SessionId) {

@@ -272,6 +272,18 @@ impl SessionState<'_> {
                 frame.receipt(),
             );
         };
+        if self.app.broker().forwards_transactions() {
+            // The external broker runs the transaction (the relay: RabbitMQ's).
+            if let Err(error) = self
+                .app
+                .broker()
+                .transaction(&self.session.id, frame.command, &tx)
+            {
+                return self.fail(error.to_string(), frame.receipt());
+            }
+            self.receipt(&frame);
+            return None;
+        }
         match frame.command {
             Command::Begin => {
                 if self.transactions.contains_key(&tx) {
@@ -342,5 +354,9 @@ fn ack_request(frame: &Frame, version: Version) -> Result<AckRequest, String> {
             ))
         }
     };
-    Ok(AckRequest { nack, target })
+    Ok(AckRequest {
+        nack,
+        target,
+        transaction: frame.get(names::TRANSACTION).map(str::to_owned),
+    })
 }

@@ -371,7 +371,8 @@ impl SessionState<'_> {
                 frame.receipt(),
             ),
             Command::Send | Command::Ack | Command::Nack
-                if frame.get(names::TRANSACTION).is_some() =>
+                if frame.get(names::TRANSACTION).is_some()
+                    && !self.app.broker().forwards_transactions() =>
             {
                 self.hold(frame)
             }
@@ -442,12 +443,29 @@ impl SessionState<'_> {
                 .collect(),
             body: frame.body.clone(),
         };
-        match self.app.messaging.publish(message) {
+        let own_connection = if self.app.broker().handles(&message.destination) {
+            self.app.broker().publish_from_session(
+                &self.session.id,
+                &message,
+                frame.get(names::TRANSACTION),
+            )
+        } else {
+            None
+        };
+        let result = match own_connection {
+            Some(result) => result.map_err(|e| e.to_string()),
+            None => self
+                .app
+                .messaging
+                .publish(message)
+                .map_err(|e| e.to_string()),
+        };
+        match result {
             Ok(delivered) => {
                 self.app.stats.delivered(delivered);
                 None
             }
-            Err(error) => self.fail(error.to_string(), frame.receipt()),
+            Err(error) => self.fail(error, frame.receipt()),
         }
     }
 }

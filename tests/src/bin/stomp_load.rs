@@ -38,6 +38,7 @@ fanout:
   --window N            most messages in flight, not yet received by all (1000)
   --body-size BYTES (64)  --body raw|json (raw; json = {\"content\":\"<stamp>..\"})
   --sub-dest DEST (/topic/bench)  --send-dest DEST (= sub-dest; e.g. /app/chat/room)
+  --publish-url URL     publishers connect here instead of --url (another instance)
   --duration SECS (10)  --messages N: per publisher, then stop (0 = until --duration)
   --drain SECS: wait this long without progress at the end (5)
 

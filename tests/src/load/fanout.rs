@@ -48,6 +48,9 @@ pub struct FanoutOptions {
     pub format: BodyFormat,
     /// Where publishers send.
     pub send_dest: String,
+    /// Where publishers connect, when not to `connect.url` (another server instance, to
+    /// measure messages crossing a relayed broker).
+    pub publish_url: Option<String>,
     /// What subscribers subscribe to.
     pub sub_dest: String,
     /// How long publishers send.
@@ -86,6 +89,7 @@ impl FanoutOptions {
             body_size: args.get("body-size", 64)?,
             format,
             send_dest,
+            publish_url: args.opt_str("publish-url"),
             sub_dest,
             duration: args.secs("duration", 10.0)?,
             messages: args.get("messages", 0)?,
@@ -426,7 +430,10 @@ pub async fn run(options: FanoutOptions) -> Result<Value, String> {
     let subscriptions = collect_all(subscriptions, "subscriber")?;
     let publishers = open_many(options.publishers, connect.concurrency, |i| {
         let client = connect.client(options.subscribers + i);
-        let url = connect.url.clone();
+        let url = options
+            .publish_url
+            .clone()
+            .unwrap_or_else(|| connect.url.clone());
         async move { client.connect(&url).await }
     })
     .await;
@@ -559,6 +566,7 @@ pub async fn run(options: FanoutOptions) -> Result<Value, String> {
         "mode": "fanout",
         "label": options.label,
         "url": options.connect.url,
+        "publish_url": options.publish_url,
         "subscribers": options.subscribers,
         "publishers": options.publishers,
         "rate_target": options.rate,
