@@ -152,6 +152,33 @@ fn unhandled(
     }
 }
 
+/// A reply's headers and body, handed out once per destination: clones for all but the
+/// last, which takes them (one destination, the usual case, copies nothing).
+struct ReplyParts {
+    headers: Vec<(String, String)>,
+    body: bytes::Bytes,
+    remaining: usize,
+}
+
+impl ReplyParts {
+    fn message(&mut self, destination: String) -> PublishedMessage {
+        self.remaining = self.remaining.saturating_sub(1);
+        let (headers, body) = if self.remaining == 0 {
+            (
+                std::mem::take(&mut self.headers),
+                std::mem::take(&mut self.body),
+            )
+        } else {
+            (self.headers.clone(), self.body.clone())
+        };
+        PublishedMessage {
+            destination,
+            headers,
+            body,
+        }
+    }
+}
+
 /// Sends a handler's reply where its routing says.
 pub(crate) fn route_reply(invocation: &Invocation, routing: &ReplyRouting, reply: ReplyMessage) {
     let app = invocation.app();
@@ -164,72 +191,73 @@ pub(crate) fn route_reply(invocation: &Invocation, routing: &ReplyRouting, reply
         ));
     }
     headers.extend(reply.headers);
-    let message = |destination: String| PublishedMessage {
-        destination,
-        headers: headers.clone(),
-        body: reply.body.clone(),
+    let default_user_destination;
+    let user_destinations: &[&str] = match routing.send_to_user {
+        Some(target) if target.destinations.is_empty() => {
+            default_user_destination = [format!("/queue{}", invocation.lookup_destination())];
+            &[default_user_destination[0].as_str()]
+        }
+        Some(target) => target.destinations,
+        None => &[],
     };
-    let mut sent_somewhere = false;
+    let mut parts = ReplyParts {
+        headers,
+        body: reply.body,
+        remaining: routing.send_to.len() + user_destinations.len(),
+    };
+    if parts.remaining == 0 {
+        // No send_to/send_to_user: Spring's defaults.
+        parts.remaining = 1;
+        match invocation.kind() {
+            MappingKind::Message => {
+                let destination = format!("/topic{}", invocation.lookup_destination());
+                publish(app, parts.message(destination));
+            }
+            MappingKind::Subscribe => {
+                let subscription = invocation.subscription_id().unwrap_or("");
+                let mut frame = Frame::new(Command::Message)
+                    .header(names::DESTINATION, invocation.destination())
+                    .header(names::SUBSCRIPTION, subscription)
+                    .header(
+                        names::MESSAGE_ID,
+                        &crate::broker::next_message_seq().to_string(),
+                    );
+                let message = parts.message(String::new());
+                for (name, value) in &message.headers {
+                    frame.headers.append(name, value);
+                }
+                frame.body = message.body;
+                session.outbound.push_frame(&frame, session.version);
+            }
+        }
+        return;
+    }
     for template in routing.send_to {
-        sent_somewhere = true;
         match expand(template, invocation) {
-            Ok(destination) => publish(app, message(destination)),
-            Err(name) => tracing::warn!(
-                template,
-                name,
-                "send_to placeholder has no value; reply dropped"
-            ),
+            Ok(destination) => publish(app, parts.message(destination)),
+            Err(name) => {
+                parts.remaining = parts.remaining.saturating_sub(1);
+                tracing::warn!(
+                    template,
+                    name,
+                    "send_to placeholder has no value; reply dropped"
+                );
+            }
         }
     }
     if let Some(target) = routing.send_to_user {
-        sent_somewhere = true;
-        let defaults;
-        let destinations: &[&str] = if target.destinations.is_empty() {
-            defaults = [format!("/queue{}", invocation.lookup_destination())];
-            &[defaults[0].as_str()]
-        } else {
-            target.destinations
-        };
-        for destination in destinations {
+        for destination in user_destinations {
+            let message = parts.message(String::new());
             let delivered = match (&session.principal, target.broadcast) {
-                (Some(principal), true) => app.messaging.publish_to_user(
-                    principal.name(),
-                    destination,
-                    message(String::new()),
-                ),
-                _ => app.messaging.publish_to_session(
-                    &session.id,
-                    destination,
-                    message(String::new()),
-                ),
+                (Some(principal), true) => {
+                    app.messaging
+                        .publish_to_user(principal.name(), destination, message)
+                }
+                _ => app
+                    .messaging
+                    .publish_to_session(&session.id, destination, message),
             };
             app.stats.delivered(delivered);
-        }
-    }
-    if sent_somewhere {
-        return;
-    }
-    match invocation.kind() {
-        MappingKind::Message => {
-            publish(
-                app,
-                message(format!("/topic{}", invocation.lookup_destination())),
-            );
-        }
-        MappingKind::Subscribe => {
-            let subscription = invocation.subscription_id().unwrap_or("");
-            let mut frame = Frame::new(Command::Message)
-                .header(names::DESTINATION, invocation.destination())
-                .header(names::SUBSCRIPTION, subscription)
-                .header(
-                    names::MESSAGE_ID,
-                    &format!("{}-{}", session.id, subscription),
-                );
-            for (name, value) in &headers {
-                frame.headers.append(name, value);
-            }
-            frame.body = reply.body;
-            session.outbound.push_frame(&frame, session.version);
         }
     }
 }

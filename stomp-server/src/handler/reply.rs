@@ -104,7 +104,8 @@ pub fn to_body<T: Serialize + ?Sized>(
         Ok(Probed::Text(bytes)) => Ok(Some((bytes, TEXT_PLAIN))),
         Ok(Probed::Bytes(bytes)) => Ok(Some((bytes, OCTET_STREAM))),
         Err(NotPrimitive) => {
-            let mut writer = BytesMut::with_capacity(128).writer();
+            // Most replies are small JSON documents; 512 bytes avoids growing the buffer for them.
+            let mut writer = BytesMut::with_capacity(512).writer();
             serde_json::to_writer(&mut writer, value).map_err(|e| SerializeError(e.to_string()))?;
             Ok(Some((writer.into_inner().freeze(), APPLICATION_JSON)))
         }

@@ -145,7 +145,11 @@ impl Outbound {
             self.close(CloseCause::SendBufferLimit);
             return false;
         }
-        self.shared.peak_bytes.fetch_max(queued, Ordering::Relaxed);
+        // A read first: the peak rarely moves, and a read-modify-write on every push would
+        // contend with the writer task for this cache line.
+        if queued > self.shared.peak_bytes.load(Ordering::Relaxed) {
+            self.shared.peak_bytes.fetch_max(queued, Ordering::Relaxed);
+        }
         self.tx.send(OutboundItem::Frame(message, len)).is_ok()
     }
 

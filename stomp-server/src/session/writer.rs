@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use futures_util::{Sink, SinkExt};
+use futures_util::{FutureExt, Sink, SinkExt};
 use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
@@ -91,7 +91,14 @@ where
         }
         sink.flush().await
     };
-    match timeout(send_time, write).await {
+    tokio::pin!(write);
+    // Most batches are written at once (the socket has room): try that first and arm the
+    // send-time timer only for a write that has to wait.
+    let result = match write.as_mut().now_or_never() {
+        Some(result) => Ok(result),
+        None => timeout(send_time, write).await,
+    };
+    match result {
         Ok(Ok(())) => Ok(()),
         Ok(Err(error)) => {
             tracing::debug!(%error, "websocket write failed");
