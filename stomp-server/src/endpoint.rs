@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::Full;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use stomp_core::Version;
 use tokio::sync::watch;
@@ -18,6 +19,7 @@ use tokio_tungstenite::WebSocketStream;
 
 use crate::app::App;
 use crate::session::run_session;
+use crate::sockjs::{self, SockJs, SockSession};
 
 /// How many bytes tungstenite gathers before writing to the socket.
 const WRITE_BUFFER_SIZE: usize = 8 * 1024;
@@ -35,10 +37,29 @@ pub struct StaticResource {
 /// endpoint, a health check). It receives the request with its body collected.
 pub type HttpHandler = dyn Fn(Request<Bytes>) -> Response<Full<Bytes>> + Send + Sync + 'static;
 
+/// The body of every response the server writes (a whole body, or the stream of a SockJS
+/// `xhr_streaming` response).
+pub type ResponseBody = BoxBody<Bytes, Infallible>;
+
+/// A whole body.
+pub(crate) fn body(bytes: Bytes) -> ResponseBody {
+    Full::new(bytes).boxed()
+}
+
 /// What the HTTP layer serves.
 pub(crate) struct HttpRoutes {
     pub(crate) resources: HashMap<String, StaticResource>,
     pub(crate) handlers: HashMap<String, Arc<HttpHandler>>,
+    /// SockJS under every endpoint, when enabled.
+    pub(crate) sockjs: Option<Arc<SockJs>>,
+}
+
+/// What an upgraded connection runs.
+pub(crate) enum Upgrade {
+    /// STOMP frames in WebSocket messages.
+    Stomp,
+    /// The SockJS `websocket` transport, with this heartbeat interval.
+    SockJs(std::time::Duration),
 }
 
 /// The error type request bodies may have.
@@ -51,15 +72,20 @@ pub(crate) async fn serve_request<B>(
     routes: Arc<HttpRoutes>,
     remote: SocketAddr,
     shutdown: watch::Receiver<bool>,
-) -> Result<Response<Full<Bytes>>, Infallible>
+) -> Result<Response<ResponseBody>, Infallible>
 where
     B: hyper::body::Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
     let path = request.uri().path().to_owned();
+    if let Some(sockjs) = &routes.sockjs {
+        if let Some(route) = sockjs::route(&path, &app.config.endpoints) {
+            return Ok(sockjs::serve(sockjs, route, request, app, remote, shutdown).await);
+        }
+    }
     if app.config.endpoints.contains(&path) {
-        return Ok(upgrade(request, app, remote, shutdown));
+        return Ok(upgrade(request, app, remote, shutdown, Upgrade::Stomp));
     }
     if let Some(handler) = routes.handlers.get(&path) {
         let (parts, body) = request.into_parts();
@@ -75,11 +101,11 @@ where
             }
             Err(_) => return Ok(status(StatusCode::BAD_REQUEST, "unreadable request body")),
         };
-        return Ok(handler(Request::from_parts(parts, body)));
+        return Ok(handler(Request::from_parts(parts, body)).map(BodyExt::boxed));
     }
     if request.method() == Method::GET || request.method() == Method::HEAD {
         if let Some(resource) = routes.resources.get(&path) {
-            let mut response = Response::new(Full::new(resource.body.clone()));
+            let mut response = Response::new(body(resource.body.clone()));
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static(resource.content_type),
@@ -93,26 +119,32 @@ where
     Ok(status(StatusCode::NOT_FOUND, "not found"))
 }
 
-fn status(code: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+fn status(code: StatusCode, text: &'static str) -> Response<ResponseBody> {
+    let mut response = Response::new(body(Bytes::from_static(text.as_bytes())));
     *response.status_mut() = code;
     response
 }
 
-fn upgrade<B>(
+/// True when the request asks for a WebSocket upgrade.
+pub(crate) fn is_upgrade(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+/// Answers a WebSocket handshake and starts what `kind` says on the upgraded connection.
+pub(crate) fn upgrade<B>(
     mut request: Request<B>,
     app: Arc<App>,
     remote: SocketAddr,
     shutdown: watch::Receiver<bool>,
-) -> Response<Full<Bytes>> {
+    kind: Upgrade,
+) -> Response<ResponseBody> {
     let headers = request.headers();
-    let is_upgrade = headers
-        .get(header::UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     let Some(key) = headers
         .get(header::SEC_WEBSOCKET_KEY)
-        .filter(|_| is_upgrade)
+        .filter(|_| is_upgrade(headers))
     else {
         return status(
             StatusCode::BAD_REQUEST,
@@ -130,7 +162,10 @@ fn upgrade<B>(
         return status(StatusCode::SERVICE_UNAVAILABLE, "too many sessions");
     }
     let accept = derive_accept_key(key.as_bytes());
-    let protocol = choose_subprotocol(headers);
+    let protocol = match kind {
+        Upgrade::Stomp => choose_subprotocol(headers),
+        Upgrade::SockJs(_) => None,
+    };
     let limits = app.config.limits;
     let mut config = WebSocketConfig::default();
     config.read_buffer_size = limits.read_buffer_size;
@@ -151,12 +186,20 @@ fn upgrade<B>(
                     Some(config),
                 )
                 .await;
-                run_session(ws, app, remote, shutdown).await;
+                match kind {
+                    Upgrade::Stomp => run_session(ws, app, remote, shutdown).await,
+                    Upgrade::SockJs(heartbeat) => {
+                        let (session, transport) =
+                            SockSession::new(app.config.limits.send_buffer_size);
+                        tokio::spawn(run_session(transport, app, remote, shutdown));
+                        sockjs::pump(ws, session, heartbeat).await;
+                    }
+                }
             }
             Err(error) => tracing::debug!(%remote, %error, "WebSocket upgrade failed"),
         }
     });
-    let mut response = Response::new(Full::new(Bytes::new()));
+    let mut response = Response::new(body(Bytes::new()));
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let out = response.headers_mut();
     out.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
@@ -187,7 +230,7 @@ fn choose_subprotocol(headers: &http::HeaderMap) -> Option<&'static str> {
 
 /// Same-origin by default; otherwise the configured patterns (`*` wildcards, `"*"` for any).
 /// A request without `Origin` (a non-browser client) is allowed, as in Spring.
-fn origin_allowed(app: &App, headers: &http::HeaderMap) -> bool {
+pub(crate) fn origin_allowed(app: &App, headers: &http::HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true;
     };

@@ -38,6 +38,8 @@
 //! - `broker`: the [`SimpleBroker`]; `user`: user destinations and the [`UserRegistry`].
 //! - [`Template`]: sending from anywhere. [`client`]: a STOMP client.
 //! - `server`, `endpoint`: the builder, the accept loop, the WebSocket upgrade.
+//! - `sockjs`: SockJS ([`StompServerBuilder::with_sockjs`]): `info`, the `websocket`,
+//!   `xhr_streaming` and `xhr` transports, each session driven through an adapter.
 #![warn(missing_docs)]
 
 mod app;
@@ -53,13 +55,14 @@ mod relay;
 mod server;
 mod service;
 mod session;
+mod sockjs;
 mod stats;
 mod template;
 mod user;
 
 pub use broker::{AckMode, BrokerError, SimpleBroker};
 pub use config::{default_heartbeat, BrokerConfig, Limits, UnhandledErrors};
-pub use endpoint::{HttpHandler, StaticResource};
+pub use endpoint::{HttpHandler, ResponseBody, StaticResource};
 pub use event::{EventListener, SessionEvent};
 pub use handler::{
     decode_payload, to_body, BoxFuture, Destination, ExceptionHandlerDescriptor, ExceptionThunk,
@@ -77,6 +80,7 @@ pub use relay::RelayConfig;
 pub use server::{shutdown_signal, Server, StartError, StompServer, StompServerBuilder};
 pub use service::StompService;
 pub use session::SessionAttributes;
+pub use sockjs::SockJsOptions;
 pub use stats::{Stats, StatsSnapshot};
 pub use stomp_core::{self as core, Command, Frame, Headers};
 pub use stomp_macros::{

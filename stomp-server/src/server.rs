@@ -25,6 +25,7 @@ use crate::handler::registry::{Registry, RegistryError};
 use crate::handler::Handlers;
 use crate::interceptor::{ChannelInterceptor, OutboundInterceptor};
 use crate::relay::{BrokerRelay, RelayConfig};
+use crate::sockjs::{SockJs, SockJsOptions};
 use crate::stats::Stats;
 use crate::template::{Messaging, Template};
 use crate::user::UserRegistry;
@@ -58,6 +59,7 @@ pub enum StartError {
 /// | `configureClientInboundChannel` | [`interceptor`](Self::interceptor) |
 /// | `setMessageSizeLimit` etc. | [`limits`](Self::limits) |
 /// | `new AntPathMatcher(".")` | [`path_separator`](Self::path_separator) |
+/// | `.withSockJS()` | [`with_sockjs`](Self::with_sockjs) |
 pub struct StompServerBuilder {
     endpoints: Vec<String>,
     application_prefixes: Vec<String>,
@@ -78,6 +80,7 @@ pub struct StompServerBuilder {
     resources: HashMap<String, StaticResource>,
     http_handlers: HashMap<String, Arc<HttpHandler>>,
     stats_log_interval: Option<Duration>,
+    sockjs: Option<SockJsOptions>,
 }
 
 /// The entry point: `StompServer::builder()`.
@@ -108,6 +111,7 @@ impl StompServer {
             resources: HashMap::new(),
             http_handlers: HashMap::new(),
             stats_log_interval: Some(Duration::from_secs(30 * 60)),
+            sockjs: None,
         }
     }
 }
@@ -292,6 +296,23 @@ impl StompServerBuilder {
         self
     }
 
+    /// Serves SockJS under every endpoint, as Spring's `.withSockJS()`: `P/info`, the
+    /// `websocket` transport (`P/websocket` raw, `P/{server}/{session}/websocket` framed) and
+    /// the `xhr_streaming`, `xhr` and `xhr_send` transports. The plain WebSocket endpoint
+    /// keeps working at `P`.
+    #[must_use]
+    pub fn with_sockjs(mut self) -> Self {
+        self.sockjs.get_or_insert_with(SockJsOptions::default);
+        self
+    }
+
+    /// SockJS with these settings (heartbeat, disconnect delay, streaming bytes limit).
+    #[must_use]
+    pub fn sockjs_options(mut self, options: SockJsOptions) -> Self {
+        self.sockjs = Some(options);
+        self
+    }
+
     /// How often the stats line is logged (default 30 min, as Spring; `None` turns it off).
     #[must_use]
     pub fn stats_log_interval(mut self, every: Option<Duration>) -> Self {
@@ -359,6 +380,7 @@ impl StompServerBuilder {
             routes: Arc::new(HttpRoutes {
                 resources: self.resources,
                 handlers: self.http_handlers,
+                sockjs: self.sockjs.map(|options| Arc::new(SockJs::new(options))),
             }),
             stats_log_interval: self.stats_log_interval,
         })

@@ -8,12 +8,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
 use http::{Request, Response};
-use http_body_util::Full;
 
 use crate::app::App;
-use crate::endpoint::{serve_request, BoxError, HttpRoutes};
+use crate::endpoint::{serve_request, BoxError, HttpRoutes, ResponseBody};
 use crate::server::{never_stop, Server};
 
 /// The STOMP endpoints (and the static resources and HTTP handlers of the builder) as a
@@ -51,7 +49,7 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    type Response = Response<Full<Bytes>>;
+    type Response = Response<ResponseBody>;
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
 

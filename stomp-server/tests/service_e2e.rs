@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -29,9 +29,9 @@ async fn host_app(stomp: StompService) -> u16 {
                     let mut stomp = stomp.clone();
                     async move {
                         if request.uri().path() == "/health" {
-                            return Ok::<_, Infallible>(Response::new(Full::new(
-                                Bytes::from_static(b"ok"),
-                            )));
+                            return Ok::<_, Infallible>(Response::new(
+                                Full::new(Bytes::from_static(b"ok")).boxed(),
+                            ));
                         }
                         stomp.call(request).await
                     }

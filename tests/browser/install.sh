@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what tests/tests/browser.rs needs: Debian's Chromium (never a browser that
-# playwright downloads) and playwright-core from tests/browser/package-lock.json.
+# Installs what tests/tests/browser.rs and browser_sockjs.rs need: Debian's Chromium (never
+# a browser that playwright downloads), and playwright-core, sockjs-client and
+# @stomp/stompjs from tests/browser/package-lock.json.
 # Run as root from anywhere: `bash tests/browser/install.sh`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -17,5 +18,5 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   exit 1
 fi
 
-echo "== npm ci --prefix tests/browser (playwright-core; it downloads no browser)"
+echo "== npm ci --prefix tests/browser (playwright-core, sockjs-client, @stomp/stompjs; no browser download)"
 npm ci --prefix tests/browser --no-audit --no-fund

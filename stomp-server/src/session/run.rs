@@ -6,13 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use stomp_core::{names, Command, DecodeError, Decoder, Frame, Version};
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use tokio::time::timeout;
-use tokio_tungstenite::tungstenite::Message as WsMessage;
-use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 
 use super::attributes::SessionAttributes;
 use super::connect::{accept_connect, error_frame};
@@ -78,16 +76,18 @@ impl End {
     }
 }
 
-/// Runs a session until it ends. Never panics on client input.
-pub(crate) async fn run_session<S>(
-    ws: WebSocketStream<S>,
+/// Runs a session until it ends, over any message transport: a `WebSocketStream`, or a
+/// SockJS session adapter. Never panics on client input.
+pub(crate) async fn run_session<T>(
+    transport: T,
     app: Arc<App>,
     remote: SocketAddr,
     mut shutdown: watch::Receiver<bool>,
 ) where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    T: Stream<Item = Result<WsMessage, WsError>> + Sink<WsMessage, Error = WsError>,
+    T: Send + Unpin + 'static,
 {
-    let (mut sink, mut stream) = ws.split();
+    let (mut sink, mut stream) = transport.split();
     let limits = app.config.limits;
     let mut decoder = Decoder::new(limits.frame_limits());
     let mut buffer = BytesMut::new();

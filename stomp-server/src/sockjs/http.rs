@@ -1,0 +1,138 @@
+//! The HTTP side of SockJS: routing a request to `info`, a transport, or the WebSocket
+//! upgrade, and the CORS and caching headers every SockJS response carries.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use tokio::sync::watch;
+
+use super::{xhr, Route, SockJs};
+use crate::app::App;
+use crate::endpoint::{body, is_upgrade, origin_allowed, upgrade, BoxError, ResponseBody, Upgrade};
+
+const NO_CACHE: &str = "no-store, no-cache, must-revalidate, max-age=0";
+
+/// Serves a SockJS request.
+pub(crate) async fn serve<B>(
+    sockjs: &Arc<SockJs>,
+    route: Route,
+    request: Request<B>,
+    app: Arc<App>,
+    remote: SocketAddr,
+    shutdown: watch::Receiver<bool>,
+) -> Response<ResponseBody>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    if !origin_allowed(&app, request.headers()) {
+        app.stats.rejected_handshake();
+        return plain(StatusCode::FORBIDDEN, "origin not allowed");
+    }
+    let origin = request.headers().get(header::ORIGIN).cloned();
+    let preflight = request.method() == Method::OPTIONS;
+    let mut response = match route {
+        Route::Greeting if is_upgrade(request.headers()) => {
+            return upgrade(request, app, remote, shutdown, Upgrade::Stomp)
+        }
+        Route::RawWebSocket => return upgrade(request, app, remote, shutdown, Upgrade::Stomp),
+        Route::Greeting => plain(StatusCode::OK, "Welcome to SockJS!\n"),
+        Route::Info if preflight => preflight_response("OPTIONS, GET"),
+        Route::Info if request.method() == Method::GET => info(),
+        Route::Transport { transport, .. } if transport == "websocket" => {
+            if request.method() != Method::GET {
+                return plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+            }
+            let upgrade_kind = Upgrade::SockJs(sockjs.options.heartbeat);
+            return upgrade(request, app, remote, shutdown, upgrade_kind);
+        }
+        Route::Transport { .. } if preflight => preflight_response("OPTIONS, POST"),
+        Route::Transport { session, transport } if request.method() == Method::POST => {
+            match transport.as_str() {
+                "xhr" => xhr::poll(sockjs, &session, app, remote, shutdown).await,
+                "xhr_streaming" => xhr::stream(sockjs, &session, app, remote, shutdown).await,
+                "xhr_send" => xhr::send(sockjs, &session, &app, request.into_body()).await,
+                _ => plain(StatusCode::NOT_FOUND, "not found"),
+            }
+        }
+        Route::Transport { .. } => plain(StatusCode::NOT_FOUND, "not found"),
+        Route::Info => plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
+    };
+    cors(response.headers_mut(), origin);
+    response
+}
+
+/// `{"websocket":true,...}` with a fresh entropy.
+fn info() -> Response<ResponseBody> {
+    let json = serde_json::json!({
+        "websocket": true,
+        "origins": ["*:*"],
+        "cookie_needed": false,
+        "entropy": entropy(),
+    });
+    let mut response = Response::new(body(Bytes::from(json.to_string())));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json;charset=UTF-8"),
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(NO_CACHE));
+    response
+}
+
+/// A random `u32` from the standard library's randomly keyed hasher.
+fn entropy() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    (hasher.finish() >> 32) as u32
+}
+
+fn preflight_response(methods: &'static str) -> Response<ResponseBody> {
+    let mut response = plain(StatusCode::NO_CONTENT, "");
+    let headers = response.headers_mut();
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static(methods),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("31536000"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=31536000"),
+    );
+    response
+}
+
+/// The CORS headers of every SockJS response: the request's origin (or `*`), credentials.
+fn cors(headers: &mut http::HeaderMap, origin: Option<HeaderValue>) {
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        origin.unwrap_or(HeaderValue::from_static("*")),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+        HeaderValue::from_static("true"),
+    );
+}
+
+/// A `text/plain` response.
+pub(crate) fn plain(code: StatusCode, text: &'static str) -> Response<ResponseBody> {
+    let mut response = Response::new(body(Bytes::from_static(text.as_bytes())));
+    *response.status_mut() = code;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain;charset=UTF-8"),
+    );
+    response
+}

@@ -1,0 +1,204 @@
+//! One SockJS session: the messages waiting for a receiving request, the channel of client
+//! messages, and the adapter that `run_session` drives as its transport.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use futures_util::{Sink, Stream};
+use tokio::sync::{mpsc, Notify};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
+
+/// How many client messages wait for the session task before senders wait.
+const INBOUND_CAPACITY: usize = 64;
+
+/// The state shared by the session task (through [`Transport`]) and the HTTP requests.
+pub(crate) struct SockSession {
+    state: Mutex<State>,
+    /// Wakes receiving requests when messages are queued or the session closes.
+    pub(crate) changed: Notify,
+}
+
+struct State {
+    outbox: VecDeque<String>,
+    outbox_bytes: usize,
+    opened: bool,
+    closed: bool,
+    receiving: bool,
+    last_receive: Instant,
+    writer: Option<Waker>,
+    inbound: Option<mpsc::Sender<WsMessage>>,
+}
+
+/// What a receiving request takes from the session.
+pub(crate) struct Taken {
+    /// The queued messages (STOMP frames).
+    pub(crate) messages: Vec<String>,
+    /// True once the server ended the session.
+    pub(crate) closed: bool,
+}
+
+impl SockSession {
+    /// A new session and the transport its session task runs on.
+    pub(crate) fn new(limit: usize) -> (Arc<Self>, Transport) {
+        let (tx, rx) = mpsc::channel(INBOUND_CAPACITY);
+        let session = Arc::new(SockSession {
+            state: Mutex::new(State {
+                outbox: VecDeque::new(),
+                outbox_bytes: 0,
+                opened: false,
+                closed: false,
+                receiving: false,
+                last_receive: Instant::now(),
+                writer: None,
+                inbound: Some(tx),
+            }),
+            changed: Notify::new(),
+        });
+        let transport = Transport {
+            session: Arc::clone(&session),
+            inbound: rx,
+            limit: limit.max(1),
+        };
+        (session, transport)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// True the first time it is called: the caller sends the open frame.
+    pub(crate) fn open(&self) -> bool {
+        !std::mem::replace(&mut self.lock().opened, true)
+    }
+
+    /// Takes everything queued and wakes a waiting session writer.
+    pub(crate) fn take(&self) -> Taken {
+        let mut state = self.lock();
+        let messages: Vec<String> = state.outbox.drain(..).collect();
+        state.outbox_bytes = 0;
+        if let Some(waker) = state.writer.take() {
+            waker.wake();
+        }
+        Taken {
+            messages,
+            closed: state.closed,
+        }
+    }
+
+    /// Marks a receiving request as open; false when another one already is.
+    pub(crate) fn start_receiving(&self) -> bool {
+        let mut state = self.lock();
+        !std::mem::replace(&mut state.receiving, true)
+    }
+
+    /// Marks the receiving request as ended; the disconnect delay counts from now.
+    pub(crate) fn stop_receiving(&self) {
+        let mut state = self.lock();
+        state.receiving = false;
+        state.last_receive = Instant::now();
+    }
+
+    /// True when no request received for longer than `delay`.
+    pub(crate) fn abandoned(&self, delay: std::time::Duration) -> bool {
+        let state = self.lock();
+        !state.receiving && state.last_receive.elapsed() >= delay
+    }
+
+    /// Hands a client message to the session task; false when the session is gone.
+    pub(crate) async fn deliver(&self, text: String) -> bool {
+        let sender = self.lock().inbound.clone();
+        match sender {
+            Some(sender) => sender.send(WsMessage::text(text)).await.is_ok(),
+            None => false,
+        }
+    }
+
+    /// The client is gone: the session task sees its transport end.
+    pub(crate) fn disconnect(&self) {
+        self.lock().inbound = None;
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.changed.notify_waiters();
+    }
+}
+
+/// Stops receiving when dropped (also when hyper drops a request whose client went away).
+pub(crate) struct Receiving(pub(crate) Arc<SockSession>);
+
+impl Drop for Receiving {
+    fn drop(&mut self) {
+        self.0.stop_receiving();
+    }
+}
+
+/// The transport `run_session` drives: client messages in, STOMP frames into the outbox.
+/// Writes wait while the outbox holds `limit` bytes, so a client that stops polling meets
+/// the session's send-buffer and send-time limits as a slow WebSocket would.
+pub(crate) struct Transport {
+    session: Arc<SockSession>,
+    inbound: mpsc::Receiver<WsMessage>,
+    limit: usize,
+}
+
+impl Stream for Transport {
+    type Item = Result<WsMessage, WsError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inbound.poll_recv(cx).map(|message| message.map(Ok))
+    }
+}
+
+impl Sink<WsMessage> for Transport {
+    type Error = WsError;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+        let mut state = self.session.lock();
+        if state.closed {
+            return Poll::Ready(Err(WsError::ConnectionClosed));
+        }
+        if state.outbox_bytes >= self.limit {
+            state.writer = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn start_send(self: Pin<&mut Self>, message: WsMessage) -> Result<(), WsError> {
+        let text = match message {
+            WsMessage::Text(text) => text.as_str().to_owned(),
+            WsMessage::Binary(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            WsMessage::Close(_) => {
+                self.session.close();
+                return Ok(());
+            }
+            _ => return Ok(()),
+        };
+        let mut state = self.session.lock();
+        state.outbox_bytes += text.len();
+        state.outbox.push_back(text);
+        Ok(())
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+        self.session.changed.notify_waiters();
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+        self.session.close();
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Drop for Transport {
+    fn drop(&mut self) {
+        self.session.close();
+    }
+}

@@ -1,0 +1,74 @@
+//! The SockJS `websocket` transport: SockJS frames inside WebSocket text messages.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::WebSocketStream;
+
+use super::frame::{decode_messages, message_frame, GO_AWAY, HEARTBEAT, OPEN};
+use super::session::SockSession;
+
+/// Moves frames between the WebSocket and the session until either side ends: `o` first,
+/// `a[...]` for queued frames, `h` after `heartbeat` of silence, `c[3000,...]` on close.
+pub(crate) async fn pump<S>(ws: WebSocketStream<S>, session: Arc<SockSession>, heartbeat: Duration)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sink, mut stream) = ws.split();
+    session.open();
+    if sink.send(WsMessage::text(OPEN)).await.is_err() {
+        session.disconnect();
+        return;
+    }
+    let mut last_write = Instant::now();
+    loop {
+        let changed = session.changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        let taken = session.take();
+        if !taken.messages.is_empty() {
+            if sink
+                .send(WsMessage::text(message_frame(&taken.messages)))
+                .await
+                .is_err()
+            {
+                break;
+            }
+            last_write = Instant::now();
+        }
+        if taken.closed {
+            let _ = sink.send(WsMessage::text(GO_AWAY)).await;
+            let _ = sink.close().await;
+            break;
+        }
+        tokio::select! {
+            () = &mut changed => {}
+            next = stream.next() => match next {
+                Some(Ok(WsMessage::Text(text))) => {
+                    let Ok(messages) = decode_messages(text.as_bytes()) else {
+                        tracing::debug!("SockJS websocket: broken JSON from client; closing");
+                        break;
+                    };
+                    for message in messages {
+                        if !session.deliver(message).await {
+                            break;
+                        }
+                    }
+                }
+                Some(Ok(WsMessage::Close(_)) | Err(_)) | None => break,
+                Some(Ok(_)) => {}
+            },
+            () = tokio::time::sleep_until(last_write + heartbeat) => {
+                if sink.send(WsMessage::text(HEARTBEAT)).await.is_err() {
+                    break;
+                }
+                last_write = Instant::now();
+            }
+        }
+    }
+    session.disconnect();
+}

@@ -1,0 +1,246 @@
+//! The XHR transports: `xhr` (long polling), `xhr_streaming` and `xhr_send`.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Frame;
+use tokio::sync::{mpsc, watch};
+
+use super::frame::{
+    decode_messages, message_frame, DecodeError, ANOTHER_CONNECTION, GO_AWAY, HEARTBEAT, OPEN,
+};
+use super::http::plain;
+use super::session::{Receiving, SockSession};
+use super::SockJs;
+use crate::app::App;
+use crate::endpoint::{body, BoxError, ResponseBody};
+use crate::session::run_session;
+
+/// The `h` bytes that open an `xhr_streaming` response, so that browsers hand the body to
+/// the page as it arrives.
+const PRELUDE_BYTES: usize = 2048;
+
+/// The session `id`, created (and its STOMP session task started) when unknown; `None`
+/// when the session limit is reached.
+fn session_for(
+    sockjs: &Arc<SockJs>,
+    id: &str,
+    app: Arc<App>,
+    remote: SocketAddr,
+    shutdown: watch::Receiver<bool>,
+) -> Option<Arc<SockSession>> {
+    if let Some(session) = sockjs.session(id) {
+        return Some(session);
+    }
+    if app.messaging.users.session_count() >= app.config.limits.max_sessions {
+        app.stats.rejected_handshake();
+        tracing::warn!(%remote, "SockJS session refused: session limit reached");
+        return None;
+    }
+    let (session, transport) = SockSession::new(app.config.limits.send_buffer_size);
+    if let Some(existing) = sockjs.register(id, &session) {
+        return Some(existing);
+    }
+    tokio::spawn(run_session(transport, app, remote, shutdown));
+    // The disconnect delay: without a receiving request for that long, the session ends.
+    let (sockjs, id, watched) = (Arc::clone(sockjs), id.to_owned(), Arc::clone(&session));
+    tokio::spawn(async move {
+        let delay = sockjs.options.disconnect_delay;
+        let tick = (delay / 4).max(std::time::Duration::from_millis(10));
+        loop {
+            tokio::time::sleep(tick).await;
+            if watched.abandoned(delay) {
+                break;
+            }
+        }
+        sockjs.remove(&id);
+        watched.disconnect();
+        tracing::debug!(session = %id, "SockJS session closed after the disconnect delay");
+    });
+    Some(session)
+}
+
+fn javascript(payload: Bytes) -> Response<ResponseBody> {
+    let mut response = Response::new(body(payload));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/javascript;charset=UTF-8"),
+    );
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store, no-cache, must-revalidate, max-age=0"),
+    );
+    response
+}
+
+fn line(frame: &str) -> Bytes {
+    Bytes::from(format!("{frame}\n"))
+}
+
+/// `xhr`: one frame per request: `o` first, then `a[...]`, `h` after the heartbeat
+/// interval, or `c[...]`.
+pub(crate) async fn poll(
+    sockjs: &Arc<SockJs>,
+    id: &str,
+    app: Arc<App>,
+    remote: SocketAddr,
+    shutdown: watch::Receiver<bool>,
+) -> Response<ResponseBody> {
+    let Some(session) = session_for(sockjs, id, app, remote, shutdown) else {
+        return plain(StatusCode::SERVICE_UNAVAILABLE, "too many sessions");
+    };
+    if session.open() {
+        session.stop_receiving();
+        return javascript(line(OPEN));
+    }
+    if !session.start_receiving() {
+        return javascript(line(ANOTHER_CONNECTION));
+    }
+    let _receiving = Receiving(Arc::clone(&session));
+    let heartbeat = tokio::time::sleep(sockjs.options.heartbeat);
+    tokio::pin!(heartbeat);
+    loop {
+        let changed = session.changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        let taken = session.take();
+        if !taken.messages.is_empty() {
+            return javascript(line(&message_frame(&taken.messages)));
+        }
+        if taken.closed {
+            return javascript(line(GO_AWAY));
+        }
+        tokio::select! {
+            () = &mut changed => {}
+            () = &mut heartbeat => return javascript(line(HEARTBEAT)),
+        }
+    }
+}
+
+/// `xhr_streaming`: a chunked response of newline-separated frames, ended after
+/// `stream_bytes_limit` bytes so that the client opens the next one.
+pub(crate) async fn stream(
+    sockjs: &Arc<SockJs>,
+    id: &str,
+    app: Arc<App>,
+    remote: SocketAddr,
+    shutdown: watch::Receiver<bool>,
+) -> Response<ResponseBody> {
+    let Some(session) = session_for(sockjs, id, app, remote, shutdown) else {
+        return plain(StatusCode::SERVICE_UNAVAILABLE, "too many sessions");
+    };
+    let mut prelude = vec![b'h'; PRELUDE_BYTES + 1];
+    prelude[PRELUDE_BYTES] = b'\n';
+    let (tx, rx) = mpsc::channel::<Bytes>(16);
+    let _ = tx.try_send(Bytes::from(prelude));
+    if !session.start_receiving() {
+        let _ = tx.try_send(line(ANOTHER_CONNECTION));
+        drop(tx);
+        return javascript_stream(rx);
+    }
+    let (heartbeat, limit) = (sockjs.options.heartbeat, sockjs.options.stream_bytes_limit);
+    tokio::spawn(async move {
+        let _receiving = Receiving(Arc::clone(&session));
+        if session.open() && tx.send(line(OPEN)).await.is_err() {
+            return;
+        }
+        let mut sent = 0;
+        loop {
+            let changed = session.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let taken = session.take();
+            if !taken.messages.is_empty() {
+                let frame = line(&message_frame(&taken.messages));
+                sent += frame.len();
+                if tx.send(frame).await.is_err() || sent >= limit {
+                    return;
+                }
+            }
+            if taken.closed {
+                let _ = tx.send(line(GO_AWAY)).await;
+                return;
+            }
+            tokio::select! {
+                () = &mut changed => {}
+                () = tx.closed() => return,
+                () = tokio::time::sleep(heartbeat) => {
+                    if tx.send(line(HEARTBEAT)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    javascript_stream(rx)
+}
+
+fn javascript_stream(rx: mpsc::Receiver<Bytes>) -> Response<ResponseBody> {
+    let mut response = javascript(Bytes::new());
+    *response.body_mut() = ChannelBody(rx).boxed();
+    response
+}
+
+/// `xhr_send`: a JSON array of STOMP strings for the session; 204, or 404 for an unknown
+/// session.
+pub(crate) async fn send<B>(
+    sockjs: &Arc<SockJs>,
+    id: &str,
+    app: &App,
+    request: B,
+) -> Response<ResponseBody>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let Some(session) = sockjs.session(id) else {
+        return plain(StatusCode::NOT_FOUND, "unknown session");
+    };
+    // A JSON-encoded frame is at most six bytes per byte of the frame.
+    let limited = http_body_util::Limited::new(request, app.config.limits.message_size * 6 + 1024);
+    let Ok(collected) = limited.collect().await else {
+        return plain(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request body too large or unreadable",
+        );
+    };
+    let messages = match decode_messages(&collected.to_bytes()) {
+        Ok(messages) => messages,
+        Err(DecodeError::Empty) => {
+            return plain(StatusCode::INTERNAL_SERVER_ERROR, "Payload expected.")
+        }
+        Err(DecodeError::Broken) => {
+            return plain(StatusCode::INTERNAL_SERVER_ERROR, "Broken JSON encoding.")
+        }
+    };
+    for message in messages {
+        if !session.deliver(message).await {
+            return plain(StatusCode::NOT_FOUND, "session closed");
+        }
+    }
+    plain(StatusCode::NO_CONTENT, "")
+}
+
+/// A response body fed by a channel, ending when the sender is dropped.
+struct ChannelBody(mpsc::Receiver<Bytes>);
+
+impl hyper::body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|data| Ok(Frame::data(data))))
+    }
+}

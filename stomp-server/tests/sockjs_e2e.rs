@@ -1,0 +1,336 @@
+//! SockJS driven by hand over real sockets: `info`, the framed WebSocket transport,
+//! `xhr_streaming` and `xhr` with `xhr_send`, unknown sessions and the disconnect delay.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestServer, WAIT};
+use futures_util::{SinkExt, StreamExt};
+use stomp_server::{SockJsOptions, StompServer};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+const CONNECT: &str = "CONNECT\naccept-version:1.2\nhost:x\nheart-beat:0,0\n\n\0";
+const SUBSCRIBE: &str = "SUBSCRIBE\nid:s1\ndestination:/topic/t\nreceipt:r1\n\n\0";
+const SEND: &str = "SEND\ndestination:/topic/t\ncontent-type:text/plain\n\nhello \u{2028} sockjs\0";
+
+async fn server(options: SockJsOptions) -> TestServer {
+    TestServer::start(
+        StompServer::builder()
+            .handlers(stomp_server::Handlers::new())
+            .sockjs_options(options),
+    )
+    .await
+}
+
+/// A response read to its end (`Connection: close`).
+struct Reply {
+    status: u16,
+    head: String,
+    body: String,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|line| {
+            let (n, v) = line.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+}
+
+async fn open(port: u16, method: &str, path: &str, body: &str) -> BufReader<TcpStream> {
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\
+         Content-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    BufReader::new(tcp)
+}
+
+async fn read_head(reader: &mut BufReader<TcpStream>) -> (u16, String) {
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        let n = tokio::time::timeout(WAIT, reader.read_line(&mut line))
+            .await
+            .unwrap()
+            .unwrap();
+        if n == 0 || line == "\r\n" {
+            break;
+        }
+        head.push_str(&line);
+    }
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head)
+}
+
+/// Reads one chunk of a chunked body; `None` at its end.
+async fn read_chunk(reader: &mut BufReader<TcpStream>) -> Option<String> {
+    let mut size = String::new();
+    tokio::time::timeout(WAIT, reader.read_line(&mut size))
+        .await
+        .unwrap()
+        .unwrap();
+    let size = usize::from_str_radix(size.trim(), 16).ok()?;
+    let mut data = vec![0; size + 2];
+    tokio::time::timeout(WAIT, reader.read_exact(&mut data))
+        .await
+        .unwrap()
+        .unwrap();
+    data.truncate(size);
+    (size > 0).then(|| String::from_utf8(data).unwrap())
+}
+
+async fn request(port: u16, method: &str, path: &str, body: &str) -> Reply {
+    let mut reader = open(port, method, path, body).await;
+    let (status, head) = read_head(&mut reader).await;
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    let mut body = String::new();
+    if chunked {
+        while let Some(chunk) = read_chunk(&mut reader).await {
+            body.push_str(&chunk);
+        }
+    } else {
+        tokio::time::timeout(WAIT, reader.read_to_string(&mut body))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    Reply { status, head, body }
+}
+
+/// The STOMP frames of an `a[...]` frame.
+fn messages(frame: &str) -> Vec<String> {
+    let json = frame
+        .trim_end()
+        .strip_prefix('a')
+        .unwrap_or_else(|| panic!("not an a-frame: {frame:?}"));
+    serde_json::from_str(json).unwrap()
+}
+
+fn json(frames: &[&str]) -> String {
+    serde_json::to_string(frames).unwrap()
+}
+
+#[tokio::test]
+async fn info_and_preflight() {
+    let server = server(SockJsOptions::default()).await;
+    let reply = request(server.port, "GET", "/ws/info", "").await;
+    assert_eq!(reply.status, 200);
+    let info: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+    assert_eq!(info["websocket"], true);
+    assert_eq!(info["cookie_needed"], false);
+    assert_eq!(info["origins"][0], "*:*");
+    assert!(info["entropy"].is_u64());
+    assert_eq!(
+        reply.header("cache-control"),
+        Some("no-store, no-cache, must-revalidate, max-age=0")
+    );
+    assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(
+        reply.header("access-control-allow-credentials"),
+        Some("true")
+    );
+    let preflight = request(server.port, "OPTIONS", "/ws/info", "").await;
+    assert_eq!(preflight.status, 204);
+    assert!(preflight.header("access-control-allow-methods").is_some());
+    let greeting = request(server.port, "GET", "/ws", "").await;
+    assert_eq!(greeting.body, "Welcome to SockJS!\n");
+}
+
+#[tokio::test]
+async fn websocket_transport_frames() {
+    let server = server(SockJsOptions::default()).await;
+    let url = format!("ws://127.0.0.1:{}/ws/000/abcd/websocket", server.port);
+    let tcp = TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
+    let (mut ws, _) = tokio_tungstenite::client_async(url, tcp).await.unwrap();
+    match tokio::time::timeout(WAIT, ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+    {
+        WsMessage::Text(t) => assert_eq!(t.as_str(), "o"),
+        other => panic!("unexpected {other:?}"),
+    }
+    ws.send(WsMessage::text(json(&[CONNECT]))).await.unwrap();
+    let connected = messages(&read_ws(&mut ws).await);
+    assert!(connected[0].starts_with("CONNECTED\n"), "{connected:?}");
+    ws.send(WsMessage::text(json(&[SUBSCRIBE]))).await.unwrap();
+    assert!(messages(&read_ws(&mut ws).await)[0].starts_with("RECEIPT\nreceipt-id:r1\n"));
+    // A single JSON string is accepted too.
+    ws.send(WsMessage::text(serde_json::to_string(SEND).unwrap()))
+        .await
+        .unwrap();
+    let message = messages(&read_ws(&mut ws).await).concat();
+    assert!(message.starts_with("MESSAGE\n"), "{message:?}");
+    assert!(message.contains("subscription:s1\n"));
+    assert!(message.ends_with("hello \u{2028} sockjs\0"));
+    // DISCONNECT: the server ends the session with `c[3000,"Go away!"]`.
+    ws.send(WsMessage::text(json(&["DISCONNECT\n\n\0"])))
+        .await
+        .unwrap();
+    assert_eq!(read_ws(&mut ws).await, "c[3000,\"Go away!\"]");
+}
+
+async fn read_ws(ws: &mut tokio_tungstenite::WebSocketStream<TcpStream>) -> String {
+    loop {
+        match tokio::time::timeout(WAIT, ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+        {
+            WsMessage::Text(t) if t.as_str() != "h" => return t.as_str().to_owned(),
+            WsMessage::Text(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+/// Reads `xhr_streaming` frames (one per line) from a chunked response.
+struct Stream {
+    reader: BufReader<TcpStream>,
+    pending: String,
+}
+
+impl Stream {
+    async fn open(port: u16, path: &str) -> Stream {
+        let mut reader = open(port, "POST", path, "").await;
+        let (status, head) = read_head(&mut reader).await;
+        assert_eq!(status, 200, "{head}");
+        Stream {
+            reader,
+            pending: String::new(),
+        }
+    }
+
+    async fn frame(&mut self) -> Option<String> {
+        loop {
+            if let Some(at) = self.pending.find('\n') {
+                let line: String = self.pending.drain(..=at).collect();
+                return Some(line.trim_end().to_owned());
+            }
+            let chunk = read_chunk(&mut self.reader).await?;
+            self.pending.push_str(&chunk);
+        }
+    }
+}
+
+async fn xhr_send(port: u16, session: &str, frames: &[&str]) -> u16 {
+    request(
+        port,
+        "POST",
+        &format!("/ws/000/{session}/xhr_send"),
+        &json(frames),
+    )
+    .await
+    .status
+}
+
+#[tokio::test]
+async fn xhr_streaming_round_trip() {
+    let server = server(SockJsOptions::default()).await;
+    let port = server.port;
+    let mut stream = Stream::open(port, "/ws/000/stream1/xhr_streaming").await;
+    assert_eq!(stream.frame().await.unwrap(), "h".repeat(2048));
+    assert_eq!(stream.frame().await.unwrap(), "o");
+    assert_eq!(xhr_send(port, "stream1", &[CONNECT]).await, 204);
+    assert!(messages(&stream.frame().await.unwrap())[0].starts_with("CONNECTED\n"));
+    assert_eq!(xhr_send(port, "stream1", &[SUBSCRIBE]).await, 204);
+    assert!(messages(&stream.frame().await.unwrap())[0].starts_with("RECEIPT\nreceipt-id:r1\n"));
+    assert_eq!(xhr_send(port, "stream1", &[SEND]).await, 204);
+    let message = messages(&stream.frame().await.unwrap()).concat();
+    assert!(message.starts_with("MESSAGE\n") && message.contains("subscription:s1\n"));
+    assert!(message.ends_with("hello \u{2028} sockjs\0"));
+    // Broken JSON is refused.
+    let broken = request(port, "POST", "/ws/000/stream1/xhr_send", "[\"x").await;
+    assert_eq!(broken.status, 500);
+}
+
+#[tokio::test]
+async fn xhr_streaming_ends_at_the_bytes_limit() {
+    let options = SockJsOptions {
+        stream_bytes_limit: 64,
+        ..SockJsOptions::default()
+    };
+    let server = server(options).await;
+    let port = server.port;
+    let mut stream = Stream::open(port, "/ws/000/short/xhr_streaming").await;
+    assert_eq!(stream.frame().await.unwrap().len(), 2048);
+    assert_eq!(stream.frame().await.unwrap(), "o");
+    assert_eq!(xhr_send(port, "short", &[CONNECT]).await, 204);
+    assert!(messages(&stream.frame().await.unwrap())[0].starts_with("CONNECTED\n"));
+    assert_eq!(
+        stream.frame().await,
+        None,
+        "the response ends after the limit"
+    );
+    // The same session continues on the next request.
+    let mut stream = Stream::open(port, "/ws/000/short/xhr_streaming").await;
+    assert_eq!(stream.frame().await.unwrap().len(), 2048);
+    assert_eq!(xhr_send(port, "short", &[SUBSCRIBE]).await, 204);
+    assert!(messages(&stream.frame().await.unwrap())[0].starts_with("RECEIPT\n"));
+}
+
+#[tokio::test]
+async fn xhr_polling_round_trip() {
+    let server = server(SockJsOptions::default()).await;
+    let port = server.port;
+    let poll = || request(port, "POST", "/ws/000/poll1/xhr", "");
+    let first = poll().await;
+    assert_eq!((first.status, first.body.as_str()), (200, "o\n"));
+    assert_eq!(xhr_send(port, "poll1", &[CONNECT]).await, 204);
+    assert!(messages(&poll().await.body)[0].starts_with("CONNECTED\n"));
+    assert_eq!(xhr_send(port, "poll1", &[SUBSCRIBE, SEND]).await, 204);
+    let mut frames = Vec::new();
+    while frames.len() < 2 {
+        frames.extend(messages(&poll().await.body));
+    }
+    assert!(frames[0].starts_with("RECEIPT\n"));
+    assert!(frames[1].starts_with("MESSAGE\n") && frames[1].ends_with("hello \u{2028} sockjs\0"));
+}
+
+#[tokio::test]
+async fn unknown_session_is_404() {
+    let server = server(SockJsOptions::default()).await;
+    assert_eq!(xhr_send(server.port, "nobody", &[CONNECT]).await, 404);
+}
+
+#[tokio::test]
+async fn session_closes_after_the_disconnect_delay() {
+    let options = SockJsOptions {
+        disconnect_delay: Duration::from_millis(200),
+        ..SockJsOptions::default()
+    };
+    let server = server(options).await;
+    let port = server.port;
+    let first = request(port, "POST", "/ws/000/late/xhr", "").await;
+    assert_eq!(first.body, "o\n");
+    assert_eq!(xhr_send(port, "late", &[CONNECT]).await, 204);
+    assert!(
+        messages(&request(port, "POST", "/ws/000/late/xhr", "").await.body)[0]
+            .starts_with("CONNECTED\n")
+    );
+    assert_eq!(server.stats.snapshot().sessions_current, 1);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while server.stats.snapshot().sessions_current > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(server.stats.snapshot().sessions_current, 0);
+    assert_eq!(xhr_send(port, "late", &[SEND]).await, 404);
+}

@@ -1,0 +1,150 @@
+//! SockJS in a real browser: starts a server with `.with_sockjs()` that serves a small page,
+//! `sockjs.min.js` (sockjs-client) and stompjs' UMD bundle, then runs
+//! `tests/browser/sockjs_test.mjs` (Debian's Chromium driven by playwright-core), which
+//! connects stompjs over SockJS with each of the `websocket`, `xhr-streaming` and
+//! `xhr-polling` transports, subscribes, sends and receives.
+//!
+//! Needs `node`, `tests/browser/node_modules/{playwright-core,sockjs-client,@stomp/stompjs}`
+//! and `/usr/bin/chromium` (`bash tests/browser/install.sh`). Without them the test prints a
+//! loud `SKIPPED` line and passes, unless `STOMP_REQUIRE_ALL=1`, when it fails.
+//!
+//! Run it alone with `cargo test -p tests --test browser_sockjs -- --nocapture`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use stomp_server::{Handlers, StompServer};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+/// How long the whole browser run may take (the script stops itself after 120 s).
+const RUN_TIMEOUT: Duration = Duration::from_secs(180);
+const SOCKJS: &str = "tests/browser/node_modules/sockjs-client/dist/sockjs.min.js";
+const STOMPJS: &str = "tests/browser/node_modules/@stomp/stompjs/bundles/stomp.umd.min.js";
+
+/// The page: `window.roundTrip(transport, token)` connects stompjs over SockJS forced to
+/// `transport`, subscribes to a topic, sends `hello <token>` to it and resolves with what
+/// came back and the transport SockJS used.
+const PAGE: &str = r#"<!doctype html>
+<html><head><meta charset="utf-8"><title>SockJS test</title>
+<script src="/sockjs.min.js"></script>
+<script src="/stomp.umd.min.js"></script>
+<script>
+window.roundTrip = (transport, token) => new Promise((resolve, reject) => {
+  let sock;
+  const timer = setTimeout(() => reject(new Error('no message within 20 s')), 20000);
+  const client = new StompJs.Client({
+    webSocketFactory: () => (sock = new SockJS('/ws', null, { transports: [transport] })),
+    reconnectDelay: 0,
+    onStompError: (frame) => reject(new Error('STOMP ERROR: ' + frame.headers.message)),
+    onWebSocketClose: (event) => reject(new Error('closed: ' + event.code + ' ' + event.reason)),
+  });
+  client.onConnect = () => {
+    const destination = '/topic/sockjs.' + token;
+    client.subscribe(destination, (message) => {
+      clearTimeout(timer);
+      const used = sock.transport;
+      client.deactivate();
+      resolve({ body: message.body, transport: used });
+    });
+    client.publish({ destination, body: 'hello ' + token });
+  };
+  client.activate();
+});
+</script></head><body>SockJS test page</body></html>
+"#;
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tests crate sits in the workspace root")
+        .to_path_buf()
+}
+
+/// What is missing to run the browser test, if anything.
+fn missing_prerequisites(root: &Path) -> Vec<String> {
+    let mut missing = Vec::new();
+    match Command::new("node").arg("--version").output() {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => missing.push(format!("`node --version` failed ({})", out.status)),
+        Err(error) => missing.push(format!("node ({error})")),
+    }
+    for file in [
+        "tests/browser/node_modules/playwright-core/package.json",
+        SOCKJS,
+        STOMPJS,
+    ] {
+        if !root.join(file).is_file() {
+            missing.push(file.to_owned());
+        }
+    }
+    if !Path::new(CHROMIUM).is_file() {
+        missing.push(CHROMIUM.to_owned());
+    }
+    missing
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stompjs_over_sockjs_in_a_real_browser() {
+    let root = workspace_root();
+    let missing = missing_prerequisites(&root);
+    if !missing.is_empty() {
+        tests::prerequisite::missing(
+            "SockJS browser test",
+            &format!("{} missing", missing.join(", ")),
+            "bash tests/browser/install.sh (apt-get install -y chromium; npm ci --prefix tests/browser)",
+        );
+        return;
+    }
+    let read = |file: &str| {
+        std::fs::read(root.join(file)).unwrap_or_else(|e| panic!("cannot read {file}: {e}"))
+    };
+    let server = StompServer::builder()
+        .handlers(Handlers::new())
+        .with_sockjs()
+        .static_resource("/", "text/html; charset=utf-8", PAGE)
+        .static_resource("/sockjs.min.js", "application/javascript", read(SOCKJS))
+        .static_resource("/stomp.umd.min.js", "application/javascript", read(STOMPJS))
+        .stats_log_interval(None)
+        .build()
+        .expect("the server builds");
+    let listener = server.bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("local address");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(server.run(listener, async move {
+        let _ = stopped.await;
+    }));
+    let url = format!("http://{addr}");
+    eprintln!("SockJS browser test at {url}");
+
+    let script = root.join("tests/browser/sockjs_test.mjs");
+    let run = tokio::process::Command::new("node")
+        .arg(script)
+        .arg(&url)
+        .current_dir(&root)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(RUN_TIMEOUT, run)
+        .await
+        .unwrap_or_else(|_| panic!("the browser test did not finish within {RUN_TIMEOUT:?}"))
+        .expect("cannot run node");
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(10), running).await;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    println!("{text}");
+    assert!(
+        output.status.success(),
+        "the SockJS browser test failed ({}):\n{text}",
+        output.status
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.trim() == "browser: 3 passed, 0 failed"),
+        "the browser test printed no `browser: 3 passed, 0 failed` line:\n{text}"
+    );
+}
