@@ -26,6 +26,10 @@ pub struct Limits {
     pub max_sessions: usize,
     /// Most subscriptions per session.
     pub max_subscriptions_per_session: usize,
+    /// Most frames one session may send per second, with bursts of up to one second's worth
+    /// (a token bucket). A session past it gets an `ERROR` and is closed, so a flood of small
+    /// valid frames cannot monopolise the server. Default 100,000; 0 turns the check off.
+    pub max_frames_per_second: u32,
     /// WebSocket read buffer per connection. The default 4 KiB keeps an idle session small
     /// (tungstenite's own default is 128 KiB); larger messages still arrive whole.
     pub read_buffer_size: usize,
@@ -42,6 +46,7 @@ impl Default for Limits {
             time_to_first_frame: Duration::from_secs(60),
             max_sessions: 200_000,
             max_subscriptions_per_session: 1_000,
+            max_frames_per_second: 100_000,
             read_buffer_size: 4 * 1024,
         }
     }

@@ -632,3 +632,38 @@ async fn other_sessions_can_neither_read_nor_forge_user_destinations() {
         "bob must not get a forged message"
     );
 }
+
+#[tokio::test]
+async fn a_flooding_session_gets_an_error_and_others_carry_on() {
+    let limits = Limits {
+        max_frames_per_second: 50,
+        ..Limits::default()
+    };
+    let server = TestServer::start(
+        StompServer::builder()
+            .handlers(stomp_server::Handlers::new())
+            .limits(limits),
+    )
+    .await;
+    let calm = server.connect_anonymous().await;
+    let mut sub = calm.subscribe("/topic/calm").await.unwrap();
+    let mut ws = raw(&server).await;
+    ws.send(WsMessage::text("CONNECT\naccept-version:1.2\n\n\0"))
+        .await
+        .unwrap();
+    read_text(&mut ws).await.unwrap();
+    // 200 frames at once: four times the per-second allowance.
+    let flood = "SEND\ndestination:/topic/flood\n\nx\0".repeat(200);
+    ws.send(WsMessage::text(flood)).await.unwrap();
+    let error = read_text(&mut ws).await.unwrap();
+    assert!(
+        error.contains("message:more than 50 frames per second"),
+        "{error}"
+    );
+    assert!(closed(&mut ws).await);
+    calm.send("/topic/calm", "unaffected").await.unwrap();
+    assert_eq!(
+        sub.next_timeout(WAIT).await.unwrap().body_str(),
+        Some("unaffected")
+    );
+}

@@ -16,6 +16,7 @@ use super::attributes::SessionAttributes;
 use super::connect::{accept_connect, error_frame};
 use super::handle::SessionHandle;
 use super::outbound::{encode_frame, to_ws_message, CloseCause, Outbound, OutboundHook};
+use super::rate::FrameRate;
 use super::writer::run_writer;
 use crate::app::App;
 use crate::broker::PublishedMessage;
@@ -223,11 +224,23 @@ pub(crate) async fn run_session<T>(
         subscriptions: HashMap::new(),
         transactions: HashMap::new(),
     };
+    let mut rate = FrameRate::new(limits.max_frames_per_second);
     let end = 'session: loop {
         // Handle every complete frame already buffered.
+        rate.refill();
         loop {
             match decoder.decode(&mut buffer) {
                 Ok(Some(frame)) => {
+                    if !rate.take() {
+                        let message = format!(
+                            "more than {} frames per second: the session is flooding the server",
+                            limits.max_frames_per_second
+                        );
+                        tracing::warn!(session = %id, %remote, "closing a flooding session");
+                        if let Some(end) = state.fail(message, frame.receipt()) {
+                            break 'session end;
+                        }
+                    }
                     if let Some(end) = state.handle(frame).await {
                         break 'session end;
                     }
