@@ -30,6 +30,10 @@ pub struct Limits {
     /// (a token bucket). A session past it gets an `ERROR` and is closed, so a flood of small
     /// valid frames cannot monopolise the server. Default 100,000; 0 turns the check off.
     pub max_frames_per_second: u32,
+    /// Most bytes a session's open transactions may hold (`SEND`, `ACK` and `NACK` frames
+    /// waiting for `COMMIT`, and the transactions themselves); past it the session gets an
+    /// `ERROR` and is closed. Default 1 MiB.
+    pub max_transaction_bytes: usize,
     /// WebSocket read buffer per connection. The default 4 KiB keeps an idle session small
     /// (tungstenite's own default is 128 KiB); larger messages still arrive whole.
     pub read_buffer_size: usize,
@@ -47,6 +51,7 @@ impl Default for Limits {
             max_sessions: 200_000,
             max_subscriptions_per_session: 1_000,
             max_frames_per_second: 100_000,
+            max_transaction_bytes: 1024 * 1024,
             read_buffer_size: 4 * 1024,
         }
     }

@@ -667,3 +667,49 @@ async fn a_flooding_session_gets_an_error_and_others_carry_on() {
         Some("unaffected")
     );
 }
+
+#[tokio::test]
+async fn transactions_cannot_hold_memory_without_bound() {
+    let limits = Limits {
+        max_transaction_bytes: 2_000,
+        ..Limits::default()
+    };
+    let server = TestServer::start(
+        StompServer::builder()
+            .handlers(stomp_server::Handlers::new())
+            .limits(limits),
+    )
+    .await;
+    let s = server.connect_anonymous().await;
+    let held = |tx: &str| {
+        Frame::new(Command::Send)
+            .header("destination", "/topic/tx-bound")
+            .header("transaction", tx)
+            .with_body("x".repeat(400))
+    };
+    // Twice 3 frames of ~450 bytes fit, because COMMIT gives the bytes back.
+    for tx in ["t1", "t2"] {
+        s.send_with_receipt(Frame::new(Command::Begin).header("transaction", tx))
+            .await
+            .unwrap();
+        for _ in 0..3 {
+            s.send_with_receipt(held(tx)).await.unwrap();
+        }
+        s.send_with_receipt(Frame::new(Command::Commit).header("transaction", tx))
+            .await
+            .unwrap();
+    }
+    // Holding more than the limit at once ends the session with an ERROR saying why.
+    s.send_with_receipt(Frame::new(Command::Begin).header("transaction", "t3"))
+        .await
+        .unwrap();
+    let mut refused = None;
+    for _ in 0..6 {
+        if let Err(error) = s.send_with_receipt(held("t3")).await {
+            refused = Some(error.to_string());
+            break;
+        }
+    }
+    let refused = refused.expect("the transaction limit must be enforced");
+    assert!(refused.contains("max_transaction_bytes"), "{refused}");
+}

@@ -101,6 +101,9 @@ impl BrokerRelay {
     }
 }
 
+/// The prefetch window of an acknowledging subscription that asks for none.
+const DEFAULT_PREFETCH: usize = 1_000;
+
 /// `/queue/x` → `queue.x`: a destination as routing-key words.
 fn words(destination: &str) -> String {
     destination.trim_start_matches('/').replace('/', ".")
@@ -184,7 +187,13 @@ impl Broker for BrokerRelay {
                             AckMode::ClientIndividual => "client-individual",
                         },
                     );
-                if let Some(prefetch) = request.prefetch {
+                // An acknowledging subscription without its own window gets one, so that
+                // RabbitMQ never has more unacknowledged messages out than it can take back.
+                let prefetch = request.prefetch.or(match request.ack {
+                    AckMode::Auto => None,
+                    AckMode::Client | AckMode::ClientIndividual => Some(DEFAULT_PREFETCH),
+                });
+                if let Some(prefetch) = prefetch {
                     frame
                         .headers
                         .append("prefetch-count", &prefetch.to_string());
@@ -271,7 +280,7 @@ impl Broker for BrokerRelay {
                 AckTarget::MessageId {
                     message_id,
                     subscription,
-                } => relay.lock().ack_ids.remove(message_id).ok_or_else(|| {
+                } => relay.lock().take_ack_id(message_id).ok_or_else(|| {
                     BrokerError::UnknownMessageId {
                         message_id: message_id.clone(),
                         subscription: subscription.clone(),

@@ -1,7 +1,7 @@
 //! One broker connection per client session: the client's subscriptions, acknowledgements
 //! and the `MESSAGE` frames coming back, with subscription ids and destinations translated.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use stomp_core::{names, Command, Frame, Version};
@@ -38,11 +38,31 @@ pub(super) struct Subscriptions {
     next: u64,
     pub(super) routes: HashMap<String, Route>,
     pub(super) by_client: HashMap<Arc<str>, Vec<String>>,
-    /// `message-id` → broker ack id, for 1.0/1.1 clients that acknowledge by message-id.
-    pub(super) ack_ids: HashMap<String, String>,
+    /// `(message-id, broker ack id)`, oldest first, for 1.0/1.1 clients that acknowledge by
+    /// message-id. Bounded: a cumulative `ACK` leaves older entries behind, and the oldest go
+    /// once [`ACK_IDS_KEPT`] are remembered.
+    ack_ids: VecDeque<(String, String)>,
 }
 
+/// How many message-id → ack id pairs a session remembers.
+const ACK_IDS_KEPT: usize = 4_096;
+
 impl Subscriptions {
+    /// Remembers the broker's ack id of a delivered message.
+    fn remember_ack_id(&mut self, message_id: &str, ack: &str) {
+        if self.ack_ids.len() >= ACK_IDS_KEPT {
+            self.ack_ids.pop_front();
+        }
+        self.ack_ids
+            .push_back((message_id.to_owned(), ack.to_owned()));
+    }
+
+    /// The broker's ack id of `message_id`, forgotten once taken.
+    pub(super) fn take_ack_id(&mut self, message_id: &str) -> Option<String> {
+        let at = self.ack_ids.iter().position(|(m, _)| m == message_id)?;
+        self.ack_ids.remove(at).map(|(_, ack)| ack)
+    }
+
     /// A fresh broker-side subscription id.
     pub(super) fn next_id(&mut self) -> String {
         self.next += 1;
@@ -177,7 +197,7 @@ fn deliver(session: &SessionHandle, subscriptions: &Mutex<Subscriptions>, frame:
             if let (Some(message_id), Some(ack)) =
                 (frame.get(names::MESSAGE_ID), frame.get(names::ACK))
             {
-                subs.ack_ids.insert(message_id.to_owned(), ack.to_owned());
+                subs.remember_ack_id(message_id, ack);
             }
         }
         route

@@ -250,19 +250,46 @@ impl SessionState<'_> {
 
     /// A `SEND`, `ACK` or `NACK` with a `transaction` header: held until `COMMIT`.
     pub(super) fn hold(&mut self, frame: Frame) -> Option<End> {
-        let tx = frame.get(names::TRANSACTION).unwrap_or_default();
-        let Some(held) = self.transactions.get_mut(tx) else {
+        let tx = tx_name(&frame);
+        if !self.transactions.contains_key(tx) {
             return self.fail(format!("unknown transaction `{tx}`"), frame.receipt());
-        };
+        }
         if matches!(frame.command, Command::Ack | Command::Nack) {
             // Checked now, applied at COMMIT.
             if let Err(message) = ack_request(&frame, self.session.version) {
                 return self.fail(message, frame.receipt());
             }
         }
-        held.push(frame.clone());
+        let size = held_size(&frame);
+        if let Some(end) = self.reserve_transaction_bytes(size, frame.receipt()) {
+            return Some(end);
+        }
         self.receipt(&frame);
+        if let Some(held) = self.transactions.get_mut(tx_name(&frame)) {
+            held.push(frame);
+        }
         None
+    }
+
+    /// Counts `size` more bytes held by transactions; past the limit the session ends.
+    fn reserve_transaction_bytes(&mut self, size: usize, receipt: Option<&str>) -> Option<End> {
+        let limit = self.app.config.limits.max_transaction_bytes;
+        if self.transaction_bytes + size > limit {
+            return self.fail(
+                format!(
+                    "open transactions would hold more than {limit} bytes (max_transaction_bytes)"
+                ),
+                receipt,
+            );
+        }
+        self.transaction_bytes += size;
+        None
+    }
+
+    /// Forgets what a finished transaction held.
+    fn release_transaction(&mut self, tx: &str, held: &[Frame]) {
+        let size = TRANSACTION_OVERHEAD + tx.len() + held.iter().map(held_size).sum::<usize>();
+        self.transaction_bytes = self.transaction_bytes.saturating_sub(size);
     }
 
     pub(super) async fn transaction(&mut self, frame: Frame) -> Option<End> {
@@ -292,12 +319,18 @@ impl SessionState<'_> {
                         frame.receipt(),
                     );
                 }
+                if let Some(end) =
+                    self.reserve_transaction_bytes(TRANSACTION_OVERHEAD + tx.len(), frame.receipt())
+                {
+                    return Some(end);
+                }
                 self.transactions.insert(tx, Vec::new());
             }
             Command::Commit => {
                 let Some(held) = self.transactions.remove(&tx) else {
                     return self.fail(format!("unknown transaction `{tx}`"), frame.receipt());
                 };
+                self.release_transaction(&tx, &held);
                 for mut held in held {
                     held.headers.remove(names::TRANSACTION);
                     held.headers.remove(names::RECEIPT);
@@ -317,14 +350,33 @@ impl SessionState<'_> {
                 }
             }
             _ => {
-                if self.transactions.remove(&tx).is_none() {
+                let Some(held) = self.transactions.remove(&tx) else {
                     return self.fail(format!("unknown transaction `{tx}`"), frame.receipt());
-                }
+                };
+                self.release_transaction(&tx, &held);
             }
         }
         self.receipt(&frame);
         None
     }
+}
+
+/// What an open transaction costs besides its frames.
+const TRANSACTION_OVERHEAD: usize = 64;
+
+/// The bytes a held frame counts for: its body and headers, plus a little bookkeeping.
+fn held_size(frame: &Frame) -> usize {
+    32 + frame.body.len()
+        + frame
+            .headers
+            .iter()
+            .map(|(n, v)| n.len() + v.len())
+            .sum::<usize>()
+}
+
+/// The `transaction` header of a frame (empty when absent).
+fn tx_name(frame: &Frame) -> &str {
+    frame.get(names::TRANSACTION).unwrap_or_default()
 }
 
 /// Reads the message an `ACK`/`NACK` names: `id` on STOMP 1.2, `message-id` and

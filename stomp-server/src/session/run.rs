@@ -223,6 +223,7 @@ pub(crate) async fn run_session<T>(
         session: &session,
         subscriptions: HashMap::new(),
         transactions: HashMap::new(),
+        transaction_bytes: 0,
     };
     let mut rate = FrameRate::new(limits.max_frames_per_second);
     let end = 'session: loop {
@@ -324,6 +325,8 @@ pub(super) struct SessionState<'a> {
     pub(super) subscriptions: HashMap<String, Subscribed>,
     /// `SEND`, `ACK` and `NACK` frames held by open transactions.
     pub(super) transactions: HashMap<String, Vec<Frame>>,
+    /// What the open transactions hold, in bytes (bounded by `max_transaction_bytes`).
+    pub(super) transaction_bytes: usize,
 }
 
 /// One subscription of the session.
@@ -367,15 +370,17 @@ impl SessionState<'_> {
     /// Handles one client frame; `Some` ends the session.
     async fn handle(&mut self, mut frame: Frame) -> Option<End> {
         self.app.stats.frame_in(frame.command);
-        let mut principal = self.session.principal.clone();
-        let mut context = InterceptorContext {
-            session_id: &self.session.id,
-            principal: &mut principal,
-            attributes: &self.session.attributes,
-        };
-        for interceptor in &self.app.interceptors {
-            if let Err(rejection) = interceptor.pre_send(&mut frame, &mut context) {
-                return self.fail(rejection.message, frame.receipt());
+        if !self.app.interceptors.is_empty() {
+            let mut principal = self.session.principal.clone();
+            let mut context = InterceptorContext {
+                session_id: &self.session.id,
+                principal: &mut principal,
+                attributes: &self.session.attributes,
+            };
+            for interceptor in &self.app.interceptors {
+                if let Err(rejection) = interceptor.pre_send(&mut frame, &mut context) {
+                    return self.fail(rejection.message, frame.receipt());
+                }
             }
         }
         match frame.command {
