@@ -99,7 +99,8 @@ impl Messaging {
         mut message: PublishedMessage,
     ) -> Result<usize, BrokerError> {
         message.destination = session_destination(destination, session);
-        self.broker.publish_for_session(session, Arc::new(message))
+        self.broker
+            .publish_for_session(session, destination, Arc::new(message))
     }
 
     /// Publishes to `destination` (`/queue/reply`) of one session; a refusal is logged.

@@ -631,6 +631,16 @@ async fn other_sessions_can_neither_read_nor_forge_user_destinations() {
         reply.next_timeout(QUIET).await.is_err(),
         "bob must not get a forged message"
     );
+    // The broker itself refuses it too: an ordinary publish naming bob's broker destination
+    // (here from the application, past the session's check) reaches no user subscription.
+    server
+        .template
+        .convert_and_send(&bobs_queue, "forged by name")
+        .unwrap();
+    assert!(
+        reply.next_timeout(QUIET).await.is_err(),
+        "a user subscription receives only what was sent to its session"
+    );
 }
 
 #[tokio::test]
@@ -712,4 +722,31 @@ async fn transactions_cannot_hold_memory_without_bound() {
     }
     let refused = refused.expect("the transaction limit must be enforced");
     assert!(refused.contains("max_transaction_bytes"), "{refused}");
+}
+
+#[tokio::test]
+async fn point_to_point_user_queues_take_only_their_sessions_messages() {
+    let server = TestServer::start(
+        StompServer::builder()
+            .handlers(stomp_server::Handlers::new())
+            .interceptor(common::login_interceptor)
+            .point_to_point(["/queue"]),
+    )
+    .await;
+    let bob = server.connect("bob").await;
+    let mut reply = bob.subscribe("/user/queue/reply").await.unwrap();
+    let bobs_queue = format!("/queue/reply-user{}", bob.session_id().unwrap());
+    let refused = server
+        .template
+        .convert_and_send(&bobs_queue, "forged by name");
+    assert!(refused.is_err(), "{refused:?}");
+    server
+        .template
+        .convert_and_send_to_user("bob", "/queue/reply", "for bob")
+        .unwrap();
+    assert_eq!(
+        reply.next_timeout(WAIT).await.unwrap().body_str(),
+        Some("for bob")
+    );
+    assert!(reply.next_timeout(QUIET).await.is_err());
 }

@@ -199,10 +199,13 @@ pub(crate) trait Broker: Send + Sync + 'static {
     fn publish(&self, message: Arc<PublishedMessage>) -> Result<usize, BrokerError>;
 
     /// Like [`publish`](Broker::publish), for a destination that belongs to one session (a
-    /// user destination): what it holds is dropped when that session ends.
+    /// user destination): only that session's subscriptions receive it, and what it holds
+    /// is dropped when the session ends. `user_destination` is the destination under the user
+    /// prefix (`/queue/x`); `message.destination` is its broker name for this session.
     fn publish_for_session(
         &self,
         session: &SessionId,
+        user_destination: &str,
         message: Arc<PublishedMessage>,
     ) -> Result<usize, BrokerError>;
 

@@ -59,6 +59,18 @@ impl Queues {
     ) -> Result<usize, BrokerError> {
         let destination = message.destination.clone();
         let queue = self.queues.entry(destination.clone()).or_default();
+        let belongs_to_a_session = queue.owner.is_some()
+            || queue
+                .consumers
+                .iter()
+                .any(|c| c.reported_destination.is_some());
+        if owner.is_none() && belongs_to_a_session {
+            // Only what is sent to that session (`/user/..`) may enter its queue.
+            return Err(BrokerError::InvalidDestination {
+                destination,
+                reason: "it is a session's user destination; send to `/user/{name}/..`".to_owned(),
+            });
+        }
         let mut delivery = Delivery::new(message, message_seq);
         if queue.held.is_empty() {
             match offer(queue, delivery, None) {

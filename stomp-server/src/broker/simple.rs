@@ -100,9 +100,15 @@ impl SimpleBroker {
         }
         let mut fanout = FanOut::new(&message, seq, self.config.max_pending_per_subscription);
         // A session's user destination reaches that session's subscriptions only, whatever
-        // else matches its name (a `/queue/**` subscription of another session, say).
+        // else matches its name (a `/queue/**` subscription of another session, say); and a
+        // user subscription (`/user/queue/x`) receives only what was sent to its session,
+        // never an ordinary publish that happens to name its broker destination.
         self.read().for_each_match(&message.destination, |s| {
-            if owner.is_none_or(|owner| s.session.id == *owner) {
+            let allowed = match owner {
+                Some(owner) => s.session.id == *owner,
+                None => s.reported_destination.is_none(),
+            };
+            if allowed {
                 fanout.deliver(s);
             }
         });
@@ -284,6 +290,7 @@ impl Broker for SimpleBroker {
     fn publish_for_session(
         &self,
         session: &SessionId,
+        _user_destination: &str,
         message: Arc<PublishedMessage>,
     ) -> Result<usize, BrokerError> {
         self.publish_owned(message, Some(session))

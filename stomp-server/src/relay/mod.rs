@@ -254,14 +254,10 @@ impl Broker for BrokerRelay {
     fn publish_for_session(
         &self,
         session: &SessionId,
+        user_destination: &str,
         message: Arc<PublishedMessage>,
     ) -> Result<usize, BrokerError> {
-        // The session layer names a session's user destination `/queue/x-user{id}`.
-        let suffix = format!("-user{session}");
-        match message.destination.strip_suffix(&suffix) {
-            Some(destination) => self.send(session_topic(session.as_str(), destination), &message),
-            None => self.publish(message),
-        }
+        self.send(session_topic(session.as_str(), user_destination), &message)
     }
 
     fn publish_to_user(
