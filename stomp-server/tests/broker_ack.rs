@@ -7,7 +7,7 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use common::{TestServer, QUIET, WAIT};
+use common::{send_all, subscribe_acking, TestServer, QUIET, WAIT};
 use stomp_server::client::{ClientError, StompClient, StompSession, Subscription};
 use stomp_server::core::Version;
 use stomp_server::{BrokerConfig, Command, Frame, Handlers, Limits, SessionEvent, StompServer};
@@ -19,35 +19,6 @@ async fn server_with(config: BrokerConfig) -> TestServer {
             .broker_config(config),
     )
     .await
-}
-
-async fn subscribe(
-    session: &StompSession,
-    destination: &str,
-    ack: &str,
-    prefetch: Option<usize>,
-) -> Subscription {
-    let mut frame = Frame::new(Command::Subscribe)
-        .header("destination", destination)
-        .header("ack", ack);
-    if let Some(prefetch) = prefetch {
-        frame = frame.header("prefetch-count", &prefetch.to_string());
-    }
-    session.subscribe_with(frame, true).await.unwrap()
-}
-
-/// Sends `bodies` and waits for the receipt of the last one, so all were handled.
-async fn send_all(session: &StompSession, destination: &str, bodies: &[&str]) {
-    for (i, body) in bodies.iter().enumerate() {
-        let frame = Frame::new(Command::Send)
-            .header("destination", destination)
-            .with_body(body.to_string());
-        if i + 1 == bodies.len() {
-            session.send_with_receipt(frame).await.unwrap();
-        } else {
-            session.send_frame(frame).await.unwrap();
-        }
-    }
 }
 
 /// An `ACK`/`NACK` naming `message` by its STOMP 1.2 `ack` header.
@@ -79,7 +50,7 @@ async fn error_message(session: &StompSession) -> Frame {
 async fn client_ack_is_cumulative() {
     let server = server_with(BrokerConfig::default()).await;
     let s = server.connect_anonymous().await;
-    let mut sub = subscribe(&s, "/topic/cumulative", "client", Some(3)).await;
+    let mut sub = subscribe_acking(&s, "/topic/cumulative", "client", Some(3)).await;
     send_all(&s, "/topic/cumulative", &["m1", "m2", "m3", "m4", "m5"]).await;
     let (m1, _) = next_body(&mut sub).await;
     let (m2, b2) = next_body(&mut sub).await;
@@ -109,7 +80,7 @@ async fn client_ack_is_cumulative() {
 async fn client_individual_acks_one_message_at_a_time() {
     let server = server_with(BrokerConfig::default()).await;
     let s = server.connect_anonymous().await;
-    let mut sub = subscribe(&s, "/topic/individual", "client-individual", Some(3)).await;
+    let mut sub = subscribe_acking(&s, "/topic/individual", "client-individual", Some(3)).await;
     send_all(&s, "/topic/individual", &["m1", "m2", "m3", "m4", "m5"]).await;
     let (m1, _) = next_body(&mut sub).await;
     let (m2, _) = next_body(&mut sub).await;
@@ -142,7 +113,7 @@ async fn stomp_1_1_acknowledges_by_message_id_and_subscription() {
         .await
         .unwrap();
     assert_eq!(s.version(), Version::V1_1);
-    let mut sub = subscribe(&s, "/topic/v11", "client-individual", Some(1)).await;
+    let mut sub = subscribe_acking(&s, "/topic/v11", "client-individual", Some(1)).await;
     send_all(&s, "/topic/v11", &["m1", "m2"]).await;
     let (m1, _) = next_body(&mut sub).await;
     assert_eq!(m1.get("ack"), None, "1.1 acknowledges by message-id");
@@ -180,7 +151,7 @@ async fn stomp_1_0_acknowledges_by_message_id_alone() {
         .await
         .unwrap();
     assert_eq!(s.version(), Version::V1_0);
-    let mut sub = subscribe(&s, "/topic/v10", "client", Some(1)).await;
+    let mut sub = subscribe_acking(&s, "/topic/v10", "client", Some(1)).await;
     send_all(&s, "/topic/v10", &["m1", "m2"]).await;
     let (m1, _) = next_body(&mut sub).await;
     let ack = Frame::new(Command::Ack).header("message-id", m1.get("message-id").unwrap());
@@ -208,7 +179,7 @@ async fn nack_redelivers_then_dead_letters_after_the_last_attempt() {
     let watcher = server.connect_anonymous().await;
     let mut dead = watcher.subscribe("/queue/dead-letter").await.unwrap();
     let s = server.connect_anonymous().await;
-    let mut sub = subscribe(&s, "/topic/jobs", "client-individual", None).await;
+    let mut sub = subscribe_acking(&s, "/topic/jobs", "client-individual", None).await;
     s.send_with_receipt(
         Frame::new(Command::Send)
             .header("destination", "/topic/jobs")
@@ -242,7 +213,7 @@ async fn without_a_dead_letter_destination_the_message_is_dropped() {
     })
     .await;
     let s = server.connect_anonymous().await;
-    let mut sub = subscribe(&s, "/topic/once", "client", None).await;
+    let mut sub = subscribe_acking(&s, "/topic/once", "client", None).await;
     send_all(&s, "/topic/once", &["only"]).await;
     let (message, _) = next_body(&mut sub).await;
     s.send_with_receipt(ack_of(Command::Nack, &message))
@@ -260,7 +231,7 @@ async fn the_prefetch_window_holds_back_the_third_message_until_an_ack() {
     .await;
     let s = server.connect_anonymous().await;
     // A larger prefetch-count cannot raise the configured window.
-    let mut sub = subscribe(&s, "/topic/window", "client-individual", Some(50)).await;
+    let mut sub = subscribe_acking(&s, "/topic/window", "client-individual", Some(50)).await;
     send_all(&s, "/topic/window", &["1", "2", "3"]).await;
     let (first, _) = next_body(&mut sub).await;
     assert_eq!(next_body(&mut sub).await.1, "2");
@@ -287,7 +258,7 @@ async fn a_subscriber_that_never_acknowledges_is_a_slow_consumer() {
     })
     .await;
     let s = server.connect_anonymous().await;
-    let _sub = subscribe(&s, "/topic/backlog", "client", None).await;
+    let _sub = subscribe_acking(&s, "/topic/backlog", "client", None).await;
     let publisher = server.connect_anonymous().await;
     send_all(&publisher, "/topic/backlog", &["1", "2", "3", "4", "5"]).await;
     let error = error_message(&s).await;
@@ -322,7 +293,7 @@ async fn unknown_ack_id_is_an_error_naming_it() {
 async fn acks_in_a_transaction_apply_on_commit_and_vanish_on_abort() {
     let server = server_with(BrokerConfig::default()).await;
     let s = server.connect_anonymous().await;
-    let mut sub = subscribe(&s, "/topic/tx-ack", "client-individual", Some(1)).await;
+    let mut sub = subscribe_acking(&s, "/topic/tx-ack", "client-individual", Some(1)).await;
     send_all(&s, "/topic/tx-ack", &["m1", "m2", "m3"]).await;
     let (m1, _) = next_body(&mut sub).await;
     s.send_with_receipt(Frame::new(Command::Begin).header("transaction", "t"))
@@ -423,7 +394,7 @@ async fn unsubscribe_events_name_the_destination_and_unacked_messages_go_with_it
     ))
     .await;
     let s = server.connect_anonymous().await;
-    let mut sub = subscribe(&s, "/topic/leaving", "client", Some(1)).await;
+    let mut sub = subscribe_acking(&s, "/topic/leaving", "client", Some(1)).await;
     send_all(&s, "/topic/leaving", &["1", "2"]).await;
     next_body(&mut sub).await;
     let id = sub.id().to_owned();
@@ -436,6 +407,6 @@ async fn unsubscribe_events_name_the_destination_and_unacked_messages_go_with_it
     );
     // Broadcast: the unacknowledged message left with the subscription; a new one starts
     // empty.
-    let mut again = subscribe(&s, "/topic/leaving", "client", Some(1)).await;
+    let mut again = subscribe_acking(&s, "/topic/leaving", "client", Some(1)).await;
     nothing_more(&mut again, "nothing carried over").await;
 }

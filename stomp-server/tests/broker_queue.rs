@@ -6,8 +6,8 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::{login_interceptor, TestServer, QUIET, WAIT};
-use stomp_server::client::{ClientError, StompSession, Subscription};
+use common::{login_interceptor, send_all, subscribe_acking, TestServer, QUIET, WAIT};
+use stomp_server::client::{ClientError, Subscription};
 use stomp_server::{BrokerConfig, Command, Frame, Handlers, StompServer};
 
 async fn queue_server(config: BrokerConfig) -> TestServer {
@@ -21,34 +21,6 @@ async fn queue_server(config: BrokerConfig) -> TestServer {
             }),
     )
     .await
-}
-
-async fn subscribe(
-    session: &StompSession,
-    destination: &str,
-    ack: &str,
-    prefetch: Option<usize>,
-) -> Subscription {
-    let mut frame = Frame::new(Command::Subscribe)
-        .header("destination", destination)
-        .header("ack", ack);
-    if let Some(prefetch) = prefetch {
-        frame = frame.header("prefetch-count", &prefetch.to_string());
-    }
-    session.subscribe_with(frame, true).await.unwrap()
-}
-
-async fn send_all(session: &StompSession, destination: &str, bodies: &[String]) {
-    for (i, body) in bodies.iter().enumerate() {
-        let frame = Frame::new(Command::Send)
-            .header("destination", destination)
-            .with_body(body.clone());
-        if i + 1 == bodies.len() {
-            session.send_with_receipt(frame).await.unwrap();
-        } else {
-            session.send_frame(frame).await.unwrap();
-        }
-    }
 }
 
 fn numbered(count: usize) -> Vec<String> {
@@ -74,7 +46,7 @@ async fn competing_consumers_each_message_exactly_once_and_balanced() {
     let mut consumers = Vec::new();
     for _ in 0..3 {
         let session = server.connect_anonymous().await;
-        let sub = subscribe(&session, "/queue/work", "client-individual", Some(10)).await;
+        let sub = subscribe_acking(&session, "/queue/work", "client-individual", Some(10)).await;
         consumers.push((session, sub));
     }
     let publisher = server.connect_anonymous().await;
@@ -153,14 +125,14 @@ async fn held_messages_reach_a_late_subscriber_in_order() {
 async fn a_consumer_that_leaves_without_ack_hands_its_messages_to_another() {
     let server = queue_server(BrokerConfig::default()).await;
     let leaving = server.connect_anonymous().await;
-    let mut sub = subscribe(&leaving, "/queue/handover", "client", Some(5)).await;
+    let mut sub = subscribe_acking(&leaving, "/queue/handover", "client", Some(5)).await;
     let publisher = server.connect_anonymous().await;
     send_all(&publisher, "/queue/handover", &numbered(8)).await;
     for expected in numbered(5) {
         assert_eq!(next_body(&mut sub).await.1, expected);
     }
     let staying = server.connect_anonymous().await;
-    let mut other = subscribe(&staying, "/queue/handover", "client-individual", None).await;
+    let mut other = subscribe_acking(&staying, "/queue/handover", "client-individual", None).await;
     // 5..8 were held (the window was full); they go to the new consumer at once.
     for expected in ["5", "6", "7"] {
         assert_eq!(next_body(&mut other).await.1, expected);
@@ -179,7 +151,7 @@ async fn a_consumer_that_leaves_without_ack_hands_its_messages_to_another() {
 async fn unsubscribe_without_ack_returns_messages_to_the_queue() {
     let server = queue_server(BrokerConfig::default()).await;
     let s = server.connect_anonymous().await;
-    let sub = subscribe(&s, "/queue/back", "client-individual", None).await;
+    let sub = subscribe_acking(&s, "/queue/back", "client-individual", None).await;
     send_all(&s, "/queue/back", &numbered(3)).await;
     let id = sub.id().to_owned();
     s.send_with_receipt(Frame::new(Command::Unsubscribe).header("id", &id))
@@ -196,11 +168,11 @@ async fn unsubscribe_without_ack_returns_messages_to_the_queue() {
 async fn nack_hands_the_message_to_another_consumer() {
     let server = queue_server(BrokerConfig::default()).await;
     let a = server.connect_anonymous().await;
-    let mut sub_a = subscribe(&a, "/queue/nack", "client-individual", Some(1)).await;
+    let mut sub_a = subscribe_acking(&a, "/queue/nack", "client-individual", Some(1)).await;
     send_all(&a, "/queue/nack", &["job".to_owned()]).await;
     let (message, _) = next_body(&mut sub_a).await;
     let b = server.connect_anonymous().await;
-    let mut sub_b = subscribe(&b, "/queue/nack", "client-individual", Some(1)).await;
+    let mut sub_b = subscribe_acking(&b, "/queue/nack", "client-individual", Some(1)).await;
     a.nack(&message).await.unwrap();
     let (again, body) = next_body(&mut sub_b).await;
     assert_eq!(body, "job");

@@ -24,6 +24,17 @@ async fn raw(server: &TestServer) -> Raw {
     ws
 }
 
+/// A raw WebSocket that has sent CONNECT (STOMP 1.2) and read CONNECTED.
+async fn connected_raw(server: &TestServer) -> Raw {
+    let mut ws = raw(server).await;
+    ws.send(WsMessage::text("CONNECT\naccept-version:1.2\n\n\0"))
+        .await
+        .unwrap();
+    let connected = read_text(&mut ws).await.unwrap();
+    assert!(connected.starts_with("CONNECTED\n"), "{connected}");
+    ws
+}
+
 /// Reads WebSocket messages until one holds a whole frame (or the socket closes).
 async fn read_text(ws: &mut Raw) -> Option<String> {
     loop {
@@ -46,8 +57,13 @@ async fn closed(ws: &mut Raw) -> bool {
     }
 }
 
+/// A builder with no handler (the tests here exercise the session and the broker).
+fn no_handlers() -> stomp_server::StompServerBuilder {
+    StompServer::builder().handlers(stomp_server::Handlers::new())
+}
+
 async fn plain_server() -> TestServer {
-    TestServer::start(StompServer::builder().handlers(stomp_server::Handlers::new())).await
+    TestServer::start(no_handlers()).await
 }
 
 #[tokio::test]
@@ -127,11 +143,7 @@ async fn malformed_frame_gets_an_error_and_other_sessions_do_not_notice() {
     let server = plain_server().await;
     let good = server.connect_anonymous().await;
     let mut sub = good.subscribe("/topic/calm").await.unwrap();
-    let mut ws = raw(&server).await;
-    ws.send(WsMessage::text("CONNECT\naccept-version:1.2\n\n\0"))
-        .await
-        .unwrap();
-    read_text(&mut ws).await.unwrap();
+    let mut ws = connected_raw(&server).await;
     ws.send(WsMessage::text(
         "SEND\ndestination:/topic/calm\nbad\\tescape:x\n\n\0",
     ))
@@ -156,17 +168,8 @@ async fn oversize_frame_is_refused_while_it_arrives() {
         message_size: 1024,
         ..Limits::default()
     };
-    let server = TestServer::start(
-        StompServer::builder()
-            .handlers(stomp_server::Handlers::new())
-            .limits(limits),
-    )
-    .await;
-    let mut ws = raw(&server).await;
-    ws.send(WsMessage::text("CONNECT\naccept-version:1.2\n\n\0"))
-        .await
-        .unwrap();
-    read_text(&mut ws).await.unwrap();
+    let server = TestServer::start(no_handlers().limits(limits)).await;
+    let mut ws = connected_raw(&server).await;
     // No NUL yet: the server must not wait for the end of the frame to refuse it.
     ws.send(WsMessage::text(format!(
         "SEND\ndestination:/topic/x\n\n{}",
@@ -339,11 +342,7 @@ async fn pattern_subscriptions_and_fan_out_keep_order() {
 #[tokio::test]
 async fn non_utf8_bodies_travel_in_binary_websocket_messages() {
     let server = plain_server().await;
-    let mut ws = raw(&server).await;
-    ws.send(WsMessage::text("CONNECT\naccept-version:1.2\n\n\0"))
-        .await
-        .unwrap();
-    read_text(&mut ws).await.unwrap();
+    let mut ws = connected_raw(&server).await;
     ws.send(WsMessage::text(
         "SUBSCRIBE\nid:0\ndestination:/topic/bin\nreceipt:r\n\n\0",
     ))
@@ -421,12 +420,7 @@ async fn origins_are_checked_at_the_handshake() {
 
 #[tokio::test]
 async fn silent_clients_are_closed_after_the_heartbeat_window() {
-    let server = TestServer::start(
-        StompServer::builder()
-            .handlers(stomp_server::Handlers::new())
-            .heartbeat(100, 100),
-    )
-    .await;
+    let server = TestServer::start(no_handlers().heartbeat(100, 100)).await;
     let mut ws = raw(&server).await;
     ws.send(WsMessage::text(
         "CONNECT\naccept-version:1.2\nheart-beat:100,0\n\n\0",
@@ -448,12 +442,7 @@ async fn slow_consumer_is_cut_off_and_others_keep_their_messages() {
         send_time: Duration::from_secs(2),
         ..Limits::default()
     };
-    let server = TestServer::start(
-        StompServer::builder()
-            .handlers(stomp_server::Handlers::new())
-            .limits(limits),
-    )
-    .await;
+    let server = TestServer::start(no_handlers().limits(limits)).await;
     // A client that subscribes and then never reads its socket.
     let mut stalled = raw(&server).await;
     stalled
@@ -543,12 +532,7 @@ async fn a_connection_that_never_sends_connect_is_closed() {
         time_to_first_frame: Duration::from_millis(200),
         ..Limits::default()
     };
-    let server = TestServer::start(
-        StompServer::builder()
-            .handlers(stomp_server::Handlers::new())
-            .limits(limits),
-    )
-    .await;
+    let server = TestServer::start(no_handlers().limits(limits)).await;
     let mut ws = raw(&server).await;
     let started = tokio::time::Instant::now();
     assert!(
@@ -564,12 +548,7 @@ async fn handshakes_past_the_session_limit_get_503() {
         max_sessions: 2,
         ..Limits::default()
     };
-    let server = TestServer::start(
-        StompServer::builder()
-            .handlers(stomp_server::Handlers::new())
-            .limits(limits),
-    )
-    .await;
+    let server = TestServer::start(no_handlers().limits(limits)).await;
     let _one = server.connect_anonymous().await;
     let _two = server.connect_anonymous().await;
     match StompClient::new().connect(&server.url()).await {
@@ -581,12 +560,7 @@ async fn handshakes_past_the_session_limit_get_503() {
 
 #[tokio::test]
 async fn other_sessions_can_neither_read_nor_forge_user_destinations() {
-    let server = TestServer::start(
-        StompServer::builder()
-            .handlers(stomp_server::Handlers::new())
-            .interceptor(common::login_interceptor),
-    )
-    .await;
+    let server = TestServer::start(no_handlers().interceptor(common::login_interceptor)).await;
     let bob = server.connect("bob").await;
     let mut reply = bob.subscribe("/user/queue/reply").await.unwrap();
     let bobs_queue = format!("/queue/reply-user{}", bob.session_id().unwrap());
@@ -649,19 +623,10 @@ async fn a_flooding_session_gets_an_error_and_others_carry_on() {
         max_frames_per_second: 50,
         ..Limits::default()
     };
-    let server = TestServer::start(
-        StompServer::builder()
-            .handlers(stomp_server::Handlers::new())
-            .limits(limits),
-    )
-    .await;
+    let server = TestServer::start(no_handlers().limits(limits)).await;
     let calm = server.connect_anonymous().await;
     let mut sub = calm.subscribe("/topic/calm").await.unwrap();
-    let mut ws = raw(&server).await;
-    ws.send(WsMessage::text("CONNECT\naccept-version:1.2\n\n\0"))
-        .await
-        .unwrap();
-    read_text(&mut ws).await.unwrap();
+    let mut ws = connected_raw(&server).await;
     // 200 frames at once: four times the per-second allowance.
     let flood = "SEND\ndestination:/topic/flood\n\nx\0".repeat(200);
     ws.send(WsMessage::text(flood)).await.unwrap();
@@ -684,12 +649,7 @@ async fn transactions_cannot_hold_memory_without_bound() {
         max_transaction_bytes: 2_000,
         ..Limits::default()
     };
-    let server = TestServer::start(
-        StompServer::builder()
-            .handlers(stomp_server::Handlers::new())
-            .limits(limits),
-    )
-    .await;
+    let server = TestServer::start(no_handlers().limits(limits)).await;
     let s = server.connect_anonymous().await;
     let held = |tx: &str| {
         Frame::new(Command::Send)
@@ -727,8 +687,7 @@ async fn transactions_cannot_hold_memory_without_bound() {
 #[tokio::test]
 async fn point_to_point_user_queues_take_only_their_sessions_messages() {
     let server = TestServer::start(
-        StompServer::builder()
-            .handlers(stomp_server::Handlers::new())
+        no_handlers()
             .interceptor(common::login_interceptor)
             .point_to_point(["/queue"]),
     )

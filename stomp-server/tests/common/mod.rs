@@ -101,3 +101,40 @@ pub(crate) async fn within<T>(what: &str, future: impl Future<Output = T>) -> T 
 
 pub(crate) const WAIT: Duration = Duration::from_secs(5);
 pub(crate) const QUIET: Duration = Duration::from_millis(300);
+
+/// Subscribes with an `ack` mode and an optional `prefetch-count`, waiting for the receipt.
+pub(crate) async fn subscribe_acking(
+    session: &StompSession,
+    destination: &str,
+    ack: &str,
+    prefetch: Option<usize>,
+) -> stomp_server::client::Subscription {
+    let mut frame = stomp_server::Frame::new(stomp_server::Command::Subscribe)
+        .header("destination", destination)
+        .header("ack", ack);
+    if let Some(prefetch) = prefetch {
+        frame = frame.header("prefetch-count", &prefetch.to_string());
+    }
+    session
+        .subscribe_with(frame, true)
+        .await
+        .expect("subscribe")
+}
+
+/// Sends `bodies` and waits for the receipt of the last one, so all were handled.
+pub(crate) async fn send_all<B: AsRef<str>>(
+    session: &StompSession,
+    destination: &str,
+    bodies: &[B],
+) {
+    for (i, body) in bodies.iter().enumerate() {
+        let frame = stomp_server::Frame::new(stomp_server::Command::Send)
+            .header("destination", destination)
+            .with_body(body.as_ref().to_owned());
+        if i + 1 == bodies.len() {
+            session.send_with_receipt(frame).await.expect("receipt");
+        } else {
+            session.send_frame(frame).await.expect("send");
+        }
+    }
+}
