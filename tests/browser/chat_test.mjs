@@ -18,11 +18,10 @@
 import { mkdirSync, existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { CHROMIUM, launchChromium } from './chromium.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const WAIT_MS = 10_000;
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SCREENSHOT = process.env.BROWSER_SCREENSHOT || resolve(HERE, '..', 'artifacts', 'chat.png');
 const ROOM = 'lobby';
 // A fresh token per run, so that a rerun against the same server (whose history
@@ -168,20 +167,7 @@ async function waitForMessage(name, parts, what) {
 
 async function main() {
   console.log(`browser: testing ${base} with ${CHROMIUM}`);
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    timeout: 30_000,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+  const browser = await launchChromium();
   console.log(`browser: Chromium ${browser.version()}`);
   try {
     await check('alice and bob load the page (every agreed element id is there)', async () => {

@@ -11,9 +11,8 @@
 // Prints `browser: N passed, M failed` and exits non-zero on any failure.
 
 import { existsSync } from 'node:fs';
-import { chromium } from 'playwright-core';
+import { CHROMIUM, launchChromium } from './chromium.mjs';
 
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const TRANSPORTS = ['websocket', 'xhr-streaming', 'xhr-polling'];
 
 const base = process.argv[2];
@@ -31,20 +30,7 @@ let failed = 0;
 
 async function main() {
   console.log(`browser: testing SockJS at ${base} with ${CHROMIUM}`);
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    timeout: 30_000,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+  const browser = await launchChromium();
   console.log(`browser: Chromium ${browser.version()}`);
   try {
     for (const transport of TRANSPORTS) {

@@ -19,3 +19,37 @@ pub fn missing(test: &str, what: &str, install: &str) {
         "\n{banner}\nSKIPPED: {test}: {what}\n  install with: {install}\n  (set STOMP_REQUIRE_ALL=1 to make this a failure)\n{banner}\n"
     );
 }
+
+/// Debian's Chromium, the only browser the browser tests drive.
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// The workspace root (the `tests` crate sits in it).
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(
+            || std::path::PathBuf::from("."),
+            std::path::Path::to_path_buf,
+        )
+}
+
+/// What is missing to run a browser test: Node, playwright-core and Chromium, plus the
+/// `extra` files (relative to `root`) the test needs.
+pub fn missing_for_browser(root: &std::path::Path, extra: &[&str]) -> Vec<String> {
+    let mut missing = Vec::new();
+    match std::process::Command::new("node").arg("--version").output() {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => missing.push(format!("`node --version` failed ({})", out.status)),
+        Err(error) => missing.push(format!("node ({error})")),
+    }
+    let files = ["tests/browser/node_modules/playwright-core/package.json"];
+    for file in files.iter().chain(extra) {
+        if !root.join(file).is_file() {
+            missing.push((*file).to_owned());
+        }
+    }
+    if !std::path::Path::new(CHROMIUM).is_file() {
+        missing.push(CHROMIUM.to_owned());
+    }
+    missing
+}

@@ -10,13 +10,11 @@
 //!
 //! Run it alone with `cargo test -p tests --test browser_sockjs -- --nocapture`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use stomp_server::{Handlers, StompServer};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
 /// How long the whole browser run may take (the script stops itself after 120 s).
 const RUN_TIMEOUT: Duration = Duration::from_secs(180);
 const SOCKJS: &str = "tests/browser/node_modules/sockjs-client/dist/sockjs.min.js";
@@ -54,40 +52,10 @@ window.roundTrip = (transport, token) => new Promise((resolve, reject) => {
 </script></head><body>SockJS test page</body></html>
 "#;
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the tests crate sits in the workspace root")
-        .to_path_buf()
-}
-
-/// What is missing to run the browser test, if anything.
-fn missing_prerequisites(root: &Path) -> Vec<String> {
-    let mut missing = Vec::new();
-    match Command::new("node").arg("--version").output() {
-        Ok(out) if out.status.success() => {}
-        Ok(out) => missing.push(format!("`node --version` failed ({})", out.status)),
-        Err(error) => missing.push(format!("node ({error})")),
-    }
-    for file in [
-        "tests/browser/node_modules/playwright-core/package.json",
-        SOCKJS,
-        STOMPJS,
-    ] {
-        if !root.join(file).is_file() {
-            missing.push(file.to_owned());
-        }
-    }
-    if !Path::new(CHROMIUM).is_file() {
-        missing.push(CHROMIUM.to_owned());
-    }
-    missing
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stompjs_over_sockjs_in_a_real_browser() {
-    let root = workspace_root();
-    let missing = missing_prerequisites(&root);
+    let root = tests::prerequisite::workspace_root();
+    let missing = tests::prerequisite::missing_for_browser(&root, &[SOCKJS, STOMPJS]);
     if !missing.is_empty() {
         tests::prerequisite::missing(
             "SockJS browser test",
