@@ -5,7 +5,7 @@
 mod client_fake;
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::SinkExt;
 use stomp_server::client::{ClientError, StompClient};
@@ -120,11 +120,15 @@ async fn connects_from_the_chosen_source_address() {
 
 #[tokio::test]
 async fn subscribe_waits_for_the_receipt_and_routes_by_subscription_id() {
+    // Set by the fake server just before it answers with the RECEIPT.
+    let receipt_sent = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = std::sync::Arc::clone(&receipt_sent);
     let (session, server) = session_with(quiet_client(), "version:1.2", |mut peer| async move {
         let first = peer.frame().await;
         // A slow receipt: `subscribe` must not return before it.
         tokio::time::sleep(Duration::from_millis(100)).await;
         let receipt = first.receipt().unwrap();
+        flag.store(true, std::sync::atomic::Ordering::SeqCst);
         peer.send(&format!("RECEIPT\nreceipt-id:{receipt}\n\n\0"))
             .await;
         let second = peer.accept_subscribe().await;
@@ -142,9 +146,11 @@ async fn subscribe_waits_for_the_receipt_and_routes_by_subscription_id() {
     })
     .await;
 
-    let started = Instant::now();
     let mut a = session.subscribe("/topic/a").await.unwrap();
-    assert!(started.elapsed() >= Duration::from_millis(90));
+    assert!(
+        receipt_sent.load(std::sync::atomic::Ordering::SeqCst),
+        "subscribe returned before the RECEIPT was sent"
+    );
     let mut b = session.subscribe("/topic/b").await.unwrap();
     assert_eq!((a.id(), b.id()), ("sub-0", "sub-1"));
 

@@ -534,12 +534,10 @@ async fn a_connection_that_never_sends_connect_is_closed() {
     };
     let server = TestServer::start(no_handlers().limits(limits)).await;
     let mut ws = raw(&server).await;
-    let started = tokio::time::Instant::now();
     assert!(
         closed(&mut ws).await,
         "the server must close a silent handshake"
     );
-    assert!(started.elapsed() < WAIT);
 }
 
 #[tokio::test]
