@@ -10,6 +10,8 @@
 //! Anything else under `/app/chat/` is answered with an error on `/user/queue/errors`
 //! (see [`crate::errors`]) rather than with an `ERROR` frame that would close the session.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 use stomp_server::{
     message_mapping, send_to, subscribe_mapping, Destination, Payload, Principal, State, Template,
@@ -56,7 +58,7 @@ fn post(
     Payload(post): Payload<Post>,
     rooms: State<Rooms>,
     template: Template,
-) -> Result<ChatMessage, ChatError> {
+) -> Result<Arc<ChatMessage>, ChatError> {
     check_room(&room)?;
     check_content(&post.content)?;
     let sender = match (&user, post.sender) {
@@ -71,7 +73,7 @@ fn post(
             ))
         }
     };
-    let (message, created) = rooms.post(&room, &sender, &post.content);
+    let (message, created) = rooms.post(room, sender, post.content);
     if created {
         presence::publish_room_list(&rooms, &template);
     }
@@ -90,7 +92,7 @@ fn post_elsewhere(destination: Destination) -> Result<(), ChatError> {
 }
 
 #[subscribe_mapping("/chat/<room>/history")]
-fn history(room: String, rooms: State<Rooms>) -> Result<Vec<ChatMessage>, ChatError> {
+fn history(room: String, rooms: State<Rooms>) -> Result<Vec<Arc<ChatMessage>>, ChatError> {
     check_room(&room)?;
     Ok(rooms.history(&room))
 }

@@ -122,7 +122,8 @@ struct Inner {
 
 #[derive(Debug, Default)]
 struct Room {
-    history: VecDeque<ChatMessage>,
+    /// Shared with the reply being broadcast: recording a message copies nothing.
+    history: VecDeque<Arc<ChatMessage>>,
     /// Member name → number of live subscriptions (several tabs of one user count once).
     members: BTreeMap<String, usize>,
     last_active: u64,
@@ -168,30 +169,36 @@ impl Rooms {
     }
 
     /// Records a message in `room`'s history (the oldest beyond [`HISTORY_LIMIT`] is
-    /// dropped). Returns it and whether the room is new.
-    pub(crate) fn post(&self, room: &str, sender: &str, content: &str) -> (ChatMessage, bool) {
-        let message = ChatMessage {
+    /// dropped). Returns it and whether the room is new. Owned strings are moved into the
+    /// message rather than copied.
+    pub(crate) fn post(
+        &self,
+        room: impl Into<String>,
+        sender: impl Into<String>,
+        content: impl Into<String>,
+    ) -> (Arc<ChatMessage>, bool) {
+        let message = Arc::new(ChatMessage {
             id: format!(
                 "{}-{}",
                 self.id_prefix,
                 self.next_id.fetch_add(1, Ordering::Relaxed)
             ),
-            room: room.to_owned(),
-            sender: sender.to_owned(),
-            content: content.to_owned(),
+            room: room.into(),
+            sender: sender.into(),
+            content: content.into(),
             timestamp: now_ms(),
-        };
+        });
         let mut inner = self.lock();
-        let (entry, created) = inner.room(room);
+        let (entry, created) = inner.room(&message.room);
         if entry.history.len() == HISTORY_LIMIT {
             entry.history.pop_front();
         }
-        entry.history.push_back(message.clone());
+        entry.history.push_back(Arc::clone(&message));
         (message, created)
     }
 
     /// The last messages of `room`, oldest first.
-    pub(crate) fn history(&self, room: &str) -> Vec<ChatMessage> {
+    pub(crate) fn history(&self, room: &str) -> Vec<Arc<ChatMessage>> {
         self.lock()
             .rooms
             .get(room)
@@ -319,7 +326,22 @@ impl Inner {
         self.clock += 1;
         let clock = self.clock;
         let created = !self.rooms.contains_key(name);
-        if created && self.rooms.len() >= MAX_ROOMS {
+        if created {
+            self.make_room(name);
+        }
+        // Looked up by `&str`: posting to an existing room allocates no key.
+        let room = self
+            .rooms
+            .get_mut(name)
+            .expect("the room exists or was just made");
+        room.last_active = clock;
+        (room, created)
+    }
+
+    /// Adds an empty room, first forgetting the least recently active empty one when
+    /// [`MAX_ROOMS`] are kept.
+    fn make_room(&mut self, name: &str) {
+        if self.rooms.len() >= MAX_ROOMS {
             let idle = self
                 .rooms
                 .iter()
@@ -330,9 +352,7 @@ impl Inner {
                 self.rooms.remove(&idle);
             }
         }
-        let room = self.rooms.entry(name.to_owned()).or_default();
-        room.last_active = clock;
-        (room, created)
+        self.rooms.insert(name.to_owned(), Room::default());
     }
 
     fn remove_member(&mut self, room: &str, member: &str) -> MembershipChange {
@@ -398,7 +418,7 @@ mod tests {
     fn history_keeps_the_last_fifty_in_order() {
         let rooms = Rooms::new();
         for i in 0..(HISTORY_LIMIT + 7) {
-            rooms.post("r", "alice", &format!("m{i}"));
+            rooms.post("r", "alice", format!("m{i}"));
         }
         let history = rooms.history("r");
         assert_eq!(history.len(), HISTORY_LIMIT);
@@ -536,7 +556,7 @@ mod tests {
         );
 
         for i in 0..MAX_ROOMS + 5 {
-            rooms.post(&format!("r{i}"), "bot", "x");
+            rooms.post(format!("r{i}"), "bot", "x");
         }
         assert_eq!(rooms.list().len(), MAX_ROOMS);
         assert!(

@@ -1,16 +1,13 @@
 //! The encoder.
 //!
-//! Frames are written straight into the caller's `BytesMut`: one `reserve` for the whole
-//! frame (exact for [`encode`], estimated from the iterator for [`encode_parts`]), then
-//! `put_slice`. Nothing is allocated on the side, not even for the `content-length` digits.
+//! Frames are written straight into the caller's `BytesMut`: one `reserve` of the exact
+//! encoded length (escaping included), then `put_slice`. Nothing is allocated on the side,
+//! not even for the `content-length` digits, and the buffer never grows twice.
 
 use bytes::{BufMut, BytesMut};
 
 use crate::escape::Escaping;
 use crate::{names, Command, Frame, Version};
-
-/// Bytes reserved per header when [`encode_parts`] cannot know their length in advance.
-const HEADER_ESTIMATE: usize = 48;
 
 /// Encodes `frame` for `version` at the end of `dst`.
 pub fn encode(frame: &Frame, version: Version, dst: &mut BytesMut) {
@@ -18,7 +15,7 @@ pub fn encode(frame: &Frame, version: Version, dst: &mut BytesMut) {
     write_frame(
         frame.command,
         frame.headers.iter(),
-        headers_len(frame, escaping),
+        headers_len(frame.headers.iter(), escaping),
         &frame.body,
         escaping,
         dst,
@@ -29,17 +26,21 @@ pub fn encode(frame: &Frame, version: Version, dst: &mut BytesMut) {
 ///
 /// Any `content-length` in `headers` is ignored; a correct one is written when `body` is not
 /// empty. Headers are escaped per `version`, except for `CONNECT`, `STOMP` and `CONNECTED`.
-pub fn encode_parts<'a>(
+pub fn encode_parts<'a, H>(
     command: Command,
-    headers: impl IntoIterator<Item = (&'a str, &'a str)>,
+    headers: H,
     body: &[u8],
     version: Version,
     dst: &mut BytesMut,
-) {
+) where
+    H: IntoIterator<Item = (&'a str, &'a str)>,
+    H::IntoIter: Clone,
+{
     let headers = headers.into_iter();
-    let estimate = headers.size_hint().0.saturating_mul(HEADER_ESTIMATE);
     let escaping = Escaping::for_frame(version, command);
-    write_frame(command, headers, estimate, body, escaping, dst);
+    // A first pass over the (cloned, borrowed) headers sizes the buffer exactly.
+    let len = headers_len(headers.clone(), escaping);
+    write_frame(command, headers, len, body, escaping, dst);
 }
 
 /// The encoded length of a frame: what `dst` grows by.
@@ -47,7 +48,10 @@ pub fn encode_parts<'a>(
 /// Useful to size a buffer or to check a frame against a peer's limit before sending it.
 pub fn encoded_len(frame: &Frame, version: Version) -> usize {
     let escaping = Escaping::for_frame(version, frame.command);
-    frame.command.as_str().len() + 1 + headers_len(frame, escaping) + tail_len(frame.body.len())
+    frame.command.as_str().len()
+        + 1
+        + headers_len(frame.headers.iter(), escaping)
+        + tail_len(frame.body.len())
 }
 
 fn write_frame<'a>(
@@ -72,8 +76,6 @@ fn write_frame<'a>(
         escaping.escape_into(value, dst);
         dst.put_u8(b'\n');
     }
-    // A no-op unless the header estimate of `encode_parts` was short.
-    dst.reserve(tail);
     if !body.is_empty() {
         dst.put_slice(names::CONTENT_LENGTH.as_bytes());
         dst.put_u8(b':');
@@ -85,11 +87,9 @@ fn write_frame<'a>(
     dst.put_u8(0);
 }
 
-/// The encoded length of the header lines of `frame`, `content-length` left out.
-fn headers_len(frame: &Frame, escaping: Escaping) -> usize {
-    frame
-        .headers
-        .iter()
+/// The encoded length of the header lines in `headers`, `content-length` left out.
+fn headers_len<'a>(headers: impl Iterator<Item = (&'a str, &'a str)>, escaping: Escaping) -> usize {
+    headers
         .filter(|(name, _)| *name != names::CONTENT_LENGTH)
         .map(|(name, value)| header_line_len(escaping, name, value))
         .sum()
@@ -210,6 +210,29 @@ mod tests {
             &dst[..],
             b"\nRECEIPT\nreceipt-id:77\n\n\0ERROR\ncontent-length:4\n\noops\0"
         );
+    }
+
+    #[test]
+    fn encode_parts_reserves_exactly_once() {
+        // Escaped headers, an ignored content-length and a body: the first reservation must
+        // already be the whole frame, so the buffer is allocated once and never grown.
+        let body = vec![b'x'; 300];
+        let mut dst = BytesMut::new();
+        encode_parts(
+            Command::Message,
+            [
+                ("destination", "/topic/a:b\\c"),
+                ("content-length", "1"),
+                ("subscription", "sub-0"),
+                ("message-id", "12345678"),
+            ],
+            &body,
+            Version::V1_2,
+            &mut dst,
+        );
+        let written = dst.len();
+        assert_eq!(dst.capacity(), written);
+        assert!(dst.starts_with(b"MESSAGE\ndestination:/topic/a\\cb\\\\c\n"));
     }
 
     #[test]

@@ -59,7 +59,9 @@ impl Headers {
     }
 
     /// Every `(name, value)` pair in wire order.
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&str, &str)> + ExactSizeIterator + '_ {
+    pub fn iter(
+        &self,
+    ) -> impl DoubleEndedIterator<Item = (&str, &str)> + ExactSizeIterator + Clone + '_ {
         self.entries
             .iter()
             .map(|(n, v)| (&self.buf[n.clone()], &self.buf[v.clone()]))

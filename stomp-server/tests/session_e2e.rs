@@ -436,6 +436,54 @@ async fn silent_clients_are_closed_after_the_heartbeat_window() {
 }
 
 #[tokio::test]
+async fn beating_clients_stay_and_idle_sessions_get_heart_beats() {
+    // Server: sends every 100 ms, expects every 100 ms (gives up after 200 ms of silence).
+    let server = TestServer::start(no_handlers().heartbeat(100, 100)).await;
+    let mut ws = raw(&server).await;
+    ws.send(WsMessage::text(
+        "CONNECT\naccept-version:1.2\nheart-beat:100,100\n\n\0",
+    ))
+    .await
+    .unwrap();
+    let connected = read_text(&mut ws).await.unwrap();
+    assert!(connected.contains("heart-beat:100,100\n"), "{connected}");
+    // Beat every 25 ms for eight read windows: the read deadline is moved on, never hit.
+    // Meanwhile count the server's EOLs; nothing else is sent to this session.
+    let (mut sink, mut stream) = ws.split();
+    let beats = tokio::spawn(async move {
+        for _ in 0..64 {
+            sink.send(WsMessage::text("\n")).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        sink.send(WsMessage::text(
+            "SUBSCRIBE\nid:0\ndestination:/topic/hb\nreceipt:still-here\n\n\0",
+        ))
+        .await
+        .unwrap();
+        sink
+    });
+    let mut server_beats = 0;
+    let receipt = loop {
+        match tokio::time::timeout(WAIT, stream.next()).await {
+            Ok(Some(Ok(WsMessage::Text(t)))) if t.as_str() == "\n" => server_beats += 1,
+            Ok(Some(Ok(WsMessage::Text(t)))) => break t.as_str().to_owned(),
+            other => panic!("session ended while the client was beating: {other:?}"),
+        }
+    };
+    let _sink = beats.await.unwrap();
+    assert!(
+        receipt.starts_with("RECEIPT\nreceipt-id:still-here"),
+        "{receipt}"
+    );
+    assert_eq!(server.stats.snapshot().heartbeat_timeouts, 0);
+    // About 16 are due in 1.6 s; a loaded machine may delay some, none would mean no timer.
+    assert!(
+        server_beats >= 3,
+        "only {server_beats} heart-beats from the server"
+    );
+}
+
+#[tokio::test]
 async fn slow_consumer_is_cut_off_and_others_keep_their_messages() {
     let limits = Limits {
         send_buffer_size: 256 * 1024,

@@ -116,7 +116,8 @@ pub(crate) fn encode(
         .reported_destination
         .as_deref()
         .unwrap_or(&message.destination);
-    let mut buf = BytesMut::with_capacity(128 + message.body.len() + message.headers.len() * 32);
+    // `encode_parts` reserves the exact length: one allocation.
+    let mut buf = BytesMut::new();
     let fixed = [
         (names::DESTINATION, destination),
         (names::MESSAGE_ID, message_id),

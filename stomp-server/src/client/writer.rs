@@ -27,27 +27,25 @@ pub(super) const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365);
 /// UTF-8, binary otherwise (a body with NUL bytes or arbitrary binary data).
 ///
 /// Encoding happens in the sending task, so the writer only copies bytes to the socket and
-/// many senders encode in parallel. The buffer is sized up front: one allocation per frame.
-pub(super) fn encode_message<'a>(
+/// many senders encode in parallel. The encoder reserves the exact length: one allocation
+/// per frame.
+pub(super) fn encode_message<'a, H>(
     command: Command,
-    headers: impl IntoIterator<Item = (&'a str, &'a str)> + Clone,
+    headers: H,
     body: &[u8],
     version: Version,
-) -> Message {
-    let header_bytes: usize = headers
-        .clone()
-        .into_iter()
-        .map(|(name, value)| name.len() + value.len() + 2)
-        .sum();
-    // Command line, escaping slack, `content-length:N\n`, blank line, body, NUL.
-    let capacity = command.as_str().len() + header_bytes + header_bytes / 8 + body.len() + 40;
-    let mut buf = BytesMut::with_capacity(capacity);
+) -> Message
+where
+    H: IntoIterator<Item = (&'a str, &'a str)>,
+    H::IntoIter: Clone,
+{
+    let mut buf = BytesMut::new();
     encode_parts(command, headers, body, version, &mut buf);
     into_message(buf.freeze())
 }
 
-/// Encodes a whole frame into one WebSocket message (see [`encode_message`]); the
-/// encoder reserves the exact length, so this is one allocation too.
+/// Encodes a whole frame into one WebSocket message (see [`encode_message`]), in one
+/// allocation too.
 pub(super) fn encode_frame(frame: &Frame, version: Version) -> Message {
     let mut buf = BytesMut::new();
     encode(frame, version, &mut buf);

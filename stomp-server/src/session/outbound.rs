@@ -207,7 +207,8 @@ impl Outbound {
 
 /// Encodes a frame into fresh bytes.
 pub(crate) fn encode_frame(frame: &Frame, version: Version) -> Bytes {
-    let mut buf = BytesMut::with_capacity(64 + frame.body.len() + frame.headers.len() * 32);
+    // `encode` reserves the exact length: one allocation.
+    let mut buf = BytesMut::new();
     encode(frame, version, &mut buf);
     buf.freeze()
 }

@@ -4,12 +4,13 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use stomp_core::{names, Command, DecodeError, Decoder, Frame, Version};
 use tokio::sync::watch;
-use tokio::time::timeout;
+use tokio::time::{timeout, Instant};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 
 use super::attributes::SessionAttributes;
@@ -226,6 +227,18 @@ pub(crate) async fn run_session<T>(
         transaction_bytes: 0,
     };
     let mut rate = FrameRate::new(limits.max_frames_per_second);
+    // Made once for the session, not per WebSocket message: the close request, the
+    // shutdown signal and one read-deadline timer. The timer is moved only when it fires
+    // (a read just records when it happened), so a busy session never touches the timer
+    // wheel for its heart-beats.
+    let closed = outbound.close_requested();
+    tokio::pin!(closed);
+    let stopping = shutdown.changed();
+    tokio::pin!(stopping);
+    let window = read_timeout.unwrap_or(Duration::from_secs(365 * 86_400));
+    let mut last_read = Instant::now();
+    let deadline = tokio::time::sleep_until(last_read + window);
+    tokio::pin!(deadline);
     let end = 'session: loop {
         // Handle every complete frame already buffered.
         rate.refill();
@@ -250,36 +263,40 @@ pub(crate) async fn run_session<T>(
                 Err(error) => break 'session state.decode_failed(&error),
             }
         }
-        let read = async {
-            match read_timeout {
-                Some(window) => timeout(window, stream.next()).await.map_err(|_| ()),
-                None => Ok(stream.next().await),
-            }
-        };
         tokio::select! {
-            next = read => match next {
-                Ok(Some(Ok(WsMessage::Text(text)))) => buffer.extend_from_slice(text.as_bytes()),
-                Ok(Some(Ok(WsMessage::Binary(bytes)))) => buffer.extend_from_slice(&bytes),
-                Ok(Some(Ok(WsMessage::Close(_)))) | Ok(None) => break End::Client("connection closed by client"),
-                Ok(Some(Ok(_))) => {}
-                Ok(Some(Err(error))) => {
-                    tracing::debug!(session = %id, %error, "websocket read failed");
-                    break End::Client("connection lost");
-                }
-                Err(()) => {
-                    app.stats.heartbeat_timeout();
-                    let message = "no frame or heart-beat received within the negotiated interval";
-                    state.send_error(message, None);
-                    break End::HeartBeat;
-                }
-            },
-            () = outbound.close_requested() => break End::Closed(outbound.close_cause()),
-            _ = shutdown.changed() => {
+            // A close asked for by the server side wins over more input.
+            biased;
+            () = &mut closed => break End::Closed(outbound.close_cause()),
+            _ = &mut stopping => {
                 // Tell the client why, so that it reconnects (to another instance) instead
                 // of guessing; what is queued before the ERROR is still written.
                 state.send_error("server is shutting down", None);
                 outbound.close_after_flush();
                 break End::Closed(CloseCause::Shutdown);
+            }
+            next = stream.next() => {
+                last_read = Instant::now();
+                match next {
+                    Some(Ok(WsMessage::Text(text))) => buffer.extend_from_slice(text.as_bytes()),
+                    Some(Ok(WsMessage::Binary(bytes))) => buffer.extend_from_slice(&bytes),
+                    Some(Ok(WsMessage::Close(_))) | None => break End::Client("connection closed by client"),
+                    Some(Ok(_)) => {}
+                    Some(Err(error)) => {
+                        tracing::debug!(session = %id, %error, "websocket read failed");
+                        break End::Client("connection lost");
+                    }
+                }
+            }
+            () = &mut deadline, if read_timeout.is_some() => {
+                let due = last_read + window;
+                if due > Instant::now() {
+                    deadline.as_mut().reset(due);
+                    continue;
+                }
+                app.stats.heartbeat_timeout();
+                let message = "no frame or heart-beat received within the negotiated interval";
+                state.send_error(message, None);
+                break End::HeartBeat;
             }
         }
     };

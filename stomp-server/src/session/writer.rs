@@ -23,29 +23,37 @@ pub(crate) async fn run_writer<S>(
 ) where
     S: Sink<WsMessage, Error = WsError> + Unpin,
 {
+    // One heart-beat timer for the whole session, moved only when it fires: a batch just
+    // records when it was written, so busy sessions never touch the timer wheel.
+    // Without heart-beats the timer branch is disabled; a year keeps the arithmetic simple.
+    let every = heartbeat.unwrap_or(Duration::from_secs(365 * 86_400));
     let mut last_write = Instant::now();
+    let timer = tokio::time::sleep_until(last_write + every);
+    tokio::pin!(timer);
+    // Reused for every batch, so steady traffic allocates nothing here; an idle session
+    // holds none, and one that had a large burst gives the room back (see `KEPT_BATCH`).
+    let mut batch: Vec<WsMessage> = Vec::new();
     loop {
-        let item = match heartbeat {
-            Some(every) => {
-                let deadline = last_write + every;
-                tokio::select! {
-                    item = rx.recv() => item,
-                    () = tokio::time::sleep_until(deadline) => {
-                        if write_all(&mut sink, vec![WsMessage::text("\n")], send_time, &outbound).await.is_err() {
-                            return;
-                        }
-                        last_write = Instant::now();
-                        continue;
+        let item = tokio::select! {
+            biased;
+            item = rx.recv() => item,
+            () = &mut timer, if heartbeat.is_some() => {
+                let due = last_write + every;
+                if due <= Instant::now() {
+                    batch.push(WsMessage::text("\n"));
+                    if write_all(&mut sink, &mut batch, send_time, &outbound).await.is_err() {
+                        return;
                     }
+                    last_write = Instant::now();
                 }
+                timer.as_mut().reset(last_write + every);
+                continue;
             }
-            None => rx.recv().await,
         };
         let Some(item) = item else {
             let _ = sink.close().await;
             return;
         };
-        let mut batch = Vec::with_capacity(16);
         let mut bytes = 0usize;
         let mut close = false;
         let mut push = |item: OutboundItem, batch: &mut Vec<WsMessage>| match item {
@@ -57,14 +65,25 @@ pub(crate) async fn run_writer<S>(
             OutboundItem::Close => true,
         };
         close |= push(item, &mut batch);
-        while !close && batch.len() < 1024 {
-            match rx.try_recv() {
-                Ok(item) => close |= push(item, &mut batch),
-                Err(_) => break,
+        for round in 0..2 {
+            if round == 1 {
+                if close || batch.len() >= MAX_BATCH {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+            while !close && batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(item) => close |= push(item, &mut batch),
+                    Err(_) => break,
+                }
             }
         }
-        let result = write_all(&mut sink, batch, send_time, &outbound).await;
+        let result = write_all(&mut sink, &mut batch, send_time, &outbound).await;
         outbound.written(bytes);
+        if batch.capacity() > KEPT_BATCH {
+            batch = Vec::new();
+        }
         if result.is_err() {
             return;
         }
@@ -76,9 +95,17 @@ pub(crate) async fn run_writer<S>(
     }
 }
 
+/// Most messages written with one flush.
+const MAX_BATCH: usize = 1024;
+
+/// The largest batch vector kept between writes (a few KiB); past it the vector is freed so
+/// that a burst does not pin memory on a session that goes quiet.
+const KEPT_BATCH: usize = 64;
+
+/// Writes and empties `batch`.
 async fn write_all<S>(
     sink: &mut S,
-    batch: Vec<WsMessage>,
+    batch: &mut Vec<WsMessage>,
     send_time: Duration,
     outbound: &Outbound,
 ) -> Result<(), ()>
@@ -86,7 +113,7 @@ where
     S: Sink<WsMessage, Error = WsError> + Unpin,
 {
     let write = async {
-        for message in batch {
+        for message in batch.drain(..) {
             sink.feed(message).await?;
         }
         sink.flush().await
