@@ -550,6 +550,50 @@ async fn slow_consumer_is_cut_off_and_others_keep_their_messages() {
 }
 
 #[tokio::test]
+async fn a_write_stuck_past_the_send_time_limit_closes_the_session() {
+    // A queue limit too large to be reached: only the send-time limit can end the session.
+    let limits = Limits {
+        send_buffer_size: 256 * 1024 * 1024,
+        send_time: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let server = TestServer::start(no_handlers().limits(limits)).await;
+    let mut stalled = connected_raw(&server).await;
+    stalled
+        .send(WsMessage::text(
+            "SUBSCRIBE\nid:0\ndestination:/topic/stuck\nreceipt:r\n\n\0",
+        ))
+        .await
+        .unwrap();
+    read_text(&mut stalled).await.unwrap();
+    let publisher = server.connect_anonymous().await;
+    let body = "x".repeat(32 * 1024);
+    // Up to 64 MB, far more than loopback socket buffers hold; stop once the session is cut.
+    for i in 0..2048 {
+        let frame = Frame::new(Command::Send)
+            .header("destination", "/topic/stuck")
+            .with_body(body.clone());
+        publisher.send_with_receipt(frame).await.unwrap();
+        if i % 16 == 15 && server.stats.snapshot().slow_consumer_closes > 0 {
+            break;
+        }
+    }
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while server.stats.snapshot().slow_consumer_closes == 0
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(server.stats.snapshot().slow_consumer_closes, 1);
+    // The publisher's session is untouched.
+    let receipt = publisher
+        .send_with_receipt(Frame::new(Command::Send).header("destination", "/topic/stuck"))
+        .await;
+    assert!(receipt.is_ok(), "{receipt:?}");
+    drop(stalled);
+}
+
+#[tokio::test]
 async fn shutdown_tells_sessions_and_closes_them() {
     let server = plain_server().await;
     let s = server.connect_anonymous().await;

@@ -227,14 +227,9 @@ pub(crate) async fn run_session<T>(
         transaction_bytes: 0,
     };
     let mut rate = FrameRate::new(limits.max_frames_per_second);
-    // Made once for the session, not per WebSocket message: the close request, the
-    // shutdown signal and one read-deadline timer. The timer is moved only when it fires
-    // (a read just records when it happened), so a busy session never touches the timer
-    // wheel for its heart-beats.
-    let closed = outbound.close_requested();
-    tokio::pin!(closed);
-    let stopping = shutdown.changed();
-    tokio::pin!(stopping);
+    // One read-deadline timer for the session, not one per WebSocket message: it is moved
+    // only when it fires (a read just records when it happened), so a busy session never
+    // touches the timer wheel for its heart-beats.
     let window = read_timeout.unwrap_or(Duration::from_secs(365 * 86_400));
     let mut last_read = Instant::now();
     let deadline = tokio::time::sleep_until(last_read + window);
@@ -266,8 +261,8 @@ pub(crate) async fn run_session<T>(
         tokio::select! {
             // A close asked for by the server side wins over more input.
             biased;
-            () = &mut closed => break End::Closed(outbound.close_cause()),
-            _ = &mut stopping => {
+            () = outbound.close_requested() => break End::Closed(outbound.close_cause()),
+            _ = shutdown.changed() => {
                 // Tell the client why, so that it reconnects (to another instance) instead
                 // of guessing; what is queued before the ERROR is still written.
                 state.send_error("server is shutting down", None);

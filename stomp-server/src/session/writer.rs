@@ -4,11 +4,13 @@
 //! write system call, and sends a heart-beat EOL when nothing else went out for the
 //! negotiated interval. A write slower than the send-time limit closes the session.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use futures_util::{FutureExt, Sink, SinkExt};
 use tokio::sync::mpsc;
-use tokio::time::{timeout, Instant};
+use tokio::time::{timeout, Instant, Sleep};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 
 use super::outbound::{CloseCause, Outbound, OutboundItem};
@@ -23,25 +25,26 @@ pub(crate) async fn run_writer<S>(
 ) where
     S: Sink<WsMessage, Error = WsError> + Unpin,
 {
-    // One heart-beat timer for the whole session, moved only when it fires: a batch just
-    // records when it was written, so busy sessions never touch the timer wheel.
-    // Without heart-beats the timer branch is disabled; a year keeps the arithmetic simple.
+    // One timer for the whole session. It waits for the next heart-beat and is moved only
+    // when it fires (a batch just records when it was written), so busy sessions never
+    // touch the timer wheel; a write that has to wait borrows it for the send-time limit.
+    // Without heart-beats its branch is disabled; a year keeps the arithmetic simple.
     let every = heartbeat.unwrap_or(Duration::from_secs(365 * 86_400));
     let mut last_write = Instant::now();
     let timer = tokio::time::sleep_until(last_write + every);
     tokio::pin!(timer);
-    // Reused for every batch, so steady traffic allocates nothing here; an idle session
-    // holds none, and one that had a large burst gives the room back (see `KEPT_BATCH`).
-    let mut batch: Vec<WsMessage> = Vec::new();
     loop {
-        let item = tokio::select! {
+        let first = tokio::select! {
             biased;
             item = rx.recv() => item,
             () = &mut timer, if heartbeat.is_some() => {
                 let due = last_write + every;
                 if due <= Instant::now() {
-                    batch.push(WsMessage::text("\n"));
-                    if write_all(&mut sink, &mut batch, send_time, &outbound).await.is_err() {
+                    let beat = async {
+                        sink.feed(WsMessage::text("\n")).await?;
+                        sink.flush().await
+                    };
+                    if within_send_time(beat, send_time, timer.as_mut(), &outbound).await.is_err() {
                         return;
                     }
                     last_write = Instant::now();
@@ -50,45 +53,24 @@ pub(crate) async fn run_writer<S>(
                 continue;
             }
         };
-        let Some(item) = item else {
+        let Some(first) = first else {
             let _ = sink.close().await;
             return;
         };
-        let mut bytes = 0usize;
-        let mut close = false;
-        let mut push = |item: OutboundItem, batch: &mut Vec<WsMessage>| match item {
-            OutboundItem::Frame(message, len) => {
-                bytes += len;
-                batch.push(message);
-                false
-            }
-            OutboundItem::Close => true,
-        };
-        close |= push(item, &mut batch);
-        for round in 0..2 {
-            if round == 1 {
-                if close || batch.len() >= MAX_BATCH {
-                    break;
-                }
-                tokio::task::yield_now().await;
-            }
-            while !close && batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(item) => close |= push(item, &mut batch),
-                    Err(_) => break,
-                }
-            }
-        }
-        let result = write_all(&mut sink, &mut batch, send_time, &outbound).await;
-        outbound.written(bytes);
-        if batch.capacity() > KEPT_BATCH {
-            batch = Vec::new();
-        }
-        if result.is_err() {
+        let mut batch = Batch::default();
+        // Boxed: the write's state exists only while a batch is written, so an idle
+        // session's task stays small (one allocation per batch, not per message).
+        let write = Box::pin(batch.write(first, &mut rx, &mut sink));
+        let result = within_send_time(write, send_time, timer.as_mut(), &outbound).await;
+        outbound.written(batch.bytes);
+        let Ok(timer_moved) = result else {
             return;
-        }
+        };
         last_write = Instant::now();
-        if close {
+        if timer_moved {
+            timer.as_mut().reset(last_write + every);
+        }
+        if batch.close {
             let _ = timeout(send_time, sink.close()).await;
             return;
         }
@@ -98,41 +80,90 @@ pub(crate) async fn run_writer<S>(
 /// Most messages written with one flush.
 const MAX_BATCH: usize = 1024;
 
-/// The largest batch vector kept between writes (a few KiB); past it the vector is freed so
-/// that a burst does not pin memory on a session that goes quiet.
-const KEPT_BATCH: usize = 64;
+/// What one batch took from the queue.
+#[derive(Default)]
+struct Batch {
+    /// Queued bytes fed to the sink (for the send-buffer accounting).
+    bytes: usize,
+    /// A `Close` item was reached: nothing after it is written.
+    close: bool,
+}
 
-/// Writes and empties `batch`.
-async fn write_all<S>(
-    sink: &mut S,
-    batch: &mut Vec<WsMessage>,
-    send_time: Duration,
-    outbound: &Outbound,
-) -> Result<(), ()>
-where
-    S: Sink<WsMessage, Error = WsError> + Unpin,
-{
-    let write = async {
-        for message in batch.drain(..) {
-            sink.feed(message).await?;
+impl Batch {
+    /// Feeds `first` and whatever else is queued to the sink, straight from the queue (no
+    /// vector in between), then flushes once. When the queue runs dry early it yields once
+    /// so that the deliveries being published right now join this write instead of costing
+    /// one of their own.
+    async fn write<S>(
+        &mut self,
+        first: OutboundItem,
+        rx: &mut mpsc::UnboundedReceiver<OutboundItem>,
+        sink: &mut S,
+    ) -> Result<(), WsError>
+    where
+        S: Sink<WsMessage, Error = WsError> + Unpin,
+    {
+        let mut fed = 0;
+        let mut next = Some(first);
+        for round in 0..2 {
+            if round == 1 {
+                if self.close || fed >= MAX_BATCH {
+                    break;
+                }
+                tokio::task::yield_now().await;
+                next = rx.try_recv().ok();
+            }
+            while let Some(item) = next.take() {
+                match item {
+                    OutboundItem::Frame(message, len) => {
+                        self.bytes += len;
+                        sink.feed(message).await?;
+                        fed += 1;
+                    }
+                    OutboundItem::Close => {
+                        self.close = true;
+                        break;
+                    }
+                }
+                if fed < MAX_BATCH {
+                    next = rx.try_recv().ok();
+                }
+            }
         }
         sink.flush().await
-    };
+    }
+}
+
+/// Runs a write. Most finish at once (the socket has room): that is tried first, and only a
+/// write that has to wait is given `send_time`, measured with `timer`. `Ok(true)` says the
+/// timer was moved for that. A failed or late write closes the session.
+async fn within_send_time(
+    write: impl Future<Output = Result<(), WsError>>,
+    send_time: Duration,
+    mut timer: Pin<&mut Sleep>,
+    outbound: &Outbound,
+) -> Result<bool, ()> {
     tokio::pin!(write);
-    // Most batches are written at once (the socket has room): try that first and arm the
-    // send-time timer only for a write that has to wait.
-    let result = match write.as_mut().now_or_never() {
-        Some(result) => Ok(result),
-        None => timeout(send_time, write).await,
+    let (result, timer_moved) = match write.as_mut().now_or_never() {
+        Some(result) => (Some(result), false),
+        None => {
+            timer.as_mut().reset(Instant::now() + send_time);
+            let result = tokio::select! {
+                biased;
+                result = &mut write => Some(result),
+                () = timer.as_mut() => None,
+            };
+            (result, true)
+        }
     };
     match result {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(error)) => {
+        Some(Ok(())) => Ok(timer_moved),
+        Some(Err(error)) => {
             tracing::debug!(%error, "websocket write failed");
             outbound.close(CloseCause::WriteFailed);
             Err(())
         }
-        Err(_) => {
+        None => {
             outbound.close(CloseCause::SendTimeLimit);
             Err(())
         }
