@@ -1,6 +1,7 @@
 //! A small run of the `stomp-load` tool against `interop_server`, so the tool keeps working:
 //! a 1 → 5 fan-out of 200 messages (every one delivered to every subscriber, none lost,
-//! duplicated or reordered) and 50 idle sessions that all answer the final message.
+//! duplicated or reordered), 50 idle sessions that all answer the final message, and 300
+//! sessions over in-memory pipes (`sessions_in_memory`) that do the same.
 //!
 //! The real benchmark runs are `bench/run.sh`; they are too heavy for `cargo test`.
 
@@ -180,4 +181,29 @@ fn churn_runs_and_reports_memory() {
     assert!(count(&report, "cycles") > 0, "{report}");
     assert_eq!(count(&report, "failed"), 0, "{report}");
     assert!(report["server"]["growth_kib"].is_number(), "{report}");
+}
+
+#[test]
+fn in_memory_sessions_all_answer() {
+    let output = Command::new(env!("CARGO_BIN_EXE_sessions_in_memory"))
+        .args(["--count", "300", "--hold", "0.3", "--probe-timeout", "20"])
+        .output()
+        .expect("sessions_in_memory runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "sessions_in_memory failed: {}\n{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value =
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"));
+    assert_eq!(count(&report, "connected"), 300, "{report}");
+    assert_eq!(count(&report, "failed"), 0, "{report}");
+    assert_eq!(count(&report, "answered"), 300, "{report}");
+    assert_eq!(count(&report, "closed_early"), 0, "{report}");
+    assert_eq!(count(&report, "sessions_seen_by_server"), 300, "{report}");
+    assert!(
+        report["server"]["rss_per_session_kib"].is_number(),
+        "{report}"
+    );
 }
