@@ -11,7 +11,7 @@
 //! (`\t`, a trailing lone backslash, `\r` in 1.1) is an error.
 
 use bytes::{BufMut, BytesMut};
-use memchr::memchr;
+use memchr::{memchr, memchr3};
 
 use crate::decode::{quote, DecodeError};
 use crate::{Command, Version};
@@ -66,25 +66,40 @@ impl Escaping {
 
     /// The length of `text` once escaped.
     pub fn escaped_len(self, text: &str) -> usize {
-        if self == Escaping::None {
-            return text.len();
-        }
-        let extra = text
-            .bytes()
-            .filter(|&b| self.escape_of(b).is_some())
+        let bytes = text.as_bytes();
+        let Some(first) = self.first_to_escape(bytes) else {
+            return bytes.len();
+        };
+        let extra = bytes[first..]
+            .iter()
+            .filter(|&&b| self.escape_of(b).is_some())
             .count();
-        text.len() + extra
+        bytes.len() + extra
+    }
+
+    /// Where the first byte that needs an escape sequence is, found with `memchr` (most
+    /// header values need none, and are then copied whole).
+    fn first_to_escape(self, bytes: &[u8]) -> Option<usize> {
+        match self {
+            Escaping::None => None,
+            Escaping::V1_1 => memchr3(b'\n', b':', b'\\', bytes),
+            Escaping::V1_2 => {
+                let common = memchr3(b'\n', b':', b'\\', bytes);
+                let carriage_return = memchr(b'\r', &bytes[..common.unwrap_or(bytes.len())]);
+                carriage_return.or(common)
+            }
+        }
     }
 
     /// Appends `text`, escaped, to `dst`.
     pub fn escape_into(self, text: &str, dst: &mut BytesMut) {
         let bytes = text.as_bytes();
-        if self == Escaping::None {
+        let Some(first) = self.first_to_escape(bytes) else {
             dst.put_slice(bytes);
             return;
-        }
+        };
         let mut start = 0;
-        for (i, &byte) in bytes.iter().enumerate() {
+        for (i, &byte) in bytes.iter().enumerate().skip(first) {
             if let Some(sequence) = self.escape_of(byte) {
                 dst.put_slice(&bytes[start..i]);
                 dst.put_slice(sequence);
@@ -185,6 +200,35 @@ mod tests {
         );
         assert_eq!(unescaped(Escaping::None, "a\\tb\\").unwrap(), "a\\tb\\");
         assert_eq!(unescaped(Escaping::V1_2, "ü\\cü").unwrap(), "ü:ü");
+    }
+
+    /// The rules of the table at the top of this module, one character at a time.
+    fn reference(escaping: Escaping, text: &str) -> String {
+        text.chars()
+            .map(|c| match (escaping, c) {
+                (Escaping::None, c) => c.to_string(),
+                (_, '\n') => "\\n".to_owned(),
+                (_, ':') => "\\c".to_owned(),
+                (_, '\\') => "\\\\".to_owned(),
+                (Escaping::V1_2, '\r') => "\\r".to_owned(),
+                (_, c) => c.to_string(),
+            })
+            .collect()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn escaping_follows_the_rules_wherever_the_specials_are(
+            text in "[a-z:\\\\\n\r é]{0,40}"
+        ) {
+            for escaping in [Escaping::None, Escaping::V1_1, Escaping::V1_2] {
+                proptest::prop_assert_eq!(escaped(escaping, &text), reference(escaping, &text));
+                if escaping != Escaping::None {
+                    let back = unescaped(escaping, &escaped(escaping, &text));
+                    proptest::prop_assert_eq!(back, Ok(text.clone()));
+                }
+            }
+        }
     }
 
     #[test]
