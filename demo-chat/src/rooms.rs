@@ -4,7 +4,6 @@
 //! held by the session-event listener; it is a cheap clone of one `Arc`.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -107,7 +106,6 @@ pub(crate) struct Rooms {
     id_prefix: Arc<str>,
     /// This instance's id when several instances share a broker (the relay).
     instance: Option<String>,
-    next_id: Arc<AtomicU64>,
 }
 
 #[derive(Debug, Default)]
@@ -118,6 +116,8 @@ struct Inner {
     sessions: HashMap<SessionId, HashMap<String, (String, String)>>,
     /// Increases on every change; orders rooms by recent activity for eviction.
     clock: u64,
+    /// The number in the last message id handed out.
+    next_id: u64,
 }
 
 #[derive(Debug, Default)]
@@ -143,7 +143,6 @@ impl Rooms {
             publish: Arc::default(),
             id_prefix: Arc::from(format!("{:x}", now_ms())),
             instance: None,
-            next_id: Arc::new(AtomicU64::new(1)),
         }
     }
 
@@ -177,18 +176,20 @@ impl Rooms {
         sender: impl Into<String>,
         content: impl Into<String>,
     ) -> (Arc<ChatMessage>, bool) {
-        let message = Arc::new(ChatMessage {
-            id: format!(
-                "{}-{}",
-                self.id_prefix,
-                self.next_id.fetch_add(1, Ordering::Relaxed)
-            ),
-            room: room.into(),
-            sender: sender.into(),
-            content: content.into(),
-            timestamp: now_ms(),
-        });
+        let (room, sender, content) = (room.into(), sender.into(), content.into());
+        let timestamp = now_ms();
         let mut inner = self.lock();
+        // The id counter lives under the lock this takes anyway: no second shared counter
+        // for the cores to pass back and forth.
+        inner.next_id += 1;
+        let id = format!("{}-{}", self.id_prefix, inner.next_id);
+        let message = Arc::new(ChatMessage {
+            id,
+            room,
+            sender,
+            content,
+            timestamp,
+        });
         let (entry, created) = inner.room(&message.room);
         if entry.history.len() == HISTORY_LIMIT {
             entry.history.pop_front();

@@ -1,6 +1,6 @@
 //! Counters like Spring's `WebSocketMessageBrokerStats`, kept exact with atomics.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use stomp_core::Command;
 
@@ -9,8 +9,8 @@ use stomp_core::Command;
 pub struct Stats {
     sessions_current: AtomicU64,
     sessions_total: AtomicU64,
-    frames_in: [AtomicU64; 15],
-    messages_delivered: AtomicU64,
+    /// The counters bumped on every frame, one shard per thread group (see [`Hot`]).
+    hot: [Hot; SHARDS],
     errors_sent: AtomicU64,
     decode_errors: AtomicU64,
     handler_errors: AtomicU64,
@@ -21,6 +21,29 @@ pub struct Stats {
     broker_state: std::sync::atomic::AtomicU8,
     broker_reconnects: AtomicU64,
     send_buffer_peak: AtomicU64,
+}
+
+/// How many [`Hot`] shards a server keeps: threads take them in turn.
+const SHARDS: usize = 16;
+
+/// The counters that move with every frame. Bumping one shared counter from every worker
+/// thread makes its cache line travel between the cores on each frame; each thread bumps
+/// its own shard instead (a cache line apart from the others) and a snapshot adds them up,
+/// so the counts stay exact.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Hot {
+    frames_in: [AtomicU64; 15],
+    messages_delivered: AtomicU64,
+}
+
+/// This thread's shard index.
+fn shard_index() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static INDEX: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+    }
+    INDEX.with(|index| *index)
 }
 
 /// A copy of the counters at one moment.
@@ -67,11 +90,15 @@ impl Stats {
     pub(crate) fn session_closed(&self) {
         self.sessions_current.fetch_sub(1, Ordering::Relaxed);
     }
+    fn hot(&self) -> &Hot {
+        &self.hot[shard_index()]
+    }
     pub(crate) fn frame_in(&self, command: Command) {
-        self.frames_in[command_index(command)].fetch_add(1, Ordering::Relaxed);
+        self.hot().frames_in[command_index(command)].fetch_add(1, Ordering::Relaxed);
     }
     pub(crate) fn delivered(&self, count: usize) {
-        self.messages_delivered
+        self.hot()
+            .messages_delivered
             .fetch_add(count as u64, Ordering::Relaxed);
     }
     pub(crate) fn error_sent(&self) {
@@ -108,16 +135,18 @@ impl Stats {
     /// The counters now.
     pub fn snapshot(&self) -> StatsSnapshot {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let frames_in =
+            |index: usize| -> u64 { self.hot.iter().map(|h| get(&h.frames_in[index])).sum() };
         StatsSnapshot {
             sessions_current: get(&self.sessions_current),
             sessions_total: get(&self.sessions_total),
             frames_in: Command::ALL
                 .iter()
-                .zip(&self.frames_in)
-                .filter(|(c, _)| c.is_client())
-                .map(|(c, n)| (*c, get(n)))
+                .enumerate()
+                .filter(|(_, c)| c.is_client())
+                .map(|(index, c)| (*c, frames_in(index)))
                 .collect(),
-            messages_delivered: get(&self.messages_delivered),
+            messages_delivered: self.hot.iter().map(|h| get(&h.messages_delivered)).sum(),
             errors_sent: get(&self.errors_sent),
             decode_errors: get(&self.decode_errors),
             handler_errors: get(&self.handler_errors),
