@@ -21,7 +21,7 @@
 # example a patched copy), run exactly like fw.
 #
 # Every run is bounded (--duration per scenario, default 12 s; a, b and d run --rounds
-# times, default 3) and targets 127.0.0.1 only.
+# times, default 5) and targets 127.0.0.1 only.
 set -euo pipefail
 
 ROOT=${ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -31,7 +31,7 @@ OUT="$ROOT/bench/out"
 ONLY="a,b,c,d,e,f,churn"
 SERVERS="fw,bare,rabbit"
 DURATION=12
-ROUNDS=3
+ROUNDS=5
 BUILD=1
 REPORT=1
 while [ $# -gt 0 ]; do
