@@ -6,7 +6,7 @@
 # generated section of BENCHMARKS.md. Run it as root (RabbitMQ is started as its own user).
 #
 #   bench/run.sh [--only a,b,c,d,e,f,churn] [--servers fw,bare,rabbit] [--duration SECS]
-#                [--rounds N] [--no-build] [--no-report] [--out DIR]
+#                [--rounds N] [--pin] [--no-build] [--no-report] [--out DIR]
 #
 # Servers (all on 127.0.0.1, all release builds):
 #   fw      the framework: tests' interop_server (embedded simple broker, heart-beats 10 s,
@@ -32,6 +32,11 @@ ONLY="a,b,c,d,e,f,churn"
 SERVERS="fw,bare,rabbit"
 DURATION=12
 ROUNDS=5
+# --pin: the server on core 0, the load tool on core 1 (RabbitMQ is not pinned). Without it
+# both share both cores, as the targets are stated, and whole runs land in a faster or a
+# slower mode; pinned runs are steady, which is what comparing two builds needs.
+PIN_SERVER=""
+PIN_LOAD=""
 BUILD=1
 REPORT=1
 while [ $# -gt 0 ]; do
@@ -40,6 +45,7 @@ while [ $# -gt 0 ]; do
     --servers) SERVERS=$2; shift 2 ;;
     --duration) DURATION=$2; shift 2 ;;
     --rounds) ROUNDS=$2; shift 2 ;;
+    --pin) PIN_SERVER="taskset -c 0"; PIN_LOAD="taskset -c 1"; shift ;;
     --out) OUT=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     --no-report) REPORT=0; shift ;;
@@ -126,17 +132,17 @@ start_server() { # kind bin_dir scenario
   local kind=$1 dir=$2 scenario=$3 log="$OUT/server-$1-$3.log"
   case "$kind" in
     fw:demo)
-      "$dir/demo-chat" --addr 127.0.0.1:0 > "$log" 2>&1 &
+      $PIN_SERVER "$dir/demo-chat" --addr 127.0.0.1:0 > "$log" 2>&1 &
       SERVER_PID=$!
       wait_line "$log" "STOMP at ws://"
       SERVER_URL=$(grep -o 'ws://127.0.0.1:[0-9]*/ws' "$log" | head -1) ;;
     fw)
-      "$dir/interop_server" --addr 127.0.0.1:0 <&9 > "$log" 2>"$log.err" &
+      $PIN_SERVER "$dir/interop_server" --addr 127.0.0.1:0 <&9 > "$log" 2>"$log.err" &
       SERVER_PID=$!
       wait_line "$log" LISTENING
       SERVER_URL="ws://127.0.0.1:$(awk '/LISTENING/ {print $2}' "$log")/ws" ;;
     bare)
-      "$BIN/bare_broadcaster" --addr 127.0.0.1:0 > "$log" 2>&1 &
+      $PIN_SERVER "$BIN/bare_broadcaster" --addr 127.0.0.1:0 > "$log" 2>&1 &
       SERVER_PID=$!
       wait_line "$log" LISTENING
       SERVER_URL="ws://127.0.0.1:$(awk '/LISTENING/ {print $2}' "$log")/ws" ;;
@@ -187,7 +193,7 @@ run_load() { # scenario server mode flags...
   local scenario=$1 server=$2; shift 2
   say "$scenario / $server: stomp-load $*"
   local line
-  if line=$("$LOAD" "$@" --server-pid "$SERVER_PID" --label "$scenario/$server" 2>>"$LOG"); then
+  if line=$($PIN_LOAD "$LOAD" "$@" --server-pid "$SERVER_PID" --label "$scenario/$server" 2>>"$LOG"); then
     echo "$line" | python3 -c "
 import json, sys
 d = json.load(sys.stdin)

@@ -11,10 +11,25 @@
 //! (`\t`, a trailing lone backslash, `\r` in 1.1) is an error.
 
 use bytes::{BufMut, BytesMut};
-use memchr::{memchr, memchr3};
+use memchr::memchr;
 
 use crate::decode::{quote, DecodeError};
 use crate::{Command, Version};
+
+/// The bytes STOMP 1.1 escapes in headers: `\n`, `:` and `\\`.
+const ESCAPED_1_1: [bool; 256] = escape_table(false);
+
+/// The bytes STOMP 1.2 escapes in headers: those of 1.1 and `\r`.
+const ESCAPED_1_2: [bool; 256] = escape_table(true);
+
+const fn escape_table(carriage_return: bool) -> [bool; 256] {
+    let mut table = [false; 256];
+    table[b'\n' as usize] = true;
+    table[b':' as usize] = true;
+    table[b'\\' as usize] = true;
+    table[b'\r' as usize] = carriage_return;
+    table
+}
 
 /// The escape rules that apply to the headers of one frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,18 +92,16 @@ impl Escaping {
         bytes.len() + extra
     }
 
-    /// Where the first byte that needs an escape sequence is, found with `memchr` (most
-    /// header values need none, and are then copied whole).
+    /// Where the first byte that needs an escape sequence is. Header names and values are
+    /// short, so a table lookup per byte beats setting up a `memchr` search; nearly every
+    /// value needs no escape and is then measured and copied whole.
     fn first_to_escape(self, bytes: &[u8]) -> Option<usize> {
-        match self {
-            Escaping::None => None,
-            Escaping::V1_1 => memchr3(b'\n', b':', b'\\', bytes),
-            Escaping::V1_2 => {
-                let common = memchr3(b'\n', b':', b'\\', bytes);
-                let carriage_return = memchr(b'\r', &bytes[..common.unwrap_or(bytes.len())]);
-                carriage_return.or(common)
-            }
-        }
+        let table = match self {
+            Escaping::None => return None,
+            Escaping::V1_1 => &ESCAPED_1_1,
+            Escaping::V1_2 => &ESCAPED_1_2,
+        };
+        bytes.iter().position(|&b| table[usize::from(b)])
     }
 
     /// Appends `text`, escaped, to `dst`.
