@@ -26,13 +26,18 @@ async fn raw(server: &TestServer) -> Raw {
 
 /// A raw WebSocket that has sent CONNECT (STOMP 1.2) and read CONNECTED.
 async fn connected_raw(server: &TestServer) -> Raw {
+    connected_raw_beating(server, "0,0").await.0
+}
+
+/// A raw WebSocket that has sent CONNECT (STOMP 1.2) asking for `heart_beat`, with the
+/// CONNECTED frame it read.
+async fn connected_raw_beating(server: &TestServer, heart_beat: &str) -> (Raw, String) {
     let mut ws = raw(server).await;
-    ws.send(WsMessage::text("CONNECT\naccept-version:1.2\n\n\0"))
-        .await
-        .unwrap();
+    let connect = format!("CONNECT\naccept-version:1.2\nheart-beat:{heart_beat}\n\n\0");
+    ws.send(WsMessage::text(connect)).await.unwrap();
     let connected = read_text(&mut ws).await.unwrap();
     assert!(connected.starts_with("CONNECTED\n"), "{connected}");
-    ws
+    (ws, connected)
 }
 
 /// Reads WebSocket messages until one holds a whole frame (or the socket closes).
@@ -421,13 +426,7 @@ async fn origins_are_checked_at_the_handshake() {
 #[tokio::test]
 async fn silent_clients_are_closed_after_the_heartbeat_window() {
     let server = TestServer::start(no_handlers().heartbeat(100, 100)).await;
-    let mut ws = raw(&server).await;
-    ws.send(WsMessage::text(
-        "CONNECT\naccept-version:1.2\nheart-beat:100,0\n\n\0",
-    ))
-    .await
-    .unwrap();
-    read_text(&mut ws).await.unwrap();
+    let (mut ws, _) = connected_raw_beating(&server, "100,0").await;
     // Send nothing: the server expects something every 100 ms and gives up after 2x.
     let error = read_text(&mut ws).await.unwrap();
     assert!(error.contains("no frame or heart-beat received"), "{error}");
@@ -439,13 +438,7 @@ async fn silent_clients_are_closed_after_the_heartbeat_window() {
 async fn beating_clients_stay_and_idle_sessions_get_heart_beats() {
     // Server: sends every 100 ms, expects every 100 ms (gives up after 200 ms of silence).
     let server = TestServer::start(no_handlers().heartbeat(100, 100)).await;
-    let mut ws = raw(&server).await;
-    ws.send(WsMessage::text(
-        "CONNECT\naccept-version:1.2\nheart-beat:100,100\n\n\0",
-    ))
-    .await
-    .unwrap();
-    let connected = read_text(&mut ws).await.unwrap();
+    let (ws, connected) = connected_raw_beating(&server, "100,100").await;
     assert!(connected.contains("heart-beat:100,100\n"), "{connected}");
     // Beat every 25 ms for eight read windows: the read deadline is moved on, never hit.
     // Meanwhile count the server's EOLs; nothing else is sent to this session.

@@ -62,19 +62,24 @@ impl Drop for Server {
     }
 }
 
-/// Runs `stomp-load ARGS` and parses its JSON line.
-fn stomp_load(args: &[&str]) -> Value {
-    let output = Command::new(env!("CARGO_BIN_EXE_stomp-load"))
+/// Runs `program ARGS` and parses the JSON line it prints.
+fn json_report(program: &str, args: &[&str]) -> Value {
+    let output = Command::new(program)
         .args(args)
         .output()
-        .expect("stomp-load runs");
+        .unwrap_or_else(|e| panic!("{program} does not run: {e}"));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
-        "stomp-load {args:?} failed: {}\n{stdout}",
+        "{program} {args:?} failed: {}\n{stdout}",
         String::from_utf8_lossy(&output.stderr)
     );
     serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+}
+
+/// Runs `stomp-load ARGS` and parses its JSON line.
+fn stomp_load(args: &[&str]) -> Value {
+    json_report(env!("CARGO_BIN_EXE_stomp-load"), args)
 }
 
 fn count(report: &Value, key: &str) -> u64 {
@@ -185,18 +190,10 @@ fn churn_runs_and_reports_memory() {
 
 #[test]
 fn in_memory_sessions_all_answer() {
-    let output = Command::new(env!("CARGO_BIN_EXE_sessions_in_memory"))
-        .args(["--count", "300", "--hold", "0.3", "--probe-timeout", "20"])
-        .output()
-        .expect("sessions_in_memory runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "sessions_in_memory failed: {}\n{stdout}",
-        String::from_utf8_lossy(&output.stderr)
+    let report = json_report(
+        env!("CARGO_BIN_EXE_sessions_in_memory"),
+        &["--count", "300", "--hold", "0.3", "--probe-timeout", "20"],
     );
-    let report: Value =
-        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"));
     assert_eq!(count(&report, "connected"), 300, "{report}");
     assert_eq!(count(&report, "failed"), 0, "{report}");
     assert_eq!(count(&report, "answered"), 300, "{report}");
