@@ -57,6 +57,13 @@ pub(crate) async fn run_writer<S>(
             let _ = sink.close().await;
             return;
         };
+        // Nothing else queued yet: yield once, so that deliveries being published right
+        // now join this write instead of costing one of their own. Done before the write,
+        // not inside it, so that the write itself still usually completes at once and
+        // never needs the send-time timer.
+        if rx.is_empty() {
+            tokio::task::yield_now().await;
+        }
         let mut batch = Batch::default();
         // Boxed: the write's state exists only while a batch is written, so an idle
         // session's task stays small (one allocation per batch, not per message).
@@ -91,9 +98,7 @@ struct Batch {
 
 impl Batch {
     /// Feeds `first` and whatever else is queued to the sink, straight from the queue (no
-    /// vector in between), then flushes once. When the queue runs dry early it yields once
-    /// so that the deliveries being published right now join this write instead of costing
-    /// one of their own.
+    /// vector in between), then flushes once.
     async fn write<S>(
         &mut self,
         first: OutboundItem,
@@ -105,29 +110,20 @@ impl Batch {
     {
         let mut fed = 0;
         let mut next = Some(first);
-        for round in 0..2 {
-            if round == 1 {
-                if self.close || fed >= MAX_BATCH {
+        while let Some(item) = next.take() {
+            match item {
+                OutboundItem::Frame(message, len) => {
+                    self.bytes += len;
+                    sink.feed(message).await?;
+                    fed += 1;
+                }
+                OutboundItem::Close => {
+                    self.close = true;
                     break;
                 }
-                tokio::task::yield_now().await;
-                next = rx.try_recv().ok();
             }
-            while let Some(item) = next.take() {
-                match item {
-                    OutboundItem::Frame(message, len) => {
-                        self.bytes += len;
-                        sink.feed(message).await?;
-                        fed += 1;
-                    }
-                    OutboundItem::Close => {
-                        self.close = true;
-                        break;
-                    }
-                }
-                if fed < MAX_BATCH {
-                    next = rx.try_recv().ok();
-                }
+            if fed < MAX_BATCH {
+                next = rx.try_recv().ok();
             }
         }
         sink.flush().await
