@@ -69,6 +69,10 @@ impl Limits {
     }
 }
 
+/// A delay far enough away to mean "never" for a timer that is disabled (no heart-beats
+/// negotiated), so that one timer per session can still be kept and moved.
+pub(crate) const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365);
+
 /// The server's heart-beat offer (`heart-beat` header of `CONNECTED`). Default `10000,10000`:
 /// unlike Spring's simple broker, which answers `0,0` unless a scheduler is configured, dead
 /// connections are detected out of the box.

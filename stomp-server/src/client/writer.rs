@@ -20,8 +20,7 @@ use super::state::Shared;
 /// The write half of a client WebSocket.
 pub(super) type WsSink = SplitSink<WebSocketStream<TcpStream>, Message>;
 
-/// A deadline far enough away to mean "never" for a disabled timer.
-pub(super) const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365);
+pub(super) use crate::config::FAR_FUTURE;
 
 /// Encodes a frame given as parts into one WebSocket message: text when the bytes are
 /// UTF-8, binary otherwise (a body with NUL bytes or arbitrary binary data).

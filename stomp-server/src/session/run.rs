@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::BytesMut;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
@@ -21,6 +20,7 @@ use super::rate::FrameRate;
 use super::writer::run_writer;
 use crate::app::App;
 use crate::broker::PublishedMessage;
+use crate::config::FAR_FUTURE;
 use crate::event::SessionEvent;
 use crate::handler::dispatch::dispatch;
 use crate::handler::MappingKind;
@@ -230,7 +230,7 @@ pub(crate) async fn run_session<T>(
     // One read-deadline timer for the session, not one per WebSocket message: it is moved
     // only when it fires (a read just records when it happened), so a busy session never
     // touches the timer wheel for its heart-beats.
-    let window = read_timeout.unwrap_or(Duration::from_secs(365 * 86_400));
+    let window = read_timeout.unwrap_or(FAR_FUTURE);
     let mut last_read = Instant::now();
     let deadline = tokio::time::sleep_until(last_read + window);
     tokio::pin!(deadline);

@@ -14,6 +14,7 @@ use tokio::time::{timeout, Instant, Sleep};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 
 use super::outbound::{CloseCause, Outbound, OutboundItem};
+use crate::config::FAR_FUTURE;
 
 /// Runs until the queue closes, a `Close` item arrives, or a write fails.
 pub(crate) async fn run_writer<S>(
@@ -28,8 +29,8 @@ pub(crate) async fn run_writer<S>(
     // One timer for the whole session. It waits for the next heart-beat and is moved only
     // when it fires (a batch just records when it was written), so busy sessions never
     // touch the timer wheel; a write that has to wait borrows it for the send-time limit.
-    // Without heart-beats its branch is disabled; a year keeps the arithmetic simple.
-    let every = heartbeat.unwrap_or(Duration::from_secs(365 * 86_400));
+    // Without heart-beats its branch is disabled.
+    let every = heartbeat.unwrap_or(FAR_FUTURE);
     let mut last_write = Instant::now();
     let timer = tokio::time::sleep_until(last_write + every);
     tokio::pin!(timer);
