@@ -142,10 +142,7 @@ impl Template {
         destination: &str,
         payload: &T,
     ) -> Result<usize, SendError> {
-        let Some(message) = message(destination, payload, &[])? else {
-            return Ok(0);
-        };
-        self.messaging.publish(message)
+        self.convert_and_send_with_headers(destination, payload, &[])
     }
 
     /// Like [`convert_and_send`](Self::convert_and_send) with extra headers.

@@ -7,8 +7,10 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use common::{send_all, subscribe_acking, TestServer, QUIET, WAIT};
-use stomp_server::client::{ClientError, StompClient, StompSession, Subscription};
+use common::{
+    error_message, next_body, nothing_more, send_all, subscribe_acking, TestServer, WAIT,
+};
+use stomp_server::client::StompClient;
 use stomp_server::core::Version;
 use stomp_server::{BrokerConfig, Command, Frame, Handlers, Limits, SessionEvent, StompServer};
 
@@ -24,26 +26,6 @@ async fn server_with(config: BrokerConfig) -> TestServer {
 /// An `ACK`/`NACK` naming `message` by its STOMP 1.2 `ack` header.
 fn ack_of(command: Command, message: &Frame) -> Frame {
     Frame::new(command).header("id", message.get("ack").expect("MESSAGE has an ack header"))
-}
-
-async fn next_body(sub: &mut Subscription) -> (Frame, String) {
-    let frame = sub.next_timeout(WAIT).await.unwrap();
-    let body = frame.body_str().unwrap().to_owned();
-    (frame, body)
-}
-
-async fn nothing_more(sub: &mut Subscription, why: &str) {
-    match sub.next_timeout(QUIET).await {
-        Err(ClientError::Timeout(_)) => {}
-        other => panic!("{why}: expected nothing, got {other:?}"),
-    }
-}
-
-async fn error_message(session: &StompSession) -> Frame {
-    tokio::time::timeout(WAIT, session.next_error())
-        .await
-        .expect("an ERROR in time")
-        .expect("an ERROR before the end")
 }
 
 #[tokio::test]

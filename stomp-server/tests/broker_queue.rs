@@ -6,8 +6,11 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::{login_interceptor, send_all, subscribe_acking, TestServer, QUIET, WAIT};
-use stomp_server::client::{ClientError, Subscription};
+use common::{
+    error_message, login_interceptor, next_body, nothing_more, send_all, subscribe_acking,
+    TestServer, QUIET, WAIT,
+};
+use stomp_server::client::ClientError;
 use stomp_server::{BrokerConfig, Command, Frame, Handlers, StompServer};
 
 async fn queue_server(config: BrokerConfig) -> TestServer {
@@ -25,19 +28,6 @@ async fn queue_server(config: BrokerConfig) -> TestServer {
 
 fn numbered(count: usize) -> Vec<String> {
     (0..count).map(|i| i.to_string()).collect()
-}
-
-async fn next_body(sub: &mut Subscription) -> (Frame, String) {
-    let frame = sub.next_timeout(WAIT).await.unwrap();
-    let body = frame.body_str().unwrap().to_owned();
-    (frame, body)
-}
-
-async fn nothing_more(sub: &mut Subscription, why: &str) {
-    match sub.next_timeout(QUIET).await {
-        Err(ClientError::Timeout(_)) => {}
-        other => panic!("{why}: expected nothing, got {other:?}"),
-    }
 }
 
 #[tokio::test]
@@ -259,10 +249,7 @@ async fn patterns_are_refused_on_point_to_point_destinations() {
     let s = server.connect_anonymous().await;
     let refused = s.subscribe("/queue/*").await;
     assert!(refused.is_err());
-    let error = tokio::time::timeout(WAIT, s.next_error())
-        .await
-        .unwrap()
-        .unwrap();
+    let error = error_message(&s).await;
     assert!(error.get("message").unwrap().contains("take no patterns"));
 }
 

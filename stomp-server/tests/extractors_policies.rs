@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{login_interceptor, TestServer, QUIET, WAIT};
+use common::{error_message, login_interceptor, TestServer, QUIET, WAIT};
 use stomp_server::{
     message_mapping, send_to, Frame, FromInvocation, HandlerError, Handlers, Invocation,
     SessionAttributes, StompServer, UnhandledErrors,
@@ -74,10 +74,7 @@ async fn a_user_defined_extractor_and_the_raw_frame() {
     );
     // Its error type reaches the client like any handler error (default policy: ERROR).
     s.send("/app/tenant", "").await.unwrap();
-    let error = tokio::time::timeout(WAIT, s.next_error())
-        .await
-        .unwrap()
-        .unwrap();
+    let error = error_message(&s).await;
     assert_eq!(
         error.get("message"),
         Some("no tenant: send an x-tenant header")

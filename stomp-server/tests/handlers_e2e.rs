@@ -5,7 +5,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{login_interceptor, TestServer, QUIET, WAIT};
+use common::{error_message, login_interceptor, nothing_more, TestServer, WAIT};
 use serde::{Deserialize, Serialize};
 use stomp_server::{
     message_exception_handler, message_mapping, send_to, send_to_user, subscribe_mapping,
@@ -234,10 +234,7 @@ async fn unit_return_sends_nothing() {
     let mut topic = s.subscribe("/topic/nothing").await.unwrap();
     s.send("/app/nothing", "").await.unwrap();
     s.send("/app/nothing", "").await.unwrap();
-    assert!(
-        topic.next_timeout(QUIET).await.is_err(),
-        "a () return must send nothing"
-    );
+    nothing_more(&mut topic, "a () return must send nothing").await;
 }
 
 #[tokio::test]
@@ -280,7 +277,7 @@ async fn subscribe_mapping_answers_only_the_subscriber() {
     assert_eq!(frame.get("subscription"), Some(history.id()));
     assert_eq!(frame.destination(), Some("/app/history/r9"));
     assert_eq!(json(&frame), serde_json::json!(["r9-1", "r9-2"]));
-    assert!(b_sub.next_timeout(QUIET).await.is_err());
+    nothing_more(&mut b_sub, "expected nothing").await;
     history.unsubscribe().await.unwrap();
 }
 
@@ -296,7 +293,7 @@ async fn send_to_user_without_broadcast_reaches_only_the_sending_session() {
         one.next_timeout(WAIT).await.unwrap().body_str(),
         Some("dave")
     );
-    assert!(two.next_timeout(QUIET).await.is_err());
+    nothing_more(&mut two, "expected nothing").await;
 }
 
 #[tokio::test]
@@ -317,7 +314,7 @@ async fn send_to_user_broadcast_reaches_every_session_of_the_user() {
         two.next_timeout(WAIT).await.unwrap().body_str(),
         Some("ping")
     );
-    assert!(three.next_timeout(QUIET).await.is_err());
+    nothing_more(&mut three, "expected nothing").await;
 }
 
 #[tokio::test]
@@ -411,10 +408,7 @@ async fn unhandled_errors_become_an_error_frame_by_default() {
     .await;
     let s = server.connect_anonymous().await;
     s.send("/app/unhandled", "").await.unwrap();
-    let error = tokio::time::timeout(WAIT, s.next_error())
-        .await
-        .unwrap()
-        .expect("an ERROR frame");
+    let error = error_message(&s).await;
     assert_eq!(error.get("message"), Some("nobody handles this one"));
 }
 
@@ -429,10 +423,7 @@ async fn subscribe_mapping_with_send_to_goes_to_the_broker() {
         topic.next_timeout(WAIT).await.unwrap().body_str(),
         Some("someone joined r5")
     );
-    assert!(
-        direct.next_timeout(QUIET).await.is_err(),
-        "not sent to the subscriber itself"
-    );
+    nothing_more(&mut direct, "not sent to the subscriber itself").await;
 }
 
 #[tokio::test]

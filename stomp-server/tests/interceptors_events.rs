@@ -6,7 +6,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{TestServer, WAIT};
+use common::{error_message, TestServer, WAIT};
 use stomp_server::client::{ClientError, StompClient};
 use stomp_server::{
     Command, Frame, Handlers, InterceptorContext, Principal, Rejection, SessionEvent, StompServer,
@@ -56,10 +56,7 @@ async fn an_interceptor_rejects_a_frame_with_an_error_and_others_carry_on() {
     let mut sub = calm.subscribe("/topic/fine").await.unwrap();
     let bad = server.connect_anonymous().await;
     bad.send("/topic/forbidden", "x").await.unwrap();
-    let error = tokio::time::timeout(WAIT, bad.next_error())
-        .await
-        .unwrap()
-        .unwrap();
+    let error = error_message(&bad).await;
     assert_eq!(
         error.get("message"),
         Some("sending to /topic/forbidden is not allowed")

@@ -46,6 +46,15 @@ struct State {
     client_closing: bool,
 }
 
+impl State {
+    /// The recorded reason, or a generic one if none was recorded.
+    fn reason_or_default(&self) -> CloseReason {
+        self.reason
+            .clone()
+            .unwrap_or_else(|| CloseReason::Io("the connection task stopped".into()))
+    }
+}
+
 impl Shared {
     pub(super) fn new(unrouted_capacity: usize) -> Shared {
         Shared {
@@ -77,10 +86,7 @@ impl Shared {
 
     /// The reason so far, or a generic one if the writer stopped before anyone recorded it.
     pub(super) fn reason_or_default(&self) -> CloseReason {
-        self.lock()
-            .reason
-            .clone()
-            .unwrap_or_else(|| CloseReason::Io("the connection task stopped".into()))
+        self.lock().reason_or_default()
     }
 
     /// True once a close reason is known (the reader may still be finishing).
@@ -114,12 +120,7 @@ impl Shared {
     ) -> Result<(), ClientError> {
         let mut state = self.lock();
         if state.finished {
-            return Err(ClientError::Closed(
-                state
-                    .reason
-                    .clone()
-                    .unwrap_or(CloseReason::Io("the connection task stopped".into())),
-            ));
+            return Err(ClientError::Closed(state.reason_or_default()));
         }
         if state.subscriptions.get(id).is_some_and(|s| !s.is_closed()) {
             return Err(ClientError::InvalidFrame(format!(
@@ -152,12 +153,7 @@ impl Shared {
     pub(super) fn add_receipt(&self, id: &str) -> Result<oneshot::Receiver<Delivery>, ClientError> {
         let mut state = self.lock();
         if state.finished {
-            return Err(ClientError::Closed(
-                state
-                    .reason
-                    .clone()
-                    .unwrap_or(CloseReason::Io("the connection task stopped".into())),
-            ));
+            return Err(ClientError::Closed(state.reason_or_default()));
         }
         let (sender, receiver) = oneshot::channel();
         state.receipts.insert(id.to_owned(), sender);

@@ -78,6 +78,17 @@ impl End {
     }
 }
 
+/// Answers a session that never started (a bad first frame, a refused `CONNECT`) with
+/// `frame` and closes the socket; counted as an `ERROR` sent.
+async fn refuse<S>(app: &App, sink: &mut S, frame: &Frame, version: Version)
+where
+    S: Sink<WsMessage, Error = WsError> + Unpin,
+{
+    app.stats.error_sent();
+    let _ = sink.send(to_ws_message(encode_frame(frame, version))).await;
+    let _ = sink.close().await;
+}
+
 /// Runs a session until it ends, over any message transport: a `WebSocketStream`, or a
 /// SockJS session adapter. Never panics on client input.
 pub(crate) async fn run_session<T>(
@@ -107,12 +118,9 @@ pub(crate) async fn run_session<T>(
             Ok(None) => {}
             Err(error) => {
                 app.stats.decode_error();
-                let frame = error_frame(&error.to_string(), None);
-                let _ = sink
-                    .send(to_ws_message(encode_frame(&frame, Version::V1_2)))
-                    .await;
-                let _ = sink.close().await;
                 tracing::info!(%remote, %error, "malformed frame before CONNECT");
+                let frame = error_frame(&error.to_string(), None);
+                refuse(&app, &mut sink, &frame, Version::V1_2).await;
                 return;
             }
         }
@@ -141,22 +149,14 @@ pub(crate) async fn run_session<T>(
             ),
             connect.receipt(),
         );
-        app.stats.error_sent();
-        let _ = sink
-            .send(to_ws_message(encode_frame(&frame, Version::V1_2)))
-            .await;
-        let _ = sink.close().await;
+        refuse(&app, &mut sink, &frame, Version::V1_2).await;
         return;
     }
     let accepted = match accept_connect(&app, connect, &id, &attributes) {
         Ok(accepted) => accepted,
         Err(frame) => {
             tracing::info!(%remote, session = %id, message = frame.get(names::MESSAGE).unwrap_or(""), "CONNECT refused");
-            app.stats.error_sent();
-            let _ = sink
-                .send(to_ws_message(encode_frame(&frame, Version::V1_2)))
-                .await;
-            let _ = sink.close().await;
+            refuse(&app, &mut sink, &frame, Version::V1_2).await;
             return;
         }
     };
@@ -186,13 +186,14 @@ pub(crate) async fn run_session<T>(
         };
         if let Some(message) = refused {
             app.broker().session_closed(&id);
-            app.stats.error_sent();
             tracing::info!(%remote, session = %id, message, "CONNECT refused");
-            let frame = error_frame(&message, None);
-            let _ = sink
-                .send(to_ws_message(encode_frame(&frame, accepted.version)))
-                .await;
-            let _ = sink.close().await;
+            refuse(
+                &app,
+                &mut sink,
+                &error_frame(&message, None),
+                accepted.version,
+            )
+            .await;
             return;
         }
     }

@@ -1,10 +1,10 @@
 //! Helpers shared by the server's integration tests.
 #![allow(dead_code)]
 
-use std::future::Future;
 use std::time::Duration;
 
-use stomp_server::client::{StompClient, StompSession};
+use stomp_server::client::{ClientError, StompClient, StompSession, Subscription};
+use stomp_server::Frame;
 use stomp_server::{Server, StompServerBuilder};
 
 /// A running server on 127.0.0.1 with a random port; stops when dropped.
@@ -92,15 +92,32 @@ pub(crate) fn login_interceptor(
     Ok(())
 }
 
-/// Waits at most 5 s.
-pub(crate) async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(5), future)
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-}
-
 pub(crate) const WAIT: Duration = Duration::from_secs(5);
 pub(crate) const QUIET: Duration = Duration::from_millis(300);
+
+/// The next message of `sub` (within [`WAIT`]) and its body as text.
+pub(crate) async fn next_body(sub: &mut Subscription) -> (Frame, String) {
+    let frame = sub.next_timeout(WAIT).await.expect("a message in time");
+    let body = frame.body_str().expect("a text body").to_owned();
+    (frame, body)
+}
+
+/// Nothing more arrives on `sub` for [`QUIET`], and the subscription is still open (a
+/// closed session is a failure here, not "nothing").
+pub(crate) async fn nothing_more(sub: &mut Subscription, why: &str) {
+    match sub.next_timeout(QUIET).await {
+        Err(ClientError::Timeout(_)) => {}
+        other => panic!("{why}: expected nothing, got {other:?}"),
+    }
+}
+
+/// The next `ERROR` frame the server sends `session`, within [`WAIT`].
+pub(crate) async fn error_message(session: &StompSession) -> Frame {
+    tokio::time::timeout(WAIT, session.next_error())
+        .await
+        .expect("an ERROR in time")
+        .expect("an ERROR before the end")
+}
 
 /// Subscribes with an `ack` mode and an optional `prefetch-count`, waiting for the receipt.
 pub(crate) async fn subscribe_acking(
