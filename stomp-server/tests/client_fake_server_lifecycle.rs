@@ -4,7 +4,7 @@
 
 mod client_fake;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use stomp_server::client::{ClientError, CloseReason, StompClient};
@@ -63,15 +63,14 @@ async fn sends_heart_beats_when_idle() {
         client,
         "version:1.2\nheart-beat:0,100",
         |mut peer| async move {
-            let started = Instant::now();
-            let mut beats = 0;
-            while started.elapsed() < Duration::from_millis(450) {
+            // Three heart-beats and nothing else from an idle client (each read has its own
+            // generous guard); the interval itself is checked through `send_every` below.
+            for _ in 0..3 {
                 match peer.message().await {
-                    Message::Text(text) if text.as_str() == "\n" => beats += 1,
+                    Message::Text(text) if text.as_str() == "\n" => {}
                     other => panic!("expected a heart-beat, got {other:?}"),
                 }
             }
-            assert!((2..=6).contains(&beats), "{beats} heart-beats in 450 ms");
             peer
         },
     )

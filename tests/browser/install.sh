@@ -18,5 +18,11 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   exit 1
 fi
 
+node_major=$(node --version | sed 's/^v//; s/\..*//')
+if [ "${node_major:-0}" -lt 20 ]; then
+  echo "tests/browser/install.sh: Node >= 20 is needed (found $(node --version)); Debian 12's" >&2
+  echo "  nodejs is 18: install Node 20 from nodejs.org or NodeSource, or use Debian 13" >&2
+  exit 1
+fi
 echo "== npm ci --prefix tests/browser (playwright-core, sockjs-client, @stomp/stompjs; no browser download)"
 npm ci --prefix tests/browser --no-audit --no-fund

@@ -340,8 +340,9 @@ fn interop_server_stops_on_stdin_eof() {
 fn interop_server_stops_on_sigterm() {
     let mut server = ServerGuard::start();
     let pid = server.child.id().to_string();
-    let sent = Command::new("kill")
-        .args(["-TERM", &pid])
+    // The shell's built-in `kill`: no procps needed.
+    let sent = Command::new("sh")
+        .args(["-c", &format!("kill -TERM {pid}")])
         .status()
         .is_ok_and(|s| s.success());
     assert!(sent, "could not send SIGTERM to {pid}");
