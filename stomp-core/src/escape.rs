@@ -9,6 +9,12 @@
 //! `CONNECT`, `STOMP` and `CONNECTED` frames are never escaped, whatever the version, so that
 //! a peer can read them before the version is negotiated. Decoding any other escape sequence
 //! (`\t`, a trailing lone backslash, `\r` in 1.1) is an error.
+//!
+//! Bytes that no escape can carry are written as a space when encoding: NUL in every
+//! version, and also LF and CR where nothing is escaped (1.0 and the `CONNECT` family).
+//! Written raw they would end the header line or the frame, so a header value received
+//! from one client (escaped, over 1.2) could forge headers or whole frames in what a 1.0
+//! subscriber reads.
 
 use bytes::{BufMut, BytesMut};
 use memchr::memchr;
@@ -16,18 +22,22 @@ use memchr::memchr;
 use crate::decode::{quote, DecodeError};
 use crate::{Command, Version};
 
-/// The bytes STOMP 1.1 escapes in headers: `\n`, `:` and `\\`.
-const ESCAPED_1_1: [bool; 256] = escape_table(false);
+/// The bytes replaced where nothing is escaped (1.0, the `CONNECT` family): NUL, LF, CR.
+const REPLACED_UNESCAPED: [bool; 256] = byte_set(&[0, b'\n', b'\r']);
 
-/// The bytes STOMP 1.2 escapes in headers: those of 1.1 and `\r`.
-const ESCAPED_1_2: [bool; 256] = escape_table(true);
+/// The bytes STOMP 1.1 escapes in headers (`\n`, `:`, `\\`), and NUL, replaced.
+const ESCAPED_1_1: [bool; 256] = byte_set(&[0, b'\n', b':', b'\\']);
 
-const fn escape_table(carriage_return: bool) -> [bool; 256] {
+/// The bytes STOMP 1.2 escapes in headers (those of 1.1 and `\r`), and NUL, replaced.
+const ESCAPED_1_2: [bool; 256] = byte_set(&[0, b'\n', b':', b'\\', b'\r']);
+
+const fn byte_set(bytes: &[u8]) -> [bool; 256] {
     let mut table = [false; 256];
-    table[b'\n' as usize] = true;
-    table[b':' as usize] = true;
-    table[b'\\' as usize] = true;
-    table[b'\r' as usize] = carriage_return;
+    let mut i = 0;
+    while i < bytes.len() {
+        table[bytes[i] as usize] = true;
+        i += 1;
+    }
     table
 }
 
@@ -55,9 +65,10 @@ impl Escaping {
         }
     }
 
-    /// The escape sequence that replaces `byte`, if it needs one.
+    /// What replaces `byte` when it is written, if it cannot be written as it is.
     const fn escape_of(self, byte: u8) -> Option<&'static [u8]> {
         match (self, byte) {
+            (_, 0) | (Escaping::None, b'\n' | b'\r') => Some(b" "),
             (Escaping::None, _) => None,
             (_, b'\n') => Some(b"\\n"),
             (_, b':') => Some(b"\\c"),
@@ -85,10 +96,11 @@ impl Escaping {
         let Some(first) = self.first_to_escape(bytes) else {
             return bytes.len();
         };
-        let extra = bytes[first..]
+        let extra: usize = bytes[first..]
             .iter()
-            .filter(|&&b| self.escape_of(b).is_some())
-            .count();
+            .filter_map(|&b| self.escape_of(b))
+            .map(|sequence| sequence.len() - 1)
+            .sum();
         bytes.len() + extra
     }
 
@@ -97,7 +109,7 @@ impl Escaping {
     /// value needs no escape and is then measured and copied whole.
     fn first_to_escape(self, bytes: &[u8]) -> Option<usize> {
         let table = match self {
-            Escaping::None => return None,
+            Escaping::None => &REPLACED_UNESCAPED,
             Escaping::V1_1 => &ESCAPED_1_1,
             Escaping::V1_2 => &ESCAPED_1_2,
         };
@@ -197,7 +209,8 @@ mod tests {
         let text = "a:b\nc\\d\re";
         assert_eq!(escaped(Escaping::V1_2, text), "a\\cb\\nc\\\\d\\re");
         assert_eq!(escaped(Escaping::V1_1, text), "a\\cb\\nc\\\\d\re");
-        assert_eq!(escaped(Escaping::None, text), text);
+        assert_eq!(escaped(Escaping::None, text), "a:b c\\d e");
+        assert_eq!(escaped(Escaping::V1_2, "nul\0here"), "nul here");
         assert_eq!(escaped(Escaping::V1_2, "plain ünïcode"), "plain ünïcode");
     }
 
@@ -219,6 +232,7 @@ mod tests {
     fn reference(escaping: Escaping, text: &str) -> String {
         text.chars()
             .map(|c| match (escaping, c) {
+                (_, '\0') | (Escaping::None, '\n' | '\r') => " ".to_owned(),
                 (Escaping::None, c) => c.to_string(),
                 (_, '\n') => "\\n".to_owned(),
                 (_, ':') => "\\c".to_owned(),
@@ -232,11 +246,11 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn escaping_follows_the_rules_wherever_the_specials_are(
-            text in "[a-z:\\\\\n\r é]{0,40}"
+            text in "[a-z:\\\\\n\r\0 é]{0,40}"
         ) {
             for escaping in [Escaping::None, Escaping::V1_1, Escaping::V1_2] {
                 proptest::prop_assert_eq!(escaped(escaping, &text), reference(escaping, &text));
-                if escaping != Escaping::None {
+                if escaping != Escaping::None && !text.contains('\0') {
                     let back = unescaped(escaping, &escaped(escaping, &text));
                     proptest::prop_assert_eq!(back, Ok(text.clone()));
                 }

@@ -7,21 +7,21 @@ use proptest::sample::select;
 use stomp_core::{encode, encode_parts, Command, Decoder, Frame, FrameLimits, Version};
 
 /// Characters for escaped (1.2) headers: everything that needs escaping, letters that look
-/// like escapes, multi-byte text and a NUL.
+/// like escapes and multi-byte text. No NUL: no version can carry one in a header, and the
+/// encoder writes it as a space (see `stomp_core::escape`), so it cannot round-trip.
 const V1_2_CHARS: &[char] = &[
-    'a', 'b', 'c', 'n', 'r', 'Z', '0', '-', '/', ' ', '\t', ':', '\n', '\r', '\\', '\0', 'é', '€',
-    '😀',
+    'a', 'b', 'c', 'n', 'r', 'Z', '0', '-', '/', ' ', '\t', ':', '\n', '\r', '\\', 'é', '€', '😀',
 ];
 /// 1.1 cannot escape `\r`, and a trailing one reads as part of a `\r\n` line end.
 const V1_1_CHARS: &[char] = &[
-    'a', 'b', 'c', 'n', 'r', 'Z', '0', '-', '/', ' ', '\t', ':', '\n', '\\', '\0', 'é', '€', '😀',
+    'a', 'b', 'c', 'n', 'r', 'Z', '0', '-', '/', ' ', '\t', ':', '\n', '\\', 'é', '€', '😀',
 ];
 /// Unescaped headers (1.0, CONNECT/STOMP/CONNECTED): no line ends; a name has no colon.
 const PLAIN_VALUE_CHARS: &[char] = &[
-    'a', 'b', 'c', 'n', 'r', 'Z', '0', '-', '/', ' ', '\t', ':', '\\', '\0', 'é', '€', '😀',
+    'a', 'b', 'c', 'n', 'r', 'Z', '0', '-', '/', ' ', '\t', ':', '\\', 'é', '€', '😀',
 ];
 const PLAIN_NAME_CHARS: &[char] = &[
-    'a', 'b', 'c', 'n', 'r', 'Z', '0', '-', '/', ' ', '\t', '\\', '\0', 'é', '€', '😀',
+    'a', 'b', 'c', 'n', 'r', 'Z', '0', '-', '/', ' ', '\t', '\\', 'é', '€', '😀',
 ];
 
 /// None of the character sets above can spell `content-length` (no `t`, `e`, `o`...), so the

@@ -462,6 +462,40 @@ async fn beating_clients_stay_and_idle_sessions_get_heart_beats() {
 }
 
 #[tokio::test]
+async fn a_header_cannot_forge_lines_for_a_stomp_1_0_subscriber() {
+    let server = plain_server().await;
+    // A 1.0 subscriber: its frames are never escaped.
+    let mut old = raw(&server).await;
+    old.send(WsMessage::text("CONNECT\n\n\0")).await.unwrap();
+    assert!(read_text(&mut old).await.unwrap().contains("version:1.0"));
+    old.send(WsMessage::text(
+        "SUBSCRIBE\nid:0\ndestination:/topic/forge\nreceipt:r\n\n\0",
+    ))
+    .await
+    .unwrap();
+    read_text(&mut old).await.unwrap();
+    // A 1.2 publisher sends a header whose (escaped) value holds line ends and a NUL.
+    let mut publisher = connected_raw(&server).await;
+    publisher
+        .send(WsMessage::text(
+            "SEND\ndestination:/topic/forge\nx-note:a\\nforged\\cyes\\r\n\nbody\0",
+        ))
+        .await
+        .unwrap();
+    let message = read_text(&mut old).await.unwrap();
+    assert!(message.starts_with("MESSAGE\n"), "{message}");
+    let head = message.split("\n\n").next().unwrap_or("");
+    assert!(
+        head.lines().any(|line| line == "x-note:a forged:yes "),
+        "{message:?}"
+    );
+    assert!(
+        !head.lines().any(|line| line.starts_with("forged")),
+        "{message:?}"
+    );
+}
+
+#[tokio::test]
 async fn slow_consumer_is_cut_off_and_others_keep_their_messages() {
     let limits = Limits {
         send_buffer_size: 256 * 1024,
@@ -607,6 +641,41 @@ async fn a_connection_that_never_sends_connect_is_closed() {
     assert!(
         closed(&mut ws).await,
         "the server must close a silent handshake"
+    );
+}
+
+#[tokio::test]
+async fn heart_beats_before_connect_do_not_extend_the_wait() {
+    let limits = Limits {
+        time_to_first_frame: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let server = TestServer::start(no_handlers().limits(limits)).await;
+    let ws = raw(&server).await;
+    let (mut sink, mut stream) = ws.split();
+    // An EOL every 50 ms, far more often than the wait, for up to 20 s: without one
+    // deadline for the whole wait the session would stay open all that time.
+    let beating = tokio::spawn(async move {
+        for _ in 0..400 {
+            if sink.send(WsMessage::text("\n")).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    let ended = tokio::time::timeout(WAIT, async {
+        loop {
+            match stream.next().await {
+                None | Some(Err(_)) | Some(Ok(WsMessage::Close(_))) => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    beating.abort();
+    assert!(
+        ended.is_ok(),
+        "a client sending only heart-beats was never closed"
     );
 }
 

@@ -9,7 +9,7 @@ use bytes::BytesMut;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use stomp_core::{names, Command, DecodeError, Decoder, Frame, Version};
 use tokio::sync::watch;
-use tokio::time::{timeout, Instant};
+use tokio::time::{timeout, timeout_at, Instant};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 
 use super::attributes::SessionAttributes;
@@ -111,7 +111,9 @@ pub(crate) async fn run_session<T>(
     ));
     let attributes = SessionAttributes::new();
 
-    // Until CONNECT: read directly, answer errors directly.
+    // Until CONNECT: read directly, answer errors directly. The time to the first frame is
+    // one deadline for the whole wait, so pings or stray heart-beats cannot stretch it.
+    let connect_deadline = Instant::now() + limits.time_to_first_frame;
     let connect = loop {
         match decoder.decode(&mut buffer) {
             Ok(Some(frame)) => break frame,
@@ -125,7 +127,7 @@ pub(crate) async fn run_session<T>(
             }
         }
         let next = tokio::select! {
-            next = timeout(limits.time_to_first_frame, stream.next()) => next,
+            next = timeout_at(connect_deadline, stream.next()) => next,
             _ = shutdown.changed() => return,
         };
         match next {
