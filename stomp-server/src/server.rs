@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use stomp_core::HeartBeat;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -525,6 +525,10 @@ async fn serve_http<I>(
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    // A client that opens a connection and never finishes its request headers is cut off
+    // after the time allowed to the first STOMP frame (hyper only enforces a header-read
+    // timeout when it has a timer).
+    let header_read_timeout = app.config.limits.time_to_first_frame;
     let service = service_fn(move |request| {
         serve_request(
             request,
@@ -535,6 +539,8 @@ async fn serve_http<I>(
         )
     });
     if let Err(error) = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout)
         .serve_connection(TokioIo::new(io), service)
         .with_upgrades()
         .await

@@ -680,6 +680,26 @@ async fn heart_beats_before_connect_do_not_extend_the_wait() {
 }
 
 #[tokio::test]
+async fn a_connection_that_never_finishes_its_request_is_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let limits = Limits {
+        time_to_first_frame: Duration::from_millis(200),
+        ..Limits::default()
+    };
+    let server = TestServer::start(no_handlers().limits(limits)).await;
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
+    tcp.write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // Never the blank line: the server must give up on its own (hyper may answer 408).
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(WAIT, tcp.read_to_end(&mut rest)).await;
+    assert!(read.is_ok(), "a half-sent request held the connection open");
+}
+
+#[tokio::test]
 async fn handshakes_past_the_session_limit_get_503() {
     let limits = Limits {
         max_sessions: 2,
