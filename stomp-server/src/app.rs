@@ -2,6 +2,7 @@
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use stomp_core::HeartBeat;
@@ -36,9 +37,29 @@ pub(crate) struct App {
     pub(crate) outbound_interceptors: Vec<Arc<dyn OutboundInterceptor>>,
     pub(crate) listeners: Vec<Arc<EventListener>>,
     pub(crate) stats: Arc<Stats>,
+    /// Session tasks running, counted from the accepted handshake (not from `CONNECT`), so
+    /// that connections which never send `CONNECT` count against `Limits::max_sessions`.
+    pub(crate) sessions_running: Arc<AtomicUsize>,
+}
+
+/// One place under `Limits::max_sessions`, held by a session task until it ends.
+#[derive(Debug)]
+pub(crate) struct SessionSlot(Arc<AtomicUsize>);
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl App {
+    /// A place for a new session, or `None` when `Limits::max_sessions` are running.
+    pub(crate) fn admit(&self) -> Option<SessionSlot> {
+        let running = self.sessions_running.fetch_add(1, Ordering::AcqRel);
+        let slot = SessionSlot(Arc::clone(&self.sessions_running));
+        (running < self.config.limits.max_sessions).then_some(slot)
+    }
+
     /// The registered state of type `T`.
     pub(crate) fn state<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
         self.state

@@ -22,7 +22,8 @@ pub struct Limits {
     pub send_time: Duration,
     /// Time allowed between the WebSocket handshake and `CONNECT` (Spring: 60 s).
     pub time_to_first_frame: Duration,
-    /// Most sessions at once; further handshakes get HTTP 503.
+    /// Most sessions at once, counted from the accepted handshake (a connection still waiting
+    /// to send `CONNECT` holds a place); further handshakes get HTTP 503.
     pub max_sessions: usize,
     /// Most subscriptions per session.
     pub max_subscriptions_per_session: usize,

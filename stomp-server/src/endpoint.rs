@@ -159,11 +159,11 @@ pub(crate) fn upgrade<B>(
         tracing::info!(%remote, origin = ?headers.get(header::ORIGIN), "WebSocket handshake refused: origin not allowed");
         return status(StatusCode::FORBIDDEN, "origin not allowed");
     }
-    if app.messaging.users.session_count() >= app.config.limits.max_sessions {
+    let Some(slot) = app.admit() else {
         app.stats.rejected_handshake();
         tracing::warn!(%remote, "WebSocket handshake refused: session limit reached");
         return status(StatusCode::SERVICE_UNAVAILABLE, "too many sessions");
-    }
+    };
     let accept = derive_accept_key(key.as_bytes());
     let protocol = match kind {
         Upgrade::Stomp => choose_subprotocol(headers),
@@ -181,6 +181,8 @@ pub(crate) fn upgrade<B>(
     config.max_frame_size = Some(limits.message_size * 2 + 4096);
     let on_upgrade = hyper::upgrade::on(&mut request);
     tokio::spawn(async move {
+        // Held until the session ends, whether or not it ever sends CONNECT.
+        let _slot = slot;
         match on_upgrade.await {
             Ok(upgraded) => {
                 let ws = WebSocketStream::from_raw_socket(

@@ -373,6 +373,7 @@ impl StompServerBuilder {
             outbound_interceptors: self.outbound_interceptors,
             listeners: self.listeners,
             stats: Arc::new(Stats::default()),
+            sessions_running: Arc::default(),
         });
         app.broker().attach(Arc::downgrade(&app));
         Ok(Server {

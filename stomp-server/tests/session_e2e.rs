@@ -700,6 +700,34 @@ async fn a_connection_that_never_finishes_its_request_is_closed() {
 }
 
 #[tokio::test]
+async fn connections_waiting_to_connect_count_against_the_session_limit() {
+    let limits = Limits {
+        max_sessions: 1,
+        ..Limits::default()
+    };
+    let server = TestServer::start(no_handlers().limits(limits)).await;
+    // Upgraded but silent: no CONNECT yet, and it holds the only place.
+    let silent = raw(&server).await;
+    match StompClient::new().connect(&server.url()).await {
+        Err(error) => assert!(error.to_string().contains("503"), "{error}"),
+        Ok(_) => panic!("a silent connection must hold its place"),
+    }
+    // Once it is gone, its place is free again.
+    drop(silent);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match StompClient::new().connect(&server.url()).await {
+            Ok(_) => break,
+            Err(error) if tokio::time::Instant::now() < deadline => {
+                assert!(error.to_string().contains("503"), "{error}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(error) => panic!("the place was never freed: {error}"),
+        }
+    }
+}
+
+#[tokio::test]
 async fn handshakes_past_the_session_limit_get_503() {
     let limits = Limits {
         max_sessions: 2,

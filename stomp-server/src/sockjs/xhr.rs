@@ -38,16 +38,20 @@ fn session_for(
     if let Some(session) = sockjs.session(id) {
         return Some(session);
     }
-    if app.messaging.users.session_count() >= app.config.limits.max_sessions {
+    let Some(slot) = app.admit() else {
         app.stats.rejected_handshake();
         tracing::warn!(%remote, "SockJS session refused: session limit reached");
         return None;
-    }
+    };
     let (session, transport) = SockSession::new(app.config.limits.send_buffer_size);
     if let Some(existing) = sockjs.register(id, &session) {
         return Some(existing);
     }
-    tokio::spawn(run_session(transport, app, remote, shutdown));
+    tokio::spawn(async move {
+        // Held until the session ends, whether or not it ever sends CONNECT.
+        let _slot = slot;
+        run_session(transport, app, remote, shutdown).await;
+    });
     // The disconnect delay: without a receiving request for that long, the session ends.
     let (sockjs, id, watched) = (Arc::clone(sockjs), id.to_owned(), Arc::clone(&session));
     tokio::spawn(async move {
