@@ -196,8 +196,9 @@ pub(crate) fn upgrade<B>(
                     Upgrade::SockJs(heartbeat) => {
                         let (session, transport) =
                             SockSession::new(app.config.limits.send_buffer_size);
+                        let send_time = app.config.limits.send_time;
                         tokio::spawn(run_session(transport, app, remote, shutdown));
-                        sockjs::pump(ws, session, heartbeat).await;
+                        sockjs::pump(ws, session, heartbeat, send_time).await;
                     }
                 }
             }

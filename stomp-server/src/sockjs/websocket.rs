@@ -3,9 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{Sink, SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::time::Instant;
+use tokio::time::{timeout, Instant};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::WebSocketStream;
 
@@ -14,13 +14,18 @@ use super::session::SockSession;
 
 /// Moves frames between the WebSocket and the session until either side ends: `o` first,
 /// `a[...]` for queued frames, `h` after `heartbeat` of silence, `c[3000,...]` on close.
-pub(crate) async fn pump<S>(ws: WebSocketStream<S>, session: Arc<SockSession>, heartbeat: Duration)
-where
+/// A write that takes longer than `send_time` (a client that stopped reading) ends it.
+pub(crate) async fn pump<S>(
+    ws: WebSocketStream<S>,
+    session: Arc<SockSession>,
+    heartbeat: Duration,
+    send_time: Duration,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (mut sink, mut stream) = ws.split();
     session.open();
-    if sink.send(WsMessage::text(OPEN)).await.is_err() {
+    if !send_within(&mut sink, WsMessage::text(OPEN), send_time).await {
         session.disconnect();
         return;
     }
@@ -31,18 +36,20 @@ where
         changed.as_mut().enable();
         let taken = session.take();
         if !taken.messages.is_empty() {
-            if sink
-                .send(WsMessage::text(message_frame(&taken.messages)))
-                .await
-                .is_err()
+            if !send_within(
+                &mut sink,
+                WsMessage::text(message_frame(&taken.messages)),
+                send_time,
+            )
+            .await
             {
                 break;
             }
             last_write = Instant::now();
         }
         if taken.closed {
-            let _ = sink.send(WsMessage::text(GO_AWAY)).await;
-            let _ = sink.close().await;
+            let _ = send_within(&mut sink, WsMessage::text(GO_AWAY), send_time).await;
+            let _ = timeout(send_time, sink.close()).await;
             break;
         }
         tokio::select! {
@@ -63,7 +70,7 @@ where
                 Some(Ok(_)) => {}
             },
             () = tokio::time::sleep_until(last_write + heartbeat) => {
-                if sink.send(WsMessage::text(HEARTBEAT)).await.is_err() {
+                if !send_within(&mut sink, WsMessage::text(HEARTBEAT), send_time).await {
                     break;
                 }
                 last_write = Instant::now();
@@ -71,4 +78,12 @@ where
         }
     }
     session.disconnect();
+}
+
+/// Sends `message`, giving up (false) when it fails or takes longer than `send_time`.
+async fn send_within<K>(sink: &mut K, message: WsMessage, send_time: Duration) -> bool
+where
+    K: Sink<WsMessage> + Unpin,
+{
+    matches!(timeout(send_time, sink.send(message)).await, Ok(Ok(())))
 }

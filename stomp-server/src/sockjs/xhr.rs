@@ -136,8 +136,20 @@ pub(crate) async fn stream(
     remote: SocketAddr,
     shutdown: watch::Receiver<bool>,
 ) -> Response<ResponseBody> {
+    let send_time = app.config.limits.send_time;
     let Some(session) = session_for(sockjs, id, app, remote, shutdown) else {
         return plain(StatusCode::SERVICE_UNAVAILABLE, "too many sessions");
+    };
+    // A client that stops reading the stream fills the channel: past `send_time` the
+    // response ends instead of holding the task and the frame forever.
+    let send = move |tx: &mpsc::Sender<Bytes>, bytes: Bytes| {
+        let tx = tx.clone();
+        async move {
+            matches!(
+                tokio::time::timeout(send_time, tx.send(bytes)).await,
+                Ok(Ok(()))
+            )
+        }
     };
     let mut prelude = vec![b'h'; PRELUDE_BYTES + 1];
     prelude[PRELUDE_BYTES] = b'\n';
@@ -151,7 +163,7 @@ pub(crate) async fn stream(
     let (heartbeat, limit) = (sockjs.options.heartbeat, sockjs.options.stream_bytes_limit);
     tokio::spawn(async move {
         let _receiving = Receiving(Arc::clone(&session));
-        if session.open() && tx.send(line(OPEN)).await.is_err() {
+        if session.open() && !send(&tx, line(OPEN)).await {
             return;
         }
         let mut sent = 0;
@@ -163,19 +175,19 @@ pub(crate) async fn stream(
             if !taken.messages.is_empty() {
                 let frame = line(&message_frame(&taken.messages));
                 sent += frame.len();
-                if tx.send(frame).await.is_err() || sent >= limit {
+                if !send(&tx, frame).await || sent >= limit {
                     return;
                 }
             }
             if taken.closed {
-                let _ = tx.send(line(GO_AWAY)).await;
+                let _ = send(&tx, line(GO_AWAY)).await;
                 return;
             }
             tokio::select! {
                 () = &mut changed => {}
                 () = tx.closed() => return,
                 () = tokio::time::sleep(heartbeat) => {
-                    if tx.send(line(HEARTBEAT)).await.is_err() {
+                    if !send(&tx, line(HEARTBEAT)).await {
                         return;
                     }
                 }
