@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use stomp_core::{names, Command, Frame, Version};
 
 use super::run::{End, SessionState, Subscribed};
@@ -266,7 +267,7 @@ impl SessionState<'_> {
         }
         self.receipt(&frame);
         if let Some(held) = self.transactions.get_mut(tx_name(&frame)) {
-            held.push(frame);
+            held.push(detached(frame));
         }
         None
     }
@@ -363,6 +364,14 @@ impl SessionState<'_> {
 
 /// What an open transaction costs besides its frames.
 const TRANSACTION_OVERHEAD: usize = 64;
+
+/// `frame` with a body of its own. A decoded body is a slice of the session's receive
+/// buffer and would keep that whole buffer (up to two maximum-size messages) alive, so a
+/// frame held for a while owns a copy and counts for what it really holds.
+fn detached(mut frame: Frame) -> Frame {
+    frame.body = Bytes::copy_from_slice(&frame.body);
+    frame
+}
 
 /// The bytes a held frame counts for: its body and headers, plus a little bookkeeping.
 fn held_size(frame: &Frame) -> usize {

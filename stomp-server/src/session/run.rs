@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use stomp_core::{names, Command, DecodeError, Decoder, Frame, Version};
 use tokio::sync::watch;
@@ -474,7 +474,9 @@ impl SessionState<'_> {
                 })
                 .map(|(n, v)| (n.to_owned(), v.to_owned()))
                 .collect(),
-            body: frame.body.clone(),
+            // The broker may hold it (queues, unacknowledged deliveries): a body of its own
+            // rather than a slice pinning the session's receive buffer.
+            body: Bytes::copy_from_slice(&frame.body),
         };
         let own_connection = if self.app.broker().handles(&message.destination) {
             self.app.broker().publish_from_session(
