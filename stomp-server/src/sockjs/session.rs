@@ -90,6 +90,23 @@ impl SockSession {
         }
     }
 
+    /// Waits until frames are queued or the session is closed, then takes them (see
+    /// [`SockSession::take`]). Cancel-safe: nothing is taken unless it returns, so it can
+    /// race a heart-beat timer or the client's own input in a `select!`.
+    pub(crate) async fn next_batch(&self) -> Taken {
+        loop {
+            // Registered before looking, so a frame queued in between still wakes it.
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let taken = self.take();
+            if !taken.messages.is_empty() || taken.closed {
+                return taken;
+            }
+            changed.await;
+        }
+    }
+
     /// Marks a receiving request as open; false when another one already is.
     pub(crate) fn start_receiving(&self) -> bool {
         let mut state = self.lock();

@@ -31,29 +31,21 @@ pub(crate) async fn pump<S>(
     }
     let mut last_write = Instant::now();
     loop {
-        let changed = session.changed.notified();
-        tokio::pin!(changed);
-        changed.as_mut().enable();
-        let taken = session.take();
-        if !taken.messages.is_empty() {
-            if !send_within(
-                &mut sink,
-                WsMessage::text(message_frame(&taken.messages)),
-                send_time,
-            )
-            .await
-            {
-                break;
-            }
-            last_write = Instant::now();
-        }
-        if taken.closed {
-            let _ = send_within(&mut sink, WsMessage::text(GO_AWAY), send_time).await;
-            let _ = timeout(send_time, sink.close()).await;
-            break;
-        }
         tokio::select! {
-            () = &mut changed => {}
+            taken = session.next_batch() => {
+                if !taken.messages.is_empty() {
+                    let frame = WsMessage::text(message_frame(&taken.messages));
+                    if !send_within(&mut sink, frame, send_time).await {
+                        break;
+                    }
+                    last_write = Instant::now();
+                }
+                if taken.closed {
+                    let _ = send_within(&mut sink, WsMessage::text(GO_AWAY), send_time).await;
+                    let _ = timeout(send_time, sink.close()).await;
+                    break;
+                }
+            }
             next = stream.next() => match next {
                 Some(Ok(WsMessage::Text(text))) => {
                     let Ok(messages) = decode_messages(text.as_bytes()) else {

@@ -109,22 +109,15 @@ pub(crate) async fn poll(
     let _receiving = Receiving(Arc::clone(&session));
     let heartbeat = tokio::time::sleep(sockjs.options.heartbeat);
     tokio::pin!(heartbeat);
-    loop {
-        let changed = session.changed.notified();
-        tokio::pin!(changed);
-        changed.as_mut().enable();
-        let taken = session.take();
-        if !taken.messages.is_empty() {
-            return javascript(line(&message_frame(&taken.messages)));
-        }
-        if taken.closed {
-            return javascript(line(GO_AWAY));
-        }
-        tokio::select! {
-            () = &mut changed => {}
-            () = &mut heartbeat => return javascript(line(HEARTBEAT)),
-        }
+    let taken = tokio::select! {
+        taken = session.next_batch() => taken,
+        () = &mut heartbeat => return javascript(line(HEARTBEAT)),
+    };
+    if taken.messages.is_empty() {
+        // Closed, with nothing left to deliver.
+        return javascript(line(GO_AWAY));
     }
+    javascript(line(&message_frame(&taken.messages)))
 }
 
 /// `xhr_streaming`: a chunked response of newline-separated frames, ended after
@@ -168,10 +161,16 @@ pub(crate) async fn stream(
         }
         let mut sent = 0;
         loop {
-            let changed = session.changed.notified();
-            tokio::pin!(changed);
-            changed.as_mut().enable();
-            let taken = session.take();
+            let taken = tokio::select! {
+                taken = session.next_batch() => taken,
+                () = tx.closed() => return,
+                () = tokio::time::sleep(heartbeat) => {
+                    if !send(&tx, line(HEARTBEAT)).await {
+                        return;
+                    }
+                    continue;
+                }
+            };
             if !taken.messages.is_empty() {
                 let frame = line(&message_frame(&taken.messages));
                 sent += frame.len();
@@ -182,15 +181,6 @@ pub(crate) async fn stream(
             if taken.closed {
                 let _ = send(&tx, line(GO_AWAY)).await;
                 return;
-            }
-            tokio::select! {
-                () = &mut changed => {}
-                () = tx.closed() => return,
-                () = tokio::time::sleep(heartbeat) => {
-                    if !send(&tx, line(HEARTBEAT)).await {
-                        return;
-                    }
-                }
             }
         }
     });
