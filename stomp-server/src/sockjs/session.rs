@@ -18,7 +18,7 @@ const INBOUND_CAPACITY: usize = 64;
 pub(crate) struct SockSession {
     state: Mutex<State>,
     /// Wakes receiving requests when messages are queued or the session closes.
-    pub(crate) changed: Notify,
+    changed: Notify,
 }
 
 struct State {
