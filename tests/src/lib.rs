@@ -1,5 +1,6 @@
 //! Shared code of the `tests` crate: the engine of the `stomp-load` tool ([`load`]) and the
-//! skip-or-fail rule for outside prerequisites ([`prerequisite`]).
+//! skip-or-fail rule for outside prerequisites ([`prerequisite`]), and what the test servers
+//! share ([`server_support`]).
 //!
 //! The integration tests live in `tests/`, the binaries (`interop_server`, `stomp-load`,
 //! `bare_broadcaster`) in `src/bin/`.
@@ -7,3 +8,5 @@
 pub mod load;
 
 pub mod prerequisite;
+
+pub mod server_support;

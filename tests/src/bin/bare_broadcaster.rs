@@ -26,6 +26,7 @@ use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
+use ::tests::server_support::parse_addr;
 use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -347,28 +348,9 @@ async fn serve(stream: TcpStream, hub: Arc<Hub>, connection: u64) {
     let _ = writer.await;
 }
 
-fn parse_addr() -> Result<String, String> {
-    let mut addr = "127.0.0.1:0".to_owned();
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--addr" => addr = args.next().ok_or("--addr needs a value")?,
-            other => match other.strip_prefix("--addr=") {
-                Some(value) => value.clone_into(&mut addr),
-                None => {
-                    return Err(format!(
-                        "unknown argument `{other}`; usage: bare_broadcaster [--addr HOST:PORT]"
-                    ))
-                }
-            },
-        }
-    }
-    Ok(addr)
-}
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let addr = match parse_addr() {
+    let addr = match parse_addr("bare_broadcaster", std::env::args().skip(1)) {
         Ok(addr) => addr,
         Err(message) => {
             eprintln!("bare_broadcaster: {message}");

@@ -21,9 +21,10 @@ use std::io::{Read as _, Write as _};
 
 use serde::{Deserialize, Serialize};
 use stomp_server::{
-    message_exception_handler, message_mapping, send_to, send_to_user, subscribe_mapping, Command,
-    Frame, InterceptorContext, Payload, PayloadError, Principal, Rejection, StompServer,
+    message_exception_handler, message_mapping, send_to, send_to_user, subscribe_mapping, Payload,
+    PayloadError, Principal, StompServer,
 };
+use tests::server_support::{login_interceptor, parse_addr};
 
 /// The body of `/app/echo/<room>`.
 #[derive(Debug, Deserialize)]
@@ -89,39 +90,6 @@ fn on_bad_payload(error: PayloadError) -> ErrorReply {
     ErrorReply {
         error: error.to_string(),
     }
-}
-
-/// Authenticates a session from the `login` header of `CONNECT` / `STOMP`, when present.
-fn login_from_header(
-    frame: &mut Frame,
-    context: &mut InterceptorContext<'_>,
-) -> Result<(), Rejection> {
-    if matches!(frame.command, Command::Connect | Command::Stomp) {
-        if let Some(login) = frame.get("login").filter(|l| !l.is_empty()) {
-            *context.principal = Some(Principal::new(login));
-        }
-    }
-    Ok(())
-}
-
-fn parse_addr() -> Result<String, String> {
-    let mut addr = "127.0.0.1:0".to_owned();
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--addr" => addr = args.next().ok_or("--addr needs a value")?,
-            other => {
-                if let Some(value) = other.strip_prefix("--addr=") {
-                    value.clone_into(&mut addr);
-                } else {
-                    return Err(format!(
-                        "unknown argument `{other}`; usage: interop_server [--addr HOST:PORT]"
-                    ));
-                }
-            }
-        }
-    }
-    Ok(addr)
 }
 
 /// Resolves on stdin EOF (the parent went away or closed the pipe), SIGTERM or Ctrl-C.
@@ -193,7 +161,7 @@ async fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .try_init();
-    let addr = match parse_addr() {
+    let addr = match parse_addr("interop_server", std::env::args().skip(1)) {
         Ok(addr) => addr,
         Err(message) => {
             eprintln!("interop_server: {message}");
@@ -206,7 +174,7 @@ async fn main() -> std::process::ExitCode {
         .simple_broker(["/topic", "/queue"])
         .allowed_origins(["*"])
         .heartbeat(10_000, 10_000)
-        .interceptor(login_from_header)
+        .interceptor(login_interceptor)
         .stats_log_interval(None)
         .build()
     {

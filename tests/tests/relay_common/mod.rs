@@ -10,11 +10,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use stomp_server::client::{StompClient, StompSession, Subscription};
-use stomp_server::{
-    Command, Frame, InterceptorContext, Principal, Rejection, RelayConfig, SessionEvent, Stats,
-    StompServer, Template,
-};
+use stomp_server::{Frame, RelayConfig, SessionEvent, Stats, StompServer, Template};
 use tests::prerequisite::missing;
+pub use tests::server_support::login_interceptor;
 
 /// Where `RelayConfig::default()` connects.
 pub const RABBIT_STOMP: &str = "127.0.0.1:61613";
@@ -71,19 +69,6 @@ pub fn unique() -> String {
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     )
-}
-
-/// Makes the `CONNECT` `login` header the session's principal.
-pub fn login_interceptor(
-    frame: &mut Frame,
-    context: &mut InterceptorContext<'_>,
-) -> Result<(), Rejection> {
-    if matches!(frame.command, Command::Connect | Command::Stomp) {
-        if let Some(login) = frame.get("login").filter(|l| !l.is_empty()) {
-            *context.principal = Some(Principal::new(login));
-        }
-    }
-    Ok(())
 }
 
 /// One server instance on the relay, bound on 127.0.0.1:0 and run in the test's runtime;
