@@ -5,6 +5,7 @@ mod connect;
 mod frames;
 mod handle;
 mod outbound;
+mod queue;
 mod rate;
 mod run;
 mod writer;

@@ -2,20 +2,21 @@
 //!
 //! Publishing never waits for a slow client: frames are queued and the bytes waiting are
 //! counted. When the count passes the send-buffer limit the session is marked as a slow
-//! consumer and closed by its own task, and its queue is freed with it. The queue is an
-//! unbounded channel *bounded by bytes* rather than a bounded channel, because a bounded
-//! channel would make the publisher wait (or drop silently) instead of cutting off the one
-//! client that does not read.
+//! consumer and closed by its own task, and its queue is freed with it. The queue is
+//! *bounded by bytes* rather than by a number of messages, because a bounded channel would
+//! make the publisher wait (or drop silently) instead of cutting off the one client that
+//! does not read.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use stomp_core::{encode, Decoder, Frame, FrameLimits, Version};
 
+use super::queue::{queue, Pushed, Receiver, Sender};
 use crate::interceptor::{OutboundContext, OutboundInterceptor};
 use crate::principal::{Principal, SessionId};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::{Message as WsMessage, Utf8Bytes};
 
 /// Why a session is being closed by the server side.
@@ -62,7 +63,7 @@ pub(crate) enum OutboundItem {
 /// The sending side of a session's queue. Cloning shares the queue.
 #[derive(Debug, Clone)]
 pub(crate) struct Outbound {
-    tx: mpsc::UnboundedSender<OutboundItem>,
+    tx: Sender,
     shared: Arc<Shared>,
     /// Outbound interceptors and what they need to know; `None` (the usual case) keeps the
     /// shared encodings untouched.
@@ -87,9 +88,6 @@ impl std::fmt::Debug for OutboundHook {
 
 #[derive(Debug)]
 struct Shared {
-    queued_bytes: AtomicUsize,
-    /// The most bytes ever waiting at once.
-    peak_bytes: AtomicUsize,
     limit: usize,
     cause: AtomicU8,
     closing: AtomicBool,
@@ -98,11 +96,9 @@ struct Shared {
 
 impl Outbound {
     /// A queue that tolerates `limit` bytes waiting to be written.
-    pub(crate) fn new(limit: usize) -> (Outbound, mpsc::UnboundedReceiver<OutboundItem>) {
-        let (tx, rx) = mpsc::unbounded_channel();
+    pub(crate) fn new(limit: usize) -> (Outbound, Receiver) {
+        let (tx, rx) = queue();
         let shared = Arc::new(Shared {
-            queued_bytes: AtomicUsize::new(0),
-            peak_bytes: AtomicUsize::new(0),
             limit,
             cause: AtomicU8::new(0),
             closing: AtomicBool::new(false),
@@ -139,18 +135,17 @@ impl Outbound {
             },
         };
         let len = message.len();
-        let queued = self.shared.queued_bytes.fetch_add(len, Ordering::AcqRel) + len;
-        if queued > self.shared.limit {
-            self.shared.queued_bytes.fetch_sub(len, Ordering::AcqRel);
-            self.close(CloseCause::SendBufferLimit);
-            return false;
+        match self
+            .tx
+            .push(OutboundItem::Frame(message, len), len, self.shared.limit)
+        {
+            Pushed::Queued => true,
+            Pushed::Closed => false,
+            Pushed::OverLimit => {
+                self.close(CloseCause::SendBufferLimit);
+                false
+            }
         }
-        // A read first: the peak rarely moves, and a read-modify-write on every push would
-        // contend with the writer task for this cache line.
-        if queued > self.shared.peak_bytes.load(Ordering::Relaxed) {
-            self.shared.peak_bytes.fetch_max(queued, Ordering::Relaxed);
-        }
-        self.tx.send(OutboundItem::Frame(message, len)).is_ok()
     }
 
     /// Encodes and queues one frame.
@@ -161,7 +156,7 @@ impl Outbound {
     /// Queues a close after everything already queued (DISCONNECT, ERROR).
     pub(crate) fn close_after_flush(&self) {
         self.shared.closing.store(true, Ordering::Relaxed);
-        let _ = self.tx.send(OutboundItem::Close);
+        let _ = self.tx.push(OutboundItem::Close, 0, usize::MAX);
     }
 
     /// Asks the session task to close now, for `cause`.
@@ -191,17 +186,17 @@ impl Outbound {
 
     /// Marks `len` bytes as written.
     pub(crate) fn written(&self, len: usize) {
-        self.shared.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+        self.tx.written(len);
     }
 
     /// The most bytes that ever waited at once.
     pub(crate) fn peak_bytes(&self) -> usize {
-        self.shared.peak_bytes.load(Ordering::Relaxed)
+        self.tx.peak_bytes()
     }
 
     /// The bytes waiting to be written.
     pub(crate) fn queued_bytes(&self) -> usize {
-        self.shared.queued_bytes.load(Ordering::Acquire)
+        self.tx.queued_bytes()
     }
 }
 

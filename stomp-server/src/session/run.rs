@@ -237,6 +237,12 @@ pub(crate) async fn run_session<T>(
     let mut last_read = Instant::now();
     let deadline = tokio::time::sleep_until(last_read + window);
     tokio::pin!(deadline);
+    // Made once for the session, not once per WebSocket message: each would register with
+    // (and, when dropped, leave) a waiter list, twice for every message read.
+    let close_requested = outbound.close_requested();
+    tokio::pin!(close_requested);
+    let shutting_down = shutdown.changed();
+    tokio::pin!(shutting_down);
     let end = 'session: loop {
         // Handle every complete frame already buffered.
         rate.refill();
@@ -264,8 +270,8 @@ pub(crate) async fn run_session<T>(
         tokio::select! {
             // A close asked for by the server side wins over more input.
             biased;
-            () = outbound.close_requested() => break End::Closed(outbound.close_cause()),
-            _ = shutdown.changed() => {
+            () = &mut close_requested => break End::Closed(outbound.close_cause()),
+            _ = &mut shutting_down => {
                 // Tell the client why, so that it reconnects (to another instance) instead
                 // of guessing; what is queued before the ERROR is still written.
                 state.send_error("server is shutting down", None);

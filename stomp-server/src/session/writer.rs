@@ -1,25 +1,26 @@
 //! The writer task of a session: drains the outbound queue into the WebSocket.
 //!
-//! It `feed`s every queued message and `flush`es once, so a burst of deliveries costs one
-//! write system call, and sends a heart-beat EOL when nothing else went out for the
+//! It takes everything queued at once, `feed`s it and `flush`es once, so a burst of
+//! deliveries costs one write system call, and sends a heart-beat EOL when nothing else went out for the
 //! negotiated interval. A write slower than the send-time limit closes the session.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
 use futures_util::{FutureExt, Sink, SinkExt};
-use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant, Sleep};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 
 use super::outbound::{CloseCause, Outbound, OutboundItem};
+use super::queue::Receiver;
 use crate::config::FAR_FUTURE;
 
 /// Runs until the queue closes, a `Close` item arrives, or a write fails.
 pub(crate) async fn run_writer<S>(
     mut sink: S,
-    mut rx: mpsc::UnboundedReceiver<OutboundItem>,
+    mut rx: Receiver,
     outbound: Outbound,
     heartbeat: Option<Duration>,
     send_time: Duration,
@@ -34,10 +35,14 @@ pub(crate) async fn run_writer<S>(
     let mut last_write = Instant::now();
     let timer = tokio::time::sleep_until(last_write + every);
     tokio::pin!(timer);
+    // What was taken from the queue and is not written yet.
+    let mut pending: VecDeque<OutboundItem> = VecDeque::new();
     loop {
-        let first = tokio::select! {
-            biased;
-            item = rx.recv() => item,
+        if pending.is_empty() {
+            Receiver::trim(&mut pending);
+            let open = tokio::select! {
+                biased;
+                open = rx.wait(&mut pending) => open,
             () = &mut timer, if heartbeat.is_some() => {
                 let due = last_write + every;
                 if due <= Instant::now() {
@@ -53,22 +58,24 @@ pub(crate) async fn run_writer<S>(
                 timer.as_mut().reset(last_write + every);
                 continue;
             }
-        };
-        let Some(first) = first else {
-            let _ = sink.close().await;
-            return;
-        };
-        // Nothing else queued yet: yield once, so that deliveries being published right
-        // now join this write instead of costing one of their own. Done before the write,
-        // not inside it, so that the write itself still usually completes at once and
-        // never needs the send-time timer.
-        if rx.is_empty() {
-            tokio::task::yield_now().await;
+            };
+            if !open {
+                let _ = sink.close().await;
+                return;
+            }
+            // One message only: yield once, so that deliveries being published right now
+            // join this write instead of costing one of their own. Done before the write,
+            // not inside it, so that the write itself still usually completes at once and
+            // never needs the send-time timer.
+            if pending.len() == 1 {
+                tokio::task::yield_now().await;
+                rx.take(&mut pending);
+            }
         }
         let mut batch = Batch::default();
         // Boxed: the write's state exists only while a batch is written, so an idle
         // session's task stays small (one allocation per batch, not per message).
-        let write = Box::pin(batch.write(first, &mut rx, &mut sink));
+        let write = Box::pin(batch.write(&mut pending, &mut sink));
         let result = within_send_time(write, send_time, timer.as_mut(), &outbound).await;
         outbound.written(batch.bytes);
         let Ok(timer_moved) = result else {
@@ -98,33 +105,30 @@ struct Batch {
 }
 
 impl Batch {
-    /// Feeds `first` and whatever else is queued to the sink, straight from the queue (no
-    /// vector in between), then flushes once.
+    /// Feeds up to [`MAX_BATCH`] messages from the front of `pending` to the sink, then
+    /// flushes once.
     async fn write<S>(
         &mut self,
-        first: OutboundItem,
-        rx: &mut mpsc::UnboundedReceiver<OutboundItem>,
+        pending: &mut VecDeque<OutboundItem>,
         sink: &mut S,
     ) -> Result<(), WsError>
     where
         S: Sink<WsMessage, Error = WsError> + Unpin,
     {
         let mut fed = 0;
-        let mut next = Some(first);
-        while let Some(item) = next.take() {
-            match item {
-                OutboundItem::Frame(message, len) => {
+        while fed < MAX_BATCH {
+            match pending.pop_front() {
+                Some(OutboundItem::Frame(message, len)) => {
                     self.bytes += len;
                     sink.feed(message).await?;
                     fed += 1;
                 }
-                OutboundItem::Close => {
+                Some(OutboundItem::Close) => {
                     self.close = true;
+                    pending.clear();
                     break;
                 }
-            }
-            if fed < MAX_BATCH {
-                next = rx.try_recv().ok();
+                None => break,
             }
         }
         sink.flush().await

@@ -1,0 +1,292 @@
+//! The queue between everything that publishes to a session and its writer task.
+//!
+//! Why not a tokio `mpsc` channel: a channel synchronises every message twice (a slot
+//! written and a permit released on the way in, a slot read and a permit returned on the way
+//! out) and wakes the writer through its own waker each time. A fan-out pushes the same
+//! message to many sessions, and each writer takes what piled up in one go, so here a push
+//! is one short lock, the writer is woken only when the queue goes from empty to not empty,
+//! and it takes the whole queue with one lock by swapping buffers. The byte count for the
+//! send-buffer limit lives under the same lock, so it costs no atomic operation of its own.
+
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::Poll;
+
+use futures_util::task::AtomicWaker;
+
+use super::outbound::OutboundItem;
+
+/// A buffer taken by the writer holding more than this many slots is given back to the
+/// allocator rather than kept for the next burst.
+const KEEP_CAPACITY: usize = 1024;
+
+/// What [`Queue::push`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pushed {
+    /// Queued for the writer.
+    Queued,
+    /// Not queued: it would take the bytes waiting past the limit.
+    OverLimit,
+    /// Not queued: the writer is gone.
+    Closed,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    items: VecDeque<OutboundItem>,
+    /// Bytes queued or taken by the writer and not yet written.
+    bytes: usize,
+    /// The most bytes ever waiting at once.
+    peak: usize,
+    /// The writer dropped its receiver: nothing will be written any more.
+    receiver_gone: bool,
+}
+
+/// The shared side of one session's queue.
+#[derive(Debug, Default)]
+struct Queue {
+    state: Mutex<State>,
+    writer: AtomicWaker,
+    /// Live [`Sender`]s; the writer sees the queue closed when the last one goes.
+    senders: AtomicUsize,
+}
+
+/// A new queue: its first sender and its receiver.
+pub(crate) fn queue() -> (Sender, Receiver) {
+    let queue = Arc::new(Queue {
+        senders: AtomicUsize::new(1),
+        ..Queue::default()
+    });
+    (
+        Sender {
+            queue: Arc::clone(&queue),
+        },
+        Receiver { queue },
+    )
+}
+
+impl Queue {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing panics under this lock; if something did, the queue is still consistent.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The publishing side; cloning adds a sender.
+#[derive(Debug)]
+pub(crate) struct Sender {
+    queue: Arc<Queue>,
+}
+
+impl Clone for Sender {
+    fn clone(&self) -> Sender {
+        self.queue.senders.fetch_add(1, Ordering::Relaxed);
+        Sender {
+            queue: Arc::clone(&self.queue),
+        }
+    }
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        if self.queue.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.queue.writer.wake();
+        }
+    }
+}
+
+impl Sender {
+    /// Queues `item`, counted as `len` bytes, unless that would take the bytes waiting past
+    /// `limit`.
+    pub(crate) fn push(&self, item: OutboundItem, len: usize, limit: usize) -> Pushed {
+        let mut state = self.queue.lock();
+        if state.receiver_gone {
+            return Pushed::Closed;
+        }
+        let bytes = state.bytes + len;
+        if bytes > limit {
+            return Pushed::OverLimit;
+        }
+        state.bytes = bytes;
+        state.peak = state.peak.max(bytes);
+        let was_empty = state.items.is_empty();
+        state.items.push_back(item);
+        drop(state);
+        // A writer that found the queue empty registered first; a non-empty queue has a
+        // writer on its way already.
+        if was_empty {
+            self.queue.writer.wake();
+        }
+        Pushed::Queued
+    }
+
+    /// Marks `len` bytes as written.
+    pub(crate) fn written(&self, len: usize) {
+        let mut state = self.queue.lock();
+        state.bytes = state.bytes.saturating_sub(len);
+    }
+
+    /// The bytes waiting to be written.
+    pub(crate) fn queued_bytes(&self) -> usize {
+        self.queue.lock().bytes
+    }
+
+    /// The most bytes that ever waited at once.
+    pub(crate) fn peak_bytes(&self) -> usize {
+        self.queue.lock().peak
+    }
+}
+
+/// The writer's side.
+#[derive(Debug)]
+pub(crate) struct Receiver {
+    queue: Arc<Queue>,
+}
+
+impl Receiver {
+    /// Moves everything queued to the end of `into`; false when nothing was.
+    pub(crate) fn take(&mut self, into: &mut VecDeque<OutboundItem>) -> bool {
+        let mut state = self.queue.lock();
+        if state.items.is_empty() {
+            return false;
+        }
+        if into.is_empty() {
+            // Swap buffers: the writer's empty one (with its capacity) becomes the queue.
+            std::mem::swap(&mut state.items, into);
+        } else {
+            into.append(&mut state.items);
+        }
+        true
+    }
+
+    /// Waits until something is queued and moves it to `into`; false when the queue is
+    /// closed (every sender gone) and empty.
+    pub(crate) async fn wait(&mut self, into: &mut VecDeque<OutboundItem>) -> bool {
+        poll_fn(|cx| {
+            if self.take(into) {
+                return Poll::Ready(true);
+            }
+            self.queue.writer.register(cx.waker());
+            // Again after registering: a push in between saw a non-empty queue or woke the
+            // old waker.
+            if self.take(into) {
+                Poll::Ready(true)
+            } else if self.queue.senders.load(Ordering::Acquire) == 0 {
+                Poll::Ready(self.take(into))
+            } else {
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    /// Frees a buffer that a burst made large, once it is empty again.
+    pub(crate) fn trim(buffer: &mut VecDeque<OutboundItem>) {
+        if buffer.is_empty() && buffer.capacity() > KEEP_CAPACITY {
+            *buffer = VecDeque::new();
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let mut state = self.queue.lock();
+        state.receiver_gone = true;
+        // What was never written is freed now, not when the last sender goes.
+        let items = std::mem::take(&mut state.items);
+        drop(state);
+        drop(items);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+    fn frame(text: &str) -> OutboundItem {
+        OutboundItem::Frame(WsMessage::text(text), text.len())
+    }
+
+    fn texts(items: &VecDeque<OutboundItem>) -> Vec<String> {
+        items
+            .iter()
+            .map(|item| match item {
+                OutboundItem::Frame(message, _) => message.to_text().unwrap_or("?").to_owned(),
+                OutboundItem::Close => "close".to_owned(),
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_writer_takes_everything_in_order() {
+        let (tx, mut rx) = queue();
+        assert_eq!(tx.push(frame("a"), 1, 10), Pushed::Queued);
+        assert_eq!(tx.push(frame("b"), 1, 10), Pushed::Queued);
+        let mut batch = VecDeque::new();
+        assert!(rx.wait(&mut batch).await);
+        assert_eq!(texts(&batch), ["a", "b"]);
+        assert_eq!(tx.queued_bytes(), 2, "taken is not written");
+        tx.push(frame("c"), 1, 10);
+        assert!(rx.take(&mut batch), "appended after what was taken");
+        assert_eq!(texts(&batch), ["a", "b", "c"]);
+        assert!(!rx.take(&mut batch));
+        tx.written(3);
+        assert_eq!(tx.queued_bytes(), 0);
+        assert_eq!(tx.peak_bytes(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_push_wakes_a_waiting_writer() {
+        let (tx, mut rx) = queue();
+        let writer = tokio::spawn(async move {
+            let mut batch = VecDeque::new();
+            let mut seen = Vec::new();
+            while rx.wait(&mut batch).await {
+                seen.extend(texts(&batch));
+                batch.clear();
+            }
+            seen
+        });
+        for text in ["1", "2", "3"] {
+            tokio::task::yield_now().await;
+            tx.push(frame(text), 1, 100);
+        }
+        let second = tx.clone();
+        drop(tx);
+        second.push(frame("4"), 1, 100);
+        drop(second);
+        let seen = writer.await.expect("writer task");
+        assert_eq!(seen, ["1", "2", "3", "4"], "then closed by the last sender");
+    }
+
+    #[test]
+    fn the_limit_counts_bytes_not_yet_written() {
+        let (tx, mut rx) = queue();
+        assert_eq!(tx.push(frame("aaaa"), 4, 6), Pushed::Queued);
+        assert_eq!(tx.push(frame("bbb"), 3, 6), Pushed::OverLimit);
+        let mut batch = VecDeque::new();
+        assert!(rx.take(&mut batch));
+        assert_eq!(
+            tx.push(frame("bbb"), 3, 6),
+            Pushed::OverLimit,
+            "taken, not written"
+        );
+        tx.written(4);
+        assert_eq!(tx.push(frame("bbb"), 3, 6), Pushed::Queued);
+        drop(rx);
+        assert_eq!(tx.push(frame("c"), 1, 6), Pushed::Closed);
+    }
+
+    #[test]
+    fn a_large_empty_buffer_is_freed() {
+        let mut buffer: VecDeque<OutboundItem> = VecDeque::with_capacity(KEEP_CAPACITY + 1);
+        Receiver::trim(&mut buffer);
+        assert_eq!(buffer.capacity(), 0);
+        let mut small: VecDeque<OutboundItem> = VecDeque::with_capacity(8);
+        Receiver::trim(&mut small);
+        assert!(small.capacity() >= 8);
+    }
+}
