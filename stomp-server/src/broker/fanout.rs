@@ -31,7 +31,7 @@ type CachedFrame = (Arc<str>, Version, Option<Arc<str>>, WsMessage);
 pub(crate) struct FanOut<'m> {
     message: &'m Arc<PublishedMessage>,
     message_seq: u64,
-    message_id: String,
+    message_id: Decimal,
     max_pending: usize,
     cache: Vec<CachedFrame>,
     delivered: usize,
@@ -52,7 +52,7 @@ impl<'m> FanOut<'m> {
         FanOut {
             message,
             message_seq,
-            message_id: message_seq.to_string(),
+            message_id: Decimal::new(message_seq),
             max_pending,
             cache: Vec::new(),
             delivered: 0,
@@ -79,7 +79,13 @@ impl<'m> FanOut<'m> {
         let ws = match cached {
             Some((_, _, _, ws)) => ws.clone(),
             None => {
-                let ws = encode(self.message, &self.message_id, subscriber, None, false);
+                let ws = encode(
+                    self.message,
+                    self.message_id.as_str(),
+                    subscriber,
+                    None,
+                    false,
+                );
                 if self.cache.len() < CACHE_LIMIT {
                     self.cache.push((
                         Arc::clone(&subscriber.id),
@@ -99,6 +105,36 @@ impl<'m> FanOut<'m> {
     /// How many subscribers got the message queued.
     pub(crate) fn delivered(&self) -> usize {
         self.delivered
+    }
+}
+
+/// A `u64` in decimal, written on the stack: a `message-id` without an allocation.
+pub(crate) struct Decimal {
+    digits: [u8; 20],
+    start: usize,
+}
+
+impl Decimal {
+    /// `value`'s decimal digits.
+    pub(crate) fn new(mut value: u64) -> Decimal {
+        let mut digits = [b'0'; 20];
+        let mut start = digits.len();
+        loop {
+            start -= 1;
+            // A digit: `value % 10` is below 10.
+            digits[start] = b'0' + (value % 10) as u8;
+            value /= 10;
+            if value == 0 {
+                break;
+            }
+        }
+        Decimal { digits, start }
+    }
+
+    /// The digits as text.
+    pub(crate) fn as_str(&self) -> &str {
+        // Only ASCII digits were written.
+        std::str::from_utf8(&self.digits[self.start..]).unwrap_or("0")
     }
 }
 
@@ -144,4 +180,16 @@ pub(crate) fn encode(
         &mut buf,
     );
     to_ws_message(buf.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Decimal;
+
+    #[test]
+    fn decimal_matches_to_string() {
+        for value in [0, 7, 10, 99, 1_024, 1_000_000_007, u64::MAX] {
+            assert_eq!(Decimal::new(value).as_str(), value.to_string());
+        }
+    }
 }

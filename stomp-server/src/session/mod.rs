@@ -8,6 +8,7 @@ mod outbound;
 mod queue;
 mod rate;
 mod run;
+mod split;
 mod writer;
 
 pub use attributes::SessionAttributes;

@@ -20,13 +20,12 @@ impl FrameRate {
         }
     }
 
-    /// Adds the tokens earned since the last refill. Called once per WebSocket message read,
-    /// not per frame, to keep clock reads off the per-frame path.
-    pub(crate) fn refill(&mut self) {
+    /// Adds the tokens earned up to `now` since the last refill. Called once per WebSocket
+    /// message read, not per frame, with the time the reader took anyway.
+    pub(crate) fn refill(&mut self, now: Instant) {
         if self.per_second == 0.0 {
             return;
         }
-        let now = Instant::now();
         let earned = now.duration_since(self.last).as_secs_f64() * self.per_second;
         self.tokens = (self.tokens + earned).min(self.per_second);
         self.last = now;

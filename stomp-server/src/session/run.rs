@@ -17,6 +17,7 @@ use super::connect::{accept_connect, error_frame};
 use super::handle::SessionHandle;
 use super::outbound::{encode_frame, to_ws_message, CloseCause, Outbound, OutboundHook};
 use super::rate::FrameRate;
+use super::split::split;
 use super::writer::run_writer;
 use crate::app::App;
 use crate::broker::PublishedMessage;
@@ -100,7 +101,7 @@ pub(crate) async fn run_session<T>(
     T: Stream<Item = Result<WsMessage, WsError>> + Sink<WsMessage, Error = WsError>,
     T: Send + Unpin + 'static,
 {
-    let (mut sink, mut stream) = transport.split();
+    let (mut sink, mut stream) = split(transport);
     let limits = app.config.limits;
     let mut decoder = Decoder::new(limits.frame_limits());
     let mut buffer = BytesMut::new();
@@ -245,7 +246,7 @@ pub(crate) async fn run_session<T>(
     tokio::pin!(shutting_down);
     let end = 'session: loop {
         // Handle every complete frame already buffered.
-        rate.refill();
+        rate.refill(last_read.into_std());
         loop {
             match decoder.decode(&mut buffer) {
                 Ok(Some(frame)) => {

@@ -15,17 +15,18 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 
 use super::outbound::{CloseCause, Outbound, OutboundItem};
 use super::queue::Receiver;
+use super::split::{WriteHalf, Written};
 use crate::config::FAR_FUTURE;
 
 /// Runs until the queue closes, a `Close` item arrives, or a write fails.
-pub(crate) async fn run_writer<S>(
-    mut sink: S,
+pub(crate) async fn run_writer<T>(
+    mut sink: WriteHalf<T>,
     mut rx: Receiver,
     outbound: Outbound,
     heartbeat: Option<Duration>,
     send_time: Duration,
 ) where
-    S: Sink<WsMessage, Error = WsError> + Unpin,
+    T: Sink<WsMessage, Error = WsError> + Unpin,
 {
     // One timer for the whole session. It waits for the next heart-beat and is moved only
     // when it fires (a batch just records when it was written), so busy sessions never
@@ -43,21 +44,21 @@ pub(crate) async fn run_writer<S>(
             let open = tokio::select! {
                 biased;
                 open = rx.wait(&mut pending) => open,
-            () = &mut timer, if heartbeat.is_some() => {
-                let due = last_write + every;
-                if due <= Instant::now() {
-                    let beat = async {
-                        sink.feed(WsMessage::text("\n")).await?;
-                        sink.flush().await
-                    };
-                    if within_send_time(beat, send_time, timer.as_mut(), &outbound).await.is_err() {
-                        return;
+                () = &mut timer, if heartbeat.is_some() => {
+                    let due = last_write + every;
+                    if due <= Instant::now() {
+                        let beat = async {
+                            sink.feed(WsMessage::text("\n")).await?;
+                            sink.flush().await
+                        };
+                        if within_send_time(beat, send_time, timer.as_mut(), &outbound).await.is_err() {
+                            return;
+                        }
+                        last_write = Instant::now();
                     }
-                    last_write = Instant::now();
+                    timer.as_mut().reset(last_write + every);
+                    continue;
                 }
-                timer.as_mut().reset(last_write + every);
-                continue;
-            }
             };
             if !open {
                 let _ = sink.close().await;
@@ -72,12 +73,12 @@ pub(crate) async fn run_writer<S>(
                 rx.take(&mut pending);
             }
         }
-        let mut batch = Batch::default();
+        let mut written = Written::default();
         // Boxed: the write's state exists only while a batch is written, so an idle
         // session's task stays small (one allocation per batch, not per message).
-        let write = Box::pin(batch.write(&mut pending, &mut sink));
+        let write = Box::pin(sink.write_batch(&mut pending, MAX_BATCH, &mut written));
         let result = within_send_time(write, send_time, timer.as_mut(), &outbound).await;
-        outbound.written(batch.bytes);
+        outbound.written(written.bytes);
         let Ok(timer_moved) = result else {
             return;
         };
@@ -85,7 +86,7 @@ pub(crate) async fn run_writer<S>(
         if timer_moved {
             timer.as_mut().reset(last_write + every);
         }
-        if batch.close {
+        if written.close {
             let _ = timeout(send_time, sink.close()).await;
             return;
         }
@@ -94,46 +95,6 @@ pub(crate) async fn run_writer<S>(
 
 /// Most messages written with one flush.
 const MAX_BATCH: usize = 1024;
-
-/// What one batch took from the queue.
-#[derive(Default)]
-struct Batch {
-    /// Queued bytes fed to the sink (for the send-buffer accounting).
-    bytes: usize,
-    /// A `Close` item was reached: nothing after it is written.
-    close: bool,
-}
-
-impl Batch {
-    /// Feeds up to [`MAX_BATCH`] messages from the front of `pending` to the sink, then
-    /// flushes once.
-    async fn write<S>(
-        &mut self,
-        pending: &mut VecDeque<OutboundItem>,
-        sink: &mut S,
-    ) -> Result<(), WsError>
-    where
-        S: Sink<WsMessage, Error = WsError> + Unpin,
-    {
-        let mut fed = 0;
-        while fed < MAX_BATCH {
-            match pending.pop_front() {
-                Some(OutboundItem::Frame(message, len)) => {
-                    self.bytes += len;
-                    sink.feed(message).await?;
-                    fed += 1;
-                }
-                Some(OutboundItem::Close) => {
-                    self.close = true;
-                    pending.clear();
-                    break;
-                }
-                None => break,
-            }
-        }
-        sink.flush().await
-    }
-}
 
 /// Runs a write. Most finish at once (the socket has room): that is tried first, and only a
 /// write that has to wait is given `send_time`, measured with `timer`. `Ok(true)` says the

@@ -1,0 +1,238 @@
+//! A session's transport split into the half its reader polls and the half its writer
+//! writes, sharing the transport behind a short-held lock.
+//!
+//! Why not `StreamExt::split`: its halves take their lock for every message, and the
+//! writer sends messages by the thousand. Here the writer takes the lock once for a run of
+//! messages ([`WriteHalf::write_batch`]). The lock is only held inside a poll, never across
+//! an `.await`, and a run is bounded ([`RUN`]) so that the reader never waits long for it.
+
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+
+use futures_util::{Sink, Stream};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
+
+use super::outbound::OutboundItem;
+
+/// Most messages handed to the transport under one taking of the lock.
+const RUN: usize = 32;
+
+/// Splits `transport` into its writing and reading halves.
+pub(crate) fn split<T>(transport: T) -> (WriteHalf<T>, ReadHalf<T>) {
+    let shared = Arc::new(Mutex::new(transport));
+    (
+        WriteHalf {
+            transport: Arc::clone(&shared),
+        },
+        ReadHalf { transport: shared },
+    )
+}
+
+fn lock<T>(transport: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic inside the transport leaves it no worse than an error would; the session
+    // ends on the next error either way.
+    transport.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The half the session's reader polls for incoming messages.
+#[derive(Debug)]
+pub(crate) struct ReadHalf<T> {
+    transport: Arc<Mutex<T>>,
+}
+
+impl<T> Stream for ReadHalf<T>
+where
+    T: Stream<Item = Result<WsMessage, WsError>> + Unpin,
+{
+    type Item = Result<WsMessage, WsError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Pin::new(&mut *lock(&self.transport)).poll_next(cx)
+    }
+}
+
+/// The half the writer task (and a session refused before it starts) writes to.
+#[derive(Debug)]
+pub(crate) struct WriteHalf<T> {
+    transport: Arc<Mutex<T>>,
+}
+
+impl<T> Sink<WsMessage> for WriteHalf<T>
+where
+    T: Sink<WsMessage, Error = WsError> + Unpin,
+{
+    type Error = WsError;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+        Pin::new(&mut *lock(&self.transport)).poll_ready(cx)
+    }
+
+    fn start_send(self: Pin<&mut Self>, item: WsMessage) -> Result<(), WsError> {
+        Pin::new(&mut *lock(&self.transport)).start_send(item)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+        Pin::new(&mut *lock(&self.transport)).poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+        Pin::new(&mut *lock(&self.transport)).poll_close(cx)
+    }
+}
+
+/// What [`WriteHalf::write_batch`] took from the front of the pending messages.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Written {
+    /// Messages handed to the transport.
+    pub(crate) messages: usize,
+    /// Their queued byte count (for the send-buffer accounting).
+    pub(crate) bytes: usize,
+    /// A `Close` item was reached: it and everything after it were dropped from `pending`.
+    pub(crate) close: bool,
+}
+
+impl<T> WriteHalf<T>
+where
+    T: Sink<WsMessage, Error = WsError> + Unpin,
+{
+    /// Hands up to `max` messages from the front of `pending` to the transport, then
+    /// flushes it. Counts into `written` as it goes, so that what was taken is known even
+    /// when the write fails or is abandoned.
+    pub(crate) async fn write_batch(
+        &mut self,
+        pending: &mut VecDeque<OutboundItem>,
+        max: usize,
+        written: &mut Written,
+    ) -> Result<(), WsError> {
+        poll_fn(|cx| self.poll_write_batch(cx, pending, max, written)).await
+    }
+
+    fn poll_write_batch(
+        &mut self,
+        cx: &mut Context<'_>,
+        pending: &mut VecDeque<OutboundItem>,
+        max: usize,
+        written: &mut Written,
+    ) -> Poll<Result<(), WsError>> {
+        loop {
+            let mut transport = lock(&self.transport);
+            let mut sink = Pin::new(&mut *transport);
+            let mut run = 0;
+            while run < RUN && written.messages < max && !written.close {
+                match pending.front() {
+                    None => break,
+                    Some(OutboundItem::Close) => {
+                        written.close = true;
+                        pending.clear();
+                        break;
+                    }
+                    Some(OutboundItem::Frame(..)) => {}
+                }
+                // Ready first, so that a message is only taken when the transport has
+                // room for it.
+                match sink.as_mut().poll_ready(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    other => return other,
+                }
+                if let Some(OutboundItem::Frame(message, len)) = pending.pop_front() {
+                    written.messages += 1;
+                    written.bytes += len;
+                    sink.as_mut().start_send(message)?;
+                }
+                run += 1;
+            }
+            let done = written.close || written.messages >= max || pending.is_empty();
+            if done {
+                return sink.poll_flush(cx);
+            }
+            // Let the reader in between runs.
+            drop(transport);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::protocol::Role;
+    use tokio_tungstenite::WebSocketStream;
+
+    fn frame(text: String) -> OutboundItem {
+        let len = text.len();
+        OutboundItem::Frame(WsMessage::text(text), len)
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_written_in_order_up_to_a_close_while_the_reader_reads() {
+        let (server_io, client_io) = tokio::io::duplex(1 << 20);
+        let server = WebSocketStream::from_raw_socket(server_io, Role::Server, None).await;
+        let mut client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
+        let (mut write, mut read) = split(server);
+
+        let mut pending: VecDeque<OutboundItem> =
+            (0..100).map(|i| frame(format!("m{i}"))).collect();
+        pending.push_back(OutboundItem::Close);
+        pending.push_back(frame("after the close".to_owned()));
+
+        // Several runs of the lock, bounded by `max`.
+        let mut first = Written::default();
+        write
+            .write_batch(&mut pending, 70, &mut first)
+            .await
+            .expect("write");
+        assert_eq!((first.messages, first.close), (70, false));
+        assert_eq!(
+            first.bytes,
+            (0..70).map(|i| format!("m{i}").len()).sum::<usize>()
+        );
+        // The reader shares the transport between batches.
+        client.send(WsMessage::text("hello")).await.expect("send");
+        let got = read.next().await.expect("open").expect("message");
+        assert_eq!(got.to_text().expect("text"), "hello");
+
+        let mut second = Written::default();
+        write
+            .write_batch(&mut pending, 1024, &mut second)
+            .await
+            .expect("write");
+        assert_eq!((second.messages, second.close), (30, true));
+        assert!(pending.is_empty(), "nothing after the close is kept");
+
+        for i in 0..100 {
+            let message = client.next().await.expect("open").expect("message");
+            assert_eq!(message.to_text().expect("text"), format!("m{i}"));
+        }
+        write.close().await.expect("close");
+        assert!(
+            matches!(client.next().await, Some(Ok(WsMessage::Close(_))) | None),
+            "only the close follows"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_transport_waits_and_keeps_what_it_did_not_take() {
+        // A pipe smaller than the batch: the write has to wait for the client to read.
+        let (server_io, client_io) = tokio::io::duplex(256);
+        let server = WebSocketStream::from_raw_socket(server_io, Role::Server, None).await;
+        let mut client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
+        let (mut write, _read) = split(server);
+        let mut pending: VecDeque<OutboundItem> =
+            (0..200).map(|i| frame(format!("{i:0>64}"))).collect();
+        let writer = tokio::spawn(async move {
+            let mut written = Written::default();
+            let result = write.write_batch(&mut pending, 1024, &mut written).await;
+            (result.is_ok(), written, pending.len())
+        });
+        for i in 0..200 {
+            let message = client.next().await.expect("open").expect("message");
+            assert_eq!(message.to_text().expect("text"), format!("{i:0>64}"));
+        }
+        let (ok, written, left) = writer.await.expect("writer task");
+        assert!(ok);
+        assert_eq!((written.messages, written.bytes, left), (200, 200 * 64, 0));
+    }
+}
