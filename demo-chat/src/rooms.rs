@@ -4,6 +4,7 @@
 //! held by the session-event listener; it is a cheap clone of one `Arc`.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -182,7 +183,9 @@ impl Rooms {
         // The id counter lives under the lock this takes anyway: no second shared counter
         // for the cores to pass back and forth.
         inner.next_id += 1;
-        let id = format!("{}-{}", self.id_prefix, inner.next_id);
+        // Sized up front: `format!` guesses short and grows the string.
+        let mut id = String::with_capacity(self.id_prefix.len() + 21);
+        let _ = write!(id, "{}-{}", self.id_prefix, inner.next_id);
         let message = Arc::new(ChatMessage {
             id,
             room,

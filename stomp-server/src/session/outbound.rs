@@ -9,14 +9,16 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 
 use bytes::{Bytes, BytesMut};
 use stomp_core::{encode, Decoder, Frame, FrameLimits, Version};
 
+use futures_util::task::AtomicWaker;
+
 use super::queue::{queue, Pushed, Receiver, Sender};
 use crate::interceptor::{OutboundContext, OutboundInterceptor};
 use crate::principal::{Principal, SessionId};
-use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::{Message as WsMessage, Utf8Bytes};
 
 /// Why a session is being closed by the server side.
@@ -91,7 +93,8 @@ struct Shared {
     limit: usize,
     cause: AtomicU8,
     closing: AtomicBool,
-    wake: Notify,
+    /// The session task, waiting in [`Outbound::close_requested`] (the only waiter).
+    session_task: AtomicWaker,
 }
 
 impl Outbound {
@@ -102,7 +105,7 @@ impl Outbound {
             limit,
             cause: AtomicU8::new(0),
             closing: AtomicBool::new(false),
-            wake: Notify::new(),
+            session_task: AtomicWaker::new(),
         });
         (
             Outbound {
@@ -166,7 +169,7 @@ impl Outbound {
                 .cause
                 .compare_exchange(0, cause as u8, Ordering::AcqRel, Ordering::Relaxed);
         self.shared.closing.store(true, Ordering::Relaxed);
-        self.shared.wake.notify_one();
+        self.shared.session_task.wake();
     }
 
     /// Why the session was asked to close, if it was.
@@ -174,14 +177,23 @@ impl Outbound {
         CloseCause::from_u8(self.shared.cause.load(Ordering::Acquire))
     }
 
-    /// Resolves when [`Outbound::close`] was called.
+    /// Resolves when [`Outbound::close`] was called. Awaited by the session's own task only
+    /// (one waiter), which polls it for every message it reads: a poll is one atomic
+    /// exchange at most, no lock.
     pub(crate) async fn close_requested(&self) {
-        loop {
+        std::future::poll_fn(|cx| {
             if self.close_cause() != CloseCause::None {
-                return;
+                return Poll::Ready(());
             }
-            self.shared.wake.notified().await;
-        }
+            self.shared.session_task.register(cx.waker());
+            // Again after registering: a close in between woke the old waker.
+            if self.close_cause() == CloseCause::None {
+                Poll::Pending
+            } else {
+                Poll::Ready(())
+            }
+        })
+        .await;
     }
 
     /// Marks `len` bytes as written.
