@@ -193,6 +193,16 @@ pub enum BrokerError {
     /// The external broker cannot be reached (relay).
     #[error("broker unavailable: {0}")]
     Unavailable(String),
+    /// The external broker is not reading what the relay writes to it fast enough (relay).
+    #[error(
+        "the broker is not keeping up: {queued} bytes wait to be written to it (limit {limit})"
+    )]
+    Backlog {
+        /// Bytes waiting.
+        queued: usize,
+        /// The configured limit.
+        limit: usize,
+    },
 }
 
 /// What every broker does.

@@ -33,6 +33,19 @@ pub struct RelayConfig {
     /// Longest pause between reconnection attempts of the system connection (default 5 s;
     /// attempts start at 100 ms and double).
     pub max_reconnect_delay: Duration,
+    /// Most bytes a client session's broker connection may have waiting to be written to
+    /// the broker (default 1 MiB). Past it, the client's `SEND` is answered with an `ERROR`
+    /// saying the broker is not keeping up. Spring's relay has no such bound: a broker that
+    /// stops reading makes its queue grow without limit.
+    pub client_send_buffer_size: usize,
+    /// The same bound for the shared system connection, which carries every application
+    /// message (`Template`, handler replies) of this instance (default 16 MiB). Past it,
+    /// publishing fails with [`BrokerError::Backlog`](crate::BrokerError::Backlog).
+    pub system_send_buffer_size: usize,
+    /// Longest a write to the broker may take (default 10 s, like the WebSocket side's
+    /// send-time limit). A broker connection whose write takes longer is closed as lost:
+    /// the client session gets an `ERROR`, the system connection reconnects.
+    pub send_time_limit: Duration,
 }
 
 impl Default for RelayConfig {
@@ -50,6 +63,9 @@ impl Default for RelayConfig {
             system_heartbeat_receive_interval: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
             max_reconnect_delay: Duration::from_secs(5),
+            client_send_buffer_size: 1024 * 1024,
+            system_send_buffer_size: 16 * 1024 * 1024,
+            send_time_limit: Duration::from_secs(10),
         }
     }
 }

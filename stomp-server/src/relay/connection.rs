@@ -4,7 +4,14 @@
 //! The writer drains a queue of frames, encodes them into one buffer and writes once per
 //! batch; it sends a heart-beat EOL when idle. The reader decodes frames into a channel and
 //! treats silence past twice the broker's promised heart-beat as a dead connection.
+//!
+//! What waits to be written is bounded in bytes ([`Backlog`]): a broker that stops reading
+//! (RabbitMQ's flow control, a stalled host) makes further `SEND`s fail with
+//! [`BrokerError::Backlog`] instead of piling up in memory, and a write that takes longer
+//! than the send-time limit ends the connection as lost.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -13,6 +20,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
+
+use crate::broker::BrokerError;
+
+/// Most bytes encoded for one write to the broker.
+const WRITE_CHUNK: usize = 64 * 1024;
 
 /// How to reach and log in to the broker.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +35,80 @@ pub(crate) struct ConnectOptions {
     pub(crate) passcode: String,
     pub(crate) heartbeat: HeartBeat,
     pub(crate) connect_timeout: Duration,
+    /// Most bytes waiting to be written to the broker before sends are refused.
+    pub(crate) send_buffer_size: usize,
+    /// Longest a write to the broker may take before the connection counts as lost.
+    pub(crate) send_time: Duration,
+}
+
+/// The bytes queued for one broker connection and not yet written, shared by everything
+/// that queues frames for it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Backlog(Arc<AtomicUsize>);
+
+impl Backlog {
+    /// Counts `size` more bytes, unless that would pass `limit`.
+    pub(crate) fn reserve(&self, size: usize, limit: usize) -> Result<(), BrokerError> {
+        let queued = self.0.fetch_add(size, Ordering::AcqRel) + size;
+        if queued > limit {
+            self.release(size);
+            return Err(BrokerError::Backlog {
+                queued: queued - size,
+                limit,
+            });
+        }
+        Ok(())
+    }
+
+    /// Marks `size` bytes as written (or dropped).
+    pub(crate) fn release(&self, size: usize) {
+        self.0.fetch_sub(size, Ordering::AcqRel);
+    }
+}
+
+/// Roughly what `frame` takes on the wire: its body, headers and command.
+pub(crate) fn frame_size(frame: &Frame) -> usize {
+    frame.body.len()
+        + frame
+            .headers
+            .iter()
+            .map(|(name, value)| name.len() + value.len() + 2)
+            .sum::<usize>()
+        + 16
+}
+
+/// Queues frames for a broker connection's writer.
+#[derive(Debug, Clone)]
+pub(crate) struct BrokerSender {
+    queue: mpsc::UnboundedSender<(Frame, usize)>,
+    backlog: Backlog,
+    limit: usize,
+}
+
+impl BrokerSender {
+    /// Counts and queues `frame`; refused when the broker is not keeping up or the
+    /// connection is gone.
+    pub(crate) fn send(&self, frame: Frame) -> Result<(), BrokerError> {
+        if self.queue.is_closed() {
+            return Err(closed());
+        }
+        let size = frame_size(&frame);
+        self.backlog.reserve(size, self.limit)?;
+        self.forward(frame, size)
+    }
+
+    /// Queues `frame` whose `size` bytes were already counted in this connection's backlog
+    /// (or 0 for the small control frames that are never refused).
+    pub(crate) fn forward(&self, frame: Frame, size: usize) -> Result<(), BrokerError> {
+        self.queue.send((frame, size)).map_err(|_| {
+            self.backlog.release(size);
+            closed()
+        })
+    }
+}
+
+fn closed() -> BrokerError {
+    BrokerError::Unavailable("the broker connection closed".to_owned())
 }
 
 /// Why a broker connection failed or ended.
@@ -41,12 +127,16 @@ pub(crate) enum RelayError {
 
 /// An open broker connection: send frames with `sender`, receive them from `frames`.
 pub(crate) struct BrokerConnection {
-    pub(crate) sender: mpsc::UnboundedSender<Frame>,
+    pub(crate) sender: BrokerSender,
     pub(crate) frames: mpsc::UnboundedReceiver<Result<Frame, RelayError>>,
 }
 
-/// Connects, sends `CONNECT` and waits for `CONNECTED`.
-pub(crate) async fn connect(options: &ConnectOptions) -> Result<BrokerConnection, RelayError> {
+/// Connects, sends `CONNECT` and waits for `CONNECTED`. What is queued for the connection
+/// is counted in `backlog`.
+pub(crate) async fn connect(
+    options: &ConnectOptions,
+    backlog: Backlog,
+) -> Result<BrokerConnection, RelayError> {
     let unreachable = |reason: String| RelayError::Unreachable {
         address: options.address.clone(),
         reason,
@@ -116,7 +206,16 @@ pub(crate) async fn connect(options: &ConnectOptions) -> Result<BrokerConnection
     );
     let (sender, outgoing) = mpsc::unbounded_channel();
     let (inbound, frames) = mpsc::unbounded_channel();
-    tokio::spawn(write_loop(write, outgoing, negotiated.send_every));
+    tokio::spawn(write_loop(
+        write,
+        outgoing,
+        Writing {
+            heartbeat: negotiated.send_every,
+            send_time: options.send_time,
+            backlog: backlog.clone(),
+            lost: inbound.clone(),
+        },
+    ));
     tokio::spawn(read_loop(
         read,
         decoder,
@@ -129,23 +228,41 @@ pub(crate) async fn connect(options: &ConnectOptions) -> Result<BrokerConnection
         server = connected.get(names::SERVER).unwrap_or(""),
         "broker connection open"
     );
-    Ok(BrokerConnection { sender, frames })
+    Ok(BrokerConnection {
+        sender: BrokerSender {
+            queue: sender,
+            backlog,
+            limit: options.send_buffer_size,
+        },
+        frames,
+    })
+}
+
+/// What the writer needs besides its socket and queue.
+struct Writing {
+    heartbeat: Option<Duration>,
+    send_time: Duration,
+    backlog: Backlog,
+    /// Where a late or failed write is reported, as the reader reports a lost connection.
+    lost: mpsc::UnboundedSender<Result<Frame, RelayError>>,
 }
 
 async fn write_loop(
     mut write: tokio::net::tcp::OwnedWriteHalf,
-    mut outgoing: mpsc::UnboundedReceiver<Frame>,
-    heartbeat: Option<Duration>,
+    mut outgoing: mpsc::UnboundedReceiver<(Frame, usize)>,
+    writing: Writing,
 ) {
     let mut buffer = BytesMut::with_capacity(8 * 1024);
     let mut last = Instant::now();
-    loop {
-        let next = match heartbeat {
+    let end = loop {
+        let next = match writing.heartbeat {
             Some(every) => tokio::select! {
                 frame = outgoing.recv() => frame,
                 () = tokio::time::sleep_until(last + every) => {
-                    if write.write_all(b"\n").await.is_err() {
-                        return;
+                    match timeout(writing.send_time, write.write_all(b"\n")).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(error)) => break error.to_string(),
+                        Err(_) => break late(writing.send_time),
                     }
                     last = Instant::now();
                     continue;
@@ -153,20 +270,39 @@ async fn write_loop(
             },
             None => outgoing.recv().await,
         };
-        let Some(frame) = next else {
+        let Some((frame, size)) = next else {
             let _ = write.shutdown().await;
             return;
         };
         buffer.clear();
         encode(&frame, Version::V1_2, &mut buffer);
-        while let Ok(frame) = outgoing.try_recv() {
+        let mut written = size;
+        while buffer.len() < WRITE_CHUNK {
+            let Ok((frame, size)) = outgoing.try_recv() else {
+                break;
+            };
             encode(&frame, Version::V1_2, &mut buffer);
+            written += size;
         }
-        if write.write_all(&buffer).await.is_err() {
-            return;
+        let result = timeout(writing.send_time, write.write_all(&buffer)).await;
+        writing.backlog.release(written);
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => break error.to_string(),
+            Err(_) => break late(writing.send_time),
+        }
+        // A burst made the buffer large: give it back rather than keep it for the session.
+        if buffer.capacity() > 4 * WRITE_CHUNK {
+            buffer = BytesMut::with_capacity(8 * 1024);
         }
         last = Instant::now();
-    }
+    };
+    tracing::warn!(reason = %end, "write to the broker failed; closing the connection");
+    let _ = writing.lost.send(Err(RelayError::Lost(end)));
+}
+
+fn late(send_time: Duration) -> String {
+    format!("a write to the broker took longer than {send_time:?}")
 }
 
 async fn read_loop(
@@ -205,4 +341,92 @@ async fn read_loop(
         }
     };
     let _ = inbound.send(Err(end));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    /// A broker that answers `CONNECT` and then never reads again, as a broker blocked by
+    /// flow control does.
+    async fn stalled_broker() -> (String, tokio::task::JoinHandle<TcpStream>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address").to_string();
+        let broker = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.expect("accept");
+            let mut seen = Vec::new();
+            let mut chunk = [0u8; 1024];
+            while !seen.contains(&0) {
+                let n = stream.read(&mut chunk).await.expect("read CONNECT");
+                assert!(n > 0, "closed before CONNECT");
+                seen.extend_from_slice(&chunk[..n]);
+            }
+            stream
+                .write_all(b"CONNECTED\nversion:1.2\nheart-beat:0,0\n\n\0")
+                .await
+                .expect("write CONNECTED");
+            stream
+        });
+        (address, broker)
+    }
+
+    fn options(address: String, send_time: Duration) -> ConnectOptions {
+        ConnectOptions {
+            address,
+            virtual_host: "/".to_owned(),
+            login: "guest".to_owned(),
+            passcode: "guest".to_owned(),
+            heartbeat: HeartBeat::default(),
+            connect_timeout: Duration::from_secs(5),
+            send_buffer_size: 256 * 1024,
+            send_time,
+        }
+    }
+
+    fn big_send() -> Frame {
+        let mut frame = Frame::new(Command::Send).header(names::DESTINATION, "/topic/t");
+        frame.body = vec![b'x'; 64 * 1024].into();
+        frame
+    }
+
+    #[tokio::test]
+    async fn a_broker_that_stops_reading_gets_a_bounded_backlog_then_a_lost_connection() {
+        let (address, broker) = stalled_broker().await;
+        let backlog = Backlog::default();
+        let mut connection = connect(
+            &options(address, Duration::from_millis(300)),
+            backlog.clone(),
+        )
+        .await
+        .expect("connect");
+        let _broker_socket = broker.await.expect("broker task");
+
+        // Sends are accepted until the socket buffers and then the backlog are full.
+        let mut accepted = 0usize;
+        let refused = loop {
+            match connection.sender.send(big_send()) {
+                Ok(()) => accepted += 1,
+                Err(error) => break error,
+            }
+            assert!(accepted < 100_000, "the backlog never filled");
+            tokio::task::yield_now().await;
+        };
+        assert!(
+            matches!(refused, BrokerError::Backlog { limit, .. } if limit == 256 * 1024),
+            "{refused:?}"
+        );
+        assert!(backlog.0.load(Ordering::Acquire) <= 256 * 1024);
+
+        // The write stuck behind the full socket passes the send-time limit: lost.
+        let end = timeout(Duration::from_secs(10), connection.frames.recv())
+            .await
+            .expect("the writer gives up within the send-time limit");
+        match end {
+            Some(Err(RelayError::Lost(reason))) => {
+                assert!(reason.contains("took longer"), "{reason}");
+            }
+            other => panic!("expected a lost connection, got {other:?}"),
+        }
+    }
 }

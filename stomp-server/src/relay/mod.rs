@@ -28,6 +28,7 @@ use stomp_core::{names, Command, Frame};
 use tokio::sync::oneshot;
 
 pub use config::RelayConfig;
+use connection::frame_size;
 use destination::to_broker;
 use session::{Request, Route, SessionRelay};
 use system::{run_system, Shared};
@@ -241,7 +242,7 @@ impl Broker for BrokerRelay {
             };
             for broker_id in ids {
                 let frame = Frame::new(Command::Unsubscribe).header(names::ID, &broker_id);
-                let _ = relay.requests.send(Request::Send(frame));
+                let _ = relay.requests.send(Request::Send(frame, 0));
             }
             Ok(())
         })
@@ -291,7 +292,7 @@ impl Broker for BrokerRelay {
             let frame = Frame::new(command).header(names::ID, &ack_id);
             relay
                 .requests
-                .send(Request::Send(frame))
+                .send(Request::Send(frame, 0))
                 .map_err(|_| BrokerError::Unavailable("the broker connection closed".to_owned()))
         })
     }
@@ -310,7 +311,7 @@ impl Broker for BrokerRelay {
             let frame = Frame::new(command).header(names::TRANSACTION, transaction);
             relay
                 .requests
-                .send(Request::Send(frame))
+                .send(Request::Send(frame, 0))
                 .map_err(|_| BrokerError::Unavailable("the broker connection closed".to_owned()))
         })
     }
@@ -331,11 +332,18 @@ impl Broker for BrokerRelay {
                 frame.headers.append(names::TRANSACTION, transaction);
             }
             frame.body = message.body.clone();
+            // Counted from here until written: the client's SENDs are bounded on their way
+            // to a broker that does not read.
+            let size = frame_size(&frame);
+            relay.backlog.reserve(size, relay.backlog_limit)?;
             relay
                 .requests
-                .send(Request::Send(frame))
+                .send(Request::Send(frame, size))
                 .map(|()| 1)
-                .map_err(|_| BrokerError::Unavailable("the broker connection closed".to_owned()))
+                .map_err(|_| {
+                    relay.backlog.release(size);
+                    BrokerError::Unavailable("the broker connection closed".to_owned())
+                })
         }))
     }
 

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use stomp_core::{names, Command, Frame, Version};
 use tokio::sync::{mpsc, oneshot};
 
-use super::connection::{connect, ConnectOptions};
+use super::connection::{connect, Backlog, ConnectOptions};
 use super::destination::from_broker;
 use crate::broker::BrokerError;
 use crate::session::{error_frame, SessionHandle};
@@ -20,8 +20,9 @@ pub(super) enum Request {
         receipt: String,
         confirm: oneshot::Sender<Result<(), BrokerError>>,
     },
-    /// Send one frame (`UNSUBSCRIBE`, `ACK`, `NACK`).
-    Send(Frame),
+    /// Send one frame (`SEND`, `UNSUBSCRIBE`, `ACK`, `NACK`), with the bytes it was counted
+    /// as in the connection's backlog (0 for the small control frames).
+    Send(Frame, usize),
 }
 
 /// Where a broker subscription's messages go.
@@ -74,6 +75,10 @@ impl Subscriptions {
 pub(super) struct SessionRelay {
     pub(super) requests: mpsc::UnboundedSender<Request>,
     pub(super) subscriptions: Arc<Mutex<Subscriptions>>,
+    /// What waits to be written to this session's broker connection.
+    pub(super) backlog: Backlog,
+    /// The most that may wait.
+    pub(super) backlog_limit: usize,
 }
 
 impl SessionRelay {
@@ -86,8 +91,11 @@ impl SessionRelay {
         let (requests, rx) = mpsc::unbounded_channel();
         let (connected, confirmation) = oneshot::channel();
         let subscriptions = Arc::new(Mutex::new(Subscriptions::default()));
+        let backlog = Backlog::default();
+        let backlog_limit = options.send_buffer_size;
         tokio::spawn(run(
             options,
+            backlog.clone(),
             Arc::clone(session),
             Arc::clone(&subscriptions),
             rx,
@@ -97,6 +105,8 @@ impl SessionRelay {
             SessionRelay {
                 requests,
                 subscriptions,
+                backlog,
+                backlog_limit,
             },
             confirmation,
         )
@@ -120,12 +130,13 @@ fn fail_session(session: &SessionHandle, message: &str) {
 
 async fn run(
     options: ConnectOptions,
+    backlog: Backlog,
     session: Arc<SessionHandle>,
     subscriptions: Arc<Mutex<Subscriptions>>,
     mut requests: mpsc::UnboundedReceiver<Request>,
     connected: oneshot::Sender<Result<(), BrokerError>>,
 ) {
-    let mut connection = match connect(&options).await {
+    let mut connection = match connect(&options, backlog.clone()).await {
         Ok(connection) => {
             let _ = connected.send(Ok(()));
             connection
@@ -145,11 +156,12 @@ async fn run(
                 Some(Request::Subscribe { frames, receipt, confirm }) => {
                     waiting.insert(receipt, confirm);
                     for frame in frames {
-                        let _ = connection.sender.send(frame);
+                        let _ = connection.sender.forward(frame, 0);
                     }
                 }
-                Some(Request::Send(frame)) => {
-                    let _ = connection.sender.send(frame);
+                Some(Request::Send(frame, size)) => {
+                    // A closed connection is reported by its reader below.
+                    let _ = connection.sender.forward(frame, size);
                 }
             },
             frame = connection.frames.recv() => match frame {

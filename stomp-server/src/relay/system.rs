@@ -7,10 +7,9 @@ use std::sync::{OnceLock, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
 use stomp_core::{names, Command, Frame, HeartBeat};
-use tokio::sync::mpsc;
 
 use super::config::RelayConfig;
-use super::connection::{connect, ConnectOptions};
+use super::connection::{connect, Backlog, BrokerSender, ConnectOptions};
 use crate::app::App;
 use crate::broker::BrokerError;
 use crate::event::SessionEvent;
@@ -19,7 +18,7 @@ use crate::event::SessionEvent;
 pub(super) struct Shared {
     pub(super) config: RelayConfig,
     // A std RwLock: only swapped on (re)connect and read to clone the sender.
-    sender: RwLock<Option<mpsc::UnboundedSender<Frame>>>,
+    sender: RwLock<Option<BrokerSender>>,
     pub(super) app: OnceLock<Weak<App>>,
     /// 0: unknown, 1: up, 2: down (events only on transitions).
     state: AtomicU8,
@@ -43,14 +42,14 @@ impl Shared {
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
         match sender {
-            Some(sender) if sender.send(frame).is_ok() => Ok(()),
-            _ => Err(BrokerError::Unavailable(
+            Some(sender) => sender.send(frame),
+            None => Err(BrokerError::Unavailable(
                 "the system connection to the broker is down".to_owned(),
             )),
         }
     }
 
-    fn set_sender(&self, sender: Option<mpsc::UnboundedSender<Frame>>) {
+    fn set_sender(&self, sender: Option<BrokerSender>) {
         *self.sender.write().unwrap_or_else(PoisonError::into_inner) = sender;
     }
 
@@ -106,6 +105,12 @@ impl Shared {
                 HeartBeat::default()
             },
             connect_timeout: config.connect_timeout,
+            send_buffer_size: if system {
+                config.system_send_buffer_size
+            } else {
+                config.client_send_buffer_size
+            },
+            send_time: config.send_time_limit,
         }
     }
 }
@@ -120,7 +125,8 @@ pub(super) async fn run_system(shared: Weak<Shared>) {
         let max_delay = shared
             .upgrade()
             .map_or(Duration::from_secs(5), |s| s.config.max_reconnect_delay);
-        match connect(&options).await {
+        // A fresh count for each connection: what a lost one held went with it.
+        match connect(&options, Backlog::default()).await {
             Ok(mut connection) => {
                 let Some(live) = shared.upgrade() else { return };
                 live.set_sender(Some(connection.sender.clone()));
