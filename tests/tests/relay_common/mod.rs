@@ -1,5 +1,5 @@
-//! Shared by the broker-relay tests (`relay.rs`, `relay_restart.rs`): server instances on the
-//! relay, RabbitMQ checks, unique names and waiting helpers.
+//! Shared by the broker-relay tests (`relay.rs`, `relay_restart.rs`, `relay_backlog.rs`):
+//! server instances on the relay, RabbitMQ checks, unique names and waiting helpers.
 #![allow(dead_code, unreachable_pub)]
 
 use std::future::Future;
@@ -338,5 +338,103 @@ pub async fn rabbitmqctl_async(args: &[&str]) -> Result<String, String> {
 pub async fn delete_queue(name: &str) {
     if let Err(error) = rabbitmqctl_async(&["delete_queue", name]).await {
         eprintln!("note: could not delete RabbitMQ queue `{name}`: {error}");
+    }
+}
+
+/// RabbitMQ's client ports: STOMP, Web-STOMP, AMQP, AMQP over TLS.
+const RABBIT_PORTS: [u16; 4] = [61613, 15674, 5672, 5671];
+
+/// The established TCP connections to RabbitMQ's client ports on this host, one line each
+/// (`peer -> :port`), read from `/proc/net/tcp` and `/proc/net/tcp6`: `rabbitmqctl
+/// list_connections` shows neither STOMP nor Web-STOMP connections, and `ss` may be
+/// missing.
+pub fn rabbit_connections() -> Vec<String> {
+    let mut found = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // sl, local_address, rem_address, st, ...; st 01 is ESTABLISHED.
+            let [_, local, remote, state, ..] = fields[..] else {
+                continue;
+            };
+            let port = |address: &str| {
+                address
+                    .rsplit_once(':')
+                    .and_then(|(_, p)| u16::from_str_radix(p, 16).ok())
+            };
+            if state != "01" {
+                continue;
+            }
+            if let Some(local_port) = port(local).filter(|p| RABBIT_PORTS.contains(p)) {
+                found.push(format!(
+                    "{} -> :{local_port}",
+                    peer(remote).unwrap_or_else(|| remote.to_owned())
+                ));
+            }
+        }
+    }
+    found
+}
+
+/// `0100007F:9C40` → `127.0.0.1:40000` (IPv4 and IPv4-mapped entries; others in hex).
+fn peer(address: &str) -> Option<String> {
+    let (ip, port) = address.split_once(':')?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    // An IPv4-mapped IPv6 address (::ffff:a.b.c.d) of /proc/net/tcp6.
+    let ip = ip.strip_prefix("0000000000000000FFFF0000").unwrap_or(ip);
+    if ip.len() != 8 {
+        return Some(format!("[{ip}]:{port}"));
+    }
+    let ip = u32::from_str_radix(ip, 16).ok()?;
+    let ip = std::net::Ipv4Addr::from(ip.swap_bytes());
+    Some(format!("{ip}:{port}"))
+}
+
+/// Waits until RabbitMQ has no client connection at all (nobody else uses it), at most
+/// `RELAY_RESTART_WAIT_SECS` (default 120 s); goes on with a loud warning after that. For
+/// the tests that disturb the shared broker (stopping it, blocking it).
+pub async fn wait_until_nobody_else_uses_rabbitmq(test: &str) {
+    let limit = Duration::from_secs(
+        std::env::var("RELAY_RESTART_WAIT_SECS")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(120),
+    );
+    let started = Instant::now();
+    let mut reported = false;
+    loop {
+        let connections = rabbit_connections();
+        if connections.is_empty() {
+            if reported {
+                eprintln!(
+                    "{test}: RabbitMQ is free after waiting {:.0} s",
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            return;
+        }
+        if started.elapsed() >= limit {
+            eprintln!(
+                "\n{}\n{test}: WARNING: after {limit:?} RabbitMQ still has {} connection(s) of \
+                 someone else; going ahead anyway:\n  {}\n{}\n",
+                "!".repeat(78),
+                connections.len(),
+                connections.join("\n  "),
+                "!".repeat(78)
+            );
+            return;
+        }
+        if !reported {
+            eprintln!(
+                "{test}: RabbitMQ is in use ({} connection(s)); waiting up to {limit:?} before going ahead:\n  {}",
+                connections.len(),
+                connections.join("\n  ")
+            );
+            reported = true;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
     }
 }

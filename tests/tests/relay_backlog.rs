@@ -1,0 +1,203 @@
+//! The broker relay against a RabbitMQ that stops reading. A memory alarm
+//! (`rabbitmqctl set_vm_memory_high_watermark` set far below what the node uses) makes
+//! RabbitMQ block every connection that publishes: it no longer reads their sockets. A
+//! client that keeps sending must then get an `ERROR` saying the broker is not keeping up,
+//! once its broker connection's backlog passes `RelayConfig::client_send_buffer_size`,
+//! instead of the server queueing its messages without a bound. Once the alarm clears, the
+//! same instance relays again.
+//!
+//! ```text
+//! bash tests/relay/start-rabbitmq.sh                   # once: RabbitMQ with rabbitmq_stomp
+//! cargo test -p tests --test relay_backlog -- --nocapture
+//! ```
+//!
+//! Its own test binary (one test), since the alarm blocks everyone who publishes to this
+//! RabbitMQ; it first waits for nobody else to use it, as `relay_restart.rs` does. It needs
+//! `rabbitmqctl` able to control the local node (root, or the node's Erlang cookie); without
+//! it, or without RabbitMQ, the test prints a loud `SKIPPED` line and passes unless
+//! `STOMP_REQUIRE_ALL=1`. The watermark is always put back at the end, failure or not.
+
+mod relay_common;
+
+use std::time::{Duration, Instant};
+
+use relay_common::{
+    body, expect_message, init_logging, rabbit_or_skip, rabbitmqctl, rabbitmqctl_async,
+    rabbitmqctl_works, show, unique, wait_until_nobody_else_uses_rabbitmq, within, Instance,
+};
+use stomp_server::{Command, RelayConfig};
+use tests::prerequisite::missing;
+
+const TEST: &str = "a_client_sending_to_a_blocked_broker_gets_an_error";
+/// The backlog each client session's broker connection may hold in this test.
+const BACKLOG: usize = 256 * 1024;
+/// The body of each `SEND`.
+const BODY: usize = 32 * 1024;
+/// How long the sends may take to fill the socket buffers and the backlog.
+const TOLD_WITHIN: Duration = Duration::from_secs(60);
+
+/// RabbitMQ's memory high watermark as `rabbitmqctl set_vm_memory_high_watermark` takes it:
+/// `0.4`, or `absolute 1073741824`.
+fn current_watermark() -> Result<Vec<String>, String> {
+    let out = rabbitmqctl(&["eval", "vm_memory_monitor:get_vm_memory_high_watermark()."])?;
+    let out = out.trim();
+    if let Some(bytes) = out
+        .strip_prefix("{absolute,")
+        .and_then(|rest| rest.strip_suffix('}'))
+    {
+        return Ok(vec!["absolute".to_owned(), bytes.trim().to_owned()]);
+    }
+    match out.parse::<f64>() {
+        Ok(_) => Ok(vec![out.to_owned()]),
+        Err(_) => Err(format!("unexpected watermark `{out}`")),
+    }
+}
+
+/// Puts the watermark back when dropped, so that a failing test does not leave the shared
+/// broker blocking its publishers.
+struct WatermarkGuard {
+    restore: Vec<String>,
+    lowered: bool,
+}
+
+impl WatermarkGuard {
+    fn restore(&mut self) -> Result<(), String> {
+        if !self.lowered {
+            return Ok(());
+        }
+        let mut args = vec!["set_vm_memory_high_watermark"];
+        args.extend(self.restore.iter().map(String::as_str));
+        rabbitmqctl(&args)?;
+        self.lowered = false;
+        Ok(())
+    }
+}
+
+impl Drop for WatermarkGuard {
+    fn drop(&mut self) {
+        if let Err(error) = self.restore() {
+            eprintln!(
+                "{TEST}: COULD NOT PUT RABBITMQ'S MEMORY WATERMARK BACK: {error}\n  run `rabbitmqctl set_vm_memory_high_watermark {}` by hand",
+                self.restore.join(" ")
+            );
+        }
+    }
+}
+
+/// Waits until RabbitMQ reports a memory alarm, or `limit` passes.
+async fn memory_alarm_within(limit: Duration) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        match rabbitmqctl_async(&["eval", "rabbit_alarm:get_alarms()."]).await {
+            Ok(alarms) if alarms.contains("memory") => return true,
+            Ok(_) => {}
+            Err(error) => eprintln!("{TEST}: reading the alarms failed: {error}"),
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_sending_to_a_blocked_broker_gets_an_error() {
+    if !rabbit_or_skip(TEST) {
+        return;
+    }
+    if !rabbitmqctl_works() {
+        missing(
+            TEST,
+            "`rabbitmqctl status` fails: rabbitmqctl is missing or cannot control the local node \
+             (it needs root or the node's Erlang cookie)",
+            "bash tests/relay/start-rabbitmq.sh, and run the tests as root",
+        );
+        return;
+    }
+    init_logging();
+    wait_until_nobody_else_uses_rabbitmq(TEST).await;
+    let restore = current_watermark().unwrap_or_else(|e| panic!("{TEST}: {e}"));
+
+    let instance = Instance::start_with(
+        "A",
+        RelayConfig {
+            client_send_buffer_size: BACKLOG,
+            // Long enough that the backlog, not the write timeout, is what answers.
+            send_time_limit: Duration::from_secs(120),
+            ..RelayConfig::default()
+        },
+    )
+    .await;
+    instance.wait_available(Duration::from_secs(30)).await;
+    let topic = format!("/topic/relay/backlog/{}", unique());
+    let sender = instance.connect(&format!("sender-{}", unique())).await;
+    sender
+        .send(&topic, "before the alarm")
+        .await
+        .expect("SEND before the alarm");
+
+    // ---- RabbitMQ stops reading from publishers ----
+    let mut guard = WatermarkGuard {
+        restore,
+        lowered: true,
+    };
+    rabbitmqctl_async(&["set_vm_memory_high_watermark", "0.000001"])
+        .await
+        .unwrap_or_else(|e| panic!("{TEST}: lowering the watermark failed: {e}"));
+    assert!(
+        memory_alarm_within(Duration::from_secs(20)).await,
+        "{TEST}: RabbitMQ raised no memory alarm within 20 s of lowering the watermark"
+    );
+
+    let big = "x".repeat(BODY);
+    let started = Instant::now();
+    let mut sent = 0usize;
+    let error = within("the ERROR for the blocked broker", TOLD_WITHIN, async {
+        loop {
+            tokio::select! {
+                biased;
+                error = sender.next_error() => break error,
+                result = sender.send(&topic, big.clone()) => {
+                    if result.is_err() {
+                        // Closed: the ERROR, if any, is already queued.
+                        break sender.next_error().await;
+                    }
+                    sent += 1;
+                }
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|| panic!("{TEST}: the session ended without an ERROR after {sent} SENDs"));
+    let message = error.get("message").unwrap_or_default().to_owned();
+    assert!(
+        error.command == Command::Error && message.contains("not keeping up"),
+        "{TEST}: the ERROR should say the broker is not keeping up:\n{}",
+        show(&error)
+    );
+    println!(
+        "{TEST}: ERROR after {sent} SENDs of {BODY} bytes ({:.1} s): {message}",
+        started.elapsed().as_secs_f64()
+    );
+    // The server held at most the backlog plus what the sockets took, not all of it.
+    assert!(
+        sent * BODY < 64 * 1024 * 1024,
+        "{TEST}: {sent} SENDs were accepted before the ERROR"
+    );
+
+    // ---- The alarm clears: the same instance relays again ----
+    guard
+        .restore()
+        .unwrap_or_else(|e| panic!("{TEST}: putting the watermark back failed: {e}"));
+    let reader = instance.connect(&format!("reader-{}", unique())).await;
+    let again = format!("/topic/relay/backlog/{}", unique());
+    let mut subscription = reader.subscribe(&again).await.expect("SUBSCRIBE after");
+    let writer = instance.connect(&format!("writer-{}", unique())).await;
+    writer
+        .send(&again, "after the alarm")
+        .await
+        .expect("SEND after the alarm");
+    let frame = expect_message(&mut subscription, "after the alarm").await;
+    assert_eq!(body(&frame), "after the alarm", "{}", show(&frame));
+    let _ = writer.disconnect().await;
+    let _ = reader.disconnect().await;
+    instance.shutdown().await;
+}
