@@ -12,7 +12,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
-use stomp_server::{message_mapping, send_to, Payload, Principal, Server, StompServer};
+use stomp_server::{message_mapping, send_to, Limits, Payload, Principal, Server, StompServer};
 use tokio::runtime::Runtime;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::WebSocketStream;
@@ -87,6 +87,12 @@ fn runtime() -> Runtime {
 fn server() -> Server {
     StompServer::builder()
         .stats_log_interval(None)
+        // One session sends far more than the default 100,000 frames per second here; the
+        // flood check would (rightly) close it.
+        .limits(Limits {
+            max_frames_per_second: 0,
+            ..Limits::default()
+        })
         .build()
         .unwrap()
 }
