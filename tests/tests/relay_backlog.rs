@@ -12,7 +12,8 @@
 //! ```
 //!
 //! Its own test binary (one test), since the alarm blocks everyone who publishes to this
-//! RabbitMQ; it first waits for nobody else to use it, as `relay_restart.rs` does. It needs
+//! RabbitMQ; it first waits for nobody else to use it, as `relay_restart.rs` does (a check
+//! at the start, not a lock: a client arriving during the test is blocked for a moment). It needs
 //! `rabbitmqctl` able to control the local node (root, or the node's Erlang cookie); without
 //! it, or without RabbitMQ, the test prints a loud `SKIPPED` line and passes unless
 //! `STOMP_REQUIRE_ALL=1`. The watermark is always put back at the end, failure or not.
@@ -61,14 +62,27 @@ struct WatermarkGuard {
 }
 
 impl WatermarkGuard {
-    fn restore(&mut self) -> Result<(), String> {
-        if !self.lowered {
-            return Ok(());
-        }
+    fn args(&self) -> Vec<&str> {
         let mut args = vec!["set_vm_memory_high_watermark"];
         args.extend(self.restore.iter().map(String::as_str));
-        rabbitmqctl(&args)?;
-        self.lowered = false;
+        args
+    }
+
+    /// Puts the watermark back (blocking: for `Drop`).
+    fn restore(&mut self) -> Result<(), String> {
+        if self.lowered {
+            rabbitmqctl(&self.args())?;
+            self.lowered = false;
+        }
+        Ok(())
+    }
+
+    /// Puts the watermark back without blocking a runtime thread.
+    async fn restore_async(&mut self) -> Result<(), String> {
+        if self.lowered {
+            rabbitmqctl_async(&self.args()).await?;
+            self.lowered = false;
+        }
         Ok(())
     }
 }
@@ -84,12 +98,13 @@ impl Drop for WatermarkGuard {
     }
 }
 
-/// Waits until RabbitMQ reports a memory alarm, or `limit` passes.
-async fn memory_alarm_within(limit: Duration) -> bool {
+/// Waits until RabbitMQ reports a memory alarm (`raised`) or none (`!raised`), at most
+/// `limit`; true when it did.
+async fn memory_alarm_within(raised: bool, limit: Duration) -> bool {
     let started = Instant::now();
     while started.elapsed() < limit {
         match rabbitmqctl_async(&["eval", "rabbit_alarm:get_alarms()."]).await {
-            Ok(alarms) if alarms.contains("memory") => return true,
+            Ok(alarms) if alarms.contains("memory") == raised => return true,
             Ok(_) => {}
             Err(error) => eprintln!("{TEST}: reading the alarms failed: {error}"),
         }
@@ -143,7 +158,7 @@ async fn a_client_sending_to_a_blocked_broker_gets_an_error() {
         .await
         .unwrap_or_else(|e| panic!("{TEST}: lowering the watermark failed: {e}"));
     assert!(
-        memory_alarm_within(Duration::from_secs(20)).await,
+        memory_alarm_within(true, Duration::from_secs(20)).await,
         "{TEST}: RabbitMQ raised no memory alarm within 20 s of lowering the watermark"
     );
 
@@ -177,16 +192,26 @@ async fn a_client_sending_to_a_blocked_broker_gets_an_error() {
         "{TEST}: ERROR after {sent} SENDs of {BODY} bytes ({:.1} s): {message}",
         started.elapsed().as_secs_f64()
     );
-    // The server held at most the backlog plus what the sockets took, not all of it.
+    // The server held at most the backlog plus what the sockets took, not all of it; and
+    // at least the backlog (written frames stop counting).
     assert!(
         sent * BODY < 64 * 1024 * 1024,
         "{TEST}: {sent} SENDs were accepted before the ERROR"
     );
+    assert!(
+        sent * BODY > BACKLOG,
+        "{TEST}: only {sent} SENDs before the ERROR: less than the backlog itself"
+    );
 
     // ---- The alarm clears: the same instance relays again ----
     guard
-        .restore()
+        .restore_async()
+        .await
         .unwrap_or_else(|e| panic!("{TEST}: putting the watermark back failed: {e}"));
+    assert!(
+        memory_alarm_within(false, Duration::from_secs(30)).await,
+        "{TEST}: RabbitMQ's memory alarm did not clear within 30 s of restoring the watermark"
+    );
     let reader = instance.connect(&format!("reader-{}", unique())).await;
     let again = format!("/topic/relay/backlog/{}", unique());
     let mut subscription = reader.subscribe(&again).await.expect("SUBSCRIBE after");

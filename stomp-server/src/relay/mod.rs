@@ -242,7 +242,7 @@ impl Broker for BrokerRelay {
             };
             for broker_id in ids {
                 let frame = Frame::new(Command::Unsubscribe).header(names::ID, &broker_id);
-                let _ = relay.requests.send(Request::Send(frame, 0));
+                let _ = relay.send_control(frame);
             }
             Ok(())
         })
@@ -290,10 +290,7 @@ impl Broker for BrokerRelay {
                 Command::Ack
             };
             let frame = Frame::new(command).header(names::ID, &ack_id);
-            relay
-                .requests
-                .send(Request::Send(frame, 0))
-                .map_err(|_| BrokerError::Unavailable("the broker connection closed".to_owned()))
+            relay.send_control(frame)
         })
     }
 
@@ -309,10 +306,7 @@ impl Broker for BrokerRelay {
     ) -> Result<(), BrokerError> {
         self.with_session(session, |relay| {
             let frame = Frame::new(command).header(names::TRANSACTION, transaction);
-            relay
-                .requests
-                .send(Request::Send(frame, 0))
-                .map_err(|_| BrokerError::Unavailable("the broker connection closed".to_owned()))
+            relay.send_control(frame)
         })
     }
 
@@ -334,6 +328,11 @@ impl Broker for BrokerRelay {
             frame.body = message.body.clone();
             // Counted from here until written: the client's SENDs are bounded on their way
             // to a broker that does not read.
+            if relay.requests.is_closed() {
+                return Err(BrokerError::Unavailable(
+                    "the broker connection closed".to_owned(),
+                ));
+            }
             let size = frame_size(&frame);
             relay.backlog.reserve(size, relay.backlog_limit)?;
             relay

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use stomp_core::{names, Command, Frame, Version};
 use tokio::sync::{mpsc, oneshot};
 
-use super::connection::{connect, Backlog, ConnectOptions};
+use super::connection::{connect, frame_size, Backlog, ConnectOptions};
 use super::destination::from_broker;
 use crate::broker::BrokerError;
 use crate::session::{error_frame, SessionHandle};
@@ -110,6 +110,17 @@ impl SessionRelay {
             },
             confirmation,
         )
+    }
+
+    /// Queues a small control frame (`UNSUBSCRIBE`, `ACK`, `NACK`, `BEGIN`, `COMMIT`,
+    /// `ABORT`): counted in the backlog while it waits, never refused for it.
+    pub(super) fn send_control(&self, frame: Frame) -> Result<(), BrokerError> {
+        let size = frame_size(&frame);
+        self.backlog.add(size);
+        self.requests.send(Request::Send(frame, size)).map_err(|_| {
+            self.backlog.release(size);
+            BrokerError::Unavailable("the broker connection closed".to_owned())
+        })
     }
 
     pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, Subscriptions> {

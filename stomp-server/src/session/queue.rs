@@ -18,9 +18,10 @@ use futures_util::task::AtomicWaker;
 
 use super::outbound::OutboundItem;
 
-/// A buffer taken by the writer holding more than this many slots is given back to the
-/// allocator rather than kept for the next burst.
-const KEEP_CAPACITY: usize = 1024;
+/// A buffer (the queue's or the writer's) holding more than this many slots once empty is
+/// given back to the allocator rather than kept for the next burst: an idle session keeps
+/// at most two buffers this size (a few KiB), whatever burst it once took.
+const KEEP_CAPACITY: usize = 128;
 
 /// What [`Queue::push`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,6 +159,7 @@ impl Receiver {
         } else {
             into.append(&mut state.items);
         }
+        Receiver::trim(&mut state.items);
         true
     }
 
@@ -238,28 +240,54 @@ mod tests {
         assert_eq!(tx.peak_bytes(), 3);
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_push_wakes_a_waiting_writer() {
         let (tx, mut rx) = queue();
+        let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
         let writer = tokio::spawn(async move {
             let mut batch = VecDeque::new();
-            let mut seen = Vec::new();
             while rx.wait(&mut batch).await {
-                seen.extend(texts(&batch));
+                for text in texts(&batch) {
+                    let _ = seen_tx.send(text);
+                }
                 batch.clear();
             }
-            seen
+            let _ = seen_tx.send("closed".to_owned());
         });
-        for text in ["1", "2", "3"] {
-            tokio::task::yield_now().await;
-            tx.push(frame(text), 1, 100);
+        // Each push must reach the waiting writer on its own, while the sender is alive:
+        // only a wake-up from the push can deliver it.
+        for round in 0..200 {
+            let text = round.to_string();
+            tx.push(frame(&text), 1, usize::MAX);
+            let got = tokio::time::timeout(std::time::Duration::from_secs(10), seen.recv())
+                .await
+                .unwrap_or_else(|_| panic!("push {round} never reached the writer"));
+            assert_eq!(got.as_deref(), Some(text.as_str()));
         }
         let second = tx.clone();
         drop(tx);
-        second.push(frame("4"), 1, 100);
+        second.push(frame("last"), 1, usize::MAX);
         drop(second);
-        let seen = writer.await.expect("writer task");
-        assert_eq!(seen, ["1", "2", "3", "4"], "then closed by the last sender");
+        writer.await.expect("writer task");
+        let rest: Vec<String> = std::iter::from_fn(|| seen.try_recv().ok()).collect();
+        assert_eq!(rest, ["last", "closed"], "then closed by the last sender");
+    }
+
+    #[test]
+    fn a_burst_does_not_stay_allocated() {
+        let (tx, mut rx) = queue();
+        let mut pending = VecDeque::new();
+        tx.push(frame("first"), 1, usize::MAX);
+        assert!(rx.take(&mut pending));
+        // A burst lands while the writer still holds something: it is appended.
+        for _ in 0..10 * KEEP_CAPACITY {
+            tx.push(frame("x"), 1, usize::MAX);
+        }
+        assert!(rx.take(&mut pending));
+        assert!(rx.queue.lock().items.capacity() <= KEEP_CAPACITY);
+        pending.clear();
+        Receiver::trim(&mut pending);
+        assert!(pending.capacity() <= KEEP_CAPACITY);
     }
 
     #[test]

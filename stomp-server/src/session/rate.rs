@@ -11,12 +11,13 @@ pub(crate) struct FrameRate {
 }
 
 impl FrameRate {
-    /// A full bucket; `per_second == 0` allows everything.
-    pub(crate) fn new(per_second: u32) -> FrameRate {
+    /// A full bucket at `now` (on the clock the refills will use); `per_second == 0`
+    /// allows everything.
+    pub(crate) fn new(per_second: u32, now: Instant) -> FrameRate {
         FrameRate {
             per_second: f64::from(per_second),
             tokens: f64::from(per_second),
-            last: Instant::now(),
+            last: now,
         }
     }
 
@@ -48,13 +49,14 @@ impl FrameRate {
 #[cfg(test)]
 mod tests {
     use super::FrameRate;
+    use std::time::Instant;
 
     #[test]
     fn a_burst_of_one_second_then_refusals() {
-        let mut rate = FrameRate::new(10);
+        let mut rate = FrameRate::new(10, Instant::now());
         assert!((0..10).all(|_| rate.take()));
         assert!(!rate.take());
-        let mut unlimited = FrameRate::new(0);
+        let mut unlimited = FrameRate::new(0, Instant::now());
         assert!((0..1_000).all(|_| unlimited.take()));
     }
 }

@@ -230,12 +230,12 @@ pub(crate) async fn run_session<T>(
         transactions: HashMap::new(),
         transaction_bytes: 0,
     };
-    let mut rate = FrameRate::new(limits.max_frames_per_second);
     // One read-deadline timer for the session, not one per WebSocket message: it is moved
     // only when it fires (a read just records when it happened), so a busy session never
     // touches the timer wheel for its heart-beats.
     let window = read_timeout.unwrap_or(FAR_FUTURE);
     let mut last_read = Instant::now();
+    let mut rate = FrameRate::new(limits.max_frames_per_second, last_read.into_std());
     let deadline = tokio::time::sleep_until(last_read + window);
     tokio::pin!(deadline);
     // Made once for the session, not once per WebSocket message: each would register with

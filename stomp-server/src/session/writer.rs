@@ -61,7 +61,8 @@ pub(crate) async fn run_writer<T>(
                 }
             };
             if !open {
-                let _ = sink.close().await;
+                // Every sender is gone (the session task ended without a `Close` item).
+                let _ = timeout(send_time, sink.close()).await;
                 return;
             }
             // One message only: yield once, so that deliveries being published right now
