@@ -29,7 +29,8 @@ pub(crate) struct Subscriber {
 #[derive(Debug)]
 enum Filed {
     Exact(String),
-    Pattern,
+    /// Under its pattern's text.
+    Pattern(String),
     /// A point-to-point consumer, filed with its queue (see `queue.rs`).
     Queue,
 }
@@ -37,12 +38,51 @@ enum Filed {
 /// One session's subscriptions by id, with where each is filed.
 type SessionSubscriptions = HashMap<Arc<str>, (Filed, Arc<Subscriber>)>;
 
-/// Broadcast subscriptions by destination, pattern subscriptions (`/topic/**`), and every
-/// subscription by session.
+/// The subscribers of one destination or one pattern: a list that every publish walks, and
+/// each subscriber's place in it, so that one leaving costs a swap with the last, not a scan
+/// of the list (a topic with 100,000 subscribers must not make each `UNSUBSCRIBE` walk them
+/// all, under the registry's write lock).
+#[derive(Debug, Default)]
+struct Slots {
+    list: Vec<Arc<Subscriber>>,
+    /// By the subscriber's address (stable while the list holds it): its index in `list`.
+    place: HashMap<usize, usize>,
+}
+
+/// The key of `subscriber` in [`Slots::place`].
+fn key(subscriber: &Arc<Subscriber>) -> usize {
+    // The address, as a number: never turned back into a pointer.
+    Arc::as_ptr(subscriber) as usize
+}
+
+impl Slots {
+    fn push(&mut self, subscriber: Arc<Subscriber>) {
+        self.place.insert(key(&subscriber), self.list.len());
+        self.list.push(subscriber);
+    }
+
+    fn remove(&mut self, subscriber: &Arc<Subscriber>) {
+        let Some(at) = self.place.remove(&key(subscriber)) else {
+            return;
+        };
+        self.list.swap_remove(at);
+        if let Some(moved) = self.list.get(at) {
+            self.place.insert(key(moved), at);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+}
+
+/// Broadcast subscriptions by destination, pattern subscriptions (`/topic/**`) by pattern,
+/// and every subscription by session. A publish looks its destination up once and tries each
+/// distinct pattern once, however many subscribers share it.
 #[derive(Debug, Default)]
 pub(crate) struct SubscriptionRegistry {
-    exact: HashMap<String, Vec<Arc<Subscriber>>>,
-    patterns: Vec<(DestinationPattern, Arc<Subscriber>)>,
+    exact: HashMap<String, Slots>,
+    patterns: HashMap<String, (DestinationPattern, Slots)>,
     sessions: HashMap<SessionId, SessionSubscriptions>,
 }
 
@@ -73,13 +113,19 @@ impl SubscriptionRegistry {
                         .to_owned(),
                 });
             }
-            let pattern = DestinationPattern::parse_with_separator(&destination, separator)
-                .map_err(|e| BrokerError::InvalidDestination {
-                    destination: destination.clone(),
-                    reason: e.to_string(),
-                })?;
-            self.patterns.push((pattern, Arc::clone(&subscriber)));
-            filed.insert(id, (Filed::Pattern, subscriber));
+            let slots = match self.patterns.entry(destination.clone()) {
+                std::collections::hash_map::Entry::Occupied(entry) => &mut entry.into_mut().1,
+                std::collections::hash_map::Entry::Vacant(entry) => {
+                    let pattern = DestinationPattern::parse_with_separator(&destination, separator)
+                        .map_err(|e| BrokerError::InvalidDestination {
+                            destination: destination.clone(),
+                            reason: e.to_string(),
+                        })?;
+                    &mut entry.insert((pattern, Slots::default())).1
+                }
+            };
+            slots.push(Arc::clone(&subscriber));
+            filed.insert(id, (Filed::Pattern(destination), subscriber));
         } else if subscriber.queue.is_some() {
             filed.insert(id, (Filed::Queue, subscriber));
         } else {
@@ -123,14 +169,21 @@ impl SubscriptionRegistry {
     fn unfile(&mut self, subscriber: &Arc<Subscriber>, filed: Filed) {
         match filed {
             Filed::Exact(destination) => {
-                if let Some(list) = self.exact.get_mut(&destination) {
-                    list.retain(|s| !Arc::ptr_eq(s, subscriber));
-                    if list.is_empty() {
+                if let Some(slots) = self.exact.get_mut(&destination) {
+                    slots.remove(subscriber);
+                    if slots.is_empty() {
                         self.exact.remove(&destination);
                     }
                 }
             }
-            Filed::Pattern => self.patterns.retain(|(_, s)| !Arc::ptr_eq(s, subscriber)),
+            Filed::Pattern(text) => {
+                if let Some((_, slots)) = self.patterns.get_mut(&text) {
+                    slots.remove(subscriber);
+                    if slots.is_empty() {
+                        self.patterns.remove(&text);
+                    }
+                }
+            }
             Filed::Queue => {}
         }
     }
@@ -156,12 +209,12 @@ impl SubscriptionRegistry {
 
     /// Calls `each` for every broadcast subscription matching `destination`.
     pub(crate) fn for_each_match(&self, destination: &str, mut each: impl FnMut(&Subscriber)) {
-        if let Some(list) = self.exact.get(destination) {
-            list.iter().for_each(|s| each(s));
+        if let Some(slots) = self.exact.get(destination) {
+            slots.list.iter().for_each(|s| each(s));
         }
-        for (pattern, subscriber) in &self.patterns {
+        for (pattern, slots) in self.patterns.values() {
             if pattern.matches(destination).is_some() {
-                each(subscriber);
+                slots.list.iter().for_each(|s| each(s));
             }
         }
     }
@@ -169,5 +222,92 @@ impl SubscriptionRegistry {
     /// The number of subscriptions.
     pub(crate) fn len(&self) -> usize {
         self.sessions.values().map(HashMap::len).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn subscriber(session: &Arc<SessionHandle>, id: &str) -> Arc<Subscriber> {
+        Arc::new(Subscriber {
+            session: Arc::clone(session),
+            id: Arc::from(id),
+            reported_destination: None,
+            queue: None,
+            tracker: None,
+        })
+    }
+
+    /// `(session, subscription id)` of every subscriber `destination` reaches, sorted.
+    fn reached(registry: &SubscriptionRegistry, destination: &str) -> Vec<(String, String)> {
+        let mut seen = Vec::new();
+        registry.for_each_match(destination, |s| {
+            seen.push((s.session.id.to_string(), s.id.to_string()));
+        });
+        seen.sort();
+        seen
+    }
+
+    #[test]
+    fn subscribers_leave_in_any_order_and_the_rest_still_get_everything() {
+        let mut registry = SubscriptionRegistry::default();
+        let sessions: Vec<_> = (0..50)
+            .map(|i| SessionHandle::detached(&format!("s{i:02}")))
+            .collect();
+        for session in &sessions {
+            for (id, destination) in [("exact", "/topic/a"), ("pattern", "/topic/*")] {
+                registry
+                    .add(subscriber(session, id), destination.to_owned(), '/')
+                    .expect("add");
+            }
+        }
+        assert_eq!(registry.patterns.len(), 1, "one pattern, shared");
+        // Remove every third session's exact subscription and every fourth one's pattern,
+        // from the middle outwards, so that removals swap entries around.
+        let mut expected = Vec::new();
+        for (i, session) in sessions.iter().enumerate().rev() {
+            let name = session.id.to_string();
+            if i % 3 == 0 {
+                registry.remove(&session.id, "exact").expect("remove exact");
+            } else {
+                expected.push((name.clone(), "exact".to_owned()));
+            }
+            if i % 4 == 0 {
+                registry
+                    .remove(&session.id, "pattern")
+                    .expect("remove pattern");
+            } else {
+                expected.push((name, "pattern".to_owned()));
+            }
+        }
+        expected.sort();
+        assert_eq!(reached(&registry, "/topic/a"), expected);
+        // The pattern alone reaches other destinations.
+        let only_patterns: Vec<_> = expected
+            .iter()
+            .filter(|(_, id)| id == "pattern")
+            .cloned()
+            .collect();
+        assert_eq!(reached(&registry, "/topic/b"), only_patterns);
+        for session in &sessions {
+            registry.remove_session(&session.id);
+        }
+        assert!(reached(&registry, "/topic/a").is_empty());
+        assert!(registry.exact.is_empty() && registry.patterns.is_empty());
+        assert_eq!(registry.len(), 0);
+    }
+
+    #[test]
+    fn the_same_subscription_id_twice_is_refused_and_leaves_nothing_behind() {
+        let mut registry = SubscriptionRegistry::default();
+        let session = SessionHandle::detached("s");
+        registry
+            .add(subscriber(&session, "0"), "/topic/a".to_owned(), '/')
+            .expect("add");
+        let again = registry.add(subscriber(&session, "0"), "/topic/*".to_owned(), '/');
+        assert!(matches!(again, Err(BrokerError::DuplicateSubscription(_))));
+        assert!(registry.patterns.is_empty());
+        assert_eq!(reached(&registry, "/topic/a").len(), 1);
     }
 }

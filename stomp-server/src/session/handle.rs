@@ -15,3 +15,18 @@ pub(crate) struct SessionHandle {
     pub(crate) attributes: SessionAttributes,
     pub(crate) outbound: Outbound,
 }
+
+#[cfg(test)]
+impl SessionHandle {
+    /// A session with no connection behind it (its queue is never written), for unit tests.
+    pub(crate) fn detached(id: &str) -> std::sync::Arc<SessionHandle> {
+        let (outbound, _rx) = Outbound::new(usize::MAX);
+        std::sync::Arc::new(SessionHandle {
+            id: SessionId::new(id.to_owned()),
+            principal: None,
+            version: Version::V1_2,
+            attributes: SessionAttributes::new(),
+            outbound,
+        })
+    }
+}
