@@ -14,12 +14,11 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use stomp_server::{
-    message_mapping, send_to, subscribe_mapping, Destination, Payload, Principal, State, Template,
+    message_mapping, send_to, subscribe_mapping, Destination, Payload, Principal, State,
 };
 
 use crate::auth::validate_name;
 use crate::errors::{ChatError, CONTENT_MAX};
-use crate::presence;
 use crate::rooms::{is_valid_room, ChatMessage, MemberList, RoomList, Rooms};
 
 /// The body of `SEND /app/chat/{room}`.
@@ -57,7 +56,6 @@ fn post(
     user: Option<Principal>,
     Payload(post): Payload<Post>,
     rooms: State<Rooms>,
-    template: Template,
 ) -> Result<Arc<ChatMessage>, ChatError> {
     check_room(&room)?;
     check_content(&post.content)?;
@@ -75,7 +73,7 @@ fn post(
     };
     let (message, created) = rooms.post(room, sender, post.content);
     if created {
-        presence::publish_room_list(&rooms, &template);
+        rooms.pending().mark(None, true);
     }
     Ok(message)
 }

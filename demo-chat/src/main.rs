@@ -173,6 +173,7 @@ async fn run(
     let secure = auth.requires_token();
     let listener_rooms = rooms.clone();
     let refresh_rooms = rooms.clone();
+    let changes_rooms = rooms.clone();
     let builder = StompServer::builder()
         .endpoint("/ws")
         .application_prefix("/app");
@@ -213,6 +214,10 @@ async fn run(
         "default mode: the CONNECT `login` header names the user"
     };
     tracing::info!("demo-chat on http://{local}/ (STOMP at ws://{local}/ws; {mode})");
+    let changes = {
+        let template = server.template();
+        tokio::spawn(async move { presence::publish_changes(&changes_rooms, &template).await })
+    };
     let refresh = match &relay {
         Some((host, port)) => {
             tracing::info!(
@@ -228,6 +233,7 @@ async fn run(
         None => None,
     };
     server.run(listener, shutdown()).await;
+    changes.abort();
     if let Some(task) = refresh {
         task.abort();
     }

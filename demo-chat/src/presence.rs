@@ -3,10 +3,14 @@
 //! A room's members are the sessions subscribed to `/topic/chat/{room}`. On each change:
 //! - `/topic/chat/{room}/events` gets `{"type": "join"|"leave", "room", "user", "timestamp"}`
 //!   when a user's first subscription arrives or their last one goes (a second tab of the
-//!   same user is not announced). Notices have their own topic so that `/topic/chat/{room}`
-//!   carries chat messages only, and are not kept in the history.
-//! - `/topic/chat/{room}/members` gets `{"room", "members": [names, sorted]}`.
-//! - `/topic/rooms` gets `[{"name", "members"}]`, every known room sorted by name.
+//!   same user is not announced), at most [`NOTICES_PER_SECOND`](crate::rooms::NOTICES_PER_SECOND) per room. Notices have
+//!   their own topic so that `/topic/chat/{room}` carries chat messages only, and are not
+//!   kept in the history.
+//! - `/topic/chat/{room}/members` gets `{"room", "members": [names, sorted]}`,
+//! - `/topic/rooms` gets `[{"name", "members"}]`, every known room sorted by name;
+//!   both [`GATHER`] after the change, once for all the changes of that moment
+//!   ([`publish_changes`]): the room list goes to every open page, and one client toggling
+//!   a subscription must not make it go out thousands of times a second.
 //!
 //! A client that wants to see its own join subscribes to the `events` and `members` topics
 //! before the room topic (or asks `SUBSCRIBE /app/chat/{room}/members` once).
@@ -22,6 +26,9 @@ use serde::Serialize;
 use stomp_server::{Principal, SessionEvent, SessionId, Stats, Template};
 
 use crate::rooms::{is_valid_room, now_ms, MembershipChange, Rooms};
+
+/// How long membership changes gather before their lists are published.
+pub(crate) const GATHER: Duration = Duration::from_millis(100);
 
 /// A join or leave notice.
 #[derive(Debug, Serialize)]
@@ -127,7 +134,7 @@ fn publish_change(
     change: &MembershipChange,
     kind: &'static str,
 ) {
-    if change.presence_changed {
+    if change.presence_changed && rooms.allow_notice(&change.room) {
         let notice = Notice {
             kind,
             room: &change.room,
@@ -140,12 +147,28 @@ fn publish_change(
             &notice,
         );
     }
-    send(
-        template,
-        &format!("/topic/chat/{}/members", change.room),
-        &change.members,
-    );
-    publish_room_list(rooms, template);
+    rooms.pending().mark(Some(&change.room), true);
+}
+
+/// Publishes the member lists and the room list that changed, [`GATHER`] after the first
+/// change of a burst, until the server stops.
+pub(crate) async fn publish_changes(rooms: &Rooms, template: &Template) {
+    loop {
+        rooms.pending().changed().await;
+        tokio::time::sleep(GATHER).await;
+        let (changed, room_list) = rooms.pending().take();
+        let _serial = rooms.publication();
+        for room in changed {
+            send(
+                template,
+                &format!("/topic/chat/{room}/members"),
+                &rooms.members(&room),
+            );
+        }
+        if room_list {
+            publish_room_list(rooms, template);
+        }
+    }
 }
 
 /// Publishes the room list on `/topic/rooms`.

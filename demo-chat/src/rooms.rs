@@ -3,10 +3,10 @@
 //! [`Rooms`] is registered with the server builder (`State<Rooms>` in handlers) and also
 //! held by the session-event listener; it is a cheap clone of one `Arc`.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use stomp_server::SessionId;
@@ -107,6 +107,63 @@ pub(crate) struct Rooms {
     id_prefix: Arc<str>,
     /// This instance's id when several instances share a broker (the relay).
     instance: Option<String>,
+    /// Member and room lists waiting to be published.
+    pending: Arc<Pending>,
+}
+
+/// Join and leave notices a room may carry per second (and in a burst): a client toggling
+/// its subscription as fast as it may send frames must not flood everyone in the room.
+pub(crate) const NOTICES_PER_SECOND: f64 = 20.0;
+
+/// Member lists and the room list that changed and are not published yet. Publishing them
+/// after a short pause ([`crate::presence::publish_changes`]) turns a burst of changes (a
+/// page of users arriving, a client toggling a subscription) into one list per room and
+/// one room list, instead of one list to every page per change.
+#[derive(Debug, Default)]
+pub(crate) struct Pending {
+    state: Mutex<PendingState>,
+    wake: tokio::sync::Notify,
+}
+
+#[derive(Debug, Default)]
+struct PendingState {
+    rooms: BTreeSet<String>,
+    room_list: bool,
+}
+
+impl Pending {
+    fn lock(&self) -> MutexGuard<'_, PendingState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Marks `room`'s member list (when given) and, with `room_list`, the room list as
+    /// changed.
+    pub(crate) fn mark(&self, room: Option<&str>, room_list: bool) {
+        let mut state = self.lock();
+        let was_empty = state.rooms.is_empty() && !state.room_list;
+        // Bounded like the rooms themselves; a room past it is published on its next change.
+        if let Some(room) = room.filter(|_| state.rooms.len() < MAX_ROOMS) {
+            state.rooms.insert(room.to_owned());
+        }
+        state.room_list |= room_list;
+        drop(state);
+        if was_empty {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Waits until something is marked.
+    pub(crate) async fn changed(&self) {
+        self.wake.notified().await;
+    }
+
+    /// What was marked, cleared: the rooms whose member lists changed, and whether the room
+    /// list did.
+    pub(crate) fn take(&self) -> (Vec<String>, bool) {
+        let mut state = self.lock();
+        let rooms = std::mem::take(&mut state.rooms).into_iter().collect();
+        (rooms, std::mem::take(&mut state.room_list))
+    }
 }
 
 #[derive(Debug, Default)]
@@ -128,6 +185,8 @@ struct Room {
     /// Member name → number of live subscriptions (several tabs of one user count once).
     members: BTreeMap<String, usize>,
     last_active: u64,
+    /// Join/leave notices left in this second's budget, and when it was last refilled.
+    notices: (f64, Option<Instant>),
 }
 
 impl Default for Rooms {
@@ -144,6 +203,7 @@ impl Rooms {
             publish: Arc::default(),
             id_prefix: Arc::from(format!("{:x}", now_ms())),
             instance: None,
+            pending: Arc::default(),
         }
     }
 
@@ -161,6 +221,34 @@ impl Rooms {
         // A panic while holding the lock leaves maps that are still consistent (every
         // operation is a handful of inserts/removes), so keep serving rather than poison.
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The lists waiting to be published.
+    pub(crate) fn pending(&self) -> &Pending {
+        &self.pending
+    }
+
+    /// Takes one join/leave notice from `room`'s budget ([`NOTICES_PER_SECOND`]); false
+    /// when the room has had its share this second (the member list still says who is
+    /// there).
+    pub(crate) fn allow_notice(&self, room: &str) -> bool {
+        let mut inner = self.lock();
+        let Some(entry) = inner.rooms.get_mut(room) else {
+            return true;
+        };
+        let now = Instant::now();
+        let (tokens, at) = &mut entry.notices;
+        let earned = at.map_or(NOTICES_PER_SECOND, |at| {
+            now.duration_since(at).as_secs_f64() * NOTICES_PER_SECOND
+        });
+        *tokens = (*tokens + earned).min(NOTICES_PER_SECOND);
+        *at = Some(now);
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
     }
 
     /// Held while a membership change is applied and published (see `publish`).
@@ -567,5 +655,36 @@ mod tests {
             rooms.history("kept").is_empty(),
             "the oldest idle room went first"
         );
+    }
+
+    #[tokio::test]
+    async fn changes_gather_until_taken() {
+        let rooms = Rooms::new();
+        let pending = rooms.pending();
+        pending.mark(Some("a"), true);
+        pending.mark(Some("b"), false);
+        pending.mark(Some("a"), true);
+        // The first mark woke the publisher (a stored permit: no wait here).
+        tokio::time::timeout(std::time::Duration::from_secs(5), pending.changed())
+            .await
+            .expect("a change wakes the publisher");
+        assert_eq!(pending.take(), (vec!["a".to_owned(), "b".to_owned()], true));
+        assert_eq!(pending.take(), (Vec::new(), false), "taken once");
+        pending.mark(None, true);
+        assert_eq!(pending.take(), (Vec::new(), true));
+    }
+
+    #[test]
+    fn a_room_carries_a_bounded_number_of_notices() {
+        let rooms = Rooms::new();
+        let session = SessionId::new("s1");
+        rooms.join(&session, "0", "lobby", "ann");
+        let allowed = (0..1_000).filter(|_| rooms.allow_notice("lobby")).count();
+        // The burst, plus what a slow machine earns back while this loop runs.
+        assert!(
+            (NOTICES_PER_SECOND as usize..NOTICES_PER_SECOND as usize + 5).contains(&allowed),
+            "{allowed} notices allowed at once"
+        );
+        assert!(rooms.allow_notice("unknown"), "no room, no budget to spend");
     }
 }
