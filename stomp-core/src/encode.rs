@@ -118,18 +118,40 @@ fn decimal_len(mut n: usize) -> usize {
 }
 
 /// Writes `n` in decimal through a stack buffer.
-fn put_decimal(mut n: usize, dst: &mut BytesMut) {
-    let mut digits = [0u8; 20]; // u64::MAX has 20 digits
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
+fn put_decimal(n: usize, dst: &mut BytesMut) {
+    dst.put_slice(Decimal::new(n as u64).as_str().as_bytes());
+}
+
+/// A `u64` written in decimal on the stack: a `content-length` or a `message-id` without
+/// an allocation.
+#[derive(Debug, Clone, Copy)]
+pub struct Decimal {
+    digits: [u8; 20],
+    start: usize,
+}
+
+impl Decimal {
+    /// `value`'s decimal digits (`u64::MAX` has 20).
+    pub fn new(mut value: u64) -> Decimal {
+        let mut digits = [b'0'; 20];
+        let mut start = digits.len();
+        loop {
+            start -= 1;
+            // A digit: `value % 10` is below 10.
+            digits[start] = b'0' + (value % 10) as u8;
+            value /= 10;
+            if value == 0 {
+                break;
+            }
         }
+        Decimal { digits, start }
     }
-    dst.put_slice(&digits[start..]);
+
+    /// The digits as text.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits were written.
+        std::str::from_utf8(&self.digits[self.start..]).unwrap_or("0")
+    }
 }
 
 #[cfg(test)]
@@ -242,6 +264,9 @@ mod tests {
             put_decimal(n, &mut dst);
             assert_eq!(&dst[..], n.to_string().as_bytes());
             assert_eq!(decimal_len(n), dst.len());
+        }
+        for n in [0, 1_000_000_007, u64::MAX] {
+            assert_eq!(Decimal::new(n).as_str(), n.to_string());
         }
     }
 }

@@ -26,7 +26,7 @@ pub mod version;
 
 pub use command::Command;
 pub use decode::{DecodeError, Decoder, FrameLimits};
-pub use encode::{encode, encode_parts, encoded_len};
+pub use encode::{encode, encode_parts, encoded_len, Decimal};
 pub use frame::{names, Frame};
 pub use headers::Headers;
 pub use heartbeat::{HeartBeat, NegotiatedHeartBeat};

@@ -23,11 +23,10 @@ mod relay_common;
 use std::time::{Duration, Instant};
 
 use relay_common::{
-    body, expect_message, init_logging, rabbit_or_skip, rabbitmqctl, rabbitmqctl_async,
-    rabbitmqctl_works, show, unique, wait_until_nobody_else_uses_rabbitmq, within, Instance,
+    body, expect_message, init_logging, rabbit_and_rabbitmqctl_or_skip, rabbitmqctl,
+    rabbitmqctl_async, show, unique, wait_until_nobody_else_uses_rabbitmq, within, Instance,
 };
 use stomp_server::{Command, RelayConfig};
-use tests::prerequisite::missing;
 
 const TEST: &str = "a_client_sending_to_a_blocked_broker_gets_an_error";
 /// The backlog each client session's broker connection may hold in this test.
@@ -115,16 +114,7 @@ async fn memory_alarm_within(raised: bool, limit: Duration) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_sending_to_a_blocked_broker_gets_an_error() {
-    if !rabbit_or_skip(TEST) {
-        return;
-    }
-    if !rabbitmqctl_works() {
-        missing(
-            TEST,
-            "`rabbitmqctl status` fails: rabbitmqctl is missing or cannot control the local node \
-             (it needs root or the node's Erlang cookie)",
-            "bash tests/relay/start-rabbitmq.sh, and run the tests as root",
-        );
+    if !rabbit_and_rabbitmqctl_or_skip(TEST) {
         return;
     }
     init_logging();

@@ -23,13 +23,12 @@ mod relay_common;
 use std::time::{Duration, Instant};
 
 use relay_common::{
-    body, expect_message, init_logging, poll_until, rabbit_connections, rabbit_or_skip,
-    rabbit_reachable, rabbitmqctl, rabbitmqctl_async, rabbitmqctl_works, show, unique,
+    body, expect_message, init_logging, poll_until, rabbit_and_rabbitmqctl_or_skip,
+    rabbit_connections, rabbit_reachable, rabbitmqctl, rabbitmqctl_async, show, unique,
     wait_until_nobody_else_uses_rabbitmq, within, Instance,
 };
 use stomp_server::client::{ClientError, CloseReason, StompClient, StompSession};
 use stomp_server::{Command, SessionEvent};
-use tests::prerequisite::missing;
 
 const TEST: &str = "instances_recover_when_rabbitmq_restarts";
 /// How long clients may take to learn that RabbitMQ is gone.
@@ -167,16 +166,7 @@ async fn assert_messages_cross(a: &Instance, b: &Instance, when: &str) -> Vec<St
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_recover_when_rabbitmq_restarts() {
-    if !rabbit_or_skip(TEST) {
-        return;
-    }
-    if !rabbitmqctl_works() {
-        missing(
-            TEST,
-            "`rabbitmqctl status` fails: rabbitmqctl is missing or cannot control the local node \
-             (it needs root or the node's Erlang cookie)",
-            "bash tests/relay/start-rabbitmq.sh, and run the tests as root",
-        );
+    if !rabbit_and_rabbitmqctl_or_skip(TEST) {
         return;
     }
     init_logging();

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use stomp_core::{encode_parts, names, Command, Version};
+use stomp_core::{encode_parts, names, Command, Decimal, Version};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::ack::{Delivery, Offered};
@@ -108,36 +108,6 @@ impl<'m> FanOut<'m> {
     }
 }
 
-/// A `u64` in decimal, written on the stack: a `message-id` without an allocation.
-pub(crate) struct Decimal {
-    digits: [u8; 20],
-    start: usize,
-}
-
-impl Decimal {
-    /// `value`'s decimal digits.
-    pub(crate) fn new(mut value: u64) -> Decimal {
-        let mut digits = [b'0'; 20];
-        let mut start = digits.len();
-        loop {
-            start -= 1;
-            // A digit: `value % 10` is below 10.
-            digits[start] = b'0' + (value % 10) as u8;
-            value /= 10;
-            if value == 0 {
-                break;
-            }
-        }
-        Decimal { digits, start }
-    }
-
-    /// The digits as text.
-    pub(crate) fn as_str(&self) -> &str {
-        // Only ASCII digits were written.
-        std::str::from_utf8(&self.digits[self.start..]).unwrap_or("0")
-    }
-}
-
 /// Encodes `message` as a `MESSAGE` for `subscriber`, with an `ack` header (STOMP 1.2
 /// sessions only; 1.0 and 1.1 acknowledge by `message-id`) and `redelivered:true` when asked.
 pub(crate) fn encode(
@@ -180,16 +150,4 @@ pub(crate) fn encode(
         &mut buf,
     );
     to_ws_message(buf.freeze())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Decimal;
-
-    #[test]
-    fn decimal_matches_to_string() {
-        for value in [0, 7, 10, 99, 1_024, 1_000_000_007, u64::MAX] {
-            assert_eq!(Decimal::new(value).as_str(), value.to_string());
-        }
-    }
 }

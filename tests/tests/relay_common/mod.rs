@@ -56,6 +56,24 @@ pub fn rabbit_or_skip(test: &str) -> bool {
     false
 }
 
+/// [`rabbit_or_skip`], and also `rabbitmqctl` able to control the local node, for the tests
+/// that stop or block the broker; true when the test may go on.
+pub fn rabbit_and_rabbitmqctl_or_skip(test: &str) -> bool {
+    if !rabbit_or_skip(test) {
+        return false;
+    }
+    if rabbitmqctl_works() {
+        return true;
+    }
+    missing(
+        test,
+        "`rabbitmqctl status` fails: rabbitmqctl is missing or cannot control the local node \
+         (it needs root or the node's Erlang cookie)",
+        "bash tests/relay/start-rabbitmq.sh, and run the tests as root",
+    );
+    false
+}
+
 /// A name no earlier run used (RabbitMQ is shared and keeps queues): time, process id and a
 /// counter, in hex, without `.` or `/` so it is one word of a routing key.
 pub fn unique() -> String {
