@@ -90,6 +90,23 @@ impl SockSession {
         }
     }
 
+    /// Puts `messages` (taken, then not sent: the receiving request could not write them in
+    /// time) back at the front of the outbox, in order, for the next receiving request. They
+    /// count against the outbox's limit again, so a client that never reads still meets the
+    /// session's send-buffer and send-time limits.
+    pub(crate) fn put_back(&self, messages: Vec<String>) {
+        if messages.is_empty() {
+            return;
+        }
+        let mut state = self.lock();
+        state.outbox_bytes += messages.iter().map(String::len).sum::<usize>();
+        for message in messages.into_iter().rev() {
+            state.outbox.push_front(message);
+        }
+        drop(state);
+        self.changed.notify_waiters();
+    }
+
     /// Waits until frames are queued or the session is closed, then takes them (see
     /// [`SockSession::take`]). Cancel-safe: nothing is taken unless it returns, so it can
     /// race a heart-beat timer or the client's own input in a `select!`.
@@ -217,5 +234,34 @@ impl Sink<WsMessage> for Transport {
 impl Drop for Transport {
     fn drop(&mut self) {
         self.session.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::SinkExt;
+
+    #[tokio::test]
+    async fn messages_put_back_come_first_and_count_again() {
+        let (session, mut transport) = SockSession::new(1024);
+        transport.send(WsMessage::text("one")).await.expect("queue");
+        transport.send(WsMessage::text("two")).await.expect("queue");
+        let taken = session.take();
+        assert_eq!(taken.messages, ["one", "two"]);
+        transport
+            .send(WsMessage::text("three"))
+            .await
+            .expect("queue");
+        // The receiving request could not write what it took.
+        session.put_back(taken.messages);
+        assert_eq!(session.lock().outbox_bytes, "onetwothree".len());
+        let again = session.next_batch().await;
+        assert_eq!(
+            again.messages,
+            ["one", "two", "three"],
+            "nothing lost, in order"
+        );
+        assert!(!again.closed);
     }
 }

@@ -174,7 +174,13 @@ pub(crate) async fn stream(
             if !taken.messages.is_empty() {
                 let frame = line(&message_frame(&taken.messages));
                 sent += frame.len();
-                if !send(&tx, frame).await || sent >= limit {
+                if !send(&tx, frame).await {
+                    // Not written (a client that stopped reading, or went away): the next
+                    // receiving request gets these first, rather than a gap.
+                    session.put_back(taken.messages);
+                    return;
+                }
+                if sent >= limit {
                     return;
                 }
             }
