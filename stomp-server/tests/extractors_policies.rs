@@ -135,6 +135,8 @@ async fn unhandled_errors_can_be_only_logged_as_spring_does() {
         tokio::time::timeout(QUIET, s.next_error()).await.is_err(),
         "no ERROR frame"
     );
+    // The handler did fail (without its header): the error was counted and only logged.
+    assert_eq!(server.stats.snapshot().handler_errors, 1);
     // Still connected: a receipt comes back.
     let receipt = s
         .send_with_receipt(
