@@ -232,11 +232,15 @@ impl Rooms {
     /// when the room has had its share this second (the member list still says who is
     /// there).
     pub(crate) fn allow_notice(&self, room: &str) -> bool {
+        self.allow_notice_at(room, Instant::now())
+    }
+
+    /// [`Rooms::allow_notice`] at `now`.
+    fn allow_notice_at(&self, room: &str, now: Instant) -> bool {
         let mut inner = self.lock();
         let Some(entry) = inner.rooms.get_mut(room) else {
             return true;
         };
-        let now = Instant::now();
         let (tokens, at) = &mut entry.notices;
         let earned = at.map_or(NOTICES_PER_SECOND, |at| {
             now.duration_since(at).as_secs_f64() * NOTICES_PER_SECOND
@@ -679,12 +683,16 @@ mod tests {
         let rooms = Rooms::new();
         let session = SessionId::new("s1");
         rooms.join(&session, "0", "lobby", "ann");
-        let allowed = (0..1_000).filter(|_| rooms.allow_notice("lobby")).count();
-        // The burst, plus what a slow machine earns back while this loop runs.
-        assert!(
-            (NOTICES_PER_SECOND as usize..NOTICES_PER_SECOND as usize + 5).contains(&allowed),
-            "{allowed} notices allowed at once"
-        );
+        let start = Instant::now();
+        let burst = NOTICES_PER_SECOND as usize;
+        let allowed = (0..1_000)
+            .filter(|_| rooms.allow_notice_at("lobby", start))
+            .count();
+        assert_eq!(allowed, burst, "one second's worth at once");
+        // A twentieth of a second later, one more.
+        let later = start + std::time::Duration::from_millis(50);
+        assert!(rooms.allow_notice_at("lobby", later));
+        assert!(!rooms.allow_notice_at("lobby", later));
         assert!(rooms.allow_notice("unknown"), "no room, no budget to spend");
     }
 }

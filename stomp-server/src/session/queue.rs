@@ -10,7 +10,6 @@
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::Poll;
 
@@ -50,16 +49,11 @@ struct State {
 struct Queue {
     state: Mutex<State>,
     writer: AtomicWaker,
-    /// Live [`Sender`]s; the writer sees the queue closed when the last one goes.
-    senders: AtomicUsize,
 }
 
 /// A new queue: its first sender and its receiver.
 pub(crate) fn queue() -> (Sender, Receiver) {
-    let queue = Arc::new(Queue {
-        senders: AtomicUsize::new(1),
-        ..Queue::default()
-    });
+    let queue = Arc::new(Queue::default());
     (
         Sender {
             queue: Arc::clone(&queue),
@@ -75,27 +69,12 @@ impl Queue {
     }
 }
 
-/// The publishing side; cloning adds a sender.
-#[derive(Debug)]
+/// The publishing side; clones share the queue. There is no "every sender gone" signal:
+/// the writer holds a sender itself (through its `Outbound`), so it ends on a `Close`
+/// item, a failed write, or its session task aborting it.
+#[derive(Debug, Clone)]
 pub(crate) struct Sender {
     queue: Arc<Queue>,
-}
-
-impl Clone for Sender {
-    fn clone(&self) -> Sender {
-        self.queue.senders.fetch_add(1, Ordering::Relaxed);
-        Sender {
-            queue: Arc::clone(&self.queue),
-        }
-    }
-}
-
-impl Drop for Sender {
-    fn drop(&mut self) {
-        if self.queue.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.queue.writer.wake();
-        }
-    }
 }
 
 impl Sender {
@@ -163,25 +142,22 @@ impl Receiver {
         true
     }
 
-    /// Waits until something is queued and moves it to `into`; false when the queue is
-    /// closed (every sender gone) and empty.
-    pub(crate) async fn wait(&mut self, into: &mut VecDeque<OutboundItem>) -> bool {
+    /// Waits until something is queued and moves it to `into`.
+    pub(crate) async fn wait(&mut self, into: &mut VecDeque<OutboundItem>) {
         poll_fn(|cx| {
             if self.take(into) {
-                return Poll::Ready(true);
+                return Poll::Ready(());
             }
             self.queue.writer.register(cx.waker());
             // Again after registering: a push in between saw a non-empty queue or woke the
             // old waker.
             if self.take(into) {
-                Poll::Ready(true)
-            } else if self.queue.senders.load(Ordering::Acquire) == 0 {
-                Poll::Ready(self.take(into))
+                Poll::Ready(())
             } else {
                 Poll::Pending
             }
         })
-        .await
+        .await;
     }
 
     /// Frees a buffer that a burst made large, once it is empty again.
@@ -228,7 +204,7 @@ mod tests {
         assert_eq!(tx.push(frame("a"), 1, 10), Pushed::Queued);
         assert_eq!(tx.push(frame("b"), 1, 10), Pushed::Queued);
         let mut batch = VecDeque::new();
-        assert!(rx.wait(&mut batch).await);
+        rx.wait(&mut batch).await;
         assert_eq!(texts(&batch), ["a", "b"]);
         assert_eq!(tx.queued_bytes(), 2, "taken is not written");
         tx.push(frame("c"), 1, 10);
@@ -246,16 +222,16 @@ mod tests {
         let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
         let writer = tokio::spawn(async move {
             let mut batch = VecDeque::new();
-            while rx.wait(&mut batch).await {
+            loop {
+                rx.wait(&mut batch).await;
                 for text in texts(&batch) {
                     let _ = seen_tx.send(text);
                 }
                 batch.clear();
             }
-            let _ = seen_tx.send("closed".to_owned());
         });
-        // Each push must reach the waiting writer on its own, while the sender is alive:
-        // only a wake-up from the push can deliver it.
+        // Each push must reach the waiting writer on its own: only a wake-up from the push
+        // can deliver it.
         for round in 0..200 {
             let text = round.to_string();
             tx.push(frame(&text), 1, usize::MAX);
@@ -264,13 +240,7 @@ mod tests {
                 .unwrap_or_else(|_| panic!("push {round} never reached the writer"));
             assert_eq!(got.as_deref(), Some(text.as_str()));
         }
-        let second = tx.clone();
-        drop(tx);
-        second.push(frame("last"), 1, usize::MAX);
-        drop(second);
-        writer.await.expect("writer task");
-        let rest: Vec<String> = std::iter::from_fn(|| seen.try_recv().ok()).collect();
-        assert_eq!(rest, ["last", "closed"], "then closed by the last sender");
+        writer.abort();
     }
 
     #[test]

@@ -46,6 +46,18 @@ fn instance_tag() -> &'static str {
     })
 }
 
+/// The session's writer task, aborted when this is dropped: the session task ends by
+/// closing or waiting for it, and if it ends any other way (a handler panicked, the task was
+/// dropped) the writer must not hold the socket open with nobody left to close it. Once the
+/// session has waited the send-time limit for a last flush, the writer goes with it too.
+struct WriterTask(tokio::task::JoinHandle<()>);
+
+impl Drop for WriterTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Why a session ended, for the log and the disconnect event.
 pub(super) enum End {
     /// The client sent `DISCONNECT` or closed the socket.
@@ -207,13 +219,13 @@ pub(crate) async fn run_session<T>(
     app.messaging.users.add(&session);
     app.stats.session_opened();
     outbound.push_frame(&accepted.connected, accepted.version);
-    let writer = tokio::spawn(run_writer(
+    let mut writer = WriterTask(tokio::spawn(run_writer(
         sink,
         rx,
         outbound.clone(),
         accepted.heartbeat.send_every,
         limits.send_time,
-    ));
+    )));
     app.publish_event(&SessionEvent::Connected {
         session: id.clone(),
         principal: session.principal.clone(),
@@ -309,20 +321,20 @@ pub(crate) async fn run_session<T>(
         End::Closed(CloseCause::SendBufferLimit | CloseCause::SendTimeLimit) => {
             app.stats.slow_consumer();
             tracing::warn!(session = %id, %remote, queued_bytes = outbound.queued_bytes(), reason = end.reason(), "closing slow consumer");
-            writer.abort();
+            writer.0.abort();
         }
         End::Closed(CloseCause::AckBacklog) => {
             // The ERROR saying why is queued; let it reach the client.
             app.stats.slow_consumer();
             tracing::warn!(session = %id, %remote, reason = end.reason(), "closing slow consumer");
             outbound.close_after_flush();
-            let _ = timeout(limits.send_time, writer).await;
+            let _ = timeout(limits.send_time, &mut writer.0).await;
         }
         End::Closed(CloseCause::Shutdown) | End::Error(_) | End::HeartBeat | End::Client(_) => {
             outbound.close_after_flush();
-            let _ = timeout(limits.send_time, writer).await;
+            let _ = timeout(limits.send_time, &mut writer.0).await;
         }
-        End::Closed(_) => writer.abort(),
+        End::Closed(_) => writer.0.abort(),
     }
     // Unreachable for user destinations first, so that nothing is held for it afterwards.
     app.messaging.users.remove(&session);

@@ -61,14 +61,17 @@ impl<T> Shared<T> {
     /// The reader's lock: `None` when the writer holds it; the reader is then woken when
     /// the writer lets go.
     fn try_lock_for_reader(&self, cx: &Context<'_>) -> Option<MutexGuard<'_, T>> {
-        match self.transport.try_lock() {
-            Ok(guard) => return Some(guard),
-            Err(TryLockError::Poisoned(poisoned)) => return Some(poisoned.into_inner()),
-            Err(TryLockError::WouldBlock) => {}
+        if let Some(guard) = self.try_lock() {
+            return Some(guard);
         }
         self.reader.register(cx.waker());
         self.reader_waiting.store(true, Ordering::SeqCst);
         // Again: the writer may have let go before it could see the flag.
+        self.try_lock()
+    }
+
+    /// The lock if it is free (a poisoned one too, as in [`Shared::lock`]).
+    fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
         match self.transport.try_lock() {
             Ok(guard) => Some(guard),
             Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),

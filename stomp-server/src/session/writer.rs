@@ -1,8 +1,9 @@
 //! The writer task of a session: drains the outbound queue into the WebSocket.
 //!
 //! It takes everything queued at once, `feed`s it and `flush`es once, so a burst of
-//! deliveries costs one write system call, and sends a heart-beat EOL when nothing else went out for the
-//! negotiated interval. A write slower than the send-time limit closes the session.
+//! deliveries costs one write system call, and sends a heart-beat EOL when nothing else went
+//! out for the negotiated interval. A write slower than the send-time limit closes the
+//! session.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -18,7 +19,8 @@ use super::queue::Receiver;
 use super::split::{WriteHalf, Written};
 use crate::config::FAR_FUTURE;
 
-/// Runs until the queue closes, a `Close` item arrives, or a write fails.
+/// Runs until a `Close` item arrives, a write fails or is too slow, or the session task
+/// aborts it.
 pub(crate) async fn run_writer<T>(
     mut sink: WriteHalf<T>,
     mut rx: Receiver,
@@ -41,9 +43,9 @@ pub(crate) async fn run_writer<T>(
     loop {
         if pending.is_empty() {
             Receiver::trim(&mut pending);
-            let open = tokio::select! {
+            tokio::select! {
                 biased;
-                open = rx.wait(&mut pending) => open,
+                () = rx.wait(&mut pending) => {}
                 () = &mut timer, if heartbeat.is_some() => {
                     let due = last_write + every;
                     if due <= Instant::now() {
@@ -59,11 +61,6 @@ pub(crate) async fn run_writer<T>(
                     timer.as_mut().reset(last_write + every);
                     continue;
                 }
-            };
-            if !open {
-                // Every sender is gone (the session task ended without a `Close` item).
-                let _ = timeout(send_time, sink.close()).await;
-                return;
             }
             // One message only: yield once, so that deliveries being published right now
             // join this write instead of costing one of their own. Done before the write,
