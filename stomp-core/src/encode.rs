@@ -71,7 +71,7 @@ fn write_frame<'a>(
         if name == names::CONTENT_LENGTH {
             continue;
         }
-        escaping.escape_into(name, dst);
+        escaping.escape_name_into(name, dst);
         dst.put_u8(b':');
         escaping.escape_into(value, dst);
         dst.put_u8(b'\n');
@@ -96,7 +96,7 @@ fn headers_len<'a>(headers: impl Iterator<Item = (&'a str, &'a str)>, escaping: 
 }
 
 fn header_line_len(escaping: Escaping, name: &str, value: &str) -> usize {
-    escaping.escaped_len(name) + 1 + escaping.escaped_len(value) + 1
+    escaping.escaped_name_len(name) + 1 + escaping.escaped_len(value) + 1
 }
 
 /// The `content-length` line (when there is a body), blank line, body and NUL.
@@ -255,6 +255,33 @@ mod tests {
         let written = dst.len();
         assert_eq!(dst.capacity(), written);
         assert!(dst.starts_with(b"MESSAGE\ndestination:/topic/a\\cb\\\\c\n"));
+    }
+
+    #[test]
+    fn a_colon_in_a_header_name_cannot_forge_a_header_where_nothing_is_escaped() {
+        // What a 1.2 client sends as `content-length\c9:x` arrives as the name
+        // `content-length:9`; written raw for a 1.0 subscriber it would read as a
+        // `content-length` of `9:x`, ahead of the real one.
+        let mut frame = Frame::new(Command::Message)
+            .header("destination", "/topic/t")
+            .header("content-length:9", "x");
+        frame.body = bytes::Bytes::from_static(b"the whole body");
+        for version in [Version::V1_0, Version::V1_1, Version::V1_2] {
+            let mut wire = BytesMut::from(encoded(&frame, version).as_bytes());
+            let mut decoder = crate::Decoder::new(crate::FrameLimits::default());
+            decoder.set_version(version);
+            let decoded = decoder
+                .decode(&mut wire)
+                .unwrap_or_else(|e| panic!("{version}: {e}"))
+                .expect("a whole frame");
+            assert_eq!(&decoded.body[..], b"the whole body", "{version}");
+            let expected_name = if version == Version::V1_0 {
+                "content-length 9"
+            } else {
+                "content-length:9"
+            };
+            assert_eq!(decoded.get(expected_name), Some("x"), "{version}");
+        }
     }
 
     #[test]

@@ -11,10 +11,11 @@
 //! (`\t`, a trailing lone backslash, `\r` in 1.1) is an error.
 //!
 //! Bytes that no escape can carry are written as a space when encoding: NUL in every
-//! version, and also LF and CR where nothing is escaped (1.0 and the `CONNECT` family).
-//! Written raw they would end the header line or the frame, so a header value received
-//! from one client (escaped, over 1.2) could forge headers or whole frames in what a 1.0
-//! subscriber reads.
+//! version, and also LF and CR where nothing is escaped (1.0 and the `CONNECT` family), and
+//! there a colon in a header *name* too. Written raw they would end the header line or the
+//! frame, or move where the name ends, so a header received from one client (escaped, over
+//! 1.2: `content-length\c9`) could forge headers or whole frames in what a 1.0 subscriber
+//! reads.
 
 use bytes::{BufMut, BytesMut};
 use memchr::memchr;
@@ -24,6 +25,9 @@ use crate::{Command, Version};
 
 /// The bytes replaced where nothing is escaped (1.0, the `CONNECT` family): NUL, LF, CR.
 const REPLACED_UNESCAPED: [bool; 256] = byte_set(&[0, b'\n', b'\r']);
+
+/// The same in a header name, which also cannot hold a colon.
+const REPLACED_UNESCAPED_NAME: [bool; 256] = byte_set(&[0, b'\n', b'\r', b':']);
 
 /// The bytes STOMP 1.1 escapes in headers (`\n`, `:`, `\\`), and NUL, replaced.
 const ESCAPED_1_1: [bool; 256] = byte_set(&[0, b'\n', b':', b'\\']);
@@ -65,10 +69,12 @@ impl Escaping {
         }
     }
 
-    /// What replaces `byte` when it is written, if it cannot be written as it is.
-    const fn escape_of(self, byte: u8) -> Option<&'static [u8]> {
+    /// What replaces `byte` when it is written in a header name (`name`) or value, if it
+    /// cannot be written as it is.
+    const fn escape_of(self, byte: u8, name: bool) -> Option<&'static [u8]> {
         match (self, byte) {
             (_, 0) | (Escaping::None, b'\n' | b'\r') => Some(b" "),
+            (Escaping::None, b':') if name => Some(b" "),
             (Escaping::None, _) => None,
             (_, b'\n') => Some(b"\\n"),
             (_, b':') => Some(b"\\c"),
@@ -90,15 +96,24 @@ impl Escaping {
         }
     }
 
-    /// The length of `text` once escaped.
+    /// The length of the header value `text` once escaped.
     pub fn escaped_len(self, text: &str) -> usize {
+        self.escaped_len_of(text, false)
+    }
+
+    /// The length of the header name `text` once escaped.
+    pub fn escaped_name_len(self, text: &str) -> usize {
+        self.escaped_len_of(text, true)
+    }
+
+    fn escaped_len_of(self, text: &str, name: bool) -> usize {
         let bytes = text.as_bytes();
-        let Some(first) = self.first_to_escape(bytes) else {
+        let Some(first) = self.first_to_escape(bytes, name) else {
             return bytes.len();
         };
         let extra: usize = bytes[first..]
             .iter()
-            .filter_map(|&b| self.escape_of(b))
+            .filter_map(|&b| self.escape_of(b, name))
             .map(|sequence| sequence.len() - 1)
             .sum();
         bytes.len() + extra
@@ -107,8 +122,9 @@ impl Escaping {
     /// Where the first byte that needs an escape sequence is. Header names and values are
     /// short, so a table lookup per byte beats setting up a `memchr` search; nearly every
     /// value needs no escape and is then measured and copied whole.
-    fn first_to_escape(self, bytes: &[u8]) -> Option<usize> {
+    fn first_to_escape(self, bytes: &[u8], name: bool) -> Option<usize> {
         let table = match self {
+            Escaping::None if name => &REPLACED_UNESCAPED_NAME,
             Escaping::None => &REPLACED_UNESCAPED,
             Escaping::V1_1 => &ESCAPED_1_1,
             Escaping::V1_2 => &ESCAPED_1_2,
@@ -116,16 +132,25 @@ impl Escaping {
         bytes.iter().position(|&b| table[usize::from(b)])
     }
 
-    /// Appends `text`, escaped, to `dst`.
+    /// Appends the header value `text`, escaped, to `dst`.
     pub fn escape_into(self, text: &str, dst: &mut BytesMut) {
+        self.escape_into_of(text, false, dst);
+    }
+
+    /// Appends the header name `text`, escaped, to `dst`.
+    pub fn escape_name_into(self, text: &str, dst: &mut BytesMut) {
+        self.escape_into_of(text, true, dst);
+    }
+
+    fn escape_into_of(self, text: &str, name: bool, dst: &mut BytesMut) {
         let bytes = text.as_bytes();
-        let Some(first) = self.first_to_escape(bytes) else {
+        let Some(first) = self.first_to_escape(bytes, name) else {
             dst.put_slice(bytes);
             return;
         };
         let mut start = 0;
         for (i, &byte) in bytes.iter().enumerate().skip(first) {
-            if let Some(sequence) = self.escape_of(byte) {
+            if let Some(sequence) = self.escape_of(byte, name) {
                 dst.put_slice(&bytes[start..i]);
                 dst.put_slice(sequence);
                 start = i + 1;
