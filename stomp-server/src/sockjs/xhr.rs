@@ -135,15 +135,6 @@ pub(crate) async fn stream(
     };
     // A client that stops reading the stream fills the channel: past `send_time` the
     // response ends instead of holding the task and the frame forever.
-    let send = move |tx: &mpsc::Sender<Bytes>, bytes: Bytes| {
-        let tx = tx.clone();
-        async move {
-            matches!(
-                tokio::time::timeout(send_time, tx.send(bytes)).await,
-                Ok(Ok(()))
-            )
-        }
-    };
     let mut prelude = vec![b'h'; PRELUDE_BYTES + 1];
     prelude[PRELUDE_BYTES] = b'\n';
     let (tx, rx) = mpsc::channel::<Bytes>(16);
@@ -156,7 +147,7 @@ pub(crate) async fn stream(
     let (heartbeat, limit) = (sockjs.options.heartbeat, sockjs.options.stream_bytes_limit);
     tokio::spawn(async move {
         let _receiving = Receiving(Arc::clone(&session));
-        if session.open() && !send(&tx, line(OPEN)).await {
+        if session.open() && tx.send_timeout(line(OPEN), send_time).await.is_err() {
             return;
         }
         let mut sent = 0;
@@ -165,7 +156,7 @@ pub(crate) async fn stream(
                 taken = session.next_batch() => taken,
                 () = tx.closed() => return,
                 () = tokio::time::sleep(heartbeat) => {
-                    if !send(&tx, line(HEARTBEAT)).await {
+                    if tx.send_timeout(line(HEARTBEAT), send_time).await.is_err() {
                         return;
                     }
                     continue;
@@ -174,7 +165,7 @@ pub(crate) async fn stream(
             if !taken.messages.is_empty() {
                 let frame = line(&message_frame(&taken.messages));
                 sent += frame.len();
-                if !send(&tx, frame).await {
+                if tx.send_timeout(frame, send_time).await.is_err() {
                     // Not written (a client that stopped reading, or went away): the next
                     // receiving request gets these first, rather than a gap.
                     session.put_back(taken.messages);
@@ -185,7 +176,7 @@ pub(crate) async fn stream(
                 }
             }
             if taken.closed {
-                let _ = send(&tx, line(GO_AWAY)).await;
+                let _ = tx.send_timeout(line(GO_AWAY), send_time).await;
                 return;
             }
         }
