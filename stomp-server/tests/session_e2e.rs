@@ -646,22 +646,30 @@ async fn a_connection_that_never_sends_connect_is_closed() {
 
 #[tokio::test]
 async fn heart_beats_before_connect_do_not_extend_the_wait() {
+    const FIRST_FRAME: Duration = Duration::from_secs(1);
     let limits = Limits {
-        time_to_first_frame: Duration::from_millis(300),
+        time_to_first_frame: FIRST_FRAME,
         ..Limits::default()
     };
     let server = TestServer::start(no_handlers().limits(limits)).await;
     let ws = raw(&server).await;
     let (mut sink, mut stream) = ws.split();
-    // An EOL every 50 ms, far more often than the wait, for up to 20 s: without one
-    // deadline for the whole wait the session would stay open all that time.
+    // An EOL every 20 ms, far more often than the wait, for up to 20 s: without one
+    // deadline for the whole wait the session would stay open all that time. The longest
+    // gap between two beats is kept: a gap as long as the wait would let a per-read
+    // timeout close the session too, and prove nothing.
     let beating = tokio::spawn(async move {
-        for _ in 0..400 {
+        let mut longest = Duration::ZERO;
+        let mut last = std::time::Instant::now();
+        for _ in 0..1_000 {
             if sink.send(WsMessage::text("\n")).await.is_err() {
-                return;
+                break;
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            longest = longest.max(last.elapsed());
+            last = std::time::Instant::now();
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        longest
     });
     let ended = tokio::time::timeout(WAIT, async {
         loop {
@@ -672,10 +680,17 @@ async fn heart_beats_before_connect_do_not_extend_the_wait() {
         }
     })
     .await;
-    beating.abort();
     assert!(
         ended.is_ok(),
         "a client sending only heart-beats was never closed"
+    );
+    let longest = tokio::time::timeout(WAIT, beating)
+        .await
+        .expect("the beats stop once the session is closed")
+        .expect("beating task");
+    assert!(
+        longest < FIRST_FRAME / 2,
+        "inconclusive: the beats stalled for {longest:?}, long enough for a per-read timeout"
     );
 }
 
