@@ -29,7 +29,7 @@ use stomp_server::{Handlers, Server, StompServer};
 use tests::load::args::Args;
 use tests::load::procfs;
 use tokio::io::DuplexStream;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
@@ -120,8 +120,9 @@ struct Tally {
     closed_early: AtomicUsize,
 }
 
-/// Holds one session: beats every [`HEART_BEAT`], counts the probe, stops on `stop`.
-async fn hold(mut ws: Client, tally: Arc<Tally>, mut stop: watch::Receiver<bool>) {
+/// Holds one session until the process ends: beats every [`HEART_BEAT`], counts the probe
+/// and any close (the report is written while every session is still held).
+async fn hold(mut ws: Client, tally: Arc<Tally>) {
     let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + HEART_BEAT, HEART_BEAT);
     loop {
         tokio::select! {
@@ -131,9 +132,7 @@ async fn hold(mut ws: Client, tally: Arc<Tally>, mut stop: watch::Receiver<bool>
                 }
                 Some(Ok(_)) => {}
                 Some(Err(_)) | None => {
-                    if !*stop.borrow() {
-                        tally.closed_early.fetch_add(1, Ordering::Relaxed);
-                    }
+                    tally.closed_early.fetch_add(1, Ordering::Relaxed);
                     return;
                 }
             },
@@ -142,10 +141,6 @@ async fn hold(mut ws: Client, tally: Arc<Tally>, mut stop: watch::Receiver<bool>
                     tally.closed_early.fetch_add(1, Ordering::Relaxed);
                     return;
                 }
-            }
-            _ = stop.changed() => {
-                let _ = ws.send(Message::text("DISCONNECT\n\n\0")).await;
-                return;
             }
         }
     }
@@ -172,7 +167,6 @@ async fn main() {
         }
     };
     let tally = Arc::new(Tally::default());
-    let (stop_tx, stop_rx) = watch::channel(false);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let rss_before = rss_kib();
 
@@ -185,14 +179,14 @@ async fn main() {
         let Ok(permit) = Arc::clone(&gate).acquire_owned().await else {
             break;
         };
-        let (server, tally, stop) = (Arc::clone(&server), Arc::clone(&tally), stop_rx.clone());
+        let (server, tally) = (Arc::clone(&server), Arc::clone(&tally));
         let (failures, errors) = (Arc::clone(&failed), Arc::clone(&first_error));
         opening.push(tokio::spawn(async move {
             let opened = open(&server, index).await;
             drop(permit);
             match opened {
                 Ok(ws) => {
-                    tokio::spawn(hold(ws, tally, stop));
+                    tokio::spawn(hold(ws, tally));
                 }
                 Err(error) => {
                     failures.fetch_add(1, Ordering::Relaxed);
@@ -234,7 +228,6 @@ async fn main() {
     }
     let probe_s = probe_started.elapsed().as_secs_f64();
     let answered = tally.answered.load(Ordering::Relaxed);
-    let _ = stop_tx.send(true);
 
     let per_session = (rss_held.saturating_sub(rss_before)) as f64 / connected.max(1) as f64;
     let first_error = first_error
