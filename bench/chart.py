@@ -101,7 +101,13 @@ def median_of(results, scenario, server, metric):
 def round_ratios(results, scenario, server, metric):
     """`metric` of the server over the bare broadcaster's, round by round (the runs of one
     round are minutes apart at most; runs of different rounds may sit in different modes)."""
-    pairs = zip(runs(results, scenario, server), runs(results, scenario, BASELINE))
+    mine, base = runs(results, scenario, server), runs(results, scenario, BASELINE)
+    if all("round" in r for r in mine + base):
+        by_round = {r["round"]: r for r in base}
+        pairs = [(r, by_round[r["round"]]) for r in mine if r["round"] in by_round]
+    else:
+        # Results written before rounds were recorded: in order (a failed run shifts them).
+        pairs = list(zip(mine, base))
     return [q for q in (ratio(metric(a), metric(b)) for a, b in pairs) if q is not None]
 
 

@@ -197,11 +197,11 @@ run_load() { # scenario server mode flags...
     echo "$line" | python3 -c "
 import json, sys
 d = json.load(sys.stdin)
-d['scenario'] = '$scenario'; d['server_kind'] = '$server'
+d['scenario'] = '$scenario'; d['server_kind'] = '$server'; d['round'] = $ROUND
 print(json.dumps(d))" >> "$RESULTS"
     echo "$line" | cut -c1-400 >> "$LOG"
   else
-    echo "{\"scenario\": \"$scenario\", \"server_kind\": \"$server\", \"failed\": true}" >> "$RESULTS"
+    echo "{\"scenario\": \"$scenario\", \"server_kind\": \"$server\", \"round\": $ROUND, \"failed\": true}" >> "$RESULTS"
     say "$scenario / $server: stomp-load failed"
   fi
 }
@@ -274,10 +274,15 @@ scenario_idle() { # e: 10,000 idle sessions
 # the two cores (whole runs land in a faster or a slower mode): a, b and d run $ROUNDS
 # rounds, servers taking turns. The report compares each round's servers with each other
 # and gives the median of those ratios, and lists every round.
-if wants a; then for _ in $(seq "$ROUNDS"); do for_each_server a scenario_fanout; done; fi
-if wants b; then for _ in $(seq "$ROUNDS"); do for_each_server b scenario_chat; done; fi
+# Each result line carries its round, so that the report pairs the servers of one round even
+# when a run failed.
+ROUND=1
+if wants a; then for ROUND in $(seq "$ROUNDS"); do for_each_server a scenario_fanout; done; fi
+if wants b; then for ROUND in $(seq "$ROUNDS"); do for_each_server b scenario_chat; done; fi
+ROUND=1
 if wants c; then for_each_server c scenario_fanout; fi
-if wants d; then for _ in $(seq "$ROUNDS"); do for_each_server d scenario_fanout; done; fi
+if wants d; then for ROUND in $(seq "$ROUNDS"); do for_each_server d scenario_fanout; done; fi
+ROUND=1
 if wants e; then for_each_server e scenario_idle; fi
 
 # (f) framework only: 100,000 idle sessions, or as many as the descriptor limit allows
