@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use stomp_core::{names, Command, Frame, Version};
 
-use super::run::{End, SessionState, Subscribed};
+use super::run::{Body, End, SessionState, Subscribed};
 use crate::broker::{
     AckMode, AckRequest, AckTarget, BrokerError, SubscribeRequest, UserSubscription,
 };
@@ -336,7 +336,7 @@ impl SessionState<'_> {
                     held.headers.remove(names::TRANSACTION);
                     held.headers.remove(names::RECEIPT);
                     let end = if held.command == Command::Send {
-                        self.send(held).await
+                        self.send(held, Body::Detached).await
                     } else {
                         self.apply_ack(&held).err().and_then(|message| {
                             self.fail(

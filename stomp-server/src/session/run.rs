@@ -349,6 +349,15 @@ pub(crate) async fn run_session<T>(
     });
 }
 
+/// Where the body of a `SEND` handed to [`SessionState::send`] lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Body {
+    /// A slice of the session's receive buffer: copied before the broker keeps it.
+    Received,
+    /// Already a buffer of its own (a `SEND` held by a transaction): kept as it is.
+    Detached,
+}
+
 /// Per-session state the frame handlers share.
 pub(super) struct SessionState<'a> {
     pub(super) app: &'a Arc<App>,
@@ -430,7 +439,7 @@ impl SessionState<'_> {
             }
             Command::Send => {
                 let receipt = frame.receipt().map(str::to_owned);
-                let end = self.send(frame).await;
+                let end = self.send(frame, Body::Received).await;
                 if end.is_none() {
                     if let Some(receipt) = receipt {
                         self.receipt(&Frame::new(Command::Send).header(names::RECEIPT, &receipt));
@@ -456,7 +465,7 @@ impl SessionState<'_> {
         }
     }
 
-    pub(super) async fn send(&mut self, frame: Frame) -> Option<End> {
+    pub(super) async fn send(&mut self, frame: Frame, body: Body) -> Option<End> {
         let Some(destination) = frame.destination().map(str::to_owned) else {
             return self.fail(
                 "SEND requires a destination header".to_owned(),
@@ -495,7 +504,10 @@ impl SessionState<'_> {
                 .collect(),
             // The broker may hold it (queues, unacknowledged deliveries): a body of its own
             // rather than a slice pinning the session's receive buffer.
-            body: Bytes::copy_from_slice(&frame.body),
+            body: match body {
+                Body::Received => Bytes::copy_from_slice(&frame.body),
+                Body::Detached => frame.body.clone(),
+            },
         };
         let own_connection = if self.app.broker().handles(&message.destination) {
             self.app.broker().publish_from_session(
