@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use stomp_core::HeartBeat;
 
-use crate::config::{Limits, UnhandledErrors};
+use crate::config::{ClientUserSends, Limits, UnhandledErrors};
 use crate::event::{EventListener, SessionEvent};
 use crate::handler::registry::Registry;
 use crate::interceptor::{ChannelInterceptor, OutboundInterceptor};
@@ -19,6 +19,7 @@ pub(crate) struct Config {
     pub(crate) endpoints: Vec<String>,
     pub(crate) application_prefixes: Vec<String>,
     pub(crate) user_prefix: String,
+    pub(crate) client_user_sends: ClientUserSends,
     pub(crate) allowed_origins: Vec<String>,
     pub(crate) heartbeat: HeartBeat,
     pub(crate) limits: Limits,

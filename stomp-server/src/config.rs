@@ -98,6 +98,25 @@ pub enum UnhandledErrors {
     LogOnly,
 }
 
+/// Whether clients may `SEND` to user destinations (`/user/{name}/..`) themselves
+/// ([`StompServerBuilder::client_user_sends`](crate::StompServerBuilder::client_user_sends)).
+///
+/// Spring lets any client send to any user's destinations unless Spring Security forbids it,
+/// which secured Spring apps do; here refusing is the default. Messages for users normally
+/// come from the server: `#[send_to_user]`, `Template::convert_and_send_to_user`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ClientUserSends {
+    /// A client `SEND` to `/user/..` is answered with an `ERROR` (default).
+    #[default]
+    Deny,
+    /// Clients may send to any user's destinations. What reaches the user carries the
+    /// client's body and `content-type` only, plus a `sender` header the server sets to the
+    /// sending principal's name (absent for an anonymous sender): no other header a client
+    /// sets reaches another user, so none can pass for one the server wrote.
+    Allow,
+}
+
 /// Acknowledgement, prefetch and point-to-point settings of the simple broker
 /// ([`StompServerBuilder::broker_config`](crate::StompServerBuilder::broker_config)).
 ///

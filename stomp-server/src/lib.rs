@@ -61,7 +61,7 @@ mod template;
 mod user;
 
 pub use broker::{AckMode, BrokerError, SimpleBroker};
-pub use config::{default_heartbeat, BrokerConfig, Limits, UnhandledErrors};
+pub use config::{default_heartbeat, BrokerConfig, ClientUserSends, Limits, UnhandledErrors};
 pub use endpoint::{HttpHandler, ResponseBody, StaticResource};
 pub use event::{EventListener, SessionEvent};
 pub use handler::{

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 
 use crate::app::{App, Config};
 use crate::broker::{Broker, SimpleBroker};
-use crate::config::{default_heartbeat, BrokerConfig, Limits, UnhandledErrors};
+use crate::config::{default_heartbeat, BrokerConfig, ClientUserSends, Limits, UnhandledErrors};
 use crate::endpoint::{serve_request, HttpHandler, HttpRoutes, StaticResource};
 use crate::event::SessionEvent;
 use crate::handler::registry::{Registry, RegistryError};
@@ -67,6 +67,7 @@ pub struct StompServerBuilder {
     broker_config: BrokerConfig,
     relay: Option<RelayConfig>,
     user_prefix: String,
+    client_user_sends: ClientUserSends,
     allowed_origins: Vec<String>,
     heartbeat: HeartBeat,
     limits: Limits,
@@ -98,6 +99,7 @@ impl StompServer {
             broker_config: BrokerConfig::default(),
             relay: None,
             user_prefix: "/user".to_owned(),
+            client_user_sends: ClientUserSends::default(),
             allowed_origins: Vec::new(),
             heartbeat: default_heartbeat(),
             limits: Limits::default(),
@@ -175,6 +177,15 @@ impl StompServerBuilder {
     #[must_use]
     pub fn user_prefix(mut self, prefix: &str) -> Self {
         self.user_prefix = prefix.to_owned();
+        self
+    }
+
+    /// Whether clients may `SEND` to user destinations themselves (default
+    /// [`ClientUserSends::Deny`]: only the server writes to users, as in a Spring app whose
+    /// Spring Security rules deny `/user/**` to clients).
+    #[must_use]
+    pub fn client_user_sends(mut self, policy: ClientUserSends) -> Self {
+        self.client_user_sends = policy;
         self
     }
 
@@ -359,6 +370,7 @@ impl StompServerBuilder {
                 endpoints: or_default(self.endpoints, &["/ws"]),
                 application_prefixes: or_default(self.application_prefixes, &["/app"]),
                 user_prefix: self.user_prefix,
+                client_user_sends: self.client_user_sends,
                 allowed_origins: self.allowed_origins,
                 heartbeat: self.heartbeat,
                 limits: self.limits,

@@ -125,8 +125,8 @@ pub(crate) fn session_destination(destination: &str, session: &SessionId) -> Str
 }
 
 /// True for the broker name of a session's user destination (`/queue/x-user{session id}`,
-/// session ids being `s{n}-{instance}`), which clients may not name themselves: only the
-/// server translates `/user/..` destinations into them.
+/// session ids being `s{random hex}-{instance hex}`), which clients may not name themselves:
+/// only the server translates `/user/..` destinations into them.
 pub(crate) fn is_session_destination(destination: &str) -> bool {
     let Some(at) = destination.rfind("-user") else {
         return false;
@@ -135,11 +135,11 @@ pub(crate) fn is_session_destination(destination: &str) -> bool {
     let Some(rest) = id.strip_prefix('s') else {
         return false;
     };
-    let Some((counter, instance)) = rest.split_once('-') else {
+    let Some((random, instance)) = rest.split_once('-') else {
         return false;
     };
-    !counter.is_empty()
-        && counter.bytes().all(|b| b.is_ascii_digit())
+    !random.is_empty()
+        && random.bytes().all(|b| b.is_ascii_hexdigit())
         && !instance.is_empty()
         && instance.bytes().all(|b| b.is_ascii_hexdigit())
 }

@@ -14,7 +14,7 @@ use common::{
     TestServer, QUIET, WAIT,
 };
 use stomp_server::client::ClientError;
-use stomp_server::{BrokerConfig, Command, Frame, Handlers, StompServer};
+use stomp_server::{BrokerConfig, ClientUserSends, Command, Frame, Handlers, StompServer};
 
 async fn queue_server(config: BrokerConfig) -> TestServer {
     TestServer::start(
@@ -222,7 +222,15 @@ async fn a_full_queue_refuses_the_send_with_an_error() {
 
 #[tokio::test]
 async fn user_destinations_work_in_point_to_point_mode() {
-    let server = queue_server(BrokerConfig::default()).await;
+    // Clients may send to users only where the application allows it.
+    let server = TestServer::start(
+        StompServer::builder()
+            .handlers(Handlers::new())
+            .interceptor(login_interceptor)
+            .client_user_sends(ClientUserSends::Allow)
+            .point_to_point(["/queue"]),
+    )
+    .await;
     let alice = server.connect("alice").await;
     let bob_phone = server.connect("bob").await;
     let mut phone = bob_phone.subscribe("/user/queue/inbox").await.unwrap();

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use stomp_core::{names, Command, Frame, Version};
 
+use super::user_send::{is_user_destination, refusal};
 use super::run::{Body, End, SessionState, Subscribed};
 use crate::broker::{
     AckMode, AckRequest, AckTarget, BrokerError, SubscribeRequest, UserSubscription,
@@ -254,6 +255,14 @@ impl SessionState<'_> {
         let tx = tx_name(&frame);
         if !self.transactions.contains_key(tx) {
             return self.fail(format!("unknown transaction `{tx}`"), frame.receipt());
+        }
+        if let Some(text) = frame
+            .destination()
+            .filter(|d| is_user_destination(d, &self.app.config.user_prefix))
+            .and_then(|d| refusal(self.app.config.client_user_sends, d))
+        {
+            // Refused now rather than at COMMIT, where the other held frames would go too.
+            return self.fail(text, frame.receipt());
         }
         if matches!(frame.command, Command::Ack | Command::Nack) {
             // Checked now, applied at COMMIT.

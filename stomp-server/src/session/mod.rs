@@ -4,11 +4,13 @@ mod attributes;
 mod connect;
 mod frames;
 mod handle;
+mod id;
 mod outbound;
 mod queue;
 mod rate;
 mod run;
 mod split;
+mod user_send;
 mod writer;
 
 pub use attributes::SessionAttributes;

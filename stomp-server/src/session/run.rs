@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -15,9 +14,11 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 use super::attributes::SessionAttributes;
 use super::connect::{accept_connect, error_frame};
 use super::handle::SessionHandle;
+use super::id::new_session_id;
 use super::outbound::{encode_frame, to_ws_message, CloseCause, Outbound, OutboundHook};
 use super::rate::FrameRate;
 use super::split::split;
+use super::user_send::{is_user_destination, refusal, user_message_headers};
 use super::writer::run_writer;
 use crate::app::App;
 use crate::broker::PublishedMessage;
@@ -26,25 +27,10 @@ use crate::event::SessionEvent;
 use crate::handler::dispatch::dispatch;
 use crate::handler::MappingKind;
 use crate::interceptor::InterceptorContext;
-use crate::principal::SessionId;
 use crate::user::{is_session_destination, reserved_destination};
-
-static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
 
 /// How long a CONNECT waits for the broker relay to open the session's broker connection.
 const BROKER_CONNECT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// A short tag that tells this process apart from other instances (session ids must be
-/// unique across servers that share a relayed broker): process id and start time, in hex.
-fn instance_tag() -> &'static str {
-    static TAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    TAG.get_or_init(|| {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        format!("{:x}{:05x}", std::process::id(), nanos & 0xfffff)
-    })
-}
 
 /// The session's writer task, aborted when this is dropped: the session task ends by
 /// closing or waiting for it, and if it ends any other way (a handler panicked, the task was
@@ -117,11 +103,7 @@ pub(crate) async fn run_session<T>(
     let limits = app.config.limits;
     let mut decoder = Decoder::new(limits.frame_limits());
     let mut buffer = BytesMut::new();
-    let id = SessionId::new(format!(
-        "s{}-{}",
-        NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
-        instance_tag()
-    ));
+    let id = new_session_id();
     let attributes = SessionAttributes::new();
 
     // Until CONNECT: read directly, answer errors directly. The time to the first frame is
@@ -483,25 +465,19 @@ impl SessionState<'_> {
         if is_session_destination(&destination) {
             return self.fail(reserved_destination(&destination), frame.receipt());
         }
+        let to_user = is_user_destination(&destination, &self.app.config.user_prefix);
+        if to_user {
+            if let Some(text) = refusal(self.app.config.client_user_sends, &destination) {
+                return self.fail(text, frame.receipt());
+            }
+        }
         let message = PublishedMessage {
             destination,
-            headers: frame
-                .headers
-                .iter()
-                .filter(|(n, _)| {
-                    !matches!(
-                        *n,
-                        names::DESTINATION
-                            | names::RECEIPT
-                            | names::TRANSACTION
-                            | names::CONTENT_LENGTH
-                            | names::MESSAGE_ID
-                            | names::SUBSCRIPTION
-                            | names::ACK
-                    )
-                })
-                .map(|(n, v)| (n.to_owned(), v.to_owned()))
-                .collect(),
+            headers: if to_user {
+                user_message_headers(&frame, self.session.principal.as_ref())
+            } else {
+                client_headers(&frame)
+            },
             // The broker may hold it (queues, unacknowledged deliveries): a body of its own
             // rather than a slice pinning the session's receive buffer.
             body: match body {
@@ -534,4 +510,26 @@ impl SessionState<'_> {
             Err(error) => self.fail(error, frame.receipt()),
         }
     }
+}
+
+/// The headers of a client's `SEND` that its `MESSAGE` frames carry: all but those the
+/// broker sets itself or that only mean something on the way in.
+fn client_headers(frame: &Frame) -> Vec<(String, String)> {
+    frame
+        .headers
+        .iter()
+        .filter(|(n, _)| {
+            !matches!(
+                *n,
+                names::DESTINATION
+                    | names::RECEIPT
+                    | names::TRANSACTION
+                    | names::CONTENT_LENGTH
+                    | names::MESSAGE_ID
+                    | names::SUBSCRIPTION
+                    | names::ACK
+            )
+        })
+        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+        .collect()
 }
