@@ -7,6 +7,7 @@
 //! mappings live in another module (`chat`).
 
 use serde::Serialize;
+use stomp_server::log::Escaped;
 use stomp_server::{message_exception_handler, send_to_user, Destination, PayloadError};
 
 use crate::rooms::ROOM_NAME_MAX;
@@ -45,7 +46,7 @@ pub(crate) struct ErrorReply {
 #[message_exception_handler(global)]
 #[send_to_user("/queue/errors", broadcast = false)]
 fn on_chat_error(error: ChatError, destination: Destination) -> ErrorReply {
-    tracing::debug!(destination = &*destination, %error, "chat input refused");
+    tracing::debug!(destination = &*destination, error = %Escaped(&error), "chat input refused");
     ErrorReply {
         error: error.to_string(),
     }
@@ -54,7 +55,7 @@ fn on_chat_error(error: ChatError, destination: Destination) -> ErrorReply {
 #[message_exception_handler(global)]
 #[send_to_user("/queue/errors", broadcast = false)]
 fn on_payload_error(error: PayloadError, destination: Destination) -> ErrorReply {
-    tracing::debug!(destination = &*destination, %error, "unreadable payload");
+    tracing::debug!(destination = &*destination, error = %Escaped(&error), "unreadable payload");
     ErrorReply {
         error: format!(
             "the message must be JSON like {{\"sender\": \"...\", \"content\": \"...\"}}: {}",

@@ -78,7 +78,7 @@ pub(crate) fn on_session_event(rooms: &Rooms, event: &SessionEvent, template: &T
             publish_all(rooms, template);
         }
         SessionEvent::BrokerUnavailable { reason } => {
-            tracing::warn!(%reason, "broker unavailable: sessions are closed until it is back");
+            tracing::warn!(reason = %stomp_server::log::Escaped(&reason), "broker unavailable: sessions are closed until it is back");
         }
         // Connect/Connected do not change membership; new kinds of events may come.
         _ => {}
@@ -178,7 +178,7 @@ pub(crate) fn publish_room_list(rooms: &Rooms, template: &Template) {
 
 fn send<T: Serialize + ?Sized>(template: &Template, destination: &str, payload: &T) {
     if let Err(error) = template.convert_and_send(destination, payload) {
-        tracing::warn!(destination, %error, "presence update not sent");
+        tracing::warn!(destination, error = %stomp_server::log::Escaped(&error), "presence update not sent");
     }
 }
 

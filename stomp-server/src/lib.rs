@@ -50,6 +50,7 @@ mod endpoint;
 mod event;
 mod handler;
 mod interceptor;
+pub mod log;
 mod principal;
 mod relay;
 mod server;

@@ -87,7 +87,7 @@ impl Messaging {
     ) -> usize {
         self.try_publish_to_user(user, destination, message)
             .unwrap_or_else(|error| {
-                tracing::warn!(%user, %destination, %error, "message to user refused");
+                tracing::warn!(user = %crate::log::Escaped(user), destination = %crate::log::Escaped(destination), error = %crate::log::Escaped(&error), "message to user refused");
                 0
             })
     }
@@ -112,7 +112,7 @@ impl Messaging {
     ) -> usize {
         self.try_publish_to_session(session, destination, message)
             .unwrap_or_else(|error| {
-                tracing::warn!(%session, %destination, %error, "message to session refused");
+                tracing::warn!(%session, destination = %crate::log::Escaped(destination), error = %crate::log::Escaped(&error), "message to session refused");
                 0
             })
     }

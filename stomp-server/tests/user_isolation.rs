@@ -35,7 +35,10 @@ async fn a_client_send_to_another_users_queue_is_refused_by_default() {
         .await
     {
         Err(ClientError::Error { message, .. }) => {
-            assert!(message.contains("may not send to user destinations"), "{message}");
+            assert!(
+                message.contains("may not send to user destinations"),
+                "{message}"
+            );
         }
         other => panic!("expected an ERROR, got {other:?}"),
     }
@@ -61,7 +64,10 @@ async fn an_anonymous_session_cannot_be_reached_through_its_id() {
     let refused = mallory
         .send_with_receipt(forged_error(&format!("/user/{id}/queue/inbox")))
         .await;
-    assert!(matches!(refused, Err(ClientError::Error { .. })), "{refused:?}");
+    assert!(
+        matches!(refused, Err(ClientError::Error { .. })),
+        "{refused:?}"
+    );
     nothing_more(&mut inbox, "the anonymous session must not receive it").await;
 }
 
@@ -76,7 +82,10 @@ async fn a_transactional_send_to_a_user_is_refused_when_sent_not_at_commit() {
     let mut frame = forged_error("/user/bob/queue/errors");
     frame.headers.append("transaction", "t1");
     let refused = mallory.send_with_receipt(frame).await;
-    assert!(matches!(refused, Err(ClientError::Error { .. })), "{refused:?}");
+    assert!(
+        matches!(refused, Err(ClientError::Error { .. })),
+        "{refused:?}"
+    );
 }
 
 #[tokio::test]
@@ -96,7 +105,11 @@ async fn allowed_user_sends_carry_only_the_body_content_type_and_the_real_sender
     );
     assert_eq!(got.get("sender"), Some("mallory"), "{got:?}");
     assert_eq!(got.get("content-type"), Some("text/plain"));
-    assert_eq!(got.get("message"), None, "client headers must not pass: {got:?}");
+    assert_eq!(
+        got.get("message"),
+        None,
+        "client headers must not pass: {got:?}"
+    );
     assert_eq!(got.headers.get_all("sender").count(), 1, "{got:?}");
     // An anonymous sender gets no `sender` at all, whatever it wrote.
     let anonymous = server.connect_anonymous().await;
@@ -125,7 +138,9 @@ async fn session_ids_are_not_sequential() {
         .map(|id| u64::from_str_radix(&id[1..17], 16).unwrap())
         .collect();
     assert!(
-        numbers.windows(2).all(|w| w[1].wrapping_sub(w[0]) > 1_000_000),
+        numbers
+            .windows(2)
+            .all(|w| w[1].wrapping_sub(w[0]) > 1_000_000),
         "{ids:?}"
     );
 }

@@ -215,7 +215,7 @@ fn close_slow_consumer(subscriber: &Subscriber, unacked: usize, pending: usize) 
         "slow consumer: subscription `{}` has {unacked} unacknowledged messages and {pending} more waiting; closing",
         subscriber.id
     );
-    tracing::warn!(session = %subscriber.session.id, subscription = %subscriber.id, unacked, pending, "closing slow consumer: too many messages waiting for acknowledgement");
+    tracing::warn!(session = %subscriber.session.id, subscription = %crate::log::Escaped(&subscriber.id), unacked, pending, "closing slow consumer: too many messages waiting for acknowledgement");
     let session = &subscriber.session;
     session
         .outbound

@@ -198,7 +198,7 @@ impl Queues {
             queue.held.clear();
             self.held_total -= dropped;
             if dropped > 0 {
-                tracing::info!(session = %session, %destination, dropped, "session ended; dropping the messages its user destination held");
+                tracing::info!(session = %session, destination = %crate::log::Escaped(&destination), dropped, "session ended; dropping the messages its user destination held");
             }
             self.remove_if_unused(&destination);
         }

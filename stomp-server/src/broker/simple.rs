@@ -184,7 +184,7 @@ impl SimpleBroker {
         for delivery in dead {
             let original = &delivery.message.destination;
             let Some(target) = &self.config.dead_letter_destination else {
-                tracing::warn!(destination = %original, message_id = delivery.message_id, attempts = delivery.attempts,
+                tracing::warn!(destination = %crate::log::Escaped(&original), message_id = delivery.message_id, attempts = delivery.attempts,
                     "message given up after its delivery attempts; no dead-letter destination is configured, dropped");
                 continue;
             };
@@ -212,10 +212,10 @@ impl SimpleBroker {
             };
             match result {
                 Ok(_) => {
-                    tracing::info!(destination = %original, dead_letter = %target, message_id = delivery.message_id, attempts = delivery.attempts, "message given up; published to the dead-letter destination");
+                    tracing::info!(destination = %crate::log::Escaped(&original), dead_letter = %crate::log::Escaped(&target), message_id = delivery.message_id, attempts = delivery.attempts, "message given up; published to the dead-letter destination");
                 }
                 Err(error) => {
-                    tracing::warn!(destination = %original, message_id = delivery.message_id, %error, "message given up and the dead-letter destination refused it; dropped");
+                    tracing::warn!(destination = %crate::log::Escaped(&original), message_id = delivery.message_id, error = %crate::log::Escaped(&error), "message given up and the dead-letter destination refused it; dropped");
                 }
             }
         }

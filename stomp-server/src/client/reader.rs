@@ -52,7 +52,7 @@ impl Reader {
     pub(super) async fn run(mut self) {
         let end = self.read_loop().await;
         let reason = self.shared.finish(end);
-        tracing::debug!(%reason, "STOMP client connection ended");
+        tracing::debug!(reason = %crate::log::Escaped(&reason), "STOMP client connection ended");
         // Stop the writer only now, so that anyone who sees a failed send finds the reason.
         drop(self.reader_done);
     }
@@ -205,7 +205,7 @@ impl Reader {
     /// to `next_error`.
     async fn route_error(&mut self, frame: Frame) {
         let message = frame.get(names::MESSAGE).unwrap_or_default().to_owned();
-        tracing::debug!(%message, "STOMP client received ERROR");
+        tracing::debug!(message = %crate::log::Escaped(&message), "STOMP client received ERROR");
         let error = |frame: &Frame| ClientError::Error {
             message: message.clone(),
             frame: Box::new(frame.clone()),

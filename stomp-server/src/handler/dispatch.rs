@@ -102,7 +102,7 @@ async fn handle_error(
                         Ok(())
                     }
                     Outcome::Failed(second) => {
-                        tracing::warn!(handler = %candidate.location, error = %second, "exception handler failed");
+                        tracing::warn!(handler = %candidate.location, error = %crate::log::Escaped(&second), "exception handler failed");
                         unhandled(
                             &app,
                             invocation.session(),
@@ -128,7 +128,7 @@ fn unhandled(
         session = %session.id,
         destination,
         error_type = error.type_name(),
-        error = %error,
+        error = %crate::log::Escaped(error),
         "handler error not handled by any #[message_exception_handler]"
     );
     match &app.config.unhandled_errors {
@@ -265,7 +265,7 @@ pub(crate) fn route_reply(invocation: &Invocation, routing: &ReplyRouting, reply
 fn publish(app: &App, message: PublishedMessage) {
     match app.messaging.publish(message) {
         Ok(delivered) => app.stats.delivered(delivered),
-        Err(error) => tracing::warn!(%error, "reply dropped"),
+        Err(error) => tracing::warn!(error = %crate::log::Escaped(&error), "reply dropped"),
     }
 }
 

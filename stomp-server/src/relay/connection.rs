@@ -304,7 +304,7 @@ async fn write_loop(
         }
         last = Instant::now();
     };
-    tracing::warn!(reason = %end, "write to the broker failed; closing the connection");
+    tracing::warn!(reason = %crate::log::Escaped(&end), "write to the broker failed; closing the connection");
     let _ = writing.lost.send(Err(RelayError::Lost(end)));
 }
 

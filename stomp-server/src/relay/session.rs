@@ -132,7 +132,7 @@ impl SessionRelay {
 
 /// Tells the client why its session cannot go on, then closes it.
 fn fail_session(session: &SessionHandle, message: &str) {
-    tracing::info!(session = %session.id, message, "closing session: broker relay failed");
+    tracing::info!(session = %session.id, reason = %crate::log::Escaped(&message), "closing session: broker relay failed");
     session
         .outbound
         .push_frame(&error_frame(message, None), session.version);

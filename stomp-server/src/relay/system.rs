@@ -148,7 +148,7 @@ pub(super) async fn run_system(shared: Weak<Shared>) {
                         Some(Ok(frame)) if frame.command == Command::Error => {
                             let message = frame.get(names::MESSAGE).unwrap_or("(no message)");
                             tracing::warn!(
-                                message,
+                                broker_message = %crate::log::Escaped(message),
                                 "ERROR from the broker on the system connection"
                             );
                             break format!("broker error: {message}");

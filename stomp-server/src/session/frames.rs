@@ -7,8 +7,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use stomp_core::{names, Command, Frame, Version};
 
-use super::user_send::{is_user_destination, refusal};
 use super::run::{Body, End, SessionState, Subscribed};
+use super::user_send::{is_user_destination, refusal};
 use crate::broker::{
     AckMode, AckRequest, AckTarget, BrokerError, SubscribeRequest, UserSubscription,
 };

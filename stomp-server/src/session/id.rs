@@ -65,7 +65,10 @@ mod tests {
             let (random, tag) = id[1..].split_once('-').expect("s{random}-{tag}");
             assert_eq!(random.len(), 16, "{id}");
             assert!(!tag.is_empty());
-            assert!(is_session_destination(&format!("/queue/x-user{id}")), "{id}");
+            assert!(
+                is_session_destination(&format!("/queue/x-user{id}")),
+                "{id}"
+            );
         }
         // Two consecutive ids share no counter: their random parts differ in many bits.
         let a = u64::from_str_radix(&new_session_id().as_str()[1..17], 16).expect("hex");

@@ -115,7 +115,7 @@ pub(crate) async fn run_session<T>(
             Ok(None) => {}
             Err(error) => {
                 app.stats.decode_error();
-                tracing::info!(%remote, %error, "malformed frame before CONNECT");
+                tracing::info!(%remote, error = %crate::log::Escaped(&error), "malformed frame before CONNECT");
                 let frame = error_frame(&error.to_string(), None);
                 refuse(&app, &mut sink, &frame, Version::V1_2).await;
                 return;
@@ -152,7 +152,7 @@ pub(crate) async fn run_session<T>(
     let accepted = match accept_connect(&app, connect, &id, &attributes) {
         Ok(accepted) => accepted,
         Err(frame) => {
-            tracing::info!(%remote, session = %id, message = frame.get(names::MESSAGE).unwrap_or(""), "CONNECT refused");
+            tracing::info!(%remote, session = %id, reason = %crate::log::Escaped(frame.get(names::MESSAGE).unwrap_or("")), "CONNECT refused");
             refuse(&app, &mut sink, &frame, Version::V1_2).await;
             return;
         }
@@ -183,7 +183,7 @@ pub(crate) async fn run_session<T>(
         };
         if let Some(message) = refused {
             app.broker().session_closed(&id);
-            tracing::info!(%remote, session = %id, message, "CONNECT refused");
+            tracing::info!(%remote, session = %id, reason = %crate::log::Escaped(&message), "CONNECT refused");
             refuse(
                 &app,
                 &mut sink,
@@ -302,13 +302,13 @@ pub(crate) async fn run_session<T>(
     match &end {
         End::Closed(CloseCause::SendBufferLimit | CloseCause::SendTimeLimit) => {
             app.stats.slow_consumer();
-            tracing::warn!(session = %id, %remote, queued_bytes = outbound.queued_bytes(), reason = end.reason(), "closing slow consumer");
+            tracing::warn!(session = %id, %remote, queued_bytes = outbound.queued_bytes(), reason = %crate::log::Escaped(end.reason()), "closing slow consumer");
             writer.0.abort();
         }
         End::Closed(CloseCause::AckBacklog) => {
             // The ERROR saying why is queued; let it reach the client.
             app.stats.slow_consumer();
-            tracing::warn!(session = %id, %remote, reason = end.reason(), "closing slow consumer");
+            tracing::warn!(session = %id, %remote, reason = %crate::log::Escaped(end.reason()), "closing slow consumer");
             outbound.close_after_flush();
             let _ = timeout(limits.send_time, &mut writer.0).await;
         }
@@ -323,7 +323,7 @@ pub(crate) async fn run_session<T>(
     app.broker().session_closed(&id);
     app.stats.session_closed();
     app.stats.send_buffer_peak(outbound.peak_bytes());
-    tracing::debug!(session = %id, reason = end.reason(), "session ended");
+    tracing::debug!(session = %id, reason = %crate::log::Escaped(end.reason()), "session ended");
     app.publish_event(&SessionEvent::Disconnected {
         session: id,
         principal: session.principal.clone(),
@@ -371,14 +371,14 @@ impl SessionState<'_> {
     }
 
     pub(super) fn fail(&self, message: String, receipt: Option<&str>) -> Option<End> {
-        tracing::info!(session = %self.session.id, message, "sending ERROR");
+        tracing::info!(session = %self.session.id, reason = %crate::log::Escaped(&message), "sending ERROR");
         self.send_error(&message, receipt);
         Some(End::Error(message))
     }
 
     fn decode_failed(&self, error: &DecodeError) -> End {
         self.app.stats.decode_error();
-        tracing::info!(session = %self.session.id, %error, "malformed frame");
+        tracing::info!(session = %self.session.id, error = %crate::log::Escaped(error), "malformed frame");
         self.send_error(&error.to_string(), None);
         End::Error(error.to_string())
     }
