@@ -87,9 +87,10 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    tracing::info!("greeting example on http://{addr}/ (STOMP at ws://{addr}/gs-guide-websocket)");
-    let served = StompServer::builder()
+    let built = StompServer::builder()
         .endpoint("/gs-guide-websocket")
+        // The guide's older versions (and Spring's SockJsClient) connect through SockJS.
+        .with_sockjs()
         .application_prefix("/app")
         .simple_broker(["/topic"])
         .static_resource(
@@ -112,15 +113,31 @@ async fn main() -> std::process::ExitCode {
             "text/css; charset=utf-8",
             include_str!("../static/style.css"),
         )
-        .serve(&addr)
-        .await;
-    match served {
+        .build();
+    match serve(built, &addr).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("greeting: {error}");
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Binds `addr` (port 0 picks a free one), logs the address it got, serves until Ctrl-C.
+async fn serve(
+    built: Result<stomp_server::Server, stomp_server::StartError>,
+    addr: &str,
+) -> Result<(), stomp_server::StartError> {
+    let server = built?;
+    let listener = server.bind(addr).await?;
+    let local = listener
+        .local_addr()
+        .map_or_else(|_| addr.to_owned(), |a| a.to_string());
+    tracing::info!(
+        "greeting example on http://{local}/ (STOMP at ws://{local}/gs-guide-websocket)"
+    );
+    server.run(listener, stomp_server::shutdown_signal()).await;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -176,6 +176,8 @@ async fn run(
     let changes_rooms = rooms.clone();
     let builder = StompServer::builder()
         .endpoint("/ws")
+        // Browsers without WebSocket, and Spring's SockJsClient, connect at /ws through SockJS.
+        .with_sockjs()
         .application_prefix("/app");
     let builder = match &relay {
         // enableStompBrokerRelay: RabbitMQ owns /topic and /queue.

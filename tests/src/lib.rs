@@ -1,9 +1,11 @@
 //! Shared code of the `tests` crate: the engine of the `stomp-load` tool ([`load`]) and the
-//! skip-or-fail rule for outside prerequisites ([`prerequisite`]), and what the test servers
-//! share ([`server_support`]).
+//! skip-or-fail rule for outside prerequisites ([`prerequisite`]), what the test servers
+//! share ([`server_support`]), and the demo run as a child process ([`demo_process`]).
 //!
 //! The integration tests live in `tests/`, the binaries (`interop_server`, `stomp-load`,
 //! `bare_broadcaster`) in `src/bin/`.
+
+pub mod demo_process;
 
 pub mod load;
 
