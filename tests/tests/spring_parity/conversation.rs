@@ -188,7 +188,7 @@ impl FrameReader {
             match tokio::time::timeout(wait, ws.next()).await {
                 Err(_) => return seen,
                 Ok(Some(Ok(WsMessage::Text(text)))) => {
-                    self.buffer.extend_from_slice(text.as_bytes())
+                    self.buffer.extend_from_slice(text.as_bytes());
                 }
                 Ok(Some(Ok(WsMessage::Binary(bytes)))) => self.buffer.extend_from_slice(&bytes),
                 Ok(Some(Ok(_))) => {}
