@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark: the framework, a bare tokio-tungstenite broadcaster and RabbitMQ
-# Web-STOMP, same scenarios, same load tool (stomp-load), one run. Writes one JSON line per
+# Side-by-side benchmark: the framework, a bare tokio-tungstenite broadcaster, RabbitMQ
+# Web-STOMP and the Spring reference app, same scenarios, same load tool (stomp-load), one run. Writes one JSON line per
 # (scenario, server) to $OUT/results.jsonl (default bench/out, with the servers' logs),
 # copies it to bench/last-run/, then bench/chart.py turns it into bench/results.svg and the
 # generated section of BENCHMARKS.md. Run it as root (RabbitMQ is started as its own user).
 #
-#   bench/run.sh [--only a,b,c,d,e,f,churn] [--servers fw,bare,rabbit] [--duration SECS]
+#   bench/run.sh [--only a,b,c,d,e,f,churn] [--servers fw,bare,rabbit,spring] [--duration SECS]
 #                [--rounds N] [--pin] [--no-build] [--no-report] [--out DIR]
 #
 # Servers (all on 127.0.0.1, all release builds):
@@ -17,6 +17,10 @@
 #           rabbitmq_web_stomp), ws://127.0.0.1:15674/ws, guest/guest. Clients ask for no
 #           heart-beats there: RabbitMQ 3.10's heart-beat process crashes on the flow-control
 #           `resume` message under load and takes the connection with it.
+#   spring  the Spring Boot reference app (tests/spring: simple broker with a heart-beat
+#           scheduler; `/app/chat/{room}` → `/topic/chat/{room}` for b), on a JVM warmed up
+#           by one unrecorded run of the scenario before each measured one. Needs Java 17+
+#           and Maven (bash tests/spring/install.sh).
 # FW_VARIANTS="name:/path/to/target/release ..." adds framework builds to compare (for
 # example a patched copy), run exactly like fw.
 #
@@ -29,7 +33,7 @@ ROOT=${ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 BIN=${BIN:-$ROOT/target/release}
 OUT="$ROOT/bench/out"
 ONLY="a,b,c,d,e,f,churn"
-SERVERS="fw,bare,rabbit"
+SERVERS="fw,bare,rabbit,spring"
 DURATION=12
 ROUNDS=5
 # --pin: the server on core 0, the load tool on core 1 (RabbitMQ is not pinned). Without it
@@ -49,7 +53,7 @@ while [ $# -gt 0 ]; do
     --out) OUT=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     --no-report) REPORT=0; shift ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -67,6 +71,15 @@ if [ "$BUILD" = 1 ]; then
   (cd "$ROOT" && cargo build --release -p tests -p demo-chat 2>&1 | tail -1)
 fi
 LOAD="$BIN/stomp-load"
+if [[ ",$SERVERS," == *",spring,"* ]]; then
+  if command -v java >/dev/null 2>&1 && command -v mvn >/dev/null 2>&1; then
+    say "building the Spring reference app"
+    (cd "$ROOT/tests/spring" && mvn -q -B -DskipClientTests=true package >&2)
+  else
+    say "Java or Maven is missing (bash tests/spring/install.sh): running without Spring"
+    SERVERS=$(echo ",$SERVERS," | sed 's/,spring,/,/; s/^,//; s/,$//')
+  fi
+fi
 if [[ ",$SERVERS," == *",rabbit,"* ]] && ! command -v rabbitmqctl >/dev/null 2>&1; then
   say "RabbitMQ is not installed (apt-get install rabbitmq-server): running without it"
   SERVERS=$(echo ",$SERVERS," | sed 's/,rabbit,/,/; s/^,//; s/,$//')
@@ -103,8 +116,8 @@ STDIN_FIFO="$OUT/.stdin"
 # interop_server stops when its stdin ends: give it a FIFO that this script holds open.
 rm -f "$STDIN_FIFO"; mkfifo "$STDIN_FIFO"; exec 9<>"$STDIN_FIFO"
 
-wait_line() { # file pattern
-  for _ in $(seq 100); do
+wait_line() { # file pattern [tenths of a second, default 100]
+  for _ in $(seq "${3:-100}"); do
     if grep -q "$2" "$1" 2>/dev/null; then return 0; fi
     sleep 0.1
   done
@@ -146,6 +159,14 @@ start_server() { # kind bin_dir scenario
       SERVER_PID=$!
       wait_line "$log" LISTENING
       SERVER_URL="ws://127.0.0.1:$(awk '/LISTENING/ {print $2}' "$log")/ws" ;;
+    spring)
+      local port
+      port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+      # run.sh execs the JVM: its pid is the server's.
+      SPRING_JAVA_OPTS="-Xss512k" $PIN_SERVER bash "$ROOT/tests/spring/run.sh" "$port" > "$log" 2>&1 &
+      SERVER_PID=$!
+      wait_line "$log" "Started ReferenceApplication" 1200
+      SERVER_URL="ws://127.0.0.1:$port/ws" ;;
     rabbit)
       if rabbitmqctl -q status >/dev/null 2>&1; then
         SERVER_PID=$(rabbitmqctl -q eval 'list_to_integer(os:getpid()).')
@@ -226,7 +247,17 @@ for_each_server() { # scenario function
 }
 
 # The framework's kind for start_server: fw and every variant run the same binaries.
-fw_kind() { case "$1" in bare|rabbit) echo "$1" ;; *) echo fw ;; esac; }
+fw_kind() { case "$1" in bare|rabbit|spring) echo "$1" ;; *) echo fw ;; esac; }
+
+# The JVM compiles its hot paths as it runs: Spring gets one unrecorded run of the same load
+# before the measured one.
+warm_up() { # kind stomp-load args...
+  local kind=$1; shift
+  if [ "$kind" = spring ]; then
+    say "warming up the JVM"
+    $PIN_LOAD "$LOAD" "$@" --server-pid "$SERVER_PID" --label warm-up > /dev/null 2>>"$LOG" || true
+  fi
+}
 
 scenario_fanout() { # scenario name dir: a, c, d
   local scenario=$1 name=$2 dir=$3 kind; kind=$(fw_kind "$2")
@@ -239,6 +270,9 @@ scenario_fanout() { # scenario name dir: a, c, d
   esac
   start_server "$kind" "$dir" "$scenario"
   # shellcheck disable=SC2046,SC2086
+  warm_up "$kind" fanout --url "$SERVER_URL" $(server_flags "$kind") \
+    --sub-dest "$dest" --duration "$DURATION" --quiet $args
+  # shellcheck disable=SC2046,SC2086
   run_load "$scenario" "$name" fanout --url "$SERVER_URL" $(server_flags "$kind") \
     --sub-dest "$dest" --duration "$DURATION" --quiet $args
   stop_server "$kind"
@@ -250,10 +284,17 @@ scenario_chat() { # b: 10 publishers -> 10 subscribers, 256-byte JSON
   if [ "$kind" = fw ]; then
     start_server fw:demo "$dir" "$scenario"
     dests="--send-dest /app/chat/bench --sub-dest /topic/chat/bench"
+  elif [ "$kind" = spring ]; then
+    start_server spring "$dir" "$scenario"
+    dests="--send-dest /app/chat/bench --sub-dest /topic/chat/bench"
   else
     start_server "$kind" "$dir" "$scenario"
     dests="--sub-dest /topic/chat.bench"
   fi
+  # shellcheck disable=SC2046,SC2086
+  warm_up "$kind" fanout --url "$SERVER_URL" $(server_flags "$kind") $dests \
+    --subscribers 10 --publishers 10 --rate 0 --window 200 --body json --body-size 256 \
+    --duration "$DURATION" --quiet
   # shellcheck disable=SC2046,SC2086
   run_load "$scenario" "$name" fanout --url "$SERVER_URL" $(server_flags "$kind") $dests \
     --subscribers 10 --publishers 10 --rate 0 --window 200 --body json --body-size 256 \
@@ -264,6 +305,9 @@ scenario_chat() { # b: 10 publishers -> 10 subscribers, 256-byte JSON
 scenario_idle() { # e: 10,000 idle sessions
   local scenario=$1 name=$2 dir=$3 kind; kind=$(fw_kind "$2")
   start_server "$kind" "$dir" "$scenario"
+  # shellcheck disable=SC2046
+  warm_up "$kind" conns --url "$SERVER_URL" $(server_flags "$kind") \
+    --sub-dest /topic/idle.w --count 2000 --hold 2 --connect-concurrency 64 --quiet
   # shellcheck disable=SC2046
   run_load "$scenario" "$name" conns --url "$SERVER_URL" $(server_flags "$kind") \
     --sub-dest /topic/idle.e --count 10000 --hold 10 --connect-concurrency 64 --quiet
