@@ -30,6 +30,8 @@ use stomp_server::{Command, Frame, InterceptorContext, Principal, Rejection};
 
 pub(crate) use http::{login_handler, logout_handler, signup_handler};
 pub(crate) use jwt::{EmptySecret, Jwt};
+#[cfg(test)]
+pub(crate) use secure::ADDRESS_ATTEMPTS;
 pub(crate) use secure::{Secure, SecureError};
 
 use crate::rooms::now_ms;

@@ -29,6 +29,8 @@
 
 mod auth;
 mod chat;
+#[cfg(test)]
+mod e2e_tests;
 mod errors;
 mod page;
 mod presence;
