@@ -5,9 +5,9 @@
 //! `capacity` keys: when a new key finds it full, windows that have ended are dropped, and
 //! if none has, the window that opened first goes (it is the nearest to its end anyway). A
 //! client varying names or addresses therefore costs at most `capacity` entries, about
-//! 100 bytes each; what it buys is forgetting the oldest counts early, which the login
-//! pace bounds (see `gate`: hashes run a few at a time, so failures are recorded at most a
-//! few dozen per second, and the name table fills no faster than its windows end).
+//! 100 bytes each. What flooding the name table buys is forgetting the oldest counts
+//! early, and it is dear: every new name costs one of an address's attempts (20 a minute),
+//! so pushing a name out of a full table of 10,000 within its minute takes 500 addresses.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -43,28 +43,20 @@ impl RateLimiter {
     }
 
     /// Counts an attempt for `key` at `now`, or refuses it with how long until the key's
-    /// window ends (a refused attempt is not counted).
+    /// window ends (a refused attempt is not counted). Checking and counting happen under
+    /// one lock, so concurrent attempts cannot all pass.
     pub(crate) fn hit(&self, key: &str, now: Instant) -> Result<(), Duration> {
-        self.check(key, now)?;
-        self.record(key, now);
+        let mut windows = self.lock();
+        if let Some(w) = windows.get(key) {
+            if w.count >= self.limit && now < w.opened + self.window {
+                return Err(w.opened + self.window - now);
+            }
+        }
+        self.count(&mut windows, key, now);
         Ok(())
     }
 
-    /// Refuses with the time left in the key's window if its `limit` is reached; counts
-    /// nothing.
-    pub(crate) fn check(&self, key: &str, now: Instant) -> Result<(), Duration> {
-        let windows = self.lock();
-        match windows.get(key) {
-            Some(w) if w.count >= self.limit && now < w.opened + self.window => {
-                Err(w.opened + self.window - now)
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// Counts one attempt (a failed login, for the per-name limit) for `key` at `now`.
-    pub(crate) fn record(&self, key: &str, now: Instant) {
-        let mut windows = self.lock();
+    fn count(&self, windows: &mut HashMap<String, Window>, key: &str, now: Instant) {
         if let Some(window) = windows.get_mut(key) {
             if now < window.opened + self.window {
                 window.count = window.count.saturating_add(1);
@@ -77,7 +69,7 @@ impl RateLimiter {
             return;
         }
         if windows.len() >= self.capacity {
-            self.make_room(&mut windows, now);
+            self.make_room(windows, now);
         }
         windows.insert(
             key.to_owned(),
@@ -86,6 +78,15 @@ impl RateLimiter {
                 count: 1,
             },
         );
+    }
+
+    /// Takes back one attempt of `key` (a login that turned out to succeed): counting
+    /// first and forgiving after keeps concurrent attempts from all passing the check
+    /// before any of them is counted.
+    pub(crate) fn forgive(&self, key: &str) {
+        if let Some(window) = self.lock().get_mut(key) {
+            window.count = window.count.saturating_sub(1);
+        }
     }
 
     /// How many keys the table holds.
@@ -151,7 +152,7 @@ mod tests {
         }
         let later = t0 + Duration::from_secs(20);
         assert_eq!(limiter.hit("a", later), Err(Duration::from_secs(40)));
-        assert_eq!(limiter.check("a", later), Err(Duration::from_secs(40)));
+        assert_eq!(limiter.hit("a", later), Err(Duration::from_secs(40)));
         assert_eq!(
             limiter.hit("b", later),
             Ok(()),
@@ -161,34 +162,36 @@ mod tests {
     }
 
     #[test]
-    fn record_counts_without_checking() {
+    fn a_forgiven_attempt_frees_its_place() {
         let limiter = RateLimiter::new(2, MINUTE, 100);
         let t0 = Instant::now();
-        assert_eq!(limiter.check("bob", t0), Ok(()));
-        limiter.record("bob", t0);
-        assert_eq!(limiter.check("bob", t0), Ok(()));
-        limiter.record("bob", t0);
-        assert!(limiter.check("bob", t0).is_err());
+        for _ in 0..10 {
+            assert_eq!(limiter.hit("ok", t0), Ok(()));
+            limiter.forgive("ok");
+        }
+        limiter.forgive("unknown");
+        assert_eq!(limiter.len(), 1);
     }
 
     #[test]
     fn the_table_never_holds_more_than_its_capacity() {
-        // One attempt each: `check` refuses a key the table still holds.
+        // One attempt each: a second is refused while the table still holds the key.
         let limiter = RateLimiter::new(1, MINUTE, 10);
         let t0 = Instant::now();
         for i in 0..1000u64 {
-            limiter.record(&format!("name{i}"), t0 + Duration::from_millis(i));
+            assert!(limiter
+                .hit(&format!("name{i}"), t0 + Duration::from_millis(i))
+                .is_ok());
             assert!(limiter.len() <= 10);
         }
         // The newest keys survived, the oldest went first.
         let now = t0 + MINUTE / 2;
-        assert!(limiter.check("name999", now).is_err());
-        assert!(limiter.check("name990", now).is_err());
-        assert!(limiter.check("name989", now).is_ok());
-        assert!(limiter.check("name0", now).is_ok());
+        assert!(limiter.hit("name999", now).is_err());
+        assert!(limiter.hit("name990", now).is_err());
+        assert!(limiter.len() == 10);
+        assert!(limiter.hit("name0", now).is_ok(), "forgotten");
         // Ended windows are dropped before any live one.
-        let after = t0 + MINUTE * 3;
-        limiter.record("late", after);
+        assert!(limiter.hit("late", t0 + MINUTE * 3).is_ok());
         assert_eq!(limiter.len(), 1);
     }
 

@@ -3,7 +3,9 @@
 //!
 //! Login:
 //! 1. the client address gets [`ADDRESS_ATTEMPTS`] attempts (sign-ups included) a minute;
-//! 2. a name gets [`NAME_FAILURES`] failed logins a minute, whoever tries;
+//! 2. a name gets [`NAME_FAILURES`] failed logins a minute, whoever tries (an attempt
+//!    counts from before its hash until it succeeds, so concurrent guesses cannot slip
+//!    past the count);
 //! 3. the password is verified through the [`HashGate`]: against the account's hash, or
 //!    against a dummy for a name without an account, so both cost the same and get the
 //!    same answer ([`Refusal::WrongCredentials`]).
@@ -146,10 +148,12 @@ impl Secure {
         validate_name(name).map_err(|why| Refusal::Invalid(why.to_owned()))?;
         // Names differ by ASCII case only as the database sees them.
         let name_key = name.to_ascii_lowercase();
+        // Counted as a failure before the hash and forgiven if it succeeds: concurrent
+        // guesses cannot all pass the check before any of them is counted.
         self.name_failures
-            .check(&name_key, now)
+            .hit(&name_key, now)
             .map_err(Refusal::NameLimited)?;
-        let account = self
+        let checked = self
             .gate
             .run(|| {
                 let account = self.accounts.find(name)?;
@@ -157,13 +161,18 @@ impl Secure {
                 let matches = self.passwords.verify(stored, password);
                 Ok::<_, AccountsError>(account.filter(|_| matches))
             })
-            .map_err(|Busy| Refusal::Busy)?
-            .map_err(internal)?;
-        match account {
-            Some(account) => Ok(account.name),
-            None => {
-                self.name_failures.record(&name_key, Instant::now());
-                Err(Refusal::WrongCredentials)
+            .map_err(|Busy| Refusal::Busy)
+            .and_then(|found| found.map_err(internal));
+        match checked {
+            Ok(None) => Err(Refusal::WrongCredentials),
+            Ok(Some(account)) => {
+                self.name_failures.forgive(&name_key);
+                Ok(account.name)
+            }
+            Err(refusal) => {
+                // Not a wrong password: the server could not check it.
+                self.name_failures.forgive(&name_key);
+                Err(refusal)
             }
         }
     }
@@ -215,6 +224,21 @@ mod tests {
             secure.signup("10.0.0.1", "a/b", "long enough", 2),
             Err(Refusal::Invalid(why)) if why.contains("only contain")
         ));
+    }
+
+    #[test]
+    fn successful_logins_do_not_count_against_the_name() {
+        let secure = secure();
+        secure
+            .signup("10.0.0.1", "heidi", "correct horse", 1)
+            .unwrap();
+        for i in 0..NAME_FAILURES * 2 {
+            let client = format!("10.0.4.{i}");
+            assert_eq!(
+                secure.login(&client, "heidi", "correct horse"),
+                Ok("heidi".to_owned())
+            );
+        }
     }
 
     #[test]
