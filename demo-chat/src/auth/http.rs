@@ -4,8 +4,9 @@
 //! and a log line.
 //!
 //! - `POST /signup` `{"name", "password"}` → 201 `{"name"}` (secure mode only).
-//! - `POST /login` `{"name", "password"}` → 200 `{"token", "expires_in", "required"}`; in
-//!   default mode the password is not needed and the token is not checked.
+//! - `POST /login` `{"name", "password"}` → 200 `{"token", "name", "expires_in",
+//!   "required"}`; in default mode the password is not needed and the token is not
+//!   checked.
 //! - `POST /logout` with `Authorization: Bearer <token>` → 200 `{"logged_out": true}`; the
 //!   token is refused on `CONNECT` from then on (secure mode only).
 
@@ -31,6 +32,8 @@ struct Credentials {
 #[derive(Serialize)]
 struct LoginResponse<'a> {
     token: &'a str,
+    /// The user's name as stored (its spelling at sign-up in secure mode).
+    name: &'a str,
     /// Seconds until the token expires.
     expires_in: u64,
     /// Whether the server requires the token (secure mode).
@@ -66,6 +69,7 @@ pub(crate) fn login_handler(
         let token = auth.jwt.sign(&name, now_ms() / 1000, TOKEN_TTL_SECS);
         let body = LoginResponse {
             token: &token,
+            name: &name,
             expires_in: TOKEN_TTL_SECS,
             required: auth.requires_token(),
         };

@@ -93,6 +93,7 @@ async fn signup_then_login_then_connect() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["expires_in"], TOKEN_TTL_SECS);
     assert_eq!(body["required"], true);
+    assert_eq!(body["name"], "alice");
     let token = body["token"].as_str().unwrap();
     let claims = e.auth.jwt.verify(token, now_ms() / 1000).unwrap();
     assert_eq!(claims.sub, "alice");
