@@ -1,57 +1,50 @@
-//! Password hashing off the async path, a few at a time.
+//! Password hashing off the async path, a few at a time, each in memory of its own.
 //!
 //! `http_handler` callbacks are synchronous and run on a runtime worker, and one argon2 hash
-//! takes tens of milliseconds of CPU and 19 MiB of memory. So a hash runs:
-//! - only if fewer than `max` are already running; beyond that the request is refused
-//!   (the handler answers 503 with `Retry-After`), so a login flood costs at most
-//!   `max` × 19 MiB and `max` cores, and refusals cost nothing;
+//! takes tens of milliseconds of CPU and 19 MiB of memory. So the gate holds a fixed set
+//! of slots, each with the memory one hash needs, and a hash runs:
+//! - only in a free slot; when every slot is busy the request is refused at once (the
+//!   handler answers 503 with `Retry-After`), so a login flood costs at most one core and
+//!   19 MiB per slot, allocated once, and refusals cost nothing;
 //! - inside `tokio::task::block_in_place` on a multi-threaded runtime: the worker hands its
 //!   other tasks (every session it was driving) to a fresh thread before blocking, so
 //!   sessions keep being served while the hash runs.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, TryLockError};
 
 use tokio::runtime::{Handle, RuntimeFlavor};
 
-/// Too many hashes are running; try again shortly.
+/// Every slot is busy; try again shortly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Busy;
 
-/// Bounds how many password hashes run at once.
+/// A fixed set of slots, each holding an `M` (the memory of one hash).
 #[derive(Debug)]
-pub(crate) struct HashGate {
-    running: AtomicUsize,
-    max: usize,
+pub(crate) struct HashGate<M> {
+    // A std mutex per slot, only ever `try_lock`ed: a busy slot is skipped, never awaited.
+    slots: Vec<Mutex<M>>,
 }
 
-/// Gives the slot back when the work ends, even if it panics.
-struct Slot<'a>(&'a AtomicUsize);
-
-impl Drop for Slot<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-impl HashGate {
-    /// At most `max` (at least 1) at once.
-    pub(crate) fn new(max: usize) -> HashGate {
+impl<M> HashGate<M> {
+    /// A gate with one slot per item of `slots`.
+    pub(crate) fn new(slots: impl IntoIterator<Item = M>) -> HashGate<M> {
         HashGate {
-            running: AtomicUsize::new(0),
-            max: max.max(1),
+            slots: slots.into_iter().map(Mutex::new).collect(),
         }
     }
 
-    /// Runs `work` (blocking) if a slot is free, else `Err(Busy)` at once.
-    pub(crate) fn run<T>(&self, work: impl FnOnce() -> T) -> Result<T, Busy> {
-        let before = self.running.fetch_add(1, Ordering::AcqRel);
-        let slot = Slot(&self.running);
-        if before >= self.max {
-            return Err(Busy);
+    /// Runs `work` (blocking) in a free slot, or `Err(Busy)` at once when none is free.
+    pub(crate) fn run<T>(&self, work: impl FnOnce(&mut M) -> T) -> Result<T, Busy> {
+        for slot in &self.slots {
+            let mut guard = match slot.try_lock() {
+                Ok(guard) => guard,
+                // A hash that panicked left nothing half-done that matters: reuse the slot.
+                Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+                Err(TryLockError::WouldBlock) => continue,
+            };
+            return Ok(blocking(|| work(&mut guard)));
         }
-        let result = blocking(work);
-        drop(slot);
-        Ok(result)
+        Err(Busy)
     }
 }
 
@@ -74,16 +67,22 @@ mod tests {
     use std::time::Duration;
 
     #[test]
-    fn at_most_max_run_at_once() {
-        let gate = HashGate::new(1);
-        let inner = gate.run(|| gate.run(|| ()));
+    fn at_most_one_hash_per_slot() {
+        let gate = HashGate::new([0u32]);
+        let inner = gate.run(|_| gate.run(|_| ()));
         assert_eq!(inner, Ok(Err(Busy)), "the second is refused while one runs");
-        assert_eq!(gate.run(|| 7), Ok(7), "the slot is free again");
+        assert_eq!(gate.run(|n| *n + 7), Ok(7), "the slot is free again");
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            gate.run(|| panic!("hash failed"))
+            gate.run(|_| panic!("hash failed"))
         }));
         assert!(result.is_err());
-        assert_eq!(gate.run(|| 8), Ok(8), "a panic gives the slot back");
+        assert_eq!(gate.run(|n| *n + 8), Ok(8), "a panic gives the slot back");
+        let two = HashGate::new([1u32, 2]);
+        assert_eq!(
+            two.run(|a| two.run(|b| (*a, *b))),
+            Ok(Ok((1, 2))),
+            "two slots, two at once"
+        );
     }
 
     /// With one worker thread, a hash that blocked the worker would keep the task it
@@ -97,7 +96,7 @@ mod tests {
             tokio::spawn(async move {
                 let _ = tell.send("the other task ran");
             });
-            HashGate::new(1).run(|| heard.recv_timeout(Duration::from_secs(10)))
+            HashGate::new([()]).run(|_| heard.recv_timeout(Duration::from_secs(10)))
         });
         assert_eq!(hashing.await.unwrap(), Ok(Ok("the other task ran")));
     }

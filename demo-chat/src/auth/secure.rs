@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use super::accounts::{Accounts, AccountsError};
 use super::gate::{Busy, HashGate};
 use super::limiter::RateLimiter;
-use super::password::{validate_password, HashError, Passwords};
+use super::password::{validate_password, HashError, HashMemory, Passwords};
 use super::validate_name;
 
 /// Login and sign-up attempts per client address per minute.
@@ -29,7 +29,7 @@ pub(crate) const NAME_FAILURES: u32 = 5;
 const LIMITER_CAPACITY: usize = 10_000;
 
 /// How many password hashes run at once (one per core of the machine the demo is sized
-/// for; each takes 19 MiB while it runs).
+/// for; each has 19 MiB of its own, allocated once).
 const CONCURRENT_HASHES: usize = 2;
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -62,7 +62,7 @@ pub(crate) enum Refusal {
 pub(crate) struct Secure {
     pub(crate) accounts: Accounts,
     passwords: Passwords,
-    gate: HashGate,
+    gate: HashGate<HashMemory>,
     per_address: RateLimiter,
     name_failures: RateLimiter,
 }
@@ -98,7 +98,7 @@ impl Secure {
         Ok(Secure {
             accounts,
             passwords: Passwords::new()?,
-            gate: HashGate::new(CONCURRENT_HASHES),
+            gate: HashGate::new((0..CONCURRENT_HASHES).map(|_| HashMemory::new())),
             per_address: RateLimiter::new(ADDRESS_ATTEMPTS, MINUTE, LIMITER_CAPACITY),
             name_failures: RateLimiter::new(NAME_FAILURES, MINUTE, LIMITER_CAPACITY),
         })
@@ -123,7 +123,7 @@ impl Secure {
         }
         let hash = self
             .gate
-            .run(|| self.passwords.hash(password))
+            .run(|memory| self.passwords.hash(password, memory))
             .map_err(|Busy| Refusal::Busy)?
             .map_err(internal)?;
         match self.accounts.create(name, &hash, now_secs) {
@@ -155,10 +155,10 @@ impl Secure {
             .map_err(Refusal::NameLimited)?;
         let checked = self
             .gate
-            .run(|| {
+            .run(|memory| {
                 let account = self.accounts.find(name)?;
                 let stored = account.as_ref().map(|a| a.password_hash.as_str());
-                let matches = self.passwords.verify(stored, password);
+                let matches = self.passwords.verify(stored, password, memory);
                 Ok::<_, AccountsError>(account.filter(|_| matches))
             })
             .map_err(|Busy| Refusal::Busy)
