@@ -274,6 +274,40 @@ mod tests {
         );
     }
 
+    /// One guess short of the limit, two more arrive at once: only one is checked. (Had
+    /// the count come after the hash, both would pass the check while the other hashed.)
+    #[test]
+    fn concurrent_guesses_cannot_pass_the_name_limit_together() {
+        let secure = secure();
+        for i in 0..NAME_FAILURES - 1 {
+            let client = format!("10.0.5.{i}");
+            let _ = secure.login(&client, "ivan", "guesswork");
+        }
+        let start = std::sync::Barrier::new(2);
+        let results: Vec<_> = std::thread::scope(|scope| {
+            let guesses: Vec<_> = ["10.0.6.1", "10.0.6.2"]
+                .map(|client| {
+                    let (secure, start) = (&secure, &start);
+                    scope.spawn(move || {
+                        start.wait();
+                        secure.login(client, "ivan", "guesswork")
+                    })
+                })
+                .into_iter()
+                .collect();
+            guesses.into_iter().map(|g| g.join().unwrap()).collect()
+        });
+        let checked = results
+            .iter()
+            .filter(|r| **r == Err(Refusal::WrongCredentials))
+            .count();
+        let limited = results
+            .iter()
+            .filter(|r| matches!(r, Err(Refusal::NameLimited(_))))
+            .count();
+        assert_eq!((checked, limited), (1, 1), "{results:?}");
+    }
+
     #[test]
     fn attempts_per_address_are_limited_across_names() {
         let secure = secure();
