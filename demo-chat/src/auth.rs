@@ -1,33 +1,47 @@
-//! Who a session is: the `CONNECT` interceptor, the `/login` token endpoint, and a guard
-//! that keeps clients away from raw broker destinations.
+//! Who a session is: the `CONNECT` interceptor, the account endpoints, and a guard that
+//! keeps clients away from raw broker destinations.
 //!
-//! - Default mode: the `login` header of `CONNECT` is the user's name.
-//! - Secure mode (`--jwt-secret`): `CONNECT` must carry `Authorization: Bearer <token>`,
-//!   an HS256 JWT from `POST /login`; its `sub` is the user's name.
+//! - Default mode: the `login` header of `CONNECT` is the user's name. `POST /login` with
+//!   `{"name"}` answers a token nobody checks (the page always calls it).
+//! - Secure mode (`--jwt-secret`): accounts with passwords in an SQLite file
+//!   (`--accounts-db`). `POST /signup` and `POST /login` take `{"name", "password"}`; login
+//!   answers an HS256 JWT valid 15 minutes, which `CONNECT` must carry as
+//!   `Authorization: Bearer <token>` (its `sub` is the user's name). `POST /logout` with
+//!   the same header revokes that token.
 //!
-//! `POST /login` works in both modes (the page always calls it); in default mode its tokens
-//! are signed with a throw-away secret and nobody checks them.
+//! Layout: `jwt` (tokens), `password` (argon2id), `accounts` (SQLite), `limiter` (rate
+//! limits), `gate` (hashes off the async path), `secure` (sign-up and login logic), `http`
+//! (the endpoints).
 
+mod accounts;
+mod gate;
+mod http;
 mod jwt;
+mod limiter;
+mod password;
+mod secure;
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
+use std::path::Path;
+use std::sync::Arc;
 
-use bytes::Bytes;
-use http::{header, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::Full;
-use serde::{Deserialize, Serialize};
 use stomp_server::{Command, Frame, InterceptorContext, Principal, Rejection};
 
+pub(crate) use http::{login_handler, logout_handler, signup_handler};
 pub(crate) use jwt::{EmptySecret, Jwt};
+#[cfg(test)]
+pub(crate) use secure::ADDRESS_ATTEMPTS;
+pub(crate) use secure::{Secure, SecureError};
 
 use crate::rooms::now_ms;
 
 /// The longest user name, in characters.
 pub(crate) const NAME_MAX: usize = 32;
 
-/// How long a token from `/login` is valid.
-pub(crate) const TOKEN_TTL_SECS: u64 = 3600;
+/// How long a token from `/login` is valid: 15 minutes. A page reconnecting later asks its
+/// user to log in again; sessions already connected stay connected.
+pub(crate) const TOKEN_TTL_SECS: u64 = 15 * 60;
 
 /// Checks a user name: 1 to 32 letters, digits, spaces, `_`, `-` or `.`, not starting or
 /// ending with a space. `Err` says what is wrong, for the client.
@@ -50,12 +64,23 @@ pub(crate) fn validate_name(name: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Starting secure mode failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SecureModeError {
+    /// `--jwt-secret` is empty.
+    #[error(transparent)]
+    Secret(#[from] EmptySecret),
+    /// The accounts database or the hasher.
+    #[error(transparent)]
+    Accounts(#[from] SecureError),
+}
+
 /// How sessions authenticate.
 #[derive(Debug, Clone)]
 pub(crate) struct Auth {
     jwt: Jwt,
-    /// Secure mode: a valid token is required on `CONNECT`.
-    required: bool,
+    /// Secure mode: accounts, and a valid token required on `CONNECT`.
+    secure: Option<Arc<Secure>>,
 }
 
 impl Auth {
@@ -64,32 +89,46 @@ impl Auth {
         Auth {
             // Cannot fail: the secret is 32 bytes.
             jwt: Jwt::new(&throwaway_secret()).unwrap_or_else(|_| unreachable!("non-empty secret")),
-            required: false,
+            secure: None,
         }
     }
 
-    /// Secure mode: HS256 bearer tokens signed with `secret`.
-    pub(crate) fn jwt(secret: &str) -> Result<Auth, EmptySecret> {
+    /// Secure mode: HS256 bearer tokens signed with `secret`, accounts in the SQLite file
+    /// at `accounts_db` (created with its tables on first use).
+    pub(crate) fn jwt(secret: &str, accounts_db: &Path) -> Result<Auth, SecureModeError> {
+        let jwt = Jwt::new(secret.as_bytes())?;
         Ok(Auth {
-            jwt: Jwt::new(secret.as_bytes())?,
-            required: true,
+            jwt,
+            secure: Some(Arc::new(Secure::open(accounts_db)?)),
         })
+    }
+
+    /// Secure mode with accounts in memory (tests).
+    #[cfg(test)]
+    pub(crate) fn jwt_in_memory(secret: &str) -> Auth {
+        let accounts = accounts::Accounts::in_memory().unwrap_or_else(|e| panic!("{e}"));
+        Auth {
+            jwt: Jwt::new(secret.as_bytes()).unwrap_or_else(|e| panic!("{e}")),
+            secure: Some(Arc::new(
+                Secure::with(accounts).unwrap_or_else(|e| panic!("{e}")),
+            )),
+        }
     }
 
     /// True in secure mode.
     pub(crate) fn requires_token(&self) -> bool {
-        self.required
+        self.secure.is_some()
     }
 
     /// The user a `CONNECT` frame authenticates, or why it is refused.
     fn authenticate(&self, frame: &Frame) -> Result<String, Rejection> {
-        if !self.required {
+        let Some(secure) = &self.secure else {
             let name = frame.get("login").unwrap_or("");
             validate_name(name).map_err(|why| {
                 Rejection::new(format!("invalid name in the CONNECT `login` header: {why}"))
             })?;
             return Ok(name.to_owned());
-        }
+        };
         let Some(value) = frame
             .get("Authorization")
             .or_else(|| frame.get("authorization"))
@@ -101,13 +140,30 @@ impl Auth {
         let token = value
             .strip_prefix("Bearer ")
             .ok_or_else(|| Rejection::new("the Authorization header must be `Bearer <token>`"))?;
-        let claims = self
-            .jwt
-            .verify(token.trim(), now_ms() / 1000)
-            .map_err(|error| Rejection::new(error.to_string()))?;
+        let claims = self.verify(secure, token.trim())?;
         validate_name(&claims.sub)
             .map_err(|why| Rejection::new(format!("invalid name in the token's `sub`: {why}")))?;
         Ok(claims.sub)
+    }
+
+    /// A token's claims if it verifies and was not revoked by logout.
+    fn verify(&self, secure: &Secure, token: &str) -> Result<jwt::Claims, Rejection> {
+        let claims = self
+            .jwt
+            .verify(token, now_ms() / 1000)
+            .map_err(|error| Rejection::new(error.to_string()))?;
+        match secure.accounts.is_revoked(&claims.jti) {
+            Ok(false) => Ok(claims),
+            Ok(true) => Err(Rejection::new(
+                "token revoked: it was logged out; log in again",
+            )),
+            Err(error) => {
+                tracing::error!("accounts: cannot check a token for revocation: {error}");
+                Err(Rejection::new(
+                    "the server could not check the token; try again later",
+                ))
+            }
+        }
     }
 }
 
@@ -164,75 +220,9 @@ pub(crate) fn broker_guard(
     }
 }
 
-#[derive(Deserialize)]
-struct LoginRequest {
-    name: String,
-}
-
-#[derive(Serialize)]
-struct LoginResponse<'a> {
-    token: &'a str,
-    /// Seconds until the token expires.
-    expires_in: u64,
-    /// Whether the server requires the token (secure mode).
-    required: bool,
-}
-
-/// `POST /login` with `{"name": ".."}` → `{"token": ".."}` (valid one hour).
-pub(crate) fn login_handler(
-    auth: Auth,
-) -> impl Fn(Request<Bytes>) -> Response<Full<Bytes>> + Send + Sync + 'static {
-    move |request| {
-        if request.method() != Method::POST {
-            let mut response = json(StatusCode::METHOD_NOT_ALLOWED, &error_body("use POST"));
-            response
-                .headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static("POST"));
-            return response;
-        }
-        let login: LoginRequest = match serde_json::from_slice(request.body()) {
-            Ok(login) => login,
-            Err(error) => {
-                return json(
-                    StatusCode::BAD_REQUEST,
-                    &error_body(&format!("expected JSON {{\"name\": \"...\"}}: {error}")),
-                )
-            }
-        };
-        if let Err(why) = validate_name(&login.name) {
-            return json(StatusCode::BAD_REQUEST, &error_body(why));
-        }
-        let token = auth.jwt.sign(&login.name, now_ms() / 1000, TOKEN_TTL_SECS);
-        let body = LoginResponse {
-            token: &token,
-            expires_in: TOKEN_TTL_SECS,
-            required: auth.required,
-        };
-        json(StatusCode::OK, &body)
-    }
-}
-
-fn error_body(error: &str) -> serde_json::Value {
-    serde_json::json!({ "error": error })
-}
-
-fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Full<Bytes>> {
-    let body = serde_json::to_vec(body).unwrap_or_default();
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http_body_util::BodyExt as _;
     use stomp_server::SessionAttributes;
     use stomp_server::SessionId;
 
@@ -296,7 +286,7 @@ mod tests {
 
     #[test]
     fn secure_mode_requires_a_valid_bearer_token() {
-        let auth = Auth::jwt("s3cret").unwrap();
+        let auth = Auth::jwt_in_memory("s3cret");
         let now = now_ms() / 1000;
         let good = auth.jwt.sign("alice", now, 60);
         let bearer = format!("Bearer {good}");
@@ -330,7 +320,7 @@ mod tests {
             .unwrap_err()
             .message
             .contains("Bearer"));
-        assert!(Auth::jwt("").is_err());
+        assert!(Auth::jwt("", Path::new(":memory:")).is_err());
     }
 
     #[test]
@@ -354,39 +344,5 @@ mod tests {
         assert!(check(Command::Subscribe, "/user/queue/errors"));
         assert!(!check(Command::Subscribe, "/queue/errors-users2"));
         assert!(check(Command::Send, "/topics"), "only whole prefixes");
-    }
-
-    async fn login(auth: &Auth, method: Method, body: &str) -> (StatusCode, serde_json::Value) {
-        let request = Request::builder()
-            .method(method)
-            .uri("/login")
-            .body(Bytes::from(body.to_owned()))
-            .unwrap();
-        let response = login_handler(auth.clone())(request);
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        (status, serde_json::from_slice(&bytes).unwrap())
-    }
-
-    #[tokio::test]
-    async fn login_issues_tokens_for_valid_names() {
-        let auth = Auth::jwt("s3cret").unwrap();
-        let (status, body) = login(&auth, Method::POST, r#"{"name":"alice"}"#).await;
-        assert_eq!(status, StatusCode::OK);
-        let token = body["token"].as_str().unwrap();
-        let claims = auth.jwt.verify(token, now_ms() / 1000).unwrap();
-        assert_eq!(claims.sub, "alice");
-        assert_eq!(claims.exp - claims.iat, TOKEN_TTL_SECS);
-        assert_eq!(body["required"], true);
-
-        let (status, body) = login(&auth, Method::POST, r#"{"name":""}"#).await;
-        assert_eq!(
-            (status, body["error"].as_str()),
-            (StatusCode::BAD_REQUEST, Some("the name is empty"))
-        );
-        let (status, _) = login(&auth, Method::POST, "nope").await;
-        assert_eq!(status, StatusCode::BAD_REQUEST);
-        let (status, _) = login(&auth, Method::GET, "").await;
-        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     }
 }

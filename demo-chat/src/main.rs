@@ -2,8 +2,12 @@
 //!
 //! ```text
 //! cargo run --release -p demo-chat [-- --addr 127.0.0.1:8080] [--jwt-secret SECRET]
-//!                                   [--relay 127.0.0.1:61613]
+//!                                   [--accounts-db FILE] [--relay 127.0.0.1:61613]
 //! ```
+//!
+//! With `--jwt-secret` (secure mode) users sign up and log in with a password; accounts
+//! live in the SQLite file `--accounts-db` (default `demo-chat-accounts.sqlite3` in the
+//! working directory, created on first run).
 //!
 //! Open http://127.0.0.1:8080, pick a name and a room. STOMP clients connect to
 //! `ws://127.0.0.1:8080/ws`: `SEND /app/chat/{room}` with `{"content": ".."}`, subscribe to
@@ -19,31 +23,41 @@
 //! through the instance the client is connected to.
 //!
 //! Layout: `chat` (handlers), `rooms` (state: history, members), `presence` (session events
-//! → member lists and notices), `auth` (the `CONNECT` interceptor, JWT, `/login`), `errors`
+//! → member lists and notices), `auth` (the `CONNECT` interceptor, accounts, JWT, the
+//! `/signup`, `/login` and `/logout` endpoints), `errors`
 //! (error types and exception handlers), `page` (the embedded web page).
 
 mod auth;
 mod chat;
+#[cfg(test)]
+mod e2e_tests;
 mod errors;
 mod page;
 mod presence;
 mod rooms;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
-
 use std::time::Duration;
 
-use stomp_server::{Limits, RelayConfig, StompServer, UnhandledErrors};
+use stomp_server::{Limits, RelayConfig, Server, StompServer, UnhandledErrors};
 
 use crate::auth::Auth;
 use crate::rooms::Rooms;
 
 const USAGE: &str = "\
-usage: demo-chat [--addr HOST:PORT] [--jwt-secret SECRET] [--relay HOST:PORT]
+usage: demo-chat [--addr HOST:PORT] [--jwt-secret SECRET] [--accounts-db FILE]
+                 [--relay HOST:PORT]
 
   --addr HOST:PORT     where to listen (env DEMO_ADDR; default 127.0.0.1:8080)
-  --jwt-secret SECRET  secure mode: CONNECT needs `Authorization: Bearer <HS256 JWT>`
-                       from POST /login (env DEMO_JWT_SECRET; default: names from `login`)
+  --jwt-secret SECRET  secure mode: accounts with passwords (POST /signup, POST /login
+                       with {\"name\", \"password\"}); CONNECT needs
+                       `Authorization: Bearer <HS256 JWT>` from POST /login, valid 15
+                       minutes; POST /logout revokes it (env DEMO_JWT_SECRET; default:
+                       names from `login`, no passwords)
+  --accounts-db FILE   secure mode's SQLite accounts file, created on first run (env
+                       DEMO_ACCOUNTS_DB; default demo-chat-accounts.sqlite3 in the
+                       working directory)
   --relay HOST:PORT    use RabbitMQ's STOMP plugin at HOST:PORT (e.g. 127.0.0.1:61613,
                        guest/guest) instead of the embedded broker, so that several
                        instances serve the same rooms (env DEMO_RELAY; default: embedded).
@@ -59,11 +73,16 @@ usage: demo-chat [--addr HOST:PORT] [--jwt-secret SECRET] [--relay HOST:PORT]
 /// instance it has not heard from for three periods.
 const PRESENCE_REFRESH: Duration = Duration::from_secs(5);
 
+/// Where secure mode keeps its accounts unless told otherwise.
+const DEFAULT_ACCOUNTS_DB: &str = "demo-chat-accounts.sqlite3";
+
 /// The command line and environment, resolved.
 #[derive(Debug, PartialEq, Eq)]
 struct Options {
     addr: String,
     jwt_secret: Option<String>,
+    /// Secure mode's accounts database file.
+    accounts_db: PathBuf,
     /// RabbitMQ's STOMP host and port, for the broker relay.
     relay: Option<(String, u16)>,
 }
@@ -91,6 +110,7 @@ fn parse_args(
     let mut addr = env("DEMO_ADDR").filter(|a| !a.is_empty());
     let mut jwt_secret = env("DEMO_JWT_SECRET").filter(|s| !s.is_empty());
     let mut relay = env("DEMO_RELAY").filter(|r| !r.is_empty());
+    let mut accounts_db = env("DEMO_ACCOUNTS_DB").filter(|p| !p.is_empty());
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -109,6 +129,7 @@ fn parse_args(
             "--addr" => addr = Some(value("--addr")?),
             "--jwt-secret" => jwt_secret = Some(value("--jwt-secret")?),
             "--relay" => relay = Some(value("--relay")?),
+            "--accounts-db" => accounts_db = Some(value("--accounts-db")?),
             "-h" | "--help" => return Ok(None),
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -116,6 +137,7 @@ fn parse_args(
     Ok(Some(Options {
         addr: addr.unwrap_or_else(|| "127.0.0.1:8080".to_owned()),
         jwt_secret,
+        accounts_db: PathBuf::from(accounts_db.unwrap_or_else(|| DEFAULT_ACCOUNTS_DB.to_owned())),
         relay: relay.as_deref().map(parse_host_port).transpose()?,
     }))
 }
@@ -141,8 +163,11 @@ async fn main() -> ExitCode {
     };
     let auth = match &options.jwt_secret {
         None => Auth::open(),
-        Some(secret) => match Auth::jwt(secret) {
-            Ok(auth) => auth,
+        Some(secret) => match Auth::jwt(secret, &options.accounts_db) {
+            Ok(auth) => {
+                tracing::info!("accounts: {}", options.accounts_db.display());
+                auth
+            }
             Err(error) => {
                 eprintln!("demo-chat: {error}");
                 return ExitCode::from(2);
@@ -171,47 +196,15 @@ async fn run(
         Rooms::new()
     };
     let secure = auth.requires_token();
-    let listener_rooms = rooms.clone();
-    let refresh_rooms = rooms.clone();
     let changes_rooms = rooms.clone();
-    let builder = StompServer::builder()
-        .endpoint("/ws")
-        // Browsers without WebSocket, and Spring's SockJsClient, connect at /ws through SockJS.
-        .with_sockjs()
-        .application_prefix("/app");
-    let builder = match &relay {
-        // enableStompBrokerRelay: RabbitMQ owns /topic and /queue.
-        Some((host, port)) => builder.broker_relay(RelayConfig {
-            host: host.clone(),
-            port: *port,
-            ..RelayConfig::default()
-        }),
-        None => builder.simple_broker(["/topic", "/queue"]),
-    };
-    let builder = builder
-        .user_prefix("/user")
-        .heartbeat(10_000, 10_000)
-        .limits(Limits {
-            // A chat message is at most 2,000 characters: 16 KiB frames are plenty.
-            message_size: 16 * 1024,
-            ..Limits::default()
-        })
-        // A handler error nobody expected still answers the sender instead of closing it.
-        .unhandled_errors(UnhandledErrors::UserDestination("/queue/errors".to_owned()))
-        .state(rooms)
-        .interceptor(auth::connect_interceptor(auth.clone()))
-        .interceptor(auth::broker_guard)
-        .on_event(move |event, template| {
-            presence::on_session_event(&listener_rooms, event, template);
-        })
-        .http_handler("/login", auth::login_handler(auth));
-    let server = page::register(builder).build()?;
+    let refresh_rooms = rooms.clone();
+    let server = build_server(auth, relay.as_ref(), rooms)?;
     let listener = server.bind(addr).await?;
     let local = listener
         .local_addr()
         .map_or_else(|_| addr.to_owned(), |a| a.to_string());
     let mode = if secure {
-        "secure mode: CONNECT needs a bearer JWT from POST /login"
+        "secure mode: accounts with passwords; CONNECT needs a bearer JWT from POST /login"
     } else {
         "default mode: the CONNECT `login` header names the user"
     };
@@ -241,6 +234,54 @@ async fn run(
     }
     tracing::info!("demo-chat stopped");
     Ok(())
+}
+
+/// The chat server: endpoint, broker (embedded or `relay`), handlers, the authentication of
+/// `auth` with its HTTP endpoints, and the page.
+fn build_server(
+    auth: Auth,
+    relay: Option<&(String, u16)>,
+    rooms: Rooms,
+) -> Result<Server, stomp_server::StartError> {
+    let listener_rooms = rooms.clone();
+    let builder = StompServer::builder()
+        .endpoint("/ws")
+        // Browsers without WebSocket, and Spring's SockJsClient, connect at /ws through SockJS.
+        .with_sockjs()
+        .application_prefix("/app");
+    let builder = match relay {
+        // enableStompBrokerRelay: RabbitMQ owns /topic and /queue.
+        Some((host, port)) => builder.broker_relay(RelayConfig {
+            host: host.clone(),
+            port: *port,
+            ..RelayConfig::default()
+        }),
+        None => builder.simple_broker(["/topic", "/queue"]),
+    };
+    let mut builder = builder
+        .user_prefix("/user")
+        .heartbeat(10_000, 10_000)
+        .limits(Limits {
+            // A chat message is at most 2,000 characters: 16 KiB frames are plenty.
+            message_size: 16 * 1024,
+            ..Limits::default()
+        })
+        // A handler error nobody expected still answers the sender instead of closing it.
+        .unhandled_errors(UnhandledErrors::UserDestination("/queue/errors".to_owned()))
+        .state(rooms)
+        .interceptor(auth::connect_interceptor(auth.clone()))
+        .interceptor(auth::broker_guard)
+        .on_event(move |event, template| {
+            presence::on_session_event(&listener_rooms, event, template);
+        })
+        .http_handler("/login", auth::login_handler(auth.clone()));
+    let secure = auth.requires_token();
+    if secure {
+        builder = builder
+            .http_handler("/signup", auth::signup_handler(auth.clone()))
+            .http_handler("/logout", auth::logout_handler(auth));
+    }
+    page::register(builder, secure).build()
 }
 
 /// Resolves on Ctrl-C or, on Unix, SIGTERM (what `kill` and container runtimes send).
@@ -299,6 +340,7 @@ mod tests {
         let defaults = Options {
             addr: "127.0.0.1:8080".into(),
             jwt_secret: None,
+            accounts_db: PathBuf::from("demo-chat-accounts.sqlite3"),
             relay: None,
         };
         assert_eq!(parse(&[], &[]), Ok(Some(defaults)));
@@ -311,6 +353,7 @@ mod tests {
             Ok(Some(Options {
                 addr: "0.0.0.0:9000".into(),
                 jwt_secret: Some("k".into()),
+                accounts_db: PathBuf::from("demo-chat-accounts.sqlite3"),
                 relay: None,
             }))
         );
@@ -323,9 +366,22 @@ mod tests {
             Ok(Some(Options {
                 addr: "127.0.0.1:1".into(),
                 jwt_secret: Some("s".into()),
+                accounts_db: PathBuf::from("demo-chat-accounts.sqlite3"),
                 relay: None,
             }))
         );
+        let db = |args: &[&str], env: &[(&str, &str)]| {
+            parse(args, env).map(|o| o.map(|o| o.accounts_db))
+        };
+        assert_eq!(
+            db(&["--accounts-db", "a.db"], &[("DEMO_ACCOUNTS_DB", "b.db")]),
+            Ok(Some(PathBuf::from("a.db")))
+        );
+        assert_eq!(
+            db(&[], &[("DEMO_ACCOUNTS_DB", "b.db")]),
+            Ok(Some(PathBuf::from("b.db")))
+        );
+        assert!(USAGE.contains("--accounts-db FILE") && USAGE.contains("DEMO_ACCOUNTS_DB"));
         assert_eq!(parse(&["--help"], &[]), Ok(None));
         assert!(parse(&["--addr"], &[])
             .unwrap_err()

@@ -11,6 +11,10 @@
   // and room lists, tagged with `instance`, every 5 s; an instance not heard from for this
   // long is forgotten (it stopped).
   const INSTANCE_STALE_MS = 16000;
+  // Secure mode (demo-chat --jwt-secret): accounts with passwords, and a token from
+  // POST /login on CONNECT. The server marks the page's <body data-auth="secure">.
+  const SECURE = document.body.dataset.auth === "secure";
+  const RELOGIN = "Your login expired: enter your password and press Log in to continue.";
 
   const state = {
     name: "",
@@ -25,6 +29,8 @@
     liveBuffer: null, // messages that arrived while the history was loading
     instanceMembers: new Map(), // relay mode: instance id -> { list, at } for the current room
     instanceRooms: new Map(), // relay mode: instance id -> { list, at }
+    token: null, // secure mode: the bearer token from POST /login
+    tokenExpiresAt: 0, // ms since the epoch, a little before the server's expiry
   };
 
   // ---- rendering -------------------------------------------------------------------------
@@ -211,17 +217,95 @@
     return null; // no /login or no network: try without a token, the server will say
   }
 
+  // ---- accounts (secure mode) -------------------------------------------------------------
+
+  function failure(message, status) {
+    return Object.assign(new Error(message), { refused: true, status });
+  }
+
+  // POST /signup or /login; the JSON answer, or a failure that says what went wrong.
+  async function account(path, payload) {
+    let response;
+    try {
+      response = await fetch(path, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(payload),
+      });
+    } catch (error) {
+      throw failure("Cannot reach the server: " + error.message, "unreachable");
+    }
+    const body = await response.json().catch(() => ({}));
+    if (response.ok) return body;
+    const text = body.error || "HTTP " + response.status;
+    if (response.status === 401) throw failure("Login failed: " + text + ".", "login failed");
+    if (response.status === 429) throw failure("Rate limited: " + text + ".", "rate limited");
+    if (response.status === 409) throw failure("Sign-up failed: " + text + ".", "name taken");
+    if (response.status === 503) throw failure("Server busy: " + text + ".", "busy");
+    throw failure((path === "/signup" ? "Sign-up" : "Login") + " refused: " + text, "rejected");
+  }
+
+  function refuse(error) {
+    state.wanted = false;
+    setStatus("rejected", error.status || "rejected");
+    showError(error.message);
+  }
+
+  function loggedInAs(name) {
+    return SECURE && state.token && state.name === name && Date.now() < state.tokenExpiresAt;
+  }
+
+  function forgetToken() {
+    state.token = null;
+    state.tokenExpiresAt = 0;
+    updateAccountControls();
+  }
+
+  function updateAccountControls() {
+    if (!SECURE) return;
+    $("join").textContent = state.token ? "Join" : "Log in";
+    $("logout").hidden = !state.token;
+  }
+
+  // Logs in; true when a token was stored.
+  async function logIn(name, password) {
+    setStatus("connecting", "logging in…");
+    try {
+      const body = await account("/login", { name, password });
+      state.token = body.token;
+      state.tokenExpiresAt = Date.now() + Math.max(0, body.expires_in - 5) * 1000;
+      state.name = body.name || name;
+      $("name").value = state.name;
+      $("password").value = "";
+      $("errors").replaceChildren(); // earlier failures are settled
+      updateAccountControls();
+      return true;
+    } catch (error) {
+      refuse(error);
+      return false;
+    }
+  }
+
+  // The token for CONNECT: secure mode's from login, default mode's from /login by name.
+  async function connectToken() {
+    if (!SECURE) return fetchToken(state.name);
+    if (!state.token || Date.now() >= state.tokenExpiresAt) {
+      const expired = Boolean(state.token);
+      forgetToken();
+      throw failure(expired ? RELOGIN : "Log in first: enter your password.", expired ? "login expired" : "logged out");
+    }
+    return state.token;
+  }
+
   async function connect() {
     clearTimeout(state.reconnectTimer);
     state.wanted = true;
     setStatus(state.reconnectDelay > 1000 ? "reconnecting" : "connecting", "connecting…");
     let token;
     try {
-      token = await fetchToken(state.name);
+      token = await connectToken();
     } catch (error) {
-      state.wanted = false;
-      setStatus("rejected", "rejected");
-      showError(error.message);
+      refuse(error);
       return;
     }
     const headers = { login: state.name };
@@ -235,9 +319,12 @@
     } catch (error) {
       if (error.frame && state.client === client) {
         // Refused by the server (bad name, bad token): retrying would not help.
-        state.wanted = false;
-        setStatus("rejected", "rejected");
-        showError(error.message);
+        if (SECURE && /expired|revoked/.test(error.message)) {
+          forgetToken();
+          refuse(failure(RELOGIN + " (" + error.message + ")", "login expired"));
+        } else {
+          refuse(failure(error.message, "rejected"));
+        }
       }
       return; // a plain connection failure is retried by onClose
     }
@@ -329,15 +416,30 @@
 
   // ---- controls -------------------------------------------------------------------------
 
-  $("join-form").addEventListener("submit", (event) => {
-    event.preventDefault();
+  // The name and room of the form, or null after saying what is wrong.
+  function formInput() {
     const name = $("name").value.trim();
     const room = $("room").value.trim() || "general";
-    if (!name) return showError("Pick a name first.");
+    if (!name) {
+      showError("Pick a name first.");
+      return null;
+    }
     if (!ROOM_PATTERN.test(room)) {
-      return showError("Room names are 1 to 32 letters (A-Z, a-z), digits, _ or -.");
+      showError("Room names are 1 to 32 letters (A-Z, a-z), digits, _ or -.");
+      return null;
     }
     localStorage.setItem("demo-chat.name", name);
+    return { name, room };
+  }
+
+  function dropSession() {
+    const old = state.client;
+    state.client = null;
+    if (old) old.disconnect();
+  }
+
+  // Joins `room` as `name`: in the current session if it is the same user, else a new one.
+  function startSession(name, room) {
     const sameUser = state.client && state.client.connected && name === state.name;
     state.name = name;
     state.room = room;
@@ -345,12 +447,52 @@
       enterRoom(room);
       return;
     }
-    // A new name means a new session.
-    const old = state.client;
-    state.client = null;
-    if (old) old.disconnect();
+    dropSession();
     state.reconnectDelay = 1000;
     connect();
+  }
+
+  $("join-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const input = formInput();
+    if (!input) return;
+    if (SECURE && !loggedInAs(input.name)) {
+      const password = $("password").value;
+      if (!password) return showError("Enter your password to log in, or press Sign up to create an account.");
+      if (!(await logIn(input.name, password))) return;
+      dropSession(); // a new login is a new session, even under the same name
+      input.name = state.name;
+    }
+    startSession(input.name, input.room);
+  });
+
+  $("signup").addEventListener("click", async () => {
+    const input = formInput();
+    if (!input) return;
+    const password = $("password").value;
+    setStatus("connecting", "signing up…");
+    try {
+      await account("/signup", { name: input.name, password });
+    } catch (error) {
+      refuse(error);
+      return;
+    }
+    if (!(await logIn(input.name, password))) return;
+    dropSession();
+    startSession(state.name, input.room);
+  });
+
+  $("logout").addEventListener("click", () => {
+    const token = state.token;
+    forgetToken();
+    state.wanted = false;
+    clearTimeout(state.reconnectTimer);
+    dropSession();
+    setComposer(false);
+    setStatus("disconnected", "logged out");
+    if (token) {
+      fetch("/logout", { method: "POST", headers: { authorization: "Bearer " + token } }).catch(() => {});
+    }
   });
 
   $("send-form").addEventListener("submit", (event) => {
@@ -367,5 +509,10 @@
 
   $("name").value = localStorage.getItem("demo-chat.name") || "";
   $("room").value = new URLSearchParams(location.search).get("room") || localStorage.getItem("demo-chat.room") || "general";
+  if (SECURE) {
+    for (const element of document.querySelectorAll(".secure-only")) element.hidden = false;
+    $("messages").dataset.empty = "Sign up, or log in with your name and password, to join a room.";
+  }
+  updateAccountControls();
   setStatus("disconnected");
 })();

@@ -37,7 +37,10 @@ pub struct StaticResource {
 }
 
 /// A plain HTTP handler for paths that are neither endpoints nor static resources (a login
-/// endpoint, a health check). It receives the request with its body collected.
+/// endpoint, a health check). It receives the request with its body collected, and the
+/// client's address as a [`SocketAddr`] in its extensions (`request.extensions().get()`)
+/// when the server knows it (always when it accepted the connection itself; through the
+/// tower service only when the host router put one there), e.g. for rate limits.
 pub type HttpHandler = dyn Fn(Request<Bytes>) -> Response<Full<Bytes>> + Send + Sync + 'static;
 
 /// The body of every response the server writes (a whole body, or the stream of a SockJS
@@ -91,7 +94,11 @@ where
         return Ok(upgrade(request, app, remote, shutdown, Upgrade::Stomp));
     }
     if let Some(handler) = routes.handlers.get(&path) {
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
+        // The tower service passes the unspecified address when it knows none: say nothing.
+        if !remote.ip().is_unspecified() {
+            parts.extensions.insert(remote);
+        }
         // Bodies are bounded like frames: a handler never sees more than `message_size`.
         let limited = http_body_util::Limited::new(body, app.config.limits.message_size);
         let body = match http_body_util::BodyExt::collect(limited).await {

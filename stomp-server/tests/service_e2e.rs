@@ -122,3 +122,24 @@ async fn http_handler_bodies_are_bounded() {
     );
     assert_eq!(get(port, "POST", "/echo", &"x".repeat(2000)).await.0, 413);
 }
+
+#[tokio::test]
+async fn http_handlers_see_the_client_address() {
+    let server = StompServer::builder()
+        .handlers(Handlers::new())
+        .http_handler("/whoami", |request: Request<Bytes>| {
+            let remote = request.extensions().get::<std::net::SocketAddr>();
+            let text = remote.map_or_else(|| "unknown".to_owned(), |addr| addr.ip().to_string());
+            Response::new(Full::new(Bytes::from(text)))
+        })
+        .stats_log_interval(None)
+        .build()
+        .unwrap();
+    let listener = server.bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(server.run(listener, std::future::pending()));
+    assert_eq!(
+        get(port, "GET", "/whoami", "").await,
+        (200, "127.0.0.1".to_owned())
+    );
+}

@@ -1,5 +1,7 @@
 //! The demo chat in a real browser: builds and starts `demo-chat` on a free port, then runs
-//! `tests/browser/chat_test.mjs` (Debian's Chromium driven by playwright-core) against it.
+//! `tests/browser/chat_test.mjs` (Debian's Chromium driven by playwright-core) against it;
+//! and again in secure mode (`--jwt-secret`, accounts in a fresh SQLite file) with
+//! `tests/browser/secure_test.mjs`: sign-up and login through the page.
 //!
 //! Needs `node`, `tests/browser/node_modules/playwright-core` and `/usr/bin/chromium`
 //! (`bash tests/browser/install.sh`). Without them the test prints a loud `SKIPPED` line and
@@ -61,13 +63,15 @@ struct Demo {
 }
 
 impl Demo {
-    fn start(exe: &Path, log: &Path) -> Demo {
+    fn start(exe: &Path, log: &Path, extra_args: &[&std::ffi::OsStr]) -> Demo {
         let mut child = Command::new(exe)
             .args(["--addr", "127.0.0.1:0"])
+            .args(extra_args)
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .env_remove("DEMO_ADDR")
             .env_remove("DEMO_JWT_SECRET")
+            .env_remove("DEMO_ACCOUNTS_DB")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -234,7 +238,7 @@ fn chat_works_in_a_real_browser() {
     let exe = build_demo(&root);
     let artifacts = root.join("tests/artifacts");
     std::fs::create_dir_all(&artifacts).expect("cannot create tests/artifacts");
-    let mut demo = Demo::start(&exe, &artifacts.join("browser-demo.log"));
+    let mut demo = Demo::start(&exe, &artifacts.join("browser-demo.log"), &[]);
     let addr = demo.wait_ready();
     let url = format!("http://{addr}");
     eprintln!("browser test: demo-chat ({}) at {url}", exe.display());
@@ -265,4 +269,69 @@ fn chat_works_in_a_real_browser() {
             .any(|l| l.trim() == "browser: 10 passed, 0 failed"),
         "the browser test printed no `browser: 10 passed, 0 failed` line:\n{output}"
     );
+}
+
+/// Runs `script` with node against `url`; panics with both outputs unless it finishes in time
+/// and prints `browser: {expected} passed, 0 failed`.
+fn run_script(root: &Path, script: &str, url: &str, demo: &Demo, expected: usize) {
+    let mut node = Command::new("node");
+    node.arg(root.join(script)).arg(url).current_dir(root);
+    let (status, output) = run_with_timeout(node, RUN_TIMEOUT);
+    println!("{output}");
+    match status {
+        Some(status) if status.success() => {}
+        Some(status) => panic!(
+            "{script} failed ({status}):\n{output}\n--- demo-chat output ---\n{}",
+            demo.output()
+        ),
+        None => panic!(
+            "{script} did not finish within {} s:\n{output}\n--- demo-chat output ---\n{}",
+            RUN_TIMEOUT.as_secs(),
+            demo.output()
+        ),
+    }
+    let summary = format!("browser: {expected} passed, 0 failed");
+    assert!(
+        output.lines().any(|l| l.trim() == summary),
+        "{script} printed no `{summary}` line:\n{output}"
+    );
+}
+
+#[test]
+fn secure_mode_signs_up_and_logs_in_through_the_page() {
+    let root = tests::prerequisite::workspace_root();
+    let missing = tests::prerequisite::missing_for_browser(&root, &[]);
+    if !missing.is_empty() {
+        tests::prerequisite::missing(
+            "browser test (secure mode)",
+            &format!("{} missing", missing.join(", ")),
+            "bash tests/browser/install.sh (apt-get install -y chromium; npm ci --prefix tests/browser)",
+        );
+        return;
+    }
+    let exe = build_demo(&root);
+    let artifacts = root.join("tests/artifacts");
+    std::fs::create_dir_all(&artifacts).expect("cannot create tests/artifacts");
+    // A fresh accounts file, removed afterwards.
+    let db = std::env::temp_dir().join(format!(
+        "demo-chat-browser-accounts-{}.sqlite3",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&db);
+    let mut demo = Demo::start(
+        &exe,
+        &artifacts.join("browser-secure-demo.log"),
+        &[
+            "--jwt-secret".as_ref(),
+            "browser-test-secret".as_ref(),
+            "--accounts-db".as_ref(),
+            db.as_os_str(),
+        ],
+    );
+    let addr = demo.wait_ready();
+    let url = format!("http://{addr}");
+    eprintln!("browser test: demo-chat in secure mode at {url}");
+    run_script(&root, "tests/browser/secure_test.mjs", &url, &demo, 9);
+    drop(demo);
+    let _ = std::fs::remove_file(&db);
 }

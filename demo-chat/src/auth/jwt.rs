@@ -1,5 +1,6 @@
 //! A minimal HS256 JSON Web Token (RFC 7519) signer and verifier: exactly what the demo
-//! needs (`sub`, `iat`, `exp`), nothing else. Tokens are `base64url(header)` `.`
+//! needs (`sub`, `iat`, `exp`, and a random `jti` so that one token can be revoked at
+//! logout), nothing else. Tokens are `base64url(header)` `.`
 //! `base64url(claims)` `.` `base64url(HMAC-SHA256(key, first two parts))`, without padding.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -20,6 +21,8 @@ pub(crate) struct Claims {
     pub(crate) iat: u64,
     /// Expires at, seconds since the Unix epoch.
     pub(crate) exp: u64,
+    /// The token's id: 128 random bits, base64url (what logout revokes).
+    pub(crate) jti: String,
 }
 
 /// Why a token was refused. The texts go to the client in the `ERROR` frame.
@@ -78,14 +81,21 @@ impl Jwt {
         Ok(Jwt { mac })
     }
 
-    /// A token for `sub`, issued at `now` (seconds) and valid for `ttl_secs`.
+    /// A token for `sub` with a fresh random id, issued at `now` (seconds) and valid for
+    /// `ttl_secs`.
     pub(crate) fn sign(&self, sub: &str, now: u64, ttl_secs: u64) -> String {
+        self.sign_with_id(sub, &token_id(), now, ttl_secs)
+    }
+
+    /// A token for `sub` with the id `jti`.
+    pub(crate) fn sign_with_id(&self, sub: &str, jti: &str, now: u64, ttl_secs: u64) -> String {
         let claims = Claims {
             sub: sub.to_owned(),
             iat: now,
             exp: now.saturating_add(ttl_secs),
+            jti: jti.to_owned(),
         };
-        // Serializing a struct of a string and two integers cannot fail.
+        // Serializing a struct of two strings and two integers cannot fail.
         let claims = serde_json::to_vec(&claims).unwrap_or_default();
         let mut token = URL_SAFE_NO_PAD.encode(HEADER);
         token.push('.');
@@ -120,8 +130,10 @@ impl Jwt {
         // `verify_slice` compares in constant time.
         mac.verify_slice(&signature)
             .map_err(|_| TokenError::Signature)?;
-        let claims: Claims =
-            decode_json(claims_part, "the claims (sub, iat and exp are required)")?;
+        let claims: Claims = decode_json(
+            claims_part,
+            "the claims (sub, iat, exp and jti are required)",
+        )?;
         if now >= claims.exp {
             return Err(TokenError::Expired {
                 exp: claims.exp,
@@ -130,6 +142,24 @@ impl Jwt {
         }
         Ok(claims)
     }
+}
+
+/// 128 random bits from the operating system, base64url. Should the system's generator fail
+/// (it does not on supported systems), the clock and a counter still give an id unique to
+/// this process: ids only need to be unique, and a collision would revoke too much, never
+/// too little.
+fn token_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static FALLBACK: AtomicU64 = AtomicU64::new(0);
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        bytes[..8].copy_from_slice(&(nanos as u64).to_le_bytes());
+        bytes[8..].copy_from_slice(&FALLBACK.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+    }
+    URL_SAFE_NO_PAD.encode(bytes)
 }
 
 fn decode_json<T: for<'de> Deserialize<'de>>(
@@ -158,22 +188,23 @@ mod tests {
         assert_eq!(token.split('.').count(), 3);
         let claims = jwt().verify(&token, NOW + 10).unwrap();
         assert_eq!(
-            claims,
-            Claims {
-                sub: "alice".into(),
-                iat: NOW,
-                exp: NOW + 3600
-            }
+            (claims.sub.as_str(), claims.iat, claims.exp),
+            ("alice", NOW, NOW + 3600)
         );
+        assert_eq!(claims.jti.len(), 22, "128 bits in base64url");
+        let again = jwt().verify(&jwt().sign("alice", NOW, 3600), NOW).unwrap();
+        assert_ne!(claims.jti, again.jti, "every token has its own id");
     }
 
     #[test]
     fn a_known_token_verifies() {
         // Built independently: header and claims as below, HMAC-SHA256 with key "secret".
         let jwt = Jwt::new(b"secret").unwrap();
-        let token = jwt.sign("bob", 1_000, 1_000);
-        let expected_prefix =
-            "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJib2IiLCJpYXQiOjEwMDAsImV4cCI6MjAwMH0.";
+        let token = jwt.sign_with_id("bob", "t1", 1_000, 1_000);
+        let expected_prefix = concat!(
+            "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.",
+            "eyJzdWIiOiJib2IiLCJpYXQiOjEwMDAsImV4cCI6MjAwMCwianRpIjoidDEifQ."
+        );
         assert!(token.starts_with(expected_prefix), "{token}");
         assert_eq!(jwt.verify(&token, 1_999).unwrap().sub, "bob");
     }
@@ -201,7 +232,7 @@ mod tests {
         // Claims swapped for someone else's, signature kept.
         let parts: Vec<&str> = token.split('.').collect();
         let claims = URL_SAFE_NO_PAD.encode(format!(
-            r#"{{"sub":"mallory","iat":{NOW},"exp":{}}}"#,
+            r#"{{"sub":"mallory","iat":{NOW},"exp":{},"jti":"x"}}"#,
             NOW + 3600
         ));
         let altered = format!("{}.{claims}.{}", parts[0], parts[2]);
@@ -238,7 +269,7 @@ mod tests {
         }
         // Claims without `exp`, correctly signed: malformed rather than eternal.
         let header = URL_SAFE_NO_PAD.encode(HEADER);
-        let claims = URL_SAFE_NO_PAD.encode(r#"{"sub":"alice","iat":1}"#);
+        let claims = URL_SAFE_NO_PAD.encode(r#"{"sub":"alice","iat":1,"jti":"x"}"#);
         let signed = format!("{header}.{claims}");
         let mut mac = jwt().mac;
         mac.update(signed.as_bytes());
