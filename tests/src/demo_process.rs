@@ -60,7 +60,7 @@ pub struct DemoProcess {
 
 impl DemoProcess {
     /// Starts `exe --addr 127.0.0.1:0 ARGS..`, copying its output to `log` as well.
-    pub fn start(exe: &Path, args: &[&str], log: &Path) -> DemoProcess {
+    pub fn start<S: AsRef<std::ffi::OsStr>>(exe: &Path, args: &[S], log: &Path) -> DemoProcess {
         let mut child = Command::new(exe)
             .args(["--addr", "127.0.0.1:0"])
             .args(args)

@@ -44,10 +44,15 @@ fn spring_stomp_client_talks_to_demo_chat_and_the_greeting_example() {
     let _ = std::fs::create_dir_all(&artifacts);
     let chat_exe = build(&root, Target::Bin("demo-chat"));
     let greeting_exe = build(&root, Target::Example("greeting"));
-    let mut chat = DemoProcess::start(&chat_exe, &[], &artifacts.join("spring-client-chat.log"));
+    let no_args: [&str; 0] = [];
+    let mut chat = DemoProcess::start(
+        &chat_exe,
+        &no_args,
+        &artifacts.join("spring-client-chat.log"),
+    );
     let mut greeting = DemoProcess::start(
         &greeting_exe,
-        &[],
+        &no_args,
         &artifacts.join("spring-client-greeting.log"),
     );
     let chat_addr = chat.wait_ready("demo-chat on http://");
