@@ -18,7 +18,7 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
 
 use crate::app::App;
-use crate::session::run_session;
+use crate::session::{run_session, MeteredIo, MeteredWebSocket, WireMeter};
 use crate::sockjs::{self, SockJs, SockSession};
 
 /// How many bytes tungstenite gathers before writing to the socket. The session writer
@@ -179,18 +179,20 @@ pub(crate) fn upgrade<B>(
     config.write_buffer_size = WRITE_BUFFER_SIZE;
     config.max_message_size = Some(limits.message_size * 2 + 4096);
     config.max_frame_size = Some(limits.message_size * 2 + 4096);
+    // What the connection holds for its client (pongs included) is held to the send-buffer
+    // limit by the meter; this is tungstenite's own hard cap behind it, with room for one
+    // batch and a SockJS frame (JSON escaping can make one several times its messages).
+    config.max_write_buffer_size = WRITE_BUFFER_SIZE + 8 * limits.send_buffer_size;
+    let meter = WireMeter::new(limits.send_buffer_size);
     let on_upgrade = hyper::upgrade::on(&mut request);
     tokio::spawn(async move {
         // Held until the session ends, whether or not it ever sends CONNECT.
         let _slot = slot;
         match on_upgrade.await {
             Ok(upgraded) => {
-                let ws = WebSocketStream::from_raw_socket(
-                    TokioIo::new(upgraded),
-                    Role::Server,
-                    Some(config),
-                )
-                .await;
+                let io = MeteredIo::new(TokioIo::new(upgraded), Arc::clone(&meter));
+                let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+                let ws = MeteredWebSocket::new(ws, meter);
                 match kind {
                     Upgrade::Stomp => run_session(ws, app, remote, shutdown).await,
                     Upgrade::SockJs(heartbeat) => {

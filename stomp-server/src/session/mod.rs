@@ -9,6 +9,7 @@ mod queue;
 mod rate;
 mod run;
 mod split;
+mod wire;
 mod writer;
 
 pub use attributes::SessionAttributes;
@@ -17,3 +18,4 @@ pub(crate) use handle::SessionHandle;
 pub(crate) use outbound::to_ws_message;
 pub(crate) use outbound::CloseCause;
 pub(crate) use run::run_session;
+pub(crate) use wire::{MeteredIo, MeteredWebSocket, WireMeter};

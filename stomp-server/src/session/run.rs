@@ -147,6 +147,11 @@ pub(crate) async fn run_session<T>(
             Ok(Some(Ok(WsMessage::Text(text)))) => buffer.extend_from_slice(text.as_bytes()),
             Ok(Some(Ok(WsMessage::Binary(bytes)))) => buffer.extend_from_slice(&bytes),
             Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(WsError::WriteBufferFull(_)))) => {
+                app.stats.slow_consumer();
+                tracing::warn!(%remote, "closing a connection that does not read what it is sent (pongs) before CONNECT");
+                return;
+            }
             Ok(Some(Err(_)) | None) => return,
             Err(_) => {
                 tracing::info!(%remote, "no CONNECT within {:?}; closing", limits.time_to_first_frame);
@@ -247,6 +252,7 @@ pub(crate) async fn run_session<T>(
     // touches the timer wheel for its heart-beats.
     let window = read_timeout.unwrap_or(FAR_FUTURE);
     let mut last_read = Instant::now();
+    let mut read_at = last_read;
     let mut rate = FrameRate::new(limits.max_frames_per_second, last_read.into_std());
     let deadline = tokio::time::sleep_until(last_read + window);
     tokio::pin!(deadline);
@@ -258,7 +264,7 @@ pub(crate) async fn run_session<T>(
     tokio::pin!(shutting_down);
     let end = 'session: loop {
         // Handle every complete frame already buffered.
-        rate.refill(last_read.into_std());
+        rate.refill(read_at.into_std());
         loop {
             match decoder.decode(&mut buffer) {
                 Ok(Some(frame)) => {
@@ -292,12 +298,21 @@ pub(crate) async fn run_session<T>(
                 break End::Closed(CloseCause::Shutdown);
             }
             next = stream.next() => {
-                last_read = Instant::now();
+                read_at = Instant::now();
+                // Only STOMP bytes (frames, heart-beat EOLs) are heart-beats: pings and
+                // pongs keep a WebSocket open, not a STOMP session.
                 match next {
-                    Some(Ok(WsMessage::Text(text))) => buffer.extend_from_slice(text.as_bytes()),
-                    Some(Ok(WsMessage::Binary(bytes))) => buffer.extend_from_slice(&bytes),
+                    Some(Ok(WsMessage::Text(text))) => {
+                        last_read = read_at;
+                        buffer.extend_from_slice(text.as_bytes());
+                    }
+                    Some(Ok(WsMessage::Binary(bytes))) => {
+                        last_read = read_at;
+                        buffer.extend_from_slice(&bytes);
+                    }
                     Some(Ok(WsMessage::Close(_))) | None => break End::Client("connection closed by client"),
                     Some(Ok(_)) => {}
+                    Some(Err(WsError::WriteBufferFull(_))) => break End::Closed(CloseCause::SendBufferLimit),
                     Some(Err(error)) => {
                         tracing::debug!(session = %id, %error, "websocket read failed");
                         break End::Client("connection lost");

@@ -1,0 +1,166 @@
+//! The transport under abuse, over real sockets: ping floods, floods of empty messages, slow
+//! HTTP requests, loose WebSocket handshakes and the close codes a client sees.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestServer, WAIT};
+use futures_util::{SinkExt, StreamExt};
+use stomp_server::{Limits, StompServer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+type Raw = tokio_tungstenite::WebSocketStream<TcpStream>;
+
+fn no_handlers() -> stomp_server::StompServerBuilder {
+    StompServer::builder().handlers(stomp_server::Handlers::new())
+}
+
+async fn raw(server: &TestServer) -> Raw {
+    let tcp = TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
+    let (ws, _) = tokio_tungstenite::client_async(server.url(), tcp)
+        .await
+        .unwrap();
+    ws
+}
+
+/// Reads WebSocket messages until one holds a whole frame (or the socket closes).
+async fn read_text(ws: &mut Raw) -> Option<String> {
+    loop {
+        match tokio::time::timeout(WAIT, ws.next()).await.ok()?? {
+            Ok(WsMessage::Text(t)) if t.as_str() != "\n" => return Some(t.as_str().to_owned()),
+            Ok(WsMessage::Binary(b)) => return Some(String::from_utf8_lossy(&b).into_owned()),
+            Ok(WsMessage::Close(_)) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// A TCP connection with a small receive buffer that has finished a WebSocket handshake
+/// by hand (so that the test can write raw frames and never read).
+async fn raw_upgraded(port: u16) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut tcp = socket.connect(([127, 0, 0, 1], port).into()).await.unwrap();
+    let request = format!(
+        "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: Upgrade\r\n\
+         Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let head = read_head(&mut tcp).await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    tcp
+}
+
+/// Reads an HTTP response head, byte by byte (nothing after it is consumed).
+async fn read_head(tcp: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        match tokio::time::timeout(WAIT, tcp.read(&mut byte)).await {
+            Ok(Ok(1)) => head.push(byte[0]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
+/// A client frame (masked with a zero key) with this opcode byte and a short payload.
+fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mut frame = vec![opcode, 0x80 | u8::try_from(payload.len()).unwrap()];
+    frame.extend_from_slice(&[0, 0, 0, 0]);
+    frame.extend_from_slice(payload);
+    frame
+}
+
+/// Reads (and drops) what the server sends until it closes the connection; false when it
+/// is still open after [`WAIT`] without a byte.
+async fn drained_to_close(tcp: &mut TcpStream) -> bool {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match tokio::time::timeout(WAIT, tcp.read(&mut buf)).await {
+            Ok(Ok(0) | Err(_)) => return true,
+            Ok(Ok(_)) => {}
+            Err(_) => return false,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_ping_flood_that_never_reads_is_cut_off_and_others_carry_on() {
+    let limits = Limits {
+        send_buffer_size: 64 * 1024,
+        ..Limits::default()
+    };
+    let server = TestServer::start(no_handlers().limits(limits)).await;
+    let calm = server.connect_anonymous().await;
+    let mut sub = calm.subscribe("/topic/ping-flood-calm").await.unwrap();
+
+    let mut tcp = raw_upgraded(server.port).await;
+    // 100,000 pings of 125 bytes owe 12.7 MB of pongs: far past the kernel's buffers and
+    // the 64 KiB allowed to wait, so the server must stop reading them.
+    let chunk: Vec<u8> = (0..500)
+        .flat_map(|_| client_frame(0x89, &[b'p'; 125]))
+        .collect();
+    let mut refused = false;
+    for _ in 0..200 {
+        let write = tokio::time::timeout(WAIT, tcp.write_all(&chunk)).await;
+        if !matches!(write, Ok(Ok(()))) {
+            // Closed (reset) or no longer read: either way the flood is over.
+            refused = true;
+            break;
+        }
+    }
+    assert!(
+        refused || drained_to_close(&mut tcp).await,
+        "the server kept the flooding connection open"
+    );
+    assert_eq!(server.stats.snapshot().slow_consumer_closes, 1);
+
+    calm.send("/topic/ping-flood-calm", "unaffected")
+        .await
+        .unwrap();
+    assert_eq!(
+        sub.next_timeout(WAIT).await.unwrap().body_str(),
+        Some("unaffected")
+    );
+}
+
+#[tokio::test]
+async fn pings_are_not_heart_beats() {
+    let server = TestServer::start(no_handlers().heartbeat(100, 100)).await;
+    let mut ws = raw(&server).await;
+    let connect = "CONNECT\naccept-version:1.2\nheart-beat:100,0\n\n\0";
+    ws.send(WsMessage::text(connect)).await.unwrap();
+    let connected = read_text(&mut ws).await.unwrap();
+    assert!(connected.starts_with("CONNECTED\n"), "{connected}");
+    // Pings every 20 ms, never a STOMP heart-beat: the session must still time out.
+    let mut ticker = tokio::time::interval(Duration::from_millis(20));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let error = loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                if ws.send(WsMessage::Ping(vec![1, 2, 3].into())).await.is_err() {
+                    break None;
+                }
+            }
+            next = ws.next() => match next {
+                Some(Ok(WsMessage::Text(text))) if text.as_str() != "\n" => {
+                    break Some(text.as_str().to_owned());
+                }
+                Some(Ok(_)) => {}
+                _ => break None,
+            },
+            () = tokio::time::sleep_until(deadline) => break None,
+        }
+    };
+    let error = error.expect("an ERROR for the missing heart-beats");
+    assert!(error.contains("no frame or heart-beat received"), "{error}");
+    assert_eq!(server.stats.snapshot().heartbeat_timeouts, 1);
+}
