@@ -33,7 +33,10 @@ pub struct Limits {
     pub max_subscriptions_per_session: usize,
     /// Most frames one session may send per second, with bursts of up to one second's worth
     /// (a token bucket). A session past it gets an `ERROR` and is closed, so a flood of small
-    /// valid frames cannot monopolise the server. Default 100,000; 0 turns the check off.
+    /// valid frames cannot monopolise the server. Every WebSocket message counts, from the
+    /// handshake on (before `CONNECT` too), whatever it holds: a heart-beat EOL, a ping, a
+    /// part of a frame; a message holding several frames counts once per frame. Default
+    /// 100,000; 0 turns the check off.
     pub max_frames_per_second: u32,
     /// Most bytes a session's open transactions may hold (`SEND`, `ACK` and `NACK` frames
     /// waiting for `COMMIT`, and the transactions themselves); past it the session gets an

@@ -41,6 +41,17 @@ async fn read_text(ws: &mut Raw) -> Option<String> {
     }
 }
 
+/// True when the server closes `ws` within [`WAIT`].
+async fn closed(ws: &mut Raw) -> bool {
+    loop {
+        match tokio::time::timeout(WAIT, ws.next()).await {
+            Ok(None | Some(Err(_)) | Some(Ok(WsMessage::Close(_)))) => return true,
+            Ok(Some(Ok(_))) => {}
+            Err(_) => return false,
+        }
+    }
+}
+
 /// A TCP connection with a small receive buffer that has finished a WebSocket handshake
 /// by hand (so that the test can write raw frames and never read).
 async fn raw_upgraded(port: u16) -> TcpStream {
@@ -163,4 +174,63 @@ async fn pings_are_not_heart_beats() {
     let error = error.expect("an ERROR for the missing heart-beats");
     assert!(error.contains("no frame or heart-beat received"), "{error}");
     assert_eq!(server.stats.snapshot().heartbeat_timeouts, 1);
+}
+
+/// A server allowing 50 frames (WebSocket messages) per second.
+async fn rate_limited_server() -> TestServer {
+    let limits = Limits {
+        max_frames_per_second: 50,
+        ..Limits::default()
+    };
+    TestServer::start(no_handlers().limits(limits)).await
+}
+
+/// Sends `count` copies of `message` (stopping early if the server closed) and expects the
+/// flood `ERROR` and the close.
+async fn flood_is_refused(ws: &mut Raw, message: WsMessage, count: usize) {
+    for _ in 0..count {
+        if ws.send(message.clone()).await.is_err() {
+            break;
+        }
+    }
+    let error = read_text(ws).await.expect("an ERROR frame");
+    assert!(error.starts_with("ERROR\n"), "{error}");
+    assert!(error.contains("more than 50 frames per second"), "{error}");
+    assert!(closed(ws).await, "the flooding connection stays open");
+}
+
+#[tokio::test]
+async fn a_flood_of_empty_lines_before_connect_gets_an_error_and_is_closed() {
+    let server = rate_limited_server().await;
+    let mut ws = raw(&server).await;
+    flood_is_refused(&mut ws, WsMessage::text("\n"), 500).await;
+    assert_eq!(server.stats.snapshot().errors_sent, 1);
+}
+
+#[tokio::test]
+async fn a_flood_of_pings_before_connect_gets_an_error_and_is_closed() {
+    let server = rate_limited_server().await;
+    let mut ws = raw(&server).await;
+    flood_is_refused(&mut ws, WsMessage::Ping(vec![1].into()), 500).await;
+}
+
+#[tokio::test]
+async fn a_flood_of_heart_beats_after_connect_gets_an_error_and_others_carry_on() {
+    let server = rate_limited_server().await;
+    let calm = server.connect_anonymous().await;
+    let mut sub = calm.subscribe("/topic/eol-flood-calm").await.unwrap();
+    let mut ws = raw(&server).await;
+    ws.send(WsMessage::text("CONNECT\naccept-version:1.2\n\n\0"))
+        .await
+        .unwrap();
+    let connected = read_text(&mut ws).await.unwrap();
+    assert!(connected.starts_with("CONNECTED\n"), "{connected}");
+    flood_is_refused(&mut ws, WsMessage::text("\n"), 500).await;
+    calm.send("/topic/eol-flood-calm", "unaffected")
+        .await
+        .unwrap();
+    assert_eq!(
+        sub.next_timeout(WAIT).await.unwrap().body_str(),
+        Some("unaffected")
+    );
 }

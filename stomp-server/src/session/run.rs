@@ -93,13 +93,35 @@ impl End {
 
 /// Answers a session that never started (a bad first frame, a refused `CONNECT`) with
 /// `frame` and closes the socket; counted as an `ERROR` sent.
-async fn refuse<S>(app: &App, sink: &mut S, frame: &Frame, version: Version)
+async fn refuse<S, R>(app: &App, (sink, stream): (&mut S, &mut R), frame: &Frame, version: Version)
 where
     S: Sink<WsMessage, Error = WsError> + Unpin,
+    R: Stream<Item = Result<WsMessage, WsError>> + Unpin,
 {
     app.stats.error_sent();
-    let _ = sink.send(to_ws_message(encode_frame(frame, version))).await;
-    let _ = sink.close().await;
+    let send_time = app.config.limits.send_time;
+    let message = to_ws_message(encode_frame(frame, version));
+    // Bounded: a client that does not read must not hold the task (and its slot).
+    if timeout(send_time, sink.send(message)).await.is_ok() {
+        let _ = timeout(send_time, sink.close()).await;
+        linger(stream).await;
+    }
+}
+
+/// How long a closing connection keeps reading (and dropping) what its client still sends.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// After the server's close: reads until the client's close (or [`LINGER`]). Closing a
+/// socket that still has unread input resets the connection, and the reset destroys what
+/// the client has not read yet, the `ERROR` saying why among it.
+async fn linger<R>(stream: &mut R)
+where
+    R: Stream<Item = Result<WsMessage, WsError>> + Unpin,
+{
+    let _ = timeout(LINGER, async {
+        while let Some(Ok(_)) = stream.next().await {}
+    })
+    .await;
 }
 
 /// Runs a session until it ends, over any message transport: a `WebSocketStream`, or a
@@ -127,6 +149,10 @@ pub(crate) async fn run_session<T>(
     // Until CONNECT: read directly, answer errors directly. The time to the first frame is
     // one deadline for the whole wait, so pings or stray heart-beats cannot stretch it.
     let connect_deadline = Instant::now() + limits.time_to_first_frame;
+    // Every WebSocket message counts against the frame rate, whatever it holds (an empty
+    // line, a ping): each costs a wake-up and a read, and before CONNECT nothing else would
+    // stop a flood of them.
+    let mut rate = FrameRate::new(limits.max_frames_per_second, Instant::now().into_std());
     let connect = loop {
         match decoder.decode(&mut buffer) {
             Ok(Some(frame)) => break frame,
@@ -135,7 +161,7 @@ pub(crate) async fn run_session<T>(
                 app.stats.decode_error();
                 tracing::info!(%remote, %error, "malformed frame before CONNECT");
                 let frame = error_frame(&error.to_string(), None);
-                refuse(&app, &mut sink, &frame, Version::V1_2).await;
+                refuse(&app, (&mut sink, &mut stream), &frame, Version::V1_2).await;
                 return;
             }
         }
@@ -143,6 +169,13 @@ pub(crate) async fn run_session<T>(
             next = timeout_at(connect_deadline, stream.next()) => next,
             _ = shutdown.changed() => return,
         };
+        rate.refill(Instant::now().into_std());
+        if matches!(next, Ok(Some(Ok(_)))) && !rate.take() {
+            tracing::warn!(%remote, "closing a connection flooding the server before CONNECT");
+            let frame = error_frame(&flood_message(limits.max_frames_per_second), None);
+            refuse(&app, (&mut sink, &mut stream), &frame, Version::V1_2).await;
+            return;
+        }
         match next {
             Ok(Some(Ok(WsMessage::Text(text)))) => buffer.extend_from_slice(text.as_bytes()),
             Ok(Some(Ok(WsMessage::Binary(bytes)))) => buffer.extend_from_slice(&bytes),
@@ -169,14 +202,14 @@ pub(crate) async fn run_session<T>(
             ),
             connect.receipt(),
         );
-        refuse(&app, &mut sink, &frame, Version::V1_2).await;
+        refuse(&app, (&mut sink, &mut stream), &frame, Version::V1_2).await;
         return;
     }
     let accepted = match accept_connect(&app, connect, &id, &attributes) {
         Ok(accepted) => accepted,
         Err(frame) => {
             tracing::info!(%remote, session = %id, message = frame.get(names::MESSAGE).unwrap_or(""), "CONNECT refused");
-            refuse(&app, &mut sink, &frame, Version::V1_2).await;
+            refuse(&app, (&mut sink, &mut stream), &frame, Version::V1_2).await;
             return;
         }
     };
@@ -209,7 +242,7 @@ pub(crate) async fn run_session<T>(
             tracing::info!(%remote, session = %id, message, "CONNECT refused");
             refuse(
                 &app,
-                &mut sink,
+                (&mut sink, &mut stream),
                 &error_frame(&message, None),
                 accepted.version,
             )
@@ -252,8 +285,9 @@ pub(crate) async fn run_session<T>(
     // touches the timer wheel for its heart-beats.
     let window = read_timeout.unwrap_or(FAR_FUTURE);
     let mut last_read = Instant::now();
-    let mut read_at = last_read;
-    let mut rate = FrameRate::new(limits.max_frames_per_second, last_read.into_std());
+    // The token of the last message read, kept for the first frame it completes: a message
+    // holding one frame costs one token, a message holding several costs one per frame.
+    let mut message_token = false;
     let deadline = tokio::time::sleep_until(last_read + window);
     tokio::pin!(deadline);
     // Made once for the session, not once per WebSocket message: each would register with
@@ -264,15 +298,11 @@ pub(crate) async fn run_session<T>(
     tokio::pin!(shutting_down);
     let end = 'session: loop {
         // Handle every complete frame already buffered.
-        rate.refill(read_at.into_std());
         loop {
             match decoder.decode(&mut buffer) {
                 Ok(Some(frame)) => {
-                    if !rate.take() {
-                        let message = format!(
-                            "more than {} frames per second: the session is flooding the server",
-                            limits.max_frames_per_second
-                        );
+                    if !std::mem::take(&mut message_token) && !rate.take() {
+                        let message = flood_message(limits.max_frames_per_second);
                         tracing::warn!(session = %id, %remote, "closing a flooding session");
                         if let Some(end) = state.fail(message, frame.receipt()) {
                             break 'session end;
@@ -298,7 +328,15 @@ pub(crate) async fn run_session<T>(
                 break End::Closed(CloseCause::Shutdown);
             }
             next = stream.next() => {
-                read_at = Instant::now();
+                let read_at = Instant::now();
+                rate.refill(read_at.into_std());
+                if !rate.take() {
+                    tracing::warn!(session = %id, %remote, "closing a flooding session");
+                    if let Some(end) = state.fail(flood_message(limits.max_frames_per_second), None) {
+                        break end;
+                    }
+                }
+                message_token = true;
                 // Only STOMP bytes (frames, heart-beat EOLs) are heart-beats: pings and
                 // pongs keep a WebSocket open, not a STOMP session.
                 match next {
@@ -357,11 +395,23 @@ pub(crate) async fn run_session<T>(
     app.stats.session_closed();
     app.stats.send_buffer_peak(outbound.peak_bytes());
     tracing::debug!(session = %id, reason = end.reason(), "session ended");
+    let reason = end.reason();
     app.publish_event(&SessionEvent::Disconnected {
         session: id,
         principal: session.principal.clone(),
-        reason: end.reason(),
+        reason,
     });
+    if matches!(
+        end,
+        End::Error(_) | End::HeartBeat | End::Client(_) | End::Closed(CloseCause::Shutdown)
+    ) {
+        linger(&mut stream).await;
+    }
+}
+
+/// The `ERROR` message for a connection past the frame rate.
+fn flood_message(per_second: u32) -> String {
+    format!("more than {per_second} frames per second: the session is flooding the server")
 }
 
 /// Where the body of a `SEND` handed to [`SessionState::send`] lives.
