@@ -42,6 +42,20 @@ pub struct Limits {
     /// waiting for `COMMIT`, and the transactions themselves); past it the session gets an
     /// `ERROR` and is closed. Default 1 MiB.
     pub max_transaction_bytes: usize,
+    /// Time allowed to an HTTP request for its headers (counted from the connection's start,
+    /// or the end of the request before it), and again for its body: `http_handler` routes,
+    /// SockJS `xhr_send`, and the WebSocket handshake itself. A request past it gets 408
+    /// and its connection is closed, so that a client trickling a request cannot hold a
+    /// connection. Request headers also get no more than `time_to_first_frame`.
+    /// Default 30 s.
+    pub http_request_time: Duration,
+    /// Most connections that are still plain HTTP at once: accepted, and neither upgraded to
+    /// a WebSocket nor serving a SockJS `xhr`/`xhr_streaming` session (which
+    /// `max_sessions` counts instead). Past it a new connection gets 503 and is closed at
+    /// once, so that slow requests cannot use up the process's file descriptors. Keep it
+    /// well under the descriptor limit (`ulimit -n`) less the sessions expected. Default
+    /// 512.
+    pub max_pending_connections: usize,
     /// WebSocket read buffer per connection. The default 4 KiB keeps an idle session small
     /// (tungstenite's own default is 128 KiB); larger messages still arrive whole.
     pub read_buffer_size: usize,
@@ -61,6 +75,8 @@ impl Default for Limits {
             max_frames_per_second: 100_000,
             max_transaction_bytes: 1024 * 1024,
             read_buffer_size: 4 * 1024,
+            http_request_time: Duration::from_secs(30),
+            max_pending_connections: 512,
         }
     }
 }

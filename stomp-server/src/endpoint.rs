@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
@@ -93,16 +94,13 @@ where
     if let Some(handler) = routes.handlers.get(&path) {
         let (parts, body) = request.into_parts();
         // Bodies are bounded like frames: a handler never sees more than `message_size`.
-        let limited = http_body_util::Limited::new(body, app.config.limits.message_size);
-        let body = match http_body_util::BodyExt::collect(limited).await {
-            Ok(collected) => collected.to_bytes(),
-            Err(error) if error.is::<http_body_util::LengthLimitError>() => {
-                return Ok(status(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "request body too large",
-                ))
+        let limits = app.config.limits;
+        let body = match read_body(body, limits.message_size, limits.http_request_time).await {
+            Ok(body) => body,
+            Err(error) => {
+                tracing::info!(%remote, path, %error, "HTTP request refused");
+                return Ok(error.response());
             }
-            Err(_) => return Ok(status(StatusCode::BAD_REQUEST, "unreadable request body")),
         };
         return Ok(handler(Request::from_parts(parts, body)).map(BodyExt::boxed));
     }
@@ -120,6 +118,58 @@ where
         }
     }
     Ok(status(StatusCode::NOT_FOUND, "not found"))
+}
+
+/// Why a request body was not read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum BodyError {
+    /// Longer than allowed.
+    #[error("request body too large")]
+    TooLarge,
+    /// Not complete within `http_request_time`.
+    #[error("request body too slow")]
+    TooSlow,
+    /// The connection failed while reading it.
+    #[error("unreadable request body")]
+    Unreadable,
+}
+
+impl BodyError {
+    /// 413, 408 or 400; the connection is closed after it (the rest of the body is not read).
+    pub(crate) fn response(self) -> Response<ResponseBody> {
+        let code = match self {
+            BodyError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            BodyError::TooSlow => StatusCode::REQUEST_TIMEOUT,
+            BodyError::Unreadable => StatusCode::BAD_REQUEST,
+        };
+        let text = match self {
+            BodyError::TooLarge => "request body too large",
+            BodyError::TooSlow => "request body not received in time",
+            BodyError::Unreadable => "unreadable request body",
+        };
+        let mut response = status(code, text);
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        response
+    }
+}
+
+/// Reads a whole request body of at most `max` bytes within `within`.
+pub(crate) async fn read_body<B>(body: B, max: usize, within: Duration) -> Result<Bytes, BodyError>
+where
+    B: hyper::body::Body,
+    B::Error: Into<BoxError>,
+{
+    let limited = http_body_util::Limited::new(body, max);
+    match tokio::time::timeout(within, limited.collect()).await {
+        Err(_) => Err(BodyError::TooSlow),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => {
+            Err(BodyError::TooLarge)
+        }
+        Ok(Err(_)) => Err(BodyError::Unreadable),
+    }
 }
 
 fn status(code: StatusCode, text: &'static str) -> Response<ResponseBody> {

@@ -234,3 +234,153 @@ async fn a_flood_of_heart_beats_after_connect_gets_an_error_and_others_carry_on(
         Some("unaffected")
     );
 }
+
+/// Sends a request head announcing a 1000-byte body, then trickles the body one byte per
+/// 100 ms; returns the status of the response, 0 when the server closed without one, and
+/// `None` when neither happened within [`WAIT`].
+async fn trickled_request(port: u16, path: &str) -> Option<u16> {
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let (mut read, mut write) = tcp.into_split();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: text/plain\r\n\
+         Content-Length: 1000\r\n\r\n"
+    );
+    write.write_all(head.as_bytes()).await.unwrap();
+    let trickle = tokio::spawn(async move {
+        for _ in 0..1000 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if write.write_all(b"x").await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut buf = [0u8; 64];
+    let got = tokio::time::timeout(WAIT, read.read(&mut buf)).await;
+    trickle.abort();
+    match got {
+        Err(_) => None,
+        Ok(Ok(0) | Err(_)) => Some(0),
+        Ok(Ok(n)) => Some(status_of(&buf[..n])),
+    }
+}
+
+/// The status code of an HTTP response starting with `bytes`.
+fn status_of(bytes: &[u8]) -> u16 {
+    String::from_utf8_lossy(bytes)
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Limits with a short time for HTTP requests.
+fn quick_http() -> Limits {
+    Limits {
+        http_request_time: Duration::from_millis(300),
+        ..Limits::default()
+    }
+}
+
+#[tokio::test]
+async fn a_slow_request_body_is_cut_off_with_408() {
+    let builder = no_handlers()
+        .limits(quick_http())
+        .http_handler("/login", |_| {
+            http::Response::new(stomp_server::Full::new(stomp_server::Bytes::from_static(
+                b"welcome",
+            )))
+        });
+    let server = TestServer::start(builder).await;
+    let status = trickled_request(server.port, "/login").await;
+    assert!(
+        matches!(status, Some(408 | 0)),
+        "a trickled body held the request open: {status:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_sockjs_xhr_send_body_is_cut_off_with_408() {
+    let builder = no_handlers().limits(quick_http()).with_sockjs();
+    let server = TestServer::start(builder).await;
+    // Open the session first: an unknown session is refused before its body is read.
+    let mut tcp = TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
+    let open = format!(
+        "POST /ws/000/slowsend/xhr HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\
+         Content-Length: 0\r\n\r\n",
+        server.port
+    );
+    tcp.write_all(open.as_bytes()).await.unwrap();
+    let mut reply = Vec::new();
+    tokio::time::timeout(WAIT, tcp.read_to_end(&mut reply))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        status_of(&reply),
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply)
+    );
+    let status = trickled_request(server.port, "/ws/000/slowsend/xhr_send").await;
+    assert!(
+        matches!(status, Some(408 | 0)),
+        "a trickled xhr_send body held the request open: {status:?}"
+    );
+}
+
+/// Sends a GET for a path nobody serves on `tcp` (kept alive) and returns the status.
+async fn get_missing(tcp: &mut TcpStream, port: u16) -> u16 {
+    let request = format!("GET /nothing-here HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+    if tcp.write_all(request.as_bytes()).await.is_err() {
+        return 0;
+    }
+    let head = read_head(tcp).await;
+    status_of(head.as_bytes())
+}
+
+/// A kept-alive plain HTTP connection the server admitted (one request answered with 404),
+/// retried while its place may still be held by a connection just upgraded or closed.
+async fn admitted_connection(port: u16) -> TcpStream {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let mut tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let status = get_missing(&mut tcp, port).await;
+        if status == 404 {
+            return tcp;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never admitted: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn connections_past_the_cap_of_plain_http_ones_get_503_and_upgraded_ones_do_not_count() {
+    let limits = Limits {
+        max_pending_connections: 1,
+        ..Limits::default()
+    };
+    let server = TestServer::start(no_handlers().limits(limits)).await;
+    // An upgraded session holds no place.
+    let session = server.connect_anonymous().await;
+    // A kept-alive HTTP connection holds the only place.
+    let held = admitted_connection(server.port).await;
+    let mut over = TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
+    assert_eq!(get_missing(&mut over, server.port).await, 503);
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(WAIT, over.read_to_end(&mut rest)).await;
+    assert!(
+        matches!(closed, Ok(Ok(_) | Err(_))),
+        "the refused connection stays open"
+    );
+    // Its place comes back when it closes.
+    drop(held);
+    let _again = admitted_connection(server.port).await;
+    session.disconnect().await.unwrap();
+}
