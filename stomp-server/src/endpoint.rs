@@ -18,6 +18,8 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
 
+mod handshake;
+
 use crate::app::App;
 use crate::session::{run_session, MeteredIo, MeteredWebSocket, WireMeter};
 use crate::sockjs::{self, SockJs, SockSession};
@@ -195,16 +197,15 @@ pub(crate) fn upgrade<B>(
     kind: Upgrade,
 ) -> Response<ResponseBody> {
     let headers = request.headers();
-    let Some(key) = headers
-        .get(header::SEC_WEBSOCKET_KEY)
-        .filter(|_| is_upgrade(headers))
-    else {
-        return status(
-            StatusCode::BAD_REQUEST,
-            "this endpoint speaks STOMP over WebSocket only",
-        );
+    let key = match handshake::check(request.method(), headers) {
+        Ok(key) => key,
+        Err(refusal) => {
+            app.stats.rejected_handshake();
+            tracing::info!(%remote, ?refusal, "WebSocket handshake refused");
+            return refused(refusal);
+        }
     };
-    if !origin_allowed(&app, headers) {
+    if !origin_allowed(&app, request.uri(), headers) {
         app.stats.rejected_handshake();
         tracing::info!(%remote, origin = ?headers.get(header::ORIGIN), "WebSocket handshake refused: origin not allowed");
         return status(StatusCode::FORBIDDEN, "origin not allowed");
@@ -286,19 +287,33 @@ fn choose_subprotocol(headers: &http::HeaderMap) -> Option<&'static str> {
         .map(Version::subprotocol)
 }
 
-/// Same-origin by default; otherwise the configured patterns (`*` wildcards, `"*"` for any).
-/// A request without `Origin` (a non-browser client) is allowed, as in Spring.
-pub(crate) fn origin_allowed(app: &App, headers: &http::HeaderMap) -> bool {
+/// The answer to a malformed handshake: 400, or 426 naming the version spoken here.
+fn refused(refusal: handshake::Refusal) -> Response<ResponseBody> {
+    match refusal {
+        handshake::Refusal::BadRequest(text) => status(StatusCode::BAD_REQUEST, text),
+        handshake::Refusal::UpgradeRequired => {
+            let mut response = status(
+                StatusCode::UPGRADE_REQUIRED,
+                "this endpoint speaks WebSocket version 13",
+            );
+            response.headers_mut().insert(
+                header::SEC_WEBSOCKET_VERSION,
+                HeaderValue::from_static("13"),
+            );
+            response
+        }
+    }
+}
+
+/// Same-origin by default (scheme, host and port, see [`handshake::same_origin`]);
+/// otherwise the configured patterns (`*` wildcards, `"*"` for any). A request without
+/// `Origin` (a non-browser client) is allowed, as in Spring.
+pub(crate) fn origin_allowed(app: &App, uri: &http::Uri, headers: &http::HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true;
     };
     if app.config.allowed_origins.is_empty() {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
-        return origin_host.eq_ignore_ascii_case(host);
+        return handshake::same_origin(origin, uri, headers);
     }
     app.config
         .allowed_origins

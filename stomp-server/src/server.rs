@@ -180,8 +180,11 @@ impl StompServerBuilder {
     }
 
     /// Allows handshakes from these origins (patterns with `*`; `"*"` allows all). Without
-    /// it only same-origin browser handshakes are accepted; clients that send no `Origin`
-    /// header (non-browser clients) are always accepted.
+    /// it only same-origin browser handshakes are accepted: the `Origin`'s scheme, host and
+    /// port must be those the request was made to (`http` and the `Host` header, default
+    /// ports filled in; behind a proxy that terminates TLS, its `X-Forwarded-Proto: https`
+    /// makes the scheme `https`). Clients that send no `Origin` header (non-browser
+    /// clients) are always accepted.
     #[must_use]
     pub fn allowed_origins<I: IntoIterator<Item = S>, S: Into<String>>(
         mut self,

@@ -384,3 +384,72 @@ async fn connections_past_the_cap_of_plain_http_ones_get_503_and_upgraded_ones_d
     let _again = admitted_connection(server.port).await;
     session.disconnect().await.unwrap();
 }
+
+/// Sends an opening handshake for `/ws` made of `lines` (after the request line and the
+/// `Host` header) and returns the response head.
+async fn handshake(port: u16, method: &str, lines: &[&str]) -> String {
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut request = format!("{method} /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n");
+    for line in lines {
+        request.push_str(line);
+        request.push_str("\r\n");
+    }
+    request.push_str("Content-Length: 0\r\n\r\n");
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    read_head(&mut tcp).await
+}
+
+const UPGRADE: &str = "Upgrade: websocket";
+const CONNECTION: &str = "Connection: Upgrade";
+const VERSION: &str = "Sec-WebSocket-Version: 13";
+const KEY: &str = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==";
+
+#[tokio::test]
+async fn handshakes_that_break_rfc_6455_are_refused() {
+    let server = TestServer::start(no_handlers()).await;
+    let port = server.port;
+    let status = |head: &str| status_of(head.as_bytes());
+    assert_eq!(
+        status(&handshake(port, "GET", &[UPGRADE, CONNECTION, VERSION, KEY]).await),
+        101
+    );
+    for version in ["Sec-WebSocket-Version: 8", "X-Nothing: 1"] {
+        let head = handshake(port, "GET", &[UPGRADE, CONNECTION, version, KEY]).await;
+        assert_eq!(status(&head), 426, "{version}: {head}");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("sec-websocket-version: 13"),
+            "{head}"
+        );
+    }
+    let bad_key = "Sec-WebSocket-Key: not-a-key";
+    let short_key = "Sec-WebSocket-Key: c2hvcnQ=";
+    for (method, lines) in [
+        ("POST", vec![UPGRADE, CONNECTION, VERSION, KEY]),
+        ("GET", vec![UPGRADE, VERSION, KEY]),
+        ("GET", vec![UPGRADE, CONNECTION, VERSION]),
+        ("GET", vec![UPGRADE, CONNECTION, VERSION, bad_key]),
+        ("GET", vec![UPGRADE, CONNECTION, VERSION, short_key]),
+    ] {
+        let head = handshake(port, method, &lines).await;
+        assert_eq!(status(&head), 400, "{method} {lines:?}: {head}");
+    }
+}
+
+#[tokio::test]
+async fn the_same_origin_check_compares_scheme_host_and_port() {
+    let server = TestServer::start(no_handlers()).await;
+    let port = server.port;
+    let with_origin = |origin: String| async move {
+        let origin = format!("Origin: {origin}");
+        let head = handshake(port, "GET", &[UPGRADE, CONNECTION, VERSION, KEY, &origin]).await;
+        status_of(head.as_bytes())
+    };
+    assert_eq!(with_origin(format!("http://127.0.0.1:{port}")).await, 101);
+    assert_eq!(with_origin(format!("https://127.0.0.1:{port}")).await, 403);
+    assert_eq!(
+        with_origin(format!("http://127.0.0.1:{}", port ^ 1)).await,
+        403
+    );
+    assert_eq!(with_origin("http://127.0.0.1".to_owned()).await, 403);
+}

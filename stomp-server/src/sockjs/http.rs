@@ -29,7 +29,7 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    if !origin_allowed(&app, request.headers()) {
+    if !origin_allowed(&app, request.uri(), request.headers()) {
         app.stats.rejected_handshake();
         return plain(StatusCode::FORBIDDEN, "origin not allowed");
     }
