@@ -82,9 +82,16 @@ async fn read_head(tcp: &mut TcpStream) -> String {
     String::from_utf8_lossy(&head).into_owned()
 }
 
-/// A client frame (masked with a zero key) with this opcode byte and a short payload.
+/// A client frame (masked with a zero key) with this opcode byte and payload.
 fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let mut frame = vec![opcode, 0x80 | u8::try_from(payload.len()).unwrap()];
+    let mut frame = vec![opcode];
+    match u8::try_from(payload.len()) {
+        Ok(len) if len < 126 => frame.push(0x80 | len),
+        _ => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&u16::try_from(payload.len()).unwrap().to_be_bytes());
+        }
+    }
     frame.extend_from_slice(&[0, 0, 0, 0]);
     frame.extend_from_slice(payload);
     frame
@@ -452,4 +459,143 @@ async fn the_same_origin_check_compares_scheme_host_and_port() {
         403
     );
     assert_eq!(with_origin("http://127.0.0.1".to_owned()).await, 403);
+}
+
+/// Reads the server's (unmasked) WebSocket frames until its close frame: the text
+/// messages before it and the close code (`None` when the connection ended without one).
+async fn texts_and_close_code(tcp: &mut TcpStream) -> (Vec<String>, Option<u16>) {
+    let mut texts = Vec::new();
+    loop {
+        let mut head = [0u8; 2];
+        if !matches!(
+            tokio::time::timeout(WAIT, tcp.read_exact(&mut head)).await,
+            Ok(Ok(_))
+        ) {
+            return (texts, None);
+        }
+        let len = match head[1] & 0x7f {
+            126 => {
+                let mut ext = [0u8; 2];
+                tcp.read_exact(&mut ext).await.unwrap();
+                usize::from(u16::from_be_bytes(ext))
+            }
+            127 => {
+                let mut ext = [0u8; 8];
+                tcp.read_exact(&mut ext).await.unwrap();
+                usize::try_from(u64::from_be_bytes(ext)).unwrap()
+            }
+            short => usize::from(short),
+        };
+        let mut payload = vec![0u8; len];
+        tcp.read_exact(&mut payload).await.unwrap();
+        match head[0] & 0x0f {
+            0x1 if payload != b"\n" => texts.push(String::from_utf8(payload).unwrap()),
+            0x8 => {
+                let code =
+                    (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]]));
+                return (texts, code);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Opens a WebSocket by hand, sends each of `messages` as a text frame, and returns what
+/// the server sent up to its close frame.
+async fn close_after(port: u16, messages: &[&[u8]]) -> (Vec<String>, Option<u16>) {
+    let mut tcp = raw_upgraded(port).await;
+    for message in messages {
+        tcp.write_all(&client_frame(0x81, message)).await.unwrap();
+    }
+    texts_and_close_code(&mut tcp).await
+}
+
+const CONNECT_12: &[u8] = b"CONNECT\naccept-version:1.2\n\n\0";
+
+/// The close code after an ERROR whose text contains `expected`.
+fn error_then(result: &(Vec<String>, Option<u16>), expected: &str) -> Option<u16> {
+    let errors: Vec<&String> = result.0.iter().filter(|t| t.starts_with("ERROR")).collect();
+    assert_eq!(errors.len(), 1, "one ERROR expected: {:?}", result.0);
+    assert!(errors[0].contains(expected), "{}", errors[0]);
+    result.1
+}
+
+#[tokio::test]
+async fn errors_close_with_the_status_that_says_why() {
+    let limits = Limits {
+        message_size: 1024,
+        ..Limits::default()
+    };
+    let server = TestServer::start(no_handlers().limits(limits)).await;
+    let port = server.port;
+    // 1002: a malformed frame, before CONNECT and after.
+    let before = close_after(port, &[b"FOO\n\n\0"]).await;
+    assert_eq!(error_then(&before, "unknown command"), Some(1002));
+    let after = close_after(port, &[CONNECT_12, b"FOO\n\n\0"]).await;
+    assert_eq!(error_then(&after, "unknown command"), Some(1002));
+    // 1007: a text message that is not UTF-8.
+    let mut tcp = raw_upgraded(port).await;
+    tcp.write_all(&client_frame(0x81, CONNECT_12))
+        .await
+        .unwrap();
+    tcp.write_all(&client_frame(0x81, &[0xff, 0xfe, 0xfd]))
+        .await
+        .unwrap();
+    let utf8 = texts_and_close_code(&mut tcp).await;
+    assert_eq!(error_then(&utf8, "invalid UTF-8"), Some(1007));
+    // 1008: a refused CONNECT.
+    let refused = close_after(port, &[b"CONNECT\naccept-version:9.9\n\n\0"]).await;
+    assert_eq!(error_then(&refused, "version"), Some(1008));
+    // 1009: a frame over the size limit.
+    let mut big = b"SEND\ndestination:/topic/big\n\n".to_vec();
+    big.extend_from_slice(&[b'x'; 2000]);
+    big.push(0);
+    let too_big = close_after(port, &[CONNECT_12, &big]).await;
+    assert_eq!(error_then(&too_big, "exceeds 1024 bytes"), Some(1009));
+    // 1000: DISCONNECT.
+    let bye = close_after(port, &[CONNECT_12, b"DISCONNECT\nreceipt:bye\n\n\0"]).await;
+    assert_eq!(bye.1, Some(1000), "{:?}", bye.0);
+}
+
+#[tokio::test]
+async fn a_flood_closes_with_policy_violation() {
+    let server = rate_limited_server().await;
+    let eols: Vec<&[u8]> = vec![b"\n"; 200];
+    let flood = close_after(server.port, &eols).await;
+    assert_eq!(error_then(&flood, "frames per second"), Some(1008));
+}
+
+#[tokio::test]
+async fn shutdown_closes_with_going_away() {
+    let server = TestServer::start(no_handlers()).await;
+    let mut tcp = raw_upgraded(server.port).await;
+    tcp.write_all(&client_frame(0x81, CONNECT_12))
+        .await
+        .unwrap();
+    let mut head = [0u8; 2];
+    tcp.read_exact(&mut head).await.unwrap();
+    let mut connected = vec![0u8; usize::from(head[1] & 0x7f)];
+    tcp.read_exact(&mut connected).await.unwrap();
+    assert!(connected.starts_with(b"CONNECTED"));
+    let stopping = tokio::spawn(server.shutdown());
+    let going = texts_and_close_code(&mut tcp).await;
+    assert_eq!(error_then(&going, "shutting down"), Some(1001));
+    stopping.await.unwrap();
+}
+
+#[tokio::test]
+async fn an_unreachable_broker_closes_with_internal_error() {
+    // A port nobody listens on: the relay cannot open the session's broker connection.
+    let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = unused.local_addr().unwrap().port();
+    drop(unused);
+    let relay = stomp_server::RelayConfig {
+        host: "127.0.0.1".to_owned(),
+        port,
+        connect_timeout: Duration::from_secs(1),
+        ..stomp_server::RelayConfig::default()
+    };
+    let server = TestServer::start(no_handlers().broker_relay(relay)).await;
+    let refused = close_after(server.port, &[CONNECT_12]).await;
+    assert_eq!(error_then(&refused, "broker"), Some(1011));
 }

@@ -1,6 +1,7 @@
 //! STOMP sessions: the per-connection task, its outbound queue and writer.
 
 mod attributes;
+mod close;
 mod connect;
 mod frames;
 mod handle;
@@ -13,6 +14,7 @@ mod wire;
 mod writer;
 
 pub use attributes::SessionAttributes;
+pub(crate) use close::CloseStatus;
 pub(crate) use connect::error_frame;
 pub(crate) use handle::SessionHandle;
 pub(crate) use outbound::to_ws_message;

@@ -6,16 +6,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use futures_util::{Sink, Stream, StreamExt};
 use stomp_core::{names, Command, DecodeError, Decoder, Frame, Version};
 use tokio::sync::watch;
 use tokio::time::{timeout, timeout_at, Instant};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 
 use super::attributes::SessionAttributes;
+use super::close::{close, decode_status, linger, read_failure, refuse, CloseStatus};
 use super::connect::{accept_connect, error_frame};
 use super::handle::SessionHandle;
-use super::outbound::{encode_frame, to_ws_message, CloseCause, Outbound, OutboundHook};
+use super::outbound::{CloseCause, Outbound, OutboundHook};
 use super::rate::FrameRate;
 use super::split::split;
 use super::writer::run_writer;
@@ -62,8 +63,8 @@ impl Drop for WriterTask {
 pub(super) enum End {
     /// The client sent `DISCONNECT` or closed the socket.
     Client(&'static str),
-    /// The server sent an `ERROR` frame with this message.
-    Error(String),
+    /// The server sent an `ERROR` frame with this message, and closes with this status.
+    Error(String, CloseStatus),
     /// The server closed it for this cause.
     Closed(CloseCause),
     /// The client went silent past the heart-beat window.
@@ -74,7 +75,7 @@ impl End {
     fn reason(&self) -> String {
         match self {
             End::Client(why) => (*why).to_owned(),
-            End::Error(message) => format!("ERROR sent: {message}"),
+            End::Error(message, _) => format!("ERROR sent: {message}"),
             End::Closed(CloseCause::SendBufferLimit) => {
                 "send buffer limit exceeded (slow consumer)".to_owned()
             }
@@ -89,39 +90,17 @@ impl End {
             End::HeartBeat => "no heart-beat from client".to_owned(),
         }
     }
-}
 
-/// Answers a session that never started (a bad first frame, a refused `CONNECT`) with
-/// `frame` and closes the socket; counted as an `ERROR` sent.
-async fn refuse<S, R>(app: &App, (sink, stream): (&mut S, &mut R), frame: &Frame, version: Version)
-where
-    S: Sink<WsMessage, Error = WsError> + Unpin,
-    R: Stream<Item = Result<WsMessage, WsError>> + Unpin,
-{
-    app.stats.error_sent();
-    let send_time = app.config.limits.send_time;
-    let message = to_ws_message(encode_frame(frame, version));
-    // Bounded: a client that does not read must not hold the task (and its slot).
-    if timeout(send_time, sink.send(message)).await.is_ok() {
-        let _ = timeout(send_time, sink.close()).await;
-        linger(stream).await;
+    /// The status of the close frame the client gets.
+    fn close_status(&self) -> CloseStatus {
+        match self {
+            End::Client(_) => CloseStatus::Normal,
+            End::Error(_, status) => *status,
+            End::HeartBeat => CloseStatus::Protocol,
+            End::Closed(CloseCause::Shutdown) => CloseStatus::GoingAway,
+            End::Closed(_) => CloseStatus::Policy,
+        }
     }
-}
-
-/// How long a closing connection keeps reading (and dropping) what its client still sends.
-const LINGER: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// After the server's close: reads until the client's close (or [`LINGER`]). Closing a
-/// socket that still has unread input resets the connection, and the reset destroys what
-/// the client has not read yet, the `ERROR` saying why among it.
-async fn linger<R>(stream: &mut R)
-where
-    R: Stream<Item = Result<WsMessage, WsError>> + Unpin,
-{
-    let _ = timeout(LINGER, async {
-        while let Some(Ok(_)) = stream.next().await {}
-    })
-    .await;
 }
 
 /// Runs a session until it ends, over any message transport: a `WebSocketStream`, or a
@@ -161,7 +140,15 @@ pub(crate) async fn run_session<T>(
                 app.stats.decode_error();
                 tracing::info!(%remote, %error, "malformed frame before CONNECT");
                 let frame = error_frame(&error.to_string(), None);
-                refuse(&app, (&mut sink, &mut stream), &frame, Version::V1_2).await;
+                let status = decode_status(&error);
+                refuse(
+                    &app,
+                    (&mut sink, &mut stream),
+                    &frame,
+                    Version::V1_2,
+                    status,
+                )
+                .await;
                 return;
             }
         }
@@ -173,7 +160,14 @@ pub(crate) async fn run_session<T>(
         if matches!(next, Ok(Some(Ok(_)))) && !rate.take() {
             tracing::warn!(%remote, "closing a connection flooding the server before CONNECT");
             let frame = error_frame(&flood_message(limits.max_frames_per_second), None);
-            refuse(&app, (&mut sink, &mut stream), &frame, Version::V1_2).await;
+            refuse(
+                &app,
+                (&mut sink, &mut stream),
+                &frame,
+                Version::V1_2,
+                CloseStatus::Policy,
+            )
+            .await;
             return;
         }
         match next {
@@ -185,10 +179,25 @@ pub(crate) async fn run_session<T>(
                 tracing::warn!(%remote, "closing a connection that does not read what it is sent (pongs) before CONNECT");
                 return;
             }
-            Ok(Some(Err(_)) | None) => return,
+            Ok(Some(Err(error))) => {
+                if let Some((message, status)) = read_failure(&error) {
+                    tracing::info!(%remote, message, "WebSocket error before CONNECT");
+                    let frame = error_frame(&message, None);
+                    refuse(
+                        &app,
+                        (&mut sink, &mut stream),
+                        &frame,
+                        Version::V1_2,
+                        status,
+                    )
+                    .await;
+                }
+                return;
+            }
+            Ok(None) => return,
             Err(_) => {
                 tracing::info!(%remote, "no CONNECT within {:?}; closing", limits.time_to_first_frame);
-                let _ = sink.close().await;
+                close(&mut sink, CloseStatus::Policy, limits.send_time).await;
                 return;
             }
         }
@@ -202,14 +211,28 @@ pub(crate) async fn run_session<T>(
             ),
             connect.receipt(),
         );
-        refuse(&app, (&mut sink, &mut stream), &frame, Version::V1_2).await;
+        refuse(
+            &app,
+            (&mut sink, &mut stream),
+            &frame,
+            Version::V1_2,
+            CloseStatus::Protocol,
+        )
+        .await;
         return;
     }
     let accepted = match accept_connect(&app, connect, &id, &attributes) {
         Ok(accepted) => accepted,
         Err(frame) => {
             tracing::info!(%remote, session = %id, message = frame.get(names::MESSAGE).unwrap_or(""), "CONNECT refused");
-            refuse(&app, (&mut sink, &mut stream), &frame, Version::V1_2).await;
+            refuse(
+                &app,
+                (&mut sink, &mut stream),
+                &frame,
+                Version::V1_2,
+                CloseStatus::Policy,
+            )
+            .await;
             return;
         }
     };
@@ -240,11 +263,13 @@ pub(crate) async fn run_session<T>(
         if let Some(message) = refused {
             app.broker().session_closed(&id);
             tracing::info!(%remote, session = %id, message, "CONNECT refused");
+            let frame = error_frame(&message, None);
             refuse(
                 &app,
                 (&mut sink, &mut stream),
-                &error_frame(&message, None),
+                &frame,
                 accepted.version,
+                CloseStatus::Internal,
             )
             .await;
             return;
@@ -304,7 +329,9 @@ pub(crate) async fn run_session<T>(
                     if !std::mem::take(&mut message_token) && !rate.take() {
                         let message = flood_message(limits.max_frames_per_second);
                         tracing::warn!(session = %id, %remote, "closing a flooding session");
-                        if let Some(end) = state.fail(message, frame.receipt()) {
+                        if let Some(end) =
+                            state.fail_with(message, frame.receipt(), CloseStatus::Policy)
+                        {
                             break 'session end;
                         }
                     }
@@ -324,7 +351,7 @@ pub(crate) async fn run_session<T>(
                 // Tell the client why, so that it reconnects (to another instance) instead
                 // of guessing; what is queued before the ERROR is still written.
                 state.send_error("server is shutting down", None);
-                outbound.close_after_flush();
+                outbound.close_after_flush(CloseStatus::GoingAway);
                 break End::Closed(CloseCause::Shutdown);
             }
             next = stream.next() => {
@@ -332,7 +359,7 @@ pub(crate) async fn run_session<T>(
                 rate.refill(read_at.into_std());
                 if !rate.take() {
                     tracing::warn!(session = %id, %remote, "closing a flooding session");
-                    if let Some(end) = state.fail(flood_message(limits.max_frames_per_second), None) {
+                    if let Some(end) = state.fail_with(flood_message(limits.max_frames_per_second), None, CloseStatus::Policy) {
                         break end;
                     }
                 }
@@ -352,6 +379,11 @@ pub(crate) async fn run_session<T>(
                     Some(Ok(_)) => {}
                     Some(Err(WsError::WriteBufferFull(_))) => break End::Closed(CloseCause::SendBufferLimit),
                     Some(Err(error)) => {
+                        if let Some((message, status)) = read_failure(&error) {
+                            if let Some(end) = state.fail_with(message, None, status) {
+                                break end;
+                            }
+                        }
                         tracing::debug!(session = %id, %error, "websocket read failed");
                         break End::Client("connection lost");
                     }
@@ -380,11 +412,11 @@ pub(crate) async fn run_session<T>(
             // The ERROR saying why is queued; let it reach the client.
             app.stats.slow_consumer();
             tracing::warn!(session = %id, %remote, reason = end.reason(), "closing slow consumer");
-            outbound.close_after_flush();
+            outbound.close_after_flush(end.close_status());
             let _ = timeout(limits.send_time, &mut writer.0).await;
         }
-        End::Closed(CloseCause::Shutdown) | End::Error(_) | End::HeartBeat | End::Client(_) => {
-            outbound.close_after_flush();
+        End::Closed(CloseCause::Shutdown) | End::Error(..) | End::HeartBeat | End::Client(_) => {
+            outbound.close_after_flush(end.close_status());
             let _ = timeout(limits.send_time, &mut writer.0).await;
         }
         End::Closed(_) => writer.0.abort(),
@@ -403,7 +435,7 @@ pub(crate) async fn run_session<T>(
     });
     if matches!(
         end,
-        End::Error(_) | End::HeartBeat | End::Client(_) | End::Closed(CloseCause::Shutdown)
+        End::Error(..) | End::HeartBeat | End::Client(_) | End::Closed(CloseCause::Shutdown)
     ) {
         linger(&mut stream).await;
     }
@@ -453,17 +485,28 @@ impl SessionState<'_> {
             .push_frame(&error_frame(message, receipt), self.session.version);
     }
 
+    /// Sends an `ERROR` and ends the session with a protocol error (1002), as Spring does.
     pub(super) fn fail(&self, message: String, receipt: Option<&str>) -> Option<End> {
+        self.fail_with(message, receipt, CloseStatus::Protocol)
+    }
+
+    /// Sends an `ERROR` and ends the session, closing with `status`.
+    pub(super) fn fail_with(
+        &self,
+        message: String,
+        receipt: Option<&str>,
+        status: CloseStatus,
+    ) -> Option<End> {
         tracing::info!(session = %self.session.id, message, "sending ERROR");
         self.send_error(&message, receipt);
-        Some(End::Error(message))
+        Some(End::Error(message, status))
     }
 
     fn decode_failed(&self, error: &DecodeError) -> End {
         self.app.stats.decode_error();
         tracing::info!(session = %self.session.id, %error, "malformed frame");
         self.send_error(&error.to_string(), None);
-        End::Error(error.to_string())
+        End::Error(error.to_string(), decode_status(error))
     }
 
     pub(super) fn receipt(&self, frame: &Frame) {
