@@ -1,6 +1,7 @@
 //! STOMP sessions: the per-connection task, its outbound queue and writer.
 
 mod attributes;
+mod before_connect;
 mod close;
 mod connect;
 mod frames;

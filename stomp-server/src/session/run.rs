@@ -9,15 +9,16 @@ use bytes::{Bytes, BytesMut};
 use futures_util::{Sink, Stream, StreamExt};
 use stomp_core::{names, Command, DecodeError, Decoder, Frame, Version};
 use tokio::sync::watch;
-use tokio::time::{timeout, timeout_at, Instant};
+use tokio::time::{timeout, Instant};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 
 use super::attributes::SessionAttributes;
-use super::close::{close, decode_status, linger, read_failure, refuse, CloseStatus};
+use super::before_connect::await_connect;
+use super::close::{decode_status, linger, read_failure, refuse, CloseStatus};
 use super::connect::{accept_connect, error_frame};
 use super::handle::SessionHandle;
 use super::outbound::{CloseCause, Outbound, OutboundHook};
-use super::rate::FrameRate;
+use super::rate::{flood_message, FrameRate};
 use super::split::split;
 use super::writer::run_writer;
 use crate::app::App;
@@ -125,82 +126,19 @@ pub(crate) async fn run_session<T>(
     ));
     let attributes = SessionAttributes::new();
 
-    // Until CONNECT: read directly, answer errors directly. The time to the first frame is
-    // one deadline for the whole wait, so pings or stray heart-beats cannot stretch it.
-    let connect_deadline = Instant::now() + limits.time_to_first_frame;
-    // Every WebSocket message counts against the frame rate, whatever it holds (an empty
-    // line, a ping): each costs a wake-up and a read, and before CONNECT nothing else would
-    // stop a flood of them.
+    // Every WebSocket message counts against the frame rate, from the handshake on.
     let mut rate = FrameRate::new(limits.max_frames_per_second, Instant::now().into_std());
-    let connect = loop {
-        match decoder.decode(&mut buffer) {
-            Ok(Some(frame)) => break frame,
-            Ok(None) => {}
-            Err(error) => {
-                app.stats.decode_error();
-                tracing::info!(%remote, %error, "malformed frame before CONNECT");
-                let frame = error_frame(&error.to_string(), None);
-                let status = decode_status(&error);
-                refuse(
-                    &app,
-                    (&mut sink, &mut stream),
-                    &frame,
-                    Version::V1_2,
-                    status,
-                )
-                .await;
-                return;
-            }
-        }
-        let next = tokio::select! {
-            next = timeout_at(connect_deadline, stream.next()) => next,
-            _ = shutdown.changed() => return,
-        };
-        rate.refill(Instant::now().into_std());
-        if matches!(next, Ok(Some(Ok(_)))) && !rate.take() {
-            tracing::warn!(%remote, "closing a connection flooding the server before CONNECT");
-            let frame = error_frame(&flood_message(limits.max_frames_per_second), None);
-            refuse(
-                &app,
-                (&mut sink, &mut stream),
-                &frame,
-                Version::V1_2,
-                CloseStatus::Policy,
-            )
-            .await;
-            return;
-        }
-        match next {
-            Ok(Some(Ok(WsMessage::Text(text)))) => buffer.extend_from_slice(text.as_bytes()),
-            Ok(Some(Ok(WsMessage::Binary(bytes)))) => buffer.extend_from_slice(&bytes),
-            Ok(Some(Ok(_))) => {}
-            Ok(Some(Err(WsError::WriteBufferFull(_)))) => {
-                app.stats.slow_consumer();
-                tracing::warn!(%remote, "closing a connection that does not read what it is sent (pongs) before CONNECT");
-                return;
-            }
-            Ok(Some(Err(error))) => {
-                if let Some((message, status)) = read_failure(&error) {
-                    tracing::info!(%remote, message, "WebSocket error before CONNECT");
-                    let frame = error_frame(&message, None);
-                    refuse(
-                        &app,
-                        (&mut sink, &mut stream),
-                        &frame,
-                        Version::V1_2,
-                        status,
-                    )
-                    .await;
-                }
-                return;
-            }
-            Ok(None) => return,
-            Err(_) => {
-                tracing::info!(%remote, "no CONNECT within {:?}; closing", limits.time_to_first_frame);
-                close(&mut sink, CloseStatus::Policy, limits.send_time).await;
-                return;
-            }
-        }
+    let Some(connect) = await_connect(
+        &app,
+        remote,
+        (&mut sink, &mut stream),
+        (&mut decoder, &mut buffer),
+        &mut rate,
+        &mut shutdown,
+    )
+    .await
+    else {
+        return;
     };
     app.stats.frame_in(connect.command);
     if !matches!(connect.command, Command::Connect | Command::Stomp) {
@@ -439,11 +377,6 @@ pub(crate) async fn run_session<T>(
     ) {
         linger(&mut stream).await;
     }
-}
-
-/// The `ERROR` message for a connection past the frame rate.
-fn flood_message(per_second: u32) -> String {
-    format!("more than {per_second} frames per second: the session is flooding the server")
 }
 
 /// Where the body of a `SEND` handed to [`SessionState::send`] lives.
