@@ -365,12 +365,13 @@ pub(crate) async fn run_session<T>(
     app.stats.session_closed();
     app.stats.send_buffer_peak(outbound.peak_bytes());
     tracing::debug!(session = %id, reason = end.reason(), "session ended");
-    let reason = end.reason();
     app.publish_event(&SessionEvent::Disconnected {
         session: id,
         principal: session.principal.clone(),
-        reason,
+        reason: end.reason(),
     });
+    // Read on until the client's close, so that unread input cannot reset the connection
+    // before the client has read the ERROR or RECEIPT that ended it.
     if matches!(
         end,
         End::Error(..) | End::HeartBeat | End::Client(_) | End::Closed(CloseCause::Shutdown)
