@@ -55,11 +55,16 @@ async fn closed(ws: &mut Raw) -> bool {
 /// A TCP connection with a small receive buffer that has finished a WebSocket handshake
 /// by hand (so that the test can write raw frames and never read).
 async fn raw_upgraded(port: u16) -> TcpStream {
+    raw_upgraded_at(port, "/ws").await
+}
+
+/// [`raw_upgraded`] at `path`.
+async fn raw_upgraded_at(port: u16, path: &str) -> TcpStream {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     let mut tcp = socket.connect(([127, 0, 0, 1], port).into()).await.unwrap();
     let request = format!(
-        "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: Upgrade\r\n\
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: Upgrade\r\n\
          Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
     );
@@ -110,6 +115,37 @@ async fn drained_to_close(tcp: &mut TcpStream) -> bool {
     }
 }
 
+/// Floods `tcp` with pings without reading; true when the server cut it off.
+async fn ping_flood_is_cut_off(tcp: &mut TcpStream) -> bool {
+    // 100,000 pings of 125 bytes owe 12.7 MB of pongs: far past the kernel's buffers and
+    // the 64 KiB allowed to wait, so the server must stop reading them.
+    let chunk: Vec<u8> = (0..500)
+        .flat_map(|_| client_frame(0x89, &[b'p'; 125]))
+        .collect();
+    for _ in 0..200 {
+        let write = tokio::time::timeout(WAIT, tcp.write_all(&chunk)).await;
+        if !matches!(write, Ok(Ok(()))) {
+            // Closed (reset) or no longer read: either way the flood is over.
+            return true;
+        }
+    }
+    drained_to_close(tcp).await
+}
+
+#[tokio::test]
+async fn a_ping_flood_on_the_sockjs_websocket_transport_is_cut_off_too() {
+    let limits = Limits {
+        send_buffer_size: 64 * 1024,
+        ..Limits::default()
+    };
+    let server = TestServer::start(no_handlers().limits(limits).with_sockjs()).await;
+    let mut tcp = raw_upgraded_at(server.port, "/ws/000/pingflood/websocket").await;
+    assert!(
+        ping_flood_is_cut_off(&mut tcp).await,
+        "the server kept the flooding SockJS connection open"
+    );
+}
+
 #[tokio::test]
 async fn a_ping_flood_that_never_reads_is_cut_off_and_others_carry_on() {
     let limits = Limits {
@@ -121,22 +157,8 @@ async fn a_ping_flood_that_never_reads_is_cut_off_and_others_carry_on() {
     let mut sub = calm.subscribe("/topic/ping-flood-calm").await.unwrap();
 
     let mut tcp = raw_upgraded(server.port).await;
-    // 100,000 pings of 125 bytes owe 12.7 MB of pongs: far past the kernel's buffers and
-    // the 64 KiB allowed to wait, so the server must stop reading them.
-    let chunk: Vec<u8> = (0..500)
-        .flat_map(|_| client_frame(0x89, &[b'p'; 125]))
-        .collect();
-    let mut refused = false;
-    for _ in 0..200 {
-        let write = tokio::time::timeout(WAIT, tcp.write_all(&chunk)).await;
-        if !matches!(write, Ok(Ok(()))) {
-            // Closed (reset) or no longer read: either way the flood is over.
-            refused = true;
-            break;
-        }
-    }
     assert!(
-        refused || drained_to_close(&mut tcp).await,
+        ping_flood_is_cut_off(&mut tcp).await,
         "the server kept the flooding connection open"
     );
     assert_eq!(server.stats.snapshot().slow_consumer_closes, 1);
