@@ -574,6 +574,21 @@ async fn errors_close_with_the_status_that_says_why() {
     big.push(0);
     let too_big = close_after(port, &[CONNECT_12, &big]).await;
     assert_eq!(error_then(&too_big, "exceeds 1024 bytes"), Some(1009));
+    // 1009 too: a WebSocket message over tungstenite's own limit (twice `message_size` and
+    // 4 KiB), refused before the STOMP decoder sees it.
+    let huge = vec![b'x'; 7000];
+    let too_big_message = close_after(port, &[CONNECT_12, &huge]).await;
+    assert_eq!(error_then(&too_big_message, "too big"), Some(1009));
+    // 1002 too: a WebSocket protocol violation (a client frame without a mask).
+    let mut tcp = raw_upgraded(port).await;
+    tcp.write_all(&client_frame(0x81, CONNECT_12))
+        .await
+        .unwrap();
+    let mut unmasked = vec![0x81, 0x01];
+    unmasked.push(b'\n');
+    tcp.write_all(&unmasked).await.unwrap();
+    let violation = texts_and_close_code(&mut tcp).await;
+    assert_eq!(error_then(&violation, "protocol error"), Some(1002));
     // 1000: DISCONNECT.
     let bye = close_after(port, &[CONNECT_12, b"DISCONNECT\nreceipt:bye\n\n\0"]).await;
     assert_eq!(bye.1, Some(1000), "{:?}", bye.0);
@@ -620,4 +635,37 @@ async fn an_unreachable_broker_closes_with_internal_error() {
     let server = TestServer::start(no_handlers().broker_relay(relay)).await;
     let refused = close_after(server.port, &[CONNECT_12]).await;
     assert_eq!(error_then(&refused, "broker"), Some(1011));
+}
+
+#[tokio::test]
+async fn no_connect_in_time_closes_with_policy_violation() {
+    let limits = Limits {
+        time_to_first_frame: Duration::from_millis(200),
+        ..Limits::default()
+    };
+    let server = TestServer::start(no_handlers().limits(limits)).await;
+    let mut tcp = raw_upgraded(server.port).await;
+    let (texts, code) = texts_and_close_code(&mut tcp).await;
+    assert_eq!(code, Some(1008), "{texts:?}");
+}
+
+#[tokio::test]
+async fn a_sockjs_streaming_session_gives_its_place_among_plain_connections_back() {
+    let limits = Limits {
+        max_pending_connections: 1,
+        ..Limits::default()
+    };
+    let server = TestServer::start(no_handlers().limits(limits).with_sockjs()).await;
+    let port = server.port;
+    let mut streaming = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let request = format!(
+        "POST /ws/000/placeback/xhr_streaming HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
+         Content-Length: 0\r\n\r\n"
+    );
+    streaming.write_all(request.as_bytes()).await.unwrap();
+    let head = read_head(&mut streaming).await;
+    assert_eq!(status_of(head.as_bytes()), 200, "{head}");
+    // The stream stays open, and a plain connection still finds a place.
+    let _plain = admitted_connection(port).await;
+    drop(streaming);
 }
