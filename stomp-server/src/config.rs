@@ -16,10 +16,11 @@ pub struct Limits {
     pub max_header_line: usize,
     /// Bytes allowed to wait for a client that does not read (Spring's
     /// `setSendBufferSizeLimit`, default 512 KiB); past it the session is closed. It holds
-    /// the STOMP frames queued for the session, and separately everything its WebSocket was
-    /// handed and its socket has not taken (frames, heart-beats, close frames and the pongs
-    /// answering the client's pings): a client that floods pings without reading the pongs
-    /// is closed once they pass it, even before `CONNECT`.
+    /// the STOMP frames queued for the session, and the pongs answering the client's pings:
+    /// everything the WebSocket was handed and its socket has not taken (frames,
+    /// heart-beats, close frames, pongs) may exceed what one frame in flight takes by at
+    /// most this much, so a client that floods pings without reading the pongs is closed,
+    /// even before `CONNECT`.
     pub send_buffer_size: usize,
     /// Longest time one write may take (Spring's `setSendTimeLimit`, default 10 s); past it
     /// the session is closed.

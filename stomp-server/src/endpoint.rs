@@ -230,11 +230,13 @@ pub(crate) fn upgrade<B>(
     config.write_buffer_size = WRITE_BUFFER_SIZE;
     config.max_message_size = Some(limits.message_size * 2 + 4096);
     config.max_frame_size = Some(limits.message_size * 2 + 4096);
-    // What the connection holds for its client (pongs included) is held to the send-buffer
-    // limit by the meter; this is tungstenite's own hard cap behind it, with room for one
-    // batch and a SockJS frame (JSON escaping can make one several times its messages).
+    // What the connection holds for its client, pongs included, is metered: a reading
+    // client's own frames take at most one write buffer and one frame (no frame is larger
+    // than the send buffer), and its pongs may take one send buffer more; past that it is
+    // not reading. Behind the meter, tungstenite's own hard cap leaves room for a SockJS
+    // frame (JSON escaping can make one several times its messages).
     config.max_write_buffer_size = WRITE_BUFFER_SIZE + 8 * limits.send_buffer_size;
-    let meter = WireMeter::new(limits.send_buffer_size);
+    let meter = WireMeter::new(WRITE_BUFFER_SIZE + 2 * limits.send_buffer_size);
     let on_upgrade = hyper::upgrade::on(&mut request);
     tokio::spawn(async move {
         // Held until the session ends, whether or not it ever sends CONNECT.
