@@ -15,7 +15,12 @@ pub struct Limits {
     /// Longest inbound header line.
     pub max_header_line: usize,
     /// Bytes allowed to wait for a client that does not read (Spring's
-    /// `setSendBufferSizeLimit`, default 512 KiB); past it the session is closed.
+    /// `setSendBufferSizeLimit`, default 512 KiB); past it the session is closed. It holds
+    /// the STOMP frames queued for the session, and the pongs answering the client's pings:
+    /// everything the WebSocket was handed and its socket has not taken (frames,
+    /// heart-beats, close frames, pongs) may exceed what one frame in flight takes by at
+    /// most this much, so a client that floods pings without reading the pongs is closed,
+    /// even before `CONNECT`.
     pub send_buffer_size: usize,
     /// Longest time one write may take (Spring's `setSendTimeLimit`, default 10 s); past it
     /// the session is closed.
@@ -29,12 +34,29 @@ pub struct Limits {
     pub max_subscriptions_per_session: usize,
     /// Most frames one session may send per second, with bursts of up to one second's worth
     /// (a token bucket). A session past it gets an `ERROR` and is closed, so a flood of small
-    /// valid frames cannot monopolise the server. Default 100,000; 0 turns the check off.
+    /// valid frames cannot monopolise the server. Every WebSocket message counts, from the
+    /// handshake on (before `CONNECT` too), whatever it holds: a heart-beat EOL, a ping, a
+    /// part of a frame; a message holding several frames counts once per frame. Default
+    /// 100,000; 0 turns the check off.
     pub max_frames_per_second: u32,
     /// Most bytes a session's open transactions may hold (`SEND`, `ACK` and `NACK` frames
     /// waiting for `COMMIT`, and the transactions themselves); past it the session gets an
     /// `ERROR` and is closed. Default 1 MiB.
     pub max_transaction_bytes: usize,
+    /// Time allowed to an HTTP request for its headers (counted from the connection's start,
+    /// or the end of the request before it), and again for its body: `http_handler` routes,
+    /// SockJS `xhr_send`, and the WebSocket handshake itself. A request past it gets 408
+    /// and its connection is closed, so that a client trickling a request cannot hold a
+    /// connection. Request headers also get no more than `time_to_first_frame`.
+    /// Default 30 s.
+    pub http_request_time: Duration,
+    /// Most connections that are still plain HTTP at once: accepted, and neither upgraded to
+    /// a WebSocket nor serving a SockJS `xhr`/`xhr_streaming` session (which
+    /// `max_sessions` counts instead). Past it a new connection gets 503 and is closed at
+    /// once, so that slow requests cannot use up the process's file descriptors. Keep it
+    /// well under the descriptor limit (`ulimit -n`) less the sessions expected. Default
+    /// 512.
+    pub max_pending_connections: usize,
     /// WebSocket read buffer per connection. The default 4 KiB keeps an idle session small
     /// (tungstenite's own default is 128 KiB); larger messages still arrive whole.
     pub read_buffer_size: usize,
@@ -54,6 +76,8 @@ impl Default for Limits {
             max_frames_per_second: 100_000,
             max_transaction_bytes: 1024 * 1024,
             read_buffer_size: 4 * 1024,
+            http_request_time: Duration::from_secs(30),
+            max_pending_connections: 512,
         }
     }
 }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
@@ -17,8 +18,10 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
 
+mod handshake;
+
 use crate::app::App;
-use crate::session::run_session;
+use crate::session::{run_session, MeteredIo, MeteredWebSocket, WireMeter};
 use crate::sockjs::{self, SockJs, SockSession};
 
 /// How many bytes tungstenite gathers before writing to the socket. The session writer
@@ -100,16 +103,13 @@ where
             parts.extensions.insert(remote);
         }
         // Bodies are bounded like frames: a handler never sees more than `message_size`.
-        let limited = http_body_util::Limited::new(body, app.config.limits.message_size);
-        let body = match http_body_util::BodyExt::collect(limited).await {
-            Ok(collected) => collected.to_bytes(),
-            Err(error) if error.is::<http_body_util::LengthLimitError>() => {
-                return Ok(status(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "request body too large",
-                ))
+        let limits = app.config.limits;
+        let body = match read_body(body, limits.message_size, limits.http_request_time).await {
+            Ok(body) => body,
+            Err(error) => {
+                tracing::info!(%remote, path, %error, "HTTP request refused");
+                return Ok(error.response());
             }
-            Err(_) => return Ok(status(StatusCode::BAD_REQUEST, "unreadable request body")),
         };
         return Ok(handler(Request::from_parts(parts, body)).map(BodyExt::boxed));
     }
@@ -127,6 +127,58 @@ where
         }
     }
     Ok(status(StatusCode::NOT_FOUND, "not found"))
+}
+
+/// Why a request body was not read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum BodyError {
+    /// Longer than allowed.
+    #[error("request body too large")]
+    TooLarge,
+    /// Not complete within `http_request_time`.
+    #[error("request body too slow")]
+    TooSlow,
+    /// The connection failed while reading it.
+    #[error("unreadable request body")]
+    Unreadable,
+}
+
+impl BodyError {
+    /// 413, 408 or 400; the connection is closed after it (the rest of the body is not read).
+    pub(crate) fn response(self) -> Response<ResponseBody> {
+        let code = match self {
+            BodyError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            BodyError::TooSlow => StatusCode::REQUEST_TIMEOUT,
+            BodyError::Unreadable => StatusCode::BAD_REQUEST,
+        };
+        let text = match self {
+            BodyError::TooLarge => "request body too large",
+            BodyError::TooSlow => "request body not received in time",
+            BodyError::Unreadable => "unreadable request body",
+        };
+        let mut response = status(code, text);
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        response
+    }
+}
+
+/// Reads a whole request body of at most `max` bytes within `within`.
+pub(crate) async fn read_body<B>(body: B, max: usize, within: Duration) -> Result<Bytes, BodyError>
+where
+    B: hyper::body::Body,
+    B::Error: Into<BoxError>,
+{
+    let limited = http_body_util::Limited::new(body, max);
+    match tokio::time::timeout(within, limited.collect()).await {
+        Err(_) => Err(BodyError::TooSlow),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => {
+            Err(BodyError::TooLarge)
+        }
+        Ok(Err(_)) => Err(BodyError::Unreadable),
+    }
 }
 
 fn status(code: StatusCode, text: &'static str) -> Response<ResponseBody> {
@@ -152,16 +204,15 @@ pub(crate) fn upgrade<B>(
     kind: Upgrade,
 ) -> Response<ResponseBody> {
     let headers = request.headers();
-    let Some(key) = headers
-        .get(header::SEC_WEBSOCKET_KEY)
-        .filter(|_| is_upgrade(headers))
-    else {
-        return status(
-            StatusCode::BAD_REQUEST,
-            "this endpoint speaks STOMP over WebSocket only",
-        );
+    let key = match handshake::check(request.method(), headers) {
+        Ok(key) => key,
+        Err(refusal) => {
+            app.stats.rejected_handshake();
+            tracing::info!(%remote, ?refusal, "WebSocket handshake refused");
+            return refused(refusal);
+        }
     };
-    if !origin_allowed(&app, headers) {
+    if !origin_allowed(&app, request.uri(), headers) {
         app.stats.rejected_handshake();
         tracing::info!(%remote, origin = ?headers.get(header::ORIGIN), "WebSocket handshake refused: origin not allowed");
         return status(StatusCode::FORBIDDEN, "origin not allowed");
@@ -186,18 +237,22 @@ pub(crate) fn upgrade<B>(
     config.write_buffer_size = WRITE_BUFFER_SIZE;
     config.max_message_size = Some(limits.message_size * 2 + 4096);
     config.max_frame_size = Some(limits.message_size * 2 + 4096);
+    // What the connection holds for its client, pongs included, is metered: a reading
+    // client's own frames take at most one write buffer and one frame (no frame is larger
+    // than the send buffer), and its pongs may take one send buffer more; past that it is
+    // not reading. Behind the meter, tungstenite's own hard cap leaves room for a SockJS
+    // frame (JSON escaping can make one several times its messages).
+    config.max_write_buffer_size = WRITE_BUFFER_SIZE + 8 * limits.send_buffer_size;
+    let meter = WireMeter::new(WRITE_BUFFER_SIZE + 2 * limits.send_buffer_size);
     let on_upgrade = hyper::upgrade::on(&mut request);
     tokio::spawn(async move {
         // Held until the session ends, whether or not it ever sends CONNECT.
         let _slot = slot;
         match on_upgrade.await {
             Ok(upgraded) => {
-                let ws = WebSocketStream::from_raw_socket(
-                    TokioIo::new(upgraded),
-                    Role::Server,
-                    Some(config),
-                )
-                .await;
+                let io = MeteredIo::new(TokioIo::new(upgraded), Arc::clone(&meter));
+                let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+                let ws = MeteredWebSocket::new(ws, meter);
                 match kind {
                     Upgrade::Stomp => run_session(ws, app, remote, shutdown).await,
                     Upgrade::SockJs(heartbeat) => {
@@ -241,19 +296,33 @@ fn choose_subprotocol(headers: &http::HeaderMap) -> Option<&'static str> {
         .map(Version::subprotocol)
 }
 
-/// Same-origin by default; otherwise the configured patterns (`*` wildcards, `"*"` for any).
-/// A request without `Origin` (a non-browser client) is allowed, as in Spring.
-pub(crate) fn origin_allowed(app: &App, headers: &http::HeaderMap) -> bool {
+/// The answer to a malformed handshake: 400, or 426 naming the version spoken here.
+fn refused(refusal: handshake::Refusal) -> Response<ResponseBody> {
+    match refusal {
+        handshake::Refusal::BadRequest(text) => status(StatusCode::BAD_REQUEST, text),
+        handshake::Refusal::UpgradeRequired => {
+            let mut response = status(
+                StatusCode::UPGRADE_REQUIRED,
+                "this endpoint speaks WebSocket version 13",
+            );
+            response.headers_mut().insert(
+                header::SEC_WEBSOCKET_VERSION,
+                HeaderValue::from_static("13"),
+            );
+            response
+        }
+    }
+}
+
+/// Same-origin by default (scheme, host and port, see [`handshake::same_origin`]);
+/// otherwise the configured patterns (`*` wildcards, `"*"` for any). A request without
+/// `Origin` (a non-browser client) is allowed, as in Spring.
+pub(crate) fn origin_allowed(app: &App, uri: &http::Uri, headers: &http::HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true;
     };
     if app.config.allowed_origins.is_empty() {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
-        return origin_host.eq_ignore_ascii_case(host);
+        return handshake::same_origin(origin, uri, headers);
     }
     app.config
         .allowed_origins

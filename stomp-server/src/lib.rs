@@ -38,10 +38,12 @@
 //! - `broker`: the [`SimpleBroker`]; `user`: user destinations and the [`UserRegistry`].
 //! - [`Template`]: sending from anywhere. [`client`]: a STOMP client.
 //! - `server`, `endpoint`: the builder, the accept loop, the WebSocket upgrade.
+//! - `accept`: the cap on connections still in HTTP and the accept loop's back-off.
 //! - `sockjs`: SockJS ([`StompServerBuilder::with_sockjs`]): `info`, the `websocket`,
 //!   `xhr_streaming` and `xhr` transports, each session driven through an adapter.
 #![warn(missing_docs)]
 
+mod accept;
 mod app;
 mod broker;
 pub mod client;

@@ -16,6 +16,7 @@ use stomp_core::HeartBeat;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::accept::{AcceptBackoff, LogEvery, PendingConnections, PendingPlace};
 use crate::app::{App, Config};
 use crate::broker::{Broker, SimpleBroker};
 use crate::config::{default_heartbeat, BrokerConfig, ClientUserSends, Limits, UnhandledErrors};
@@ -190,8 +191,11 @@ impl StompServerBuilder {
     }
 
     /// Allows handshakes from these origins (patterns with `*`; `"*"` allows all). Without
-    /// it only same-origin browser handshakes are accepted; clients that send no `Origin`
-    /// header (non-browser clients) are always accepted.
+    /// it only same-origin browser handshakes are accepted: the `Origin`'s scheme, host and
+    /// port must be those the request was made to (`http` and the `Host` header, default
+    /// ports filled in; behind a proxy that terminates TLS, its `X-Forwarded-Proto: https`
+    /// makes the scheme `https`). Clients that send no `Origin` header (non-browser
+    /// clients) are always accepted.
     #[must_use]
     pub fn allowed_origins<I: IntoIterator<Item = S>, S: Into<String>>(
         mut self,
@@ -455,6 +459,10 @@ impl Server {
             })
         });
         tokio::pin!(shutdown);
+        let pending = PendingConnections::new(self.app.config.limits.max_pending_connections);
+        let mut backoff = AcceptBackoff::default();
+        let mut failure_log = LogEvery::new(LOG_EVERY);
+        let mut refusal_log = LogEvery::new(LOG_EVERY);
         loop {
             let accepted = tokio::select! {
                 accepted = listener.accept() => accepted,
@@ -463,14 +471,28 @@ impl Server {
             let (tcp, remote) = match accepted {
                 Ok(pair) => pair,
                 Err(error) => {
-                    // Out of file descriptors and similar: back off instead of spinning.
-                    tracing::warn!(%error, "accept failed; backing off");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
+                    // Out of file descriptors and similar: wait longer after each failure
+                    // instead of spinning, and say so once in a while, not every time.
+                    let delay = backoff.failed();
+                    if let Some(more) = failure_log.due(tokio::time::Instant::now()) {
+                        tracing::warn!(%error, failures_not_logged = more, ?delay, "accept failed; backing off");
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => continue,
+                        () = &mut shutdown => break,
+                    }
                 }
             };
+            backoff.succeeded();
+            let Some(place) = pending.admit() else {
+                refuse_connection(&tcp);
+                if let Some(more) = refusal_log.due(tokio::time::Instant::now()) {
+                    tracing::warn!(%remote, refusals_not_logged = more, "connection refused: too many connections still in HTTP (max_pending_connections)");
+                }
+                continue;
+            };
             let _ = tcp.set_nodelay(true);
-            self.spawn_connection(tcp, remote, stop_rx.clone());
+            self.spawn_connection(tcp, remote, stop_rx.clone(), place);
         }
         let _ = stop_tx.send(true);
         if let Some(task) = stats_task {
@@ -490,6 +512,7 @@ impl Server {
         tcp: tokio::net::TcpStream,
         remote: SocketAddr,
         stop: watch::Receiver<bool>,
+        place: PendingPlace,
     ) {
         tokio::spawn(serve_http(
             Arc::clone(&self.app),
@@ -497,6 +520,7 @@ impl Server {
             tcp,
             remote,
             stop,
+            Some(place),
         ));
     }
 
@@ -519,6 +543,7 @@ impl Server {
             io,
             remote,
             never_stop(),
+            None,
         )
     }
 }
@@ -535,14 +560,22 @@ async fn serve_http<I>(
     io: I,
     remote: SocketAddr,
     stop: watch::Receiver<bool>,
+    place: Option<PendingPlace>,
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    // A client that opens a connection and never finishes its request headers is cut off
-    // after the time allowed to the first STOMP frame (hyper only enforces a header-read
-    // timeout when it has a timer).
-    let header_read_timeout = app.config.limits.time_to_first_frame;
-    let service = service_fn(move |request| {
+    // A client that opens a connection and never finishes its request headers (or leaves a
+    // kept-alive connection idle) is cut off after the time allowed to a request, or to the
+    // first STOMP frame if that is shorter (hyper only enforces a header-read timeout when it
+    // has a timer). Bodies are timed where they are read.
+    let limits = app.config.limits;
+    let header_read_timeout = limits.http_request_time.min(limits.time_to_first_frame);
+    // The place is held until this function returns: the connection closed, or was
+    // upgraded. SockJS sessions release it earlier, through the request.
+    let service = service_fn(move |mut request: http::Request<hyper::body::Incoming>| {
+        if let Some(place) = &place {
+            request.extensions_mut().insert(place.clone());
+        }
         serve_request(
             request,
             Arc::clone(&app),
@@ -560,6 +593,17 @@ async fn serve_http<I>(
     {
         tracing::debug!(%remote, %error, "http connection error");
     }
+}
+
+/// How often the accept loop's warnings may be logged.
+const LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Answers a connection over the cap with 503 if its socket takes the bytes at once, and
+/// closes it.
+fn refuse_connection(tcp: &tokio::net::TcpStream) {
+    const BUSY: &[u8] =
+        b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+    let _ = tcp.try_write(BUSY);
 }
 
 /// Resolves on Ctrl-C or, on Unix, SIGTERM (what systemd and container runtimes send);

@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::connection::{connect, frame_size, Backlog, ConnectOptions};
 use super::destination::from_broker;
 use crate::broker::BrokerError;
-use crate::session::{error_frame, SessionHandle};
+use crate::session::{error_frame, CloseStatus, SessionHandle};
 
 /// What the relay asks of a session's broker connection.
 pub(super) enum Request {
@@ -136,7 +136,7 @@ fn fail_session(session: &SessionHandle, message: &str) {
     session
         .outbound
         .push_frame(&error_frame(message, None), session.version);
-    session.outbound.close_after_flush();
+    session.outbound.close_after_flush(CloseStatus::Internal);
 }
 
 async fn run(

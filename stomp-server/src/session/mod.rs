@@ -1,6 +1,8 @@
 //! STOMP sessions: the per-connection task, its outbound queue and writer.
 
 mod attributes;
+mod before_connect;
+mod close;
 mod connect;
 mod frames;
 mod handle;
@@ -11,11 +13,14 @@ mod rate;
 mod run;
 mod split;
 mod user_send;
+mod wire;
 mod writer;
 
 pub use attributes::SessionAttributes;
+pub(crate) use close::CloseStatus;
 pub(crate) use connect::error_frame;
 pub(crate) use handle::SessionHandle;
 pub(crate) use outbound::to_ws_message;
 pub(crate) use outbound::CloseCause;
 pub(crate) use run::run_session;
+pub(crate) use wire::{MeteredIo, MeteredWebSocket, WireMeter};

@@ -16,6 +16,7 @@ use stomp_core::{encode, Decoder, Frame, FrameLimits, Version};
 
 use futures_util::task::AtomicWaker;
 
+use super::close::CloseStatus;
 use super::queue::{queue, Pushed, Receiver, Sender};
 use crate::interceptor::{OutboundContext, OutboundInterceptor};
 use crate::principal::{Principal, SessionId};
@@ -92,6 +93,8 @@ impl std::fmt::Debug for OutboundHook {
 struct Shared {
     limit: usize,
     cause: AtomicU8,
+    /// The [`CloseStatus`] of the close frame, 0 until one is given.
+    status: AtomicU8,
     closing: AtomicBool,
     /// The session task, waiting in [`Outbound::close_requested`] (the only waiter).
     session_task: AtomicWaker,
@@ -104,6 +107,7 @@ impl Outbound {
         let shared = Arc::new(Shared {
             limit,
             cause: AtomicU8::new(0),
+            status: AtomicU8::new(0),
             closing: AtomicBool::new(false),
             session_task: AtomicWaker::new(),
         });
@@ -156,8 +160,15 @@ impl Outbound {
         self.push(to_ws_message(encode_frame(frame, version)))
     }
 
-    /// Queues a close after everything already queued (DISCONNECT, ERROR).
-    pub(crate) fn close_after_flush(&self) {
+    /// Queues a close after everything already queued (DISCONNECT, ERROR), with `status`
+    /// unless a status was given before (the first reason to close is the one told).
+    pub(crate) fn close_after_flush(&self, status: CloseStatus) {
+        let _ = self.shared.status.compare_exchange(
+            0,
+            status.as_u8(),
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        );
         self.shared.closing.store(true, Ordering::Relaxed);
         let _ = self.tx.push(OutboundItem::Close, 0, usize::MAX);
     }
@@ -170,6 +181,12 @@ impl Outbound {
                 .compare_exchange(0, cause as u8, Ordering::AcqRel, Ordering::Relaxed);
         self.shared.closing.store(true, Ordering::Relaxed);
         self.shared.session_task.wake();
+    }
+
+    /// The status the session's close frame carries (1000 unless another was given).
+    pub(crate) fn close_status(&self) -> CloseStatus {
+        CloseStatus::from_u8(self.shared.status.load(Ordering::Acquire))
+            .unwrap_or(CloseStatus::Normal)
     }
 
     /// Why the session was asked to close, if it was.

@@ -46,6 +46,11 @@ impl FrameRate {
     }
 }
 
+/// The `ERROR` message for a connection past the frame rate.
+pub(super) fn flood_message(per_second: u32) -> String {
+    format!("more than {per_second} frames per second: the session is flooding the server")
+}
+
 #[cfg(test)]
 mod tests {
     use super::FrameRate;

@@ -5,18 +5,20 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use futures_util::{Sink, Stream, StreamExt};
 use stomp_core::{names, Command, DecodeError, Decoder, Frame, Version};
 use tokio::sync::watch;
-use tokio::time::{timeout, timeout_at, Instant};
+use tokio::time::{timeout, Instant};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 
 use super::attributes::SessionAttributes;
+use super::before_connect::await_connect;
+use super::close::{decode_status, linger, read_failure, refuse, CloseStatus};
 use super::connect::{accept_connect, error_frame};
 use super::handle::SessionHandle;
 use super::id::new_session_id;
-use super::outbound::{encode_frame, to_ws_message, CloseCause, Outbound, OutboundHook};
-use super::rate::FrameRate;
+use super::outbound::{CloseCause, Outbound, OutboundHook};
+use super::rate::{flood_message, FrameRate};
 use super::split::split;
 use super::user_send::{is_user_destination, refusal, user_message_headers};
 use super::writer::run_writer;
@@ -48,8 +50,8 @@ impl Drop for WriterTask {
 pub(super) enum End {
     /// The client sent `DISCONNECT` or closed the socket.
     Client(&'static str),
-    /// The server sent an `ERROR` frame with this message.
-    Error(String),
+    /// The server sent an `ERROR` frame with this message, and closes with this status.
+    Error(String, CloseStatus),
     /// The server closed it for this cause.
     Closed(CloseCause),
     /// The client went silent past the heart-beat window.
@@ -60,7 +62,7 @@ impl End {
     fn reason(&self) -> String {
         match self {
             End::Client(why) => (*why).to_owned(),
-            End::Error(message) => format!("ERROR sent: {message}"),
+            End::Error(message, _) => format!("ERROR sent: {message}"),
             End::Closed(CloseCause::SendBufferLimit) => {
                 "send buffer limit exceeded (slow consumer)".to_owned()
             }
@@ -75,17 +77,17 @@ impl End {
             End::HeartBeat => "no heart-beat from client".to_owned(),
         }
     }
-}
 
-/// Answers a session that never started (a bad first frame, a refused `CONNECT`) with
-/// `frame` and closes the socket; counted as an `ERROR` sent.
-async fn refuse<S>(app: &App, sink: &mut S, frame: &Frame, version: Version)
-where
-    S: Sink<WsMessage, Error = WsError> + Unpin,
-{
-    app.stats.error_sent();
-    let _ = sink.send(to_ws_message(encode_frame(frame, version))).await;
-    let _ = sink.close().await;
+    /// The status of the close frame the client gets.
+    fn close_status(&self) -> CloseStatus {
+        match self {
+            End::Client(_) => CloseStatus::Normal,
+            End::Error(_, status) => *status,
+            End::HeartBeat => CloseStatus::Protocol,
+            End::Closed(CloseCause::Shutdown) => CloseStatus::GoingAway,
+            End::Closed(_) => CloseStatus::Policy,
+        }
+    }
 }
 
 /// Runs a session until it ends, over any message transport: a `WebSocketStream`, or a
@@ -106,36 +108,19 @@ pub(crate) async fn run_session<T>(
     let id = new_session_id();
     let attributes = SessionAttributes::new();
 
-    // Until CONNECT: read directly, answer errors directly. The time to the first frame is
-    // one deadline for the whole wait, so pings or stray heart-beats cannot stretch it.
-    let connect_deadline = Instant::now() + limits.time_to_first_frame;
-    let connect = loop {
-        match decoder.decode(&mut buffer) {
-            Ok(Some(frame)) => break frame,
-            Ok(None) => {}
-            Err(error) => {
-                app.stats.decode_error();
-                tracing::info!(%remote, error = %crate::log::Escaped(&error), "malformed frame before CONNECT");
-                let frame = error_frame(&error.to_string(), None);
-                refuse(&app, &mut sink, &frame, Version::V1_2).await;
-                return;
-            }
-        }
-        let next = tokio::select! {
-            next = timeout_at(connect_deadline, stream.next()) => next,
-            _ = shutdown.changed() => return,
-        };
-        match next {
-            Ok(Some(Ok(WsMessage::Text(text)))) => buffer.extend_from_slice(text.as_bytes()),
-            Ok(Some(Ok(WsMessage::Binary(bytes)))) => buffer.extend_from_slice(&bytes),
-            Ok(Some(Ok(_))) => {}
-            Ok(Some(Err(_)) | None) => return,
-            Err(_) => {
-                tracing::info!(%remote, "no CONNECT within {:?}; closing", limits.time_to_first_frame);
-                let _ = sink.close().await;
-                return;
-            }
-        }
+    // Every WebSocket message counts against the frame rate, from the handshake on.
+    let mut rate = FrameRate::new(limits.max_frames_per_second, Instant::now().into_std());
+    let Some(connect) = await_connect(
+        &app,
+        remote,
+        (&mut sink, &mut stream),
+        (&mut decoder, &mut buffer),
+        &mut rate,
+        &mut shutdown,
+    )
+    .await
+    else {
+        return;
     };
     app.stats.frame_in(connect.command);
     if !matches!(connect.command, Command::Connect | Command::Stomp) {
@@ -146,14 +131,28 @@ pub(crate) async fn run_session<T>(
             ),
             connect.receipt(),
         );
-        refuse(&app, &mut sink, &frame, Version::V1_2).await;
+        refuse(
+            &app,
+            (&mut sink, &mut stream),
+            &frame,
+            Version::V1_2,
+            CloseStatus::Protocol,
+        )
+        .await;
         return;
     }
     let accepted = match accept_connect(&app, connect, &id, &attributes) {
         Ok(accepted) => accepted,
         Err(frame) => {
             tracing::info!(%remote, session = %id, reason = %crate::log::Escaped(frame.get(names::MESSAGE).unwrap_or("")), "CONNECT refused");
-            refuse(&app, &mut sink, &frame, Version::V1_2).await;
+            refuse(
+                &app,
+                (&mut sink, &mut stream),
+                &frame,
+                Version::V1_2,
+                CloseStatus::Policy,
+            )
+            .await;
             return;
         }
     };
@@ -184,11 +183,13 @@ pub(crate) async fn run_session<T>(
         if let Some(message) = refused {
             app.broker().session_closed(&id);
             tracing::info!(%remote, session = %id, reason = %crate::log::Escaped(&message), "CONNECT refused");
+            let frame = error_frame(&message, None);
             refuse(
                 &app,
-                &mut sink,
-                &error_frame(&message, None),
+                (&mut sink, &mut stream),
+                &frame,
                 accepted.version,
+                CloseStatus::Internal,
             )
             .await;
             return;
@@ -229,7 +230,9 @@ pub(crate) async fn run_session<T>(
     // touches the timer wheel for its heart-beats.
     let window = read_timeout.unwrap_or(FAR_FUTURE);
     let mut last_read = Instant::now();
-    let mut rate = FrameRate::new(limits.max_frames_per_second, last_read.into_std());
+    // The token of the last message read, kept for the first frame it completes: a message
+    // holding one frame costs one token, a message holding several costs one per frame.
+    let mut message_token = false;
     let deadline = tokio::time::sleep_until(last_read + window);
     tokio::pin!(deadline);
     // Made once for the session, not once per WebSocket message: each would register with
@@ -240,17 +243,15 @@ pub(crate) async fn run_session<T>(
     tokio::pin!(shutting_down);
     let end = 'session: loop {
         // Handle every complete frame already buffered.
-        rate.refill(last_read.into_std());
         loop {
             match decoder.decode(&mut buffer) {
                 Ok(Some(frame)) => {
-                    if !rate.take() {
-                        let message = format!(
-                            "more than {} frames per second: the session is flooding the server",
-                            limits.max_frames_per_second
-                        );
+                    if !std::mem::take(&mut message_token) && !rate.take() {
+                        let message = flood_message(limits.max_frames_per_second);
                         tracing::warn!(session = %id, %remote, "closing a flooding session");
-                        if let Some(end) = state.fail(message, frame.receipt()) {
+                        if let Some(end) =
+                            state.fail_with(message, frame.receipt(), CloseStatus::Policy)
+                        {
                             break 'session end;
                         }
                     }
@@ -270,17 +271,39 @@ pub(crate) async fn run_session<T>(
                 // Tell the client why, so that it reconnects (to another instance) instead
                 // of guessing; what is queued before the ERROR is still written.
                 state.send_error("server is shutting down", None);
-                outbound.close_after_flush();
+                outbound.close_after_flush(CloseStatus::GoingAway);
                 break End::Closed(CloseCause::Shutdown);
             }
             next = stream.next() => {
-                last_read = Instant::now();
+                let read_at = Instant::now();
+                rate.refill(read_at.into_std());
+                if !rate.take() {
+                    tracing::warn!(session = %id, %remote, "closing a flooding session");
+                    if let Some(end) = state.fail_with(flood_message(limits.max_frames_per_second), None, CloseStatus::Policy) {
+                        break end;
+                    }
+                }
+                message_token = true;
+                // Only STOMP bytes (frames, heart-beat EOLs) are heart-beats: pings and
+                // pongs keep a WebSocket open, not a STOMP session.
                 match next {
-                    Some(Ok(WsMessage::Text(text))) => buffer.extend_from_slice(text.as_bytes()),
-                    Some(Ok(WsMessage::Binary(bytes))) => buffer.extend_from_slice(&bytes),
+                    Some(Ok(WsMessage::Text(text))) => {
+                        last_read = read_at;
+                        buffer.extend_from_slice(text.as_bytes());
+                    }
+                    Some(Ok(WsMessage::Binary(bytes))) => {
+                        last_read = read_at;
+                        buffer.extend_from_slice(&bytes);
+                    }
                     Some(Ok(WsMessage::Close(_))) | None => break End::Client("connection closed by client"),
                     Some(Ok(_)) => {}
+                    Some(Err(WsError::WriteBufferFull(_))) => break End::Closed(CloseCause::SendBufferLimit),
                     Some(Err(error)) => {
+                        if let Some((message, status)) = read_failure(&error) {
+                            if let Some(end) = state.fail_with(message, None, status) {
+                                break end;
+                            }
+                        }
                         tracing::debug!(session = %id, %error, "websocket read failed");
                         break End::Client("connection lost");
                     }
@@ -309,11 +332,11 @@ pub(crate) async fn run_session<T>(
             // The ERROR saying why is queued; let it reach the client.
             app.stats.slow_consumer();
             tracing::warn!(session = %id, %remote, reason = %crate::log::Escaped(end.reason()), "closing slow consumer");
-            outbound.close_after_flush();
+            outbound.close_after_flush(end.close_status());
             let _ = timeout(limits.send_time, &mut writer.0).await;
         }
-        End::Closed(CloseCause::Shutdown) | End::Error(_) | End::HeartBeat | End::Client(_) => {
-            outbound.close_after_flush();
+        End::Closed(CloseCause::Shutdown) | End::Error(..) | End::HeartBeat | End::Client(_) => {
+            outbound.close_after_flush(end.close_status());
             let _ = timeout(limits.send_time, &mut writer.0).await;
         }
         End::Closed(_) => writer.0.abort(),
@@ -329,6 +352,14 @@ pub(crate) async fn run_session<T>(
         principal: session.principal.clone(),
         reason: end.reason(),
     });
+    // Read on until the client's close, so that unread input cannot reset the connection
+    // before the client has read the ERROR or RECEIPT that ended it.
+    if matches!(
+        end,
+        End::Error(..) | End::HeartBeat | End::Client(_) | End::Closed(CloseCause::Shutdown)
+    ) {
+        linger(&mut stream).await;
+    }
 }
 
 /// Where the body of a `SEND` handed to [`SessionState::send`] lives.
@@ -370,17 +401,28 @@ impl SessionState<'_> {
             .push_frame(&error_frame(message, receipt), self.session.version);
     }
 
+    /// Sends an `ERROR` and ends the session with a protocol error (1002), as Spring does.
     pub(super) fn fail(&self, message: String, receipt: Option<&str>) -> Option<End> {
+        self.fail_with(message, receipt, CloseStatus::Protocol)
+    }
+
+    /// Sends an `ERROR` and ends the session, closing with `status`.
+    pub(super) fn fail_with(
+        &self,
+        message: String,
+        receipt: Option<&str>,
+        status: CloseStatus,
+    ) -> Option<End> {
         tracing::info!(session = %self.session.id, reason = %crate::log::Escaped(&message), "sending ERROR");
         self.send_error(&message, receipt);
-        Some(End::Error(message))
+        Some(End::Error(message, status))
     }
 
     fn decode_failed(&self, error: &DecodeError) -> End {
         self.app.stats.decode_error();
         tracing::info!(session = %self.session.id, error = %crate::log::Escaped(error), "malformed frame");
         self.send_error(&error.to_string(), None);
-        End::Error(error.to_string())
+        End::Error(error.to_string(), decode_status(error))
     }
 
     pub(super) fn receipt(&self, frame: &Frame) {

@@ -11,9 +11,10 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use futures_util::{FutureExt, Sink, SinkExt};
-use tokio::time::{timeout, Instant, Sleep};
+use tokio::time::{Instant, Sleep};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 
+use super::close::close;
 use super::outbound::{CloseCause, Outbound, OutboundItem};
 use super::queue::Receiver;
 use super::split::{WriteHalf, Written};
@@ -85,7 +86,7 @@ pub(crate) async fn run_writer<T>(
             timer.as_mut().reset(last_write + every);
         }
         if written.close {
-            let _ = timeout(send_time, sink.close()).await;
+            close(&mut sink, outbound.close_status(), send_time).await;
             return;
         }
     }

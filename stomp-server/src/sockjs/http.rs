@@ -9,6 +9,7 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use tokio::sync::watch;
 
 use super::{xhr, Route, SockJs};
+use crate::accept::PendingPlace;
 use crate::app::App;
 use crate::endpoint::{body, is_upgrade, origin_allowed, upgrade, BoxError, ResponseBody, Upgrade};
 
@@ -28,7 +29,7 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    if !origin_allowed(&app, request.headers()) {
+    if !origin_allowed(&app, request.uri(), request.headers()) {
         app.stats.rejected_handshake();
         return plain(StatusCode::FORBIDDEN, "origin not allowed");
     }
@@ -51,6 +52,13 @@ where
         }
         Route::Transport { .. } if preflight => preflight_response("OPTIONS, POST"),
         Route::Transport { session, transport } if request.method() == Method::POST => {
+            if matches!(transport.as_str(), "xhr" | "xhr_streaming") {
+                // A receiving request is a session (the session limit counts it) and may
+                // stay open for long: it no longer holds a place among plain connections.
+                if let Some(place) = request.extensions().get::<PendingPlace>() {
+                    place.release();
+                }
+            }
             match transport.as_str() {
                 "xhr" => xhr::poll(sockjs, &session, app, remote, shutdown).await,
                 "xhr_streaming" => xhr::stream(sockjs, &session, app, remote, shutdown).await,

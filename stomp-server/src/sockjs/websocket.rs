@@ -3,11 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{Sink, SinkExt, StreamExt};
-use tokio::io::{AsyncRead, AsyncWrite};
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::time::{timeout, Instant};
-use tokio_tungstenite::tungstenite::Message as WsMessage;
-use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 
 use super::frame::{decode_messages, message_frame, GO_AWAY, HEARTBEAT, OPEN};
 use super::session::SockSession;
@@ -15,13 +13,14 @@ use super::session::SockSession;
 /// Moves frames between the WebSocket and the session until either side ends: `o` first,
 /// `a[...]` for queued frames, `h` after `heartbeat` of silence, `c[3000,...]` on close.
 /// A write that takes longer than `send_time` (a client that stopped reading) ends it.
-pub(crate) async fn pump<S>(
-    ws: WebSocketStream<S>,
+pub(crate) async fn pump<T>(
+    ws: T,
     session: Arc<SockSession>,
     heartbeat: Duration,
     send_time: Duration,
 ) where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    T: Stream<Item = Result<WsMessage, WsError>> + Sink<WsMessage, Error = WsError>,
+    T: Unpin + Send + 'static,
 {
     let (mut sink, mut stream) = ws.split();
     session.open();

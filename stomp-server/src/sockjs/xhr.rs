@@ -19,7 +19,7 @@ use super::http::plain;
 use super::session::{Receiving, SockSession};
 use super::SockJs;
 use crate::app::App;
-use crate::endpoint::{body, BoxError, ResponseBody};
+use crate::endpoint::{body, read_body, BoxError, ResponseBody};
 use crate::session::run_session;
 
 /// The `h` bytes that open an `xhr_streaming` response, so that browsers hand the body to
@@ -207,14 +207,16 @@ where
         return plain(StatusCode::NOT_FOUND, "unknown session");
     };
     // A JSON-encoded frame is at most six bytes per byte of the frame.
-    let limited = http_body_util::Limited::new(request, app.config.limits.message_size * 6 + 1024);
-    let Ok(collected) = limited.collect().await else {
-        return plain(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "request body too large or unreadable",
-        );
+    let limits = app.config.limits;
+    let max = limits.message_size * 6 + 1024;
+    let body = match read_body(request, max, limits.http_request_time).await {
+        Ok(body) => body,
+        Err(error) => {
+            tracing::info!(session = id, %error, "SockJS xhr_send refused");
+            return error.response();
+        }
     };
-    let messages = match decode_messages(&collected.to_bytes()) {
+    let messages = match decode_messages(&body) {
         Ok(messages) => messages,
         Err(DecodeError::Empty) => {
             return plain(StatusCode::INTERNAL_SERVER_ERROR, "Payload expected.")

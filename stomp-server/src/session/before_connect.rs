@@ -1,0 +1,90 @@
+//! A session's first moments: from the WebSocket handshake to its first STOMP frame.
+
+use std::net::SocketAddr;
+
+use bytes::BytesMut;
+use futures_util::{Sink, Stream, StreamExt};
+use stomp_core::{Decoder, Frame, Version};
+use tokio::sync::watch;
+use tokio::time::{timeout_at, Instant};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
+
+use super::close::{close, decode_status, read_failure, refuse, CloseStatus};
+use super::connect::error_frame;
+use super::rate::{flood_message, FrameRate};
+use crate::app::App;
+
+/// Reads until the first frame and returns it; `None` when the connection ended first (it
+/// was then answered and closed here). Errors are answered directly: there is no writer
+/// task yet. The time to the first frame is one deadline for the whole wait, so pings or
+/// stray heart-beats cannot stretch it, and every WebSocket message takes a token from
+/// `rate`, so a flood of empty ones is stopped too.
+pub(super) async fn await_connect<S, R>(
+    app: &App,
+    remote: SocketAddr,
+    (sink, stream): (&mut S, &mut R),
+    (decoder, buffer): (&mut Decoder, &mut BytesMut),
+    rate: &mut FrameRate,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<Frame>
+where
+    S: Sink<WsMessage, Error = WsError> + Unpin,
+    R: Stream<Item = Result<WsMessage, WsError>> + Unpin,
+{
+    let limits = app.config.limits;
+    let deadline = Instant::now() + limits.time_to_first_frame;
+    loop {
+        match decoder.decode(buffer) {
+            Ok(Some(frame)) => return Some(frame),
+            Ok(None) => {}
+            Err(error) => {
+                app.stats.decode_error();
+                tracing::info!(%remote, error = %crate::log::Escaped(&error), "malformed frame before CONNECT");
+                let frame = error_frame(&error.to_string(), None);
+                let status = decode_status(&error);
+                refuse(app, (sink, stream), &frame, Version::V1_2, status).await;
+                return None;
+            }
+        }
+        let next = tokio::select! {
+            next = timeout_at(deadline, stream.next()) => next,
+            _ = shutdown.changed() => return None,
+        };
+        let failure = match next {
+            Ok(Some(Ok(message))) => {
+                rate.refill(Instant::now().into_std());
+                if !rate.take() {
+                    tracing::warn!(%remote, "closing a connection flooding the server before CONNECT");
+                    let message = flood_message(limits.max_frames_per_second);
+                    Some((message, CloseStatus::Policy))
+                } else {
+                    match message {
+                        WsMessage::Text(text) => buffer.extend_from_slice(text.as_bytes()),
+                        WsMessage::Binary(bytes) => buffer.extend_from_slice(&bytes),
+                        _ => {}
+                    }
+                    None
+                }
+            }
+            Ok(Some(Err(WsError::WriteBufferFull(_)))) => {
+                app.stats.slow_consumer();
+                tracing::warn!(%remote, "closing a connection that does not read what it is sent (pongs) before CONNECT");
+                return None;
+            }
+            // A read error on the client's input is answered; any other means it is gone.
+            Ok(Some(Err(error))) => Some(read_failure(&error)?),
+            Ok(None) => return None,
+            Err(_) => {
+                tracing::info!(%remote, "no CONNECT within {:?}; closing", limits.time_to_first_frame);
+                close(sink, CloseStatus::Policy, limits.send_time).await;
+                return None;
+            }
+        };
+        if let Some((message, status)) = failure {
+            tracing::info!(%remote, reason = %crate::log::Escaped(&message), "refused before CONNECT");
+            let frame = error_frame(&message, None);
+            refuse(app, (sink, stream), &frame, Version::V1_2, status).await;
+            return None;
+        }
+    }
+}
