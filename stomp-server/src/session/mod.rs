@@ -16,4 +16,7 @@ pub(crate) use connect::error_frame;
 pub(crate) use handle::SessionHandle;
 pub(crate) use outbound::to_ws_message;
 pub(crate) use outbound::CloseCause;
+pub(crate) use queue::Paced;
 pub(crate) use run::run_session;
+#[cfg(test)]
+pub(crate) use {outbound::OutboundItem, queue::Receiver};
