@@ -202,7 +202,7 @@ impl std::fmt::Display for StatsSnapshot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "sessions {} current / {} total; delivered {}; errors sent {}; decode errors {}; handler errors {}; slow-consumer closes {}; heart-beat timeouts {}; rejected handshakes {}",
+            "sessions {} current / {} total; delivered {}; errors sent {}; decode errors {}; handler errors {}; slow-consumer closes {}; heart-beat timeouts {}; rejected handshakes {}; queued {} messages / {} bytes; unacknowledged {} bytes",
             self.sessions_current,
             self.sessions_total,
             self.messages_delivered,
@@ -211,7 +211,10 @@ impl std::fmt::Display for StatsSnapshot {
             self.handler_errors,
             self.slow_consumer_closes,
             self.heartbeat_timeouts,
-            self.rejected_handshakes
+            self.rejected_handshakes,
+            self.queued_messages,
+            self.queued_bytes,
+            self.unacked_bytes
         )?;
         match self.broker_available {
             Some(up) => write!(
