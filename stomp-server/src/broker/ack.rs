@@ -6,13 +6,13 @@
 //! where nobody asked for them.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::fanout::encode;
 use super::registry::Subscriber;
 use super::PublishedMessage;
-use crate::session::{error_frame, CloseCause, Paced};
+use crate::session::{error_frame, CloseCause, Paced, SessionHandle};
 use crate::stats::BrokerLoad;
 
 /// A message on its way to (or held for) one subscriber.
@@ -44,24 +44,28 @@ impl Delivery {
 
 /// Where a tracker's bytes are counted besides itself: its session's total (bounded by
 /// `BrokerConfig::max_unacked_bytes_per_session`) and the broker's (for the stats).
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub(crate) struct Load {
-    /// The session's [`SessionHandle::unacked_bytes`](crate::session::SessionHandle).
-    pub(crate) session: Arc<AtomicUsize>,
+    /// The session, whose `unacked_bytes` every tracker of it shares.
+    pub(crate) session: Arc<SessionHandle>,
     /// The broker's.
     pub(crate) broker: Arc<BrokerLoad>,
 }
 
 impl Load {
     fn add(&self, bytes: usize) {
-        self.session.fetch_add(bytes, Ordering::Relaxed);
+        self.session
+            .unacked_bytes
+            .fetch_add(bytes, Ordering::Relaxed);
         self.broker
             .unacked_bytes
             .fetch_add(bytes, Ordering::Relaxed);
     }
 
     fn sub(&self, bytes: usize) {
-        self.session.fetch_sub(bytes, Ordering::Relaxed);
+        self.session
+            .unacked_bytes
+            .fetch_sub(bytes, Ordering::Relaxed);
         self.broker
             .unacked_bytes
             .fetch_sub(bytes, Ordering::Relaxed);
@@ -70,13 +74,13 @@ impl Load {
     /// True when the session may hold `bytes` more within `limit` (always when it holds
     /// nothing, so that one message larger than the limit still goes).
     pub(crate) fn fits(&self, bytes: usize, limit: usize) -> bool {
-        let held = self.session.load(Ordering::Relaxed);
+        let held = self.session.unacked_bytes.load(Ordering::Relaxed);
         held == 0 || held.saturating_add(bytes) <= limit
     }
 
     /// What the session holds.
     fn held(&self) -> usize {
-        self.session.load(Ordering::Relaxed)
+        self.session.unacked_bytes.load(Ordering::Relaxed)
     }
 }
 
@@ -353,13 +357,20 @@ mod tests {
         }
     }
 
+    fn detached_load() -> Load {
+        Load {
+            session: SessionHandle::detached("t"),
+            broker: Arc::default(),
+        }
+    }
+
     fn ids(deliveries: &[Delivery]) -> Vec<u64> {
         deliveries.iter().map(|d| d.message_id).collect()
     }
 
     #[test]
     fn client_mode_settles_everything_delivered_before() {
-        let mut tracker = Tracker::new(true, 3, Load::default());
+        let mut tracker = Tracker::new(true, 3, detached_load());
         delivered(&mut tracker, &[7, 3, 9]);
         assert!(!tracker.has_room());
         assert_eq!(tracker.settle(3).as_deref().map(ids), Some(vec![7, 3]));
@@ -370,7 +381,7 @@ mod tests {
 
     #[test]
     fn client_individual_mode_settles_one() {
-        let mut tracker = Tracker::new(false, 10, Load::default());
+        let mut tracker = Tracker::new(false, 10, detached_load());
         delivered(&mut tracker, &[1, 2, 3]);
         assert_eq!(tracker.settle(2).as_deref().map(ids), Some(vec![2]));
         assert!(tracker.settle(2).is_none());
@@ -380,7 +391,7 @@ mod tests {
 
     #[test]
     fn a_redelivery_replaces_the_earlier_entry() {
-        let mut tracker = Tracker::new(true, 10, Load::default());
+        let mut tracker = Tracker::new(true, 10, detached_load());
         delivered(&mut tracker, &[1, 2, 1]);
         // Delivery order is now 2, 1: a cumulative ACK of 1 covers 2.
         assert_eq!(tracker.settle(1).as_deref().map(ids), Some(vec![2, 1]));
@@ -389,7 +400,7 @@ mod tests {
 
     #[test]
     fn the_window_is_at_least_one() {
-        assert!(Tracker::new(false, 0, Load::default()).has_room());
+        assert!(Tracker::new(false, 0, detached_load()).has_room());
     }
 
     #[test]

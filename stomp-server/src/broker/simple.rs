@@ -279,7 +279,7 @@ impl Broker for SimpleBroker {
             _ => self.config.max_unacked_per_subscription,
         };
         let load = Load {
-            session: Arc::clone(&session.unacked_bytes),
+            session: Arc::clone(session),
             broker: Arc::clone(&self.load),
         };
         let tracker = match request.ack {

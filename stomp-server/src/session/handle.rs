@@ -1,7 +1,6 @@
 //! [`SessionHandle`]: what the broker, the user registry and handlers hold of a session.
 
 use std::sync::atomic::AtomicUsize;
-use std::sync::Arc;
 
 use stomp_core::Version;
 
@@ -19,26 +18,29 @@ pub(crate) struct SessionHandle {
     pub(crate) outbound: Outbound,
     /// Bytes the broker holds for this session's acknowledging subscriptions (unacknowledged
     /// or waiting behind a prefetch window), shared by their trackers.
-    pub(crate) unacked_bytes: Arc<AtomicUsize>,
+    pub(crate) unacked_bytes: AtomicUsize,
 }
 
 #[cfg(test)]
 impl SessionHandle {
     /// A session with no connection behind it (its queue is never written), for unit tests.
-    pub(crate) fn detached(id: &str) -> Arc<SessionHandle> {
+    pub(crate) fn detached(id: &str) -> std::sync::Arc<SessionHandle> {
         SessionHandle::with_queue(id, usize::MAX).0
     }
 
     /// A session whose outbound queue (send-buffer limit `limit`) the test drains itself.
-    pub(crate) fn with_queue(id: &str, limit: usize) -> (Arc<SessionHandle>, super::Receiver) {
+    pub(crate) fn with_queue(
+        id: &str,
+        limit: usize,
+    ) -> (std::sync::Arc<SessionHandle>, super::Receiver) {
         let (outbound, rx) = Outbound::new(limit);
-        let session = Arc::new(SessionHandle {
+        let session = std::sync::Arc::new(SessionHandle {
             id: SessionId::new(id.to_owned()),
             principal: None,
             version: Version::V1_2,
             attributes: SessionAttributes::new(),
             outbound,
-            unacked_bytes: Arc::default(),
+            unacked_bytes: AtomicUsize::new(0),
         });
         (session, rx)
     }

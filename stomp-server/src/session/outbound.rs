@@ -6,6 +6,11 @@
 //! *bounded by bytes* rather than by a number of messages, because a bounded channel would
 //! make the publisher wait (or drop silently) instead of cutting off the one client that
 //! does not read.
+//!
+//! Point-to-point queues and the relay do not push blindly: [`Outbound::push_paced`] queues
+//! only while less than half the limit waits (the session's credit), and the writer calls
+//! the broker back (the drain listener) once it wrote the queue down to a quarter, so a
+//! backlog reaches the client at the pace its connection drains and never trips the limit.
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;

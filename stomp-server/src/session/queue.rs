@@ -7,6 +7,8 @@
 //! is one short lock, the writer is woken only when the queue goes from empty to not empty,
 //! and it takes the whole queue with one lock by swapping buffers. The byte count for the
 //! send-buffer limit lives under the same lock, so it costs no atomic operation of its own.
+//! So does pacing: a paced push refused for lack of credit and the drain that restores it
+//! meet under that lock, and the bytes ever queued tell how far the writer got.
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
