@@ -166,6 +166,18 @@ pub struct BrokerConfig {
     /// Most messages all point-to-point destinations hold together (default 1 000 000), so
     /// that many small queues cannot grow memory without bound either.
     pub max_held_total: usize,
+    /// Most bytes (destination, headers and body) one point-to-point destination holds
+    /// while no consumer can take them (default 16 MiB). Past it a `SEND` is refused with an
+    /// `ERROR` saying the queue is full.
+    pub max_held_bytes_per_queue: usize,
+    /// Most bytes all point-to-point destinations hold together (default 256 MiB).
+    pub max_held_bytes_total: usize,
+    /// Most bytes the acknowledging subscriptions of one session may hold: delivered and
+    /// not acknowledged, or waiting behind a full prefetch window (default 4 MiB). A
+    /// point-to-point consumer at the bound gets nothing more until it acknowledges (the
+    /// messages wait in their queue); a broadcast subscriber past it is a slow consumer: its
+    /// session gets an `ERROR` and is closed.
+    pub max_unacked_bytes_per_session: usize,
     /// Deliveries of one message before it is given up (default 5): a message `NACK`ed (or
     /// left unacknowledged by a departing point-to-point consumer) this many times goes to
     /// the dead-letter destination instead of being delivered again.
@@ -184,6 +196,9 @@ impl Default for BrokerConfig {
             max_pending_per_subscription: 10_000,
             max_held_per_queue: 10_000,
             max_held_total: 1_000_000,
+            max_held_bytes_per_queue: 16 * 1024 * 1024,
+            max_held_bytes_total: 256 * 1024 * 1024,
+            max_unacked_bytes_per_session: 4 * 1024 * 1024,
             max_delivery_attempts: 5,
             dead_letter_destination: None,
         }

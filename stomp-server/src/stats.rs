@@ -21,6 +21,21 @@ pub struct Stats {
     broker_state: std::sync::atomic::AtomicU8,
     broker_reconnects: AtomicU64,
     send_buffer_peak: AtomicU64,
+    /// What the simple broker holds, once it is attached.
+    broker_load: std::sync::OnceLock<std::sync::Arc<BrokerLoad>>,
+}
+
+/// What the simple broker holds in memory now, kept by the broker and read by
+/// [`Stats::snapshot`].
+#[derive(Debug, Default)]
+pub(crate) struct BrokerLoad {
+    /// Messages held by point-to-point destinations for a consumer.
+    pub(crate) queued_messages: AtomicUsize,
+    /// Their bytes (destination, headers and body).
+    pub(crate) queued_bytes: AtomicUsize,
+    /// Bytes of messages delivered and not acknowledged yet, or waiting behind a full
+    /// prefetch window (`ack:client` and `ack:client-individual` subscriptions).
+    pub(crate) unacked_bytes: AtomicUsize,
 }
 
 /// How many [`Hot`] shards a server keeps: threads take them in turn.
@@ -76,6 +91,14 @@ pub struct StatsSnapshot {
     /// The largest send buffer any ended session ever had waiting, in bytes: never more
     /// than `Limits::send_buffer_size`.
     pub send_buffer_peak_bytes: u64,
+    /// Messages point-to-point destinations of the simple broker hold for a consumer now.
+    pub queued_messages: u64,
+    /// Their bytes (bounded by `BrokerConfig::max_held_bytes_total`).
+    pub queued_bytes: u64,
+    /// Bytes the simple broker holds for acknowledging subscriptions now: delivered and not
+    /// acknowledged, or waiting behind a full prefetch window (bounded per session by
+    /// `BrokerConfig::max_unacked_bytes_per_session`).
+    pub unacked_bytes: u64,
 }
 
 fn command_index(command: Command) -> usize {
@@ -128,6 +151,10 @@ impl Stats {
         self.send_buffer_peak
             .fetch_max(u64::try_from(bytes).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
+    /// Reports what `load` holds in every snapshot from now on (the first one given stays).
+    pub(crate) fn watch_broker(&self, load: std::sync::Arc<BrokerLoad>) {
+        let _ = self.broker_load.set(load);
+    }
     pub(crate) fn rejected_handshake(&self) {
         self.rejected_handshakes.fetch_add(1, Ordering::Relaxed);
     }
@@ -137,6 +164,11 @@ impl Stats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let frames_in =
             |index: usize| -> u64 { self.hot.iter().map(|h| get(&h.frames_in[index])).sum() };
+        let load = |field: fn(&BrokerLoad) -> &AtomicUsize| -> u64 {
+            self.broker_load.get().map_or(0, |l| {
+                u64::try_from(field(l).load(Ordering::Relaxed)).unwrap_or(u64::MAX)
+            })
+        };
         StatsSnapshot {
             sessions_current: get(&self.sessions_current),
             sessions_total: get(&self.sessions_total),
@@ -159,6 +191,9 @@ impl Stats {
             },
             broker_reconnects: get(&self.broker_reconnects),
             send_buffer_peak_bytes: get(&self.send_buffer_peak),
+            queued_messages: load(|l| &l.queued_messages),
+            queued_bytes: load(|l| &l.queued_bytes),
+            unacked_bytes: load(|l| &l.unacked_bytes),
         }
     }
 }
@@ -167,7 +202,7 @@ impl std::fmt::Display for StatsSnapshot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "sessions {} current / {} total; delivered {}; errors sent {}; decode errors {}; handler errors {}; slow-consumer closes {}; heart-beat timeouts {}; rejected handshakes {}",
+            "sessions {} current / {} total; delivered {}; errors sent {}; decode errors {}; handler errors {}; slow-consumer closes {}; heart-beat timeouts {}; rejected handshakes {}; queued {} messages / {} bytes; unacknowledged {} bytes",
             self.sessions_current,
             self.sessions_total,
             self.messages_delivered,
@@ -176,7 +211,10 @@ impl std::fmt::Display for StatsSnapshot {
             self.handler_errors,
             self.slow_consumer_closes,
             self.heartbeat_timeouts,
-            self.rejected_handshakes
+            self.rejected_handshakes,
+            self.queued_messages,
+            self.queued_bytes,
+            self.unacked_bytes
         )?;
         match self.broker_available {
             Some(up) => write!(

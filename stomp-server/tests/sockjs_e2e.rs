@@ -1,5 +1,6 @@
 //! SockJS driven by hand over real sockets: `info`, the framed WebSocket transport,
-//! `xhr_streaming` and `xhr` with `xhr_send`, unknown sessions and the disconnect delay.
+//! `xhr_streaming` and `xhr` with `xhr_send`, unknown sessions, the disconnect delay, and a
+//! point-to-point backlog paced through the outbox.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -333,4 +334,138 @@ async fn session_closes_after_the_disconnect_delay() {
     }
     assert_eq!(server.stats.snapshot().sessions_current, 0);
     assert_eq!(xhr_send(port, "late", &[SEND]).await, 404);
+}
+
+#[tokio::test]
+async fn xhr_polling_receives_a_point_to_point_backlog_larger_than_its_send_buffer() {
+    let server = TestServer::start(
+        StompServer::builder()
+            .handlers(stomp_server::Handlers::new())
+            .sockjs_options(SockJsOptions::default())
+            .point_to_point(["/queue"]),
+    )
+    .await;
+    let port = server.port;
+    // 4,000 messages of about 200 bytes wait: more than the 512 KiB send buffer.
+    let total = 4_000;
+    for i in 0..total {
+        let body = format!("{i:0>200}");
+        server
+            .template
+            .convert_and_send("/queue/sockjs-backlog", &body)
+            .expect("held");
+    }
+    let poll = || request(port, "POST", "/ws/000/backlog/xhr", "");
+    assert_eq!(poll().await.body, "o\n");
+    let subscribe = "SUBSCRIBE\nid:s1\ndestination:/queue/sockjs-backlog\n\n\0";
+    assert_eq!(xhr_send(port, "backlog", &[CONNECT, subscribe]).await, 204);
+    // Every message, in order, however many polls it takes (a safety net against hanging).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let mut stream = String::new();
+    let mut received = Vec::new();
+    while received.len() < total {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} of {total}",
+            received.len()
+        );
+        let reply = poll().await;
+        assert!(
+            reply.body.starts_with('a'),
+            "the session ended: {:?}",
+            reply.body
+        );
+        stream.push_str(&messages(&reply.body).concat());
+        while let Some(end) = stream.find('\0') {
+            let frame: String = stream.drain(..=end).collect();
+            if let Some(body) = frame
+                .strip_prefix("MESSAGE\n")
+                .and_then(|f| f.split_once("\n\n"))
+            {
+                received.push(body.1.trim_end_matches('\0').trim_matches('"').to_owned());
+            }
+        }
+    }
+    let expected: Vec<String> = (0..total).map(|i| format!("{i:0>200}")).collect();
+    assert!(received == expected, "out of order or altered");
+}
+
+#[tokio::test]
+async fn auto_ack_messages_an_abandoned_session_never_took_go_back_to_the_queue() {
+    let server = TestServer::start(
+        StompServer::builder()
+            .handlers(stomp_server::Handlers::new())
+            .sockjs_options(SockJsOptions {
+                disconnect_delay: Duration::from_millis(200),
+                ..SockJsOptions::default()
+            })
+            .point_to_point(["/queue"]),
+    )
+    .await;
+    let port = server.port;
+    let total = 2_000;
+    for i in 0..total {
+        let body = format!("{i:0>200}");
+        server
+            .template
+            .convert_and_send("/queue/sockjs-handover", &body)
+            .expect("held");
+    }
+    let subscribe = "SUBSCRIBE\nid:s1\ndestination:/queue/sockjs-handover\n\n\0";
+    let mut received = Vec::new();
+    // The first session takes one poll's worth, then its client goes away.
+    let first = poll_messages(port, "leaving", subscribe, &mut received, 1).await;
+    assert!(first > 0 && first < total, "one poll took {first}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while server.stats.snapshot().sessions_current > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "never ended");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // What it never took (in its outbox or its send buffer) is the next session's.
+    poll_messages(port, "staying", subscribe, &mut received, usize::MAX).await;
+    let expected: Vec<String> = (0..total).map(|i| format!("{i:0>200}")).collect();
+    assert_eq!(received.len(), total, "lost or duplicated");
+    assert!(received == expected, "out of order");
+}
+
+/// Opens xhr-polling session `id`, subscribes, and polls (at most `polls` times) until
+/// every message of the test arrived; returns how many this session got.
+async fn poll_messages(
+    port: u16,
+    id: &str,
+    subscribe: &str,
+    received: &mut Vec<String>,
+    polls: usize,
+) -> usize {
+    let path = format!("/ws/000/{id}/xhr");
+    assert_eq!(request(port, "POST", &path, "").await.body, "o\n");
+    assert_eq!(xhr_send(port, id, &[CONNECT, subscribe]).await, 204);
+    let before = received.len();
+    let mut stream = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    for _ in 0..polls {
+        if received.len() >= 2_000 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} arrived",
+            received.len()
+        );
+        let reply = request(port, "POST", &path, "").await;
+        if !reply.body.starts_with('a') {
+            continue;
+        }
+        stream.push_str(&messages(&reply.body).concat());
+        while let Some(end) = stream.find('\0') {
+            let frame: String = stream.drain(..=end).collect();
+            if let Some((_, body)) = frame
+                .strip_prefix("MESSAGE\n")
+                .and_then(|f| f.split_once("\n\n"))
+            {
+                received.push(body.trim_end_matches('\0').trim_matches('"').to_owned());
+            }
+        }
+    }
+    received.len() - before
 }

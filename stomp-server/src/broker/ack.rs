@@ -6,12 +6,14 @@
 //! where nobody asked for them.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::fanout::encode;
 use super::registry::Subscriber;
 use super::PublishedMessage;
-use crate::session::{error_frame, CloseCause};
+use crate::session::{error_frame, CloseCause, Paced, SessionHandle};
+use crate::stats::BrokerLoad;
 
 /// A message on its way to (or held for) one subscriber.
 #[derive(Debug, Clone)]
@@ -33,6 +35,62 @@ impl Delivery {
             attempts: 0,
         }
     }
+
+    /// The bytes its message holds.
+    pub(crate) fn size(&self) -> usize {
+        self.message.size()
+    }
+}
+
+/// Where a tracker's bytes are counted besides itself: its session's total (bounded by
+/// `BrokerConfig::max_unacked_bytes_per_session`) and the broker's (for the stats).
+#[derive(Debug, Clone)]
+pub(crate) struct Load {
+    /// The session, whose `unacked_bytes` every tracker of it shares.
+    pub(crate) session: Arc<SessionHandle>,
+    /// The broker's.
+    pub(crate) broker: Arc<BrokerLoad>,
+}
+
+impl Load {
+    fn add(&self, bytes: usize) {
+        self.session
+            .unacked_bytes
+            .fetch_add(bytes, Ordering::Relaxed);
+        self.broker
+            .unacked_bytes
+            .fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    fn sub(&self, bytes: usize) {
+        self.session
+            .unacked_bytes
+            .fetch_sub(bytes, Ordering::Relaxed);
+        self.broker
+            .unacked_bytes
+            .fetch_sub(bytes, Ordering::Relaxed);
+    }
+
+    /// True when the session may hold `bytes` more within `limit` (always when it holds
+    /// nothing, so that one message larger than the limit still goes).
+    pub(crate) fn fits(&self, bytes: usize, limit: usize) -> bool {
+        let held = self.session.unacked_bytes.load(Ordering::Relaxed);
+        held == 0 || held.saturating_add(bytes) <= limit
+    }
+
+    /// What the session holds.
+    fn held(&self) -> usize {
+        self.session.unacked_bytes.load(Ordering::Relaxed)
+    }
+}
+
+/// The bounds a broadcast subscriber's messages wait within.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Backlog {
+    /// Most messages waiting behind the prefetch window of one subscription.
+    pub(crate) max_pending: usize,
+    /// Most bytes the session's acknowledging subscriptions hold together.
+    pub(crate) max_session_bytes: usize,
 }
 
 /// What [`Tracker::offer`] did with a message.
@@ -60,11 +118,16 @@ pub(crate) struct Tracker {
     by_message: HashMap<u64, u64>,
     /// Broadcast only: messages waiting for room in the window.
     pending: VecDeque<Delivery>,
+    /// The bytes of `unacked` and `pending`.
+    bytes: usize,
+    /// Where they are counted too.
+    load: Load,
 }
 
 impl Tracker {
-    /// A tracker with a prefetch window of `window` messages (at least one).
-    pub(crate) fn new(cumulative: bool, window: usize) -> Tracker {
+    /// A tracker with a prefetch window of `window` messages (at least one), counting its
+    /// bytes in `load`.
+    pub(crate) fn new(cumulative: bool, window: usize, load: Load) -> Tracker {
         Tracker {
             cumulative,
             window: window.max(1),
@@ -72,7 +135,25 @@ impl Tracker {
             unacked: BTreeMap::new(),
             by_message: HashMap::new(),
             pending: VecDeque::new(),
+            bytes: 0,
+            load,
         }
+    }
+
+    fn hold(&mut self, bytes: usize) {
+        self.bytes += bytes;
+        self.load.add(bytes);
+    }
+
+    fn release(&mut self, bytes: usize) {
+        self.bytes -= bytes;
+        self.load.sub(bytes);
+    }
+
+    /// Point-to-point: true when one more message of `bytes` may be delivered now, within
+    /// the window and the session's byte bound `max_session_bytes`.
+    pub(crate) fn has_room_for(&self, bytes: usize, max_session_bytes: usize) -> bool {
+        self.has_room() && self.load.fits(bytes, max_session_bytes)
     }
 
     /// True when the window has room for one more message.
@@ -86,7 +167,9 @@ impl Tracker {
     }
 
     /// Encodes `delivery` with its `ack` header and queues it for `subscriber`, then records
-    /// it as unacknowledged. Gives it back when the session is closing.
+    /// it as unacknowledged. Gives it back when the session is closing, and for a
+    /// point-to-point consumer also when its connection has no credit (see
+    /// `Outbound::push_paced`): the message waits in its queue.
     pub(crate) fn deliver(
         &mut self,
         subscriber: &Subscriber,
@@ -102,35 +185,47 @@ impl Tracker {
             Some(&ack),
             attempts > 1,
         );
-        if !subscriber.session.outbound.push(ws) {
+        let outbound = &subscriber.session.outbound;
+        let queued = if subscriber.queue.is_some() {
+            matches!(outbound.push_paced(ws), Paced::Queued { .. })
+        } else {
+            outbound.push(ws)
+        };
+        if !queued {
             return Err(delivery);
         }
         delivery.attempts = attempts;
+        self.hold(delivery.size());
         self.record(delivery);
         Ok(())
     }
 
-    /// Records `delivery` as unacknowledged, after every earlier delivery.
+    /// Records `delivery` (already counted in the bytes) as unacknowledged, after every
+    /// earlier delivery.
     fn record(&mut self, delivery: Delivery) {
         let seq = self.next_seq;
         self.next_seq += 1;
         // A message delivered again to the same subscription replaces its earlier entry.
         if let Some(old) = self.by_message.insert(delivery.message_id, seq) {
-            self.unacked.remove(&old);
+            if let Some(old) = self.unacked.remove(&old) {
+                self.release(old.size());
+            }
         }
         self.unacked.insert(seq, delivery);
     }
 
     /// Broadcast: delivers `delivery` now if the window has room and nothing waits, queues it
-    /// behind the window otherwise. Past `max_pending` waiting messages the subscriber is a
-    /// slow consumer: its session gets an `ERROR` and is closed.
+    /// behind the window otherwise. Past `max_pending` waiting messages, or when the session
+    /// would hold more than `max_session_bytes` unacknowledged or waiting, the subscriber is
+    /// a slow consumer: its session gets an `ERROR` and is closed.
     pub(crate) fn offer(
         &mut self,
         subscriber: &Subscriber,
         delivery: Delivery,
-        max_pending: usize,
+        backlog: Backlog,
     ) -> Offered {
-        if self.pending.is_empty() && self.has_room() {
+        let fits = self.load.fits(delivery.size(), backlog.max_session_bytes);
+        if fits && self.pending.is_empty() && self.has_room() {
             return match self.deliver(subscriber, delivery) {
                 Ok(()) => Offered::Delivered,
                 Err(_) => Offered::Refused,
@@ -140,11 +235,13 @@ impl Tracker {
             // Closing (perhaps cut off by an earlier message): nothing more to keep.
             return Offered::Refused;
         }
-        if self.pending.len() >= max_pending {
-            close_slow_consumer(subscriber, self.unacked.len(), self.pending.len());
-            self.pending.clear();
+        if !fits || self.pending.len() >= backlog.max_pending {
+            close_slow_consumer(subscriber, self, backlog.max_session_bytes);
+            let dropped: usize = self.pending.drain(..).map(|d| d.size()).sum();
+            self.release(dropped);
             return Offered::Refused;
         }
+        self.hold(delivery.size());
         self.pending.push_back(delivery);
         Offered::Pending
     }
@@ -156,7 +253,10 @@ impl Tracker {
             let Some(delivery) = self.pending.pop_front() else {
                 break;
             };
+            // Counted while waiting; `deliver` counts it again as unacknowledged.
+            self.release(delivery.size());
             if let Err(delivery) = self.deliver(subscriber, delivery) {
+                self.hold(delivery.size());
                 self.pending.push_front(delivery);
                 break;
             }
@@ -168,6 +268,7 @@ impl Tracker {
     /// Broadcast: puts `deliveries` (in delivery order) before every waiting message.
     pub(crate) fn requeue_front(&mut self, deliveries: Vec<Delivery>) {
         for delivery in deliveries.into_iter().rev() {
+            self.hold(delivery.size());
             self.pending.push_front(delivery);
         }
     }
@@ -176,21 +277,33 @@ impl Tracker {
     /// unacknowledged message too), in delivery order; `None` when it is not awaited here.
     pub(crate) fn settle(&mut self, message_id: u64) -> Option<Vec<Delivery>> {
         let seq = self.by_message.remove(&message_id)?;
-        if !self.cumulative {
-            return Some(self.unacked.remove(&seq).into_iter().collect());
-        }
-        let later = self.unacked.split_off(&(seq + 1));
-        let settled = std::mem::replace(&mut self.unacked, later);
-        for delivery in settled.values() {
-            self.by_message.remove(&delivery.message_id);
-        }
-        Some(settled.into_values().collect())
+        let settled: Vec<Delivery> = if self.cumulative {
+            let later = self.unacked.split_off(&(seq + 1));
+            let settled = std::mem::replace(&mut self.unacked, later);
+            for delivery in settled.values() {
+                self.by_message.remove(&delivery.message_id);
+            }
+            settled.into_values().collect()
+        } else {
+            self.unacked.remove(&seq).into_iter().collect()
+        };
+        self.release(settled.iter().map(Delivery::size).sum());
+        Some(settled)
     }
 
     /// Removes every unacknowledged message, in delivery order (a departing consumer).
     pub(crate) fn take_unacked(&mut self) -> Vec<Delivery> {
         self.by_message.clear();
-        std::mem::take(&mut self.unacked).into_values().collect()
+        let taken: Vec<Delivery> = std::mem::take(&mut self.unacked).into_values().collect();
+        self.release(taken.iter().map(Delivery::size).sum());
+        taken
+    }
+}
+
+impl Drop for Tracker {
+    fn drop(&mut self) {
+        // A subscription that ends holds nothing any more.
+        self.load.sub(self.bytes);
     }
 }
 
@@ -210,12 +323,15 @@ pub(crate) fn parse_ack_id(ack: &str) -> Option<(u64, &str)> {
     Some((message_id.parse().ok()?, subscription))
 }
 
-fn close_slow_consumer(subscriber: &Subscriber, unacked: usize, pending: usize) {
+fn close_slow_consumer(subscriber: &Subscriber, tracker: &Tracker, max_session_bytes: usize) {
+    let unacked = tracker.unacked.len();
+    let pending = tracker.pending.len();
+    let held = tracker.load.held();
     let message = format!(
-        "slow consumer: subscription `{}` has {unacked} unacknowledged messages and {pending} more waiting; closing",
+        "slow consumer: subscription `{}` has {unacked} unacknowledged messages and {pending} more waiting; the session holds {held} bytes unacknowledged or waiting (limit {max_session_bytes}); closing",
         subscriber.id
     );
-    tracing::warn!(session = %subscriber.session.id, subscription = %crate::log::Escaped(&subscriber.id), unacked, pending, "closing slow consumer: too many messages waiting for acknowledgement");
+    tracing::warn!(session = %subscriber.session.id, subscription = %crate::log::Escaped(&subscriber.id), unacked, pending, held, "closing slow consumer: too many messages waiting for acknowledgement");
     let session = &subscriber.session;
     session
         .outbound
@@ -236,7 +352,15 @@ mod tests {
         for id in ids {
             let mut delivery = Delivery::new(Arc::clone(&message), *id);
             delivery.attempts = 1;
+            tracker.hold(delivery.size());
             tracker.record(delivery);
+        }
+    }
+
+    fn detached_load() -> Load {
+        Load {
+            session: SessionHandle::detached("t"),
+            broker: Arc::default(),
         }
     }
 
@@ -246,7 +370,7 @@ mod tests {
 
     #[test]
     fn client_mode_settles_everything_delivered_before() {
-        let mut tracker = Tracker::new(true, 3);
+        let mut tracker = Tracker::new(true, 3, detached_load());
         delivered(&mut tracker, &[7, 3, 9]);
         assert!(!tracker.has_room());
         assert_eq!(tracker.settle(3).as_deref().map(ids), Some(vec![7, 3]));
@@ -257,7 +381,7 @@ mod tests {
 
     #[test]
     fn client_individual_mode_settles_one() {
-        let mut tracker = Tracker::new(false, 10);
+        let mut tracker = Tracker::new(false, 10, detached_load());
         delivered(&mut tracker, &[1, 2, 3]);
         assert_eq!(tracker.settle(2).as_deref().map(ids), Some(vec![2]));
         assert!(tracker.settle(2).is_none());
@@ -267,7 +391,7 @@ mod tests {
 
     #[test]
     fn a_redelivery_replaces_the_earlier_entry() {
-        let mut tracker = Tracker::new(true, 10);
+        let mut tracker = Tracker::new(true, 10, detached_load());
         delivered(&mut tracker, &[1, 2, 1]);
         // Delivery order is now 2, 1: a cumulative ACK of 1 covers 2.
         assert_eq!(tracker.settle(1).as_deref().map(ids), Some(vec![2, 1]));
@@ -276,7 +400,7 @@ mod tests {
 
     #[test]
     fn the_window_is_at_least_one() {
-        assert!(Tracker::new(false, 0).has_room());
+        assert!(Tracker::new(false, 0, detached_load()).has_room());
     }
 
     #[test]

@@ -15,7 +15,7 @@ use bytes::BytesMut;
 use stomp_core::{encode_parts, names, Command, Decimal, Version};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use super::ack::{Delivery, Offered};
+use super::ack::{Backlog, Delivery, Offered};
 use super::registry::Subscriber;
 use super::PublishedMessage;
 use crate::session::to_ws_message;
@@ -32,7 +32,7 @@ pub(crate) struct FanOut<'m> {
     message: &'m Arc<PublishedMessage>,
     message_seq: u64,
     message_id: Decimal,
-    max_pending: usize,
+    backlog: Backlog,
     cache: Vec<CachedFrame>,
     delivered: usize,
 }
@@ -43,17 +43,17 @@ const CACHE_LIMIT: usize = 16;
 
 impl<'m> FanOut<'m> {
     /// A fan-out of `message` as `message-id` `message_seq`; acknowledging subscribers may
-    /// hold `max_pending` messages behind their prefetch window.
+    /// hold what `backlog` allows behind their prefetch window.
     pub(crate) fn new(
         message: &'m Arc<PublishedMessage>,
         message_seq: u64,
-        max_pending: usize,
+        backlog: Backlog,
     ) -> FanOut<'m> {
         FanOut {
             message,
             message_seq,
             message_id: Decimal::new(message_seq),
-            max_pending,
+            backlog,
             cache: Vec::new(),
             delivered: 0,
         }
@@ -66,7 +66,7 @@ impl<'m> FanOut<'m> {
             let offered = tracker
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .offer(subscriber, delivery, self.max_pending);
+                .offer(subscriber, delivery, self.backlog);
             if offered == Offered::Delivered {
                 self.delivered += 1;
             }

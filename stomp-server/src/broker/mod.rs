@@ -6,13 +6,17 @@
 //!
 //! Layout: `registry` (subscriptions by destination and by session), `fanout` (encoding a
 //! message for its subscribers), `ack` (unacknowledged messages and the prefetch window of
-//! one subscription), `queue` (point-to-point destinations), `simple` (the broker).
+//! one subscription), `in_flight` (what a point-to-point `ack:auto` consumer's connection
+//! has not written yet), `queue` (point-to-point destinations), `simple` (the broker).
 
 mod ack;
 mod fanout;
+mod in_flight;
 mod queue;
 mod registry;
 mod simple;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
@@ -118,6 +122,14 @@ pub(crate) struct PublishedMessage {
     pub(crate) body: Bytes,
 }
 
+impl PublishedMessage {
+    /// The bytes it holds (destination, headers and body): what byte limits count.
+    pub(crate) fn size(&self) -> usize {
+        let headers: usize = self.headers.iter().map(|(n, v)| n.len() + v.len()).sum();
+        self.destination.len() + headers + self.body.len()
+    }
+}
+
 /// Which message an `ACK` or `NACK` names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum AckTarget {
@@ -187,6 +199,26 @@ pub enum BrokerError {
     QueuesFull {
         /// The destination.
         destination: String,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// A point-to-point destination holds as many bytes as it may.
+    #[error("queue `{destination}` is full ({held} bytes wait for a consumer, limit {limit}); message refused")]
+    QueueBytesFull {
+        /// The destination.
+        destination: String,
+        /// The bytes it holds.
+        held: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// All point-to-point destinations together hold as many bytes as they may.
+    #[error("the broker's queues are full ({held} bytes wait for consumers, limit {limit}); message to `{destination}` refused")]
+    QueuesBytesFull {
+        /// The destination.
+        destination: String,
+        /// The bytes they hold.
+        held: usize,
         /// The configured limit.
         limit: usize,
     },

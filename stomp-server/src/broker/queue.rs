@@ -1,17 +1,26 @@
 //! Point-to-point destinations: competing consumers.
 //!
-//! Each message goes to exactly one consumer, round-robin among those with room in their
-//! prefetch window (an `ack:auto` consumer always has room). A message nobody can take is
-//! held, in order, until a consumer subscribes or acknowledges; the number held is bounded
-//! per destination and in all, and a `SEND` past the bound is refused, never dropped.
-//! Messages a consumer leaves unacknowledged (`UNSUBSCRIBE`, disconnect) or refuses (`NACK`)
-//! go back to the front of their queue for the next consumer, until they have been delivered
+//! Each message goes to exactly one consumer, round-robin among those with room. A consumer
+//! has room when its prefetch window (acknowledging consumers) and its session's byte bound
+//! for unacknowledged messages allow one more, and its connection has credit: a queue hands
+//! messages over at the pace the connection drains (`Outbound::push_paced`), whatever the
+//! `ack` mode, and the session's writer calls [`Queues::drained`] when it wrote enough to
+//! take more. An `ack:auto` message leaves the queue for good only once the writer handed it
+//! to the transport; if the session dies before that, it comes back (see `in_flight`).
+//!
+//! A message nobody can take is held, in order, until a consumer subscribes, acknowledges
+//! or drains; what is held is bounded in messages and in bytes, per destination and in all,
+//! and a `SEND` past a bound is refused, never dropped. Messages a consumer leaves
+//! unacknowledged (`UNSUBSCRIBE`, disconnect) or refuses (`NACK`) go back to the front of
+//! their queue for the next consumer, until they have been delivered
 //! `max_delivery_attempts` times; then they are dead letters.
 //!
 //! Invariant: after every change, a queue holds messages only when none of its consumers
-//! has room, so a publish onto a non-empty queue need not look at the consumers.
+//! has room, so a publish onto a non-empty queue need not look at the consumers. Whatever
+//! gives a consumer room again (an `ACK`, a drain, a consumer leaving) dispatches.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 
 use super::ack::Delivery;
@@ -20,6 +29,56 @@ use super::registry::Subscriber;
 use super::{BrokerError, PublishedMessage};
 use crate::config::BrokerConfig;
 use crate::principal::SessionId;
+use crate::session::Paced;
+use crate::stats::BrokerLoad;
+
+/// Messages waiting in one queue, with their bytes.
+#[derive(Debug, Default)]
+struct Held {
+    deliveries: VecDeque<Delivery>,
+    bytes: usize,
+}
+
+/// How much a queue holds: messages and bytes.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Tally {
+    messages: usize,
+    bytes: usize,
+}
+
+impl Held {
+    fn push_back(&mut self, delivery: Delivery) {
+        self.bytes += delivery.size();
+        self.deliveries.push_back(delivery);
+    }
+
+    fn push_front(&mut self, delivery: Delivery) {
+        self.bytes += delivery.size();
+        self.deliveries.push_front(delivery);
+    }
+
+    fn pop_front(&mut self) -> Option<Delivery> {
+        let delivery = self.deliveries.pop_front()?;
+        self.bytes -= delivery.size();
+        Some(delivery)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.deliveries.is_empty()
+    }
+
+    fn clear(&mut self) {
+        self.deliveries.clear();
+        self.bytes = 0;
+    }
+
+    fn tally(&self) -> Tally {
+        Tally {
+            messages: self.deliveries.len(),
+            bytes: self.bytes,
+        }
+    }
+}
 
 /// One point-to-point destination.
 #[derive(Debug, Default)]
@@ -27,7 +86,7 @@ struct Queue {
     consumers: Vec<Arc<Subscriber>>,
     /// The consumer to try first for the next message (round-robin).
     next: usize,
-    held: VecDeque<Delivery>,
+    held: Held,
     /// The session a user destination belongs to: what it holds goes when the session ends.
     owner: Option<SessionId>,
 }
@@ -44,10 +103,37 @@ pub(crate) struct Queues {
     queues: HashMap<String, Queue>,
     /// Sessions whose user destinations hold messages.
     owned: HashMap<SessionId, HashSet<String>>,
-    held_total: usize,
+    /// The destinations each session consumes from: dispatched again when it drains or
+    /// acknowledges.
+    consuming: HashMap<SessionId, HashSet<String>>,
+    /// What every queue holds together.
+    total: Tally,
+    /// Where the totals are published for the stats.
+    load: Arc<BrokerLoad>,
 }
 
 impl Queues {
+    /// No queues yet; their totals are kept in `load` too.
+    pub(crate) fn new(load: Arc<BrokerLoad>) -> Queues {
+        Queues {
+            queues: HashMap::new(),
+            owned: HashMap::new(),
+            consuming: HashMap::new(),
+            total: Tally::default(),
+            load,
+        }
+    }
+
+    /// A queue went from holding `before` to holding `after`: adjusts the totals.
+    fn count(&mut self, before: Tally, after: Tally) {
+        self.total.messages = self.total.messages - before.messages + after.messages;
+        self.total.bytes = self.total.bytes - before.bytes + after.bytes;
+        let load = &self.load;
+        load.queued_messages
+            .store(self.total.messages, Ordering::Relaxed);
+        load.queued_bytes.store(self.total.bytes, Ordering::Relaxed);
+    }
+
     /// Gives `message` to one consumer of its destination, or holds it. Returns how many
     /// consumers got it (0 or 1).
     pub(crate) fn publish(
@@ -73,47 +159,58 @@ impl Queues {
         }
         let mut delivery = Delivery::new(message, message_seq);
         if queue.held.is_empty() {
-            match offer(queue, delivery, None) {
+            match offer(queue, delivery, None, config) {
                 Ok(()) => return Ok(1),
                 Err(refused) => delivery = refused,
             }
         }
-        if queue.held.len() >= config.max_held_per_queue {
-            let limit = config.max_held_per_queue;
+        let before = queue.held.tally();
+        if let Err(error) = room(before, self.total, delivery.size(), &destination, config) {
             self.remove_if_unused(&destination);
-            return Err(BrokerError::QueueFull { destination, limit });
-        }
-        if self.held_total >= config.max_held_total {
-            let limit = config.max_held_total;
-            self.remove_if_unused(&destination);
-            return Err(BrokerError::QueuesFull { destination, limit });
+            return Err(error);
         }
         queue.held.push_back(delivery);
-        self.held_total += 1;
-        if let Some(owner) = owner {
-            if queue.owner.is_none() {
-                queue.owner = Some(owner.clone());
-                self.owned
-                    .entry(owner.clone())
-                    .or_default()
-                    .insert(destination);
-            }
+        let after = queue.held.tally();
+        let unowned = queue.owner.is_none();
+        if let (Some(owner), true) = (owner, unowned) {
+            queue.owner = Some(owner.clone());
+            self.owned
+                .entry(owner.clone())
+                .or_default()
+                .insert(destination);
         }
+        self.count(before, after);
         Ok(0)
     }
 
-    /// Adds a consumer of `destination` and gives it what the queue holds.
-    pub(crate) fn add_consumer(&mut self, subscriber: Arc<Subscriber>, destination: &str) {
+    /// Adds a consumer of `destination` and gives it what the queue holds (as far as its
+    /// connection's credit goes).
+    pub(crate) fn add_consumer(
+        &mut self,
+        subscriber: Arc<Subscriber>,
+        destination: &str,
+        config: &BrokerConfig,
+    ) {
+        self.consuming
+            .entry(subscriber.session.id.clone())
+            .or_default()
+            .insert(destination.to_owned());
         let queue = self.queues.entry(destination.to_owned()).or_default();
         queue.consumers.push(subscriber);
-        self.held_total -= dispatch(queue, None);
+        let before = queue.held.tally();
+        dispatch(queue, None, config);
+        let after = queue.held.tally();
+        self.count(before, after);
     }
 
     /// Removes a consumer; its unacknowledged messages go back to the front of the queue
-    /// (or to `dead` after too many attempts) and on to the other consumers.
+    /// (or to `dead` after too many attempts) and on to the other consumers. When its
+    /// session `ended`, so do the `ack:auto` messages its writer never wrote (after an
+    /// `UNSUBSCRIBE` the writer still writes them: they are delivered).
     pub(crate) fn remove_consumer(
         &mut self,
         subscriber: &Arc<Subscriber>,
+        ended: bool,
         config: &BrokerConfig,
         dead: &mut Vec<Delivery>,
     ) {
@@ -123,24 +220,40 @@ impl Queues {
         let Some(queue) = self.queues.get_mut(destination) else {
             return;
         };
+        let before = queue.held.tally();
         queue.consumers.retain(|c| !Arc::ptr_eq(c, subscriber));
         if queue.next >= queue.consumers.len() {
             queue.next = 0;
         }
+        let mut returned = Vec::new();
         if let Some(tracker) = &subscriber.tracker {
-            let returned = tracker
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take_unacked();
-            self.held_total += return_to_queue(queue, returned, config, dead);
+            returned = lock(tracker).take_unacked();
         }
-        self.held_total -= dispatch(queue, None);
+        if let (Some(in_flight), true) = (&subscriber.in_flight, ended) {
+            let written = subscriber.session.outbound.written_total();
+            returned = lock(in_flight).take_unwritten(written);
+        }
+        return_to_queue(queue, returned, config, dead);
+        dispatch(queue, None, config);
+        let session = &subscriber.session.id;
+        let still_consuming = queue.consumers.iter().any(|c| c.session.id == *session);
+        let after = queue.held.tally();
+        self.count(before, after);
+        if !still_consuming {
+            if let Some(set) = self.consuming.get_mut(session) {
+                set.remove(destination);
+                if set.is_empty() {
+                    self.consuming.remove(session);
+                }
+            }
+        }
         self.remove_if_unused(destination);
     }
 
     /// Applies an `ACK` (or `NACK`) of `message_id` by `subscriber`; false when the message
     /// does not await its acknowledgement. A `NACK`ed message goes back to the front of the
-    /// queue, to another consumer first when one has room.
+    /// queue, to another consumer first when one has room. The bytes settled give the
+    /// session room: every queue it consumes from is dispatched again.
     pub(crate) fn settle(
         &mut self,
         subscriber: &Arc<Subscriber>,
@@ -152,23 +265,41 @@ impl Queues {
         let (Some(destination), Some(tracker)) = (&subscriber.queue, &subscriber.tracker) else {
             return false;
         };
-        let settled = tracker
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .settle(message_id);
-        let Some(settled) = settled else {
+        let Some(settled) = lock(tracker).settle(message_id) else {
             return false;
         };
-        let Some(queue) = self.queues.get_mut(destination) else {
-            return true;
-        };
         if nack {
-            self.held_total += return_to_queue(queue, settled, config, dead);
-            self.held_total -= dispatch(queue, Some(subscriber));
-        } else {
-            self.held_total -= dispatch(queue, None);
+            if let Some(queue) = self.queues.get_mut(destination) {
+                let before = queue.held.tally();
+                return_to_queue(queue, settled, config, dead);
+                dispatch(queue, Some(subscriber), config);
+                let after = queue.held.tally();
+                self.count(before, after);
+            }
         }
+        self.drained(&subscriber.session.id, config);
         true
+    }
+
+    /// A session has room again (its connection drained, or it acknowledged): dispatches
+    /// every queue it consumes from.
+    pub(crate) fn drained(&mut self, session: &SessionId, config: &BrokerConfig) {
+        let Some(destinations) = self.consuming.get(session) else {
+            return;
+        };
+        let destinations: Vec<String> = destinations.iter().cloned().collect();
+        for destination in destinations {
+            let Some(queue) = self.queues.get_mut(&destination) else {
+                continue;
+            };
+            if queue.held.is_empty() {
+                continue;
+            }
+            let before = queue.held.tally();
+            dispatch(queue, None, config);
+            let after = queue.held.tally();
+            self.count(before, after);
+        }
     }
 
     /// Removes the consumers of a session that ended, then drops what its user destinations
@@ -181,8 +312,9 @@ impl Queues {
         dead: &mut Vec<Delivery>,
     ) {
         for subscriber in subscribers {
-            self.remove_consumer(subscriber, config, dead);
+            self.remove_consumer(subscriber, true, config, dead);
         }
+        self.consuming.remove(session);
         let Some(destinations) = self.owned.remove(session) else {
             return;
         };
@@ -194,11 +326,12 @@ impl Queues {
                 continue;
             }
             queue.owner = None;
-            let dropped = queue.held.len();
+            let before = queue.held.tally();
             queue.held.clear();
-            self.held_total -= dropped;
-            if dropped > 0 {
-                tracing::info!(session = %session, destination = %crate::log::Escaped(&destination), dropped, "session ended; dropping the messages its user destination held");
+            let after = queue.held.tally();
+            self.count(before, after);
+            if before.messages > 0 {
+                tracing::info!(session = %session, destination = %crate::log::Escaped(&destination), dropped = before.messages, "session ended; dropping the messages its user destination held");
             }
             self.remove_if_unused(&destination);
         }
@@ -220,39 +353,73 @@ impl Queues {
     }
 }
 
+/// Whether a queue holding `queue` (and all of them `total`) may hold `bytes` more.
+fn room(
+    queue: Tally,
+    total: Tally,
+    bytes: usize,
+    destination: &str,
+    config: &BrokerConfig,
+) -> Result<(), BrokerError> {
+    let destination = destination.to_owned();
+    if queue.messages >= config.max_held_per_queue {
+        let limit = config.max_held_per_queue;
+        return Err(BrokerError::QueueFull { destination, limit });
+    }
+    if queue.bytes + bytes > config.max_held_bytes_per_queue {
+        let (held, limit) = (queue.bytes, config.max_held_bytes_per_queue);
+        return Err(BrokerError::QueueBytesFull {
+            destination,
+            held,
+            limit,
+        });
+    }
+    if total.messages >= config.max_held_total {
+        let limit = config.max_held_total;
+        return Err(BrokerError::QueuesFull { destination, limit });
+    }
+    if total.bytes + bytes > config.max_held_bytes_total {
+        let (held, limit) = (total.bytes, config.max_held_bytes_total);
+        return Err(BrokerError::QueuesBytesFull {
+            destination,
+            held,
+            limit,
+        });
+    }
+    Ok(())
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Puts `returned` (in delivery order) back at the front of `queue`, except those delivered
-/// too often, which go to `dead`. Returns how many were put back.
+/// too often, which go to `dead`.
 fn return_to_queue(
     queue: &mut Queue,
     returned: Vec<Delivery>,
     config: &BrokerConfig,
     dead: &mut Vec<Delivery>,
-) -> usize {
-    let mut back = 0;
+) {
     let mut given_up = Vec::new();
     for delivery in returned.into_iter().rev() {
         if delivery.attempts >= config.max_delivery_attempts {
             given_up.push(delivery);
         } else {
             queue.held.push_front(delivery);
-            back += 1;
         }
     }
     dead.extend(given_up.into_iter().rev());
-    back
 }
 
-/// Gives held messages to consumers with room, in order; returns how many left the queue.
-fn dispatch(queue: &mut Queue, avoid: Option<&Arc<Subscriber>>) -> usize {
-    let mut given = 0;
+/// Gives held messages to consumers with room, in order.
+fn dispatch(queue: &mut Queue, avoid: Option<&Arc<Subscriber>>, config: &BrokerConfig) {
     while let Some(delivery) = queue.held.pop_front() {
-        if let Err(delivery) = offer(queue, delivery, avoid) {
+        if let Err(delivery) = offer(queue, delivery, avoid, config) {
             queue.held.push_front(delivery);
             break;
         }
-        given += 1;
     }
-    given
 }
 
 /// Gives `delivery` to the next consumer with room (round-robin); `avoid` (a consumer that
@@ -261,6 +428,7 @@ fn offer(
     queue: &mut Queue,
     mut delivery: Delivery,
     avoid: Option<&Arc<Subscriber>>,
+    config: &BrokerConfig,
 ) -> Result<(), Delivery> {
     let count = queue.consumers.len();
     let mut avoided = None;
@@ -271,7 +439,7 @@ fn offer(
             avoided = Some(index);
             continue;
         }
-        match try_deliver(consumer, delivery) {
+        match try_deliver(consumer, delivery, config) {
             Ok(()) => {
                 queue.next = (index + 1) % count;
                 return Ok(());
@@ -280,37 +448,45 @@ fn offer(
         }
     }
     if let Some(index) = avoided {
-        try_deliver(&queue.consumers[index], delivery)?;
+        try_deliver(&queue.consumers[index], delivery, config)?;
         queue.next = (index + 1) % count;
         return Ok(());
     }
     Err(delivery)
 }
 
-/// Delivers to one consumer if it has room; gives the message back otherwise.
-fn try_deliver(consumer: &Subscriber, delivery: Delivery) -> Result<(), Delivery> {
-    match &consumer.tracker {
-        Some(tracker) => {
-            let mut tracker = tracker.lock().unwrap_or_else(PoisonError::into_inner);
-            if !tracker.has_room() {
-                return Err(delivery);
-            }
-            tracker.deliver(consumer, delivery)
+/// Delivers to one consumer if it has room (window, session bytes, connection credit);
+/// gives the message back otherwise.
+fn try_deliver(
+    consumer: &Subscriber,
+    mut delivery: Delivery,
+    config: &BrokerConfig,
+) -> Result<(), Delivery> {
+    if let Some(tracker) = &consumer.tracker {
+        let mut tracker = lock(tracker);
+        if !tracker.has_room_for(delivery.size(), config.max_unacked_bytes_per_session) {
+            return Err(delivery);
         }
-        None => {
-            let message_id = delivery.message_id.to_string();
-            let ws = encode(
-                &delivery.message,
-                &message_id,
-                consumer,
-                None,
-                delivery.attempts > 0,
-            );
-            if consumer.session.outbound.push(ws) {
-                Ok(())
-            } else {
-                Err(delivery)
+        return tracker.deliver(consumer, delivery);
+    }
+    let message_id = delivery.message_id.to_string();
+    let ws = encode(
+        &delivery.message,
+        &message_id,
+        consumer,
+        None,
+        delivery.attempts > 0,
+    );
+    let outbound = &consumer.session.outbound;
+    match outbound.push_paced(ws) {
+        Paced::Queued { end } => {
+            if let Some(in_flight) = &consumer.in_flight {
+                delivery.attempts += 1;
+                let written = outbound.written_total();
+                lock(in_flight).record(end, delivery, written);
             }
+            Ok(())
         }
+        Paced::NoCredit | Paced::Closed => Err(delivery),
     }
 }

@@ -5,7 +5,8 @@ use std::sync::{Arc, Mutex};
 
 use stomp_core::DestinationPattern;
 
-use super::ack::Tracker;
+use super::ack::{Delivery, Tracker};
+use super::in_flight::InFlight;
 use super::BrokerError;
 use crate::principal::SessionId;
 use crate::session::SessionHandle;
@@ -23,6 +24,10 @@ pub(crate) struct Subscriber {
     // A std Mutex per subscription: held only to record or settle a delivery and push an
     // encoded frame to the session's unbounded queue, never across an await or a write.
     pub(crate) tracker: Option<Mutex<Tracker>>,
+    /// A point-to-point `ack:auto` consumer: what it was given and its connection has not
+    /// written yet (returned to the queue if the session dies first). Taken after the
+    /// queues' lock, like a tracker.
+    pub(crate) in_flight: Option<Mutex<InFlight<Delivery>>>,
 }
 
 /// Where a session's subscription is filed, to remove it later.
@@ -236,6 +241,7 @@ mod tests {
             reported_destination: None,
             queue: None,
             tracker: None,
+            in_flight: None,
         })
     }
 

@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
-use super::ack::{parse_ack_id, Delivery, Tracker};
+use super::ack::{parse_ack_id, Backlog, Delivery, Load, Tracker};
 use super::fanout::FanOut;
 use super::queue::Queues;
 use super::registry::{Subscriber, SubscriptionRegistry};
@@ -14,6 +14,7 @@ use super::{
 use crate::config::BrokerConfig;
 use crate::principal::SessionId;
 use crate::session::SessionHandle;
+use crate::stats::BrokerLoad;
 
 /// The header a dead letter carries: the destination it was first published to.
 const ORIGINAL_DESTINATION: &str = "original-destination";
@@ -30,14 +31,18 @@ const DELIVERY_ATTEMPTS: &str = "delivery-attempts";
 pub struct SimpleBroker {
     prefixes: Vec<String>,
     separator: char,
-    config: BrokerConfig,
+    // Shared with the drain listeners of consuming sessions.
+    config: Arc<BrokerConfig>,
     // A std RwLock: publishing only reads, holds it while queueing (no await, no I/O), and
     // subscription changes are short writes. Never held while `queues` is locked.
     registry: RwLock<SubscriptionRegistry>,
     // One std Mutex for every point-to-point queue: each operation is a few pushes onto
-    // unbounded session queues, never an await or a write. Taken before a subscriber's
-    // tracker lock, never after it.
-    queues: Mutex<Queues>,
+    // session queues, never an await or a write. Taken before a subscriber's tracker lock,
+    // never after it. Shared (weakly) with the drain listeners of consuming sessions, whose
+    // writers call them with no lock held.
+    queues: Arc<Mutex<Queues>>,
+    /// What the queues and trackers hold, for the stats.
+    load: Arc<BrokerLoad>,
 }
 
 impl SimpleBroker {
@@ -54,12 +59,14 @@ impl SimpleBroker {
         separator: char,
         config: BrokerConfig,
     ) -> SimpleBroker {
+        let load = Arc::new(BrokerLoad::default());
         SimpleBroker {
             prefixes,
             separator,
-            config,
+            config: Arc::new(config),
             registry: RwLock::default(),
-            queues: Mutex::default(),
+            queues: Arc::new(Mutex::new(Queues::new(Arc::clone(&load)))),
+            load,
         }
     }
 
@@ -82,6 +89,24 @@ impl SimpleBroker {
         self.queues.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Makes `session`'s writer dispatch the queues it consumes from whenever its connection
+    /// drained after running out of credit.
+    fn pace(&self, session: &SessionHandle) {
+        session.outbound.on_drained(|| {
+            let queues = Arc::downgrade(&self.queues);
+            let config = Arc::clone(&self.config);
+            let id = session.id.clone();
+            Box::new(move || {
+                if let Some(queues) = queues.upgrade() {
+                    queues
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .drained(&id, &config);
+                }
+            })
+        });
+    }
+
     fn is_point_to_point(&self, destination: &str) -> bool {
         self.config
             .point_to_point_prefixes
@@ -98,7 +123,11 @@ impl SimpleBroker {
         if self.is_point_to_point(&message.destination) {
             return self.queues().publish(message, seq, owner, &self.config);
         }
-        let mut fanout = FanOut::new(&message, seq, self.config.max_pending_per_subscription);
+        let backlog = Backlog {
+            max_pending: self.config.max_pending_per_subscription,
+            max_session_bytes: self.config.max_unacked_bytes_per_session,
+        };
+        let mut fanout = FanOut::new(&message, seq, backlog);
         // A session's user destination reaches that session's subscriptions only, whatever
         // else matches its name (a `/queue/**` subscription of another session, say); and a
         // user subscription (`/user/queue/x`) receives only what was sent to its session,
@@ -249,17 +278,23 @@ impl Broker for SimpleBroker {
             Some(n) if n > 0 => n.min(self.config.max_unacked_per_subscription),
             _ => self.config.max_unacked_per_subscription,
         };
+        let load = Load {
+            session: Arc::clone(session),
+            broker: Arc::clone(&self.load),
+        };
         let tracker = match request.ack {
             AckMode::Auto => None,
-            AckMode::Client => Some(Mutex::new(Tracker::new(true, window))),
-            AckMode::ClientIndividual => Some(Mutex::new(Tracker::new(false, window))),
+            AckMode::Client => Some(Mutex::new(Tracker::new(true, window, load))),
+            AckMode::ClientIndividual => Some(Mutex::new(Tracker::new(false, window, load))),
         };
+        let in_flight = (queue.is_some() && tracker.is_none()).then(Mutex::default);
         let subscriber = Arc::new(Subscriber {
             session: Arc::clone(session),
             id: request.id,
             reported_destination: request.reported_destination,
             queue,
             tracker,
+            in_flight,
         });
         self.write().add(
             Arc::clone(&subscriber),
@@ -267,7 +302,9 @@ impl Broker for SimpleBroker {
             self.separator,
         )?;
         if subscriber.queue.is_some() {
-            self.queues().add_consumer(subscriber, &request.destination);
+            self.pace(session);
+            self.queues()
+                .add_consumer(subscriber, &request.destination, &self.config);
         }
         Ok(None)
     }
@@ -277,7 +314,7 @@ impl Broker for SimpleBroker {
         if subscriber.queue.is_some() {
             let mut dead = Vec::new();
             self.queues()
-                .remove_consumer(&subscriber, &self.config, &mut dead);
+                .remove_consumer(&subscriber, false, &self.config, &mut dead);
             self.dead_letter(dead);
         }
         Ok(())
@@ -327,6 +364,12 @@ impl Broker for SimpleBroker {
                 subscription: subscription.clone(),
             },
         })
+    }
+
+    fn attach(&self, app: std::sync::Weak<crate::app::App>) {
+        if let Some(app) = app.upgrade() {
+            app.stats.watch_broker(Arc::clone(&self.load));
+        }
     }
 
     fn session_closed(&self, session: &SessionId) {

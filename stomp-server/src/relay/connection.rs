@@ -21,6 +21,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
 
+use super::inbound::{inbound, Inbound, InboundSender};
 use crate::broker::BrokerError;
 
 /// Frames are gathered for one write to the broker until they reach this many bytes (a
@@ -135,7 +136,7 @@ pub(crate) enum RelayError {
 /// An open broker connection: send frames with `sender`, receive them from `frames`.
 pub(crate) struct BrokerConnection {
     pub(crate) sender: BrokerSender,
-    pub(crate) frames: mpsc::UnboundedReceiver<Result<Frame, RelayError>>,
+    pub(crate) frames: Inbound,
 }
 
 /// Connects, sends `CONNECT` and waits for `CONNECTED`. What is queued for the connection
@@ -212,7 +213,7 @@ pub(crate) async fn connect(
             .unwrap_or_default(),
     );
     let (sender, outgoing) = mpsc::unbounded_channel();
-    let (inbound, frames) = mpsc::unbounded_channel();
+    let (inbound, frames) = inbound();
     tokio::spawn(write_loop(
         write,
         outgoing,
@@ -251,7 +252,7 @@ struct Writing {
     send_time: Duration,
     backlog: Backlog,
     /// Where a late or failed write is reported, as the reader reports a lost connection.
-    lost: mpsc::UnboundedSender<Result<Frame, RelayError>>,
+    lost: InboundSender,
 }
 
 async fn write_loop(
@@ -305,7 +306,7 @@ async fn write_loop(
         last = Instant::now();
     };
     tracing::warn!(reason = %crate::log::Escaped(&end), "write to the broker failed; closing the connection");
-    let _ = writing.lost.send(Err(RelayError::Lost(end)));
+    writing.lost.end(RelayError::Lost(end));
 }
 
 fn late(send_time: Duration) -> String {
@@ -316,23 +317,28 @@ async fn read_loop(
     mut read: tokio::net::tcp::OwnedReadHalf,
     mut decoder: Decoder,
     mut buffer: BytesMut,
-    inbound: mpsc::UnboundedSender<Result<Frame, RelayError>>,
+    inbound: InboundSender,
     silence: Option<Duration>,
 ) {
     let end = loop {
         loop {
             match decoder.decode(&mut buffer) {
                 Ok(Some(frame)) => {
-                    if inbound.send(Ok(frame)).is_err() {
+                    if !inbound.frame(frame) {
                         return;
                     }
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    let _ = inbound.send(Err(RelayError::Lost(e.to_string())));
+                    inbound.end(RelayError::Lost(e.to_string()));
                     return;
                 }
             }
+        }
+        // The owner is behind (its client does not keep up): read no further until it
+        // catches up, so that the broker holds what the client cannot take yet.
+        if !inbound.room().await {
+            return;
         }
         let read = async {
             match silence {
@@ -353,7 +359,7 @@ async fn read_loop(
             None => break RelayError::Lost("no heart-beat from the broker".to_owned()),
         }
     };
-    let _ = inbound.send(Err(end));
+    inbound.end(end);
 }
 
 #[cfg(test)]

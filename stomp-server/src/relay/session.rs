@@ -5,12 +5,13 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use stomp_core::{names, Command, Frame, Version};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::connection::{connect, frame_size, Backlog, ConnectOptions};
 use super::destination::from_broker;
 use crate::broker::BrokerError;
-use crate::session::{error_frame, CloseStatus, SessionHandle};
+use crate::session::{encode_frame, error_frame, to_ws_message, CloseStatus, Paced, SessionHandle};
 
 /// What the relay asks of a session's broker connection.
 pub(super) enum Request {
@@ -93,7 +94,15 @@ impl SessionRelay {
         let subscriptions = Arc::new(Mutex::new(Subscriptions::default()));
         let backlog = Backlog::default();
         let backlog_limit = options.send_buffer_size;
+        // The session's writer says when its connection drained after running out of
+        // credit; a stored permit, so a drain before the relay waits is not missed.
+        let drained = Arc::new(Notify::new());
+        session.outbound.on_drained(|| {
+            let drained = Arc::clone(&drained);
+            Box::new(move || drained.notify_one())
+        });
         tokio::spawn(run(
+            drained,
             options,
             backlog.clone(),
             Arc::clone(session),
@@ -140,6 +149,7 @@ fn fail_session(session: &SessionHandle, message: &str) {
 }
 
 async fn run(
+    drained: Arc<Notify>,
     options: ConnectOptions,
     backlog: Backlog,
     session: Arc<SessionHandle>,
@@ -159,8 +169,14 @@ async fn run(
         }
     };
     let mut waiting: HashMap<String, oneshot::Sender<Result<(), BrokerError>>> = HashMap::new();
+    // A `MESSAGE` the client's connection had no credit for: no further frame is taken
+    // until it is queued, so the broker connection's reader stops reading.
+    let mut held: Option<WsMessage> = None;
     loop {
         tokio::select! {
+            () = drained.notified(), if held.is_some() => {
+                held = held.and_then(|message| push(&session, message));
+            }
             request = requests.recv() => match request {
                 // The session ended: dropping the connection closes it.
                 None => return,
@@ -175,9 +191,11 @@ async fn run(
                     let _ = connection.sender.forward(frame, size);
                 }
             },
-            frame = connection.frames.recv() => match frame {
+            frame = connection.frames.recv(), if held.is_none() => match frame {
                 Some(Ok(frame)) => match frame.command {
-                    Command::Message => deliver(&session, &subscriptions, frame),
+                    Command::Message => {
+                        held = for_client(&session, &subscriptions, frame).and_then(|m| push(&session, m));
+                    }
                     Command::Receipt => {
                         if let Some(confirm) = frame.get(names::RECEIPT_ID).and_then(|id| waiting.remove(id)) {
                             let _ = confirm.send(Ok(()));
@@ -206,16 +224,27 @@ async fn run(
     }
 }
 
-/// Hands a broker `MESSAGE` to the client with its own subscription id and destination.
-fn deliver(session: &SessionHandle, subscriptions: &Mutex<Subscriptions>, frame: Frame) {
-    let Some(broker_id) = frame.get(names::SUBSCRIPTION) else {
-        return;
-    };
+/// Queues `message` for the client at the pace its connection drains; gives it back when
+/// there is no credit for it now.
+fn push(session: &SessionHandle, message: WsMessage) -> Option<WsMessage> {
+    // The clone is a reference count, kept in case there is no credit.
+    match session.outbound.push_paced(message.clone()) {
+        Paced::NoCredit => Some(message),
+        Paced::Queued { .. } | Paced::Closed => None,
+    }
+}
+
+/// A broker `MESSAGE` as the client sees it (its own subscription id and destination),
+/// encoded; `None` for a subscription the client no longer has.
+fn for_client(
+    session: &SessionHandle,
+    subscriptions: &Mutex<Subscriptions>,
+    frame: Frame,
+) -> Option<WsMessage> {
+    let broker_id = frame.get(names::SUBSCRIPTION)?;
     let route = {
         let mut subs = subscriptions.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(route) = subs.routes.get(broker_id).cloned() else {
-            return;
-        };
+        let route = subs.routes.get(broker_id).cloned()?;
         if session.version != Version::V1_2 {
             if let (Some(message_id), Some(ack)) =
                 (frame.get(names::MESSAGE_ID), frame.get(names::ACK))
@@ -241,5 +270,141 @@ fn deliver(session: &SessionHandle, subscriptions: &Mutex<Subscriptions>, frame:
         }
     }
     out.body = frame.body;
-    session.outbound.push_frame(&out, session.version);
+    Some(to_ws_message(encode_frame(&out, session.version)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use stomp_core::HeartBeat;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::*;
+    use crate::session::{CloseCause, OutboundItem};
+
+    /// Messages the fake broker sends, of this many bytes of body each.
+    const MESSAGES: usize = 64;
+    const BODY: usize = 1_000;
+    /// The test session's send-buffer limit: a paced relay leaves at most half waiting.
+    const LIMIT: usize = 16 * 1024;
+
+    /// Reads until `count` whole frames came, returning their text.
+    async fn read_frames(stream: &mut TcpStream, count: usize) -> Vec<String> {
+        let mut seen = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while seen.iter().filter(|b| **b == 0).count() < count {
+            let n = stream.read(&mut chunk).await.expect("read");
+            assert!(n > 0, "closed early");
+            seen.extend_from_slice(&chunk[..n]);
+        }
+        String::from_utf8_lossy(&seen)
+            .split('\0')
+            .map(|f| f.trim_start_matches('\n').to_owned())
+            .filter(|f| !f.is_empty())
+            .collect()
+    }
+
+    /// A broker that answers `CONNECT` and `SUBSCRIBE`, then sends every message of the
+    /// subscription at once, as RabbitMQ does for a backlog with `ack:auto`.
+    async fn flooding_broker() -> (String, tokio::task::JoinHandle<TcpStream>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address").to_string();
+        let broker = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.expect("accept");
+            read_frames(&mut stream, 1).await;
+            let connected = b"CONNECTED\nversion:1.2\nheart-beat:0,0\n\n\0";
+            stream.write_all(connected).await.expect("CONNECTED");
+            let subscribe = read_frames(&mut stream, 1).await.concat();
+            let header = |name: &str| {
+                subscribe
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .expect("header")
+                    .to_owned()
+            };
+            let (id, receipt) = (header("id:"), header("receipt:"));
+            let mut out = format!("RECEIPT\nreceipt-id:{receipt}\n\n\0");
+            for i in 0..MESSAGES {
+                out.push_str(&format!(
+                    "MESSAGE\nsubscription:{id}\ndestination:/queue/paced\nmessage-id:{i}\n\n{i:0>BODY$}\0"
+                ));
+            }
+            stream.write_all(out.as_bytes()).await.expect("MESSAGEs");
+            stream
+        });
+        (address, broker)
+    }
+
+    fn options(address: String) -> ConnectOptions {
+        ConnectOptions {
+            address,
+            virtual_host: "/".to_owned(),
+            login: "guest".to_owned(),
+            passcode: "guest".to_owned(),
+            heartbeat: HeartBeat::default(),
+            connect_timeout: Duration::from_secs(5),
+            send_buffer_size: 256 * 1024,
+            send_time: Duration::from_secs(10),
+        }
+    }
+
+    #[tokio::test]
+    async fn broker_messages_reach_the_client_at_the_pace_its_connection_drains() {
+        let (address, _broker) = flooding_broker().await;
+        let (session, mut rx) = SessionHandle::with_queue("s", LIMIT);
+        let (relay, connected) = SessionRelay::start(options(address), &session);
+        connected.await.expect("answered").expect("connected");
+        let route = Route {
+            client_id: Arc::from("sub-0"),
+            reported: Some(Arc::from("/queue/paced")),
+        };
+        relay.lock().routes.insert("r1".to_owned(), route);
+        let subscribe = Frame::new(Command::Subscribe)
+            .header(names::ID, "r1")
+            .header(names::DESTINATION, "/queue/paced")
+            .header(names::RECEIPT, "rc");
+        let (confirm, confirmed) = oneshot::channel();
+        let request = Request::Subscribe {
+            frames: vec![subscribe],
+            receipt: "rc".to_owned(),
+            confirm,
+        };
+        assert!(relay.requests.send(request).is_ok());
+        confirmed.await.expect("answered").expect("subscribed");
+        // Nothing is written yet: the relay fills the credit (half the limit), then waits.
+        // Without pacing it would pass the limit and cut the session off.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while session.outbound.queued_bytes() < LIMIT / 2 - 2 * BODY {
+            assert_eq!(session.outbound.close_cause(), CloseCause::None, "cut off");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the credit never filled"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(session.outbound.queued_bytes() <= LIMIT / 2 + 2 * BODY);
+        // Written, the rest follows in order.
+        let mut received = Vec::new();
+        while received.len() < MESSAGES {
+            let mut items = VecDeque::new();
+            let waited = tokio::time::timeout(Duration::from_secs(30), rx.wait(&mut items)).await;
+            assert!(waited.is_ok(), "only {} of {MESSAGES} came", received.len());
+            for item in items {
+                if let OutboundItem::Frame(message, len) = item {
+                    let text = message.to_text().expect("text").to_owned();
+                    let body = text.split_once("\n\n").expect("a frame").1;
+                    received.push(
+                        body.trim_end_matches('\0')
+                            .parse::<usize>()
+                            .expect("a number"),
+                    );
+                    session.outbound.written(len);
+                }
+            }
+        }
+        assert_eq!(received, (0..MESSAGES).collect::<Vec<_>>());
+        assert_eq!(session.outbound.close_cause(), CloseCause::None);
+    }
 }

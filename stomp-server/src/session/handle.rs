@@ -1,5 +1,7 @@
 //! [`SessionHandle`]: what the broker, the user registry and handlers hold of a session.
 
+use std::sync::atomic::AtomicUsize;
+
 use stomp_core::Version;
 
 use super::attributes::SessionAttributes;
@@ -14,19 +16,32 @@ pub(crate) struct SessionHandle {
     pub(crate) version: Version,
     pub(crate) attributes: SessionAttributes,
     pub(crate) outbound: Outbound,
+    /// Bytes the broker holds for this session's acknowledging subscriptions (unacknowledged
+    /// or waiting behind a prefetch window), shared by their trackers.
+    pub(crate) unacked_bytes: AtomicUsize,
 }
 
 #[cfg(test)]
 impl SessionHandle {
     /// A session with no connection behind it (its queue is never written), for unit tests.
     pub(crate) fn detached(id: &str) -> std::sync::Arc<SessionHandle> {
-        let (outbound, _rx) = Outbound::new(usize::MAX);
-        std::sync::Arc::new(SessionHandle {
+        SessionHandle::with_queue(id, usize::MAX).0
+    }
+
+    /// A session whose outbound queue (send-buffer limit `limit`) the test drains itself.
+    pub(crate) fn with_queue(
+        id: &str,
+        limit: usize,
+    ) -> (std::sync::Arc<SessionHandle>, super::Receiver) {
+        let (outbound, rx) = Outbound::new(limit);
+        let session = std::sync::Arc::new(SessionHandle {
             id: SessionId::new(id.to_owned()),
             principal: None,
             version: Version::V1_2,
             attributes: SessionAttributes::new(),
             outbound,
-        })
+            unacked_bytes: AtomicUsize::new(0),
+        });
+        (session, rx)
     }
 }

@@ -20,7 +20,10 @@ pub use attributes::SessionAttributes;
 pub(crate) use close::CloseStatus;
 pub(crate) use connect::error_frame;
 pub(crate) use handle::SessionHandle;
-pub(crate) use outbound::to_ws_message;
 pub(crate) use outbound::CloseCause;
+pub(crate) use outbound::{encode_frame, to_ws_message};
+pub(crate) use queue::Paced;
 pub(crate) use run::run_session;
 pub(crate) use wire::{MeteredIo, MeteredWebSocket, WireMeter};
+#[cfg(test)]
+pub(crate) use {outbound::OutboundItem, queue::Receiver};

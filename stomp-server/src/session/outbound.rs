@@ -6,6 +6,11 @@
 //! *bounded by bytes* rather than by a number of messages, because a bounded channel would
 //! make the publisher wait (or drop silently) instead of cutting off the one client that
 //! does not read.
+//!
+//! Point-to-point queues and the relay do not push blindly: [`Outbound::push_paced`] queues
+//! only while less than half the limit waits (the session's credit), and the writer calls
+//! the broker back (the drain listener) once it wrote the queue down to a quarter, so a
+//! backlog reaches the client at the pace its connection drains and never trips the limit.
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
@@ -17,7 +22,7 @@ use stomp_core::{encode, Decoder, Frame, FrameLimits, Version};
 use futures_util::task::AtomicWaker;
 
 use super::close::CloseStatus;
-use super::queue::{queue, Pushed, Receiver, Sender};
+use super::queue::{queue, Paced, Pushed, Receiver, Sender};
 use crate::interceptor::{OutboundContext, OutboundInterceptor};
 use crate::principal::{Principal, SessionId};
 use tokio_tungstenite::tungstenite::{Message as WsMessage, Utf8Bytes};
@@ -81,6 +86,15 @@ pub(crate) struct OutboundHook {
     pub(crate) version: Version,
 }
 
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("limit", &self.limit)
+            .field("paced", &self.drained.get().is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 impl std::fmt::Debug for OutboundHook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OutboundHook")
@@ -89,9 +103,14 @@ impl std::fmt::Debug for OutboundHook {
     }
 }
 
-#[derive(Debug)]
+/// Called by the writer when a session that ran out of credit drained (see
+/// [`Outbound::push_paced`]): the broker hands the session's consumers more messages.
+pub(crate) type DrainListener = Box<dyn Fn() + Send + Sync>;
+
 struct Shared {
     limit: usize,
+    /// Who paces deliveries to this session; set once, by the broker.
+    drained: std::sync::OnceLock<DrainListener>,
     cause: AtomicU8,
     /// The [`CloseStatus`] of the close frame, 0 until one is given.
     status: AtomicU8,
@@ -106,6 +125,7 @@ impl Outbound {
         let (tx, rx) = queue();
         let shared = Arc::new(Shared {
             limit,
+            drained: std::sync::OnceLock::new(),
             cause: AtomicU8::new(0),
             status: AtomicU8::new(0),
             closing: AtomicBool::new(false),
@@ -153,6 +173,39 @@ impl Outbound {
                 false
             }
         }
+    }
+
+    /// Queues an encoded message at the pace the connection drains: only while less than
+    /// the credit (half the send-buffer limit) waits, so that a paced sender (a queue
+    /// handing over its backlog) never meets the slow-consumer cut-off. Without credit,
+    /// the drain listener ([`Outbound::on_drained`]) is called once a quarter of the limit
+    /// or less waits. `Queued { end }` tells where the message ends in the session's stream
+    /// (compare with [`Outbound::written_total`]); a message an interceptor dropped counts as
+    /// written at once.
+    pub(crate) fn push_paced(&self, message: WsMessage) -> Paced {
+        if self.shared.closing.load(Ordering::Relaxed) {
+            return Paced::Closed;
+        }
+        let message = match &self.hook {
+            None => message,
+            Some(hook) => match intercept(hook, message) {
+                Some(message) => message,
+                None => return Paced::Queued { end: 0 },
+            },
+        };
+        let len = message.len();
+        self.tx
+            .push_paced(OutboundItem::Frame(message, len), len, self.credit())
+    }
+
+    /// The bytes a paced push may leave waiting.
+    fn credit(&self) -> usize {
+        self.shared.limit / 2
+    }
+
+    /// Sets who hears that a paced session drained (the first listener set stays).
+    pub(crate) fn on_drained(&self, listener: impl FnOnce() -> DrainListener) {
+        let _ = self.shared.drained.get_or_init(listener);
     }
 
     /// Encodes and queues one frame.
@@ -213,9 +266,19 @@ impl Outbound {
         .await;
     }
 
-    /// Marks `len` bytes as written.
+    /// Marks `len` bytes as written (handed to the transport), and tells the drain
+    /// listener when a paced push waits for the credit this freed.
     pub(crate) fn written(&self, len: usize) {
-        self.tx.written(len);
+        if self.tx.written(len, self.credit() / 2) {
+            if let Some(listener) = self.shared.drained.get() {
+                listener();
+            }
+        }
+    }
+
+    /// How far into the session's stream the writer got (see [`Outbound::push_paced`]).
+    pub(crate) fn written_total(&self) -> u64 {
+        self.tx.written_total()
     }
 
     /// The most bytes that ever waited at once.

@@ -7,6 +7,8 @@
 //! is one short lock, the writer is woken only when the queue goes from empty to not empty,
 //! and it takes the whole queue with one lock by swapping buffers. The byte count for the
 //! send-buffer limit lives under the same lock, so it costs no atomic operation of its own.
+//! So does pacing: a paced push refused for lack of credit and the drain that restores it
+//! meet under that lock, and the bytes ever queued tell how far the writer got.
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
@@ -33,6 +35,22 @@ pub(crate) enum Pushed {
     Closed,
 }
 
+/// What [`Sender::push_paced`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Paced {
+    /// Queued; the writer has handed everything up to byte `end` of the session's stream
+    /// to the transport once [`Sender::written_total`] reaches it.
+    Queued {
+        /// The stream offset just after this item.
+        end: u64,
+    },
+    /// Not queued: the bytes waiting are past the credit. The next drain below the low-water
+    /// mark is reported by [`Sender::written`].
+    NoCredit,
+    /// Not queued: the writer is gone.
+    Closed,
+}
+
 #[derive(Debug, Default)]
 struct State {
     items: VecDeque<OutboundItem>,
@@ -40,6 +58,10 @@ struct State {
     bytes: usize,
     /// The most bytes ever waiting at once.
     peak: usize,
+    /// Bytes ever queued: with `bytes`, where the writer is in the session's stream.
+    pushed: u64,
+    /// A paced push found no credit: the next drain below the low-water mark is reported.
+    paced: bool,
     /// The writer dropped its receiver: nothing will be written any more.
     receiver_gone: bool,
 }
@@ -81,7 +103,7 @@ impl Sender {
     /// Queues `item`, counted as `len` bytes, unless that would take the bytes waiting past
     /// `limit`.
     pub(crate) fn push(&self, item: OutboundItem, len: usize, limit: usize) -> Pushed {
-        let mut state = self.queue.lock();
+        let state = self.queue.lock();
         if state.receiver_gone {
             return Pushed::Closed;
         }
@@ -89,8 +111,33 @@ impl Sender {
         if bytes > limit {
             return Pushed::OverLimit;
         }
-        state.bytes = bytes;
-        state.peak = state.peak.max(bytes);
+        self.append(state, item, len);
+        Pushed::Queued
+    }
+
+    /// Queues `item` only while fewer than `credit` bytes wait (one item always goes when
+    /// none does, however large). Without credit it remembers that someone waits for it, so
+    /// that the drain which frees it is reported by [`Sender::written`]: both happen under
+    /// the same lock, so no drain can slip between the refusal and the wish to hear of it.
+    pub(crate) fn push_paced(&self, item: OutboundItem, len: usize, credit: usize) -> Paced {
+        let mut state = self.queue.lock();
+        if state.receiver_gone {
+            return Paced::Closed;
+        }
+        if state.bytes > 0 && state.bytes + len > credit {
+            state.paced = true;
+            return Paced::NoCredit;
+        }
+        let end = self.append(state, item, len);
+        Paced::Queued { end }
+    }
+
+    /// Appends under the lock, wakes the writer, returns the stream offset after `item`.
+    fn append(&self, mut state: MutexGuard<'_, State>, item: OutboundItem, len: usize) -> u64 {
+        state.bytes += len;
+        state.peak = state.peak.max(state.bytes);
+        state.pushed += len as u64;
+        let end = state.pushed;
         let was_empty = state.items.is_empty();
         state.items.push_back(item);
         drop(state);
@@ -99,13 +146,26 @@ impl Sender {
         if was_empty {
             self.queue.writer.wake();
         }
-        Pushed::Queued
+        end
     }
 
-    /// Marks `len` bytes as written.
-    pub(crate) fn written(&self, len: usize) {
+    /// Marks `len` bytes as written. True when a paced push waits for credit and the bytes
+    /// waiting are now at most `low_water`: the caller tells whoever paces (once).
+    pub(crate) fn written(&self, len: usize, low_water: usize) -> bool {
         let mut state = self.queue.lock();
         state.bytes = state.bytes.saturating_sub(len);
+        let drained = state.paced && state.bytes <= low_water;
+        if drained {
+            state.paced = false;
+        }
+        drained
+    }
+
+    /// How far into the session's stream the writer got: every item whose end offset
+    /// ([`Paced::Queued`]) is at most this was handed to the transport.
+    pub(crate) fn written_total(&self) -> u64 {
+        let state = self.queue.lock();
+        state.pushed - state.bytes as u64
     }
 
     /// The bytes waiting to be written.
@@ -211,7 +271,7 @@ mod tests {
         assert!(rx.take(&mut batch), "appended after what was taken");
         assert_eq!(texts(&batch), ["a", "b", "c"]);
         assert!(!rx.take(&mut batch));
-        tx.written(3);
+        tx.written(3, 0);
         assert_eq!(tx.queued_bytes(), 0);
         assert_eq!(tx.peak_bytes(), 3);
     }
@@ -272,10 +332,37 @@ mod tests {
             Pushed::OverLimit,
             "taken, not written"
         );
-        tx.written(4);
+        tx.written(4, 0);
         assert_eq!(tx.push(frame("bbb"), 3, 6), Pushed::Queued);
         drop(rx);
         assert_eq!(tx.push(frame("c"), 1, 6), Pushed::Closed);
+    }
+
+    #[test]
+    fn a_paced_push_waits_for_credit_and_hears_of_the_drain() {
+        let (tx, mut rx) = queue();
+        assert_eq!(tx.push_paced(frame("aaaa"), 4, 6), Paced::Queued { end: 4 });
+        assert_eq!(tx.push_paced(frame("bbb"), 3, 6), Paced::NoCredit);
+        let mut batch = VecDeque::new();
+        assert!(rx.take(&mut batch));
+        assert!(!tx.written(2, 1), "still above the low-water mark");
+        assert_eq!(tx.written_total(), 2);
+        assert!(tx.written(2, 1), "drained: reported once");
+        assert!(!tx.written(0, 1));
+        assert_eq!(tx.push_paced(frame("bbb"), 3, 6), Paced::Queued { end: 7 });
+        // Nothing waits: one item larger than the credit still goes.
+        tx.written(3, 0);
+        assert_eq!(
+            tx.push_paced(frame("big"), 100, 6),
+            Paced::Queued { end: 107 }
+        );
+        drop(rx);
+        assert_eq!(tx.push_paced(frame("c"), 1, 6), Paced::Closed);
+        assert_eq!(
+            tx.written_total(),
+            7,
+            "what was never written stays unwritten"
+        );
     }
 
     #[test]

@@ -170,6 +170,7 @@ pub(crate) async fn run_session<T>(
         version: accepted.version,
         attributes,
         outbound: outbound.clone(),
+        unacked_bytes: std::sync::atomic::AtomicUsize::new(0),
     });
     if let Some(confirmation) = app.broker().session_connected(&session) {
         // The relay opens this session's broker connection first: a broker that cannot be
@@ -340,6 +341,12 @@ pub(crate) async fn run_session<T>(
             let _ = timeout(limits.send_time, &mut writer.0).await;
         }
         End::Closed(_) => writer.0.abort(),
+    }
+    if !writer.0.is_finished() {
+        // Stopped before the broker hears of the end, so that how far it wrote is final:
+        // point-to-point messages it never wrote go back to their queues, not lost.
+        writer.0.abort();
+        let _ = (&mut writer.0).await;
     }
     // Unreachable for user destinations first, so that nothing is held for it afterwards.
     app.messaging.users.remove(&session);

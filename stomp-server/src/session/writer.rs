@@ -77,10 +77,12 @@ pub(crate) async fn run_writer<T>(
         // session's task stays small (one allocation per batch, not per message).
         let write = Box::pin(sink.write_batch(&mut pending, MAX_BATCH, &mut written));
         let result = within_send_time(write, send_time, timer.as_mut(), &outbound).await;
-        outbound.written(written.bytes);
+        // Counted only once the transport took it: after a failed or late write the
+        // session ends, and point-to-point messages it held go back to their queues.
         let Ok(timer_moved) = result else {
             return;
         };
+        outbound.written(written.bytes);
         last_write = Instant::now();
         if timer_moved {
             timer.as_mut().reset(last_write + every);

@@ -152,9 +152,14 @@ impl SockSession {
         }
     }
 
-    /// The client is gone: the session task sees its transport end.
+    /// The client is gone: the session task sees its transport end, and a writer waiting
+    /// for the outbox to be taken gives up.
     pub(crate) fn disconnect(&self) {
-        self.lock().inbound = None;
+        let mut state = self.lock();
+        state.inbound = None;
+        if let Some(waker) = state.writer.take() {
+            waker.wake();
+        }
     }
 
     fn close(&self) {
@@ -174,7 +179,10 @@ impl Drop for Receiving {
 
 /// The transport `run_session` drives: client messages in, STOMP frames into the outbox.
 /// Writes wait while the outbox holds `limit` bytes, so a client that stops polling meets
-/// the session's send-buffer and send-time limits as a slow WebSocket would.
+/// the session's send-buffer and send-time limits as a slow WebSocket would. A flush waits
+/// until a receiving request took the outbox: only then does the session's writer count
+/// what it wrote as handed to the client, so point-to-point `ack:auto` messages still in
+/// the outbox when the client goes return to their queue instead of being lost.
 pub(crate) struct Transport {
     session: Arc<SockSession>,
     inbound: mpsc::Receiver<WsMessage>,
@@ -220,9 +228,18 @@ impl Sink<WsMessage> for Transport {
         Ok(())
     }
 
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
         self.session.changed.notify_waiters();
-        Poll::Ready(Ok(()))
+        let mut state = self.session.lock();
+        if state.closed || state.inbound.is_none() {
+            return Poll::Ready(Err(WsError::ConnectionClosed));
+        }
+        if state.outbox.is_empty() {
+            return Poll::Ready(Ok(()));
+        }
+        // Woken by `take` (or `disconnect`).
+        state.writer = Some(cx.waker().clone());
+        Poll::Pending
     }
 
     fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), WsError>> {
@@ -243,14 +260,37 @@ mod tests {
     use futures_util::SinkExt;
 
     #[tokio::test]
+    async fn a_flush_waits_until_a_receiving_request_took_the_outbox() {
+        let (session, mut transport) = SockSession::new(1024);
+        transport.feed(WsMessage::text("one")).await.expect("queue");
+        let mut flush = Box::pin(transport.flush());
+        assert!(
+            futures_util::FutureExt::now_or_never(flush.as_mut()).is_none(),
+            "not taken yet"
+        );
+        assert_eq!(session.take().messages, ["one"]);
+        let flushed = tokio::time::timeout(std::time::Duration::from_secs(10), flush).await;
+        assert!(matches!(flushed, Ok(Ok(()))), "taken: flushed");
+        transport.feed(WsMessage::text("two")).await.expect("queue");
+        let mut flush = Box::pin(transport.flush());
+        assert!(futures_util::FutureExt::now_or_never(flush.as_mut()).is_none());
+        session.disconnect();
+        let flushed = tokio::time::timeout(std::time::Duration::from_secs(10), flush).await;
+        assert!(
+            matches!(flushed, Ok(Err(_))),
+            "the client went: not written"
+        );
+    }
+
+    #[tokio::test]
     async fn messages_put_back_come_first_and_count_again() {
         let (session, mut transport) = SockSession::new(1024);
-        transport.send(WsMessage::text("one")).await.expect("queue");
-        transport.send(WsMessage::text("two")).await.expect("queue");
+        transport.feed(WsMessage::text("one")).await.expect("queue");
+        transport.feed(WsMessage::text("two")).await.expect("queue");
         let taken = session.take();
         assert_eq!(taken.messages, ["one", "two"]);
         transport
-            .send(WsMessage::text("three"))
+            .feed(WsMessage::text("three"))
             .await
             .expect("queue");
         // The receiving request could not write what it took.

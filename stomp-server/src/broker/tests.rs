@@ -1,0 +1,148 @@
+//! The simple broker's point-to-point pacing, driven by hand: the tests play the session's
+//! writer (taking what is queued and saying how much was written), so every step is exact.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::{
+    AckMode, AckRequest, AckTarget, Broker, PublishedMessage, SimpleBroker, SubscribeRequest,
+};
+use crate::config::BrokerConfig;
+use crate::session::{OutboundItem, Receiver, SessionHandle};
+
+/// The send-buffer limit of the test sessions: a paced consumer gets half of it at once.
+const LIMIT: usize = 4_096;
+
+fn broker(config: BrokerConfig) -> SimpleBroker {
+    SimpleBroker::with_config(
+        Vec::new(),
+        '/',
+        BrokerConfig {
+            point_to_point_prefixes: vec!["/queue".to_owned()],
+            ..config
+        },
+    )
+}
+
+fn publish(broker: &SimpleBroker, destination: &str, bodies: std::ops::Range<usize>) {
+    for i in bodies {
+        let message = PublishedMessage {
+            destination: destination.to_owned(),
+            headers: Vec::new(),
+            body: Bytes::from(format!("{i:0>100}")),
+        };
+        broker.publish(Arc::new(message)).expect("held");
+    }
+}
+
+fn subscribe(broker: &SimpleBroker, session: &Arc<SessionHandle>, destination: &str, ack: AckMode) {
+    let request = SubscribeRequest {
+        id: Arc::from("0"),
+        destination: destination.to_owned(),
+        reported_destination: None,
+        ack,
+        prefetch: None,
+        user: None,
+    };
+    broker.subscribe(session, request).expect("subscribed");
+}
+
+/// What the writer finds queued: `(body as a number, ack id, bytes)` of each `MESSAGE`.
+fn take(rx: &mut Receiver) -> Vec<(usize, Option<String>, usize)> {
+    let mut items = VecDeque::new();
+    rx.take(&mut items);
+    items
+        .into_iter()
+        .filter_map(|item| match item {
+            OutboundItem::Frame(message, len) => {
+                let text = message.to_text().expect("text").to_owned();
+                let (head, body) = text.split_once("\n\n").expect("a frame");
+                let ack = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("ack:"))
+                    .map(str::to_owned);
+                let number = body.trim_end_matches('\0').parse().expect("a number");
+                Some((number, ack, len))
+            }
+            OutboundItem::Close => None,
+        })
+        .collect()
+}
+
+fn numbers(taken: &[(usize, Option<String>, usize)]) -> Vec<usize> {
+    taken.iter().map(|(n, _, _)| *n).collect()
+}
+
+fn bytes(taken: &[(usize, Option<String>, usize)]) -> usize {
+    taken.iter().map(|(_, _, len)| len).sum()
+}
+
+#[test]
+fn a_queue_hands_over_what_the_connection_drains_and_more_once_it_drained() {
+    let broker = broker(BrokerConfig::default());
+    publish(&broker, "/queue/paced", 0..100);
+    let (session, mut rx) = SessionHandle::with_queue("s", LIMIT);
+    subscribe(&broker, &session, "/queue/paced", AckMode::Auto);
+    let first = take(&mut rx);
+    assert!(!first.is_empty() && first.len() < 100);
+    assert!(bytes(&first) <= LIMIT / 2 + 200, "no more than the credit");
+    // Written, but not down to the low-water mark yet: nothing more.
+    let written = bytes(&first);
+    session.outbound.written(written / 4);
+    assert!(take(&mut rx).is_empty());
+    // Drained: the rest follows in order, a credit's worth at a time.
+    session.outbound.written(written - written / 4);
+    let mut all = numbers(&first);
+    loop {
+        let next = take(&mut rx);
+        if next.is_empty() {
+            break;
+        }
+        all.extend(numbers(&next));
+        session.outbound.written(bytes(&next));
+    }
+    assert_eq!(all, (0..100).collect::<Vec<_>>());
+}
+
+#[test]
+fn auto_ack_messages_a_dead_session_never_wrote_go_back_to_the_queue() {
+    let broker = broker(BrokerConfig::default());
+    publish(&broker, "/queue/handed", 0..100);
+    let (dying, mut dying_rx) = SessionHandle::with_queue("dying", LIMIT);
+    subscribe(&broker, &dying, "/queue/handed", AckMode::Auto);
+    let taken = take(&mut dying_rx);
+    // The writer handed the first three to the transport, then the connection died.
+    let written: usize = taken[..3].iter().map(|(_, _, len)| len).sum();
+    dying.outbound.written(written);
+    drop(dying_rx);
+    broker.session_closed(&dying.id);
+    let (next, mut next_rx) = SessionHandle::with_queue("next", usize::MAX);
+    subscribe(&broker, &next, "/queue/handed", AckMode::Auto);
+    assert_eq!(numbers(&take(&mut next_rx)), (3..100).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_client_ack_consumer_waits_at_its_sessions_byte_bound_until_it_acknowledges() {
+    let broker = broker(BrokerConfig {
+        max_unacked_bytes_per_session: 1_000,
+        ..BrokerConfig::default()
+    });
+    publish(&broker, "/queue/bound", 0..20);
+    let (session, mut rx) = SessionHandle::with_queue("s", usize::MAX);
+    subscribe(&broker, &session, "/queue/bound", AckMode::Client);
+    let first = take(&mut rx);
+    // Each message holds 112 bytes (destination and body): eight fit in 1,000.
+    assert_eq!(numbers(&first), (0..8).collect::<Vec<_>>());
+    let ack = first[3].1.clone().expect("an ack id");
+    let request = AckRequest {
+        nack: false,
+        target: AckTarget::AckId(ack),
+        transaction: None,
+    };
+    broker
+        .acknowledge(&session.id, &request)
+        .expect("acknowledged");
+    assert_eq!(numbers(&take(&mut rx)), (8..12).collect::<Vec<_>>());
+}
