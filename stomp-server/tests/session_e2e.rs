@@ -3,26 +3,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod raw;
 
 use std::time::Duration;
 
-use common::{error_message, nothing_more, TestServer, WAIT};
+use common::{error_message, no_handlers, nothing_more, TestServer, WAIT};
 use futures_util::{SinkExt, StreamExt};
+use raw::{closed, raw, read_text, Raw};
 use stomp_server::client::StompClient;
-use stomp_server::{Command, Frame, Limits, StompServer};
+use stomp_server::{Command, Frame, Limits};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
-
-type Raw = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
-
-async fn raw(server: &TestServer) -> Raw {
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", server.port))
-        .await
-        .unwrap();
-    let (ws, _) = tokio_tungstenite::client_async(server.url(), tcp)
-        .await
-        .unwrap();
-    ws
-}
 
 /// A raw WebSocket that has sent CONNECT (STOMP 1.2) and read CONNECTED.
 async fn connected_raw(server: &TestServer) -> Raw {
@@ -38,33 +28,6 @@ async fn connected_raw_beating(server: &TestServer, heart_beat: &str) -> (Raw, S
     let connected = read_text(&mut ws).await.unwrap();
     assert!(connected.starts_with("CONNECTED\n"), "{connected}");
     (ws, connected)
-}
-
-/// Reads WebSocket messages until one holds a whole frame (or the socket closes).
-async fn read_text(ws: &mut Raw) -> Option<String> {
-    loop {
-        match tokio::time::timeout(WAIT, ws.next()).await.ok()?? {
-            Ok(WsMessage::Text(t)) if t.as_str() != "\n" => return Some(t.as_str().to_owned()),
-            Ok(WsMessage::Binary(b)) => return Some(String::from_utf8_lossy(&b).into_owned()),
-            Ok(WsMessage::Close(_)) | Err(_) => return None,
-            Ok(_) => {}
-        }
-    }
-}
-
-async fn closed(ws: &mut Raw) -> bool {
-    loop {
-        match tokio::time::timeout(WAIT, ws.next()).await {
-            Ok(None | Some(Err(_)) | Some(Ok(WsMessage::Close(_)))) => return true,
-            Ok(Some(Ok(_))) => {}
-            Err(_) => return false,
-        }
-    }
-}
-
-/// A builder with no handler (the tests here exercise the session and the broker).
-fn no_handlers() -> stomp_server::StompServerBuilder {
-    StompServer::builder().handlers(stomp_server::Handlers::new())
 }
 
 async fn plain_server() -> TestServer {

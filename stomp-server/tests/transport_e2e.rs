@@ -7,55 +7,16 @@ mod raw;
 
 use std::time::Duration;
 
-use common::{TestServer, WAIT};
+use common::{no_handlers, TestServer, WAIT};
 use futures_util::{SinkExt, StreamExt};
 use raw::{
-    client_frame, drained_to_close, raw_upgraded, raw_upgraded_at, read_head, status_of,
-    texts_and_close_code,
+    client_frame, closed, drained_to_close, raw, raw_upgraded, raw_upgraded_at, read_head,
+    read_text, status_of, texts_and_close_code, Raw,
 };
-use stomp_server::{Limits, StompServer};
+use stomp_server::Limits;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
-
-type Raw = tokio_tungstenite::WebSocketStream<TcpStream>;
-
-fn no_handlers() -> stomp_server::StompServerBuilder {
-    StompServer::builder().handlers(stomp_server::Handlers::new())
-}
-
-async fn raw(server: &TestServer) -> Raw {
-    let tcp = TcpStream::connect(("127.0.0.1", server.port))
-        .await
-        .unwrap();
-    let (ws, _) = tokio_tungstenite::client_async(server.url(), tcp)
-        .await
-        .unwrap();
-    ws
-}
-
-/// Reads WebSocket messages until one holds a whole frame (or the socket closes).
-async fn read_text(ws: &mut Raw) -> Option<String> {
-    loop {
-        match tokio::time::timeout(WAIT, ws.next()).await.ok()?? {
-            Ok(WsMessage::Text(t)) if t.as_str() != "\n" => return Some(t.as_str().to_owned()),
-            Ok(WsMessage::Binary(b)) => return Some(String::from_utf8_lossy(&b).into_owned()),
-            Ok(WsMessage::Close(_)) | Err(_) => return None,
-            Ok(_) => {}
-        }
-    }
-}
-
-/// True when the server closes `ws` within [`WAIT`].
-async fn closed(ws: &mut Raw) -> bool {
-    loop {
-        match tokio::time::timeout(WAIT, ws.next()).await {
-            Ok(None | Some(Err(_)) | Some(Ok(WsMessage::Close(_)))) => return true,
-            Ok(Some(Ok(_))) => {}
-            Err(_) => return false,
-        }
-    }
-}
 
 /// Floods `tcp` with pings without reading; true when the server cut it off.
 async fn ping_flood_is_cut_off(tcp: &mut TcpStream) -> bool {

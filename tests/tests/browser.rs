@@ -11,7 +11,7 @@
 //! bob's page lands in `tests/artifacts/chat.png`, the demo's log in
 //! `tests/artifacts/browser-demo.log`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -23,22 +23,30 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(180);
 /// The demo's start-up line, before its address.
 const READY: &str = "demo-chat on http://";
 
-#[test]
-fn chat_works_in_a_real_browser() {
+/// The workspace root, the demo's executable (built) and the artifacts folder; `None` (after
+/// a loud SKIPPED, or a failure under `STOMP_REQUIRE_ALL=1`) when the browser is missing.
+fn prepare(test: &str) -> Option<(PathBuf, PathBuf, PathBuf)> {
     let root = tests::prerequisite::workspace_root();
     let missing = tests::prerequisite::missing_for_browser(&root, &[]);
     if !missing.is_empty() {
         tests::prerequisite::missing(
-            "browser test",
+            test,
             &format!("{} missing", missing.join(", ")),
             "bash tests/browser/install.sh (apt-get install -y chromium; npm ci --prefix tests/browser)",
         );
-        return;
+        return None;
     }
-
     let exe = build(&root, Target::Bin("demo-chat"));
     let artifacts = root.join("tests/artifacts");
     std::fs::create_dir_all(&artifacts).expect("cannot create tests/artifacts");
+    Some((root, exe, artifacts))
+}
+
+#[test]
+fn chat_works_in_a_real_browser() {
+    let Some((root, exe, artifacts)) = prepare("browser test") else {
+        return;
+    };
     let no_args: [&str; 0] = [];
     let mut demo = DemoProcess::start(&exe, &no_args, &artifacts.join("browser-demo.log"));
     let addr = demo.wait_ready(READY);
@@ -94,19 +102,9 @@ fn run_script(
 
 #[test]
 fn secure_mode_signs_up_and_logs_in_through_the_page() {
-    let root = tests::prerequisite::workspace_root();
-    let missing = tests::prerequisite::missing_for_browser(&root, &[]);
-    if !missing.is_empty() {
-        tests::prerequisite::missing(
-            "browser test (secure mode)",
-            &format!("{} missing", missing.join(", ")),
-            "bash tests/browser/install.sh (apt-get install -y chromium; npm ci --prefix tests/browser)",
-        );
+    let Some((root, exe, artifacts)) = prepare("browser test (secure mode)") else {
         return;
-    }
-    let exe = build(&root, Target::Bin("demo-chat"));
-    let artifacts = root.join("tests/artifacts");
-    std::fs::create_dir_all(&artifacts).expect("cannot create tests/artifacts");
+    };
     // A fresh accounts file, removed afterwards.
     let db = std::env::temp_dir().join(format!(
         "demo-chat-browser-accounts-{}.sqlite3",

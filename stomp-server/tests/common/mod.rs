@@ -7,6 +7,11 @@ use stomp_server::client::{ClientError, StompClient, StompSession, Subscription}
 use stomp_server::Frame;
 use stomp_server::{Server, StompServerBuilder};
 
+/// A builder with no handler (for tests of the session and the broker).
+pub(crate) fn no_handlers() -> StompServerBuilder {
+    stomp_server::StompServer::builder().handlers(stomp_server::Handlers::new())
+}
+
 /// A running server on 127.0.0.1 with a random port; stops when dropped.
 pub(crate) struct TestServer {
     pub(crate) port: u16,

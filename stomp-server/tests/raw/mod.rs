@@ -2,10 +2,49 @@
 //! hand, so that a test can break the rules a real client library keeps.
 #![allow(dead_code)]
 
+use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use crate::common::WAIT;
+use crate::common::{TestServer, WAIT};
+
+/// A WebSocket opened by tokio-tungstenite, with no STOMP client on top.
+pub(crate) type Raw = tokio_tungstenite::WebSocketStream<TcpStream>;
+
+/// A WebSocket to `server`'s endpoint, handshake done, nothing sent.
+pub(crate) async fn raw(server: &TestServer) -> Raw {
+    let tcp = TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
+    let (ws, _) = tokio_tungstenite::client_async(server.url(), tcp)
+        .await
+        .unwrap();
+    ws
+}
+
+/// Reads WebSocket messages until one holds a whole frame (or the socket closes).
+pub(crate) async fn read_text(ws: &mut Raw) -> Option<String> {
+    loop {
+        match tokio::time::timeout(WAIT, ws.next()).await.ok()?? {
+            Ok(WsMessage::Text(t)) if t.as_str() != "\n" => return Some(t.as_str().to_owned()),
+            Ok(WsMessage::Binary(b)) => return Some(String::from_utf8_lossy(&b).into_owned()),
+            Ok(WsMessage::Close(_)) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// True when the server closes `ws` within [`WAIT`].
+pub(crate) async fn closed(ws: &mut Raw) -> bool {
+    loop {
+        match tokio::time::timeout(WAIT, ws.next()).await {
+            Ok(None | Some(Err(_)) | Some(Ok(WsMessage::Close(_)))) => return true,
+            Ok(Some(Ok(_))) => {}
+            Err(_) => return false,
+        }
+    }
+}
 
 /// A TCP connection with a small receive buffer that has finished a WebSocket handshake
 /// by hand (so that the test can write raw frames and never read).
