@@ -4,7 +4,6 @@
 
 use std::cell::Cell;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
@@ -57,16 +56,19 @@ thread_local! {
     static FIXTURE: Fixture = Fixture::new();
 }
 
-/// Set by the panic hook: a panic in a server task does not reach the harness otherwise
-/// (tokio catches it), but must fail the input.
-static PANICKED: AtomicBool = AtomicBool::new(false);
+thread_local! {
+    /// Set by the panic hook: a panic in a server task does not reach the harness otherwise
+    /// (tokio catches it), but must fail the input. Per thread: the server's tasks run on
+    /// the thread of its current-thread runtime, and tests replay corpora in parallel.
+    static PANICKED: Cell<bool> = const { Cell::new(false) };
+}
 
 fn watch_panics() {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            PANICKED.store(true, Ordering::SeqCst);
+            PANICKED.with(|panicked| panicked.set(true));
             previous(info);
         }));
     });
@@ -119,7 +121,7 @@ where
             }
             settle(&server).await;
         });
-        assert!(!PANICKED.load(Ordering::SeqCst), "a server task panicked");
+        assert!(!PANICKED.with(Cell::get), "a server task panicked");
     });
 }
 
@@ -144,6 +146,7 @@ async fn settle(server: &Server) {
 /// client's end; the connections opened here end without a `CONNECT`.
 async fn all_places_free(server: &Server) -> Result<(), String> {
     let deadline = tokio::time::Instant::now() + LINGER;
+    let mut pause = Duration::from_secs(1);
     loop {
         let mut open = Vec::new();
         let mut refused = None;
@@ -165,7 +168,11 @@ async fn all_places_free(server: &Server) -> Result<(), String> {
             Some(error) if tokio::time::Instant::now() >= deadline => {
                 return Err(format!("{error} (still, {LINGER:?} after the input)"))
             }
-            Some(_) => {}
+            Some(_) => {
+                // Doubling pauses: few rounds of handshakes for a place that frees late.
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
         }
     }
 }
