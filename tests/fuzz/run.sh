@@ -38,14 +38,16 @@ for dir in stomp-core stomp-server; do
   echo "   built in $((SECONDS - start)) s"
 done
 
-# Runs one target; its output goes to a log, summarised (or shown whole) by `report`.
+# Runs one target with the dictionary of its input's language (STOMP, or HTTP for the
+# upgrade target); its output goes to a log, summarised (or shown whole) by `report`.
 fuzz() {
-  local dir=$1 target=$2
+  local dir=$1 target=$2 dict=stomp
+  [ "$target" = upgrade ] && dict=http
   mkdir -p "$root/$dir/fuzz/target/corpus/$target"
   cd "$root/$dir"
   cargo fuzz run "${flags[@]}" "$target" "fuzz/target/corpus/$target" "fuzz/corpus/$target" -- \
     -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 -print_final_stats=1 \
-    >"fuzz/target/fuzz-$target.log" 2>&1
+    -dict="$root/tests/fuzz/$dict.dict" >"fuzz/target/fuzz-$target.log" 2>&1
 }
 
 failed=0
