@@ -9,8 +9,8 @@
 #
 # cargo-fuzz needs nightly-only compiler flags; no nightly toolchain is required here:
 # the fuzz builds (and only they) run the stable compiler with RUSTC_BOOTSTRAP=1. No
-# sanitizer is used (the code under test has no `unsafe`), which triples the executions
-# per second. The checked-in corpora (`<crate>/fuzz/corpus/<target>/`) seed each run and
+# sanitizer is used: AddressSanitizer finds memory errors of `unsafe` code, which the code
+# under test forbids, and would slow both the build and the runs. The checked-in corpora (`<crate>/fuzz/corpus/<target>/`) seed each run and
 # are not modified: new inputs go to `<crate>/fuzz/target/corpus/<target>/`. A crash, a
 # hang (`-timeout`) or an input over the memory limit fails the script, and the artifact
 # path is printed; check such an input in under `corpus/<target>/` once the bug is fixed,
