@@ -1,0 +1,7 @@
+//! Fuzzes the server through `Server::serve_connection`: `cargo fuzz run upgrade` from
+//! `stomp-server/` (`tests/fuzz/run.sh` runs it on stable with `RUSTC_BOOTSTRAP=1`). The
+//! harness lives in `src/upgrade.rs`, which the stable test `tests/fuzz_corpus.rs` also runs
+//! over `corpus/upgrade/`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| stomp_server_fuzz::upgrade::run(data));
