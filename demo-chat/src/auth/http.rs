@@ -225,7 +225,11 @@ fn refused(action: &str, client: &str, name: &str, refusal: Refusal) -> Response
             None,
         ),
     };
-    tracing::warn!("{action} refused ({who} from {client}): {text}");
+    // The text may quote the client (a token's `alg`): escaped, it cannot forge a line.
+    tracing::warn!(
+        "{action} refused ({who} from {client}): {}",
+        stomp_server::log::Escaped(&text)
+    );
     let mut response = error(status, &text);
     let headers = response.headers_mut();
     if let Some(secs) = retry_after {

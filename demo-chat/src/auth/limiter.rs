@@ -3,11 +3,11 @@
 //! Each key (a client address, a user name) has a window of `window` length that opens on
 //! its first counted attempt and holds at most `limit` attempts. The table holds at most
 //! `capacity` keys: when a new key finds it full, windows that have ended are dropped, and
-//! if none has, the window that opened first goes (it is the nearest to its end anyway). A
-//! client varying names or addresses therefore costs at most `capacity` entries, about
-//! 100 bytes each. What flooding the name table buys is forgetting the oldest counts
-//! early, and it is dear: every new name costs one of an address's attempts (20 a minute),
-//! so pushing a name out of a full table of 10,000 within its minute takes 500 addresses.
+//! if none has, the window with the fewest attempts goes (of those, the one that opened
+//! first). A client varying names or addresses therefore costs at most `capacity` entries,
+//! about 100 bytes each, and flooding the table with fresh keys (one attempt each) pushes
+//! out other fresh keys, never the counts of a name under attack: those are the highest in
+//! the table.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -100,11 +100,13 @@ impl RateLimiter {
         if windows.len() < self.capacity {
             return;
         }
-        let oldest = windows
+        // The fewest attempts first: evicting the oldest window would let a flood of fresh
+        // keys reset exactly the count that matters, the one an attacker has been raising.
+        let least = windows
             .iter()
-            .min_by_key(|(_, w)| w.opened)
+            .min_by_key(|(_, w)| (w.count, w.opened))
             .map(|(key, _)| key.clone());
-        if let Some(key) = oldest {
+        if let Some(key) = least {
             windows.remove(&key);
         }
     }
@@ -193,6 +195,24 @@ mod tests {
         // Ended windows are dropped before any live one.
         assert!(limiter.hit("late", t0 + MINUTE * 3).is_ok());
         assert_eq!(limiter.len(), 1);
+    }
+
+    #[test]
+    fn a_flood_of_fresh_keys_does_not_reset_a_count_under_attack() {
+        let limiter = RateLimiter::new(5, MINUTE, 10);
+        let t0 = Instant::now();
+        for _ in 0..5 {
+            assert!(limiter.hit("bob", t0).is_ok());
+        }
+        // Many addresses each try a new name once, later in the same minute.
+        for i in 0..1000u64 {
+            let _ = limiter.hit(&format!("fresh{i}"), t0 + Duration::from_millis(1 + i));
+            assert!(limiter.len() <= 10);
+        }
+        assert!(
+            limiter.hit("bob", t0 + MINUTE / 2).is_err(),
+            "bob's five failures must still count"
+        );
     }
 
     #[test]

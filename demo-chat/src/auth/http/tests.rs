@@ -278,3 +278,42 @@ fn busy_hashing_answers_503_with_retry_after() {
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(response.headers()[header::RETRY_AFTER], "1");
 }
+
+/// Log output captured for one thread's synchronous calls.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_refusal_quoting_the_client_cannot_forge_a_log_line() {
+    let captured = Captured::default();
+    let sink = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || sink.clone())
+        .finish();
+    // What a token with `"alg": "x\n2026-12-05T08:00:00Z  INFO demo_chat: login: admin"` makes.
+    let why = "unsupported alg `x\n2026-12-05T08:00:00Z  INFO demo_chat: login: admin`".to_owned();
+    tracing::subscriber::with_default(subscriber, || {
+        let _ = refused("logout", "192.0.2.1", "bob", Refusal::BadToken(why));
+    });
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        log.contains("login: admin"),
+        "the refusal was logged: {log}"
+    );
+    assert_eq!(
+        log.lines().count(),
+        1,
+        "one line, the forged one inside it: {log}"
+    );
+}
