@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use conversation::{play, script, Seen, Transcript};
+use conversation::{disconnect_script, play, script, Seen, Transcript};
 use tests::demo_process::spawn_line_copier;
 use tests::prerequisite::{missing, workspace_root};
 
@@ -32,6 +32,7 @@ const DELIBERATE: &[(&str, &str)] = &[
     ("unreadable body", "the error text for a body that is not the expected JSON is serde's, not Jackson's"),
     ("unsubscribe", "an UNSUBSCRIBE with a `receipt` header gets a RECEIPT"),
     ("no handler", "a SEND to an application destination no handler maps gets an ERROR (and the session closes); Spring drops it silently"),
+    ("disconnect", "after the RECEIPT of a DISCONNECT the server closes the WebSocket (1000) rather than waiting for the client to"),
 ];
 
 fn java_missing() -> Option<String> {
@@ -174,8 +175,11 @@ async fn the_same_conversation_gets_the_same_answers_as_from_spring() {
     .expect("waiting for Spring");
     let room = "room7q";
     let steps = script(room);
-    let theirs = play(&format!("ws://{spring_addr}/ws"), room, &steps).await;
-    let mine = play(&format!("ws://{our_addr}/ws"), room, &steps).await;
+    let mut theirs = play(&format!("ws://{spring_addr}/ws"), room, &steps).await;
+    let mut mine = play(&format!("ws://{our_addr}/ws"), room, &steps).await;
+    let last = disconnect_script();
+    theirs.extend(play(&format!("ws://{spring_addr}/ws"), room, &last).await);
+    mine.extend(play(&format!("ws://{our_addr}/ws"), room, &last).await);
     let found = differences(&theirs, &mine);
     let unlisted: Vec<&String> = found
         .iter()

@@ -50,6 +50,15 @@ pub(crate) fn script(room: &str) -> Vec<Step> {
     ]
 }
 
+/// A second, short conversation on its own connection: `DISCONNECT` with a receipt (the
+/// first conversation ends with the server closing the session).
+pub(crate) fn disconnect_script() -> Vec<Step> {
+    vec![
+        step("connect again", "CONNECT\naccept-version:1.2\nhost:localhost\nlogin:bob\npasscode:x\nheart-beat:0,0\n\n".to_owned()),
+        step("disconnect", "DISCONNECT\nreceipt:r-bye\n\n".to_owned()),
+    ]
+}
+
 /// A frame as compared: its command and the headers a client relies on, with the body's
 /// JSON stripped of values that differ by nature (ids, times).
 #[derive(Debug, Clone, PartialEq, Eq)]
