@@ -21,7 +21,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
 
-use super::inbound::{inbound, Inbound, InboundSender};
+use super::inbound::{inbound, Inbound, InboundSender, ReadAhead};
 use crate::broker::BrokerError;
 
 /// Frames are gathered for one write to the broker until they reach this many bytes (a
@@ -140,10 +140,11 @@ pub(crate) struct BrokerConnection {
 }
 
 /// Connects, sends `CONNECT` and waits for `CONNECTED`. What is queued for the connection
-/// is counted in `backlog`.
+/// is counted in `backlog`, what it read and its owner holds in `read_ahead`.
 pub(crate) async fn connect(
     options: &ConnectOptions,
     backlog: Backlog,
+    read_ahead: ReadAhead,
 ) -> Result<BrokerConnection, RelayError> {
     let unreachable = |reason: String| RelayError::Unreachable {
         address: options.address.clone(),
@@ -213,7 +214,7 @@ pub(crate) async fn connect(
             .unwrap_or_default(),
     );
     let (sender, outgoing) = mpsc::unbounded_channel();
-    let (inbound, frames) = inbound();
+    let (inbound, frames) = inbound(read_ahead);
     tokio::spawn(write_loop(
         write,
         outgoing,
@@ -335,8 +336,8 @@ async fn read_loop(
                 }
             }
         }
-        // The owner is behind (its client does not keep up): read no further until it
-        // catches up, so that the broker holds what the client cannot take yet.
+        // The owner holds a full read-ahead (its client does not keep up): read no further
+        // until it catches up, so that the broker holds what the client cannot take yet.
         if !inbound.room().await {
             return;
         }
@@ -416,6 +417,7 @@ mod tests {
         let mut connection = connect(
             &options(address, Duration::from_millis(300)),
             backlog.clone(),
+            ReadAhead::default(),
         )
         .await
         .expect("connect");
