@@ -27,6 +27,7 @@ pub(crate) const READ_AHEAD: usize = 256 * 1024;
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ReadAhead(Arc<Window>);
 
+/// The count behind a [`ReadAhead`].
 #[derive(Debug, Default)]
 struct Window {
     /// Bytes read and not released.

@@ -11,8 +11,6 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use super::connection::{connect, frame_size, Backlog, BrokerSender, ConnectOptions};
 use super::destination::from_broker;
 use super::inbound::ReadAhead;
-#[cfg(any(doc, test))]
-use super::inbound::READ_AHEAD;
 use crate::broker::BrokerError;
 use crate::session::{encode_frame, error_frame, to_ws_message, CloseStatus, Paced, SessionHandle};
 
@@ -278,7 +276,8 @@ fn control(session: &SessionHandle, waiting: &mut Waiting, frame: &Frame) -> boo
 
 /// `MESSAGE` frames for the client that its connection had no credit for yet, oldest first,
 /// each with the bytes it counts for in the broker connection's read-ahead. They stay
-/// counted until handed over, so they are bounded in bytes: once [`READ_AHEAD`] bytes are
+/// counted until handed over, so they are bounded in bytes: once
+/// [`READ_AHEAD`](super::inbound::READ_AHEAD) bytes are
 /// counted the reader stops reading the broker, which keeps the rest in its queues.
 #[derive(Default)]
 struct Parked(VecDeque<(WsMessage, usize)>);

@@ -7,6 +7,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::*;
+use crate::relay::inbound::READ_AHEAD;
 use crate::session::{CloseCause, OutboundItem};
 
 /// Messages the fake broker sends, of this many bytes of body each.
