@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{BufMut, BytesMut};
 use stomp_core::{encode, names, Command, Decoder, Frame, FrameLimits, HeartBeat, Version};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -27,6 +27,10 @@ use crate::broker::BrokerError;
 /// Frames are gathered for one write to the broker until they reach this many bytes (a
 /// soft bound: the frame that crosses it is included, and a larger frame goes alone).
 const WRITE_CHUNK: usize = 64 * 1024;
+
+/// Most bytes one read from the broker takes: what the reader passes its read-ahead bound
+/// by is at most this and one frame.
+pub(crate) const READ_CHUNK: usize = 64 * 1024;
 
 /// How to reach and log in to the broker.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -342,9 +346,10 @@ async fn read_loop(
             return;
         }
         let read = async {
+            let mut chunk = (&mut buffer).limit(READ_CHUNK);
             match silence {
-                Some(window) => timeout(window, read.read_buf(&mut buffer)).await.ok(),
-                None => Some(read.read_buf(&mut buffer).await),
+                Some(window) => timeout(window, read.read_buf(&mut chunk)).await.ok(),
+                None => Some(read.read_buf(&mut chunk).await),
             }
         };
         // The owner may go (a session ended, a write failed) while the broker only sends
