@@ -14,19 +14,23 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{BufMut, BytesMut};
 use stomp_core::{encode, names, Command, Decoder, Frame, FrameLimits, HeartBeat, Version};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
 
-use super::inbound::{inbound, Inbound, InboundSender};
+use super::inbound::{inbound, Inbound, InboundSender, ReadAhead};
 use crate::broker::BrokerError;
 
 /// Frames are gathered for one write to the broker until they reach this many bytes (a
 /// soft bound: the frame that crosses it is included, and a larger frame goes alone).
 const WRITE_CHUNK: usize = 64 * 1024;
+
+/// Most bytes one read from the broker takes: what the reader passes its read-ahead bound
+/// by is at most this and one frame.
+pub(crate) const READ_CHUNK: usize = 64 * 1024;
 
 /// How to reach and log in to the broker.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,10 +144,11 @@ pub(crate) struct BrokerConnection {
 }
 
 /// Connects, sends `CONNECT` and waits for `CONNECTED`. What is queued for the connection
-/// is counted in `backlog`.
+/// is counted in `backlog`, what it read and its owner holds in `read_ahead`.
 pub(crate) async fn connect(
     options: &ConnectOptions,
     backlog: Backlog,
+    read_ahead: ReadAhead,
 ) -> Result<BrokerConnection, RelayError> {
     let unreachable = |reason: String| RelayError::Unreachable {
         address: options.address.clone(),
@@ -213,7 +218,7 @@ pub(crate) async fn connect(
             .unwrap_or_default(),
     );
     let (sender, outgoing) = mpsc::unbounded_channel();
-    let (inbound, frames) = inbound();
+    let (inbound, frames) = inbound(read_ahead);
     tokio::spawn(write_loop(
         write,
         outgoing,
@@ -335,15 +340,16 @@ async fn read_loop(
                 }
             }
         }
-        // The owner is behind (its client does not keep up): read no further until it
-        // catches up, so that the broker holds what the client cannot take yet.
+        // The owner holds a full read-ahead (its client does not keep up): read no further
+        // until it catches up, so that the broker holds what the client cannot take yet.
         if !inbound.room().await {
             return;
         }
         let read = async {
+            let mut chunk = (&mut buffer).limit(READ_CHUNK);
             match silence {
-                Some(window) => timeout(window, read.read_buf(&mut buffer)).await.ok(),
-                None => Some(read.read_buf(&mut buffer).await),
+                Some(window) => timeout(window, read.read_buf(&mut chunk)).await.ok(),
+                None => Some(read.read_buf(&mut chunk).await),
             }
         };
         // The owner may go (a session ended, a write failed) while the broker only sends
@@ -416,6 +422,7 @@ mod tests {
         let mut connection = connect(
             &options(address, Duration::from_millis(300)),
             backlog.clone(),
+            ReadAhead::default(),
         )
         .await
         .expect("connect");

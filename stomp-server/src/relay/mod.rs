@@ -4,9 +4,10 @@
 //! - Each client session gets its own broker connection (client login) carrying its
 //!   `SUBSCRIBE`, `UNSUBSCRIBE`, `ACK` and `NACK`; the broker's `MESSAGE` frames come back on
 //!   it and are handed to the client with its own subscription ids and destinations, at the
-//!   pace the client's connection drains: while it has no credit the relay stops taking
-//!   frames, the connection's reader stops reading (`inbound`), and RabbitMQ keeps the
-//!   messages (TCP back-pressure and its flow control), whatever the `ack` mode.
+//!   pace the client's connection drains: while it has no credit the relay parks them,
+//!   bounded in bytes; at the bound the connection's reader stops reading (`inbound`), and
+//!   RabbitMQ keeps the messages (TCP back-pressure and its flow control), whatever the
+//!   `ack` mode. `RECEIPT` and `ERROR` frames read meanwhile are handled at once.
 //! - Clients' `SEND`s and transactions (`BEGIN`/`COMMIT`/`ABORT`) travel on the session's
 //!   own connection too, so RabbitMQ applies the client login and runs the transactions.
 //! - Messages the application sends (`Template`, handler replies) go through one shared

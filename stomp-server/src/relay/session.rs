@@ -8,8 +8,9 @@ use stomp_core::{names, Command, Frame, Version};
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use super::connection::{connect, frame_size, Backlog, ConnectOptions};
+use super::connection::{connect, frame_size, Backlog, BrokerSender, ConnectOptions};
 use super::destination::from_broker;
+use super::inbound::ReadAhead;
 use crate::broker::BrokerError;
 use crate::session::{encode_frame, error_frame, to_ws_message, CloseStatus, Paced, SessionHandle};
 
@@ -80,6 +81,9 @@ pub(super) struct SessionRelay {
     pub(super) backlog: Backlog,
     /// The most that may wait.
     pub(super) backlog_limit: usize,
+    /// What its connection read and the session did not take yet.
+    #[cfg(test)]
+    read_ahead: ReadAhead,
 }
 
 impl SessionRelay {
@@ -101,10 +105,16 @@ impl SessionRelay {
             let drained = Arc::clone(&drained);
             Box::new(move || drained.notify_one())
         });
+        let links = Links {
+            backlog: backlog.clone(),
+            read_ahead: ReadAhead::default(),
+        };
+        #[cfg(test)]
+        let read_ahead = links.read_ahead.clone();
         tokio::spawn(run(
             drained,
             options,
-            backlog.clone(),
+            links,
             Arc::clone(session),
             Arc::clone(&subscriptions),
             rx,
@@ -116,6 +126,8 @@ impl SessionRelay {
                 subscriptions,
                 backlog,
                 backlog_limit,
+                #[cfg(test)]
+                read_ahead,
             },
             confirmation,
         )
@@ -151,13 +163,13 @@ fn fail_session(session: &SessionHandle, message: &str) {
 async fn run(
     drained: Arc<Notify>,
     options: ConnectOptions,
-    backlog: Backlog,
+    links: Links,
     session: Arc<SessionHandle>,
     subscriptions: Arc<Mutex<Subscriptions>>,
     mut requests: mpsc::UnboundedReceiver<Request>,
     connected: oneshot::Sender<Result<(), BrokerError>>,
 ) {
-    let mut connection = match connect(&options, backlog.clone()).await {
+    let mut connection = match connect(&options, links.backlog, links.read_ahead).await {
         Ok(connection) => {
             let _ = connected.send(Ok(()));
             connection
@@ -168,49 +180,32 @@ async fn run(
             return;
         }
     };
-    let mut waiting: HashMap<String, oneshot::Sender<Result<(), BrokerError>>> = HashMap::new();
-    // A `MESSAGE` the client's connection had no credit for: no further frame is taken
-    // until it is queued, so the broker connection's reader stops reading.
-    let mut held: Option<WsMessage> = None;
+    let mut waiting = Waiting::new();
+    // Broker input is taken all the time: a `RECEIPT`, an `ERROR` or a lost connection is
+    // handled at once, while `MESSAGE` frames the client has no credit for are parked.
+    let window = connection.frames.window().clone();
+    let mut parked = Parked::default();
     loop {
         tokio::select! {
-            () = drained.notified(), if held.is_some() => {
-                held = held.and_then(|message| push(&session, message));
-            }
+            () = drained.notified(), if !parked.0.is_empty() => parked.flush(&session, &window),
             request = requests.recv() => match request {
                 // The session ended: dropping the connection closes it.
                 None => return,
-                Some(Request::Subscribe { frames, receipt, confirm }) => {
-                    waiting.insert(receipt, confirm);
-                    for frame in frames {
-                        let _ = connection.sender.forward(frame, 0);
-                    }
-                }
-                Some(Request::Send(frame, size)) => {
-                    // A closed connection is reported by its reader below.
-                    let _ = connection.sender.forward(frame, size);
-                }
+                Some(request) => forward(&connection.sender, &mut waiting, request),
             },
-            frame = connection.frames.recv(), if held.is_none() => match frame {
-                Some(Ok(frame)) => match frame.command {
-                    Command::Message => {
-                        held = for_client(&session, &subscriptions, frame).and_then(|m| push(&session, m));
+            frame = connection.frames.recv_counted() => match frame {
+                Some(Ok((frame, size))) if frame.command == Command::Message => {
+                    match for_client(&session, &subscriptions, frame) {
+                        Some(message) => parked.offer(&session, &window, message, size),
+                        None => window.release(size),
                     }
-                    Command::Receipt => {
-                        if let Some(confirm) = frame.get(names::RECEIPT_ID).and_then(|id| waiting.remove(id)) {
-                            let _ = confirm.send(Ok(()));
-                        }
-                    }
-                    Command::Error => {
-                        let message = frame.get(names::MESSAGE).unwrap_or("(no message)").to_owned();
-                        for (_, confirm) in waiting.drain() {
-                            let _ = confirm.send(Err(BrokerError::Unavailable(message.clone())));
-                        }
-                        fail_session(&session, &format!("broker error: {message}"));
+                }
+                Some(Ok((frame, size))) => {
+                    window.release(size);
+                    if !control(&session, &mut waiting, &frame) {
                         return;
                     }
-                    _ => {}
-                },
+                }
                 Some(Err(error)) => {
                     fail_session(&session, &format!("broker unavailable: {error}"));
                     return;
@@ -220,6 +215,94 @@ async fn run(
                     return;
                 }
             }
+        }
+    }
+}
+
+/// What the connection task shares with the relay besides the session.
+struct Links {
+    /// What waits to be written to the broker.
+    backlog: Backlog,
+    /// What was read from the broker and is not handed over yet.
+    read_ahead: ReadAhead,
+}
+
+/// Subscriptions waiting for their `RECEIPT`, by receipt id.
+type Waiting = HashMap<String, oneshot::Sender<Result<(), BrokerError>>>;
+
+/// Passes one of the relay's requests to the broker connection.
+fn forward(sender: &BrokerSender, waiting: &mut Waiting, request: Request) {
+    // A closed connection is reported by its reader.
+    match request {
+        Request::Subscribe {
+            frames,
+            receipt,
+            confirm,
+        } => {
+            waiting.insert(receipt, confirm);
+            for frame in frames {
+                let _ = sender.forward(frame, 0);
+            }
+        }
+        Request::Send(frame, size) => {
+            let _ = sender.forward(frame, size);
+        }
+    }
+}
+
+/// Handles a broker frame other than `MESSAGE`; false when the session cannot go on.
+fn control(session: &SessionHandle, waiting: &mut Waiting, frame: &Frame) -> bool {
+    match frame.command {
+        Command::Receipt => {
+            if let Some(confirm) = frame
+                .get(names::RECEIPT_ID)
+                .and_then(|id| waiting.remove(id))
+            {
+                let _ = confirm.send(Ok(()));
+            }
+            true
+        }
+        Command::Error => {
+            let message = frame.get(names::MESSAGE).unwrap_or("(no message)");
+            for (_, confirm) in waiting.drain() {
+                let _ = confirm.send(Err(BrokerError::Unavailable(message.to_owned())));
+            }
+            fail_session(session, &format!("broker error: {message}"));
+            false
+        }
+        _ => true,
+    }
+}
+
+/// `MESSAGE` frames for the client that its connection had no credit for yet, oldest first,
+/// each with the bytes it counts for in the broker connection's read-ahead. They stay
+/// counted until handed over, so they are bounded in bytes: once
+/// [`READ_AHEAD`](super::inbound::READ_AHEAD) bytes are
+/// counted the reader stops reading the broker, which keeps the rest in its queues.
+#[derive(Default)]
+struct Parked(VecDeque<(WsMessage, usize)>);
+
+impl Parked {
+    /// Hands `message` to the client after those parked before it, or parks it.
+    fn offer(
+        &mut self,
+        session: &SessionHandle,
+        window: &ReadAhead,
+        message: WsMessage,
+        size: usize,
+    ) {
+        self.0.push_back((message, size));
+        self.flush(session, window);
+    }
+
+    /// Hands parked messages to the client in order while its connection has credit.
+    fn flush(&mut self, session: &SessionHandle, window: &ReadAhead) {
+        while let Some((message, size)) = self.0.pop_front() {
+            if let Some(message) = push(session, message) {
+                self.0.push_front((message, size));
+                return;
+            }
+            window.release(size);
         }
     }
 }
@@ -274,137 +357,4 @@ fn for_client(
 }
 
 #[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use stomp_core::HeartBeat;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::{TcpListener, TcpStream};
-
-    use super::*;
-    use crate::session::{CloseCause, OutboundItem};
-
-    /// Messages the fake broker sends, of this many bytes of body each.
-    const MESSAGES: usize = 64;
-    const BODY: usize = 1_000;
-    /// The test session's send-buffer limit: a paced relay leaves at most half waiting.
-    const LIMIT: usize = 16 * 1024;
-
-    /// Reads until `count` whole frames came, returning their text.
-    async fn read_frames(stream: &mut TcpStream, count: usize) -> Vec<String> {
-        let mut seen = Vec::new();
-        let mut chunk = [0u8; 4096];
-        while seen.iter().filter(|b| **b == 0).count() < count {
-            let n = stream.read(&mut chunk).await.expect("read");
-            assert!(n > 0, "closed early");
-            seen.extend_from_slice(&chunk[..n]);
-        }
-        String::from_utf8_lossy(&seen)
-            .split('\0')
-            .map(|f| f.trim_start_matches('\n').to_owned())
-            .filter(|f| !f.is_empty())
-            .collect()
-    }
-
-    /// A broker that answers `CONNECT` and `SUBSCRIBE`, then sends every message of the
-    /// subscription at once, as RabbitMQ does for a backlog with `ack:auto`.
-    async fn flooding_broker() -> (String, tokio::task::JoinHandle<TcpStream>) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let address = listener.local_addr().expect("address").to_string();
-        let broker = tokio::spawn(async move {
-            let (mut stream, _) = listener.accept().await.expect("accept");
-            read_frames(&mut stream, 1).await;
-            let connected = b"CONNECTED\nversion:1.2\nheart-beat:0,0\n\n\0";
-            stream.write_all(connected).await.expect("CONNECTED");
-            let subscribe = read_frames(&mut stream, 1).await.concat();
-            let header = |name: &str| {
-                subscribe
-                    .lines()
-                    .find_map(|l| l.strip_prefix(name))
-                    .expect("header")
-                    .to_owned()
-            };
-            let (id, receipt) = (header("id:"), header("receipt:"));
-            let mut out = format!("RECEIPT\nreceipt-id:{receipt}\n\n\0");
-            for i in 0..MESSAGES {
-                out.push_str(&format!(
-                    "MESSAGE\nsubscription:{id}\ndestination:/queue/paced\nmessage-id:{i}\n\n{i:0>BODY$}\0"
-                ));
-            }
-            stream.write_all(out.as_bytes()).await.expect("MESSAGEs");
-            stream
-        });
-        (address, broker)
-    }
-
-    fn options(address: String) -> ConnectOptions {
-        ConnectOptions {
-            address,
-            virtual_host: "/".to_owned(),
-            login: "guest".to_owned(),
-            passcode: "guest".to_owned(),
-            heartbeat: HeartBeat::default(),
-            connect_timeout: Duration::from_secs(5),
-            send_buffer_size: 256 * 1024,
-            send_time: Duration::from_secs(10),
-        }
-    }
-
-    #[tokio::test]
-    async fn broker_messages_reach_the_client_at_the_pace_its_connection_drains() {
-        let (address, _broker) = flooding_broker().await;
-        let (session, mut rx) = SessionHandle::with_queue("s", LIMIT);
-        let (relay, connected) = SessionRelay::start(options(address), &session);
-        connected.await.expect("answered").expect("connected");
-        let route = Route {
-            client_id: Arc::from("sub-0"),
-            reported: Some(Arc::from("/queue/paced")),
-        };
-        relay.lock().routes.insert("r1".to_owned(), route);
-        let subscribe = Frame::new(Command::Subscribe)
-            .header(names::ID, "r1")
-            .header(names::DESTINATION, "/queue/paced")
-            .header(names::RECEIPT, "rc");
-        let (confirm, confirmed) = oneshot::channel();
-        let request = Request::Subscribe {
-            frames: vec![subscribe],
-            receipt: "rc".to_owned(),
-            confirm,
-        };
-        assert!(relay.requests.send(request).is_ok());
-        confirmed.await.expect("answered").expect("subscribed");
-        // Nothing is written yet: the relay fills the credit (half the limit), then waits.
-        // Without pacing it would pass the limit and cut the session off.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while session.outbound.queued_bytes() < LIMIT / 2 - 2 * BODY {
-            assert_eq!(session.outbound.close_cause(), CloseCause::None, "cut off");
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the credit never filled"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert!(session.outbound.queued_bytes() <= LIMIT / 2 + 2 * BODY);
-        // Written, the rest follows in order.
-        let mut received = Vec::new();
-        while received.len() < MESSAGES {
-            let mut items = VecDeque::new();
-            let waited = tokio::time::timeout(Duration::from_secs(30), rx.wait(&mut items)).await;
-            assert!(waited.is_ok(), "only {} of {MESSAGES} came", received.len());
-            for item in items {
-                if let OutboundItem::Frame(message, len) = item {
-                    let text = message.to_text().expect("text").to_owned();
-                    let body = text.split_once("\n\n").expect("a frame").1;
-                    received.push(
-                        body.trim_end_matches('\0')
-                            .parse::<usize>()
-                            .expect("a number"),
-                    );
-                    session.outbound.written(len);
-                }
-            }
-        }
-        assert_eq!(received, (0..MESSAGES).collect::<Vec<_>>());
-        assert_eq!(session.outbound.close_cause(), CloseCause::None);
-    }
-}
+mod tests;

@@ -10,6 +10,7 @@ use stomp_core::{names, Command, Frame, HeartBeat};
 
 use super::config::RelayConfig;
 use super::connection::{connect, Backlog, BrokerSender, ConnectOptions};
+use super::inbound::ReadAhead;
 use crate::app::App;
 use crate::broker::BrokerError;
 use crate::event::SessionEvent;
@@ -126,7 +127,7 @@ pub(super) async fn run_system(shared: Weak<Shared>) {
             .upgrade()
             .map_or(Duration::from_secs(5), |s| s.config.max_reconnect_delay);
         // A fresh count for each connection: what a lost one held went with it.
-        match connect(&options, Backlog::default()).await {
+        match connect(&options, Backlog::default(), ReadAhead::default()).await {
             Ok(mut connection) => {
                 let Some(live) = shared.upgrade() else { return };
                 live.set_sender(Some(connection.sender.clone()));
