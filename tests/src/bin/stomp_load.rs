@@ -28,6 +28,8 @@ connection (every mode):
                              (default: conns 20000, churn 10000, fanout 0 = no binding)
   --connect-concurrency N    connections opened at once (default 64)
   --connect-timeout SECS     per connection (default 30)
+  --no-subscribe-receipts    SUBSCRIBE without waiting for a RECEIPT (Spring's simple
+                             broker sends none), then wait a second before publishing
   --server-pid PID           read the server's CPU time and memory from /proc
   --label TEXT               copied into the report
   --quiet                    no progress line
@@ -51,7 +53,7 @@ churn:
   --sub-dest DEST (/topic/churn)  --abrupt-every K: every K-th leaves without DISCONNECT (4)
   --tolerance-kib N: growth over the baseline still called returned (1024)";
 
-const SWITCHES: &[&str] = &["quiet", "help"];
+const SWITCHES: &[&str] = &["quiet", "help", "no-subscribe-receipts"];
 
 async fn run(mode: &str, mut args: Args) -> Result<serde_json::Value, String> {
     match mode {

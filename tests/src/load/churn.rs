@@ -78,7 +78,12 @@ async fn cycle(options: &ChurnOptions, shared: &Shared) {
     let client = options.connect.client(index as usize);
     let result = async {
         let session = client.connect(&options.connect.url).await?;
-        let subscription = session.subscribe(&options.sub_dest).await?;
+        let subscription = super::common::subscribe(
+            &session,
+            &options.sub_dest,
+            options.connect.subscribe_receipts,
+        )
+        .await?;
         if options.abrupt_every > 0 && index % options.abrupt_every == 0 {
             // Dropping every handle closes the WebSocket without DISCONNECT.
             drop(subscription);

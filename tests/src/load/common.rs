@@ -5,7 +5,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use stomp_server::client::StompClient;
+use stomp_server::client::{ClientError, StompClient, StompSession, Subscription};
+use stomp_server::{Command, Frame};
 use tokio::sync::Semaphore;
 
 use super::args::Args;
@@ -35,12 +36,14 @@ pub struct ConnectOptions {
     pub concurrency: usize,
     /// Time allowed for one connection (TCP, handshake, `CONNECTED`).
     pub connect_timeout: Duration,
+    /// True when a `SUBSCRIBE` waits for its `RECEIPT` (false for servers that send none).
+    pub subscribe_receipts: bool,
 }
 
 impl ConnectOptions {
     /// Reads `--url --login --passcode --host --header NAME:VALUE --heartbeat OUT,IN
     /// --read-buffer --subscription-capacity --per-ip --connect-concurrency
-    /// --connect-timeout`.
+    /// --connect-timeout --no-subscribe-receipts`.
     pub fn from_args(args: &mut Args, default_per_ip: usize) -> Result<ConnectOptions, String> {
         let url = args
             .opt_str("url")
@@ -75,6 +78,7 @@ impl ConnectOptions {
             per_ip: args.get("per-ip", default_per_ip)?,
             concurrency: args.get::<usize>("connect-concurrency", 64)?.max(1),
             connect_timeout: args.secs("connect-timeout", 30.0)?,
+            subscribe_receipts: !args.flag("no-subscribe-receipts")?,
         })
     }
 
@@ -113,6 +117,24 @@ impl ConnectOptions {
         Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, host)))
     }
 }
+
+/// Subscribes `session` to `destination`: live when this returns if `receipts` (the server
+/// sends them), else sent without waiting (see [`SUBSCRIBE_SETTLE`]).
+pub async fn subscribe(
+    session: &StompSession,
+    destination: &str,
+    receipts: bool,
+) -> Result<Subscription, ClientError> {
+    if receipts {
+        return session.subscribe(destination).await;
+    }
+    let frame = Frame::new(Command::Subscribe).header("destination", destination);
+    session.subscribe_with(frame, false).await
+}
+
+/// How long a run waits after subscribing without receipts before it counts on the
+/// subscriptions being live.
+pub const SUBSCRIBE_SETTLE: Duration = Duration::from_secs(1);
 
 /// Runs `open(index)` for `0..count`, at most `concurrency` at once, each in its own task,
 /// and returns the results in index order, errors as text.

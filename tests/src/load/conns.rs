@@ -140,13 +140,14 @@ pub async fn run(options: ConnsOptions) -> Result<Value, String> {
         let client = connect.client(i);
         let url = connect.url.clone();
         let dest = options.sub_dest.clone();
+        let receipts = connect.subscribe_receipts;
         let shared = Arc::clone(&shared);
         let stop = stop_rx.clone();
         async move {
             let began = Instant::now();
             let attempt = async {
                 let session = client.connect(&url).await?;
-                session.subscribe(&dest).await
+                super::common::subscribe(&session, &dest, receipts).await
             };
             match attempt.await {
                 Ok(subscription) => {

@@ -407,13 +407,14 @@ pub async fn run(options: FanoutOptions) -> Result<Value, String> {
         let url = connect.url.clone();
         let dest = sub_dest.clone();
         let retries = Arc::clone(&retries);
+        let receipts = connect.subscribe_receipts;
         async move {
             // A busy broker may time out a few of many simultaneous connections: try again.
             let mut attempt = 1;
             loop {
                 let result = async {
                     let session = client.connect(&url).await?;
-                    session.subscribe(&dest).await
+                    super::common::subscribe(&session, &dest, receipts).await
                 }
                 .await;
                 match result {
@@ -428,6 +429,9 @@ pub async fn run(options: FanoutOptions) -> Result<Value, String> {
     })
     .await;
     let subscriptions = collect_all(subscriptions, "subscriber")?;
+    if !options.connect.subscribe_receipts {
+        tokio::time::sleep(super::common::SUBSCRIBE_SETTLE).await;
+    }
     let publishers = open_many(options.publishers, connect.concurrency, |i| {
         let client = connect.client(options.subscribers + i);
         let url = options
