@@ -281,6 +281,7 @@ impl Broker for SimpleBroker {
         let load = Load {
             session: Arc::clone(session),
             broker: Arc::clone(&self.load),
+            point_to_point: queue.is_some(),
         };
         let tracker = match request.ack {
             AckMode::Auto => None,

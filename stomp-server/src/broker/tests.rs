@@ -38,8 +38,18 @@ fn publish(broker: &SimpleBroker, destination: &str, bodies: std::ops::Range<usi
 }
 
 fn subscribe(broker: &SimpleBroker, session: &Arc<SessionHandle>, destination: &str, ack: AckMode) {
+    subscribe_as(broker, session, "0", destination, ack);
+}
+
+fn subscribe_as(
+    broker: &SimpleBroker,
+    session: &Arc<SessionHandle>,
+    id: &str,
+    destination: &str,
+    ack: AckMode,
+) {
     let request = SubscribeRequest {
-        id: Arc::from("0"),
+        id: Arc::from(id),
         destination: destination.to_owned(),
         reported_destination: None,
         ack,
@@ -124,7 +134,7 @@ fn auto_ack_messages_a_dead_session_never_wrote_go_back_to_the_queue() {
 }
 
 #[test]
-fn a_client_ack_consumer_waits_at_its_sessions_byte_bound_until_it_acknowledges() {
+fn a_client_ack_consumer_waits_at_half_its_sessions_byte_bound_until_it_acknowledges() {
     let broker = broker(BrokerConfig {
         max_unacked_bytes_per_session: 1_000,
         ..BrokerConfig::default()
@@ -133,16 +143,53 @@ fn a_client_ack_consumer_waits_at_its_sessions_byte_bound_until_it_acknowledges(
     let (session, mut rx) = SessionHandle::with_queue("s", usize::MAX);
     subscribe(&broker, &session, "/queue/bound", AckMode::Client);
     let first = take(&mut rx);
-    // Each message holds 112 bytes (destination and body): eight fit in 1,000.
-    assert_eq!(numbers(&first), (0..8).collect::<Vec<_>>());
-    let ack = first[3].1.clone().expect("an ack id");
+    // Each message holds 112 bytes (destination and body): four fit in the 500 that
+    // point-to-point consumers may hold.
+    assert_eq!(numbers(&first), (0..4).collect::<Vec<_>>());
+    acknowledge(&broker, &session, &first[1]);
+    assert_eq!(numbers(&take(&mut rx)), (4..6).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_full_client_ack_queue_leaves_room_for_the_sessions_broadcast_subscriptions() {
+    let broker = broker(BrokerConfig {
+        max_unacked_bytes_per_session: 1_000,
+        ..BrokerConfig::default()
+    });
+    publish(&broker, "/queue/jobs", 0..50);
+    let (session, mut rx) = SessionHandle::with_queue("s", usize::MAX);
+    subscribe_as(&broker, &session, "jobs", "/queue/jobs", AckMode::Client);
+    subscribe_as(&broker, &session, "news", "/topic/news", AckMode::Client);
+    let jobs = take(&mut rx);
+    // The consumer acknowledges promptly; its backlog refills it to its bound at once.
+    acknowledge(&broker, &session, &jobs[0]);
+    assert!(
+        !take(&mut rx).is_empty(),
+        "the backlog refilled the queue consumer"
+    );
+    // Broadcast messages (111 bytes each) to a subscription whose window is empty.
+    publish(&broker, "/topic/news", 1_000..1_002);
+    assert_eq!(
+        session.outbound.close_cause(),
+        crate::session::CloseCause::None,
+        "not a slow consumer"
+    );
+    let news = take(&mut rx);
+    assert_eq!(numbers(&news), [1_000, 1_001]);
+    assert!(news[0].1.as_deref().is_some_and(|a| a.ends_with("-news")));
+}
+
+fn acknowledge(
+    broker: &SimpleBroker,
+    session: &Arc<SessionHandle>,
+    taken: &(usize, Option<String>, usize),
+) {
     let request = AckRequest {
         nack: false,
-        target: AckTarget::AckId(ack),
+        target: AckTarget::AckId(taken.1.clone().expect("an ack id")),
         transaction: None,
     };
     broker
         .acknowledge(&session.id, &request)
         .expect("acknowledged");
-    assert_eq!(numbers(&take(&mut rx)), (8..12).collect::<Vec<_>>());
 }
