@@ -220,10 +220,11 @@ impl Tracker {
             attempts > 1,
         );
         let outbound = &subscriber.session.outbound;
-        let queued = if subscriber.queue.is_some() {
-            matches!(outbound.push_paced(ws), Paced::Queued { .. })
-        } else {
-            outbound.push(ws)
+        let queued = match &subscriber.withdrawal {
+            Some(withdrawal) => {
+                matches!(outbound.push_delivery(ws, withdrawal), Paced::Queued { .. })
+            }
+            None => outbound.push(ws),
         };
         if !queued {
             return Err(delivery);

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::config::BrokerConfig;
 use crate::principal::SessionId;
-use crate::session::SessionHandle;
+use crate::session::{SessionHandle, Withdrawal};
 use crate::stats::BrokerLoad;
 
 /// The header a dead letter carries: the destination it was first published to.
@@ -289,6 +289,7 @@ impl Broker for SimpleBroker {
             AckMode::ClientIndividual => Some(Mutex::new(Tracker::new(false, window, load))),
         };
         let in_flight = (queue.is_some() && tracker.is_none()).then(Mutex::default);
+        let withdrawal = queue.as_ref().map(|_| Withdrawal::default());
         let subscriber = Arc::new(Subscriber {
             session: Arc::clone(session),
             id: request.id,
@@ -296,6 +297,7 @@ impl Broker for SimpleBroker {
             queue,
             tracker,
             in_flight,
+            withdrawal,
         });
         self.write().add(
             Arc::clone(&subscriber),
@@ -315,7 +317,7 @@ impl Broker for SimpleBroker {
         if subscriber.queue.is_some() {
             let mut dead = Vec::new();
             self.queues()
-                .remove_consumer(&subscriber, false, &self.config, &mut dead);
+                .remove_consumer(&subscriber, &self.config, &mut dead);
             self.dead_letter(dead);
         }
         Ok(())

@@ -59,14 +59,16 @@ fn subscribe_as(
     broker.subscribe(session, request).expect("subscribed");
 }
 
-/// What the writer finds queued: `(body as a number, ack id, bytes)` of each `MESSAGE`.
+/// What the writer finds queued: `(body as a number, ack id, bytes)` of each `MESSAGE`
+/// (withdrawn deliveries left out, as the writer skips them).
 fn take(rx: &mut Receiver) -> Vec<(usize, Option<String>, usize)> {
     let mut items = VecDeque::new();
     rx.take(&mut items);
     items
         .into_iter()
+        .filter(|item| item.withdrawn_len().is_none())
         .filter_map(|item| match item {
-            OutboundItem::Frame(message, len) => {
+            OutboundItem::Frame(message, len) | OutboundItem::Delivery(message, len, _) => {
                 let text = message.to_text().expect("text").to_owned();
                 let (head, body) = text.split_once("\n\n").expect("a frame");
                 let ack = head
@@ -131,6 +133,34 @@ fn auto_ack_messages_a_dead_session_never_wrote_go_back_to_the_queue() {
     let (next, mut next_rx) = SessionHandle::with_queue("next", usize::MAX);
     subscribe(&broker, &next, "/queue/handed", AckMode::Auto);
     assert_eq!(numbers(&take(&mut next_rx)), (3..100).collect::<Vec<_>>());
+}
+
+#[test]
+fn auto_ack_messages_an_unsubscribed_consumer_never_wrote_go_to_the_next_one_instead() {
+    let broker = broker(BrokerConfig::default());
+    publish(&broker, "/queue/leaving", 0..100);
+    let (leaving, mut leaving_rx) = SessionHandle::with_queue("leaving", LIMIT);
+    subscribe(&broker, &leaving, "/queue/leaving", AckMode::Auto);
+    let mut items = VecDeque::new();
+    assert!(leaving_rx.take(&mut items));
+    assert!(items.len() > 3 && items.len() < 100, "a credit's worth");
+    // The writer handed the first three to the transport, then the client unsubscribed.
+    let written: usize = items.iter().take(3).map(queued_len).sum();
+    leaving.outbound.written(written);
+    broker.unsubscribe(&leaving.id, "0").expect("unsubscribed");
+    // Its writer skips what it had not reached...
+    assert!(items.iter().skip(3).all(|i| i.withdrawn_len().is_some()));
+    // ...and the next consumer gets it, in order, after nothing is lost.
+    let (next, mut next_rx) = SessionHandle::with_queue("next", usize::MAX);
+    subscribe(&broker, &next, "/queue/leaving", AckMode::Auto);
+    assert_eq!(numbers(&take(&mut next_rx)), (3..100).collect::<Vec<_>>());
+}
+
+fn queued_len(item: &OutboundItem) -> usize {
+    match item {
+        OutboundItem::Frame(_, len) | OutboundItem::Delivery(_, len, _) => *len,
+        OutboundItem::Close => 0,
+    }
 }
 
 #[test]
