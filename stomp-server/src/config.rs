@@ -173,10 +173,11 @@ pub struct BrokerConfig {
     /// Most bytes all point-to-point destinations hold together (default 256 MiB).
     pub max_held_bytes_total: usize,
     /// Most bytes the acknowledging subscriptions of one session may hold: delivered and
-    /// not acknowledged, or waiting behind a full prefetch window (default 4 MiB). A
-    /// point-to-point consumer at the bound gets nothing more until it acknowledges (the
-    /// messages wait in their queue); a broadcast subscriber past it is a slow consumer: its
-    /// session gets an `ERROR` and is closed.
+    /// not acknowledged, or waiting behind a full prefetch window (default 4 MiB). The
+    /// session's point-to-point consumers share half of it and get nothing more at that
+    /// half until they acknowledge (the messages wait in their queue); its broadcast
+    /// subscriptions may hold the rest (at least the other half), and one past it is a slow
+    /// consumer: its session gets an `ERROR` and is closed.
     pub max_unacked_bytes_per_session: usize,
     /// Deliveries of one message before it is given up (default 5): a message `NACK`ed (or
     /// left unacknowledged by a departing point-to-point consumer) this many times goes to

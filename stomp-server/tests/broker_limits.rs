@@ -142,3 +142,33 @@ async fn a_session_holding_too_many_unacknowledged_bytes_is_a_slow_consumer() {
     }
     assert_eq!(server.stats.snapshot().slow_consumer_closes, 1);
 }
+
+#[tokio::test]
+async fn a_queue_consumer_kept_full_by_its_backlog_leaves_room_for_its_sessions_topics() {
+    let server = server_with(BrokerConfig {
+        max_unacked_bytes_per_session: 64 * 1024,
+        ..BrokerConfig::default()
+    })
+    .await;
+    let publisher = server.connect_anonymous().await;
+    let jobs = "/queue/limits-share-jobs";
+    let news = "/topic/limits-share-news";
+    // 200 KB of jobs: far more than the session's bound, so the queue keeps the consumer
+    // at its share however promptly it acknowledges.
+    send_all(&publisher, jobs, &vec![body(1_000); 200]).await;
+    let s = server.connect_anonymous().await;
+    let mut news_sub = subscribe_acking(&s, news, "client", None).await;
+    let mut jobs_sub = subscribe_acking(&s, jobs, "client", None).await;
+    for _ in 0..10 {
+        let (job, _) = next_body(&mut jobs_sub).await;
+        let ack = Frame::new(Command::Ack).header("id", job.get("ack").unwrap());
+        s.send_with_receipt(ack).await.unwrap();
+    }
+    // One news message to a subscription holding nothing: delivered, not a slow consumer.
+    send_all(&publisher, news, &[body(1_000)]).await;
+    let (_, got) = next_body(&mut news_sub).await;
+    assert_eq!(got, body(1_000));
+    assert_eq!(server.stats.snapshot().slow_consumer_closes, 0);
+    let (job, _) = next_body(&mut jobs_sub).await;
+    assert!(job.get("ack").is_some(), "the session still works");
+}

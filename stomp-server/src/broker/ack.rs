@@ -44,12 +44,20 @@ impl Delivery {
 
 /// Where a tracker's bytes are counted besides itself: its session's total (bounded by
 /// `BrokerConfig::max_unacked_bytes_per_session`) and the broker's (for the stats).
+///
+/// The session's bound is shared so that neither kind of subscription can starve the
+/// other: point-to-point consumers (which a queue backlog fills up on purpose) stop at half
+/// of it, counting their own bytes only, and broadcast subscriptions may use the rest, never
+/// less than half. Without the split, a queue kept full by its backlog made the next
+/// broadcast message of the same session look like a slow consumer.
 #[derive(Debug, Clone)]
 pub(crate) struct Load {
     /// The session, whose `unacked_bytes` every tracker of it shares.
     pub(crate) session: Arc<SessionHandle>,
     /// The broker's.
     pub(crate) broker: Arc<BrokerLoad>,
+    /// A point-to-point consumer's: counted in the session's `queue_unacked_bytes` too.
+    pub(crate) point_to_point: bool,
 }
 
 impl Load {
@@ -57,6 +65,11 @@ impl Load {
         self.session
             .unacked_bytes
             .fetch_add(bytes, Ordering::Relaxed);
+        if self.point_to_point {
+            self.session
+                .queue_unacked_bytes
+                .fetch_add(bytes, Ordering::Relaxed);
+        }
         self.broker
             .unacked_bytes
             .fetch_add(bytes, Ordering::Relaxed);
@@ -66,16 +79,36 @@ impl Load {
         self.session
             .unacked_bytes
             .fetch_sub(bytes, Ordering::Relaxed);
+        if self.point_to_point {
+            self.session
+                .queue_unacked_bytes
+                .fetch_sub(bytes, Ordering::Relaxed);
+        }
         self.broker
             .unacked_bytes
             .fetch_sub(bytes, Ordering::Relaxed);
     }
 
-    /// True when the session may hold `bytes` more within `limit` (always when it holds
-    /// nothing, so that one message larger than the limit still goes).
+    /// What the session's point-to-point consumers hold, and what its broadcast
+    /// subscriptions hold.
+    fn split(&self) -> (usize, usize) {
+        let queue = self.session.queue_unacked_bytes.load(Ordering::Relaxed);
+        let total = self.session.unacked_bytes.load(Ordering::Relaxed);
+        // Two loads, not one snapshot: another tracker may count in between.
+        (queue, total.saturating_sub(queue))
+    }
+
+    /// True when the session may hold `bytes` more within `limit`: point-to-point
+    /// consumers within half of it, broadcast subscriptions within what point-to-point
+    /// leaves (at least the other half). Always when that kind holds nothing, so that one
+    /// message larger than its share still goes.
     pub(crate) fn fits(&self, bytes: usize, limit: usize) -> bool {
-        let held = self.session.unacked_bytes.load(Ordering::Relaxed);
-        held == 0 || held.saturating_add(bytes) <= limit
+        let (queue, broadcast) = self.split();
+        let share = limit / 2;
+        if self.point_to_point {
+            return queue == 0 || queue.saturating_add(bytes) <= share;
+        }
+        broadcast == 0 || broadcast.saturating_add(bytes) <= limit - queue.min(share)
     }
 
     /// What the session holds.
@@ -151,7 +184,8 @@ impl Tracker {
     }
 
     /// Point-to-point: true when one more message of `bytes` may be delivered now, within
-    /// the window and the session's byte bound `max_session_bytes`.
+    /// the window and the point-to-point half of the session's byte bound
+    /// `max_session_bytes` (see [`Load`]).
     pub(crate) fn has_room_for(&self, bytes: usize, max_session_bytes: usize) -> bool {
         self.has_room() && self.load.fits(bytes, max_session_bytes)
     }
@@ -186,10 +220,11 @@ impl Tracker {
             attempts > 1,
         );
         let outbound = &subscriber.session.outbound;
-        let queued = if subscriber.queue.is_some() {
-            matches!(outbound.push_paced(ws), Paced::Queued { .. })
-        } else {
-            outbound.push(ws)
+        let queued = match &subscriber.withdrawal {
+            Some(withdrawal) => {
+                matches!(outbound.push_delivery(ws, withdrawal), Paced::Queued { .. })
+            }
+            None => outbound.push(ws),
         };
         if !queued {
             return Err(delivery);
@@ -215,9 +250,10 @@ impl Tracker {
     }
 
     /// Broadcast: delivers `delivery` now if the window has room and nothing waits, queues it
-    /// behind the window otherwise. Past `max_pending` waiting messages, or when the session
-    /// would hold more than `max_session_bytes` unacknowledged or waiting, the subscriber is
-    /// a slow consumer: its session gets an `ERROR` and is closed.
+    /// behind the window otherwise. Past `max_pending` waiting messages, or when the session's
+    /// broadcast subscriptions would hold more than their share of `max_session_bytes`
+    /// unacknowledged or waiting (see [`Load`]), the subscriber is a slow consumer: its
+    /// session gets an `ERROR` and is closed.
     pub(crate) fn offer(
         &mut self,
         subscriber: &Subscriber,
@@ -361,6 +397,7 @@ mod tests {
         Load {
             session: SessionHandle::detached("t"),
             broker: Arc::default(),
+            point_to_point: false,
         }
     }
 

@@ -204,13 +204,14 @@ impl Queues {
     }
 
     /// Removes a consumer; its unacknowledged messages go back to the front of the queue
-    /// (or to `dead` after too many attempts) and on to the other consumers. When its
-    /// session `ended`, so do the `ack:auto` messages its writer never wrote (after an
-    /// `UNSUBSCRIBE` the writer still writes them: they are delivered).
+    /// (or to `dead` after too many attempts) and on to the other consumers, and so do the
+    /// `ack:auto` messages its writer has not written. Those are withdrawn first (after an
+    /// `UNSUBSCRIBE` the writer skips them), so that the next consumer gets them instead of
+    /// a subscription that no longer exists. A message the writer was handing over at that
+    /// very moment can reach both (at least once, with `redelivered:true` the second time).
     pub(crate) fn remove_consumer(
         &mut self,
         subscriber: &Arc<Subscriber>,
-        ended: bool,
         config: &BrokerConfig,
         dead: &mut Vec<Delivery>,
     ) {
@@ -229,7 +230,11 @@ impl Queues {
         if let Some(tracker) = &subscriber.tracker {
             returned = lock(tracker).take_unacked();
         }
-        if let (Some(in_flight), true) = (&subscriber.in_flight, ended) {
+        if let Some(withdrawal) = &subscriber.withdrawal {
+            // Before reading how far the writer got: what it reaches from now on is skipped.
+            withdrawal.withdraw();
+        }
+        if let Some(in_flight) = &subscriber.in_flight {
             let written = subscriber.session.outbound.written_total();
             returned = lock(in_flight).take_unwritten(written);
         }
@@ -312,7 +317,7 @@ impl Queues {
         dead: &mut Vec<Delivery>,
     ) {
         for subscriber in subscribers {
-            self.remove_consumer(subscriber, true, config, dead);
+            self.remove_consumer(subscriber, config, dead);
         }
         self.consuming.remove(session);
         let Some(destinations) = self.owned.remove(session) else {
@@ -478,7 +483,11 @@ fn try_deliver(
         delivery.attempts > 0,
     );
     let outbound = &consumer.session.outbound;
-    match outbound.push_paced(ws) {
+    let paced = match &consumer.withdrawal {
+        Some(withdrawal) => outbound.push_delivery(ws, withdrawal),
+        None => outbound.push_paced(ws),
+    };
+    match paced {
         Paced::Queued { end } => {
             if let Some(in_flight) = &consumer.in_flight {
                 delivery.attempts += 1;

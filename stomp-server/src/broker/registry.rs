@@ -9,7 +9,7 @@ use super::ack::{Delivery, Tracker};
 use super::in_flight::InFlight;
 use super::BrokerError;
 use crate::principal::SessionId;
-use crate::session::SessionHandle;
+use crate::session::{SessionHandle, Withdrawal};
 
 /// One active subscription.
 #[derive(Debug)]
@@ -28,6 +28,9 @@ pub(crate) struct Subscriber {
     /// written yet (returned to the queue if the session dies first). Taken after the
     /// queues' lock, like a tracker.
     pub(crate) in_flight: Option<Mutex<InFlight<Delivery>>>,
+    /// A point-to-point consumer: takes back, when it unsubscribes, the deliveries its
+    /// session's writer has not reached (they go back to the queue instead).
+    pub(crate) withdrawal: Option<Withdrawal>,
 }
 
 /// Where a session's subscription is filed, to remove it later.
@@ -242,6 +245,7 @@ mod tests {
             queue: None,
             tracker: None,
             in_flight: None,
+            withdrawal: None,
         })
     }
 

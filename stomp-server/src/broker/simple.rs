@@ -13,7 +13,7 @@ use super::{
 };
 use crate::config::BrokerConfig;
 use crate::principal::SessionId;
-use crate::session::SessionHandle;
+use crate::session::{SessionHandle, Withdrawal};
 use crate::stats::BrokerLoad;
 
 /// The header a dead letter carries: the destination it was first published to.
@@ -281,6 +281,7 @@ impl Broker for SimpleBroker {
         let load = Load {
             session: Arc::clone(session),
             broker: Arc::clone(&self.load),
+            point_to_point: queue.is_some(),
         };
         let tracker = match request.ack {
             AckMode::Auto => None,
@@ -288,6 +289,7 @@ impl Broker for SimpleBroker {
             AckMode::ClientIndividual => Some(Mutex::new(Tracker::new(false, window, load))),
         };
         let in_flight = (queue.is_some() && tracker.is_none()).then(Mutex::default);
+        let withdrawal = queue.as_ref().map(|_| Withdrawal::default());
         let subscriber = Arc::new(Subscriber {
             session: Arc::clone(session),
             id: request.id,
@@ -295,6 +297,7 @@ impl Broker for SimpleBroker {
             queue,
             tracker,
             in_flight,
+            withdrawal,
         });
         self.write().add(
             Arc::clone(&subscriber),
@@ -314,7 +317,7 @@ impl Broker for SimpleBroker {
         if subscriber.queue.is_some() {
             let mut dead = Vec::new();
             self.queues()
-                .remove_consumer(&subscriber, false, &self.config, &mut dead);
+                .remove_consumer(&subscriber, &self.config, &mut dead);
             self.dead_letter(dead);
         }
         Ok(())

@@ -38,8 +38,18 @@ fn publish(broker: &SimpleBroker, destination: &str, bodies: std::ops::Range<usi
 }
 
 fn subscribe(broker: &SimpleBroker, session: &Arc<SessionHandle>, destination: &str, ack: AckMode) {
+    subscribe_as(broker, session, "0", destination, ack);
+}
+
+fn subscribe_as(
+    broker: &SimpleBroker,
+    session: &Arc<SessionHandle>,
+    id: &str,
+    destination: &str,
+    ack: AckMode,
+) {
     let request = SubscribeRequest {
-        id: Arc::from("0"),
+        id: Arc::from(id),
         destination: destination.to_owned(),
         reported_destination: None,
         ack,
@@ -49,14 +59,16 @@ fn subscribe(broker: &SimpleBroker, session: &Arc<SessionHandle>, destination: &
     broker.subscribe(session, request).expect("subscribed");
 }
 
-/// What the writer finds queued: `(body as a number, ack id, bytes)` of each `MESSAGE`.
+/// What the writer finds queued: `(body as a number, ack id, bytes)` of each `MESSAGE`
+/// (withdrawn deliveries left out, as the writer skips them).
 fn take(rx: &mut Receiver) -> Vec<(usize, Option<String>, usize)> {
     let mut items = VecDeque::new();
     rx.take(&mut items);
     items
         .into_iter()
+        .filter(|item| item.withdrawn_len().is_none())
         .filter_map(|item| match item {
-            OutboundItem::Frame(message, len) => {
+            OutboundItem::Frame(message, len) | OutboundItem::Delivery(message, len, _) => {
                 let text = message.to_text().expect("text").to_owned();
                 let (head, body) = text.split_once("\n\n").expect("a frame");
                 let ack = head
@@ -124,7 +136,35 @@ fn auto_ack_messages_a_dead_session_never_wrote_go_back_to_the_queue() {
 }
 
 #[test]
-fn a_client_ack_consumer_waits_at_its_sessions_byte_bound_until_it_acknowledges() {
+fn auto_ack_messages_an_unsubscribed_consumer_never_wrote_go_to_the_next_one_instead() {
+    let broker = broker(BrokerConfig::default());
+    publish(&broker, "/queue/leaving", 0..100);
+    let (leaving, mut leaving_rx) = SessionHandle::with_queue("leaving", LIMIT);
+    subscribe(&broker, &leaving, "/queue/leaving", AckMode::Auto);
+    let mut items = VecDeque::new();
+    assert!(leaving_rx.take(&mut items));
+    assert!(items.len() > 3 && items.len() < 100, "a credit's worth");
+    // The writer handed the first three to the transport, then the client unsubscribed.
+    let written: usize = items.iter().take(3).map(queued_len).sum();
+    leaving.outbound.written(written);
+    broker.unsubscribe(&leaving.id, "0").expect("unsubscribed");
+    // Its writer skips what it had not reached...
+    assert!(items.iter().skip(3).all(|i| i.withdrawn_len().is_some()));
+    // ...and the next consumer gets it, in order, after nothing is lost.
+    let (next, mut next_rx) = SessionHandle::with_queue("next", usize::MAX);
+    subscribe(&broker, &next, "/queue/leaving", AckMode::Auto);
+    assert_eq!(numbers(&take(&mut next_rx)), (3..100).collect::<Vec<_>>());
+}
+
+fn queued_len(item: &OutboundItem) -> usize {
+    match item {
+        OutboundItem::Frame(_, len) | OutboundItem::Delivery(_, len, _) => *len,
+        OutboundItem::Close => 0,
+    }
+}
+
+#[test]
+fn a_client_ack_consumer_waits_at_half_its_sessions_byte_bound_until_it_acknowledges() {
     let broker = broker(BrokerConfig {
         max_unacked_bytes_per_session: 1_000,
         ..BrokerConfig::default()
@@ -133,16 +173,53 @@ fn a_client_ack_consumer_waits_at_its_sessions_byte_bound_until_it_acknowledges(
     let (session, mut rx) = SessionHandle::with_queue("s", usize::MAX);
     subscribe(&broker, &session, "/queue/bound", AckMode::Client);
     let first = take(&mut rx);
-    // Each message holds 112 bytes (destination and body): eight fit in 1,000.
-    assert_eq!(numbers(&first), (0..8).collect::<Vec<_>>());
-    let ack = first[3].1.clone().expect("an ack id");
+    // Each message holds 112 bytes (destination and body): four fit in the 500 that
+    // point-to-point consumers may hold.
+    assert_eq!(numbers(&first), (0..4).collect::<Vec<_>>());
+    acknowledge(&broker, &session, &first[1]);
+    assert_eq!(numbers(&take(&mut rx)), (4..6).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_full_client_ack_queue_leaves_room_for_the_sessions_broadcast_subscriptions() {
+    let broker = broker(BrokerConfig {
+        max_unacked_bytes_per_session: 1_000,
+        ..BrokerConfig::default()
+    });
+    publish(&broker, "/queue/jobs", 0..50);
+    let (session, mut rx) = SessionHandle::with_queue("s", usize::MAX);
+    subscribe_as(&broker, &session, "jobs", "/queue/jobs", AckMode::Client);
+    subscribe_as(&broker, &session, "news", "/topic/news", AckMode::Client);
+    let jobs = take(&mut rx);
+    // The consumer acknowledges promptly; its backlog refills it to its bound at once.
+    acknowledge(&broker, &session, &jobs[0]);
+    assert!(
+        !take(&mut rx).is_empty(),
+        "the backlog refilled the queue consumer"
+    );
+    // Broadcast messages (111 bytes each) to a subscription whose window is empty.
+    publish(&broker, "/topic/news", 1_000..1_002);
+    assert_eq!(
+        session.outbound.close_cause(),
+        crate::session::CloseCause::None,
+        "not a slow consumer"
+    );
+    let news = take(&mut rx);
+    assert_eq!(numbers(&news), [1_000, 1_001]);
+    assert!(news[0].1.as_deref().is_some_and(|a| a.ends_with("-news")));
+}
+
+fn acknowledge(
+    broker: &SimpleBroker,
+    session: &Arc<SessionHandle>,
+    taken: &(usize, Option<String>, usize),
+) {
     let request = AckRequest {
         nack: false,
-        target: AckTarget::AckId(ack),
+        target: AckTarget::AckId(taken.1.clone().expect("an ack id")),
         transaction: None,
     };
     broker
         .acknowledge(&session.id, &request)
         .expect("acknowledged");
-    assert_eq!(numbers(&take(&mut rx)), (8..12).collect::<Vec<_>>());
 }

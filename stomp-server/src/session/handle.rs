@@ -19,6 +19,9 @@ pub(crate) struct SessionHandle {
     /// Bytes the broker holds for this session's acknowledging subscriptions (unacknowledged
     /// or waiting behind a prefetch window), shared by their trackers.
     pub(crate) unacked_bytes: AtomicUsize,
+    /// The part of `unacked_bytes` its point-to-point consumers hold: they may take half of
+    /// the session's bound, so that its broadcast subscriptions always keep the other half.
+    pub(crate) queue_unacked_bytes: AtomicUsize,
 }
 
 #[cfg(test)]
@@ -41,6 +44,7 @@ impl SessionHandle {
             attributes: SessionAttributes::new(),
             outbound,
             unacked_bytes: AtomicUsize::new(0),
+            queue_unacked_bytes: AtomicUsize::new(0),
         });
         (session, rx)
     }

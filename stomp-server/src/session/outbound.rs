@@ -64,8 +64,41 @@ impl CloseCause {
 pub(crate) enum OutboundItem {
     /// A WebSocket message holding one or more encoded frames, with its queued byte count.
     Frame(WsMessage, usize),
+    /// A point-to-point delivery that its consumer may take back before the writer reaches
+    /// it (see [`Withdrawal`]): written like a `Frame` unless withdrawn by then.
+    Delivery(WsMessage, usize, Withdrawal),
     /// Write everything before this, then close the WebSocket.
     Close,
+}
+
+impl OutboundItem {
+    /// The queued byte count of a delivery its consumer withdrew: the writer skips it and
+    /// counts it as written (it passed that point of the stream).
+    pub(crate) fn withdrawn_len(&self) -> Option<usize> {
+        match self {
+            OutboundItem::Delivery(_, len, withdrawal) if withdrawal.is_withdrawn() => Some(*len),
+            _ => None,
+        }
+    }
+}
+
+/// Shared by a point-to-point consumer and the deliveries it queued: once withdrawn (the
+/// consumer unsubscribed and its queue took back what was not written), the writer skips
+/// them, so that a message is not both given to the next consumer and written to a
+/// subscription that no longer exists. One allocation per subscription, none per delivery.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Withdrawal(Arc<AtomicBool>);
+
+impl Withdrawal {
+    /// Withdraws every delivery of this consumer that the writer did not reach yet.
+    pub(crate) fn withdraw(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// True once withdrawn.
+    pub(crate) fn is_withdrawn(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
 }
 
 /// The sending side of a session's queue. Cloning shares the queue.
@@ -183,6 +216,16 @@ impl Outbound {
     /// (compare with [`Outbound::written_total`]); a message an interceptor dropped counts as
     /// written at once.
     pub(crate) fn push_paced(&self, message: WsMessage) -> Paced {
+        self.push_paced_item(message, None)
+    }
+
+    /// [`Outbound::push_paced`] for a point-to-point delivery that `withdrawal` may take
+    /// back before the writer reaches it.
+    pub(crate) fn push_delivery(&self, message: WsMessage, withdrawal: &Withdrawal) -> Paced {
+        self.push_paced_item(message, Some(withdrawal))
+    }
+
+    fn push_paced_item(&self, message: WsMessage, withdrawal: Option<&Withdrawal>) -> Paced {
         if self.shared.closing.load(Ordering::Relaxed) {
             return Paced::Closed;
         }
@@ -194,8 +237,11 @@ impl Outbound {
             },
         };
         let len = message.len();
-        self.tx
-            .push_paced(OutboundItem::Frame(message, len), len, self.credit())
+        let item = match withdrawal {
+            None => OutboundItem::Frame(message, len),
+            Some(withdrawal) => OutboundItem::Delivery(message, len, withdrawal.clone()),
+        };
+        self.tx.push_paced(item, len, self.credit())
     }
 
     /// The bytes a paced push may leave waiting.

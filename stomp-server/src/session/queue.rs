@@ -252,7 +252,9 @@ mod tests {
         items
             .iter()
             .map(|item| match item {
-                OutboundItem::Frame(message, _) => message.to_text().unwrap_or("?").to_owned(),
+                OutboundItem::Frame(message, _) | OutboundItem::Delivery(message, _, _) => {
+                    message.to_text().unwrap_or("?").to_owned()
+                }
                 OutboundItem::Close => "close".to_owned(),
             })
             .collect()

@@ -171,6 +171,7 @@ pub(crate) async fn run_session<T>(
         attributes,
         outbound: outbound.clone(),
         unacked_bytes: std::sync::atomic::AtomicUsize::new(0),
+        queue_unacked_bytes: std::sync::atomic::AtomicUsize::new(0),
     });
     if let Some(confirmation) = app.broker().session_connected(&session) {
         // The relay opens this session's broker connection first: a broker that cannot be

@@ -159,7 +159,8 @@ where
 pub(crate) struct Written {
     /// Messages handed to the transport.
     pub(crate) messages: usize,
-    /// Their queued byte count (for the send-buffer accounting).
+    /// Their queued byte count (for the send-buffer accounting), with that of the withdrawn
+    /// deliveries skipped on the way.
     pub(crate) bytes: usize,
     /// A `Close` item was reached: it and everything after it were dropped from `pending`.
     pub(crate) close: bool,
@@ -200,7 +201,14 @@ where
                         pending.clear();
                         break;
                     }
-                    Some(OutboundItem::Frame(..)) => {}
+                    Some(item) => {
+                        if let Some(len) = item.withdrawn_len() {
+                            // Taken back by its queue: skipped, but past in the stream.
+                            written.bytes += len;
+                            pending.pop_front();
+                            continue;
+                        }
+                    }
                 }
                 // Ready first, so that a message is only taken when the transport has
                 // room for it.
@@ -212,7 +220,10 @@ where
                         return other;
                     }
                 }
-                if let Some(OutboundItem::Frame(message, len)) = pending.pop_front() {
+                if let Some(
+                    OutboundItem::Frame(message, len) | OutboundItem::Delivery(message, len, _),
+                ) = pending.pop_front()
+                {
                     written.messages += 1;
                     written.bytes += len;
                     if let Err(error) = sink.as_mut().start_send(message) {
@@ -247,6 +258,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::session::Withdrawal;
     use futures_util::{SinkExt, StreamExt};
     use std::sync::atomic::AtomicUsize;
     use std::task::Wake;
@@ -329,6 +341,35 @@ mod tests {
         let (ok, written, left) = writer.await.expect("writer task");
         assert!(ok);
         assert_eq!((written.messages, written.bytes, left), (200, 200 * 64, 0));
+    }
+
+    #[tokio::test]
+    async fn a_withdrawn_delivery_is_skipped_but_counted_as_past() {
+        let (server_io, client_io) = tokio::io::duplex(1 << 16);
+        let server = WebSocketStream::from_raw_socket(server_io, Role::Server, None).await;
+        let mut client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
+        let (mut write, _read) = split(server);
+        let (kept, withdrawn) = (Withdrawal::default(), Withdrawal::default());
+        let delivery = |text: &str, withdrawal: &Withdrawal| {
+            OutboundItem::Delivery(WsMessage::text(text), text.len(), withdrawal.clone())
+        };
+        let mut pending: VecDeque<OutboundItem> = VecDeque::from([
+            delivery("a", &kept),
+            delivery("bb", &withdrawn),
+            frame("ccc".to_owned()),
+            delivery("dddd", &kept),
+        ]);
+        withdrawn.withdraw();
+        let mut written = Written::default();
+        write
+            .write_batch(&mut pending, 1024, &mut written)
+            .await
+            .expect("write");
+        assert_eq!((written.messages, written.bytes), (3, 10));
+        for text in ["a", "ccc", "dddd"] {
+            let message = client.next().await.expect("open").expect("message");
+            assert_eq!(message.to_text().expect("text"), text);
+        }
     }
 
     /// Counts its wake-ups.
