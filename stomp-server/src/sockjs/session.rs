@@ -11,6 +11,8 @@ use tokio::sync::{mpsc, Notify};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 
+use crate::accept::PendingPlace;
+
 /// How many client messages wait for the session task before senders wait.
 const INBOUND_CAPACITY: usize = 64;
 
@@ -168,12 +170,30 @@ impl SockSession {
     }
 }
 
-/// Stops receiving when dropped (also when hyper drops a request whose client went away).
-pub(crate) struct Receiving(pub(crate) Arc<SockSession>);
+/// The receiving request of a session, started: while it lasts its connection holds no
+/// place among plain connections. Stops receiving, and takes the place back, when dropped
+/// (also when hyper drops a request whose client went away).
+pub(crate) struct Receiving {
+    session: Arc<SockSession>,
+    place: Option<PendingPlace>,
+}
+
+impl Receiving {
+    /// For `session`, whose `start_receiving` succeeded; releases `place`.
+    pub(crate) fn new(session: Arc<SockSession>, place: Option<PendingPlace>) -> Receiving {
+        if let Some(place) = &place {
+            place.release();
+        }
+        Receiving { session, place }
+    }
+}
 
 impl Drop for Receiving {
     fn drop(&mut self) {
-        self.0.stop_receiving();
+        self.session.stop_receiving();
+        if let Some(place) = &self.place {
+            place.reclaim();
+        }
     }
 }
 

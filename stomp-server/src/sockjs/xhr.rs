@@ -18,6 +18,7 @@ use super::frame::{
 use super::http::plain;
 use super::session::{Receiving, SockSession};
 use super::SockJs;
+use crate::accept::PendingPlace;
 use crate::app::App;
 use crate::endpoint::{body, read_body, BoxError, ResponseBody};
 use crate::session::run_session;
@@ -25,6 +26,18 @@ use crate::session::run_session;
 /// The `h` bytes that open an `xhr_streaming` response, so that browsers hand the body to
 /// the page as it arrives.
 const PRELUDE_BYTES: usize = 2048;
+
+/// Who sent a receiving request, and the place its connection holds among plain ones.
+pub(crate) struct Client {
+    /// The application.
+    pub(crate) app: Arc<App>,
+    /// The client's address.
+    pub(crate) remote: SocketAddr,
+    /// The server's shutdown signal.
+    pub(crate) shutdown: watch::Receiver<bool>,
+    /// The connection's place, when the accept loop counts it.
+    pub(crate) place: Option<PendingPlace>,
+}
 
 /// The session `id`, created (and its STOMP session task started) when unknown; `None`
 /// when the session limit is reached.
@@ -89,14 +102,8 @@ fn line(frame: &str) -> Bytes {
 
 /// `xhr`: one frame per request: `o` first, then `a[...]`, `h` after the heartbeat
 /// interval, or `c[...]`.
-pub(crate) async fn poll(
-    sockjs: &Arc<SockJs>,
-    id: &str,
-    app: Arc<App>,
-    remote: SocketAddr,
-    shutdown: watch::Receiver<bool>,
-) -> Response<ResponseBody> {
-    let Some(session) = session_for(sockjs, id, app, remote, shutdown) else {
+pub(crate) async fn poll(sockjs: &Arc<SockJs>, id: &str, client: Client) -> Response<ResponseBody> {
+    let Some(session) = session_for(sockjs, id, client.app, client.remote, client.shutdown) else {
         return plain(StatusCode::SERVICE_UNAVAILABLE, "too many sessions");
     };
     if session.open() {
@@ -106,7 +113,7 @@ pub(crate) async fn poll(
     if !session.start_receiving() {
         return javascript(line(ANOTHER_CONNECTION));
     }
-    let _receiving = Receiving(Arc::clone(&session));
+    let _receiving = Receiving::new(Arc::clone(&session), client.place);
     let heartbeat = tokio::time::sleep(sockjs.options.heartbeat);
     tokio::pin!(heartbeat);
     let taken = tokio::select! {
@@ -125,12 +132,10 @@ pub(crate) async fn poll(
 pub(crate) async fn stream(
     sockjs: &Arc<SockJs>,
     id: &str,
-    app: Arc<App>,
-    remote: SocketAddr,
-    shutdown: watch::Receiver<bool>,
+    client: Client,
 ) -> Response<ResponseBody> {
-    let send_time = app.config.limits.send_time;
-    let Some(session) = session_for(sockjs, id, app, remote, shutdown) else {
+    let send_time = client.app.config.limits.send_time;
+    let Some(session) = session_for(sockjs, id, client.app, client.remote, client.shutdown) else {
         return plain(StatusCode::SERVICE_UNAVAILABLE, "too many sessions");
     };
     // A client that stops reading the stream fills the channel: past `send_time` the
@@ -145,8 +150,9 @@ pub(crate) async fn stream(
         return javascript_stream(rx);
     }
     let (heartbeat, limit) = (sockjs.options.heartbeat, sockjs.options.stream_bytes_limit);
+    let receiving = Receiving::new(Arc::clone(&session), client.place);
     tokio::spawn(async move {
-        let _receiving = Receiving(Arc::clone(&session));
+        let _receiving = receiving;
         if session.open() && tx.send_timeout(line(OPEN), send_time).await.is_err() {
             return;
         }
