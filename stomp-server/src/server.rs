@@ -26,7 +26,7 @@ use crate::handler::registry::{Registry, RegistryError};
 use crate::handler::Handlers;
 use crate::interceptor::{ChannelInterceptor, OutboundInterceptor};
 use crate::relay::{BrokerRelay, RelayConfig};
-use crate::sockjs::{SockJs, SockJsOptions};
+use crate::sockjs::{FlushedIo, Flushes, SockJs, SockJsOptions};
 use crate::stats::Stats;
 use crate::template::{Messaging, Template};
 use crate::user::UserRegistry;
@@ -583,10 +583,14 @@ async fn serve_http<I>(
     let header_read_timeout = limits.http_request_time.min(limits.time_to_first_frame);
     // The place is held until this function returns: the connection closed, or was
     // upgraded. SockJS sessions release it earlier, through the request.
+    // SockJS responses count as written once the connection flushed them.
+    let flushes = Flushes::default();
+    let io = FlushedIo::new(io, flushes.clone());
     let service = service_fn(move |mut request: http::Request<hyper::body::Incoming>| {
         if let Some(place) = &place {
             request.extensions_mut().insert(place.clone());
         }
+        request.extensions_mut().insert(flushes.clone());
         serve_request(
             request,
             Arc::clone(&app),

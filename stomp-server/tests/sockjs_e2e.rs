@@ -469,3 +469,106 @@ async fn poll_messages(
     }
     received.len() - before
 }
+
+/// Moves the bodies of the complete MESSAGE frames at the front of `stream` to `received`.
+fn message_bodies(stream: &mut String, received: &mut Vec<String>) {
+    while let Some(end) = stream.find('\0') {
+        let frame: String = stream.drain(..=end).collect();
+        if let Some((_, body)) = frame
+            .strip_prefix("MESSAGE\n")
+            .and_then(|f| f.split_once("\n\n"))
+        {
+            received.push(body.trim_end_matches('\0').trim_matches('"').to_owned());
+        }
+    }
+}
+
+#[tokio::test]
+async fn auto_ack_messages_a_stalled_streaming_client_never_got_go_back_to_the_queue() {
+    let limits = stomp_server::Limits {
+        send_time: Duration::from_secs(1),
+        ..stomp_server::Limits::default()
+    };
+    let server = TestServer::start(
+        StompServer::builder()
+            .handlers(stomp_server::Handlers::new())
+            .limits(limits)
+            .sockjs_options(SockJsOptions {
+                disconnect_delay: Duration::from_millis(200),
+                stream_bytes_limit: usize::MAX,
+                heartbeat: Duration::from_secs(1),
+            })
+            .point_to_point(["/queue"]),
+    )
+    .await;
+    let port = server.port;
+    // About 12 MB: more than the stream's channel, hyper's buffer and both sockets hold.
+    let total = 3_000;
+    for i in 0..total {
+        let body = format!("{i:0>4096}");
+        server
+            .template
+            .convert_and_send("/queue/sockjs-stalled", &body)
+            .expect("held");
+    }
+    // A streaming client that stops reading (with a small receive buffer).
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stalled = socket.connect(([127, 0, 0, 1], port).into()).await.unwrap();
+    let head = format!(
+        "POST /ws/000/stalled/xhr_streaming HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
+         Connection: close\r\nContent-Length: 0\r\n\r\n"
+    );
+    stalled.write_all(head.as_bytes()).await.unwrap();
+    let subscribe = "SUBSCRIBE\nid:s1\ndestination:/queue/sockjs-stalled\n\n\0";
+    assert_eq!(xhr_send(port, "stalled", &[CONNECT, subscribe]).await, 204);
+    // The server gives up on it (send-time limit, then the disconnect delay).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while server.stats.snapshot().sessions_current > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "never ended");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // What reached its connection it can still read; everything else is another
+    // session's (at least once: some may arrive twice).
+    let mut received = Vec::new();
+    let mut stream = Stream {
+        reader: BufReader::new(stalled),
+        pending: String::new(),
+    };
+    let (status, _) = read_head(&mut stream.reader).await;
+    assert_eq!(status, 200);
+    let mut frames = String::new();
+    while let Some(frame) = stream.frame().await {
+        if frame.starts_with('a') {
+            frames.push_str(&messages(&frame).concat());
+        }
+    }
+    message_bodies(&mut frames, &mut received);
+    let first = received.len();
+    let path = "/ws/000/after-stall/xhr";
+    assert_eq!(request(port, "POST", path, "").await.body, "o\n");
+    assert_eq!(
+        xhr_send(port, "after-stall", &[CONNECT, subscribe]).await,
+        204
+    );
+    let expected: std::collections::BTreeSet<String> =
+        (0..total).map(|i| format!("{i:0>4096}")).collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let mut seen = std::collections::BTreeSet::new();
+    loop {
+        seen.extend(received.drain(..));
+        if seen == expected {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "lost: {} of {total} arrived ({first} on the stalled stream)",
+            seen.len()
+        );
+        let reply = request(port, "POST", path, "").await;
+        if reply.body.starts_with('a') {
+            frames.push_str(&messages(&reply.body).concat());
+            message_bodies(&mut frames, &mut received);
+        }
+    }
+}

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use tokio::sync::watch;
 
-use super::{xhr, Route, SockJs};
+use super::{xhr, Flushes, Route, SockJs};
 use crate::accept::PendingPlace;
 use crate::app::App;
 use crate::endpoint::{body, is_upgrade, origin_allowed, upgrade, BoxError, ResponseBody, Upgrade};
@@ -55,11 +55,13 @@ where
             // The receiving request (the session limit counts it) gives the connection's
             // place among plain connections back while it lasts, and only then.
             let place = request.extensions().get::<PendingPlace>().cloned();
+            let flushes = request.extensions().get::<Flushes>().cloned();
             let client = xhr::Client {
                 app,
                 remote,
                 shutdown,
                 place,
+                flushes,
             };
             match transport.as_str() {
                 "xhr" => xhr::poll(sockjs, &session, client).await,
