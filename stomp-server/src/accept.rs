@@ -1,49 +1,167 @@
 //! What guards the accept loop: a cap on connections that are still plain HTTP (not yet a
-//! WebSocket session), and a growing back-off when accepting fails.
+//! WebSocket session), overall and per client address, and a growing back-off when
+//! accepting fails.
 //!
 //! A connection that trickles its request holds a descriptor and a task without counting as
 //! a session; without a cap, a few hundred of them use up the descriptors and every later
-//! `accept` fails. Each request is also held to a time limit (the HTTP layer's), so a place
-//! is never held for long.
+//! `accept` fails. Without a cap per address, one host holding the whole pool would lock
+//! every other client out. Each request is also held to a time limit (the HTTP layer's), so
+//! a place is never held for long.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 /// The places for connections not yet upgraded.
 #[derive(Debug, Clone)]
 pub(crate) struct PendingConnections {
-    places: Arc<Semaphore>,
+    pool: Arc<Pool>,
+}
+
+#[derive(Debug)]
+struct Pool {
+    max: usize,
+    /// 0: no cap per address.
+    max_per_address: usize,
+    counts: Mutex<Counts>,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    total: usize,
+    by_address: HashMap<IpAddr, usize>,
+}
+
+/// Why a connection found no place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// All places are taken (`max_pending_connections`).
+    Full,
+    /// Its address holds all the places one address may
+    /// (`max_pending_connections_per_address`).
+    AddressFull,
+}
+
+impl Pool {
+    fn counts(&self) -> MutexGuard<'_, Counts> {
+        // Nothing panics under this lock.
+        self.counts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts one more place for `address`, whatever the caps.
+    fn take(counts: &mut Counts, address: IpAddr) {
+        counts.total += 1;
+        *counts.by_address.entry(address).or_insert(0) += 1;
+    }
+
+    fn give_back(&self, address: IpAddr) {
+        let mut counts = self.counts();
+        counts.total = counts.total.saturating_sub(1);
+        if let Some(count) = counts.by_address.get_mut(&address) {
+            *count -= 1;
+            if *count == 0 {
+                counts.by_address.remove(&address);
+            }
+        }
+    }
+}
+
+/// What the per-address cap counts: an IPv4 address, or an IPv6 /64 (one host usually
+/// holds a whole /64); IPv4-mapped IPv6 addresses count as IPv4.
+fn address_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(Ipv6Addr::from(prefix))
+            }
+        },
+    }
 }
 
 impl PendingConnections {
-    /// Room for `max` connections at once.
-    pub(crate) fn new(max: usize) -> PendingConnections {
+    /// Room for `max` connections at once, at most `max_per_address` of them (0: any
+    /// number) from one address.
+    pub(crate) fn new(max: usize, max_per_address: usize) -> PendingConnections {
         PendingConnections {
-            places: Arc::new(Semaphore::new(max.min(Semaphore::MAX_PERMITS))),
+            pool: Arc::new(Pool {
+                max,
+                max_per_address,
+                counts: Mutex::new(Counts::default()),
+            }),
         }
     }
 
-    /// A place for a new connection; `None` when all are taken.
-    pub(crate) fn admit(&self) -> Option<PendingPlace> {
-        let permit = Arc::clone(&self.places).try_acquire_owned().ok()?;
-        Some(PendingPlace(Arc::new(Mutex::new(Some(permit)))))
+    /// A place for a new connection from `remote`, or why there is none.
+    pub(crate) fn admit(&self, remote: IpAddr) -> Result<PendingPlace, Refusal> {
+        let address = address_key(remote);
+        let mut counts = self.pool.counts();
+        if counts.total >= self.pool.max {
+            return Err(Refusal::Full);
+        }
+        let per_address = counts.by_address.get(&address).copied().unwrap_or(0);
+        if self.pool.max_per_address > 0 && per_address >= self.pool.max_per_address {
+            return Err(Refusal::AddressFull);
+        }
+        Pool::take(&mut counts, address);
+        drop(counts);
+        Ok(PendingPlace(Arc::new(Place {
+            pool: Arc::clone(&self.pool),
+            address,
+            held: Mutex::new(true),
+        })))
     }
 }
 
 /// One connection's place; given back when the connection ends, is upgraded to a
-/// WebSocket, or [`release`](Self::release)s it on becoming a SockJS session (which the
-/// session limit counts instead). Clones share the place.
+/// WebSocket, or [`release`](Self::release)s it while it serves a SockJS receiving request
+/// (which the session limit counts instead). Clones share the place.
 #[derive(Debug, Clone)]
-pub(crate) struct PendingPlace(Arc<Mutex<Option<OwnedSemaphorePermit>>>);
+pub(crate) struct PendingPlace(Arc<Place>);
+
+#[derive(Debug)]
+struct Place {
+    pool: Arc<Pool>,
+    address: IpAddr,
+    held: Mutex<bool>,
+}
+
+impl Place {
+    fn held(&self) -> MutexGuard<'_, bool> {
+        self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
 
 impl PendingPlace {
-    /// Gives the place back now.
+    /// Gives the place back until [`reclaim`](Self::reclaim).
     pub(crate) fn release(&self) {
-        // Nothing panics under this lock.
-        drop(self.0.lock().unwrap_or_else(PoisonError::into_inner).take());
+        let mut held = self.0.held();
+        if std::mem::replace(&mut *held, false) {
+            self.0.pool.give_back(self.0.address);
+        }
+    }
+
+    /// Counts the connection as plain HTTP again (its SockJS receiving request ended and it
+    /// may stay open, kept alive). Taken even past the caps: the connection is already open,
+    /// and new ones wait until it closes or is released again.
+    pub(crate) fn reclaim(&self) {
+        let mut held = self.0.held();
+        if !std::mem::replace(&mut *held, true) {
+            Pool::take(&mut self.0.pool.counts(), self.0.address);
+        }
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        if *self.held() {
+            self.pool.give_back(self.address);
+        }
     }
 }
 
@@ -135,20 +253,61 @@ mod tests {
         assert_eq!(log.due(start + Duration::from_secs(11)), Some(2));
     }
 
+    const HOST: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
     #[test]
     fn places_come_back_when_released_or_dropped() {
-        let pending = PendingConnections::new(1);
-        let place = pending.admit().expect("a place");
-        assert!(pending.admit().is_none());
+        let pending = PendingConnections::new(1, 0);
+        let place = pending.admit(HOST).expect("a place");
+        assert_eq!(pending.admit(HOST).err(), Some(Refusal::Full));
         let shared = place.clone();
         shared.release();
-        let again = pending.admit().expect("released");
+        let again = pending.admit(HOST).expect("released");
+        shared.release();
         drop(place);
         assert!(
-            pending.admit().is_none(),
+            pending.admit(HOST).is_err(),
             "a released place is not given back twice"
         );
         drop(again);
-        assert!(pending.admit().is_some());
+        assert!(pending.admit(HOST).is_ok());
+    }
+
+    #[test]
+    fn a_reclaimed_place_counts_again_and_comes_back_once() {
+        let pending = PendingConnections::new(1, 0);
+        let place = pending.admit(HOST).expect("a place");
+        place.release();
+        let other = pending.admit(HOST).expect("released");
+        // Over the cap for a moment: the connection is open already.
+        place.reclaim();
+        place.reclaim();
+        drop(other);
+        assert!(pending.admit(HOST).is_err(), "the reclaimed place counts");
+        drop(place);
+        assert!(pending.admit(HOST).is_ok(), "and comes back when it closes");
+    }
+
+    #[test]
+    fn one_address_cannot_take_every_place() {
+        let pending = PendingConnections::new(10, 2);
+        let first = pending.admit(HOST).expect("one");
+        let _second = pending.admit(HOST).expect("two");
+        assert_eq!(pending.admit(HOST).err(), Some(Refusal::AddressFull));
+        let other: IpAddr = "127.0.0.2".parse().expect("address");
+        assert!(pending.admit(other).is_ok(), "another address is let in");
+        drop(first);
+        assert!(pending.admit(HOST).is_ok());
+    }
+
+    #[test]
+    fn ipv6_addresses_count_per_64_and_mapped_ipv4_as_ipv4() {
+        let a: IpAddr = "2001:db8:1:2::1".parse().expect("address");
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().expect("address");
+        let c: IpAddr = "2001:db8:1:3::1".parse().expect("address");
+        assert_eq!(address_key(a), address_key(b));
+        assert_ne!(address_key(a), address_key(c));
+        let mapped: IpAddr = "::ffff:127.0.0.1".parse().expect("address");
+        assert_eq!(address_key(mapped), HOST);
     }
 }

@@ -57,6 +57,11 @@ pub struct Limits {
     /// well under the descriptor limit (`ulimit -n`) less the sessions expected. Default
     /// 512.
     pub max_pending_connections: usize,
+    /// Most of those `max_pending_connections` that one client address may hold (an IPv4
+    /// address, or an IPv6 /64); past it a new connection from that address gets 503 and is
+    /// closed at once, so that one host cannot lock every other client out. Default 64; 0
+    /// turns the check off.
+    pub max_pending_connections_per_address: usize,
     /// WebSocket read buffer per connection. The default 4 KiB keeps an idle session small
     /// (tungstenite's own default is 128 KiB); larger messages still arrive whole.
     pub read_buffer_size: usize,
@@ -78,6 +83,7 @@ impl Default for Limits {
             read_buffer_size: 4 * 1024,
             http_request_time: Duration::from_secs(30),
             max_pending_connections: 512,
+            max_pending_connections_per_address: 64,
         }
     }
 }

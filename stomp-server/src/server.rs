@@ -16,7 +16,7 @@ use stomp_core::HeartBeat;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::accept::{AcceptBackoff, LogEvery, PendingConnections, PendingPlace};
+use crate::accept::{AcceptBackoff, LogEvery, PendingConnections, PendingPlace, Refusal};
 use crate::app::{App, Config};
 use crate::broker::{Broker, SimpleBroker};
 use crate::config::{default_heartbeat, BrokerConfig, ClientUserSends, Limits, UnhandledErrors};
@@ -26,7 +26,7 @@ use crate::handler::registry::{Registry, RegistryError};
 use crate::handler::Handlers;
 use crate::interceptor::{ChannelInterceptor, OutboundInterceptor};
 use crate::relay::{BrokerRelay, RelayConfig};
-use crate::sockjs::{SockJs, SockJsOptions};
+use crate::sockjs::{FlushedIo, Flushes, SockJs, SockJsOptions};
 use crate::stats::Stats;
 use crate::template::{Messaging, Template};
 use crate::user::UserRegistry;
@@ -459,7 +459,11 @@ impl Server {
             })
         });
         tokio::pin!(shutdown);
-        let pending = PendingConnections::new(self.app.config.limits.max_pending_connections);
+        let limits = &self.app.config.limits;
+        let pending = PendingConnections::new(
+            limits.max_pending_connections,
+            limits.max_pending_connections_per_address,
+        );
         let mut backoff = AcceptBackoff::default();
         let mut failure_log = LogEvery::new(LOG_EVERY);
         let mut refusal_log = LogEvery::new(LOG_EVERY);
@@ -484,12 +488,19 @@ impl Server {
                 }
             };
             backoff.succeeded();
-            let Some(place) = pending.admit() else {
-                refuse_connection(&tcp);
-                if let Some(more) = refusal_log.due(tokio::time::Instant::now()) {
-                    tracing::warn!(%remote, refusals_not_logged = more, "connection refused: too many connections still in HTTP (max_pending_connections)");
+            let place = match pending.admit(remote.ip()) {
+                Ok(place) => place,
+                Err(refusal) => {
+                    refuse_connection(&tcp);
+                    if let Some(more) = refusal_log.due(tokio::time::Instant::now()) {
+                        let cap = match refusal {
+                            Refusal::Full => "max_pending_connections",
+                            Refusal::AddressFull => "max_pending_connections_per_address",
+                        };
+                        tracing::warn!(%remote, refusals_not_logged = more, cap, "connection refused: too many connections still in HTTP");
+                    }
+                    continue;
                 }
-                continue;
             };
             let _ = tcp.set_nodelay(true);
             self.spawn_connection(tcp, remote, stop_rx.clone(), place);
@@ -572,10 +583,14 @@ async fn serve_http<I>(
     let header_read_timeout = limits.http_request_time.min(limits.time_to_first_frame);
     // The place is held until this function returns: the connection closed, or was
     // upgraded. SockJS sessions release it earlier, through the request.
+    // SockJS responses count as written once the connection flushed them.
+    let flushes = Flushes::default();
+    let io = FlushedIo::new(io, flushes.clone());
     let service = service_fn(move |mut request: http::Request<hyper::body::Incoming>| {
         if let Some(place) = &place {
             request.extensions_mut().insert(place.clone());
         }
+        request.extensions_mut().insert(flushes.clone());
         serve_request(
             request,
             Arc::clone(&app),

@@ -469,3 +469,123 @@ async fn poll_messages(
     }
     received.len() - before
 }
+
+/// Moves the bodies of the complete MESSAGE frames at the front of `stream` to `received`.
+fn message_bodies(stream: &mut String, received: &mut Vec<String>) {
+    while let Some(end) = stream.find('\0') {
+        let frame: String = stream.drain(..=end).collect();
+        if let Some((_, body)) = frame
+            .strip_prefix("MESSAGE\n")
+            .and_then(|f| f.split_once("\n\n"))
+        {
+            received.push(body.trim_end_matches('\0').trim_matches('"').to_owned());
+        }
+    }
+}
+
+/// A server with a short send-time limit and disconnect delay, and `total` messages of
+/// 4 KiB (about 12 MB for 3,000: more than a stream's channel, hyper's buffer and both
+/// sockets hold) waiting on `destination`.
+async fn stalled_server(destination: &str, total: usize) -> TestServer {
+    let limits = stomp_server::Limits {
+        send_time: Duration::from_secs(1),
+        ..stomp_server::Limits::default()
+    };
+    let server = TestServer::start(
+        StompServer::builder()
+            .handlers(stomp_server::Handlers::new())
+            .limits(limits)
+            .sockjs_options(SockJsOptions {
+                disconnect_delay: Duration::from_millis(200),
+                stream_bytes_limit: usize::MAX,
+                heartbeat: Duration::from_secs(1),
+            })
+            .point_to_point(["/queue"]),
+    )
+    .await;
+    for i in 0..total {
+        server
+            .template
+            .convert_and_send(destination, &format!("{i:0>4096}"))
+            .expect("held");
+    }
+    server
+}
+
+/// A connection to `port` with a small receive buffer, for a client that stops reading.
+async fn small_window(port: u16) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(([127, 0, 0, 1], port).into()).await.unwrap()
+}
+
+/// Waits until the server gave up on every session.
+async fn no_sessions(server: &TestServer) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while server.stats.snapshot().sessions_current > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "never ended");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Receives on a new xhr-polling session until every one of the `total` messages arrived
+/// once at least, counting those in `received` (what the stalled client got).
+async fn the_rest_arrives(port: u16, subscribe: &str, received: Vec<String>, total: usize) {
+    let first = received.len();
+    let path = "/ws/000/after-stall/xhr";
+    assert_eq!(request(port, "POST", path, "").await.body, "o\n");
+    assert_eq!(
+        xhr_send(port, "after-stall", &[CONNECT, subscribe]).await,
+        204
+    );
+    let expected: std::collections::BTreeSet<String> =
+        (0..total).map(|i| format!("{i:0>4096}")).collect();
+    let mut seen: std::collections::BTreeSet<String> = received.into_iter().collect();
+    let (mut frames, mut more) = (String::new(), Vec::new());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while seen != expected {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "lost: {} of {total} arrived ({first} to the stalled client)",
+            seen.len()
+        );
+        let reply = request(port, "POST", path, "").await;
+        if reply.body.starts_with('a') {
+            frames.push_str(&messages(&reply.body).concat());
+            message_bodies(&mut frames, &mut more);
+            seen.extend(more.drain(..));
+        }
+    }
+}
+
+#[tokio::test]
+async fn auto_ack_messages_a_stalled_streaming_client_never_got_go_back_to_the_queue() {
+    let total = 3_000;
+    let server = stalled_server("/queue/sockjs-stalled", total).await;
+    let port = server.port;
+    let mut stalled = small_window(port).await;
+    let head = format!(
+        "POST /ws/000/stalled/xhr_streaming HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
+         Connection: close\r\nContent-Length: 0\r\n\r\n"
+    );
+    stalled.write_all(head.as_bytes()).await.unwrap();
+    let subscribe = "SUBSCRIBE\nid:s1\ndestination:/queue/sockjs-stalled\n\n\0";
+    assert_eq!(xhr_send(port, "stalled", &[CONNECT, subscribe]).await, 204);
+    // The server gives up on it (send-time limit, then the disconnect delay).
+    no_sessions(&server).await;
+    // What reached its connection it can still read; everything else is another
+    // session's (at least once: some may arrive twice).
+    let mut stream = Stream {
+        reader: BufReader::new(stalled),
+        pending: String::new(),
+    };
+    assert_eq!(read_head(&mut stream.reader).await.0, 200);
+    let (mut frames, mut received) = (String::new(), Vec::new());
+    while let Some(frame) = stream.frame().await {
+        if frame.starts_with('a') {
+            frames.push_str(&messages(&frame).concat());
+        }
+    }
+    message_bodies(&mut frames, &mut received);
+    the_rest_arrives(port, subscribe, received, total).await;
+}

@@ -524,3 +524,88 @@ async fn a_sockjs_streaming_session_gives_its_place_among_plain_connections_back
     let _plain = admitted_connection(port).await;
     drop(streaming);
 }
+
+/// A kept-alive connection from `from` (a loopback address) with one request answered;
+/// returns it and the status.
+async fn get_missing_from(from: &str, port: u16) -> (TcpStream, u16) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+    let mut tcp = socket.connect(([127, 0, 0, 1], port).into()).await.unwrap();
+    let status = get_missing(&mut tcp, port).await;
+    (tcp, status)
+}
+
+#[tokio::test]
+async fn one_address_cannot_take_every_place_among_plain_connections() {
+    let limits = Limits {
+        max_pending_connections: 10,
+        max_pending_connections_per_address: 2,
+        ..Limits::default()
+    };
+    let server = TestServer::start(no_handlers().limits(limits)).await;
+    let port = server.port;
+    let first = admitted_connection(port).await;
+    let _second = admitted_connection(port).await;
+    let (_over, status) = get_missing_from("127.0.0.1", port).await;
+    assert_eq!(status, 503, "a third connection from one address");
+    // Another client still gets in, and the first gets its place back when one closes.
+    let (_other, status) = get_missing_from("127.0.0.2", port).await;
+    assert_eq!(status, 404, "another address is locked out");
+    drop(first);
+    let _again = admitted_connection(port).await;
+}
+
+/// Reads from `tcp` until what arrived contains `text`.
+async fn read_until(tcp: &mut TcpStream, text: &str) {
+    let mut seen = Vec::new();
+    let mut buffer = [0; 4096];
+    while !String::from_utf8_lossy(&seen).contains(text) {
+        let n = tokio::time::timeout(WAIT, tcp.read(&mut buffer))
+            .await
+            .expect("in time")
+            .expect("read");
+        assert!(n > 0, "closed before {text:?}");
+        seen.extend_from_slice(&buffer[..n]);
+    }
+}
+
+#[tokio::test]
+async fn sockjs_requests_that_do_not_end_up_receiving_keep_their_place() {
+    let limits = Limits {
+        max_pending_connections: 2,
+        ..Limits::default()
+    };
+    let server = TestServer::start(no_handlers().limits(limits).with_sockjs()).await;
+    let port = server.port;
+    // The session's receiving request: it holds no place while it lasts.
+    let post = |transport: &str| {
+        format!(
+            "POST /ws/000/oneplace/{transport} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
+             Content-Length: 0\r\n\r\n"
+        )
+    };
+    let mut streaming = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    streaming
+        .write_all(post("xhr_streaming").as_bytes())
+        .await
+        .unwrap();
+    read_until(&mut streaming, "\no\n").await;
+    // Polls of the same session are told another connection receives, and stay open
+    // (kept alive): they are plain connections and fill the two places.
+    let mut polls = Vec::new();
+    for _ in 0..2 {
+        let mut poll = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        poll.write_all(post("xhr").as_bytes()).await.unwrap();
+        read_until(&mut poll, "c[2010,").await;
+        polls.push(poll);
+    }
+    let mut over = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    assert_eq!(
+        get_missing(&mut over, port).await,
+        503,
+        "SockJS requests that never received took no place"
+    );
+    drop(polls);
+    let _again = admitted_connection(port).await;
+    drop(streaming);
+}

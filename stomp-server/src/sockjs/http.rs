@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use tokio::sync::watch;
 
-use super::{xhr, Route, SockJs};
+use super::{xhr, Flushes, Route, SockJs};
 use crate::accept::PendingPlace;
 use crate::app::App;
 use crate::endpoint::{body, is_upgrade, origin_allowed, upgrade, BoxError, ResponseBody, Upgrade};
@@ -52,17 +52,21 @@ where
         }
         Route::Transport { .. } if preflight => preflight_response("OPTIONS, POST"),
         Route::Transport { session, transport } if request.method() == Method::POST => {
-            if matches!(transport.as_str(), "xhr" | "xhr_streaming") {
-                // A receiving request is a session (the session limit counts it) and may
-                // stay open for long: it no longer holds a place among plain connections.
-                if let Some(place) = request.extensions().get::<PendingPlace>() {
-                    place.release();
-                }
-            }
+            // The receiving request (the session limit counts it) gives the connection's
+            // place among plain connections back while it lasts, and only then.
+            let place = request.extensions().get::<PendingPlace>().cloned();
+            let flushes = request.extensions().get::<Flushes>().cloned();
+            let client = xhr::Client {
+                app,
+                remote,
+                shutdown,
+                place,
+                flushes,
+            };
             match transport.as_str() {
-                "xhr" => xhr::poll(sockjs, &session, app, remote, shutdown).await,
-                "xhr_streaming" => xhr::stream(sockjs, &session, app, remote, shutdown).await,
-                "xhr_send" => xhr::send(sockjs, &session, &app, request.into_body()).await,
+                "xhr" => xhr::poll(sockjs, &session, client).await,
+                "xhr_streaming" => xhr::stream(sockjs, &session, client).await,
+                "xhr_send" => xhr::send(sockjs, &session, &client.app, request.into_body()).await,
                 _ => plain(StatusCode::NOT_FOUND, "not found"),
             }
         }

@@ -2,6 +2,7 @@
 //! and SockJS-framed) and the `xhr_streaming`, `xhr` (polling) and `xhr_send` transports.
 //! Iframe, eventsource, htmlfile and JSONP transports are not served.
 
+mod flushed;
 mod frame;
 mod http;
 mod session;
@@ -12,6 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub(crate) use self::flushed::{FlushedIo, Flushes};
 pub(crate) use self::http::serve;
 pub(crate) use self::session::SockSession;
 pub(crate) use self::websocket::pump;

@@ -1,7 +1,8 @@
 //! One SockJS session: the messages waiting for a receiving request, the channel of client
 //! messages, and the adapter that `run_session` drives as its transport.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
+use std::ops::Deref;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
@@ -10,6 +11,8 @@ use futures_util::{Sink, Stream};
 use tokio::sync::{mpsc, Notify};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
+
+use crate::accept::PendingPlace;
 
 /// How many client messages wait for the session task before senders wait.
 const INBOUND_CAPACITY: usize = 64;
@@ -23,7 +26,15 @@ pub(crate) struct SockSession {
 
 struct State {
     outbox: VecDeque<String>,
+    /// Bytes of `outbox` and `returned`.
     outbox_bytes: usize,
+    /// Messages handed out and given back unwritten, by hand-out: they go out again before
+    /// the outbox.
+    returned: BTreeMap<u64, Vec<String>>,
+    /// Hand-outs neither written nor given back yet.
+    in_hand: usize,
+    /// The number of the next hand-out.
+    next_hand_out: u64,
     opened: bool,
     closed: bool,
     receiving: bool,
@@ -35,7 +46,7 @@ struct State {
 /// What a receiving request takes from the session.
 pub(crate) struct Taken {
     /// The queued messages (STOMP frames).
-    pub(crate) messages: Vec<String>,
+    pub(crate) messages: Delivery,
     /// True once the server ended the session.
     pub(crate) closed: bool,
 }
@@ -48,6 +59,9 @@ impl SockSession {
             state: Mutex::new(State {
                 outbox: VecDeque::new(),
                 outbox_bytes: 0,
+                returned: BTreeMap::new(),
+                in_hand: 0,
+                next_hand_out: 0,
                 opened: false,
                 closed: false,
                 receiving: false,
@@ -76,33 +90,54 @@ impl SockSession {
         !std::mem::replace(&mut self.lock().opened, true)
     }
 
-    /// Takes everything queued and wakes a waiting session writer.
-    pub(crate) fn take(&self) -> Taken {
+    /// Takes everything queued (what was given back first) and wakes a waiting session
+    /// writer. The session's writer counts the messages as written only once the
+    /// [`Delivery`] is [`written`](Delivery::written).
+    pub(crate) fn take(self: &Arc<Self>) -> Taken {
         let mut state = self.lock();
-        let messages: Vec<String> = state.outbox.drain(..).collect();
+        let mut messages: Vec<String> = std::mem::take(&mut state.returned)
+            .into_values()
+            .flatten()
+            .collect();
+        messages.extend(state.outbox.drain(..));
         state.outbox_bytes = 0;
+        let session = (!messages.is_empty()).then(|| {
+            state.in_hand += 1;
+            Arc::clone(self)
+        });
+        let number = state.next_hand_out;
+        state.next_hand_out += 1;
         if let Some(waker) = state.writer.take() {
             waker.wake();
         }
         Taken {
-            messages,
+            messages: Delivery {
+                session,
+                number,
+                messages,
+            },
             closed: state.closed,
         }
     }
 
-    /// Puts `messages` (taken, then not sent: the receiving request could not write them in
-    /// time) back at the front of the outbox, in order, for the next receiving request. They
-    /// count against the outbox's limit again, so a client that never reads still meets the
-    /// session's send-buffer and send-time limits.
-    pub(crate) fn put_back(&self, messages: Vec<String>) {
-        if messages.is_empty() {
-            return;
-        }
+    /// Hand-out `number` was written: a writer waiting for it may count it.
+    fn written(&self) {
         let mut state = self.lock();
-        state.outbox_bytes += messages.iter().map(String::len).sum::<usize>();
-        for message in messages.into_iter().rev() {
-            state.outbox.push_front(message);
+        state.in_hand = state.in_hand.saturating_sub(1);
+        if let Some(waker) = state.writer.take() {
+            waker.wake();
         }
+    }
+
+    /// Puts `messages` of hand-out `number` (taken, then not written) back ahead of the
+    /// outbox, in order, for the next receiving request. They count against the outbox's
+    /// limit again, so a client that never reads still meets the session's send-buffer and
+    /// send-time limits.
+    fn give_back(&self, number: u64, messages: Vec<String>) {
+        let mut state = self.lock();
+        state.in_hand = state.in_hand.saturating_sub(1);
+        state.outbox_bytes += messages.iter().map(String::len).sum::<usize>();
+        state.returned.insert(number, messages);
         drop(state);
         self.changed.notify_waiters();
     }
@@ -110,7 +145,7 @@ impl SockSession {
     /// Waits until frames are queued or the session is closed, then takes them (see
     /// [`SockSession::take`]). Cancel-safe: nothing is taken unless it returns, so it can
     /// race a heart-beat timer or the client's own input in a `select!`.
-    pub(crate) async fn next_batch(&self) -> Taken {
+    pub(crate) async fn next_batch(self: &Arc<Self>) -> Taken {
         loop {
             // Registered before looking, so a frame queued in between still wakes it.
             let changed = self.changed.notified();
@@ -168,21 +203,76 @@ impl SockSession {
     }
 }
 
-/// Stops receiving when dropped (also when hyper drops a request whose client went away).
-pub(crate) struct Receiving(pub(crate) Arc<SockSession>);
+/// Messages a receiving request took. Until [`written`](Self::written) the session's
+/// writer does not count them as written; dropped unwritten, they are given back to the
+/// session, ahead of what is queued, for the next receiving request.
+pub(crate) struct Delivery {
+    /// `None` once written or given back, and for an empty hand-out.
+    session: Option<Arc<SockSession>>,
+    number: u64,
+    messages: Vec<String>,
+}
+
+impl Delivery {
+    /// The client's connection took the messages (the write and its flush succeeded).
+    pub(crate) fn written(mut self) {
+        if let Some(session) = self.session.take() {
+            session.written();
+        }
+    }
+}
+
+impl Deref for Delivery {
+    type Target = [String];
+
+    fn deref(&self) -> &[String] {
+        &self.messages
+    }
+}
+
+impl Drop for Delivery {
+    fn drop(&mut self) {
+        if let Some(session) = self.session.take() {
+            session.give_back(self.number, std::mem::take(&mut self.messages));
+        }
+    }
+}
+
+/// The receiving request of a session, started: while it lasts its connection holds no
+/// place among plain connections. Stops receiving, and takes the place back, when dropped
+/// (also when hyper drops a request whose client went away).
+pub(crate) struct Receiving {
+    session: Arc<SockSession>,
+    place: Option<PendingPlace>,
+}
+
+impl Receiving {
+    /// For `session`, whose `start_receiving` succeeded; releases `place`.
+    pub(crate) fn new(session: Arc<SockSession>, place: Option<PendingPlace>) -> Receiving {
+        if let Some(place) = &place {
+            place.release();
+        }
+        Receiving { session, place }
+    }
+}
 
 impl Drop for Receiving {
     fn drop(&mut self) {
-        self.0.stop_receiving();
+        self.session.stop_receiving();
+        if let Some(place) = &self.place {
+            place.reclaim();
+        }
     }
 }
 
 /// The transport `run_session` drives: client messages in, STOMP frames into the outbox.
 /// Writes wait while the outbox holds `limit` bytes, so a client that stops polling meets
 /// the session's send-buffer and send-time limits as a slow WebSocket would. A flush waits
-/// until a receiving request took the outbox: only then does the session's writer count
-/// what it wrote as handed to the client, so point-to-point `ack:auto` messages still in
-/// the outbox when the client goes return to their queue instead of being lost.
+/// until a receiving request took the outbox and wrote it to the client's connection
+/// ([`Delivery::written`]): only then does the session's writer count what it wrote as
+/// handed to the client, so point-to-point `ack:auto` messages still in the outbox, or
+/// taken and never written, when the client goes return to their queue instead of being
+/// lost.
 pub(crate) struct Transport {
     session: Arc<SockSession>,
     inbound: mpsc::Receiver<WsMessage>,
@@ -234,10 +324,10 @@ impl Sink<WsMessage> for Transport {
         if state.closed || state.inbound.is_none() {
             return Poll::Ready(Err(WsError::ConnectionClosed));
         }
-        if state.outbox.is_empty() {
+        if state.outbox.is_empty() && state.returned.is_empty() && state.in_hand == 0 {
             return Poll::Ready(Ok(()));
         }
-        // Woken by `take` (or `disconnect`).
+        // Woken by `take`, `written` (or `disconnect`).
         state.writer = Some(cx.waker().clone());
         Poll::Pending
     }
@@ -259,8 +349,10 @@ mod tests {
     use super::*;
     use futures_util::SinkExt;
 
+    const WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
     #[tokio::test]
-    async fn a_flush_waits_until_a_receiving_request_took_the_outbox() {
+    async fn a_flush_waits_until_a_receiving_request_wrote_the_outbox() {
         let (session, mut transport) = SockSession::new(1024);
         transport.feed(WsMessage::text("one")).await.expect("queue");
         let mut flush = Box::pin(transport.flush());
@@ -268,14 +360,20 @@ mod tests {
             futures_util::FutureExt::now_or_never(flush.as_mut()).is_none(),
             "not taken yet"
         );
-        assert_eq!(session.take().messages, ["one"]);
-        let flushed = tokio::time::timeout(std::time::Duration::from_secs(10), flush).await;
-        assert!(matches!(flushed, Ok(Ok(()))), "taken: flushed");
+        let taken = session.take();
+        assert_eq!(*taken.messages, ["one"]);
+        assert!(
+            futures_util::FutureExt::now_or_never(flush.as_mut()).is_none(),
+            "taken, not written yet"
+        );
+        taken.messages.written();
+        let flushed = tokio::time::timeout(WAIT, flush).await;
+        assert!(matches!(flushed, Ok(Ok(()))), "written: flushed");
         transport.feed(WsMessage::text("two")).await.expect("queue");
         let mut flush = Box::pin(transport.flush());
         assert!(futures_util::FutureExt::now_or_never(flush.as_mut()).is_none());
         session.disconnect();
-        let flushed = tokio::time::timeout(std::time::Duration::from_secs(10), flush).await;
+        let flushed = tokio::time::timeout(WAIT, flush).await;
         assert!(
             matches!(flushed, Ok(Err(_))),
             "the client went: not written"
@@ -283,25 +381,30 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn messages_put_back_come_first_and_count_again() {
+    async fn messages_not_written_come_first_and_count_again() {
         let (session, mut transport) = SockSession::new(1024);
         transport.feed(WsMessage::text("one")).await.expect("queue");
+        let first = session.take();
         transport.feed(WsMessage::text("two")).await.expect("queue");
-        let taken = session.take();
-        assert_eq!(taken.messages, ["one", "two"]);
+        let second = session.take();
         transport
             .feed(WsMessage::text("three"))
             .await
             .expect("queue");
-        // The receiving request could not write what it took.
-        session.put_back(taken.messages);
+        // The receiving requests could not write what they took (given back in any order).
+        drop(second);
+        drop(first);
         assert_eq!(session.lock().outbox_bytes, "onetwothree".len());
-        let again = session.next_batch().await;
-        assert_eq!(
-            again.messages,
-            ["one", "two", "three"],
-            "nothing lost, in order"
+        let mut flush = Box::pin(transport.flush());
+        assert!(
+            futures_util::FutureExt::now_or_never(flush.as_mut()).is_none(),
+            "given back: not written"
         );
+        let again = session.next_batch().await;
+        assert_eq!(*again.messages, ["one", "two", "three"], "in order");
         assert!(!again.closed);
+        again.messages.written();
+        let flushed = tokio::time::timeout(WAIT, flush).await;
+        assert!(matches!(flushed, Ok(Ok(()))), "written the second time");
     }
 }

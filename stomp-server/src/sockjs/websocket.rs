@@ -35,8 +35,10 @@ pub(crate) async fn pump<T>(
                 if !taken.messages.is_empty() {
                     let frame = WsMessage::text(message_frame(&taken.messages));
                     if !send_within(&mut sink, frame, send_time).await {
+                        // Dropped unwritten: given back to the session.
                         break;
                     }
+                    taken.messages.written();
                     last_write = Instant::now();
                 }
                 if taken.closed {

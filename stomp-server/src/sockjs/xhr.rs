@@ -16,8 +16,9 @@ use super::frame::{
     decode_messages, message_frame, DecodeError, ANOTHER_CONNECTION, GO_AWAY, HEARTBEAT, OPEN,
 };
 use super::http::plain;
-use super::session::{Receiving, SockSession};
-use super::SockJs;
+use super::session::{Delivery, Receiving, SockSession};
+use super::{Flushes, SockJs};
+use crate::accept::PendingPlace;
 use crate::app::App;
 use crate::endpoint::{body, read_body, BoxError, ResponseBody};
 use crate::session::run_session;
@@ -25,6 +26,20 @@ use crate::session::run_session;
 /// The `h` bytes that open an `xhr_streaming` response, so that browsers hand the body to
 /// the page as it arrives.
 const PRELUDE_BYTES: usize = 2048;
+
+/// Who sent a receiving request, and the place its connection holds among plain ones.
+pub(crate) struct Client {
+    /// The application.
+    pub(crate) app: Arc<App>,
+    /// The client's address.
+    pub(crate) remote: SocketAddr,
+    /// The server's shutdown signal.
+    pub(crate) shutdown: watch::Receiver<bool>,
+    /// The connection's place, when the accept loop counts it.
+    pub(crate) place: Option<PendingPlace>,
+    /// What tells when the connection flushed a response.
+    pub(crate) flushes: Option<Flushes>,
+}
 
 /// The session `id`, created (and its STOMP session task started) when unknown; `None`
 /// when the session limit is reached.
@@ -89,14 +104,8 @@ fn line(frame: &str) -> Bytes {
 
 /// `xhr`: one frame per request: `o` first, then `a[...]`, `h` after the heartbeat
 /// interval, or `c[...]`.
-pub(crate) async fn poll(
-    sockjs: &Arc<SockJs>,
-    id: &str,
-    app: Arc<App>,
-    remote: SocketAddr,
-    shutdown: watch::Receiver<bool>,
-) -> Response<ResponseBody> {
-    let Some(session) = session_for(sockjs, id, app, remote, shutdown) else {
+pub(crate) async fn poll(sockjs: &Arc<SockJs>, id: &str, client: Client) -> Response<ResponseBody> {
+    let Some(session) = session_for(sockjs, id, client.app, client.remote, client.shutdown) else {
         return plain(StatusCode::SERVICE_UNAVAILABLE, "too many sessions");
     };
     if session.open() {
@@ -106,7 +115,7 @@ pub(crate) async fn poll(
     if !session.start_receiving() {
         return javascript(line(ANOTHER_CONNECTION));
     }
-    let _receiving = Receiving(Arc::clone(&session));
+    let _receiving = Receiving::new(Arc::clone(&session), client.place);
     let heartbeat = tokio::time::sleep(sockjs.options.heartbeat);
     tokio::pin!(heartbeat);
     let taken = tokio::select! {
@@ -117,7 +126,12 @@ pub(crate) async fn poll(
         // Closed, with nothing left to deliver.
         return javascript(line(GO_AWAY));
     }
-    javascript(line(&message_frame(&taken.messages)))
+    // Written only once the connection flushed the response; a response hyper could not
+    // write gives its messages back to the session.
+    let payload = line(&message_frame(&taken.messages));
+    let (tx, rx) = mpsc::channel(1);
+    let _ = tx.try_send((payload, Some(taken.messages)));
+    javascript_stream(rx, client.flushes)
 }
 
 /// `xhr_streaming`: a chunked response of newline-separated frames, ended after
@@ -125,29 +139,34 @@ pub(crate) async fn poll(
 pub(crate) async fn stream(
     sockjs: &Arc<SockJs>,
     id: &str,
-    app: Arc<App>,
-    remote: SocketAddr,
-    shutdown: watch::Receiver<bool>,
+    client: Client,
 ) -> Response<ResponseBody> {
-    let send_time = app.config.limits.send_time;
-    let Some(session) = session_for(sockjs, id, app, remote, shutdown) else {
+    let send_time = client.app.config.limits.send_time;
+    let Some(session) = session_for(sockjs, id, client.app, client.remote, client.shutdown) else {
         return plain(StatusCode::SERVICE_UNAVAILABLE, "too many sessions");
     };
     // A client that stops reading the stream fills the channel: past `send_time` the
     // response ends instead of holding the task and the frame forever.
     let mut prelude = vec![b'h'; PRELUDE_BYTES + 1];
     prelude[PRELUDE_BYTES] = b'\n';
-    let (tx, rx) = mpsc::channel::<Bytes>(16);
-    let _ = tx.try_send(Bytes::from(prelude));
+    let (tx, rx) = mpsc::channel::<Chunk>(16);
+    let _ = tx.try_send((Bytes::from(prelude), None));
     if !session.start_receiving() {
-        let _ = tx.try_send(line(ANOTHER_CONNECTION));
+        let _ = tx.try_send((line(ANOTHER_CONNECTION), None));
         drop(tx);
-        return javascript_stream(rx);
+        return javascript_stream(rx, client.flushes);
     }
     let (heartbeat, limit) = (sockjs.options.heartbeat, sockjs.options.stream_bytes_limit);
+    let receiving = Receiving::new(Arc::clone(&session), client.place);
+    let client_flushes = client.flushes;
     tokio::spawn(async move {
-        let _receiving = Receiving(Arc::clone(&session));
-        if session.open() && tx.send_timeout(line(OPEN), send_time).await.is_err() {
+        let _receiving = receiving;
+        if session.open()
+            && tx
+                .send_timeout((line(OPEN), None), send_time)
+                .await
+                .is_err()
+        {
             return;
         }
         let mut sent = 0;
@@ -156,7 +175,7 @@ pub(crate) async fn stream(
                 taken = session.next_batch() => taken,
                 () = tx.closed() => return,
                 () = tokio::time::sleep(heartbeat) => {
-                    if tx.send_timeout(line(HEARTBEAT), send_time).await.is_err() {
+                    if tx.send_timeout((line(HEARTBEAT), None), send_time).await.is_err() {
                         return;
                     }
                     continue;
@@ -165,10 +184,14 @@ pub(crate) async fn stream(
             if !taken.messages.is_empty() {
                 let frame = line(&message_frame(&taken.messages));
                 sent += frame.len();
-                if tx.send_timeout(frame, send_time).await.is_err() {
-                    // Not written (a client that stopped reading, or went away): the next
-                    // receiving request gets these first, rather than a gap.
-                    session.put_back(taken.messages);
+                // Written once the connection flushed it. Not taken in time (a client that
+                // stopped reading, or went away), it is dropped and the next receiving
+                // request gets these first, rather than a gap.
+                if tx
+                    .send_timeout((frame, Some(taken.messages)), send_time)
+                    .await
+                    .is_err()
+                {
                     return;
                 }
                 if sent >= limit {
@@ -176,17 +199,23 @@ pub(crate) async fn stream(
                 }
             }
             if taken.closed {
-                let _ = tx.send_timeout(line(GO_AWAY), send_time).await;
+                let _ = tx.send_timeout((line(GO_AWAY), None), send_time).await;
                 return;
             }
         }
     });
-    javascript_stream(rx)
+    javascript_stream(rx, client_flushes)
 }
 
-fn javascript_stream(rx: mpsc::Receiver<Bytes>) -> Response<ResponseBody> {
+/// Bytes of a response, and the messages they carry.
+type Chunk = (Bytes, Option<Delivery>);
+
+fn javascript_stream(
+    rx: mpsc::Receiver<Chunk>,
+    flushes: Option<Flushes>,
+) -> Response<ResponseBody> {
     let mut response = javascript(Bytes::new());
-    *response.body_mut() = ChannelBody(rx).boxed();
+    *response.body_mut() = ChannelBody { rx, flushes }.boxed();
     response
 }
 
@@ -233,8 +262,13 @@ where
     plain(StatusCode::NO_CONTENT, "")
 }
 
-/// A response body fed by a channel, ending when the sender is dropped.
-struct ChannelBody(mpsc::Receiver<Bytes>);
+/// A response body fed by a channel, ending when the sender is dropped. The messages of a
+/// chunk hyper takes count as written once the connection flushed it (at once without
+/// [`Flushes`]); chunks never taken give theirs back to the session.
+struct ChannelBody {
+    rx: mpsc::Receiver<Chunk>,
+    flushes: Option<Flushes>,
+}
 
 impl hyper::body::Body for ChannelBody {
     type Data = Bytes;
@@ -244,8 +278,14 @@ impl hyper::body::Body for ChannelBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        self.0
-            .poll_recv(cx)
-            .map(|chunk| chunk.map(|data| Ok(Frame::data(data))))
+        let chunk = std::task::ready!(self.rx.poll_recv(cx));
+        Poll::Ready(chunk.map(|(data, delivery)| {
+            match (delivery, &self.flushes) {
+                (Some(delivery), Some(flushes)) => flushes.after_next_flush(delivery),
+                (Some(delivery), None) => delivery.written(),
+                (None, _) => {}
+            }
+            Ok(Frame::data(data))
+        }))
     }
 }
