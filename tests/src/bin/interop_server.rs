@@ -21,8 +21,8 @@ use std::io::{Read as _, Write as _};
 
 use serde::{Deserialize, Serialize};
 use stomp_server::{
-    message_exception_handler, message_mapping, send_to, send_to_user, subscribe_mapping, Payload,
-    PayloadError, Principal, StompServer,
+    message_exception_handler, message_mapping, send_to, send_to_user, subscribe_mapping, Limits,
+    Payload, PayloadError, Principal, StompServer,
 };
 use tests::server_support::{login_interceptor, parse_addr};
 
@@ -175,6 +175,12 @@ async fn main() -> std::process::ExitCode {
         .allowed_origins(["*"])
         .heartbeat(10_000, 10_000)
         .interceptor(login_interceptor)
+        // The load tool opens thousands of connections from one address, as many at once
+        // as --connect-concurrency says: no per-address cap on connections still in HTTP.
+        .limits(Limits {
+            max_pending_connections_per_address: 0,
+            ..Limits::default()
+        })
         .stats_log_interval(None)
         .build()
     {
