@@ -185,6 +185,13 @@ pub struct BrokerConfig {
     /// subscriptions may hold the rest (at least the other half), and one past it is a slow
     /// consumer: its session gets an `ERROR` and is closed.
     pub max_unacked_bytes_per_session: usize,
+    /// Most bytes the acknowledging subscriptions of every session hold together (default
+    /// 256 MiB), so that many sessions that never acknowledge cannot add up past the
+    /// machine's memory. At the bound a point-to-point consumer gets nothing more until
+    /// something is acknowledged (the messages wait in their queue), and a broadcast
+    /// subscription that would pass it is a slow consumer: its session gets an `ERROR`
+    /// naming both bounds and is closed.
+    pub max_unacked_bytes_total: usize,
     /// Deliveries of one message before it is given up (default 5): a message `NACK`ed (or
     /// left unacknowledged by a departing point-to-point consumer) this many times goes to
     /// the dead-letter destination instead of being delivered again.
@@ -206,6 +213,7 @@ impl Default for BrokerConfig {
             max_held_bytes_per_queue: 16 * 1024 * 1024,
             max_held_bytes_total: 256 * 1024 * 1024,
             max_unacked_bytes_per_session: 4 * 1024 * 1024,
+            max_unacked_bytes_total: 256 * 1024 * 1024,
             max_delivery_attempts: 5,
             dead_letter_destination: None,
         }

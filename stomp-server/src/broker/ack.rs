@@ -98,17 +98,33 @@ impl Load {
         (queue, total.saturating_sub(queue))
     }
 
-    /// True when the session may hold `bytes` more within `limit`: point-to-point
-    /// consumers within half of it, broadcast subscriptions within what point-to-point
-    /// leaves (at least the other half). Always when that kind holds nothing, so that one
-    /// message larger than its share still goes.
-    pub(crate) fn fits(&self, bytes: usize, limit: usize) -> bool {
+    /// True when the session may hold `bytes` more: point-to-point consumers within half of
+    /// `bounds.session`, broadcast subscriptions within what point-to-point leaves (at least
+    /// the other half), and every session together within `bounds.broker`. Always when
+    /// that kind of the session holds nothing, so that one message larger than its share
+    /// still goes, and so that a consumer held back by other sessions still gets one message
+    /// whose acknowledgement brings it the next (nothing else would wake a queue consumer
+    /// that holds nothing). The broker's bound can so be passed by one message per session
+    /// and kind at most.
+    pub(crate) fn fits(&self, bytes: usize, bounds: ByteBounds) -> bool {
         let (queue, broadcast) = self.split();
-        let share = limit / 2;
-        if self.point_to_point {
-            return queue == 0 || queue.saturating_add(bytes) <= share;
+        let held = if self.point_to_point {
+            queue
+        } else {
+            broadcast
+        };
+        if held == 0 {
+            return true;
         }
-        broadcast == 0 || broadcast.saturating_add(bytes) <= limit - queue.min(share)
+        let broker = self.broker.unacked_bytes.load(Ordering::Relaxed);
+        if broker.saturating_add(bytes) > bounds.broker {
+            return false;
+        }
+        let share = bounds.session / 2;
+        if self.point_to_point {
+            return queue.saturating_add(bytes) <= share;
+        }
+        broadcast.saturating_add(bytes) <= bounds.session - queue.min(share)
     }
 
     /// What the session holds.
@@ -117,13 +133,34 @@ impl Load {
     }
 }
 
+/// The byte bounds of unacknowledged (and waiting) messages: per session
+/// (`BrokerConfig::max_unacked_bytes_per_session`) and for the whole broker
+/// (`BrokerConfig::max_unacked_bytes_total`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ByteBounds {
+    /// Most bytes one session's acknowledging subscriptions hold together.
+    pub(crate) session: usize,
+    /// Most bytes every acknowledging subscription of the broker holds together.
+    pub(crate) broker: usize,
+}
+
+impl ByteBounds {
+    /// The bounds `config` sets.
+    pub(crate) fn of(config: &crate::config::BrokerConfig) -> ByteBounds {
+        ByteBounds {
+            session: config.max_unacked_bytes_per_session,
+            broker: config.max_unacked_bytes_total,
+        }
+    }
+}
+
 /// The bounds a broadcast subscriber's messages wait within.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Backlog {
     /// Most messages waiting behind the prefetch window of one subscription.
     pub(crate) max_pending: usize,
-    /// Most bytes the session's acknowledging subscriptions hold together.
-    pub(crate) max_session_bytes: usize,
+    /// Most bytes held unacknowledged or waiting, per session and in all.
+    pub(crate) bytes: ByteBounds,
 }
 
 /// What [`Tracker::offer`] did with a message.
@@ -184,10 +221,10 @@ impl Tracker {
     }
 
     /// Point-to-point: true when one more message of `bytes` may be delivered now, within
-    /// the window and the point-to-point half of the session's byte bound
-    /// `max_session_bytes` (see [`Load`]).
-    pub(crate) fn has_room_for(&self, bytes: usize, max_session_bytes: usize) -> bool {
-        self.has_room() && self.load.fits(bytes, max_session_bytes)
+    /// the window, the point-to-point half of the session's byte bound and the broker's
+    /// (see [`Load`]).
+    pub(crate) fn has_room_for(&self, bytes: usize, bounds: ByteBounds) -> bool {
+        self.has_room() && self.load.fits(bytes, bounds)
     }
 
     /// True when the window has room for one more message.
@@ -260,7 +297,7 @@ impl Tracker {
         delivery: Delivery,
         backlog: Backlog,
     ) -> Offered {
-        let fits = self.load.fits(delivery.size(), backlog.max_session_bytes);
+        let fits = self.load.fits(delivery.size(), backlog.bytes);
         if fits && self.pending.is_empty() && self.has_room() {
             return match self.deliver(subscriber, delivery) {
                 Ok(()) => Offered::Delivered,
@@ -272,7 +309,7 @@ impl Tracker {
             return Offered::Refused;
         }
         if !fits || self.pending.len() >= backlog.max_pending {
-            close_slow_consumer(subscriber, self, backlog.max_session_bytes);
+            close_slow_consumer(subscriber, self, backlog.bytes);
             let dropped: usize = self.pending.drain(..).map(|d| d.size()).sum();
             self.release(dropped);
             return Offered::Refused;
@@ -359,13 +396,14 @@ pub(crate) fn parse_ack_id(ack: &str) -> Option<(u64, &str)> {
     Some((message_id.parse().ok()?, subscription))
 }
 
-fn close_slow_consumer(subscriber: &Subscriber, tracker: &Tracker, max_session_bytes: usize) {
+fn close_slow_consumer(subscriber: &Subscriber, tracker: &Tracker, bounds: ByteBounds) {
     let unacked = tracker.unacked.len();
     let pending = tracker.pending.len();
     let held = tracker.load.held();
+    let all = tracker.load.broker.unacked_bytes.load(Ordering::Relaxed);
     let message = format!(
-        "slow consumer: subscription `{}` has {unacked} unacknowledged messages and {pending} more waiting; the session holds {held} bytes unacknowledged or waiting (limit {max_session_bytes}); closing",
-        subscriber.id
+        "slow consumer: subscription `{}` has {unacked} unacknowledged messages and {pending} more waiting; the session holds {held} bytes unacknowledged or waiting (limit {}), the server {all} (limit {}); closing",
+        subscriber.id, bounds.session, bounds.broker
     );
     tracing::warn!(session = %subscriber.session.id, subscription = %crate::log::Escaped(&subscriber.id), unacked, pending, held, "closing slow consumer: too many messages waiting for acknowledgement");
     let session = &subscriber.session;

@@ -23,7 +23,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 
-use super::ack::Delivery;
+use super::ack::{ByteBounds, Delivery};
 use super::fanout::encode;
 use super::registry::Subscriber;
 use super::{BrokerError, PublishedMessage};
@@ -469,7 +469,7 @@ fn try_deliver(
 ) -> Result<(), Delivery> {
     if let Some(tracker) = &consumer.tracker {
         let mut tracker = lock(tracker);
-        if !tracker.has_room_for(delivery.size(), config.max_unacked_bytes_per_session) {
+        if !tracker.has_room_for(delivery.size(), ByteBounds::of(config)) {
             return Err(delivery);
         }
         return tracker.deliver(consumer, delivery);

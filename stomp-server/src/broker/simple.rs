@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
-use super::ack::{parse_ack_id, Backlog, Delivery, Load, Tracker};
+use super::ack::{parse_ack_id, Backlog, ByteBounds, Delivery, Load, Tracker};
 use super::fanout::FanOut;
 use super::queue::Queues;
 use super::registry::{Subscriber, SubscriptionRegistry};
@@ -125,7 +125,7 @@ impl SimpleBroker {
         }
         let backlog = Backlog {
             max_pending: self.config.max_pending_per_subscription,
-            max_session_bytes: self.config.max_unacked_bytes_per_session,
+            bytes: ByteBounds::of(&self.config),
         };
         let mut fanout = FanOut::new(&message, seq, backlog);
         // A session's user destination reaches that session's subscriptions only, whatever

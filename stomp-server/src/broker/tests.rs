@@ -223,3 +223,47 @@ fn acknowledge(
         .acknowledge(&session.id, &request)
         .expect("acknowledged");
 }
+
+#[test]
+fn sessions_that_never_acknowledge_cannot_add_up_past_the_brokers_bound() {
+    // Each session may hold 1,000 bytes; all of them together 1,500.
+    let broker = broker(BrokerConfig {
+        max_unacked_bytes_per_session: 1_000,
+        max_unacked_bytes_total: 1_500,
+        ..BrokerConfig::default()
+    });
+    let (first, mut first_rx) = SessionHandle::with_queue("s1", usize::MAX);
+    let (second, mut second_rx) = SessionHandle::with_queue("s2", usize::MAX);
+    subscribe_as(&broker, &first, "a", "/topic/t", AckMode::Client);
+    subscribe_as(&broker, &second, "b", "/topic/t", AckMode::Client);
+    // 111 bytes a message: six reach both (1,332 held), the seventh would pass 1,500.
+    publish(&broker, "/topic/t", 0..6);
+    assert_eq!(numbers(&take(&mut first_rx)), (0..6).collect::<Vec<_>>());
+    assert_eq!(numbers(&take(&mut second_rx)), (0..6).collect::<Vec<_>>());
+    publish(&broker, "/topic/t", 6..7);
+    let (first_closed, second_closed) = (
+        first.outbound.close_cause() == crate::session::CloseCause::AckBacklog,
+        second.outbound.close_cause() == crate::session::CloseCause::AckBacklog,
+    );
+    // The first still fits (1,443 bytes), the second would pass 1,500.
+    assert!(
+        !first_closed && second_closed,
+        "{first_closed} {second_closed}"
+    );
+    let first_taken = take(&mut first_rx);
+    assert_eq!(numbers(&first_taken), [6]);
+    // A point-to-point consumer of a third session waits instead of being closed.
+    publish(&broker, "/queue/q", 100..103);
+    let (third, mut third_rx) = SessionHandle::with_queue("s3", usize::MAX);
+    subscribe(&broker, &third, "/queue/q", AckMode::Client);
+    // 1,443 bytes are held: the consumer gets one message (its own half of 500 would take
+    // four), and the next when it acknowledges that one; it is not closed.
+    let one = take(&mut third_rx);
+    assert_eq!(numbers(&one), [100]);
+    acknowledge(&broker, &third, &one[0]);
+    assert_eq!(numbers(&take(&mut third_rx)), [101]);
+    assert_eq!(
+        third.outbound.close_cause(),
+        crate::session::CloseCause::None
+    );
+}
