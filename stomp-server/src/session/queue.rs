@@ -24,7 +24,7 @@ use super::outbound::OutboundItem;
 /// at most two buffers this size (a few KiB), whatever burst it once took.
 const KEEP_CAPACITY: usize = 128;
 
-/// What [`Queue::push`] did.
+/// What [`Sender::push`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Pushed {
     /// Queued for the writer.
