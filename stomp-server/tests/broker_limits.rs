@@ -7,20 +7,14 @@ mod common;
 
 use std::time::Duration;
 
-use common::{error_message, next_body, send_all, subscribe_acking, TestServer, WAIT};
+use common::{
+    error_message, next_body, point_to_point, send_all, subscribe_acking, TestServer, WAIT,
+};
 use stomp_server::client::ClientError;
-use stomp_server::{BrokerConfig, Command, Frame, Handlers, StompServer};
+use stomp_server::{BrokerConfig, Command, Frame};
 
 async fn server_with(config: BrokerConfig) -> TestServer {
-    TestServer::start(
-        StompServer::builder()
-            .handlers(Handlers::new())
-            .broker_config(BrokerConfig {
-                point_to_point_prefixes: vec!["/queue".to_owned()],
-                ..config
-            }),
-    )
-    .await
+    TestServer::start(point_to_point(config)).await
 }
 
 /// A body of `size` bytes.

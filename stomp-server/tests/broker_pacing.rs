@@ -9,11 +9,11 @@ mod raw;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{send_all, TestServer};
+use common::{point_to_point, send_all, TestServer};
 use futures_util::SinkExt;
 use raw::{raw, read_text};
 use stomp_server::client::{StompSession, Subscription};
-use stomp_server::{BrokerConfig, Command, Frame, Handlers, Limits, StompServer};
+use stomp_server::{BrokerConfig, Command, Frame, Limits};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 /// A safety net against hanging only: every message normally arrives in well under this.
@@ -24,16 +24,7 @@ async fn queue_server(config: BrokerConfig) -> TestServer {
 }
 
 async fn queue_server_with(config: BrokerConfig, limits: Limits) -> TestServer {
-    TestServer::start(
-        StompServer::builder()
-            .handlers(Handlers::new())
-            .limits(limits)
-            .broker_config(BrokerConfig {
-                point_to_point_prefixes: vec!["/queue".to_owned()],
-                ..config
-            }),
-    )
-    .await
+    TestServer::start(point_to_point(config).limits(limits)).await
 }
 
 /// Limits raised so that a 100,000-message backlog fits.
@@ -90,50 +81,55 @@ async fn receive_in_order(
     }
 }
 
+/// Publishes `count` bodies of `size` bytes to `destination` with no consumer, then one
+/// consumer in `ack` mode (acknowledging every `ack_every`, 0: never) must receive them all,
+/// in order.
+async fn backlog_drains_whole(
+    config: BrokerConfig,
+    destination: &str,
+    (count, size): (usize, usize),
+    ack: &str,
+    ack_every: usize,
+) {
+    let server = queue_server(config).await;
+    let publisher = server.connect_anonymous().await;
+    let sent = bodies(count, size);
+    send_all(&publisher, destination, &sent).await;
+    let consumer = server.connect_anonymous().await;
+    let mut sub = subscribe(&consumer, destination, ack).await;
+    receive_in_order(&consumer, &mut sub, &sent, ack_every).await;
+}
+
 #[tokio::test]
 async fn an_auto_ack_consumer_receives_a_backlog_larger_than_its_send_buffer() {
-    let server = queue_server(BrokerConfig::default()).await;
-    let publisher = server.connect_anonymous().await;
     // 4,000 × 200 bytes: more than the 512 KiB send buffer at once.
-    let sent = bodies(4_000, 200);
-    send_all(&publisher, "/queue/pacing-auto", &sent).await;
-    let consumer = server.connect_anonymous().await;
-    let mut sub = subscribe(&consumer, "/queue/pacing-auto", "auto").await;
-    receive_in_order(&consumer, &mut sub, &sent, 0).await;
+    let config = BrokerConfig::default();
+    backlog_drains_whole(config, "/queue/pacing-auto", (4_000, 200), "auto", 0).await;
 }
 
 #[tokio::test]
 async fn a_client_ack_consumer_receives_a_backlog_larger_than_its_send_buffer() {
-    let server = queue_server(BrokerConfig::default()).await;
-    let publisher = server.connect_anonymous().await;
     // 1,500 × 1,000 bytes: the 1,000-message window alone is twice the send buffer.
-    let sent = bodies(1_500, 1_000);
-    send_all(&publisher, "/queue/pacing-client", &sent).await;
-    let consumer = server.connect_anonymous().await;
-    let mut sub = subscribe(&consumer, "/queue/pacing-client", "client").await;
-    receive_in_order(&consumer, &mut sub, &sent, 100).await;
+    let config = BrokerConfig::default();
+    backlog_drains_whole(
+        config,
+        "/queue/pacing-client",
+        (1_500, 1_000),
+        "client",
+        100,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_hundred_thousand_message_backlog_drains_to_one_auto_consumer() {
-    let server = queue_server(roomy()).await;
-    let publisher = server.connect_anonymous().await;
-    let sent = bodies(100_000, 16);
-    send_all(&publisher, "/queue/pacing-100k-auto", &sent).await;
-    let consumer = server.connect_anonymous().await;
-    let mut sub = subscribe(&consumer, "/queue/pacing-100k-auto", "auto").await;
-    receive_in_order(&consumer, &mut sub, &sent, 0).await;
+    backlog_drains_whole(roomy(), "/queue/pacing-100k-auto", (100_000, 16), "auto", 0).await;
 }
 
 #[tokio::test]
 async fn a_hundred_thousand_message_backlog_drains_to_one_client_ack_consumer() {
-    let server = queue_server(roomy()).await;
-    let publisher = server.connect_anonymous().await;
-    let sent = bodies(100_000, 16);
-    send_all(&publisher, "/queue/pacing-100k-client", &sent).await;
-    let consumer = server.connect_anonymous().await;
-    let mut sub = subscribe(&consumer, "/queue/pacing-100k-client", "client").await;
-    receive_in_order(&consumer, &mut sub, &sent, 500).await;
+    let destination = "/queue/pacing-100k-client";
+    backlog_drains_whole(roomy(), destination, (100_000, 16), "client", 500).await;
 }
 
 /// A frame read by hand: command, headers, body.

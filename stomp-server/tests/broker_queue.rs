@@ -10,23 +10,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{
-    error_message, login_interceptor, next_body, nothing_more, send_all, subscribe_acking,
-    TestServer, QUIET, WAIT,
+    error_message, login_interceptor, next_body, nothing_more, point_to_point, send_all,
+    subscribe_acking, TestServer, QUIET, WAIT,
 };
 use stomp_server::client::ClientError;
 use stomp_server::{BrokerConfig, ClientUserSends, Command, Frame, Handlers, StompServer};
 
 async fn queue_server(config: BrokerConfig) -> TestServer {
-    TestServer::start(
-        StompServer::builder()
-            .handlers(Handlers::new())
-            .interceptor(login_interceptor)
-            .broker_config(BrokerConfig {
-                point_to_point_prefixes: vec!["/queue".to_owned()],
-                ..config
-            }),
-    )
-    .await
+    TestServer::start(point_to_point(config).interceptor(login_interceptor)).await
 }
 
 fn numbered(count: usize) -> Vec<String> {

@@ -12,6 +12,14 @@ pub(crate) fn no_handlers() -> StompServerBuilder {
     stomp_server::StompServer::builder().handlers(stomp_server::Handlers::new())
 }
 
+/// [`no_handlers`] with `config`, serving `/queue/..` as point-to-point queues.
+pub(crate) fn point_to_point(config: stomp_server::BrokerConfig) -> StompServerBuilder {
+    no_handlers().broker_config(stomp_server::BrokerConfig {
+        point_to_point_prefixes: vec!["/queue".to_owned()],
+        ..config
+    })
+}
+
 /// A running server on 127.0.0.1 with a random port; stops when dropped.
 pub(crate) struct TestServer {
     pub(crate) port: u16,
