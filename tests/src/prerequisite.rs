@@ -78,3 +78,22 @@ pub fn missing_for_browser(root: &std::path::Path, extra: &[&str]) -> Vec<String
     }
     missing
 }
+
+/// True when Java and Maven run (the Spring tests); otherwise reports them missing for
+/// `test` (a loud SKIPPED, or a failure under `STOMP_REQUIRE_ALL=1`) and returns false.
+pub fn java_and_maven(test: &str) -> bool {
+    for (tool, arg) in [("java", "-version"), ("mvn", "-v")] {
+        let problem = match std::process::Command::new(tool).arg(arg).output() {
+            Ok(out) if out.status.success() => continue,
+            Ok(out) => format!("`{tool} {arg}` failed ({})", out.status),
+            Err(error) => format!("{tool} ({error})"),
+        };
+        missing(
+            test,
+            &format!("{problem} missing"),
+            "apt-get install -y default-jdk-headless maven; bash tests/spring/install.sh",
+        );
+        return false;
+    }
+    true
+}

@@ -12,31 +12,14 @@ use std::process::Command;
 use std::time::Duration;
 
 use tests::demo_process::{build, run_with_timeout, DemoProcess, Target};
-use tests::prerequisite::{missing, workspace_root};
+use tests::prerequisite::{java_and_maven, workspace_root};
 
 /// Maven compiles and runs the JUnit tests: a first run also downloads the dependencies.
 const MAVEN_TIMEOUT: Duration = Duration::from_secs(900);
 
-/// Why Java or Maven cannot run the tests.
-fn java_problem() -> Option<String> {
-    for (tool, arg) in [("java", "-version"), ("mvn", "-v")] {
-        match Command::new(tool).arg(arg).output() {
-            Ok(out) if out.status.success() => {}
-            Ok(out) => return Some(format!("`{tool} {arg}` failed ({})", out.status)),
-            Err(error) => return Some(format!("{tool} ({error})")),
-        }
-    }
-    None
-}
-
 #[test]
 fn spring_stomp_client_talks_to_demo_chat_and_the_greeting_example() {
-    if let Some(problem) = java_problem() {
-        missing(
-            "Spring client test",
-            &format!("{problem} missing"),
-            "apt-get install -y default-jdk-headless maven; bash tests/spring/install.sh",
-        );
+    if !java_and_maven("Spring client test") {
         return;
     }
     let root = workspace_root();

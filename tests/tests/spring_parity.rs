@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use conversation::{disconnect_script, play, script, Seen, Transcript};
 use tests::demo_process::spawn_line_copier;
-use tests::prerequisite::{missing, workspace_root};
+use tests::prerequisite::{java_and_maven, workspace_root};
 
 /// How long the Spring app may take to build (first run) and start.
 const SPRING_START: Duration = Duration::from_secs(300);
@@ -34,21 +34,6 @@ const DELIBERATE: &[(&str, &str)] = &[
     ("no handler", "a SEND to an application destination no handler maps gets an ERROR (and the session closes); Spring drops it silently"),
     ("disconnect", "after the RECEIPT of a DISCONNECT the server closes the WebSocket (1000) rather than waiting for the client to"),
 ];
-
-fn java_missing() -> Option<String> {
-    for (tool, arg) in [("java", "-version"), ("mvn", "-v")] {
-        let ok = Command::new(tool)
-            .arg(arg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            return Some(tool.to_owned());
-        }
-    }
-    None
-}
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -152,12 +137,7 @@ fn differences(spring: &Transcript, ours: &Transcript) -> Vec<(&'static str, Str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_conversation_gets_the_same_answers_as_from_spring() {
-    if let Some(tool) = java_missing() {
-        missing(
-            "Spring parity test",
-            &format!("{tool} missing"),
-            "apt-get install -y default-jdk-headless maven; bash tests/spring/install.sh",
-        );
+    if !java_and_maven("Spring parity test") {
         return;
     }
     let port = free_port();
