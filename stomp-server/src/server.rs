@@ -584,13 +584,15 @@ async fn serve_http<I>(
     // The place is held until this function returns: the connection closed, or was
     // upgraded. SockJS sessions release it earlier, through the request.
     // SockJS responses count as written once the connection flushed them.
-    let flushes = Flushes::default();
+    let flushes = routes.sockjs.is_some().then(Flushes::default);
     let io = FlushedIo::new(io, flushes.clone());
     let service = service_fn(move |mut request: http::Request<hyper::body::Incoming>| {
         if let Some(place) = &place {
             request.extensions_mut().insert(place.clone());
         }
-        request.extensions_mut().insert(flushes.clone());
+        if let Some(flushes) = &flushes {
+            request.extensions_mut().insert(flushes.clone());
+        }
         serve_request(
             request,
             Arc::clone(&app),
