@@ -7,11 +7,12 @@
 //! `content-length` or up to the first NUL. [`FrameLimits`] are checked as the bytes
 //! arrive, never after buffering a whole frame.
 //!
-//! Layout: `decode/head.rs` scans and parses heads, `decode/error.rs` holds
-//! [`DecodeError`], `decode/tests.rs` the unit tests (the STOMP 1.2 specification's
-//! examples among them).
+//! Layout: `decode/head.rs` scans and parses heads, `decode/tests.rs` the unit tests (the
+//! STOMP 1.2 specification's examples among them). [`DecodeError`] and [`FrameLimits`] live in
+//! modules of their own (`error.rs`, `limits.rs`) because header unescaping
+//! ([`Escaping`]) fails with the same error: the decoder and the escaping rules both import
+//! them, and neither imports the other's dependants.
 
-mod error;
 mod head;
 #[cfg(test)]
 mod tests;
@@ -19,35 +20,11 @@ mod tests;
 use bytes::{Buf, Bytes, BytesMut};
 use memchr::memchr;
 
-pub(crate) use self::error::quote;
-pub use self::error::DecodeError;
 use self::head::{parse_head, HeadScan};
+pub use crate::error::DecodeError;
 use crate::escape::Escaping;
+pub use crate::limits::FrameLimits;
 use crate::{Command, Frame, Headers, Version};
-
-/// Limits the decoder enforces while bytes arrive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FrameLimits {
-    /// Largest frame, command line to NUL included (default 65536, as Spring).
-    pub max_frame_size: usize,
-    /// Most headers in one frame (default 64).
-    pub max_headers: usize,
-    /// Longest header line or command line in bytes, before unescaping (default 8192).
-    pub max_header_line: usize,
-    /// Largest `content-length` accepted (default 65536).
-    pub max_content_length: usize,
-}
-
-impl Default for FrameLimits {
-    fn default() -> FrameLimits {
-        FrameLimits {
-            max_frame_size: 64 * 1024,
-            max_headers: 64,
-            max_header_line: 8 * 1024,
-            max_content_length: 64 * 1024,
-        }
-    }
-}
 
 /// An incremental STOMP decoder.
 ///

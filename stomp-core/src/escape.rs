@@ -20,7 +20,7 @@
 use bytes::{BufMut, BytesMut};
 use memchr::memchr;
 
-use crate::decode::{quote, DecodeError};
+use crate::error::{quote, DecodeError};
 use crate::{Command, Version};
 
 /// The bytes replaced where nothing is escaped (1.0, the `CONNECT` family): NUL, LF, CR.

@@ -17,10 +17,12 @@
 pub mod command;
 pub mod decode;
 pub mod encode;
+mod error;
 pub mod escape;
 pub mod frame;
 pub mod headers;
 pub mod heartbeat;
+mod limits;
 pub mod pattern;
 pub mod version;
 

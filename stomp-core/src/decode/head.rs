@@ -3,9 +3,9 @@
 
 use memchr::memchr;
 
-use super::error::{quote, QUOTE_LIMIT};
-use super::{DecodeError, FrameLimits};
+use crate::error::{quote, DecodeError, QUOTE_LIMIT};
 use crate::escape::Escaping;
+use crate::limits::FrameLimits;
 use crate::{names, Command, Headers};
 
 /// Scan state for the head of the frame at the start of the buffer.

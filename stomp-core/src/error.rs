@@ -7,28 +7,28 @@ pub(crate) const QUOTE_LIMIT: usize = 40;
 /// `message` header of an `ERROR` frame.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
-    /// The frame grew past [`FrameLimits::max_frame_size`](super::FrameLimits::max_frame_size).
+    /// The frame grew past [`FrameLimits::max_frame_size`](crate::FrameLimits::max_frame_size).
     #[error("frame exceeds {limit} bytes")]
     FrameTooLarge {
         /// The configured limit.
         limit: usize,
     },
     /// The frame has more headers than
-    /// [`FrameLimits::max_headers`](super::FrameLimits::max_headers).
+    /// [`FrameLimits::max_headers`](crate::FrameLimits::max_headers).
     #[error("frame has more than {limit} headers")]
     TooManyHeaders {
         /// The configured limit.
         limit: usize,
     },
     /// A command or header line is longer than
-    /// [`FrameLimits::max_header_line`](super::FrameLimits::max_header_line).
+    /// [`FrameLimits::max_header_line`](crate::FrameLimits::max_header_line).
     #[error("header line exceeds {limit} bytes")]
     HeaderLineTooLong {
         /// The configured limit.
         limit: usize,
     },
     /// The `content-length` header is above
-    /// [`FrameLimits::max_content_length`](super::FrameLimits::max_content_length).
+    /// [`FrameLimits::max_content_length`](crate::FrameLimits::max_content_length).
     #[error("content-length {length} exceeds the limit of {limit} bytes")]
     ContentLengthTooLarge {
         /// The value the frame announced.
