@@ -3,10 +3,11 @@
 //! Everything generated names the runtime through `::stomp_server::__private`, so users
 //! depend on `stomp-server` alone and nothing leaks into their namespace.
 
-use proc_macro2::{Ident, TokenStream};
-use quote::{quote, quote_spanned, ToTokens};
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
 use syn::{Attribute, Signature};
 
+use crate::names::unraw;
 use crate::params::Param;
 
 /// `let __out = user_fn(__arg0, ..)` (+ `.await`), then `outcome!(__out)`: the end of every
@@ -53,52 +54,10 @@ pub(crate) fn mark_used<'a>(attrs: impl IntoIterator<Item = &'a Attribute>) -> T
     }
 }
 
-/// The identifier as text, without a leading `r#`.
-pub(crate) fn unraw(ident: &Ident) -> String {
-    let text = ident.to_string();
-    match text.strip_prefix("r#") {
-        Some(stripped) => stripped.to_owned(),
-        None => text,
-    }
-}
-
-/// A type written as compact text for logs: `Box<dyn std::error::Error>`. Spaces are kept
-/// only where removing them would glue two words together.
-pub(crate) fn type_name(ty: &impl ToTokens) -> String {
-    let spaced = ty.to_token_stream().to_string();
-    let chars: Vec<char> = spaced.chars().collect();
-    let is_word = |c: char| c.is_alphanumeric() || c == '_';
-    let mut compact = String::with_capacity(spaced.len());
-    for (index, &c) in chars.iter().enumerate() {
-        if c == ' ' {
-            let before = compact.chars().last();
-            let after = chars.get(index + 1).copied();
-            if let (Some(before), Some(after)) = (before, after) {
-                if is_word(before) && is_word(after) {
-                    compact.push(' ');
-                }
-            }
-            continue;
-        }
-        compact.push(c);
-    }
-    compact
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use syn::{parse_quote, Type};
-
-    #[test]
-    fn compact_type_names() {
-        let ty: Type = parse_quote!(Box<dyn std::error::Error + Send>);
-        assert_eq!(type_name(&ty), "Box<dyn std::error::Error+Send>");
-        let ty: Type = parse_quote!(ChatError);
-        assert_eq!(type_name(&ty), "ChatError");
-        let ty: Type = parse_quote!(crate::errors::Bad<'static, u8>);
-        assert_eq!(type_name(&ty), "crate::errors::Bad<'static,u8>");
-    }
+    use syn::parse_quote;
 
     #[test]
     fn consumed_attributes_are_used() {
@@ -125,7 +84,6 @@ mod tests {
         let code = call_and_convert(&sig, 2).to_string();
         assert!(code.contains("post (__arg0 , __arg1) . await"), "{code}");
         let sig: Signature = parse_quote!(fn r#type());
-        assert_eq!(unraw(&sig.ident), "type");
         let code = call_and_convert(&sig, 0).to_string();
         assert!(code.contains("r#type ()"), "{code}");
     }

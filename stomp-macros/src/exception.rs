@@ -9,8 +9,9 @@ use syn::punctuated::Punctuated;
 use syn::{FnArg, ItemFn, Meta, Token, Type};
 
 use crate::attr_kind::{is_header, take_ours, AttrKind};
-use crate::codegen::{call_and_convert, location, mark_used, type_name};
+use crate::codegen::{call_and_convert, location, mark_used};
 use crate::diagnostics::Errors;
+use crate::names::type_name;
 use crate::params::{analyse, type_span, Param};
 use crate::registration::check_single;
 use crate::routing_attrs::Routing;

@@ -32,6 +32,7 @@ mod exception;
 mod fallback;
 mod mapping;
 mod module_prefix;
+mod names;
 mod params;
 mod pattern_check;
 mod registration;

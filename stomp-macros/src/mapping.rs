@@ -5,7 +5,6 @@
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::quote;
 use stomp_core::pattern::DestinationPattern;
-use syn::parse::Parser;
 use syn::{FnArg, Item, ItemFn, LitStr, Signature};
 
 use crate::attr_kind::{take_ours, AttrKind};
@@ -13,7 +12,7 @@ use crate::codegen::{call_and_convert, location, mark_used};
 use crate::diagnostics::{did_you_mean_suffix, Errors};
 use crate::module_prefix;
 use crate::params::{analyse, Param, Source};
-use crate::pattern_check::mapping_pattern;
+use crate::pattern_check::{mapping_pattern, parse_pattern_arg};
 use crate::registration::check_single;
 use crate::routing_attrs::Routing;
 use crate::signature::check_free_fn;
@@ -35,30 +34,6 @@ pub(crate) fn expand(
             ),
         )),
     }
-}
-
-/// Parses the single string literal of a mapping attribute.
-pub(crate) fn parse_pattern_arg(kind: AttrKind, args: TokenStream) -> syn::Result<LitStr> {
-    let name = kind.name();
-    if args.is_empty() {
-        return Err(syn::Error::new(
-            Span::call_site(),
-            format!("`#[{name}]` needs a destination pattern, as in `#[{name}(\"/chat/<room>\")]`"),
-        ));
-    }
-    let usage = format!(
-        "`#[{name}]` takes exactly one string literal, as in `#[{name}(\"/chat/<room>\")]`"
-    );
-    let parser = |input: syn::parse::ParseStream<'_>| {
-        let lit: LitStr = input.parse()?;
-        if !input.is_empty() {
-            return Err(input.error("unexpected tokens after the pattern"));
-        }
-        Ok(lit)
-    };
-    parser
-        .parse2(args.clone())
-        .map_err(|_| syn::Error::new_spanned(args, usage))
 }
 
 fn expand_fn(kind: AttrKind, args: TokenStream, mut function: ItemFn) -> syn::Result<TokenStream> {
@@ -168,15 +143,6 @@ mod tests {
             .into_iter()
             .map(|e| e.to_string())
             .collect()
-    }
-
-    #[test]
-    fn pattern_argument() {
-        let kind = AttrKind::MessageMapping;
-        assert_eq!(parse_pattern_arg(kind, quote!("/a")).unwrap().value(), "/a");
-        assert!(parse_pattern_arg(kind, quote!()).is_err());
-        assert!(parse_pattern_arg(kind, quote!("/a", "/b")).is_err());
-        assert!(parse_pattern_arg(kind, quote!(a)).is_err());
     }
 
     #[test]

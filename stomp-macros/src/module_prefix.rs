@@ -14,8 +14,7 @@ use syn::{Attribute, Item, ItemMod, LitStr, Meta};
 
 use crate::attr_kind::AttrKind;
 use crate::diagnostics::Errors;
-use crate::mapping::parse_pattern_arg;
-use crate::pattern_check::{mapping_pattern, parse_either};
+use crate::pattern_check::{mapping_pattern, parse_either, parse_pattern_arg};
 
 /// Expands a mapping attribute (`kind`) written on a module.
 pub(crate) fn expand(

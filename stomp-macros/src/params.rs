@@ -14,8 +14,8 @@ use syn::spanned::Spanned;
 use syn::{Attribute, Expr, ExprLit, Lit, Meta, Pat, PatType, Type};
 
 use crate::attr_kind::is_header;
-use crate::codegen::unraw;
 use crate::diagnostics::Errors;
+use crate::names::unraw;
 
 /// Where an argument comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]

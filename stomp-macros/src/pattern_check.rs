@@ -4,8 +4,36 @@
 //! The separator is configured on the server, not known here: a pattern is accepted when it
 //! parses with `/` or with `.`, and the `/` error is reported when neither works.
 
+use proc_macro2::{Span, TokenStream};
 use stomp_core::pattern::{DestinationPattern, PatternError, Segment};
+use syn::parse::Parser;
 use syn::LitStr;
+
+use crate::attr_kind::AttrKind;
+
+/// Parses the single string literal of a mapping attribute.
+pub(crate) fn parse_pattern_arg(kind: AttrKind, args: TokenStream) -> syn::Result<LitStr> {
+    let name = kind.name();
+    if args.is_empty() {
+        return Err(syn::Error::new(
+            Span::call_site(),
+            format!("`#[{name}]` needs a destination pattern, as in `#[{name}(\"/chat/<room>\")]`"),
+        ));
+    }
+    let usage = format!(
+        "`#[{name}]` takes exactly one string literal, as in `#[{name}(\"/chat/<room>\")]`"
+    );
+    let parser = |input: syn::parse::ParseStream<'_>| {
+        let lit: LitStr = input.parse()?;
+        if !input.is_empty() {
+            return Err(input.error("unexpected tokens after the pattern"));
+        }
+        Ok(lit)
+    };
+    parser
+        .parse2(args.clone())
+        .map_err(|_| syn::Error::new_spanned(args, usage))
+}
 
 /// Parses `text` with `/`, else with `.`; the error is the one for `/`.
 pub(crate) fn parse_either(text: &str) -> Result<DestinationPattern, PatternError> {
@@ -49,6 +77,17 @@ pub(crate) fn destination_template(attr: &str, lit: &LitStr) -> syn::Result<Dest
 #[cfg(test)]
 mod tests {
     use super::*;
+    use quote::quote;
+
+    #[test]
+    fn pattern_argument() {
+        let kind = AttrKind::MessageMapping;
+        assert_eq!(parse_pattern_arg(kind, quote!("/a")).unwrap().value(), "/a");
+        assert!(parse_pattern_arg(kind, quote!()).is_err());
+        assert!(parse_pattern_arg(kind, quote!("/a", "/b")).is_err());
+        assert!(parse_pattern_arg(kind, quote!(a)).is_err());
+    }
+
     use proc_macro2::Span;
 
     fn lit(text: &str) -> LitStr {
