@@ -13,6 +13,7 @@
 //! - [`heartbeat`]: the `heart-beat` header and its negotiation.
 //! - [`pattern`]: [`DestinationPattern`] (`/chat/<room>`, `/chat/{room}`, `*`, `**`).
 #![warn(missing_docs)]
+#![warn(clippy::too_many_lines)]
 
 pub mod command;
 pub mod decode;

@@ -65,7 +65,29 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
 
     let parens = function.sig.paren_token.span.join();
     let mut inputs = function.sig.inputs.iter_mut();
-    let error_type: Option<Type> = match inputs.next() {
+    let error_type = error_parameter(inputs.next(), parens, &mut errors);
+    let params: Vec<Param> = inputs
+        .filter_map(|input| match input {
+            FnArg::Typed(typed) => Some(analyse(typed, &[], &mut errors)),
+            FnArg::Receiver(_) => None,
+        })
+        .collect();
+    errors.finish()?;
+    let error_type = error_type.ok_or_else(|| syn::Error::new(parens, "missing error type"))?;
+    let handler = Handler {
+        global,
+        error_type,
+        params,
+        routing: routing.to_tokens(),
+        used: mark_used(ours.iter().map(|(_, attr)| attr)),
+    };
+    Ok(handler.registration(&function))
+}
+
+/// The type of the first parameter, the error handled; `None` (with an error reported when
+/// it is missing) when there is none. A `#[header]` on it is reported and removed.
+fn error_parameter(first: Option<&mut FnArg>, parens: Span, errors: &mut Errors) -> Option<Type> {
+    match first {
         Some(FnArg::Typed(first)) => {
             first.attrs.retain(|attr| {
                 if is_header(attr) {
@@ -84,69 +106,81 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
             );
             None
         }
-    };
-    let params: Vec<Param> = inputs
-        .filter_map(|input| match input {
-            FnArg::Typed(typed) => Some(analyse(typed, &[], &mut errors)),
-            FnArg::Receiver(_) => None,
-        })
-        .collect();
-    errors.finish()?;
-    let error_type = error_type.ok_or_else(|| syn::Error::new(parens, "missing error type"))?;
+    }
+}
 
-    let invocation = Ident::new("__inv", Span::call_site());
-    let extractions = params
-        .iter()
-        .enumerate()
-        .map(|(index, param)| param.extraction(index + 1, &invocation));
-    let call = call_and_convert(&function.sig, params.len() + 1);
-    let arg0 = Param::arg_ident(0);
-    let exception_type = {
-        let ty = &error_type;
-        quote_spanned!(type_span(ty)=> <#ty as ::stomp_server::__private::ExceptionType>)
-    };
-    let error_type_name = type_name(&error_type);
-    let routing = routing.to_tokens();
-    let location = location(&function.sig);
-    let used = mark_used(ours.iter().map(|(_, attr)| attr));
-    Ok(quote! {
-        #function
-        const _: () = {
-            #used
-            fn __stomp_accepts(e: &::stomp_server::__private::HandlerError) -> bool {
-                #exception_type::matches(e)
-            }
-            fn __stomp_thunk(
-                __err: ::stomp_server::__private::HandlerError,
-                #invocation: ::stomp_server::__private::Invocation,
-            ) -> ::std::result::Result<
-                ::stomp_server::__private::BoxFuture<::stomp_server::__private::Outcome>,
-                (::stomp_server::__private::HandlerError, ::stomp_server::__private::Invocation),
-            > {
-                let #arg0 = match #exception_type::take(__err) {
-                    ::std::result::Result::Ok(e) => e,
-                    ::std::result::Result::Err(e) => {
-                        return ::std::result::Result::Err((e, #invocation))
-                    }
-                };
-                ::std::result::Result::Ok(::std::boxed::Box::pin(async move {
-                    #(#extractions)*
-                    #call
-                }))
-            }
-            ::stomp_server::__private::inventory::submit! {
-                ::stomp_server::__private::ExceptionHandlerDescriptor {
-                    global: #global,
-                    specificity: #exception_type::SPECIFICITY,
-                    error_type: #error_type_name,
-                    accepts: __stomp_accepts,
-                    routing: #routing,
-                    thunk: __stomp_thunk,
-                    location: #location,
+/// A checked exception handler, ready to be generated.
+struct Handler {
+    global: bool,
+    error_type: Type,
+    /// The parameters after the error.
+    params: Vec<Param>,
+    /// The `#[send_to]` / `#[send_to_user]` routing, as tokens.
+    routing: TokenStream,
+    /// `use .. as _;` for the attributes consumed.
+    used: TokenStream,
+}
+
+impl Handler {
+    /// The user's function, then the thunk and the `ExceptionHandlerDescriptor` registration.
+    fn registration(&self, function: &ItemFn) -> TokenStream {
+        let Handler {
+            global,
+            error_type,
+            params,
+            routing,
+            used,
+        } = self;
+        let invocation = Ident::new("__inv", Span::call_site());
+        let extractions = params
+            .iter()
+            .enumerate()
+            .map(|(index, param)| param.extraction(index + 1, &invocation));
+        let call = call_and_convert(&function.sig, params.len() + 1);
+        let arg0 = Param::arg_ident(0);
+        let exception_type = quote_spanned!(type_span(error_type)=>
+            <#error_type as ::stomp_server::__private::ExceptionType>);
+        let error_type_name = type_name(error_type);
+        let location = location(&function.sig);
+        quote! {
+            #function
+            const _: () = {
+                #used
+                fn __stomp_accepts(e: &::stomp_server::__private::HandlerError) -> bool {
+                    #exception_type::matches(e)
                 }
-            }
-        };
-    })
+                fn __stomp_thunk(
+                    __err: ::stomp_server::__private::HandlerError,
+                    #invocation: ::stomp_server::__private::Invocation,
+                ) -> ::std::result::Result<
+                    ::stomp_server::__private::BoxFuture<::stomp_server::__private::Outcome>,
+                    (::stomp_server::__private::HandlerError, ::stomp_server::__private::Invocation),
+                > {
+                    let #arg0 = match #exception_type::take(__err) {
+                        ::std::result::Result::Ok(e) => e,
+                        ::std::result::Result::Err(e) => {
+                            return ::std::result::Result::Err((e, #invocation))
+                        }
+                    };
+                    ::std::result::Result::Ok(::std::boxed::Box::pin(async move {
+                        #(#extractions)*
+                        #call
+                    }))
+                }
+                ::stomp_server::__private::inventory::submit! {
+                    ::stomp_server::__private::ExceptionHandlerDescriptor {
+                        global: #global,
+                        specificity: #exception_type::SPECIFICITY,
+                        error_type: #error_type_name,
+                        accepts: __stomp_accepts,
+                        routing: #routing,
+                        thunk: __stomp_thunk,
+                        location: #location,
+                    }
+                }
+            };
+        }
+    }
 }
 
 #[cfg(test)]

@@ -17,11 +17,12 @@
 //!   registering attribute on the same function; `relocate`: those attributes written above it.
 //! - `params`: path variables, `#[header]` parameters and extractors.
 //! - `signature`: the "plain free function" checks.
-//! - `pattern_check`: destination patterns, parsed with `stomp-core`.
+//! - `pattern_check`: destination patterns (and the pattern argument), parsed with `stomp-core`.
 //! - `registration`: one registering attribute per function.
 //! - `codegen`: generated pieces shared by the macros; `attr_kind`: recognising our
 //!   attributes; `diagnostics`: error collection and "did you mean"; `fallback`: what is
-//!   emitted beside errors.
+//!   emitted beside errors; `names`: identifiers and types as text.
+#![warn(clippy::too_many_lines)]
 
 use proc_macro::TokenStream;
 
