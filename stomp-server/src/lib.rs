@@ -70,10 +70,10 @@ pub use event::{EventListener, SessionEvent};
 pub use handler::{
     decode_payload, to_body, BoxFuture, Destination, ExceptionHandlerDescriptor, ExceptionThunk,
     ExceptionType, FromHeader, FromInvocation, HandlerDescriptor, HandlerError, HandlerThunk,
-    Handlers, HeaderError, Invocation, MappingKind, Message, MessageHeaders, MissingPrincipal,
-    MissingState, Outcome, PathVariable, PathVariableError, Payload, PayloadError, RegistryError,
-    ReplyMessage, ReplyRouting, SerializeError, SourceLocation, State, UserTarget,
-    APPLICATION_JSON, OCTET_STREAM, TEXT_PLAIN,
+    Handlers, HeaderError, IntoReply, Invocation, Json, MappingKind, Message, MessageHeaders,
+    MissingPrincipal, MissingState, Outcome, PathVariable, PathVariableError, Payload,
+    PayloadError, RegistryError, ReplyMessage, ReplyRouting, SerializeError, SourceLocation, State,
+    UserTarget, APPLICATION_JSON, OCTET_STREAM, TEXT_PLAIN,
 };
 pub use interceptor::{
     ChannelInterceptor, InterceptorContext, OutboundContext, OutboundInterceptor, Rejection,
@@ -101,7 +101,7 @@ pub use {::http, bytes::Bytes, http_body_util::Full};
 pub mod __private {
     pub use crate::__stomp_outcome as outcome;
     pub use crate::handler::extract::{extract, header, path_variable};
-    pub use crate::handler::reply::kinds;
+    pub use crate::handler::return_kinds as kinds;
     pub use crate::handler::{
         BoxFuture, ExceptionHandlerDescriptor, ExceptionType, HandlerDescriptor, HandlerError,
         Invocation, MappingKind, Outcome, ReplyRouting, SourceLocation, UserTarget,
