@@ -1,6 +1,7 @@
 //! Shared code of the `tests` crate: the engine of the `stomp-load` tool ([`load`]) and the
 //! skip-or-fail rule for outside prerequisites ([`prerequisite`]), what the test servers
-//! share ([`server_support`]), and the demo run as a child process ([`demo_process`]).
+//! share ([`server_support`]), the demo run as a child process ([`demo_process`]), and the
+//! module import graph that keeps the library crates free of cycles ([`module_graph`]).
 //!
 //! The integration tests live in `tests/`, the binaries (`interop_server`, `stomp-load`,
 //! `bare_broadcaster`) in `src/bin/`.
@@ -8,6 +9,8 @@
 pub mod demo_process;
 
 pub mod load;
+
+pub mod module_graph;
 
 pub mod prerequisite;
 
