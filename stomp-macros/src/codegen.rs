@@ -10,7 +10,8 @@ use syn::{Attribute, Signature};
 use crate::names::unraw;
 use crate::params::Param;
 
-/// `let __out = user_fn(__arg0, ..)` (+ `.await`), then `outcome!(__out)`: the end of every
+/// `let __out = user_fn(__arg0, ..)` (+ `.await`), then `outcome!(__out)` (the value through
+/// `IntoReply`, or the serde probe for a plain `Serialize` type): the end of every
 /// thunk body.
 pub(crate) fn call_and_convert(sig: &Signature, arg_count: usize) -> TokenStream {
     let name = &sig.ident;
