@@ -3,16 +3,18 @@
 //! Everything generated names the runtime through `::stomp_server::__private`, so users
 //! depend on `stomp-server` alone and nothing leaks into their namespace.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Ident, Span, TokenStream};
 use quote::{quote, quote_spanned};
-use syn::{Attribute, Signature};
+use syn::spanned::Spanned;
+use syn::{Attribute, ReturnType, Signature};
 
 use crate::names::unraw;
 use crate::params::Param;
 
 /// `let __out = user_fn(__arg0, ..)` (+ `.await`), then `outcome!(__out)` (the value through
 /// `IntoReply`, or the serde probe for a plain `Serialize` type): the end of every
-/// thunk body.
+/// thunk body. The conversion carries the return type's span, so a type that cannot be
+/// returned is reported there.
 pub(crate) fn call_and_convert(sig: &Signature, arg_count: usize) -> TokenStream {
     let name = &sig.ident;
     let args = (0..arg_count).map(Param::arg_ident);
@@ -20,9 +22,15 @@ pub(crate) fn call_and_convert(sig: &Signature, arg_count: usize) -> TokenStream
         Some(_) => quote!(#name(#(#args),*).await),
         None => quote!(#name(#(#args),*)),
     };
+    let output = match &sig.output {
+        ReturnType::Type(_, ty) => ty.span(),
+        ReturnType::Default => sig.paren_token.span.join(),
+    };
+    let out = Ident::new("__out", Span::call_site());
+    let convert = quote_spanned!(output=> ::stomp_server::__private::outcome!(#out));
     quote! {
-        let __out = #call;
-        ::stomp_server::__private::outcome!(__out)
+        let #out = #call;
+        #convert
     }
 }
 
