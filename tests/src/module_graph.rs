@@ -66,6 +66,11 @@ impl ModuleGraph {
         self.modules.len()
     }
 
+    /// How many edges (importing module, imported module) there are.
+    pub fn edge_count(&self) -> usize {
+        self.edges.values().map(BTreeSet::len).sum()
+    }
+
     /// The modules `module` (a name as in [`report`](Self::report): `a/b`, or `lib` for the
     /// crate root) imports.
     pub fn imports(&self, module: &str) -> Vec<String> {
@@ -469,6 +474,7 @@ mod tests {
             ("b.rs", "pub struct B;"),
         ]);
         assert_eq!(g.module_count(), 3);
+        assert_eq!(g.edge_count(), 2);
         assert_eq!(g.imports("a"), ["b"]);
         assert!(g.imports("lib").contains(&"a".to_owned()));
         assert!(g.file_cycles().is_empty());
