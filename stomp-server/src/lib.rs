@@ -70,11 +70,12 @@ pub use event::{EventListener, SessionEvent};
 pub use handler::{
     decode_payload, to_body, BoxFuture, Destination, ExceptionHandlerDescriptor, ExceptionThunk,
     ExceptionType, FromHeader, FromInvocation, HandlerDescriptor, HandlerError, HandlerThunk,
-    Handlers, HeaderError, IntoReply, Invocation, Json, MappingKind, Message, MessageHeaders,
-    MissingPrincipal, MissingState, Outcome, PathVariable, PathVariableError, Payload,
-    PayloadError, RegistryError, ReplyMessage, ReplyRouting, SerializeError, SourceLocation, State,
-    UserTarget, APPLICATION_JSON, OCTET_STREAM, TEXT_PLAIN,
+    Handlers, HeaderError, Invocation, MappingKind, Message, MessageHeaders, MissingPrincipal,
+    MissingState, Outcome, PathVariable, PathVariableError, Payload, PayloadError, RegistryError,
+    ReplyMessage, ReplyRouting, SerializeError, SourceLocation, State, UserTarget,
+    APPLICATION_JSON, OCTET_STREAM, TEXT_PLAIN,
 };
+pub use handler::{IntoReply, Json};
 pub use interceptor::{
     ChannelInterceptor, InterceptorContext, OutboundContext, OutboundInterceptor, Rejection,
 };
