@@ -8,7 +8,7 @@ use std::sync::Arc;
 use stomp_core::HeartBeat;
 
 use crate::config::{ClientUserSends, Limits, UnhandledErrors};
-use crate::event::{EventListener, SessionEvent};
+use crate::event::{Events, SessionEvent};
 use crate::handler::registry::Registry;
 use crate::interceptor::{ChannelInterceptor, OutboundInterceptor};
 use crate::stats::Stats;
@@ -36,7 +36,7 @@ pub(crate) struct App {
     pub(crate) messaging: Arc<Messaging>,
     pub(crate) interceptors: Vec<Arc<dyn ChannelInterceptor>>,
     pub(crate) outbound_interceptors: Vec<Arc<dyn OutboundInterceptor>>,
-    pub(crate) listeners: Vec<Arc<EventListener>>,
+    pub(crate) events: Arc<Events>,
     pub(crate) stats: Arc<Stats>,
     /// Session tasks running, counted from the accepted handshake (not from `CONNECT`), so
     /// that connections which never send `CONNECT` count against `Limits::max_sessions`.
@@ -77,9 +77,7 @@ impl App {
 
     /// Tells every listener.
     pub(crate) fn publish_event(&self, event: &SessionEvent) {
-        for listener in &self.listeners {
-            listener(event, &self.template);
-        }
+        self.events.publish(event);
     }
 
     /// The application prefix `destination` starts with, as the number of bytes to strip so

@@ -1,7 +1,9 @@
 //! Session events (Spring's `SessionConnectEvent`, `SessionDisconnectEvent`, ...).
 
+use std::sync::{Arc, Weak};
+
 use crate::principal::{Principal, SessionId};
-use crate::template::Template;
+use crate::template::{Messaging, Template};
 
 /// Something that happened to a session. Each session yields exactly one `Connected` (when
 /// `CONNECTED` was sent) and, after it, exactly one `Disconnected`, whatever ended it.
@@ -72,3 +74,37 @@ pub enum SessionEvent {
 ///
 /// It runs on the session's task: keep it short, spawn anything slow.
 pub type EventListener = dyn Fn(&SessionEvent, &Template) + Send + Sync + 'static;
+
+/// Where session and broker events go: the registered listeners, each handed a [`Template`].
+///
+/// Built before the broker and given to it (the relay reports its availability here). It
+/// holds the messaging path weakly: that path owns the broker, which owns this, and a strong
+/// handle would be a reference cycle that keeps a dropped server's broker alive.
+pub(crate) struct Events {
+    listeners: Vec<Arc<EventListener>>,
+    messaging: Weak<Messaging>,
+}
+
+impl Events {
+    /// Events for `listeners`, whose template publishes through `messaging`.
+    pub(crate) fn new(listeners: Vec<Arc<EventListener>>, messaging: Weak<Messaging>) -> Events {
+        Events {
+            listeners,
+            messaging,
+        }
+    }
+
+    /// Tells every listener (nothing when none is registered or the server is gone).
+    pub(crate) fn publish(&self, event: &SessionEvent) {
+        if self.listeners.is_empty() {
+            return;
+        }
+        let Some(messaging) = self.messaging.upgrade() else {
+            return;
+        };
+        let template = Template { messaging };
+        for listener in &self.listeners {
+            listener(event, &template);
+        }
+    }
+}

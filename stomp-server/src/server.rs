@@ -21,7 +21,7 @@ use crate::app::{App, Config};
 use crate::broker::{Broker, SimpleBroker};
 use crate::config::{default_heartbeat, BrokerConfig, ClientUserSends, Limits, UnhandledErrors};
 use crate::endpoint::{serve_request, HttpHandler, HttpRoutes, StaticResource};
-use crate::event::SessionEvent;
+use crate::event::{Events, SessionEvent};
 use crate::handler::registry::{Registry, RegistryError};
 use crate::handler::Handlers;
 use crate::interceptor::{ChannelInterceptor, OutboundInterceptor};
@@ -352,20 +352,34 @@ impl StompServerBuilder {
                 v
             }
         };
-        let broker: Arc<dyn Broker> = match self.relay {
-            Some(relay) => Arc::new(BrokerRelay::new(relay)),
-            None => Arc::new(SimpleBroker::with_config(
-                or_default(self.broker_prefixes, &["/topic", "/queue"]),
-                self.separator,
-                self.broker_config,
-            )),
-        };
-        let users = Arc::new(UserRegistry::default());
-        let messaging = Arc::new(Messaging {
-            broker,
-            users,
-            user_prefix: self.user_prefix.clone(),
+        // Built in order: stats and events, the broker (given both), then the messaging path
+        // the template and handlers publish through. Events reach the messaging path weakly
+        // (`Arc::new_cyclic`), since it owns the broker that reports to them.
+        let stats = Arc::new(Stats::default());
+        let broker_prefixes = or_default(self.broker_prefixes, &["/topic", "/queue"]);
+        let (separator, broker_config, relay) = (self.separator, self.broker_config, self.relay);
+        let listeners = self.listeners;
+        let user_prefix = self.user_prefix.clone();
+        let mut events = None;
+        let messaging = Arc::new_cyclic(|weak| {
+            let shared_events = Arc::new(Events::new(listeners, weak.clone()));
+            events = Some(Arc::clone(&shared_events));
+            let broker: Arc<dyn Broker> = match relay {
+                Some(relay) => Arc::new(BrokerRelay::new(relay, shared_events, Arc::clone(&stats))),
+                None => {
+                    let simple =
+                        SimpleBroker::with_config(broker_prefixes, separator, broker_config);
+                    stats.watch_broker(simple.load());
+                    Arc::new(simple)
+                }
+            };
+            Messaging {
+                broker,
+                users: Arc::new(UserRegistry::default()),
+                user_prefix,
+            }
         });
+        let events = events.expect("Arc::new_cyclic runs its closure before returning");
         let template = Template {
             messaging: Arc::clone(&messaging),
         };
@@ -387,11 +401,10 @@ impl StompServerBuilder {
             messaging,
             interceptors: self.interceptors,
             outbound_interceptors: self.outbound_interceptors,
-            listeners: self.listeners,
-            stats: Arc::new(Stats::default()),
+            events,
+            stats,
             sessions_running: Arc::default(),
         });
-        app.broker().attach(Arc::downgrade(&app));
         Ok(Server {
             app,
             routes: Arc::new(HttpRoutes {

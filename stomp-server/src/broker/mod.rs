@@ -324,7 +324,4 @@ pub(crate) trait Broker: Send + Sync + 'static {
     ) -> Option<Result<usize, BrokerError>> {
         None
     }
-
-    /// Gives the broker the application it serves, for events and stats.
-    fn attach(&self, _app: std::sync::Weak<crate::app::App>) {}
 }

@@ -70,6 +70,11 @@ impl SimpleBroker {
         }
     }
 
+    /// What its queues and trackers hold, for the stats.
+    pub(crate) fn load(&self) -> Arc<BrokerLoad> {
+        Arc::clone(&self.load)
+    }
+
     /// The number of active subscriptions.
     pub fn subscription_count(&self) -> usize {
         self.read().len()
@@ -367,12 +372,6 @@ impl Broker for SimpleBroker {
                 subscription: subscription.clone(),
             },
         })
-    }
-
-    fn attach(&self, app: std::sync::Weak<crate::app::App>) {
-        if let Some(app) = app.upgrade() {
-            app.stats.watch_broker(Arc::clone(&self.load));
-        }
     }
 
     fn session_closed(&self, session: &SessionId) {
