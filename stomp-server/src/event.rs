@@ -3,7 +3,8 @@
 use std::sync::{Arc, Weak};
 
 use crate::principal::{Principal, SessionId};
-use crate::template::{Messaging, Template};
+use crate::routing::Routing;
+use crate::template::Template;
 
 /// Something that happened to a session. Each session yields exactly one `Connected` (when
 /// `CONNECTED` was sent) and, after it, exactly one `Disconnected`, whatever ended it.
@@ -78,20 +79,17 @@ pub type EventListener = dyn Fn(&SessionEvent, &Template) + Send + Sync + 'stati
 /// Where session and broker events go: the registered listeners, each handed a [`Template`].
 ///
 /// Built before the broker and given to it (the relay reports its availability here). It
-/// holds the messaging path weakly: that path owns the broker, which owns this, and a strong
+/// holds the routing weakly: routing owns the broker, which owns this, and a strong
 /// handle would be a reference cycle that keeps a dropped server's broker alive.
 pub(crate) struct Events {
     listeners: Vec<Arc<EventListener>>,
-    messaging: Weak<Messaging>,
+    routing: Weak<Routing>,
 }
 
 impl Events {
-    /// Events for `listeners`, whose template publishes through `messaging`.
-    pub(crate) fn new(listeners: Vec<Arc<EventListener>>, messaging: Weak<Messaging>) -> Events {
-        Events {
-            listeners,
-            messaging,
-        }
+    /// Events for `listeners`, whose template publishes through `routing`.
+    pub(crate) fn new(listeners: Vec<Arc<EventListener>>, routing: Weak<Routing>) -> Events {
+        Events { listeners, routing }
     }
 
     /// Tells every listener (nothing when none is registered or the server is gone).
@@ -99,10 +97,10 @@ impl Events {
         if self.listeners.is_empty() {
             return;
         }
-        let Some(messaging) = self.messaging.upgrade() else {
+        let Some(routing) = self.routing.upgrade() else {
             return;
         };
-        let template = Template { messaging };
+        let template = Template { routing };
         for listener in &self.listeners {
             listener(event, &template);
         }

@@ -55,6 +55,7 @@ mod interceptor;
 pub mod log;
 mod principal;
 mod relay;
+mod routing;
 mod server;
 mod service;
 mod session;

@@ -22,13 +22,15 @@ use crate::broker::{Broker, SimpleBroker};
 use crate::config::{default_heartbeat, BrokerConfig, ClientUserSends, Limits, UnhandledErrors};
 use crate::endpoint::{serve_request, HttpHandler, HttpRoutes, StaticResource};
 use crate::event::{Events, SessionEvent};
+use crate::handler::context::HandlerContext;
 use crate::handler::registry::{Registry, RegistryError};
 use crate::handler::Handlers;
 use crate::interceptor::{ChannelInterceptor, OutboundInterceptor};
 use crate::relay::{BrokerRelay, RelayConfig};
+use crate::routing::{Prefixes, Routing};
 use crate::sockjs::{FlushedIo, Flushes, SockJs, SockJsOptions};
 use crate::stats::Stats;
-use crate::template::{Messaging, Template};
+use crate::template::Template;
 use crate::user::UserRegistry;
 
 /// Why a server could not start.
@@ -352,16 +354,20 @@ impl StompServerBuilder {
                 v
             }
         };
-        // Built in order: stats and events, the broker (given both), then the messaging path
-        // the template and handlers publish through. Events reach the messaging path weakly
+        // Built in order: stats and events, the broker (given both), then the routing
+        // the template and handlers publish through. Events reach the routing weakly
         // (`Arc::new_cyclic`), since it owns the broker that reports to them.
         let stats = Arc::new(Stats::default());
         let broker_prefixes = or_default(self.broker_prefixes, &["/topic", "/queue"]);
         let (separator, broker_config, relay) = (self.separator, self.broker_config, self.relay);
         let listeners = self.listeners;
-        let user_prefix = self.user_prefix.clone();
+        let prefixes = Prefixes {
+            application: or_default(self.application_prefixes, &["/app"]),
+            user: self.user_prefix,
+            client_user_sends: self.client_user_sends,
+        };
         let mut events = None;
-        let messaging = Arc::new_cyclic(|weak| {
+        let routing = Arc::new_cyclic(|weak| {
             let shared_events = Arc::new(Events::new(listeners, weak.clone()));
             events = Some(Arc::clone(&shared_events));
             let broker: Arc<dyn Broker> = match relay {
@@ -373,32 +379,35 @@ impl StompServerBuilder {
                     Arc::new(simple)
                 }
             };
-            Messaging {
+            Routing {
                 broker,
                 users: Arc::new(UserRegistry::default()),
-                user_prefix,
+                prefixes,
+                stats: Arc::clone(&stats),
             }
         });
         let events = events.expect("Arc::new_cyclic runs its closure before returning");
         let template = Template {
-            messaging: Arc::clone(&messaging),
+            routing: Arc::clone(&routing),
         };
         let app = Arc::new(App {
             config: Config {
                 endpoints: or_default(self.endpoints, &["/ws"]),
-                application_prefixes: or_default(self.application_prefixes, &["/app"]),
-                user_prefix: self.user_prefix,
-                client_user_sends: self.client_user_sends,
                 allowed_origins: self.allowed_origins,
                 heartbeat: self.heartbeat,
                 limits: self.limits,
-                unhandled_errors: self.unhandled_errors,
                 server_name: format!("stomp-rs/{}", env!("CARGO_PKG_VERSION")),
             },
-            registry,
-            state: self.state,
+            handlers: Arc::new(HandlerContext {
+                registry,
+                state: self.state,
+                template: template.clone(),
+                routing: Arc::clone(&routing),
+                stats: Arc::clone(&stats),
+                unhandled_errors: self.unhandled_errors,
+            }),
             template,
-            messaging,
+            routing,
             interceptors: self.interceptors,
             outbound_interceptors: self.outbound_interceptors,
             events,

@@ -146,7 +146,7 @@ pub struct MissingState {
 
 impl<T: Send + Sync + 'static> FromInvocation for State<T> {
     fn from_invocation(invocation: &Invocation) -> Result<State<T>, HandlerError> {
-        invocation.app().state::<T>().map(State).ok_or_else(|| {
+        invocation.context().state::<T>().map(State).ok_or_else(|| {
             MissingState {
                 type_name: type_name::<T>(),
             }

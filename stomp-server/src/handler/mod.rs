@@ -1,6 +1,7 @@
 //! Annotated handlers at run time: descriptors registered by the macros, the registry that
 //! routes destinations to them, argument extraction, return values and exception handling.
 
+pub(crate) mod context;
 pub(crate) mod descriptor;
 pub(crate) mod dispatch;
 pub(crate) mod error;
