@@ -45,7 +45,7 @@
 
 mod accept;
 mod app;
-mod broker;
+pub mod broker;
 pub mod client;
 mod config;
 mod endpoint;

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 
 use crate::accept::{AcceptBackoff, LogEvery, PendingConnections, PendingPlace, Refusal};
 use crate::app::{App, Config};
-use crate::broker::{Broker, SimpleBroker};
+use crate::broker::{Broker, LocalBroker, SimpleBroker, Upstream, UpstreamFactory};
 use crate::config::{default_heartbeat, BrokerConfig, ClientUserSends, Limits, UnhandledErrors};
 use crate::endpoint::{serve_request, HttpHandler, HttpRoutes, StaticResource};
 use crate::event::{Events, SessionEvent};
@@ -69,6 +69,7 @@ pub struct StompServerBuilder {
     broker_prefixes: Vec<String>,
     broker_config: BrokerConfig,
     relay: Option<RelayConfig>,
+    upstream: Option<UpstreamFactory>,
     user_prefix: String,
     client_user_sends: ClientUserSends,
     allowed_origins: Vec<String>,
@@ -101,6 +102,7 @@ impl StompServer {
             broker_prefixes: Vec::new(),
             broker_config: BrokerConfig::default(),
             relay: None,
+            upstream: None,
             user_prefix: "/user".to_owned(),
             client_user_sends: ClientUserSends::default(),
             allowed_origins: Vec::new(),
@@ -173,6 +175,18 @@ impl StompServerBuilder {
     #[must_use]
     pub fn broker_relay(mut self, config: RelayConfig) -> Self {
         self.relay = Some(config);
+        self
+    }
+
+    /// Joins the simple broker of this server to other instances through an [`Upstream`]
+    /// (a backplane), which `factory` builds from this broker's [`LocalBroker`] handle: the
+    /// local fan-out stays this server's, the upstream carries broadcast messages between
+    /// instances. Ignored with [`broker_relay`](Self::broker_relay).
+    pub fn broker_upstream<F>(mut self, factory: F) -> Self
+    where
+        F: FnOnce(LocalBroker) -> Arc<dyn Upstream> + Send + 'static,
+    {
+        self.upstream = Some(Box::new(factory));
         self
     }
 
@@ -360,6 +374,7 @@ impl StompServerBuilder {
         let stats = Arc::new(Stats::default());
         let broker_prefixes = or_default(self.broker_prefixes, &["/topic", "/queue"]);
         let (separator, broker_config, relay) = (self.separator, self.broker_config, self.relay);
+        let upstream = self.upstream;
         let listeners = self.listeners;
         let prefixes = Prefixes {
             application: or_default(self.application_prefixes, &["/app"]),
@@ -370,15 +385,12 @@ impl StompServerBuilder {
         let routing = Arc::new_cyclic(|weak| {
             let shared_events = Arc::new(Events::new(listeners, weak.clone()));
             events = Some(Arc::clone(&shared_events));
-            let broker: Arc<dyn Broker> = match relay {
-                Some(relay) => Arc::new(BrokerRelay::new(relay, shared_events, Arc::clone(&stats))),
-                None => {
-                    let simple =
-                        SimpleBroker::with_config(broker_prefixes, separator, broker_config);
-                    stats.watch_broker(simple.load());
-                    Arc::new(simple)
-                }
-            };
+            let broker = build_broker(
+                relay,
+                (upstream, broker_prefixes, separator, broker_config),
+                shared_events,
+                &stats,
+            );
             Routing {
                 broker,
                 users: Arc::new(UserRegistry::default()),
@@ -432,6 +444,28 @@ impl StompServerBuilder {
         server.run(listener, shutdown_signal()).await;
         Ok(())
     }
+}
+
+/// The simple broker's settings: its upstream, prefixes, separator and configuration.
+type SimpleSettings = (Option<UpstreamFactory>, Vec<String>, char, BrokerConfig);
+
+/// The relay when one is configured, else the simple broker (joined to its upstream, if
+/// any); each is given the events and stats it reports to.
+fn build_broker(
+    relay: Option<RelayConfig>,
+    (upstream, prefixes, separator, config): SimpleSettings,
+    events: Arc<Events>,
+    stats: &Arc<Stats>,
+) -> Arc<dyn Broker> {
+    if let Some(relay) = relay {
+        return Arc::new(BrokerRelay::new(relay, events, Arc::clone(stats)));
+    }
+    let simple = match upstream {
+        Some(factory) => SimpleBroker::with_upstream(prefixes, separator, config, factory),
+        None => Arc::new(SimpleBroker::with_config(prefixes, separator, config)),
+    };
+    stats.watch_broker(simple.load());
+    simple
 }
 
 /// A validated server, ready to run on a listener.

@@ -92,9 +92,49 @@ pub(crate) struct SubscriptionRegistry {
     exact: HashMap<String, Slots>,
     patterns: HashMap<String, (DestinationPattern, Slots)>,
     sessions: HashMap<SessionId, SessionSubscriptions>,
+    /// When an upstream listens: the destinations and patterns that gained their first or
+    /// lost their last broadcast subscriber since it was last taken.
+    interest: Option<Vec<Interest>>,
+}
+
+/// A change in what this instance's broadcast subscriptions cover, for an upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Interest {
+    /// The first subscription to this destination or pattern.
+    Gained(String),
+    /// The last subscription to it ended.
+    Lost(String),
 }
 
 impl SubscriptionRegistry {
+    /// A registry that records [`Interest`] changes (for a broker with an upstream).
+    pub(crate) fn tracking_interest() -> SubscriptionRegistry {
+        SubscriptionRegistry {
+            interest: Some(Vec::new()),
+            ..SubscriptionRegistry::default()
+        }
+    }
+
+    /// The interest changes recorded since the last call, in order.
+    pub(crate) fn take_interest(&mut self) -> Vec<Interest> {
+        self.interest
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Records `change` when tracking, for subscriptions of clients (not user destinations,
+    /// which belong to one session of this instance).
+    fn record(
+        interest: &mut Option<Vec<Interest>>,
+        subscriber: &Subscriber,
+        change: impl FnOnce() -> Interest,
+    ) {
+        if let (Some(interest), None) = (interest, &subscriber.reported_destination) {
+            interest.push(change());
+        }
+    }
+
     /// Files `subscriber` for `destination`: as a broadcast subscription, or only by session
     /// when it is a point-to-point consumer (which may not use a pattern).
     pub(crate) fn add(
@@ -121,26 +161,37 @@ impl SubscriptionRegistry {
                         .to_owned(),
                 });
             }
-            let slots = match self.patterns.entry(destination.clone()) {
-                std::collections::hash_map::Entry::Occupied(entry) => &mut entry.into_mut().1,
+            let (slots, first) = match self.patterns.entry(destination.clone()) {
+                std::collections::hash_map::Entry::Occupied(entry) => {
+                    (&mut entry.into_mut().1, false)
+                }
                 std::collections::hash_map::Entry::Vacant(entry) => {
                     let pattern = DestinationPattern::parse_with_separator(&destination, separator)
                         .map_err(|e| BrokerError::InvalidDestination {
                             destination: destination.clone(),
                             reason: e.to_string(),
                         })?;
-                    &mut entry.insert((pattern, Slots::default())).1
+                    (&mut entry.insert((pattern, Slots::default())).1, true)
                 }
             };
             slots.push(Arc::clone(&subscriber));
+            if first {
+                Self::record(&mut self.interest, &subscriber, || {
+                    Interest::Gained(destination.clone())
+                });
+            }
             filed.insert(id, (Filed::Pattern(destination), subscriber));
         } else if subscriber.queue.is_some() {
             filed.insert(id, (Filed::Queue, subscriber));
         } else {
-            self.exact
-                .entry(destination.clone())
-                .or_default()
-                .push(Arc::clone(&subscriber));
+            let slots = self.exact.entry(destination.clone()).or_default();
+            let first = slots.is_empty();
+            slots.push(Arc::clone(&subscriber));
+            if first {
+                Self::record(&mut self.interest, &subscriber, || {
+                    Interest::Gained(destination.clone())
+                });
+            }
             filed.insert(id, (Filed::Exact(destination), subscriber));
         }
         Ok(())
@@ -181,6 +232,9 @@ impl SubscriptionRegistry {
                     slots.remove(subscriber);
                     if slots.is_empty() {
                         self.exact.remove(&destination);
+                        Self::record(&mut self.interest, subscriber, || {
+                            Interest::Lost(destination)
+                        });
                     }
                 }
             }
@@ -189,6 +243,7 @@ impl SubscriptionRegistry {
                     slots.remove(subscriber);
                     if slots.is_empty() {
                         self.patterns.remove(&text);
+                        Self::record(&mut self.interest, subscriber, || Interest::Lost(text));
                     }
                 }
             }
