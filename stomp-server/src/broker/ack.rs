@@ -257,11 +257,13 @@ impl Tracker {
             attempts > 1,
         );
         let outbound = &subscriber.session.outbound;
-        let queued = match &subscriber.withdrawal {
-            Some(withdrawal) => {
+        // A frame an outbound interceptor dropped counts as queued, as it always did.
+        let queued = match (ws, &subscriber.withdrawal) {
+            (None, _) => true,
+            (Some(ws), Some(withdrawal)) => {
                 matches!(outbound.push_delivery(ws, withdrawal), Paced::Queued { .. })
             }
-            None => outbound.push(ws),
+            (Some(ws), None) => outbound.push(ws),
         };
         if !queued {
             return Err(delivery);

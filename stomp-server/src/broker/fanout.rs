@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use stomp_core::{encode_parts, names, Command, Decimal, Version};
+use stomp_core::{encode_parts, names, Command, Decimal, Frame, Version};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::ack::{Backlog, Delivery, Offered};
@@ -72,6 +72,18 @@ impl<'m> FanOut<'m> {
             }
             return;
         }
+        if subscriber.session.outbound.intercepts() {
+            // Interceptors see (and may change) each session's frame: encoded for it alone.
+            let ws = encode(
+                self.message,
+                self.message_id.as_str(),
+                subscriber,
+                None,
+                false,
+            );
+            self.delivered += usize::from(ws.is_none_or(|ws| subscriber.session.outbound.push(ws)));
+            return;
+        }
         let version = subscriber.session.version;
         let cached = self.cache.iter().find(|(id, v, reported, _)| {
             *v == version && **id == *subscriber.id && *reported == subscriber.reported_destination
@@ -79,7 +91,7 @@ impl<'m> FanOut<'m> {
         let ws = match cached {
             Some((_, _, _, ws)) => ws.clone(),
             None => {
-                let ws = encode(
+                let ws = encode_parts_of(
                     self.message,
                     self.message_id.as_str(),
                     subscriber,
@@ -110,20 +122,46 @@ impl<'m> FanOut<'m> {
 
 /// Encodes `message` as a `MESSAGE` for `subscriber`, with an `ack` header (STOMP 1.2
 /// sessions only; 1.0 and 1.1 acknowledge by `message-id`) and `redelivered:true` when asked.
+/// When outbound interceptors watch the session they see the frame first, once; `None`
+/// when one dropped it.
 pub(crate) fn encode(
     message: &PublishedMessage,
     message_id: &str,
     subscriber: &Subscriber,
     ack: Option<&str>,
     redelivered: bool,
-) -> WsMessage {
+) -> Option<WsMessage> {
+    let outbound = &subscriber.session.outbound;
+    if !outbound.intercepts() {
+        return Some(encode_parts_of(
+            message,
+            message_id,
+            subscriber,
+            ack,
+            redelivered,
+        ));
+    }
+    let mut frame = Frame::new(Command::Message);
+    for (name, value) in headers_of(message, message_id, subscriber, ack, redelivered) {
+        frame.headers.append(name, value);
+    }
+    frame.body = message.body.clone();
+    outbound.intercept(frame, subscriber.session.version)
+}
+
+/// The headers of the `MESSAGE` for `subscriber`, in order.
+fn headers_of<'a>(
+    message: &'a PublishedMessage,
+    message_id: &'a str,
+    subscriber: &'a Subscriber,
+    ack: Option<&'a str>,
+    redelivered: bool,
+) -> impl Iterator<Item = (&'a str, &'a str)> + Clone {
     let version = subscriber.session.version;
     let destination = subscriber
         .reported_destination
         .as_deref()
         .unwrap_or(&message.destination);
-    // `encode_parts` reserves the exact length: one allocation.
-    let mut buf = BytesMut::new();
     let fixed = [
         (names::DESTINATION, destination),
         (names::MESSAGE_ID, message_id),
@@ -136,17 +174,30 @@ pub(crate) fn encode(
     let extra = message
         .headers
         .iter()
-        .filter(|(n, _)| !(n == names::ACK || (redelivered && n == REDELIVERED)))
+        .filter(move |(n, _)| !(n == names::ACK || (redelivered && n == REDELIVERED)))
         .map(|(n, v)| (n.as_str(), v.as_str()));
+    fixed
+        .into_iter()
+        .chain(ack)
+        .chain(redelivered_header)
+        .chain(extra)
+}
+
+/// [`encode`] without interceptors: straight from the parts, with no `Frame` built.
+fn encode_parts_of(
+    message: &PublishedMessage,
+    message_id: &str,
+    subscriber: &Subscriber,
+    ack: Option<&str>,
+    redelivered: bool,
+) -> WsMessage {
+    // `encode_parts` reserves the exact length: one allocation.
+    let mut buf = BytesMut::new();
     encode_parts(
         Command::Message,
-        fixed
-            .into_iter()
-            .chain(ack)
-            .chain(redelivered_header)
-            .chain(extra),
+        headers_of(message, message_id, subscriber, ack, redelivered),
         &message.body,
-        version,
+        subscriber.session.version,
         &mut buf,
     );
     to_ws_message(buf.freeze())

@@ -162,7 +162,6 @@ pub(crate) async fn run_session<T>(
         interceptors: app.outbound_interceptors.clone(),
         session_id: id.clone(),
         principal: accepted.principal.clone(),
-        version: accepted.version,
     });
     let session = Arc::new(SessionHandle {
         id: id.clone(),
