@@ -24,6 +24,7 @@ use crate::endpoint::{serve_request, HttpHandler, HttpRoutes, StaticResource};
 use crate::event::{Events, SessionEvent};
 use crate::handler::context::HandlerContext;
 use crate::handler::registry::{Registry, RegistryError};
+use crate::handler::services::Services;
 use crate::handler::Handlers;
 use crate::interceptor::{ChannelInterceptor, OutboundInterceptor};
 use crate::relay::{BrokerRelay, RelayConfig};
@@ -412,11 +413,13 @@ impl StompServerBuilder {
             },
             handlers: Arc::new(HandlerContext {
                 registry,
-                state: self.state,
-                template: template.clone(),
-                routing: Arc::clone(&routing),
-                stats: Arc::clone(&stats),
-                unhandled_errors: self.unhandled_errors,
+                services: Arc::new(Services {
+                    state: self.state,
+                    template: template.clone(),
+                    routing: Arc::clone(&routing),
+                    stats: Arc::clone(&stats),
+                    unhandled_errors: self.unhandled_errors,
+                }),
             }),
             template,
             routing,

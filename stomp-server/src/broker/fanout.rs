@@ -11,18 +11,13 @@
 
 use std::sync::Arc;
 
-use bytes::BytesMut;
-use stomp_core::{encode_parts, names, Command, Decimal, Frame, Version};
+use stomp_core::{Decimal, Version};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::ack::{Backlog, Delivery, Offered};
+use super::recipient::{encode, encode_parts_of};
 use super::registry::Subscriber;
 use super::PublishedMessage;
-use crate::session::to_ws_message;
-
-/// The header that marks a message delivered again (after a `NACK` or a consumer leaving),
-/// as RabbitMQ names it.
-pub(crate) const REDELIVERED: &str = "redelivered";
 
 /// One cached encoding: `(subscription id, version, reported destination)` and the frame.
 type CachedFrame = (Arc<str>, Version, Option<Arc<str>>, WsMessage);
@@ -118,87 +113,4 @@ impl<'m> FanOut<'m> {
     pub(crate) fn delivered(&self) -> usize {
         self.delivered
     }
-}
-
-/// Encodes `message` as a `MESSAGE` for `subscriber`, with an `ack` header (STOMP 1.2
-/// sessions only; 1.0 and 1.1 acknowledge by `message-id`) and `redelivered:true` when asked.
-/// When outbound interceptors watch the session they see the frame first, once; `None`
-/// when one dropped it.
-pub(crate) fn encode(
-    message: &PublishedMessage,
-    message_id: &str,
-    subscriber: &Subscriber,
-    ack: Option<&str>,
-    redelivered: bool,
-) -> Option<WsMessage> {
-    let outbound = &subscriber.session.outbound;
-    if !outbound.intercepts() {
-        return Some(encode_parts_of(
-            message,
-            message_id,
-            subscriber,
-            ack,
-            redelivered,
-        ));
-    }
-    let mut frame = Frame::new(Command::Message);
-    for (name, value) in headers_of(message, message_id, subscriber, ack, redelivered) {
-        frame.headers.append(name, value);
-    }
-    frame.body = message.body.clone();
-    outbound.intercept(frame, subscriber.session.version)
-}
-
-/// The headers of the `MESSAGE` for `subscriber`, in order.
-fn headers_of<'a>(
-    message: &'a PublishedMessage,
-    message_id: &'a str,
-    subscriber: &'a Subscriber,
-    ack: Option<&'a str>,
-    redelivered: bool,
-) -> impl Iterator<Item = (&'a str, &'a str)> + Clone {
-    let version = subscriber.session.version;
-    let destination = subscriber
-        .reported_destination
-        .as_deref()
-        .unwrap_or(&message.destination);
-    let fixed = [
-        (names::DESTINATION, destination),
-        (names::MESSAGE_ID, message_id),
-        (names::SUBSCRIPTION, &*subscriber.id),
-    ];
-    let ack = ack
-        .filter(|_| version == Version::V1_2)
-        .map(|ack| (names::ACK, ack));
-    let redelivered_header = redelivered.then_some((REDELIVERED, "true"));
-    let extra = message
-        .headers
-        .iter()
-        .filter(move |(n, _)| !(n == names::ACK || (redelivered && n == REDELIVERED)))
-        .map(|(n, v)| (n.as_str(), v.as_str()));
-    fixed
-        .into_iter()
-        .chain(ack)
-        .chain(redelivered_header)
-        .chain(extra)
-}
-
-/// [`encode`] without interceptors: straight from the parts, with no `Frame` built.
-fn encode_parts_of(
-    message: &PublishedMessage,
-    message_id: &str,
-    subscriber: &Subscriber,
-    ack: Option<&str>,
-    redelivered: bool,
-) -> WsMessage {
-    // `encode_parts` reserves the exact length: one allocation.
-    let mut buf = BytesMut::new();
-    encode_parts(
-        Command::Message,
-        headers_of(message, message_id, subscriber, ack, redelivered),
-        &message.body,
-        subscriber.session.version,
-        &mut buf,
-    );
-    to_ws_message(buf.freeze())
 }

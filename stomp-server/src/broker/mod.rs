@@ -16,6 +16,7 @@ mod ack;
 mod fanout;
 mod in_flight;
 mod queue;
+mod recipient;
 mod registry;
 mod simple;
 #[cfg(test)]

@@ -24,7 +24,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 
 use super::ack::{ByteBounds, Delivery};
-use super::fanout::encode;
+use super::recipient::encode;
 use super::registry::Subscriber;
 use super::{BrokerError, PublishedMessage};
 use crate::config::BrokerConfig;

@@ -7,16 +7,18 @@ use stomp_core::DestinationPattern;
 
 use super::ack::{Delivery, Tracker};
 use super::in_flight::InFlight;
+use super::recipient::Recipient;
 use super::BrokerError;
 use crate::principal::SessionId;
-use crate::session::{SessionHandle, Withdrawal};
+#[cfg(test)]
+use crate::session::SessionHandle;
 
-/// One active subscription.
+/// One active subscription: its [`Recipient`] (which it dereferences to) and what the
+/// broker keeps for it.
 #[derive(Debug)]
 pub(crate) struct Subscriber {
-    pub(crate) session: Arc<SessionHandle>,
-    pub(crate) id: Arc<str>,
-    pub(crate) reported_destination: Option<Arc<str>>,
+    /// The session, the subscription id and the names it reports.
+    pub(crate) recipient: Recipient,
     /// The point-to-point destination this subscriber consumes from, if it is one.
     pub(crate) queue: Option<String>,
     /// Unacknowledged messages (`ack:client` and `ack:client-individual`). `None` for
@@ -28,9 +30,14 @@ pub(crate) struct Subscriber {
     /// written yet (returned to the queue if the session dies first). Taken after the
     /// queues' lock, like a tracker.
     pub(crate) in_flight: Option<Mutex<InFlight<Delivery>>>,
-    /// A point-to-point consumer: takes back, when it unsubscribes, the deliveries its
-    /// session's writer has not reached (they go back to the queue instead).
-    pub(crate) withdrawal: Option<Withdrawal>,
+}
+
+impl std::ops::Deref for Subscriber {
+    type Target = Recipient;
+
+    fn deref(&self) -> &Recipient {
+        &self.recipient
+    }
 }
 
 /// Where a session's subscription is filed, to remove it later.
@@ -294,13 +301,15 @@ mod tests {
 
     fn subscriber(session: &Arc<SessionHandle>, id: &str) -> Arc<Subscriber> {
         Arc::new(Subscriber {
-            session: Arc::clone(session),
-            id: Arc::from(id),
-            reported_destination: None,
+            recipient: Recipient {
+                session: Arc::clone(session),
+                id: Arc::from(id),
+                reported_destination: None,
+                withdrawal: None,
+            },
             queue: None,
             tracker: None,
             in_flight: None,
-            withdrawal: None,
         })
     }
 

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use super::ack::{parse_ack_id, Backlog, ByteBounds, Delivery, Load, Tracker};
 use super::fanout::FanOut;
 use super::queue::Queues;
+use super::recipient::Recipient;
 use super::registry::{Interest, Subscriber, SubscriptionRegistry};
 use super::upstream::{LocalBroker, Upstream, UpstreamFactory};
 use super::{
@@ -372,13 +373,15 @@ impl Broker for SimpleBroker {
         let in_flight = (queue.is_some() && tracker.is_none()).then(Mutex::default);
         let withdrawal = queue.as_ref().map(|_| Withdrawal::default());
         let subscriber = Arc::new(Subscriber {
-            session: Arc::clone(session),
-            id: request.id,
-            reported_destination: request.reported_destination,
+            recipient: Recipient {
+                session: Arc::clone(session),
+                id: request.id,
+                reported_destination: request.reported_destination,
+                withdrawal,
+            },
             queue,
             tracker,
             in_flight,
-            withdrawal,
         });
         self.change_registry(|registry| {
             registry.add(

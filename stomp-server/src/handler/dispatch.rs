@@ -6,10 +6,10 @@ use std::sync::Arc;
 use stomp_core::{names, Frame};
 
 use super::context::HandlerContext;
-use super::descriptor::MappingKind;
 use super::error::HandlerError;
-use super::invocation::{Invocation, InvocationParts};
+use super::invocation::{Invocation, InvocationParts, MappingKind};
 use super::reply::{Outcome, ReplyMessage};
+use super::services::Services;
 use crate::broker::PublishedMessage;
 use crate::config::UnhandledErrors;
 use crate::routing::{with_content_type, Reply, ReplyRoute, ReplySource};
@@ -63,7 +63,7 @@ pub(crate) async fn dispatch(
         variable_names: Arc::clone(&route.variable_names),
         variable_ranges: ranges,
         session: Arc::clone(session),
-        context: Arc::clone(context),
+        services: Arc::clone(&context.services),
     });
     let outcome = (descriptor.thunk)(invocation.clone()).await;
     match outcome {
@@ -72,19 +72,22 @@ pub(crate) async fn dispatch(
             hand_over(&invocation, &route.reply, reply);
             Ok(())
         }
-        Outcome::Failed(error) => handle_error(invocation, descriptor.location.module, error).await,
+        Outcome::Failed(error) => {
+            handle_error(context, invocation, descriptor.location.module, error).await
+        }
     }
 }
 
 /// Offers `error` to the exception handlers in Spring's order, then applies the
 /// unhandled-error policy.
 async fn handle_error(
+    context: &HandlerContext,
     invocation: Invocation,
     module: &str,
     error: HandlerError,
 ) -> Result<(), DispatchError> {
-    let context = Arc::clone(invocation.context());
-    context.stats.handler_error();
+    let services = Arc::clone(invocation.services());
+    services.stats.handler_error();
     let candidates: Vec<_> = context
         .registry
         .exception_handlers_for(module, &error)
@@ -104,7 +107,7 @@ async fn handle_error(
                     Outcome::Failed(second) => {
                         tracing::warn!(handler = %candidate.location, error = %crate::log::Escaped(&second), "exception handler failed");
                         unhandled(
-                            &context,
+                            &services,
                             invocation.session(),
                             invocation.destination(),
                             &second,
@@ -116,7 +119,7 @@ async fn handle_error(
         }
     }
     unhandled(
-        &context,
+        &services,
         invocation.session(),
         invocation.destination(),
         &error,
@@ -124,7 +127,7 @@ async fn handle_error(
 }
 
 fn unhandled(
-    context: &HandlerContext,
+    services: &Services,
     session: &SessionHandle,
     destination: &str,
     error: &HandlerError,
@@ -136,7 +139,7 @@ fn unhandled(
         error = %crate::log::Escaped(error),
         "handler error not handled by any #[message_exception_handler]"
     );
-    match &context.unhandled_errors {
+    match &services.unhandled_errors {
         UnhandledErrors::ErrorFrame => Err(DispatchError::Unhandled(error.to_string())),
         UnhandledErrors::LogOnly => Ok(()),
         UnhandledErrors::UserDestination(target) => {
@@ -150,7 +153,7 @@ fn unhandled(
                 )],
                 body: body.to_string().into(),
             };
-            context
+            services
                 .routing
                 .publish_to_session(&session.id, target, message);
             Ok(())
@@ -181,7 +184,7 @@ fn hand_over(invocation: &Invocation, route: &ReplyRoute, reply: ReplyMessage) {
         body: reply.body,
     };
     invocation
-        .context()
+        .services()
         .routing
         .route_reply(&source, route, reply);
 }

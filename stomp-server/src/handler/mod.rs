@@ -10,17 +10,18 @@ pub(crate) mod invocation;
 pub(crate) mod payload;
 pub(crate) mod registry;
 pub(crate) mod reply;
+pub(crate) mod services;
 
 pub use descriptor::{
     BoxFuture, ExceptionHandlerDescriptor, ExceptionThunk, HandlerDescriptor, HandlerThunk,
-    MappingKind, ReplyRouting, SourceLocation, UserTarget,
+    ReplyRouting, SourceLocation, UserTarget,
 };
 pub use error::{ExceptionType, HandlerError};
 pub use extract::{
     Destination, FromHeader, FromInvocation, HeaderError, MessageHeaders, MissingPrincipal,
     MissingState, PathVariable, PathVariableError, State,
 };
-pub use invocation::Invocation;
+pub use invocation::{Invocation, MappingKind};
 pub use payload::{decode_payload, Payload, PayloadError};
 pub use registry::{Handlers, RegistryError};
 pub use reply::{

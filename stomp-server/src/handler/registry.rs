@@ -8,9 +8,10 @@ use std::sync::Arc;
 use stomp_core::{DestinationPattern, PatternError};
 
 use super::descriptor::{
-    ExceptionHandlerDescriptor, HandlerDescriptor, MappingKind, ReplyRouting, SourceLocation,
+    ExceptionHandlerDescriptor, HandlerDescriptor, ReplyRouting, SourceLocation,
 };
 use super::error::HandlerError;
+use super::invocation::MappingKind;
 use crate::routing::ReplyRoute;
 
 /// The handlers a server dispatches to.
