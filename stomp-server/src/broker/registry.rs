@@ -384,4 +384,58 @@ mod tests {
         assert!(registry.patterns.is_empty());
         assert_eq!(reached(&registry, "/topic/a").len(), 1);
     }
+
+    #[test]
+    fn interest_is_reported_once_per_destination_and_only_when_tracking() {
+        let (a, b) = (SessionHandle::detached("sa"), SessionHandle::detached("sb"));
+        let mut registry = SubscriptionRegistry::tracking_interest();
+        for (session, id, destination) in [
+            (&a, "1", "/topic/x"),
+            (&b, "1", "/topic/x"),
+            (&a, "2", "/topic/**"),
+        ] {
+            registry
+                .add(subscriber(session, id), destination.to_owned(), '/')
+                .unwrap();
+        }
+        let user = Arc::new(Subscriber {
+            recipient: Recipient {
+                session: Arc::clone(&b),
+                id: Arc::from("2"),
+                reported_destination: Some(Arc::from("/user/queue/q")),
+                withdrawal: None,
+            },
+            queue: None,
+            tracker: None,
+            in_flight: None,
+        });
+        registry
+            .add(user, "/queue/q-usersb".to_owned(), '/')
+            .unwrap();
+        let gained = |d: &str| Interest::Gained(d.to_owned());
+        let lost = |d: &str| Interest::Lost(d.to_owned());
+        assert_eq!(
+            registry.take_interest(),
+            [gained("/topic/x"), gained("/topic/**")],
+            "user destinations stay local"
+        );
+        registry.remove(&a.id, "1").unwrap();
+        assert_eq!(registry.take_interest(), [], "b still listens to /topic/x");
+        registry.remove_session(&b.id);
+        registry.remove(&a.id, "2").unwrap();
+        assert_eq!(
+            registry.take_interest(),
+            [lost("/topic/x"), lost("/topic/**")]
+        );
+
+        let mut plain = SubscriptionRegistry::default();
+        plain
+            .add(subscriber(&a, "1"), "/topic/x".to_owned(), '/')
+            .unwrap();
+        assert_eq!(
+            plain.take_interest(),
+            [],
+            "nothing is recorded without an upstream"
+        );
+    }
 }
