@@ -369,9 +369,8 @@ impl StompServerBuilder {
                 v
             }
         };
-        // Built in order: stats and events, the broker (given both), then the routing
-        // the template and handlers publish through. Events reach the routing weakly
-        // (`Arc::new_cyclic`), since it owns the broker that reports to them.
+        // Built in order: stats and events, the broker (given both), the routing the
+        // template and handlers publish through, the handlers, the app.
         let stats = Arc::new(Stats::default());
         let broker_prefixes = or_default(self.broker_prefixes, &["/topic", "/queue"]);
         let (separator, broker_config, relay) = (self.separator, self.broker_config, self.relay);
@@ -382,24 +381,13 @@ impl StompServerBuilder {
             user: self.user_prefix,
             client_user_sends: self.client_user_sends,
         };
-        let mut events = None;
-        let routing = Arc::new_cyclic(|weak| {
-            let shared_events = Arc::new(Events::new(listeners, weak.clone()));
-            events = Some(Arc::clone(&shared_events));
-            let broker = build_broker(
-                relay,
-                (upstream, broker_prefixes, separator, broker_config),
-                shared_events,
-                &stats,
-            );
-            Routing {
-                broker,
-                users: Arc::new(UserRegistry::default()),
-                prefixes,
-                stats: Arc::clone(&stats),
-            }
-        });
-        let events = events.expect("Arc::new_cyclic runs its closure before returning");
+        let (routing, events) = build_routing(
+            listeners,
+            relay,
+            (upstream, broker_prefixes, separator, broker_config),
+            prefixes,
+            &stats,
+        );
         let template = Template {
             routing: Arc::clone(&routing),
         };
@@ -447,6 +435,30 @@ impl StompServerBuilder {
         server.run(listener, shutdown_signal()).await;
         Ok(())
     }
+}
+
+/// The routing, with the broker and the events built for it: the events reach the routing
+/// weakly (`Arc::new_cyclic`), since it owns the broker that reports to them.
+fn build_routing(
+    listeners: Vec<Arc<crate::event::EventListener>>,
+    relay: Option<RelayConfig>,
+    simple: SimpleSettings,
+    prefixes: Prefixes,
+    stats: &Arc<Stats>,
+) -> (Arc<Routing>, Arc<Events>) {
+    let mut events = None;
+    let routing = Arc::new_cyclic(|weak| {
+        let shared = Arc::new(Events::new(listeners, weak.clone()));
+        events = Some(Arc::clone(&shared));
+        Routing {
+            broker: build_broker(relay, simple, shared, stats),
+            users: Arc::new(UserRegistry::default()),
+            prefixes,
+            stats: Arc::clone(stats),
+        }
+    });
+    let events = events.expect("Arc::new_cyclic runs its closure before returning");
+    (routing, events)
 }
 
 /// The simple broker's settings: its upstream, prefixes, separator and configuration.
