@@ -1,6 +1,9 @@
 //! Session events (Spring's `SessionConnectEvent`, `SessionDisconnectEvent`, ...).
 
+use std::sync::{Arc, Weak};
+
 use crate::principal::{Principal, SessionId};
+use crate::routing::Routing;
 use crate::template::Template;
 
 /// Something that happened to a session. Each session yields exactly one `Connected` (when
@@ -72,3 +75,34 @@ pub enum SessionEvent {
 ///
 /// It runs on the session's task: keep it short, spawn anything slow.
 pub type EventListener = dyn Fn(&SessionEvent, &Template) + Send + Sync + 'static;
+
+/// Where session and broker events go: the registered listeners, each handed a [`Template`].
+///
+/// Built before the broker and given to it (the relay reports its availability here). It
+/// holds the routing weakly: routing owns the broker, which owns this, and a strong
+/// handle would be a reference cycle that keeps a dropped server's broker alive.
+pub(crate) struct Events {
+    listeners: Vec<Arc<EventListener>>,
+    routing: Weak<Routing>,
+}
+
+impl Events {
+    /// Events for `listeners`, whose template publishes through `routing`.
+    pub(crate) fn new(listeners: Vec<Arc<EventListener>>, routing: Weak<Routing>) -> Events {
+        Events { listeners, routing }
+    }
+
+    /// Tells every listener (nothing when none is registered or the server is gone).
+    pub(crate) fn publish(&self, event: &SessionEvent) {
+        if self.listeners.is_empty() {
+            return;
+        }
+        let Some(routing) = self.routing.upgrade() else {
+            return;
+        };
+        let template = Template { routing };
+        for listener in &self.listeners {
+            listener(event, &template);
+        }
+    }
+}

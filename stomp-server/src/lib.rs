@@ -35,7 +35,10 @@
 //! - [`handler`](crate::Handlers): descriptors, registry, extractors ([`Payload`], [`State`],
 //!   [`Principal`], ...), return values and exception handling.
 //! - `session`: one task per connection, its bounded outbound queue and writer.
-//! - `broker`: the [`SimpleBroker`]; `user`: user destinations and the [`UserRegistry`].
+//! - [`broker`]: the [`SimpleBroker`] and the broker SPI ([`broker::Upstream`]) that joins
+//!   instances through a backplane; `user`: the [`UserRegistry`].
+//! - `routing`: the application, broker and user prefixes in both directions, user
+//!   destinations, reply routing.
 //! - [`Template`]: sending from anywhere. [`client`]: a STOMP client.
 //! - `server`, `endpoint`: the builder, the accept loop, the WebSocket upgrade.
 //! - `accept`: the cap on connections still in HTTP and the accept loop's back-off.
@@ -45,7 +48,7 @@
 
 mod accept;
 mod app;
-mod broker;
+pub mod broker;
 pub mod client;
 mod config;
 mod endpoint;
@@ -55,6 +58,7 @@ mod interceptor;
 pub mod log;
 mod principal;
 mod relay;
+mod routing;
 mod server;
 mod service;
 mod session;

@@ -18,17 +18,20 @@ use tokio::sync::watch;
 
 use crate::accept::{AcceptBackoff, LogEvery, PendingConnections, PendingPlace, Refusal};
 use crate::app::{App, Config};
-use crate::broker::{Broker, SimpleBroker};
+use crate::broker::{Broker, LocalBroker, SimpleBroker, Upstream, UpstreamFactory};
 use crate::config::{default_heartbeat, BrokerConfig, ClientUserSends, Limits, UnhandledErrors};
 use crate::endpoint::{serve_request, HttpHandler, HttpRoutes, StaticResource};
-use crate::event::SessionEvent;
+use crate::event::{Events, SessionEvent};
+use crate::handler::context::HandlerContext;
 use crate::handler::registry::{Registry, RegistryError};
+use crate::handler::services::Services;
 use crate::handler::Handlers;
 use crate::interceptor::{ChannelInterceptor, OutboundInterceptor};
 use crate::relay::{BrokerRelay, RelayConfig};
+use crate::routing::{Prefixes, Routing};
 use crate::sockjs::{FlushedIo, Flushes, SockJs, SockJsOptions};
 use crate::stats::Stats;
-use crate::template::{Messaging, Template};
+use crate::template::Template;
 use crate::user::UserRegistry;
 
 /// Why a server could not start.
@@ -67,6 +70,7 @@ pub struct StompServerBuilder {
     broker_prefixes: Vec<String>,
     broker_config: BrokerConfig,
     relay: Option<RelayConfig>,
+    upstream: Option<UpstreamFactory>,
     user_prefix: String,
     client_user_sends: ClientUserSends,
     allowed_origins: Vec<String>,
@@ -99,6 +103,7 @@ impl StompServer {
             broker_prefixes: Vec::new(),
             broker_config: BrokerConfig::default(),
             relay: None,
+            upstream: None,
             user_prefix: "/user".to_owned(),
             client_user_sends: ClientUserSends::default(),
             allowed_origins: Vec::new(),
@@ -171,6 +176,18 @@ impl StompServerBuilder {
     #[must_use]
     pub fn broker_relay(mut self, config: RelayConfig) -> Self {
         self.relay = Some(config);
+        self
+    }
+
+    /// Joins the simple broker of this server to other instances through an [`Upstream`]
+    /// (a backplane), which `factory` builds from this broker's [`LocalBroker`] handle: the
+    /// local fan-out stays this server's, the upstream carries broadcast messages between
+    /// instances. Ignored with [`broker_relay`](Self::broker_relay).
+    pub fn broker_upstream<F>(mut self, factory: F) -> Self
+    where
+        F: FnOnce(LocalBroker) -> Arc<dyn Upstream> + Send + 'static,
+    {
+        self.upstream = Some(Box::new(factory));
         self
     }
 
@@ -352,46 +369,54 @@ impl StompServerBuilder {
                 v
             }
         };
-        let broker: Arc<dyn Broker> = match self.relay {
-            Some(relay) => Arc::new(BrokerRelay::new(relay)),
-            None => Arc::new(SimpleBroker::with_config(
-                or_default(self.broker_prefixes, &["/topic", "/queue"]),
-                self.separator,
-                self.broker_config,
-            )),
+        // Built in order: stats and events, the broker (given both), the routing the
+        // template and handlers publish through, the handlers, the app.
+        let stats = Arc::new(Stats::default());
+        let broker_prefixes = or_default(self.broker_prefixes, &["/topic", "/queue"]);
+        let (separator, broker_config, relay) = (self.separator, self.broker_config, self.relay);
+        let upstream = self.upstream;
+        let listeners = self.listeners;
+        let prefixes = Prefixes {
+            application: or_default(self.application_prefixes, &["/app"]),
+            user: self.user_prefix,
+            client_user_sends: self.client_user_sends,
         };
-        let users = Arc::new(UserRegistry::default());
-        let messaging = Arc::new(Messaging {
-            broker,
-            users,
-            user_prefix: self.user_prefix.clone(),
-        });
+        let (routing, events) = build_routing(
+            listeners,
+            relay,
+            (upstream, broker_prefixes, separator, broker_config),
+            prefixes,
+            &stats,
+        );
         let template = Template {
-            messaging: Arc::clone(&messaging),
+            routing: Arc::clone(&routing),
         };
         let app = Arc::new(App {
             config: Config {
                 endpoints: or_default(self.endpoints, &["/ws"]),
-                application_prefixes: or_default(self.application_prefixes, &["/app"]),
-                user_prefix: self.user_prefix,
-                client_user_sends: self.client_user_sends,
                 allowed_origins: self.allowed_origins,
                 heartbeat: self.heartbeat,
                 limits: self.limits,
-                unhandled_errors: self.unhandled_errors,
                 server_name: format!("stomp-rs/{}", env!("CARGO_PKG_VERSION")),
             },
-            registry,
-            state: self.state,
+            handlers: Arc::new(HandlerContext {
+                registry,
+                services: Arc::new(Services {
+                    state: self.state,
+                    template: template.clone(),
+                    routing: Arc::clone(&routing),
+                    stats: Arc::clone(&stats),
+                    unhandled_errors: self.unhandled_errors,
+                }),
+            }),
             template,
-            messaging,
+            routing,
             interceptors: self.interceptors,
             outbound_interceptors: self.outbound_interceptors,
-            listeners: self.listeners,
-            stats: Arc::new(Stats::default()),
+            events,
+            stats,
             sessions_running: Arc::default(),
         });
-        app.broker().attach(Arc::downgrade(&app));
         Ok(Server {
             app,
             routes: Arc::new(HttpRoutes {
@@ -410,6 +435,52 @@ impl StompServerBuilder {
         server.run(listener, shutdown_signal()).await;
         Ok(())
     }
+}
+
+/// The routing, with the broker and the events built for it: the events reach the routing
+/// weakly (`Arc::new_cyclic`), since it owns the broker that reports to them.
+fn build_routing(
+    listeners: Vec<Arc<crate::event::EventListener>>,
+    relay: Option<RelayConfig>,
+    simple: SimpleSettings,
+    prefixes: Prefixes,
+    stats: &Arc<Stats>,
+) -> (Arc<Routing>, Arc<Events>) {
+    let mut events = None;
+    let routing = Arc::new_cyclic(|weak| {
+        let shared = Arc::new(Events::new(listeners, weak.clone()));
+        events = Some(Arc::clone(&shared));
+        Routing {
+            broker: build_broker(relay, simple, shared, stats),
+            users: Arc::new(UserRegistry::default()),
+            prefixes,
+            stats: Arc::clone(stats),
+        }
+    });
+    let events = events.expect("Arc::new_cyclic runs its closure before returning");
+    (routing, events)
+}
+
+/// The simple broker's settings: its upstream, prefixes, separator and configuration.
+type SimpleSettings = (Option<UpstreamFactory>, Vec<String>, char, BrokerConfig);
+
+/// The relay when one is configured, else the simple broker (joined to its upstream, if
+/// any); each is given the events and stats it reports to.
+fn build_broker(
+    relay: Option<RelayConfig>,
+    (upstream, prefixes, separator, config): SimpleSettings,
+    events: Arc<Events>,
+    stats: &Arc<Stats>,
+) -> Arc<dyn Broker> {
+    if let Some(relay) = relay {
+        return Arc::new(BrokerRelay::new(relay, events, Arc::clone(stats)));
+    }
+    let simple = match upstream {
+        Some(factory) => SimpleBroker::with_upstream(prefixes, separator, config, factory),
+        None => Arc::new(SimpleBroker::with_config(prefixes, separator, config)),
+    };
+    stats.watch_broker(simple.load());
+    simple
 }
 
 /// A validated server, ready to run on a listener.

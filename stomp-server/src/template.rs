@@ -6,10 +6,10 @@ use bytes::Bytes;
 use serde::Serialize;
 use stomp_core::names;
 
-use crate::broker::{Broker, BrokerError, PublishedMessage};
+use crate::broker::{BrokerError, PublishedMessage};
 use crate::handler::to_body;
-use crate::principal::SessionId;
-use crate::user::{parse_user_destination, session_destination, UserDestination, UserRegistry};
+use crate::routing::{with_content_type, RouteError, Routing};
+use crate::user::UserRegistry;
 
 /// Why a message could not be sent.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -25,96 +25,12 @@ pub enum SendError {
     Broker(#[from] BrokerError),
 }
 
-/// The shared publishing path of sessions, handlers and the template.
-pub(crate) struct Messaging {
-    pub(crate) broker: Arc<dyn Broker>,
-    pub(crate) users: Arc<UserRegistry>,
-    pub(crate) user_prefix: String,
-}
-
-impl Messaging {
-    /// Publishes to a broker destination or a `/user/{name}/..` destination; returns the
-    /// number of subscriptions reached.
-    pub(crate) fn publish(&self, message: PublishedMessage) -> Result<usize, SendError> {
-        if let Some(UserDestination::ForUser { user, destination }) =
-            parse_user_destination(&message.destination, &self.user_prefix, true)
-        {
-            let destination = destination.to_owned();
-            let user = user.to_owned();
-            return self.try_publish_to_user(&user, &destination, message);
+impl From<RouteError> for SendError {
+    fn from(error: RouteError) -> SendError {
+        match error {
+            RouteError::NoBroker(destination) => SendError::NoBroker(destination),
+            RouteError::Broker(error) => SendError::Broker(error),
         }
-        if !self.broker.handles(&message.destination) {
-            return Err(SendError::NoBroker(message.destination));
-        }
-        Ok(self.broker.publish(Arc::new(message))?)
-    }
-
-    /// Publishes to `destination` (`/queue/reply`) of every session of `user`; the first
-    /// refusal (a full point-to-point queue) is the error, after every session was tried.
-    fn try_publish_to_user(
-        &self,
-        user: &str,
-        destination: &str,
-        message: PublishedMessage,
-    ) -> Result<usize, SendError> {
-        if let Some(result) =
-            self.broker
-                .publish_to_user(user, destination, Arc::new(message.clone()))
-        {
-            return Ok(result?);
-        }
-        let mut delivered = 0;
-        let mut refused = None;
-        for id in self.users.session_ids(user) {
-            match self.try_publish_to_session(&id, destination, message.clone()) {
-                Ok(n) => delivered += n,
-                Err(error) => refused = refused.or(Some(error)),
-            }
-        }
-        match refused {
-            Some(error) => Err(error.into()),
-            None => Ok(delivered),
-        }
-    }
-
-    /// Publishes to `destination` (`/queue/reply`) of every session of `user`; a refusal is
-    /// logged.
-    pub(crate) fn publish_to_user(
-        &self,
-        user: &str,
-        destination: &str,
-        message: PublishedMessage,
-    ) -> usize {
-        self.try_publish_to_user(user, destination, message)
-            .unwrap_or_else(|error| {
-                tracing::warn!(user = %crate::log::Escaped(user), destination = %crate::log::Escaped(destination), error = %crate::log::Escaped(&error), "message to user refused");
-                0
-            })
-    }
-
-    fn try_publish_to_session(
-        &self,
-        session: &SessionId,
-        destination: &str,
-        mut message: PublishedMessage,
-    ) -> Result<usize, BrokerError> {
-        message.destination = session_destination(destination, session);
-        self.broker
-            .publish_for_session(session, destination, Arc::new(message))
-    }
-
-    /// Publishes to `destination` (`/queue/reply`) of one session; a refusal is logged.
-    pub(crate) fn publish_to_session(
-        &self,
-        session: &SessionId,
-        destination: &str,
-        message: PublishedMessage,
-    ) -> usize {
-        self.try_publish_to_session(session, destination, message)
-            .unwrap_or_else(|error| {
-                tracing::warn!(%session, destination = %crate::log::Escaped(destination), error = %crate::log::Escaped(&error), "message to session refused");
-                0
-            })
     }
 }
 
@@ -130,7 +46,7 @@ impl Messaging {
 /// ```
 #[derive(Clone)]
 pub struct Template {
-    pub(crate) messaging: Arc<Messaging>,
+    pub(crate) routing: Arc<Routing>,
 }
 
 impl Template {
@@ -155,7 +71,7 @@ impl Template {
         let Some(message) = message(destination, payload, headers)? else {
             return Ok(0);
         };
-        self.messaging.publish(message)
+        Ok(self.routing.publish(message)?)
     }
 
     /// Sends to `destination` (`/queue/reply`) of every session of `user`, which each see it
@@ -169,8 +85,9 @@ impl Template {
         let Some(message) = message(destination, payload, &[])? else {
             return Ok(0);
         };
-        self.messaging
-            .try_publish_to_user(user, destination, message)
+        Ok(self
+            .routing
+            .try_publish_to_user(user, destination, message)?)
     }
 
     /// Sends raw bytes with the given headers.
@@ -180,19 +97,19 @@ impl Template {
         body: Bytes,
         headers: &[(&str, &str)],
     ) -> Result<usize, SendError> {
-        self.messaging.publish(PublishedMessage {
+        Ok(self.routing.publish(PublishedMessage {
             destination: destination.to_owned(),
             headers: headers
                 .iter()
                 .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
                 .collect(),
             body,
-        })
+        })?)
     }
 
     /// The users connected to this server (Spring's `SimpUserRegistry`).
     pub fn user_registry(&self) -> &UserRegistry {
-        &self.messaging.users
+        &self.routing.users
     }
 }
 
@@ -210,14 +127,12 @@ fn message<T: Serialize + ?Sized>(
     let Some((body, content_type)) = to_body(payload)? else {
         return Ok(None);
     };
-    let mut all = Vec::with_capacity(headers.len() + 1);
-    if !headers.iter().any(|(n, _)| *n == names::CONTENT_TYPE) {
-        all.push((names::CONTENT_TYPE.to_owned(), content_type.to_owned()));
-    }
-    all.extend(
+    let all = with_content_type(
+        content_type,
         headers
             .iter()
             .map(|(n, v)| ((*n).to_owned(), (*v).to_owned())),
+        headers.iter().any(|(n, _)| *n == names::CONTENT_TYPE),
     );
     Ok(Some(PublishedMessage {
         destination: destination.to_owned(),

@@ -226,3 +226,43 @@ async fn outbound_interceptors_see_rewrite_and_drop_frames_per_session() {
     assert!(seen.contains(&Command::Connected), "{seen:?}");
     assert!(seen.contains(&Command::Receipt), "{seen:?}");
 }
+
+#[tokio::test]
+async fn outbound_interceptors_see_each_message_once_before_it_is_encoded() {
+    // (command, had a content-length header): the encoder writes one, so a frame decoded
+    // back from its encoding would show it; the frame the broker built has none.
+    let seen: Arc<Mutex<Vec<(Command, bool)>>> = Arc::default();
+    let log = Arc::clone(&seen);
+    let server = TestServer::start(builder().outbound_interceptor(
+        move |frame: &mut Frame, _: &stomp_server::OutboundContext<'_>| {
+            let has_length = frame.get("content-length").is_some();
+            log.lock().unwrap().push((frame.command, has_length));
+            true
+        },
+    ))
+    .await;
+    let auto = server.connect_anonymous().await;
+    let acking = server.connect_anonymous().await;
+    let mut a = auto.subscribe("/topic/once-before-encoding").await.unwrap();
+    let mut b = common::subscribe_acking(
+        &acking,
+        "/topic/once-before-encoding",
+        "client-individual",
+        None,
+    )
+    .await;
+    auto.send("/topic/once-before-encoding", "body")
+        .await
+        .unwrap();
+    assert_eq!(a.next_timeout(WAIT).await.unwrap().body_str(), Some("body"));
+    assert_eq!(b.next_timeout(WAIT).await.unwrap().body_str(), Some("body"));
+    let messages: Vec<bool> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(command, _)| *command == Command::Message)
+        .map(|(_, has_length)| *has_length)
+        .collect();
+    // Once per subscriber (an ack:auto and an acknowledging one), never decoded back.
+    assert_eq!(messages, [false, false]);
+}

@@ -9,8 +9,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::fanout::encode;
-use super::registry::Subscriber;
+use super::recipient::{encode, Recipient};
 use super::PublishedMessage;
 use crate::session::{error_frame, CloseCause, Paced, SessionHandle};
 use crate::stats::BrokerLoad;
@@ -243,7 +242,7 @@ impl Tracker {
     /// `Outbound::push_paced`): the message waits in its queue.
     pub(crate) fn deliver(
         &mut self,
-        subscriber: &Subscriber,
+        subscriber: &Recipient,
         mut delivery: Delivery,
     ) -> Result<(), Delivery> {
         let attempts = delivery.attempts + 1;
@@ -257,11 +256,13 @@ impl Tracker {
             attempts > 1,
         );
         let outbound = &subscriber.session.outbound;
-        let queued = match &subscriber.withdrawal {
-            Some(withdrawal) => {
+        // A frame an outbound interceptor dropped counts as queued, as it always did.
+        let queued = match (ws, &subscriber.withdrawal) {
+            (None, _) => true,
+            (Some(ws), Some(withdrawal)) => {
                 matches!(outbound.push_delivery(ws, withdrawal), Paced::Queued { .. })
             }
-            None => outbound.push(ws),
+            (Some(ws), None) => outbound.push(ws),
         };
         if !queued {
             return Err(delivery);
@@ -293,7 +294,7 @@ impl Tracker {
     /// session gets an `ERROR` and is closed.
     pub(crate) fn offer(
         &mut self,
-        subscriber: &Subscriber,
+        subscriber: &Recipient,
         delivery: Delivery,
         backlog: Backlog,
     ) -> Offered {
@@ -320,7 +321,7 @@ impl Tracker {
     }
 
     /// Broadcast: delivers waiting messages while the window has room; returns how many.
-    pub(crate) fn pump(&mut self, subscriber: &Subscriber) -> usize {
+    pub(crate) fn pump(&mut self, subscriber: &Recipient) -> usize {
         let mut delivered = 0;
         while self.has_room() {
             let Some(delivery) = self.pending.pop_front() else {
@@ -396,7 +397,7 @@ pub(crate) fn parse_ack_id(ack: &str) -> Option<(u64, &str)> {
     Some((message_id.parse().ok()?, subscription))
 }
 
-fn close_slow_consumer(subscriber: &Subscriber, tracker: &Tracker, bounds: ByteBounds) {
+fn close_slow_consumer(subscriber: &Recipient, tracker: &Tracker, bounds: ByteBounds) {
     let unacked = tracker.unacked.len();
     let pending = tracker.pending.len();
     let held = tracker.load.held();

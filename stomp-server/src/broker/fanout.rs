@@ -11,18 +11,13 @@
 
 use std::sync::Arc;
 
-use bytes::BytesMut;
-use stomp_core::{encode_parts, names, Command, Decimal, Version};
+use stomp_core::{Decimal, Version};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::ack::{Backlog, Delivery, Offered};
+use super::recipient::{encode, encode_parts_of};
 use super::registry::Subscriber;
 use super::PublishedMessage;
-use crate::session::to_ws_message;
-
-/// The header that marks a message delivered again (after a `NACK` or a consumer leaving),
-/// as RabbitMQ names it.
-pub(crate) const REDELIVERED: &str = "redelivered";
 
 /// One cached encoding: `(subscription id, version, reported destination)` and the frame.
 type CachedFrame = (Arc<str>, Version, Option<Arc<str>>, WsMessage);
@@ -72,6 +67,18 @@ impl<'m> FanOut<'m> {
             }
             return;
         }
+        if subscriber.session.outbound.intercepts() {
+            // Interceptors see (and may change) each session's frame: encoded for it alone.
+            let ws = encode(
+                self.message,
+                self.message_id.as_str(),
+                subscriber,
+                None,
+                false,
+            );
+            self.delivered += usize::from(ws.is_none_or(|ws| subscriber.session.outbound.push(ws)));
+            return;
+        }
         let version = subscriber.session.version;
         let cached = self.cache.iter().find(|(id, v, reported, _)| {
             *v == version && **id == *subscriber.id && *reported == subscriber.reported_destination
@@ -79,7 +86,7 @@ impl<'m> FanOut<'m> {
         let ws = match cached {
             Some((_, _, _, ws)) => ws.clone(),
             None => {
-                let ws = encode(
+                let ws = encode_parts_of(
                     self.message,
                     self.message_id.as_str(),
                     subscriber,
@@ -106,48 +113,4 @@ impl<'m> FanOut<'m> {
     pub(crate) fn delivered(&self) -> usize {
         self.delivered
     }
-}
-
-/// Encodes `message` as a `MESSAGE` for `subscriber`, with an `ack` header (STOMP 1.2
-/// sessions only; 1.0 and 1.1 acknowledge by `message-id`) and `redelivered:true` when asked.
-pub(crate) fn encode(
-    message: &PublishedMessage,
-    message_id: &str,
-    subscriber: &Subscriber,
-    ack: Option<&str>,
-    redelivered: bool,
-) -> WsMessage {
-    let version = subscriber.session.version;
-    let destination = subscriber
-        .reported_destination
-        .as_deref()
-        .unwrap_or(&message.destination);
-    // `encode_parts` reserves the exact length: one allocation.
-    let mut buf = BytesMut::new();
-    let fixed = [
-        (names::DESTINATION, destination),
-        (names::MESSAGE_ID, message_id),
-        (names::SUBSCRIPTION, &*subscriber.id),
-    ];
-    let ack = ack
-        .filter(|_| version == Version::V1_2)
-        .map(|ack| (names::ACK, ack));
-    let redelivered_header = redelivered.then_some((REDELIVERED, "true"));
-    let extra = message
-        .headers
-        .iter()
-        .filter(|(n, _)| !(n == names::ACK || (redelivered && n == REDELIVERED)))
-        .map(|(n, v)| (n.as_str(), v.as_str()));
-    encode_parts(
-        Command::Message,
-        fixed
-            .into_iter()
-            .chain(ack)
-            .chain(redelivered_header)
-            .chain(extra),
-        &message.body,
-        version,
-        &mut buf,
-    );
-    to_ws_message(buf.freeze())
 }

@@ -1,22 +1,27 @@
 //! Message brokers: where subscriptions live and published messages fan out.
 //!
-//! [`SimpleBroker`] keeps everything in memory (Spring's `enableSimpleBroker`). Routing,
-//! handlers and sessions only see the [`Broker`] trait, so a relay to an external broker can
-//! take its place.
+//! [`SimpleBroker`] keeps everything in memory (Spring's `enableSimpleBroker`): the local
+//! part every instance has. An [`Upstream`] (the SPI, see `upstream`) joins the local parts
+//! of several instances into one broker, reusing their fan-out
+//! ([`StompServerBuilder::broker_upstream`](crate::StompServerBuilder::broker_upstream)).
+//! Routing and sessions see the crate's `Broker` trait, which the simple broker and the relay
+//! to an external broker (which keeps a broker connection per session, as Spring's) implement.
 //!
 //! Layout: `registry` (subscriptions by destination and by session), `fanout` (encoding a
 //! message for its subscribers), `ack` (unacknowledged messages and the prefetch window of
 //! one subscription), `in_flight` (what a point-to-point `ack:auto` consumer's connection
-//! has not written yet), `queue` (point-to-point destinations), `simple` (the broker).
+//! has not written yet), `queue` (point-to-point destinations), `simple` (the broker), `upstream` (the SPI).
 
 mod ack;
 mod fanout;
 mod in_flight;
 mod queue;
+mod recipient;
 mod registry;
 mod simple;
 #[cfg(test)]
 mod tests;
+mod upstream;
 
 use std::sync::Arc;
 
@@ -27,6 +32,7 @@ use crate::session::SessionHandle;
 
 pub(crate) use simple::has_prefix;
 pub use simple::SimpleBroker;
+pub use upstream::{LocalBroker, Upstream, UpstreamFactory};
 
 /// The next broker `message-id`, unique within this process. Always digits, which the
 /// `ack` ids rely on (`#[subscribe_mapping]` replies use `{session}-{subscription}`).
@@ -112,7 +118,7 @@ pub(crate) type Confirmation = tokio::sync::oneshot::Receiver<Result<(), BrokerE
 
 /// A message on its way to subscribers. Shared (`Arc`), never copied per subscriber.
 #[derive(Debug, Clone)]
-pub(crate) struct PublishedMessage {
+pub struct PublishedMessage {
     /// The destination subscribers matched against.
     pub(crate) destination: String,
     /// Headers to copy into `MESSAGE` frames (no `destination`, `subscription`, `message-id`,
@@ -123,6 +129,32 @@ pub(crate) struct PublishedMessage {
 }
 
 impl PublishedMessage {
+    /// A message for `destination` with the headers its `MESSAGE` frames carry (no
+    /// `destination`, `subscription`, `message-id`, `content-length`, `receipt` or
+    /// `transaction`) and its body.
+    pub fn new(destination: String, headers: Vec<(String, String)>, body: Bytes) -> Self {
+        PublishedMessage {
+            destination,
+            headers,
+            body,
+        }
+    }
+
+    /// The destination subscribers match against.
+    pub fn destination(&self) -> &str {
+        &self.destination
+    }
+
+    /// The headers its `MESSAGE` frames carry.
+    pub fn headers(&self) -> &[(String, String)] {
+        &self.headers
+    }
+
+    /// The body (a reference count, never a copy).
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
     /// The bytes it holds (destination, headers and body): what byte limits count.
     pub(crate) fn size(&self) -> usize {
         let headers: usize = self.headers.iter().map(|(n, v)| n.len() + v.len()).sum();
@@ -155,8 +187,10 @@ pub(crate) struct AckRequest {
     pub(crate) transaction: Option<String>,
 }
 
-/// Why the broker refused a request. The text is sent in an `ERROR` frame.
+/// Why the broker refused a request. The text is sent in an `ERROR` frame. New reasons may
+/// be added: match with a `_` arm.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum BrokerError {
     /// The subscription id is already used by this session.
     #[error("subscription id `{0}` is already in use by this session")]
@@ -324,7 +358,4 @@ pub(crate) trait Broker: Send + Sync + 'static {
     ) -> Option<Result<usize, BrokerError>> {
         None
     }
-
-    /// Gives the broker the application it serves, for events and stats.
-    fn attach(&self, _app: std::sync::Weak<crate::app::App>) {}
 }

@@ -24,7 +24,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 
 use super::ack::{ByteBounds, Delivery};
-use super::fanout::encode;
+use super::recipient::encode;
 use super::registry::Subscriber;
 use super::{BrokerError, PublishedMessage};
 use crate::config::BrokerConfig;
@@ -483,9 +483,11 @@ fn try_deliver(
         delivery.attempts > 0,
     );
     let outbound = &consumer.session.outbound;
-    let paced = match &consumer.withdrawal {
-        Some(withdrawal) => outbound.push_delivery(ws, withdrawal),
-        None => outbound.push_paced(ws),
+    // A frame an outbound interceptor dropped counts as written at once.
+    let paced = match (ws, &consumer.withdrawal) {
+        (None, _) => Paced::Queued { end: 0 },
+        (Some(ws), Some(withdrawal)) => outbound.push_delivery(ws, withdrawal),
+        (Some(ws), None) => outbound.push_paced(ws),
     };
     match paced {
         Paced::Queued { end } => {

@@ -7,16 +7,18 @@ use stomp_core::DestinationPattern;
 
 use super::ack::{Delivery, Tracker};
 use super::in_flight::InFlight;
+use super::recipient::Recipient;
 use super::BrokerError;
 use crate::principal::SessionId;
-use crate::session::{SessionHandle, Withdrawal};
+#[cfg(test)]
+use crate::session::SessionHandle;
 
-/// One active subscription.
+/// One active subscription: its [`Recipient`] (which it dereferences to) and what the
+/// broker keeps for it.
 #[derive(Debug)]
 pub(crate) struct Subscriber {
-    pub(crate) session: Arc<SessionHandle>,
-    pub(crate) id: Arc<str>,
-    pub(crate) reported_destination: Option<Arc<str>>,
+    /// The session, the subscription id and the names it reports.
+    pub(crate) recipient: Recipient,
     /// The point-to-point destination this subscriber consumes from, if it is one.
     pub(crate) queue: Option<String>,
     /// Unacknowledged messages (`ack:client` and `ack:client-individual`). `None` for
@@ -28,9 +30,14 @@ pub(crate) struct Subscriber {
     /// written yet (returned to the queue if the session dies first). Taken after the
     /// queues' lock, like a tracker.
     pub(crate) in_flight: Option<Mutex<InFlight<Delivery>>>,
-    /// A point-to-point consumer: takes back, when it unsubscribes, the deliveries its
-    /// session's writer has not reached (they go back to the queue instead).
-    pub(crate) withdrawal: Option<Withdrawal>,
+}
+
+impl std::ops::Deref for Subscriber {
+    type Target = Recipient;
+
+    fn deref(&self) -> &Recipient {
+        &self.recipient
+    }
 }
 
 /// Where a session's subscription is filed, to remove it later.
@@ -92,9 +99,49 @@ pub(crate) struct SubscriptionRegistry {
     exact: HashMap<String, Slots>,
     patterns: HashMap<String, (DestinationPattern, Slots)>,
     sessions: HashMap<SessionId, SessionSubscriptions>,
+    /// When an upstream listens: the destinations and patterns that gained their first or
+    /// lost their last broadcast subscriber since it was last taken.
+    interest: Option<Vec<Interest>>,
+}
+
+/// A change in what this instance's broadcast subscriptions cover, for an upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Interest {
+    /// The first subscription to this destination or pattern.
+    Gained(String),
+    /// The last subscription to it ended.
+    Lost(String),
 }
 
 impl SubscriptionRegistry {
+    /// A registry that records [`Interest`] changes (for a broker with an upstream).
+    pub(crate) fn tracking_interest() -> SubscriptionRegistry {
+        SubscriptionRegistry {
+            interest: Some(Vec::new()),
+            ..SubscriptionRegistry::default()
+        }
+    }
+
+    /// The interest changes recorded since the last call, in order.
+    pub(crate) fn take_interest(&mut self) -> Vec<Interest> {
+        self.interest
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Records `change` when tracking, for subscriptions of clients (not user destinations,
+    /// which belong to one session of this instance).
+    fn record(
+        interest: &mut Option<Vec<Interest>>,
+        subscriber: &Subscriber,
+        change: impl FnOnce() -> Interest,
+    ) {
+        if let (Some(interest), None) = (interest, &subscriber.reported_destination) {
+            interest.push(change());
+        }
+    }
+
     /// Files `subscriber` for `destination`: as a broadcast subscription, or only by session
     /// when it is a point-to-point consumer (which may not use a pattern).
     pub(crate) fn add(
@@ -121,26 +168,37 @@ impl SubscriptionRegistry {
                         .to_owned(),
                 });
             }
-            let slots = match self.patterns.entry(destination.clone()) {
-                std::collections::hash_map::Entry::Occupied(entry) => &mut entry.into_mut().1,
+            let (slots, first) = match self.patterns.entry(destination.clone()) {
+                std::collections::hash_map::Entry::Occupied(entry) => {
+                    (&mut entry.into_mut().1, false)
+                }
                 std::collections::hash_map::Entry::Vacant(entry) => {
                     let pattern = DestinationPattern::parse_with_separator(&destination, separator)
                         .map_err(|e| BrokerError::InvalidDestination {
                             destination: destination.clone(),
                             reason: e.to_string(),
                         })?;
-                    &mut entry.insert((pattern, Slots::default())).1
+                    (&mut entry.insert((pattern, Slots::default())).1, true)
                 }
             };
             slots.push(Arc::clone(&subscriber));
+            if first {
+                Self::record(&mut self.interest, &subscriber, || {
+                    Interest::Gained(destination.clone())
+                });
+            }
             filed.insert(id, (Filed::Pattern(destination), subscriber));
         } else if subscriber.queue.is_some() {
             filed.insert(id, (Filed::Queue, subscriber));
         } else {
-            self.exact
-                .entry(destination.clone())
-                .or_default()
-                .push(Arc::clone(&subscriber));
+            let slots = self.exact.entry(destination.clone()).or_default();
+            let first = slots.is_empty();
+            slots.push(Arc::clone(&subscriber));
+            if first {
+                Self::record(&mut self.interest, &subscriber, || {
+                    Interest::Gained(destination.clone())
+                });
+            }
             filed.insert(id, (Filed::Exact(destination), subscriber));
         }
         Ok(())
@@ -181,6 +239,9 @@ impl SubscriptionRegistry {
                     slots.remove(subscriber);
                     if slots.is_empty() {
                         self.exact.remove(&destination);
+                        Self::record(&mut self.interest, subscriber, || {
+                            Interest::Lost(destination)
+                        });
                     }
                 }
             }
@@ -189,6 +250,7 @@ impl SubscriptionRegistry {
                     slots.remove(subscriber);
                     if slots.is_empty() {
                         self.patterns.remove(&text);
+                        Self::record(&mut self.interest, subscriber, || Interest::Lost(text));
                     }
                 }
             }
@@ -239,13 +301,15 @@ mod tests {
 
     fn subscriber(session: &Arc<SessionHandle>, id: &str) -> Arc<Subscriber> {
         Arc::new(Subscriber {
-            session: Arc::clone(session),
-            id: Arc::from(id),
-            reported_destination: None,
+            recipient: Recipient {
+                session: Arc::clone(session),
+                id: Arc::from(id),
+                reported_destination: None,
+                withdrawal: None,
+            },
             queue: None,
             tracker: None,
             in_flight: None,
-            withdrawal: None,
         })
     }
 
@@ -319,5 +383,59 @@ mod tests {
         assert!(matches!(again, Err(BrokerError::DuplicateSubscription(_))));
         assert!(registry.patterns.is_empty());
         assert_eq!(reached(&registry, "/topic/a").len(), 1);
+    }
+
+    #[test]
+    fn interest_is_reported_once_per_destination_and_only_when_tracking() {
+        let (a, b) = (SessionHandle::detached("sa"), SessionHandle::detached("sb"));
+        let mut registry = SubscriptionRegistry::tracking_interest();
+        for (session, id, destination) in [
+            (&a, "1", "/topic/x"),
+            (&b, "1", "/topic/x"),
+            (&a, "2", "/topic/**"),
+        ] {
+            registry
+                .add(subscriber(session, id), destination.to_owned(), '/')
+                .unwrap();
+        }
+        let user = Arc::new(Subscriber {
+            recipient: Recipient {
+                session: Arc::clone(&b),
+                id: Arc::from("2"),
+                reported_destination: Some(Arc::from("/user/queue/q")),
+                withdrawal: None,
+            },
+            queue: None,
+            tracker: None,
+            in_flight: None,
+        });
+        registry
+            .add(user, "/queue/q-usersb".to_owned(), '/')
+            .unwrap();
+        let gained = |d: &str| Interest::Gained(d.to_owned());
+        let lost = |d: &str| Interest::Lost(d.to_owned());
+        assert_eq!(
+            registry.take_interest(),
+            [gained("/topic/x"), gained("/topic/**")],
+            "user destinations stay local"
+        );
+        registry.remove(&a.id, "1").unwrap();
+        assert_eq!(registry.take_interest(), [], "b still listens to /topic/x");
+        registry.remove_session(&b.id);
+        registry.remove(&a.id, "2").unwrap();
+        assert_eq!(
+            registry.take_interest(),
+            [lost("/topic/x"), lost("/topic/**")]
+        );
+
+        let mut plain = SubscriptionRegistry::default();
+        plain
+            .add(subscriber(&a, "1"), "/topic/x".to_owned(), '/')
+            .unwrap();
+        assert_eq!(
+            plain.take_interest(),
+            [],
+            "nothing is recorded without an upstream"
+        );
     }
 }

@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use super::ack::{parse_ack_id, Backlog, ByteBounds, Delivery, Load, Tracker};
 use super::fanout::FanOut;
 use super::queue::Queues;
-use super::registry::{Subscriber, SubscriptionRegistry};
+use super::recipient::Recipient;
+use super::registry::{Interest, Subscriber, SubscriptionRegistry};
+use super::upstream::{LocalBroker, Upstream, UpstreamFactory};
 use super::{
     next_message_seq, AckMode, AckRequest, AckTarget, Broker, BrokerError, Confirmation,
     PublishedMessage, SubscribeRequest,
@@ -43,6 +45,23 @@ pub struct SimpleBroker {
     queues: Arc<Mutex<Queues>>,
     /// What the queues and trackers hold, for the stats.
     load: Arc<BrokerLoad>,
+    /// The other instances, when a backplane joins them.
+    upstream: Option<UpstreamLink>,
+}
+
+/// The broker's upstream, and the lock that keeps its subscribe and unsubscribe calls in the
+/// order the registry changed.
+struct UpstreamLink {
+    upstream: Arc<dyn Upstream>,
+    // A std Mutex, taken while the registry's write lock is still held and kept while the
+    // upstream is told (with the registry lock released): the calls follow the changes.
+    order: Mutex<()>,
+}
+
+impl std::fmt::Debug for UpstreamLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamLink").finish_non_exhaustive()
+    }
 }
 
 impl SimpleBroker {
@@ -67,7 +86,70 @@ impl SimpleBroker {
             registry: RwLock::default(),
             queues: Arc::new(Mutex::new(Queues::new(Arc::clone(&load)))),
             load,
+            upstream: None,
         }
+    }
+
+    /// A broker whose broadcast destinations are shared with other instances through the
+    /// upstream `factory` builds, given this broker's [`LocalBroker`] handle.
+    pub(crate) fn with_upstream(
+        prefixes: Vec<String>,
+        separator: char,
+        config: BrokerConfig,
+        factory: UpstreamFactory,
+    ) -> Arc<SimpleBroker> {
+        Arc::new_cyclic(|weak| {
+            let upstream = factory(LocalBroker {
+                broker: weak.clone(),
+            });
+            let mut broker = SimpleBroker::with_config(prefixes, separator, config);
+            broker.registry = RwLock::new(SubscriptionRegistry::tracking_interest());
+            broker.upstream = Some(UpstreamLink {
+                upstream,
+                order: Mutex::new(()),
+            });
+            broker
+        })
+    }
+
+    /// A message from another instance: fanned out here only.
+    pub(super) fn deliver_local(&self, message: PublishedMessage) -> Result<usize, BrokerError> {
+        if !self.handles(&message.destination) {
+            return Err(BrokerError::InvalidDestination {
+                destination: message.destination,
+                reason: "no broker prefix covers it".to_owned(),
+            });
+        }
+        self.publish_owned(Arc::new(message), None)
+    }
+
+    /// Changes the registry, then tells the upstream (if any) which destinations gained
+    /// their first or lost their last subscription, in order, with the registry unlocked.
+    fn change_registry<R>(&self, change: impl FnOnce(&mut SubscriptionRegistry) -> R) -> R {
+        let mut registry = self.write();
+        let result = change(&mut registry);
+        let Some(link) = &self.upstream else {
+            return result;
+        };
+        let interest = registry.take_interest();
+        if interest.is_empty() {
+            return result;
+        }
+        let order = link.order.lock().unwrap_or_else(PoisonError::into_inner);
+        drop(registry);
+        for change in interest {
+            match change {
+                Interest::Gained(destination) => link.upstream.subscribe(&destination),
+                Interest::Lost(destination) => link.upstream.unsubscribe(&destination),
+            }
+        }
+        drop(order);
+        result
+    }
+
+    /// What its queues and trackers hold, for the stats.
+    pub(crate) fn load(&self) -> Arc<BrokerLoad> {
+        Arc::clone(&self.load)
     }
 
     /// The number of active subscriptions.
@@ -291,19 +373,23 @@ impl Broker for SimpleBroker {
         let in_flight = (queue.is_some() && tracker.is_none()).then(Mutex::default);
         let withdrawal = queue.as_ref().map(|_| Withdrawal::default());
         let subscriber = Arc::new(Subscriber {
-            session: Arc::clone(session),
-            id: request.id,
-            reported_destination: request.reported_destination,
+            recipient: Recipient {
+                session: Arc::clone(session),
+                id: request.id,
+                reported_destination: request.reported_destination,
+                withdrawal,
+            },
             queue,
             tracker,
             in_flight,
-            withdrawal,
         });
-        self.write().add(
-            Arc::clone(&subscriber),
-            request.destination.clone(),
-            self.separator,
-        )?;
+        self.change_registry(|registry| {
+            registry.add(
+                Arc::clone(&subscriber),
+                request.destination.clone(),
+                self.separator,
+            )
+        })?;
         if subscriber.queue.is_some() {
             self.pace(session);
             self.queues()
@@ -313,7 +399,7 @@ impl Broker for SimpleBroker {
     }
 
     fn unsubscribe(&self, session: &SessionId, id: &str) -> Result<(), BrokerError> {
-        let subscriber = self.write().remove(session, id)?;
+        let subscriber = self.change_registry(|registry| registry.remove(session, id))?;
         if subscriber.queue.is_some() {
             let mut dead = Vec::new();
             self.queues()
@@ -324,7 +410,14 @@ impl Broker for SimpleBroker {
     }
 
     fn publish(&self, message: Arc<PublishedMessage>) -> Result<usize, BrokerError> {
-        self.publish_owned(message, None)
+        let Some(link) = &self.upstream else {
+            return self.publish_owned(message, None);
+        };
+        let delivered = self.publish_owned(Arc::clone(&message), None)?;
+        if !self.is_point_to_point(&message.destination) {
+            link.upstream.publish(&message);
+        }
+        Ok(delivered)
     }
 
     fn publish_for_session(
@@ -369,14 +462,8 @@ impl Broker for SimpleBroker {
         })
     }
 
-    fn attach(&self, app: std::sync::Weak<crate::app::App>) {
-        if let Some(app) = app.upgrade() {
-            app.stats.watch_broker(Arc::clone(&self.load));
-        }
-    }
-
     fn session_closed(&self, session: &SessionId) {
-        let subscribers = self.write().remove_session(session);
+        let subscribers = self.change_registry(|registry| registry.remove_session(session));
         if self.config.point_to_point_prefixes.is_empty() {
             return;
         }

@@ -5,20 +5,11 @@ use std::future::Future;
 use std::pin::Pin;
 
 use super::error::HandlerError;
-use super::invocation::Invocation;
+use super::invocation::{Invocation, MappingKind};
 use super::reply::Outcome;
 
 /// A boxed, sendable future, as returned by handler thunks.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
-
-/// What a mapping handles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum MappingKind {
-    /// `#[message_mapping]`: `SEND` frames to an application destination.
-    Message,
-    /// `#[subscribe_mapping]`: `SUBSCRIBE` frames to an application destination.
-    Subscribe,
-}
 
 /// Where `#[send_to_user]` sends a return value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

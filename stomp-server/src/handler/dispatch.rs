@@ -1,17 +1,18 @@
-//! Calling handlers: find the mapping, extract, invoke, route the return value, and send
-//! errors through the exception handlers.
+//! Calling handlers: find the mapping, extract, invoke, hand the return value to routing,
+//! and send errors through the exception handlers.
 
 use std::sync::Arc;
 
-use stomp_core::{names, Command, Frame};
+use stomp_core::{names, Frame};
 
-use super::descriptor::{ExceptionHandlerDescriptor, MappingKind, ReplyRouting};
+use super::context::HandlerContext;
 use super::error::HandlerError;
-use super::invocation::{Invocation, InvocationParts};
+use super::invocation::{Invocation, InvocationParts, MappingKind};
 use super::reply::{Outcome, ReplyMessage};
-use crate::app::App;
+use super::services::Services;
 use crate::broker::PublishedMessage;
 use crate::config::UnhandledErrors;
+use crate::routing::{with_content_type, Reply, ReplyRoute, ReplySource};
 use crate::session::SessionHandle;
 
 /// Why a frame for an application destination could not be handled; the session answers
@@ -33,15 +34,15 @@ pub(crate) enum DispatchError {
 
 /// Handles a `SEND` (or `SUBSCRIBE`) to an application destination.
 pub(crate) async fn dispatch(
-    app: &Arc<App>,
+    context: &Arc<HandlerContext>,
     session: &Arc<SessionHandle>,
     frame: Frame,
     kind: MappingKind,
     lookup_offset: usize,
 ) -> Result<(), DispatchError> {
     let router = match kind {
-        MappingKind::Message => &app.registry.messages,
-        MappingKind::Subscribe => &app.registry.subscriptions,
+        MappingKind::Message => &context.registry.messages,
+        MappingKind::Subscribe => &context.registry.subscriptions,
     };
     let destination = frame.destination().unwrap_or("");
     let lookup = destination.get(lookup_offset..).unwrap_or("");
@@ -62,35 +63,37 @@ pub(crate) async fn dispatch(
         variable_names: Arc::clone(&route.variable_names),
         variable_ranges: ranges,
         session: Arc::clone(session),
-        app: Arc::clone(app),
+        services: Arc::clone(&context.services),
     });
     let outcome = (descriptor.thunk)(invocation.clone()).await;
     match outcome {
         Outcome::Nothing => Ok(()),
         Outcome::Reply(reply) => {
-            route_reply(&invocation, &descriptor.routing, reply);
+            hand_over(&invocation, &route.reply, reply);
             Ok(())
         }
-        Outcome::Failed(error) => handle_error(invocation, descriptor.location.module, error).await,
+        Outcome::Failed(error) => {
+            handle_error(context, invocation, descriptor.location.module, error).await
+        }
     }
 }
 
 /// Offers `error` to the exception handlers in Spring's order, then applies the
 /// unhandled-error policy.
 async fn handle_error(
+    context: &HandlerContext,
     invocation: Invocation,
     module: &str,
     error: HandlerError,
 ) -> Result<(), DispatchError> {
-    let app = Arc::clone(invocation.app());
-    app.stats.handler_error();
-    let candidates: Vec<ExceptionHandlerDescriptor> = app
+    let services = Arc::clone(invocation.services());
+    services.stats.handler_error();
+    let candidates: Vec<_> = context
         .registry
         .exception_handlers_for(module, &error)
-        .copied()
         .collect();
     let mut error = error;
-    for candidate in candidates {
+    for (candidate, reply_route) in candidates {
         // The thunk takes the invocation by value; a clone is a reference count and keeps
         // one here to route the exception handler's reply.
         match (candidate.thunk)(error, invocation.clone()) {
@@ -98,13 +101,13 @@ async fn handle_error(
                 return match future.await {
                     Outcome::Nothing => Ok(()),
                     Outcome::Reply(reply) => {
-                        route_reply(&invocation, &candidate.routing, reply);
+                        hand_over(&invocation, reply_route, reply);
                         Ok(())
                     }
                     Outcome::Failed(second) => {
                         tracing::warn!(handler = %candidate.location, error = %crate::log::Escaped(&second), "exception handler failed");
                         unhandled(
-                            &app,
+                            &services,
                             invocation.session(),
                             invocation.destination(),
                             &second,
@@ -115,11 +118,16 @@ async fn handle_error(
             Err((back, _)) => error = back,
         }
     }
-    unhandled(&app, invocation.session(), invocation.destination(), &error)
+    unhandled(
+        &services,
+        invocation.session(),
+        invocation.destination(),
+        &error,
+    )
 }
 
 fn unhandled(
-    app: &App,
+    services: &Services,
     session: &SessionHandle,
     destination: &str,
     error: &HandlerError,
@@ -131,7 +139,7 @@ fn unhandled(
         error = %crate::log::Escaped(error),
         "handler error not handled by any #[message_exception_handler]"
     );
-    match &app.config.unhandled_errors {
+    match &services.unhandled_errors {
         UnhandledErrors::ErrorFrame => Err(DispatchError::Unhandled(error.to_string())),
         UnhandledErrors::LogOnly => Ok(()),
         UnhandledErrors::UserDestination(target) => {
@@ -145,152 +153,38 @@ fn unhandled(
                 )],
                 body: body.to_string().into(),
             };
-            app.messaging
+            services
+                .routing
                 .publish_to_session(&session.id, target, message);
             Ok(())
         }
     }
 }
 
-/// A reply's headers and body, handed out once per destination: clones for all but the
-/// last, which takes them (one destination, the usual case, copies nothing).
-struct ReplyParts {
-    headers: Vec<(String, String)>,
-    body: bytes::Bytes,
-    remaining: usize,
-}
-
-impl ReplyParts {
-    fn message(&mut self, destination: String) -> PublishedMessage {
-        self.remaining = self.remaining.saturating_sub(1);
-        let (headers, body) = if self.remaining == 0 {
-            (
-                std::mem::take(&mut self.headers),
-                std::mem::take(&mut self.body),
-            )
-        } else {
-            (self.headers.clone(), self.body.clone())
-        };
-        PublishedMessage {
-            destination,
-            headers,
-            body,
-        }
-    }
-}
-
-/// Sends a handler's reply where its routing says.
-pub(crate) fn route_reply(invocation: &Invocation, routing: &ReplyRouting, reply: ReplyMessage) {
-    let app = invocation.app();
-    let session = invocation.session();
-    let mut headers = Vec::with_capacity(reply.headers.len() + 1);
-    if !reply.headers.iter().any(|(n, _)| n == names::CONTENT_TYPE) {
-        headers.push((
-            names::CONTENT_TYPE.to_owned(),
-            reply.content_type.to_owned(),
-        ));
-    }
-    headers.extend(reply.headers);
-    let default_user_destination;
-    let user_destinations: &[&str] = match routing.send_to_user {
-        Some(target) if target.destinations.is_empty() => {
-            default_user_destination = [format!("/queue{}", invocation.lookup_destination())];
-            &[default_user_destination[0].as_str()]
-        }
-        Some(target) => target.destinations,
-        None => &[],
+/// Hands a handler's reply to routing, which sends it where `route` says.
+fn hand_over(invocation: &Invocation, route: &ReplyRoute, reply: ReplyMessage) {
+    let variable = |name: &str| invocation.path_variable(name);
+    let source = ReplySource {
+        session: invocation.session(),
+        destination: invocation.destination(),
+        lookup_destination: invocation.lookup_destination(),
+        subscription: match invocation.kind() {
+            MappingKind::Message => None,
+            MappingKind::Subscribe => Some(invocation.subscription_id().unwrap_or("")),
+        },
+        variable: &variable,
     };
-    let mut parts = ReplyParts {
-        headers,
+    let has_content_type = reply.headers.iter().any(|(n, _)| n == names::CONTENT_TYPE);
+    let reply = Reply {
+        headers: with_content_type(
+            reply.content_type,
+            reply.headers.into_iter(),
+            has_content_type,
+        ),
         body: reply.body,
-        remaining: routing.send_to.len() + user_destinations.len(),
     };
-    if parts.remaining == 0 {
-        // No send_to/send_to_user: Spring's defaults.
-        parts.remaining = 1;
-        match invocation.kind() {
-            MappingKind::Message => {
-                let destination = format!("/topic{}", invocation.lookup_destination());
-                publish(app, parts.message(destination));
-            }
-            MappingKind::Subscribe => {
-                let subscription = invocation.subscription_id().unwrap_or("");
-                let mut frame = Frame::new(Command::Message)
-                    .header(names::DESTINATION, invocation.destination())
-                    .header(names::SUBSCRIPTION, subscription)
-                    .header(
-                        names::MESSAGE_ID,
-                        &crate::broker::next_message_seq().to_string(),
-                    );
-                let message = parts.message(String::new());
-                for (name, value) in &message.headers {
-                    frame.headers.append(name, value);
-                }
-                frame.body = message.body;
-                session.outbound.push_frame(&frame, session.version);
-            }
-        }
-        return;
-    }
-    for template in routing.send_to {
-        match expand(template, invocation) {
-            Ok(destination) => publish(app, parts.message(destination)),
-            Err(name) => {
-                parts.remaining = parts.remaining.saturating_sub(1);
-                tracing::warn!(
-                    template,
-                    name,
-                    "send_to placeholder has no value; reply dropped"
-                );
-            }
-        }
-    }
-    if let Some(target) = routing.send_to_user {
-        for destination in user_destinations {
-            let message = parts.message(String::new());
-            let delivered = match (&session.principal, target.broadcast) {
-                (Some(principal), true) => {
-                    app.messaging
-                        .publish_to_user(principal.name(), destination, message)
-                }
-                _ => app
-                    .messaging
-                    .publish_to_session(&session.id, destination, message),
-            };
-            app.stats.delivered(delivered);
-        }
-    }
-}
-
-fn publish(app: &App, message: PublishedMessage) {
-    match app.messaging.publish(message) {
-        Ok(delivered) => app.stats.delivered(delivered),
-        Err(error) => tracing::warn!(error = %crate::log::Escaped(&error), "reply dropped"),
-    }
-}
-
-/// Fills `<name>` and `{name}` placeholders from the invocation's path variables.
-fn expand(template: &str, invocation: &Invocation) -> Result<String, String> {
-    let mut out = String::with_capacity(template.len() + 16);
-    let mut rest = template;
-    while let Some(start) = rest.find(['<', '{']) {
-        let close = if rest.as_bytes()[start] == b'<' {
-            '>'
-        } else {
-            '}'
-        };
-        let Some(len) = rest[start..].find(close) else {
-            break;
-        };
-        let name = &rest[start + 1..start + len];
-        out.push_str(&rest[..start]);
-        out.push_str(
-            invocation
-                .path_variable(name)
-                .ok_or_else(|| name.to_owned())?,
-        );
-        rest = &rest[start + len + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
+    invocation
+        .services()
+        .routing
+        .route_reply(&source, route, reply);
 }

@@ -146,12 +146,16 @@ pub struct MissingState {
 
 impl<T: Send + Sync + 'static> FromInvocation for State<T> {
     fn from_invocation(invocation: &Invocation) -> Result<State<T>, HandlerError> {
-        invocation.app().state::<T>().map(State).ok_or_else(|| {
-            MissingState {
-                type_name: type_name::<T>(),
-            }
-            .into()
-        })
+        invocation
+            .services()
+            .state::<T>()
+            .map(State)
+            .ok_or_else(|| {
+                MissingState {
+                    type_name: type_name::<T>(),
+                }
+                .into()
+            })
     }
 }
 

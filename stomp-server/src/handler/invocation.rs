@@ -5,14 +5,22 @@ use std::sync::Arc;
 
 use stomp_core::Frame;
 
-use super::descriptor::MappingKind;
-use crate::app::App;
+use super::services::Services;
 use crate::principal::{Principal, SessionId};
 use crate::session::SessionHandle;
 use crate::template::Template;
 
+/// What a mapping handles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MappingKind {
+    /// `#[message_mapping]`: `SEND` frames to an application destination.
+    Message,
+    /// `#[subscribe_mapping]`: `SUBSCRIBE` frames to an application destination.
+    Subscribe,
+}
+
 /// One handler call in progress: the frame, the matched mapping's variables, the session
-/// and the application. Extractors ([`FromInvocation`](super::FromInvocation)) read from it.
+/// and the handler services. Extractors ([`FromInvocation`](super::FromInvocation)) read from it.
 ///
 /// Cloning is a reference count, so an exception handler can receive the same invocation
 /// after the handler failed.
@@ -26,7 +34,7 @@ struct Inner {
     variable_names: Arc<[Box<str>]>,
     variable_ranges: Vec<Range<usize>>,
     session: Arc<SessionHandle>,
-    app: Arc<App>,
+    services: Arc<Services>,
 }
 
 /// The parts of an invocation the router fills in.
@@ -37,7 +45,7 @@ pub(crate) struct InvocationParts {
     pub(crate) variable_names: Arc<[Box<str>]>,
     pub(crate) variable_ranges: Vec<Range<usize>>,
     pub(crate) session: Arc<SessionHandle>,
-    pub(crate) app: Arc<App>,
+    pub(crate) services: Arc<Services>,
 }
 
 impl Invocation {
@@ -49,7 +57,7 @@ impl Invocation {
             variable_names: parts.variable_names,
             variable_ranges: parts.variable_ranges,
             session: parts.session,
-            app: parts.app,
+            services: parts.services,
         }))
     }
 
@@ -111,7 +119,7 @@ impl Invocation {
 
     /// The messaging template.
     pub fn template(&self) -> &Template {
-        &self.0.app.template
+        &self.0.services.template
     }
 
     /// The session (crate-internal: replies to the sender go through it).
@@ -119,9 +127,9 @@ impl Invocation {
         &self.0.session
     }
 
-    /// The application.
-    pub(crate) fn app(&self) -> &Arc<App> {
-        &self.0.app
+    /// The state, template and routing it runs with.
+    pub(crate) fn services(&self) -> &Arc<Services> {
+        &self.0.services
     }
 }
 

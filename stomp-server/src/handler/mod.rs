@@ -2,6 +2,7 @@
 //! routes destinations to them, argument extraction, return values and exception handling.
 
 pub(crate) mod body;
+pub(crate) mod context;
 pub(crate) mod descriptor;
 pub(crate) mod dispatch;
 pub(crate) mod error;
@@ -12,11 +13,12 @@ pub(crate) mod payload;
 pub(crate) mod registry;
 pub(crate) mod reply;
 pub mod return_kinds;
+pub(crate) mod services;
 
 pub use body::{to_body, SerializeError};
 pub use descriptor::{
     BoxFuture, ExceptionHandlerDescriptor, ExceptionThunk, HandlerDescriptor, HandlerThunk,
-    MappingKind, ReplyRouting, SourceLocation, UserTarget,
+    ReplyRouting, SourceLocation, UserTarget,
 };
 pub use error::{ExceptionType, HandlerError};
 pub use extract::{
@@ -24,7 +26,7 @@ pub use extract::{
     MissingState, PathVariable, PathVariableError, State,
 };
 pub use into_reply::{IntoReply, Json};
-pub use invocation::Invocation;
+pub use invocation::{Invocation, MappingKind};
 pub use payload::{decode_payload, Payload, PayloadError};
 pub use registry::{Handlers, RegistryError};
 pub use reply::{Message, Outcome, ReplyMessage, APPLICATION_JSON, OCTET_STREAM, TEXT_PLAIN};

@@ -8,9 +8,11 @@ use std::sync::Arc;
 use stomp_core::{DestinationPattern, PatternError};
 
 use super::descriptor::{
-    ExceptionHandlerDescriptor, HandlerDescriptor, MappingKind, SourceLocation,
+    ExceptionHandlerDescriptor, HandlerDescriptor, ReplyRouting, SourceLocation,
 };
 use super::error::HandlerError;
+use super::invocation::MappingKind;
+use crate::routing::ReplyRoute;
 
 /// The handlers a server dispatches to.
 ///
@@ -138,6 +140,8 @@ pub(crate) struct Route {
     pub(crate) pattern: DestinationPattern,
     pub(crate) variable_names: Arc<[Box<str>]>,
     pub(crate) descriptor: HandlerDescriptor,
+    /// Where its replies go, compiled from `descriptor.routing` at start-up.
+    pub(crate) reply: ReplyRoute,
 }
 
 /// Routes lookup destinations of one [`MappingKind`] to handlers.
@@ -181,6 +185,8 @@ pub(crate) struct Registry {
     pub(crate) subscriptions: Router,
     /// Sorted: module-scoped first by specificity, then global by specificity.
     exception_handlers: Vec<ExceptionHandlerDescriptor>,
+    /// Where each exception handler's replies go, in the same order.
+    exception_replies: Vec<ReplyRoute>,
 }
 
 impl Registry {
@@ -200,6 +206,7 @@ impl Registry {
                 pattern,
                 variable_names,
                 descriptor: *descriptor,
+                reply: compile_reply(&descriptor.routing),
             };
             match descriptor.kind {
                 MappingKind::Message => messages.push(route),
@@ -227,23 +234,32 @@ impl Registry {
                 });
             }
         }
+        let exception_replies = exception_handlers
+            .iter()
+            .map(|d| compile_reply(&d.routing))
+            .collect();
         Ok(Registry {
             messages: router(messages, "message_mapping")?,
             subscriptions: router(subscriptions, "subscribe_mapping")?,
             exception_handlers,
+            exception_replies,
         })
     }
 
     /// The exception handlers that may handle `error` raised by a handler declared in
     /// `module`, in the order to try them (Spring: the controller's own, then advice).
-    pub(crate) fn exception_handlers_for<'a>(
+    pub(crate) fn exception_handlers_for<'a, 'e>(
         &'a self,
-        module: &'a str,
-        error: &'a HandlerError,
-    ) -> impl Iterator<Item = &'a ExceptionHandlerDescriptor> + 'a {
+        module: &'e str,
+        error: &'e HandlerError,
+    ) -> impl Iterator<Item = (&'a ExceptionHandlerDescriptor, &'a ReplyRoute)> + 'e
+    where
+        'a: 'e,
+    {
         self.exception_handlers
             .iter()
-            .filter(move |d| (d.global || d.location.module == module) && (d.accepts)(error))
+            .zip(&self.exception_replies)
+            .filter(move |(d, _)| (d.global || d.location.module == module) && (d.accepts)(error))
     }
 
     /// True when no mapping at all is registered.
@@ -252,6 +268,16 @@ impl Registry {
             && self.subscriptions.len() == 0
             && self.exception_handlers.is_empty()
     }
+}
+
+/// Compiles a mapping's `#[send_to]`/`#[send_to_user]` once, at start-up.
+fn compile_reply(routing: &ReplyRouting) -> ReplyRoute {
+    ReplyRoute::compile(
+        routing.send_to,
+        routing
+            .send_to_user
+            .map(|target| (target.destinations, target.broadcast)),
+    )
 }
 
 fn router(mut routes: Vec<Route>, kind: &'static str) -> Result<Router, RegistryError> {

@@ -27,7 +27,7 @@ mod system;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use stomp_core::{names, Command, Frame};
 use tokio::sync::oneshot;
@@ -38,13 +38,14 @@ use destination::to_broker;
 use session::{Request, Route, SessionRelay};
 use system::{run_system, Shared};
 
-use crate::app::App;
 use crate::broker::{
     has_prefix, AckMode, AckRequest, AckTarget, Broker, BrokerError, Confirmation,
     PublishedMessage, SubscribeRequest,
 };
+use crate::event::Events;
 use crate::principal::SessionId;
 use crate::session::SessionHandle;
+use crate::stats::Stats;
 
 /// The relay to an external STOMP broker.
 pub(crate) struct BrokerRelay {
@@ -55,9 +56,10 @@ pub(crate) struct BrokerRelay {
 }
 
 impl BrokerRelay {
-    pub(crate) fn new(config: RelayConfig) -> BrokerRelay {
+    /// A relay that reports the broker's availability to `events` and `stats`.
+    pub(crate) fn new(config: RelayConfig, events: Arc<Events>, stats: Arc<Stats>) -> BrokerRelay {
         let relay = BrokerRelay {
-            shared: Arc::new(Shared::new(config)),
+            shared: Arc::new(Shared::new(config, events, stats)),
             sessions: Mutex::new(HashMap::new()),
             started: AtomicBool::new(false),
         };
@@ -361,10 +363,6 @@ impl Broker for BrokerRelay {
         let (relay, connected) = SessionRelay::start(self.shared.options(false), session);
         self.sessions().insert(session.id.clone(), relay);
         Some(connected)
-    }
-
-    fn attach(&self, app: Weak<App>) {
-        let _ = self.shared.app.set(app);
     }
 }
 

@@ -12,7 +12,7 @@ use super::connection::{connect, frame_size, Backlog, BrokerSender, ConnectOptio
 use super::destination::from_broker;
 use super::inbound::ReadAhead;
 use crate::broker::BrokerError;
-use crate::session::{encode_frame, error_frame, to_ws_message, CloseStatus, Paced, SessionHandle};
+use crate::session::{error_frame, CloseStatus, Paced, SessionHandle};
 
 /// What the relay asks of a session's broker connection.
 pub(super) enum Request {
@@ -318,7 +318,8 @@ fn push(session: &SessionHandle, message: WsMessage) -> Option<WsMessage> {
 }
 
 /// A broker `MESSAGE` as the client sees it (its own subscription id and destination),
-/// encoded; `None` for a subscription the client no longer has.
+/// encoded; `None` for a subscription the client no longer has (or a frame an outbound
+/// interceptor dropped).
 fn for_client(
     session: &SessionHandle,
     subscriptions: &Mutex<Subscriptions>,
@@ -353,7 +354,8 @@ fn for_client(
         }
     }
     out.body = frame.body;
-    Some(to_ws_message(encode_frame(&out, session.version)))
+    // Outbound interceptors see it here, once, before it is encoded.
+    session.outbound.intercept(out, session.version)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! the broker's availability as events and stats.
 
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{OnceLock, PoisonError, RwLock, Weak};
+use std::sync::{Arc, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
 use stomp_core::{names, Command, Frame, HeartBeat};
@@ -11,26 +11,29 @@ use stomp_core::{names, Command, Frame, HeartBeat};
 use super::config::RelayConfig;
 use super::connection::{connect, Backlog, BrokerSender, ConnectOptions};
 use super::inbound::ReadAhead;
-use crate::app::App;
 use crate::broker::BrokerError;
-use crate::event::SessionEvent;
+use crate::event::{Events, SessionEvent};
+use crate::stats::Stats;
 
 /// State shared by the relay and its system connection task.
 pub(super) struct Shared {
     pub(super) config: RelayConfig,
     // A std RwLock: only swapped on (re)connect and read to clone the sender.
     sender: RwLock<Option<BrokerSender>>,
-    pub(super) app: OnceLock<Weak<App>>,
+    /// Where availability changes are reported.
+    events: Arc<Events>,
+    stats: Arc<Stats>,
     /// 0: unknown, 1: up, 2: down (events only on transitions).
     state: AtomicU8,
 }
 
 impl Shared {
-    pub(super) fn new(config: RelayConfig) -> Shared {
+    pub(super) fn new(config: RelayConfig, events: Arc<Events>, stats: Arc<Stats>) -> Shared {
         Shared {
             config,
             sender: RwLock::new(None),
-            app: OnceLock::new(),
+            events,
+            stats,
             state: AtomicU8::new(0),
         }
     }
@@ -65,16 +68,14 @@ impl Shared {
         } else {
             tracing::warn!(address = %self.config.address(), reason, "broker relay unavailable; retrying");
         }
-        if let Some(app) = self.app.get().and_then(Weak::upgrade) {
-            app.stats.broker_available(available);
-            app.publish_event(&if available {
-                SessionEvent::BrokerAvailable
-            } else {
-                SessionEvent::BrokerUnavailable {
-                    reason: reason.to_owned(),
-                }
-            });
-        }
+        self.stats.broker_available(available);
+        self.events.publish(&if available {
+            SessionEvent::BrokerAvailable
+        } else {
+            SessionEvent::BrokerUnavailable {
+                reason: reason.to_owned(),
+            }
+        });
     }
 
     pub(super) fn options(&self, system: bool) -> ConnectOptions {

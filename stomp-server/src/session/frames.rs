@@ -8,17 +8,11 @@ use bytes::Bytes;
 use stomp_core::{names, Command, Frame, Version};
 
 use super::run::{Body, End, SessionState, Subscribed};
-use super::user_send::{is_user_destination, refusal};
-use crate::broker::{
-    AckMode, AckRequest, AckTarget, BrokerError, SubscribeRequest, UserSubscription,
-};
+use crate::broker::{AckMode, AckRequest, AckTarget, BrokerError, SubscribeRequest};
 use crate::event::SessionEvent;
 use crate::handler::dispatch::dispatch;
 use crate::handler::MappingKind;
-use crate::user::{
-    is_session_destination, parse_user_destination, reserved_destination, session_destination,
-    UserDestination,
-};
+use crate::routing::SubscribeRoute;
 
 /// How long a SUBSCRIBE waits for an external broker's confirmation.
 const SUBSCRIBE_CONFIRMATION: std::time::Duration = std::time::Duration::from_secs(10);
@@ -27,6 +21,40 @@ const SUBSCRIBE_CONFIRMATION: std::time::Duration = std::time::Duration::from_se
 const PREFETCH_COUNT: &str = "prefetch-count";
 
 impl SessionState<'_> {
+    /// A `SUBSCRIBE` to an application destination: answered by a `#[subscribe_mapping]`.
+    async fn subscribe_application(
+        &mut self,
+        frame: Frame,
+        id: String,
+        destination: String,
+        offset: usize,
+    ) -> Option<End> {
+        // The receipt first: the reply of a subscribe mapping follows the subscription's
+        // confirmation, as a client expects.
+        self.receipt(&frame);
+        let receipt = frame.receipt().map(str::to_owned);
+        self.subscriptions.insert(
+            id.clone(),
+            Subscribed {
+                destination: destination.clone(),
+                application: true,
+            },
+        );
+        if let Err(error) = dispatch(
+            &self.app.handlers,
+            self.session,
+            frame,
+            MappingKind::Subscribe,
+            offset,
+        )
+        .await
+        {
+            return self.fail(error.to_string(), receipt.as_deref());
+        }
+        self.subscribed(id, destination);
+        None
+    }
+
     pub(super) async fn subscribe(&mut self, frame: Frame) -> Option<End> {
         let Some(destination) = frame.destination().map(str::to_owned) else {
             return self.fail(
@@ -79,57 +107,22 @@ impl SessionState<'_> {
                 frame.receipt(),
             );
         }
-        if let Some(offset) = self.app.application_lookup_offset(&destination) {
-            // The receipt first: the reply of a subscribe mapping follows the subscription's
-            // confirmation, as a client expects.
-            self.receipt(&frame);
-            let receipt = frame.receipt().map(str::to_owned);
-            self.subscriptions.insert(
-                id.clone(),
-                Subscribed {
-                    destination: destination.clone(),
-                    application: true,
-                },
-            );
-            if let Err(error) = dispatch(
-                self.app,
-                self.session,
-                frame,
-                MappingKind::Subscribe,
-                offset,
-            )
-            .await
-            {
-                return self.fail(error.to_string(), receipt.as_deref());
+        let route = match self.app.routing.subscribe_route(&destination, self.session) {
+            Ok(route) => route,
+            Err(text) => return self.fail(text, frame.receipt()),
+        };
+        let (broker_destination, reported_destination, user) = match route {
+            SubscribeRoute::Broker {
+                destination,
+                reported_destination,
+                user,
+            } => (destination, reported_destination, user),
+            SubscribeRoute::Application { lookup_offset } => {
+                return self
+                    .subscribe_application(frame, id, destination, lookup_offset)
+                    .await;
             }
-            self.subscribed(id, destination);
-            return None;
-        }
-        let (broker_destination, reported_destination, user) =
-            match parse_user_destination(&destination, &self.app.config.user_prefix, false) {
-                Some(UserDestination::Own(own)) => (
-                    session_destination(own, &self.session.id),
-                    Some(Arc::from(destination.as_str())),
-                    Some(UserSubscription {
-                        user: self
-                            .session
-                            .principal
-                            .as_ref()
-                            .map_or_else(|| self.session.id.to_string(), |p| p.name().to_owned()),
-                        destination: own.to_owned(),
-                    }),
-                ),
-                _ if is_session_destination(&destination) => {
-                    return self.fail(reserved_destination(&destination), frame.receipt());
-                }
-                _ if self.app.broker().handles(&destination) => (destination.clone(), None, None),
-                _ => {
-                    return self.fail(
-                    format!("no broker or handler for destination `{destination}`; check the broker and application prefixes"),
-                    frame.receipt(),
-                )
-                }
-            };
+        };
         let request = SubscribeRequest {
             id: Arc::from(id.as_str()),
             destination: broker_destination,
@@ -258,8 +251,7 @@ impl SessionState<'_> {
         }
         if let Some(text) = frame
             .destination()
-            .filter(|d| is_user_destination(d, &self.app.config.user_prefix))
-            .and_then(|d| refusal(self.app.config.client_user_sends, d))
+            .and_then(|d| self.app.routing.prefixes.refuse_client_send(d))
         {
             // Refused now rather than at COMMIT, where the other held frames would go too.
             return self.fail(text, frame.receipt());

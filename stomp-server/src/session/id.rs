@@ -54,7 +54,7 @@ fn instance_tag() -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::user::is_session_destination;
+    use crate::routing::is_session_destination;
 
     #[test]
     fn ids_are_random_and_name_session_destinations() {

@@ -20,7 +20,7 @@ pub use attributes::SessionAttributes;
 pub(crate) use close::CloseStatus;
 pub(crate) use connect::error_frame;
 pub(crate) use handle::SessionHandle;
-pub(crate) use outbound::{encode_frame, to_ws_message};
+pub(crate) use outbound::to_ws_message;
 pub(crate) use outbound::{CloseCause, Withdrawal};
 pub(crate) use queue::Paced;
 pub(crate) use run::run_session;

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use bytes::{Bytes, BytesMut};
-use stomp_core::{encode, Decoder, Frame, FrameLimits, Version};
+use stomp_core::{encode, Frame, Version};
 
 use futures_util::task::AtomicWaker;
 
@@ -116,7 +116,6 @@ pub(crate) struct OutboundHook {
     pub(crate) interceptors: Vec<Arc<dyn OutboundInterceptor>>,
     pub(crate) session_id: SessionId,
     pub(crate) principal: Option<Principal>,
-    pub(crate) version: Version,
 }
 
 impl std::fmt::Debug for Shared {
@@ -181,19 +180,38 @@ impl Outbound {
         }
     }
 
-    /// Queues an encoded message. Returns false when the session is closing or just went
-    /// over its send-buffer limit (it is then closed by its own task).
+    /// True when outbound interceptors see this session's frames: who encodes a frame for it
+    /// then calls [`Outbound::intercept`] first.
+    pub(crate) fn intercepts(&self) -> bool {
+        self.hook.is_some()
+    }
+
+    /// Runs the outbound interceptors on `frame`, once, before it is encoded; `None` when
+    /// one dropped it. Without interceptors it only encodes.
+    pub(crate) fn intercept(&self, mut frame: Frame, version: Version) -> Option<WsMessage> {
+        if let Some(hook) = &self.hook {
+            let context = OutboundContext {
+                session_id: &hook.session_id,
+                principal: hook.principal.as_ref(),
+            };
+            if !hook
+                .interceptors
+                .iter()
+                .all(|i| i.pre_send(&mut frame, &context))
+            {
+                return None;
+            }
+        }
+        Some(to_ws_message(encode_frame(&frame, version)))
+    }
+
+    /// Queues an encoded message (interceptors already ran, see [`Outbound::intercept`]).
+    /// Returns false when the session is closing or just went over its send-buffer limit
+    /// (it is then closed by its own task).
     pub(crate) fn push(&self, message: WsMessage) -> bool {
         if self.shared.closing.load(Ordering::Relaxed) {
             return false;
         }
-        let message = match &self.hook {
-            None => message,
-            Some(hook) => match intercept(hook, message) {
-                Some(message) => message,
-                None => return true,
-            },
-        };
         let len = message.len();
         match self
             .tx
@@ -229,13 +247,6 @@ impl Outbound {
         if self.shared.closing.load(Ordering::Relaxed) {
             return Paced::Closed;
         }
-        let message = match &self.hook {
-            None => message,
-            Some(hook) => match intercept(hook, message) {
-                Some(message) => message,
-                None => return Paced::Queued { end: 0 },
-            },
-        };
         let len = message.len();
         let item = match withdrawal {
             None => OutboundItem::Frame(message, len),
@@ -254,9 +265,16 @@ impl Outbound {
         let _ = self.shared.drained.get_or_init(listener);
     }
 
-    /// Encodes and queues one frame.
+    /// Encodes and queues one frame, after the outbound interceptors (a frame one of them
+    /// dropped counts as queued).
     pub(crate) fn push_frame(&self, frame: &Frame, version: Version) -> bool {
-        self.push(to_ws_message(encode_frame(frame, version)))
+        if !self.intercepts() {
+            return self.push(to_ws_message(encode_frame(frame, version)));
+        }
+        match self.intercept(frame.clone(), version) {
+            Some(message) => self.push(message),
+            None => true,
+        }
     }
 
     /// Queues a close after everything already queued (DISCONNECT, ERROR), with `status`
@@ -353,38 +371,4 @@ pub(crate) fn to_ws_message(bytes: Bytes) -> WsMessage {
         Ok(text) => WsMessage::Text(text),
         Err(_) => WsMessage::Binary(bytes),
     }
-}
-
-/// Decodes the frames of `message`, runs the interceptors and encodes what they keep;
-/// `None` when every frame was dropped.
-fn intercept(hook: &OutboundHook, message: WsMessage) -> Option<WsMessage> {
-    let bytes = match message {
-        WsMessage::Text(text) => Bytes::from(text),
-        WsMessage::Binary(bytes) => bytes,
-        other => return Some(other),
-    };
-    let mut decoder = Decoder::new(FrameLimits {
-        max_frame_size: usize::MAX,
-        max_headers: usize::MAX,
-        max_header_line: usize::MAX,
-        max_content_length: usize::MAX,
-    });
-    decoder.set_version(hook.version);
-    let mut input = BytesMut::from(&bytes[..]);
-    let mut out = BytesMut::with_capacity(bytes.len() + 64);
-    let context = OutboundContext {
-        session_id: &hook.session_id,
-        principal: hook.principal.as_ref(),
-    };
-    // The server encoded these bytes itself, so they decode; stop at anything else.
-    while let Ok(Some(mut frame)) = decoder.decode(&mut input) {
-        if hook
-            .interceptors
-            .iter()
-            .all(|i| i.pre_send(&mut frame, &context))
-        {
-            encode(&frame, hook.version, &mut out);
-        }
-    }
-    (!out.is_empty()).then(|| to_ws_message(out.freeze()))
 }

@@ -20,7 +20,7 @@ use super::id::new_session_id;
 use super::outbound::{CloseCause, Outbound, OutboundHook};
 use super::rate::{flood_message, FrameRate};
 use super::split::split;
-use super::user_send::{is_user_destination, refusal, user_message_headers};
+use super::user_send::user_message_headers;
 use super::writer::run_writer;
 use crate::app::App;
 use crate::broker::PublishedMessage;
@@ -29,7 +29,7 @@ use crate::event::SessionEvent;
 use crate::handler::dispatch::dispatch;
 use crate::handler::MappingKind;
 use crate::interceptor::InterceptorContext;
-use crate::user::{is_session_destination, reserved_destination};
+use crate::routing::SendRoute;
 
 /// How long a CONNECT waits for the broker relay to open the session's broker connection.
 const BROKER_CONNECT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -162,7 +162,6 @@ pub(crate) async fn run_session<T>(
         interceptors: app.outbound_interceptors.clone(),
         session_id: id.clone(),
         principal: accepted.principal.clone(),
-        version: accepted.version,
     });
     let session = Arc::new(SessionHandle {
         id: id.clone(),
@@ -201,7 +200,7 @@ pub(crate) async fn run_session<T>(
         session: id.clone(),
         principal: session.principal.clone(),
     });
-    app.messaging.users.add(&session);
+    app.routing.users.add(&session);
     app.stats.session_opened();
     outbound.push_frame(&accepted.connected, accepted.version);
     let mut writer = WriterTask(tokio::spawn(run_writer(
@@ -350,7 +349,7 @@ pub(crate) async fn run_session<T>(
         let _ = (&mut writer.0).await;
     }
     // Unreachable for user destinations first, so that nothing is held for it afterwards.
-    app.messaging.users.remove(&session);
+    app.routing.users.remove(&session);
     app.broker().session_closed(&id);
     app.stats.session_closed();
     app.stats.send_buffer_peak(outbound.peak_bytes());
@@ -504,23 +503,24 @@ impl SessionState<'_> {
                 frame.receipt(),
             );
         };
-        if let Some(offset) = self.app.application_lookup_offset(&destination) {
-            let receipt = frame.receipt().map(str::to_owned);
-            return match dispatch(self.app, self.session, frame, MappingKind::Message, offset).await
-            {
-                Ok(()) => None,
-                Err(error) => self.fail(error.to_string(), receipt.as_deref()),
-            };
-        }
-        if is_session_destination(&destination) {
-            return self.fail(reserved_destination(&destination), frame.receipt());
-        }
-        let to_user = is_user_destination(&destination, &self.app.config.user_prefix);
-        if to_user {
-            if let Some(text) = refusal(self.app.config.client_user_sends, &destination) {
-                return self.fail(text, frame.receipt());
+        let to_user = match self.app.routing.send_route(&destination) {
+            Ok(SendRoute::Application { lookup_offset }) => {
+                let receipt = frame.receipt().map(str::to_owned);
+                let dispatched = dispatch(
+                    &self.app.handlers,
+                    self.session,
+                    frame,
+                    MappingKind::Message,
+                    lookup_offset,
+                );
+                return match dispatched.await {
+                    Ok(()) => None,
+                    Err(error) => self.fail(error.to_string(), receipt.as_deref()),
+                };
             }
-        }
+            Ok(route) => route == SendRoute::User,
+            Err(text) => return self.fail(text, frame.receipt()),
+        };
         let message = PublishedMessage {
             destination,
             headers: if to_user {
@@ -535,23 +535,11 @@ impl SessionState<'_> {
                 Body::Detached => frame.body.clone(),
             },
         };
-        let own_connection = if self.app.broker().handles(&message.destination) {
-            self.app.broker().publish_from_session(
-                &self.session.id,
-                &message,
-                frame.get(names::TRANSACTION),
-            )
-        } else {
-            None
-        };
-        let result = match own_connection {
-            Some(result) => result.map_err(|e| e.to_string()),
-            None => self
-                .app
-                .messaging
-                .publish(message)
-                .map_err(|e| e.to_string()),
-        };
+        let result = self
+            .app
+            .routing
+            .publish_from_client(&self.session.id, message, frame.get(names::TRANSACTION))
+            .map_err(|e| e.to_string());
         match result {
             Ok(delivered) => {
                 self.app.stats.delivered(delivered);

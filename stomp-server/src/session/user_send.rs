@@ -1,33 +1,16 @@
 //! Client `SEND`s to user destinations (`/user/{name}/..`).
 //!
-//! Refused unless the application allows them ([`ClientUserSends`]): a client writing into
+//! Refused unless the application allows them (`ClientUserSends`, checked by routing): a client writing into
 //! another user's private queue could pass for the server (a fake "session expired" error, a
 //! forged `sender`). When allowed, the message keeps only what cannot mislead: the body, its
 //! `content-type`, and a `sender` header the server sets from the session's principal.
 
 use stomp_core::{names, Frame};
 
-use crate::config::ClientUserSends;
 use crate::principal::Principal;
-use crate::user::parse_user_destination;
 
 /// The header naming who sent a client's message to a user destination.
 pub(super) const SENDER: &str = "sender";
-
-/// True when `destination` is under the user prefix.
-pub(super) fn is_user_destination(destination: &str, user_prefix: &str) -> bool {
-    parse_user_destination(destination, user_prefix, false).is_some()
-}
-
-/// The `ERROR` text when `policy` refuses a client `SEND` to user destination `destination`.
-pub(super) fn refusal(policy: ClientUserSends, destination: &str) -> Option<String> {
-    match policy {
-        ClientUserSends::Allow => None,
-        ClientUserSends::Deny => Some(format!(
-            "clients may not send to user destinations (`{destination}`): messages for users come from the server"
-        )),
-    }
-}
 
 /// The headers a client's message to a user destination carries: its `content-type`, and
 /// `sender` set to the sending principal's name (none for an anonymous sender). Whatever
@@ -67,16 +50,5 @@ mod tests {
             user_message_headers(&frame, None),
             vec![("content-type".to_owned(), "text/plain".to_owned())]
         );
-    }
-
-    #[test]
-    fn deny_is_the_default_and_names_the_destination() {
-        let text = refusal(ClientUserSends::default(), "/user/bob/queue/x").expect("refused");
-        assert!(text.contains("/user/bob/queue/x"));
-        assert!(refusal(ClientUserSends::Allow, "/user/bob/queue/x").is_none());
-        assert!(is_user_destination("/user/bob/queue/x", "/user"));
-        assert!(is_user_destination("/user/queue/x", "/user/"));
-        assert!(!is_user_destination("/users/x", "/user"));
-        assert!(!is_user_destination("/topic/x", "/user"));
     }
 }
