@@ -48,6 +48,7 @@ mod app;
 mod broker;
 pub mod client;
 mod config;
+mod connection;
 mod endpoint;
 mod event;
 mod handler;
