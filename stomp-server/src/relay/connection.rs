@@ -14,15 +14,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 use stomp_core::{encode, names, Command, Decoder, Frame, FrameLimits, HeartBeat, Version};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
 
 use super::inbound::{inbound, Inbound, InboundSender, ReadAhead};
 use crate::broker::BrokerError;
+use crate::connection::{ByteStream, Fill, FrameReader, Next, Received};
 
 /// Frames are gathered for one write to the broker until they reach this many bytes (a
 /// soft bound: the frame that crosses it is included, and a larger frame goes alone).
@@ -162,7 +163,7 @@ pub(crate) async fn connect(
     .map_err(|_| unreachable("connect timed out".to_owned()))?
     .map_err(|e| unreachable(e.to_string()))?;
     let _ = stream.set_nodelay(true);
-    let (mut read, mut write) = stream.into_split();
+    let (read, mut write) = stream.into_split();
     let connect = Frame::new(Command::Connect)
         .header(names::ACCEPT_VERSION, "1.2")
         .header(names::HOST, &options.virtual_host)
@@ -176,28 +177,26 @@ pub(crate) async fn connect(
         .await
         .map_err(|e| unreachable(e.to_string()))?;
 
-    let mut decoder = Decoder::new(FrameLimits {
+    let decoder = Decoder::new(FrameLimits {
         max_frame_size: 16 * 1024 * 1024,
         max_content_length: 16 * 1024 * 1024,
         ..FrameLimits::default()
     });
-    let mut buffer = BytesMut::with_capacity(8 * 1024);
-    let connected = timeout(options.connect_timeout, async {
-        loop {
-            match decoder.decode(&mut buffer) {
-                Ok(Some(frame)) => return Ok(frame),
-                Ok(None) => {}
-                Err(e) => return Err(RelayError::Lost(e.to_string())),
-            }
-            match read.read_buf(&mut buffer).await {
-                Ok(0) => return Err(RelayError::Lost("closed during CONNECT".to_owned())),
-                Ok(_) => {}
-                Err(e) => return Err(unreachable(e.to_string())),
-            }
+    let mut reader =
+        FrameReader::with_capacity(ByteStream::new(read, READ_CHUNK), decoder, 8 * 1024, None);
+    let connected = match timeout(options.connect_timeout, reader.read_frame()).await {
+        Err(_) => {
+            return Err(unreachable(
+                "no CONNECTED within the connect timeout".to_owned(),
+            ))
         }
-    })
-    .await
-    .map_err(|_| unreachable("no CONNECTED within the connect timeout".to_owned()))??;
+        Ok(Next::Frame(frame)) => frame,
+        Ok(Next::Malformed(e)) => return Err(RelayError::Lost(e.to_string())),
+        Ok(Next::Closed(_) | Next::Silent) => {
+            return Err(RelayError::Lost("closed during CONNECT".to_owned()))
+        }
+        Ok(Next::Failed(e)) => return Err(unreachable(e.to_string())),
+    };
     match connected.command {
         Command::Connected => {}
         Command::Error => {
@@ -229,13 +228,10 @@ pub(crate) async fn connect(
             lost: inbound.clone(),
         },
     ));
-    tokio::spawn(read_loop(
-        read,
-        decoder,
-        buffer,
-        inbound,
-        negotiated.expect_every.map(|e| e * 2),
-    ));
+    reader
+        .window_mut()
+        .set(negotiated.expect_every.map(|e| e * 2));
+    tokio::spawn(read_loop(reader, inbound));
     tracing::debug!(
         address = %options.address,
         server = connected.get(names::SERVER).unwrap_or(""),
@@ -318,16 +314,13 @@ fn late(send_time: Duration) -> String {
     format!("a write to the broker took longer than {send_time:?}")
 }
 
-async fn read_loop(
-    mut read: tokio::net::tcp::OwnedReadHalf,
-    mut decoder: Decoder,
-    mut buffer: BytesMut,
-    inbound: InboundSender,
-    silence: Option<Duration>,
-) {
+/// The broker's side of the link, read from TCP.
+type BrokerReader = FrameReader<ByteStream<tokio::net::tcp::OwnedReadHalf>>;
+
+async fn read_loop(mut reader: BrokerReader, inbound: InboundSender) {
     let end = loop {
         loop {
-            match decoder.decode(&mut buffer) {
+            match reader.next_buffered() {
                 Ok(Some(frame)) => {
                     if !inbound.frame(frame) {
                         return;
@@ -345,24 +338,21 @@ async fn read_loop(
         if !inbound.room().await {
             return;
         }
-        let read = async {
-            let mut chunk = (&mut buffer).limit(READ_CHUNK);
-            match silence {
-                Some(window) => timeout(window, read.read_buf(&mut chunk)).await.ok(),
-                None => Some(read.read_buf(&mut chunk).await),
-            }
-        };
+        // The broker's silence counts from this read: not from before a wait for room.
+        reader.window_mut().restart(Instant::now());
         // The owner may go (a session ended, a write failed) while the broker only sends
         // heart-beats: stop reading then, rather than hold the socket open.
         let next = tokio::select! {
-            next = read => next,
+            next = reader.fill() => next,
             () = inbound.closed() => return,
         };
         match next {
-            Some(Ok(0)) => break RelayError::Lost("closed by the broker".to_owned()),
-            Some(Ok(_)) => {}
-            Some(Err(e)) => break RelayError::Lost(e.to_string()),
-            None => break RelayError::Lost("no heart-beat from the broker".to_owned()),
+            Fill::Received(Received::Closed(_), _) => {
+                break RelayError::Lost("closed by the broker".to_owned())
+            }
+            Fill::Received(Received::Data | Received::Control, _) => {}
+            Fill::Received(Received::Failed(e), _) => break RelayError::Lost(e.to_string()),
+            Fill::Silent => break RelayError::Lost("no heart-beat from the broker".to_owned()),
         }
     };
     inbound.end(end);
@@ -371,6 +361,7 @@ async fn read_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::AsyncReadExt;
     use tokio::net::TcpListener;
 
     /// A broker that answers `CONNECT` and then never reads again, as a broker blocked by
