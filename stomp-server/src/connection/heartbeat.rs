@@ -51,11 +51,6 @@ impl ReadWindow {
         self.deadline.as_mut().reset(due);
     }
 
-    /// The window, `None` when there is none.
-    pub(crate) fn window(&self) -> Option<Duration> {
-        self.window
-    }
-
     /// Records that the peer sent something at `at`.
     pub(crate) fn restart(&mut self, at: Instant) {
         self.last_read = at;

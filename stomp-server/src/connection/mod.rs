@@ -34,7 +34,7 @@ pub(crate) enum Fill<E> {
 pub(crate) enum Next<E> {
     /// A whole frame.
     Frame(Frame),
-    /// The peer closed the transport.
+    /// The peer closed the transport, with its WebSocket close frame when it sent one.
     Closed(Option<PeerClose>),
     /// The transport failed.
     Failed(E),
@@ -112,7 +112,8 @@ impl<T: ReadTransport> FrameReader<T> {
             }
             match self.fill().await {
                 Fill::Received(Received::Data | Received::Control, _) => {}
-                Fill::Received(Received::Closed(close), _) => return Next::Closed(close),
+                Fill::Received(Received::Closing(close), _) => return Next::Closed(close),
+                Fill::Received(Received::Ended, _) => return Next::Closed(None),
                 Fill::Received(Received::Failed(error), _) => return Next::Failed(error),
                 Fill::Silent => return Next::Silent,
             }

@@ -20,8 +20,11 @@ pub(crate) enum Received<E> {
     /// Something that keeps the transport open but carries no STOMP bytes (a ping, a pong):
     /// not a STOMP heart-beat.
     Control,
-    /// The peer closed the transport, with its close frame when it sent one.
-    Closed(Option<PeerClose>),
+    /// The peer sent a WebSocket close frame, with its code and reason when it gave them.
+    /// Reading on completes the close handshake.
+    Closing(Option<PeerClose>),
+    /// The transport ended: the end of the message stream, or of the byte stream (EOF).
+    Ended,
     /// The transport failed.
     Failed(E),
 }
@@ -77,7 +80,7 @@ where
                 buffer.extend_from_slice(&bytes);
                 Received::Data
             }
-            Some(Ok(WsMessage::Close(frame))) => Received::Closed(frame.map(|f| PeerClose {
+            Some(Ok(WsMessage::Close(frame))) => Received::Closing(frame.map(|f| PeerClose {
                 code: u16::from(f.code),
                 reason: f.reason.to_string(),
             })),
@@ -85,7 +88,7 @@ where
                 Received::Control
             }
             Some(Err(error)) => Received::Failed(error),
-            None => Received::Closed(None),
+            None => Received::Ended,
         }
     }
 }
@@ -115,7 +118,7 @@ where
     async fn receive(&mut self, buffer: &mut BytesMut) -> Received<std::io::Error> {
         let mut limited = buffer.limit(self.chunk);
         match self.io.read_buf(&mut limited).await {
-            Ok(0) => Received::Closed(None),
+            Ok(0) => Received::Ended,
             Ok(_) => Received::Data,
             Err(error) => Received::Failed(error),
         }

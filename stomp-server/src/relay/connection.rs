@@ -347,7 +347,7 @@ async fn read_loop(mut reader: BrokerReader, inbound: InboundSender) {
             () = inbound.closed() => return,
         };
         match next {
-            Fill::Received(Received::Closed(_), _) => {
+            Fill::Received(Received::Closing(_) | Received::Ended, _) => {
                 break RelayError::Lost("closed by the broker".to_owned())
             }
             Fill::Received(Received::Data | Received::Control, _) => {}

@@ -53,10 +53,7 @@ where
         };
         let failure = match next {
             // A message (a close frame too: reading on answers it) takes a token.
-            Ok(Fill::Received(
-                Received::Data | Received::Control | Received::Closed(Some(_)),
-                at,
-            )) => {
+            Ok(Fill::Received(Received::Data | Received::Control | Received::Closing(_), at)) => {
                 rate.refill(at.into_std());
                 if rate.take() {
                     None
@@ -74,7 +71,7 @@ where
             // A read error on the client's input is answered; any other means it is gone.
             Ok(Fill::Received(Received::Failed(error), _)) => Some(read_failure(&error)?),
             // No heart-beat window before CONNECT: only the end of the stream is left.
-            Ok(Fill::Received(Received::Closed(None), _) | Fill::Silent) => return None,
+            Ok(Fill::Received(Received::Ended, _) | Fill::Silent) => return None,
             Err(_) => {
                 tracing::info!(%remote, "no CONNECT within {:?}; closing", limits.time_to_first_frame);
                 close(sink, CloseStatus::Policy, limits.send_time).await;

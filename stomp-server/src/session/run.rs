@@ -292,7 +292,7 @@ pub(crate) async fn run_session<T>(
                 // pongs keep a WebSocket open, not a STOMP session (the reader knows).
                 match received {
                     Received::Data | Received::Control => {}
-                    Received::Closed(_) => break End::Client("connection closed by client"),
+                    Received::Closing(_) | Received::Ended => break End::Client("connection closed by client"),
                     Received::Failed(WsError::WriteBufferFull(_)) => break End::Closed(CloseCause::SendBufferLimit),
                     Received::Failed(error) => {
                         if let Some((message, status)) = read_failure(&error) {
