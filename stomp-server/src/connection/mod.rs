@@ -1,4 +1,4 @@
-//! One connection layer: the reading side of every STOMP connection the server has.
+//! One connection layer: how every STOMP connection the server has reads and writes.
 //!
 //! A [`FrameReader`] owns the transport, the read buffer and the decoder. It hands out the
 //! whole frames already buffered ([`FrameReader::next_buffered`]), reads once more from the
@@ -7,12 +7,18 @@
 //! the client and the relay's TCP link to the broker all read through it; what differs
 //! between them is only the [`ReadTransport`] and what they do between reads (a session
 //! takes a frame-rate token per message, the relay waits for its read-ahead bound).
+//!
+//! The writing side is [`run_writer`]: it takes batches from a connection's queue, writes
+//! each with one flush, sends idle heart-beats and applies the send-time limit, for every
+//! kind of connection through its [`Outgoing`].
 
 mod heartbeat;
 mod transport;
+mod writer;
 
 pub(crate) use heartbeat::{Expiry, ReadWindow};
 pub(crate) use transport::{ByteStream, Messages, PeerClose, ReadTransport, Received};
+pub(crate) use writer::{run_writer, Batch, Outgoing, WriterEnd};
 
 use std::time::Duration;
 
