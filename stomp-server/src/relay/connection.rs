@@ -23,7 +23,9 @@ use tokio::time::{timeout, Instant};
 
 use super::inbound::{inbound, Inbound, InboundSender, ReadAhead};
 use crate::broker::BrokerError;
-use crate::connection::{ByteStream, Fill, FrameReader, Next, Received};
+use crate::connection::{
+    run_writer, Batch, ByteStream, Fill, FrameReader, Next, Outgoing, Received, WriterEnd,
+};
 
 /// Frames are gathered for one write to the broker until they reach this many bytes (a
 /// soft bound: the frame that crosses it is included, and a larger frame goes alone).
@@ -257,57 +259,94 @@ struct Writing {
 }
 
 async fn write_loop(
-    mut write: tokio::net::tcp::OwnedWriteHalf,
-    mut outgoing: mpsc::UnboundedReceiver<(Frame, usize)>,
+    write: tokio::net::tcp::OwnedWriteHalf,
+    outgoing: mpsc::UnboundedReceiver<(Frame, usize)>,
     writing: Writing,
 ) {
-    let mut buffer = BytesMut::with_capacity(8 * 1024);
-    let mut last = Instant::now();
-    let end = loop {
-        let next = match writing.heartbeat {
-            Some(every) => tokio::select! {
-                frame = outgoing.recv() => frame,
-                () = tokio::time::sleep_until(last + every) => {
-                    match timeout(writing.send_time, write.write_all(b"\n")).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(error)) => break error.to_string(),
-                        Err(_) => break late(writing.send_time),
-                    }
-                    last = Instant::now();
-                    continue;
-                }
-            },
-            None => outgoing.recv().await,
-        };
-        let Some((frame, size)) = next else {
-            let _ = write.shutdown().await;
-            return;
-        };
-        buffer.clear();
-        encode(&frame, Version::V1_2, &mut buffer);
-        let mut written = size;
-        while buffer.len() < WRITE_CHUNK {
-            let Ok((frame, size)) = outgoing.try_recv() else {
-                break;
-            };
-            encode(&frame, Version::V1_2, &mut buffer);
-            written += size;
-        }
-        let result = timeout(writing.send_time, write.write_all(&buffer)).await;
-        writing.backlog.release(written);
-        match result {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => break error.to_string(),
-            Err(_) => break late(writing.send_time),
-        }
-        // A burst made the buffer large: give it back rather than keep it for the session.
-        if buffer.capacity() > 4 * WRITE_CHUNK {
-            buffer = BytesMut::with_capacity(8 * 1024);
-        }
-        last = Instant::now();
+    let mut out = BrokerOutgoing {
+        write,
+        outgoing,
+        next: None,
+        buffer: BytesMut::with_capacity(8 * 1024),
+        backlog: writing.backlog,
+    };
+    let end = match run_writer(&mut out, writing.heartbeat, Some(writing.send_time)).await {
+        WriterEnd::Closed | WriterEnd::Drained => return,
+        WriterEnd::Failed(error) => error.to_string(),
+        WriterEnd::Late => late(writing.send_time),
     };
     tracing::warn!(reason = %crate::log::Escaped(&end), "write to the broker failed; closing the connection");
     writing.lost.end(RelayError::Lost(end));
+}
+
+/// The queue of frames for the broker and the write half of its TCP stream.
+struct BrokerOutgoing {
+    write: tokio::net::tcp::OwnedWriteHalf,
+    outgoing: mpsc::UnboundedReceiver<(Frame, usize)>,
+    /// Taken from the queue and not written yet, with its counted size.
+    next: Option<(Frame, usize)>,
+    /// The frames of one batch, encoded.
+    buffer: BytesMut,
+    backlog: Backlog,
+}
+
+/// Releases its bytes from the backlog when dropped: when the write finished, failed or
+/// was abandoned as late alike.
+struct Release<'a>(&'a Backlog, usize);
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        self.0.release(self.1);
+    }
+}
+
+impl Outgoing for BrokerOutgoing {
+    type Error = std::io::Error;
+
+    fn has_pending(&self) -> bool {
+        self.next.is_some()
+    }
+
+    async fn wait(&mut self) -> bool {
+        match self.outgoing.recv().await {
+            Some(next) => {
+                self.next = Some(next);
+                true
+            }
+            None => {
+                // Every sender is gone: the connection is done with.
+                let _ = self.write.shutdown().await;
+                false
+            }
+        }
+    }
+
+    /// Encodes what was taken and what is queued, up to [`WRITE_CHUNK`] bytes, into one
+    /// buffer and writes it at once.
+    async fn write_batch(&mut self) -> Result<Batch, std::io::Error> {
+        self.buffer.clear();
+        let mut written = 0;
+        let mut next = self.next.take();
+        while let Some((frame, size)) = next {
+            encode(&frame, Version::V1_2, &mut self.buffer);
+            written += size;
+            if self.buffer.len() >= WRITE_CHUNK {
+                break;
+            }
+            next = self.outgoing.try_recv().ok();
+        }
+        let _release = Release(&self.backlog, written);
+        self.write.write_all(&self.buffer).await?;
+        // A burst made the buffer large: give it back rather than keep it for the session.
+        if self.buffer.capacity() > 4 * WRITE_CHUNK {
+            self.buffer = BytesMut::with_capacity(8 * 1024);
+        }
+        Ok(Batch::Written)
+    }
+
+    async fn write_heartbeat(&mut self) -> Result<(), std::io::Error> {
+        self.write.write_all(b"\n").await
+    }
 }
 
 fn late(send_time: Duration) -> String {
