@@ -22,6 +22,7 @@ use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
 
 use super::inbound::{inbound, Inbound, InboundSender, ReadAhead};
+pub(crate) use super::wire::{frame_size, RelayError};
 use crate::broker::BrokerError;
 use crate::connection::{
     run_writer, Batch, ByteStream, Fill, FrameReader, Next, Outgoing, Received, WriterEnd,
@@ -81,17 +82,6 @@ impl Backlog {
     }
 }
 
-/// Roughly what `frame` takes on the wire: its body, headers and command.
-pub(crate) fn frame_size(frame: &Frame) -> usize {
-    frame.body.len()
-        + frame
-            .headers
-            .iter()
-            .map(|(name, value)| name.len() + value.len() + 2)
-            .sum::<usize>()
-        + 16
-}
-
 /// Queues frames for a broker connection's writer.
 #[derive(Debug, Clone)]
 pub(crate) struct BrokerSender {
@@ -124,20 +114,6 @@ impl BrokerSender {
 
 fn closed() -> BrokerError {
     BrokerError::Unavailable("the broker connection closed".to_owned())
-}
-
-/// Why a broker connection failed or ended.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum RelayError {
-    /// TCP connect or I/O failed.
-    #[error("broker unreachable at {address}: {reason}")]
-    Unreachable { address: String, reason: String },
-    /// The broker answered `CONNECT` with `ERROR`.
-    #[error("broker refused the connection: {0}")]
-    Refused(String),
-    /// The broker closed the connection or went silent.
-    #[error("broker connection lost: {0}")]
-    Lost(String),
 }
 
 /// An open broker connection: send frames with `sender`, receive them from `frames`.
