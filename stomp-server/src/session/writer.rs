@@ -13,7 +13,8 @@ use futures_util::{Sink, SinkExt};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 
 use super::close::close;
-use super::outbound::{CloseCause, Outbound, OutboundItem};
+use super::item::OutboundItem;
+use super::outbound::{CloseCause, Outbound};
 use super::queue::Receiver;
 use super::split::{WriteHalf, Written};
 use crate::connection::{run_writer as write_all, Batch, Outgoing, WriterEnd};
