@@ -63,6 +63,7 @@ mod sockjs;
 mod stats;
 mod template;
 mod user;
+mod web;
 
 pub use broker::{AckMode, BrokerError, SimpleBroker};
 pub use config::{default_heartbeat, BrokerConfig, ClientUserSends, Limits, UnhandledErrors};

@@ -20,8 +20,8 @@ use super::session::{Delivery, Receiving, SockSession};
 use super::{Flushes, SockJs};
 use crate::accept::PendingPlace;
 use crate::app::App;
-use crate::endpoint::{body, read_body, BoxError, ResponseBody};
 use crate::session::run_session;
+use crate::web::{body, read_body, BoxError, ResponseBody};
 
 /// The `h` bytes that open an `xhr_streaming` response, so that browsers hand the body to
 /// the page as it arrives.
