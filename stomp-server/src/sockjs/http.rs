@@ -9,7 +9,12 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use tokio::sync::watch;
 
-use super::{pump, xhr, Flushes, Route, SockJs, SockSession};
+use super::flushed::Flushes;
+use super::response::plain;
+use super::service::{Route, SockJs};
+use super::session::SockSession;
+use super::websocket::pump;
+use super::xhr;
 use crate::accept::PendingPlace;
 use crate::app::App;
 use crate::session::run_session;
@@ -165,15 +170,4 @@ fn cors(headers: &mut http::HeaderMap, origin: Option<HeaderValue>) {
         header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
         HeaderValue::from_static("true"),
     );
-}
-
-/// A `text/plain` response.
-pub(crate) fn plain(code: StatusCode, text: &'static str) -> Response<ResponseBody> {
-    let mut response = Response::new(body(Bytes::from_static(text.as_bytes())));
-    *response.status_mut() = code;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain;charset=UTF-8"),
-    );
-    response
 }

@@ -12,12 +12,13 @@ use http_body_util::BodyExt;
 use hyper::body::Frame;
 use tokio::sync::{mpsc, watch};
 
+use super::flushed::Flushes;
 use super::frame::{
     decode_messages, message_frame, DecodeError, ANOTHER_CONNECTION, GO_AWAY, HEARTBEAT, OPEN,
 };
-use super::http::plain;
+use super::response::plain;
+use super::service::SockJs;
 use super::session::{Delivery, Receiving, SockSession};
-use super::{Flushes, SockJs};
 use crate::accept::PendingPlace;
 use crate::app::App;
 use crate::session::run_session;
