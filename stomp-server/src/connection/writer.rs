@@ -142,3 +142,145 @@ async fn within<T, E>(
         None => Err(WriterEnd::Late),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::sync::mpsc;
+
+    use super::*;
+
+    /// What the fake transport saw.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    enum Event {
+        /// One batch: these frames, then one flush.
+        Flush(Vec<&'static str>),
+        Beat,
+    }
+
+    /// A queue of frames (`None` is a close) and a transport that records its writes.
+    struct Fake {
+        rx: mpsc::UnboundedReceiver<Option<&'static str>>,
+        pending: Vec<Option<&'static str>>,
+        seen: Vec<Event>,
+        /// Writes never finish (a peer that stopped reading).
+        stalled: bool,
+    }
+
+    impl Outgoing for Fake {
+        type Error = &'static str;
+
+        fn has_pending(&self) -> bool {
+            !self.pending.is_empty()
+        }
+
+        async fn wait(&mut self) -> bool {
+            match self.rx.recv().await {
+                Some(item) => {
+                    self.pending.push(item);
+                    true
+                }
+                None => false,
+            }
+        }
+
+        async fn write_batch(&mut self) -> Result<Batch, &'static str> {
+            if self.stalled {
+                std::future::pending::<()>().await;
+            }
+            while let Ok(item) = self.rx.try_recv() {
+                self.pending.push(item);
+            }
+            let mut frames = Vec::new();
+            let mut batch = Batch::Written;
+            for item in self.pending.drain(..) {
+                match item {
+                    Some(frame) => frames.push(frame),
+                    None => {
+                        batch = Batch::Closed;
+                        break;
+                    }
+                }
+            }
+            self.seen.push(Event::Flush(frames));
+            Ok(batch)
+        }
+
+        async fn write_heartbeat(&mut self) -> Result<(), &'static str> {
+            self.seen.push(Event::Beat);
+            Ok(())
+        }
+    }
+
+    fn fake() -> (mpsc::UnboundedSender<Option<&'static str>>, Fake) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let fake = Fake {
+            rx,
+            pending: Vec::new(),
+            seen: Vec::new(),
+            stalled: false,
+        };
+        (tx, fake)
+    }
+
+    #[tokio::test]
+    async fn what_is_queued_together_is_written_as_one_batch_with_one_flush() {
+        let (tx, mut out) = fake();
+        for frame in ["a", "b", "c"] {
+            tx.send(Some(frame)).expect("queue");
+        }
+        drop(tx);
+        let end = run_writer(&mut out, None, Some(Duration::from_secs(10))).await;
+        assert!(matches!(end, WriterEnd::Drained), "{end:?}");
+        assert_eq!(out.seen, [Event::Flush(vec!["a", "b", "c"])]);
+    }
+
+    #[tokio::test]
+    async fn nothing_after_a_close_is_written() {
+        let (tx, mut out) = fake();
+        for item in [Some("a"), None, Some("after")] {
+            tx.send(item).expect("queue");
+        }
+        let end = run_writer(&mut out, None, None).await;
+        assert!(matches!(end, WriterEnd::Closed), "{end:?}");
+        assert_eq!(out.seen, [Event::Flush(vec!["a"])]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_connection_gets_a_heart_beat_each_interval_and_a_busy_one_none() {
+        let (tx, mut out) = fake();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(3_500)).await;
+            // Busy from here on: a frame every half interval.
+            for frame in ["x", "y", "z", "w"] {
+                tx.send(Some(frame)).expect("queue");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        });
+        let end = run_writer(&mut out, Some(Duration::from_secs(1)), None).await;
+        assert!(matches!(end, WriterEnd::Drained), "{end:?}");
+        let flush = |frame| Event::Flush(vec![frame]);
+        assert_eq!(
+            out.seen,
+            [
+                Event::Beat,
+                Event::Beat,
+                Event::Beat,
+                flush("x"),
+                flush("y"),
+                flush("z"),
+                flush("w"),
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_that_waits_past_the_send_time_ends_the_writer() {
+        let (tx, mut out) = fake();
+        out.stalled = true;
+        tx.send(Some("a")).expect("queue");
+        let started = Instant::now();
+        let end = run_writer(&mut out, None, Some(Duration::from_secs(5))).await;
+        assert!(matches!(end, WriterEnd::Late), "{end:?}");
+        assert!(started.elapsed() >= Duration::from_secs(5));
+    }
+}
