@@ -37,7 +37,10 @@
 //! - `session`: one task per connection, its bounded outbound queue and writer.
 //! - `broker`: the [`SimpleBroker`]; `user`: user destinations and the [`UserRegistry`].
 //! - [`Template`]: sending from anywhere. [`client`]: a STOMP client.
-//! - `server`, `endpoint`: the builder, the accept loop, the WebSocket upgrade.
+//! - `connection`: how every connection (session, client, relay link) reads whole frames
+//!   within its heart-beat window and writes batches with one flush and idle heart-beats.
+//! - `server`, `endpoint`: the builder, the accept loop, routing a request; `web`: what
+//!   endpoints and SockJS share (the WebSocket upgrade, bodies, the Origin check).
 //! - `accept`: the cap on connections still in HTTP and the accept loop's back-off.
 //! - `sockjs`: SockJS ([`StompServerBuilder::with_sockjs`]): `info`, the `websocket`,
 //!   `xhr_streaming` and `xhr` transports, each session driven through an adapter.
