@@ -17,8 +17,9 @@ pub(crate) struct ReadWindow {
     /// The window; `None` when the peer promised no heart-beats.
     window: Option<Duration>,
     last_read: Instant,
-    /// Boxed: `Sleep` cannot move, and the reader that owns this can.
-    deadline: Pin<Box<Sleep>>,
+    /// The timer, made only for a window (boxed: `Sleep` cannot move, and the reader that
+    /// owns this can), so that a connection without heart-beats has none.
+    deadline: Option<Pin<Box<Sleep>>>,
 }
 
 /// What a fired timer meant.
@@ -33,14 +34,13 @@ pub(crate) enum Expiry {
 impl ReadWindow {
     /// A window of `window` starting now; `None` never expires.
     pub(crate) fn new(window: Option<Duration>) -> ReadWindow {
-        let last_read = Instant::now();
-        ReadWindow {
-            window,
-            last_read,
-            deadline: Box::pin(tokio::time::sleep_until(
-                last_read + window.unwrap_or(FAR_FUTURE),
-            )),
-        }
+        let mut read_window = ReadWindow {
+            window: None,
+            last_read: Instant::now(),
+            deadline: None,
+        };
+        read_window.set(window);
+        read_window
     }
 
     /// Changes the window (after the heart-beats were negotiated), counting from now.
@@ -48,7 +48,11 @@ impl ReadWindow {
         self.window = window;
         self.restart(Instant::now());
         let due = self.due();
-        self.deadline.as_mut().reset(due);
+        match (&mut self.deadline, window) {
+            (_, None) => self.deadline = None,
+            (Some(deadline), Some(_)) => deadline.as_mut().reset(due),
+            (None, Some(_)) => self.deadline = Some(Box::pin(tokio::time::sleep_until(due))),
+        }
     }
 
     /// Records that the peer sent something at `at`.
@@ -62,13 +66,13 @@ impl ReadWindow {
 
     /// Waits for the timer; pending forever without a window. Cancel-safe.
     pub(crate) async fn expired(&mut self) -> Expiry {
-        if self.window.is_none() {
+        let Some(deadline) = self.deadline.as_mut() else {
             return std::future::pending().await;
-        }
-        self.deadline.as_mut().await;
-        let due = self.due();
+        };
+        deadline.as_mut().await;
+        let due = self.last_read + self.window.unwrap_or(FAR_FUTURE);
         if due > Instant::now() {
-            self.deadline.as_mut().reset(due);
+            deadline.as_mut().reset(due);
             return Expiry::Moved;
         }
         Expiry::Silent
@@ -96,9 +100,20 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn no_window_never_expires() {
+    async fn no_window_never_expires_and_has_no_timer() {
         let mut window = ReadWindow::new(None);
+        assert!(window.deadline.is_none());
         let waited = tokio::time::timeout(Duration::from_secs(3600 * 24), window.expired()).await;
         assert!(waited.is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_window_set_later_counts_from_then() {
+        let mut window = ReadWindow::new(None);
+        tokio::time::advance(Duration::from_secs(60)).await;
+        window.set(Some(Duration::from_secs(10)));
+        let started = Instant::now();
+        assert_eq!(window.expired().await, Expiry::Silent);
+        assert_eq!(started.elapsed(), Duration::from_secs(10));
     }
 }
