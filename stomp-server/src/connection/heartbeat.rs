@@ -4,7 +4,9 @@
 //! the timer is moved only when it fires, so a busy connection never touches the timer
 //! wheel for its heart-beats.
 
+use std::future::Future;
 use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::time::{Instant, Sleep};
@@ -20,15 +22,6 @@ pub(crate) struct ReadWindow {
     /// The timer, made only for a window (boxed: `Sleep` cannot move, and the reader that
     /// owns this can), so that a connection without heart-beats has none.
     deadline: Option<Pin<Box<Sleep>>>,
-}
-
-/// What a fired timer meant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Expiry {
-    /// The peer read something since: the timer was moved to the new deadline.
-    Moved,
-    /// Nothing was read within the window.
-    Silent,
 }
 
 impl ReadWindow {
@@ -64,18 +57,28 @@ impl ReadWindow {
         self.last_read + self.window.unwrap_or(FAR_FUTURE)
     }
 
-    /// Waits for the timer; pending forever without a window. Cancel-safe.
-    pub(crate) async fn expired(&mut self) -> Expiry {
-        let Some(deadline) = self.deadline.as_mut() else {
-            return std::future::pending().await;
-        };
-        deadline.as_mut().await;
+    /// Waits until a whole window passed without a read; forever without a window.
+    #[cfg(test)]
+    pub(crate) async fn expired(&mut self) {
+        std::future::poll_fn(|cx| self.poll_expired(cx)).await;
+    }
+
+    /// Polls the timer: ready once a whole window passed without a read. A timer that
+    /// fires after a read is moved to the new deadline and polled again. Cancel-safe.
+    pub(crate) fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let due = self.last_read + self.window.unwrap_or(FAR_FUTURE);
-        if due > Instant::now() {
+        let Some(deadline) = self.deadline.as_mut() else {
+            return Poll::Pending;
+        };
+        loop {
+            if deadline.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            if due <= Instant::now() {
+                return Poll::Ready(());
+            }
             deadline.as_mut().reset(due);
-            return Expiry::Moved;
         }
-        Expiry::Silent
     }
 
     /// How long the peer has been silent.
@@ -94,8 +97,9 @@ mod tests {
         tokio::time::advance(Duration::from_secs(6)).await;
         window.restart(Instant::now());
         // The timer fires at 10 s, finds a read at 6 s and moves to 16 s.
-        assert_eq!(window.expired().await, Expiry::Moved);
-        assert_eq!(window.expired().await, Expiry::Silent);
+        let started = Instant::now();
+        window.expired().await;
+        assert_eq!(started.elapsed(), Duration::from_secs(10));
         assert!(window.silent_for() >= Duration::from_secs(10));
     }
 
@@ -113,7 +117,7 @@ mod tests {
         tokio::time::advance(Duration::from_secs(60)).await;
         window.set(Some(Duration::from_secs(10)));
         let started = Instant::now();
-        assert_eq!(window.expired().await, Expiry::Silent);
+        window.expired().await;
         assert_eq!(started.elapsed(), Duration::from_secs(10));
     }
 }

@@ -16,10 +16,12 @@ mod heartbeat;
 mod transport;
 mod writer;
 
-pub(crate) use heartbeat::{Expiry, ReadWindow};
+pub(crate) use heartbeat::ReadWindow;
 pub(crate) use transport::{ByteStream, Messages, PeerClose, ReadTransport, Received};
 pub(crate) use writer::{run_writer, Batch, Outgoing, WriterEnd};
 
+use std::future::{poll_fn, Future};
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -89,23 +91,22 @@ impl<T: ReadTransport> FrameReader<T> {
     /// Reads once from the transport, or waits out the heart-beat window. STOMP bytes
     /// restart the window; control messages (pings) do not. Cancel-safe.
     pub(crate) async fn fill(&mut self) -> Fill<T::Error> {
-        loop {
-            tokio::select! {
-                biased;
-                received = self.transport.receive(&mut self.buffer) => {
-                    let at = Instant::now();
-                    if matches!(received, Received::Data) {
-                        self.window.restart(at);
-                    }
-                    return Fill::Received(received, at);
+        // Polled by hand rather than through `select!`: an idle connection waits here, and
+        // this keeps what it holds meanwhile to the transport's read and two references.
+        let receive = self.transport.receive(&mut self.buffer);
+        tokio::pin!(receive);
+        let window = &mut self.window;
+        poll_fn(|cx| {
+            if let Poll::Ready(received) = receive.as_mut().poll(cx) {
+                let at = Instant::now();
+                if matches!(received, Received::Data) {
+                    window.restart(at);
                 }
-                expiry = self.window.expired() => {
-                    if expiry == Expiry::Silent {
-                        return Fill::Silent;
-                    }
-                }
+                return Poll::Ready(Fill::Received(received, at));
             }
-        }
+            window.poll_expired(cx).map(|_| Fill::Silent)
+        })
+        .await
     }
 
     /// The next whole frame, reading as needed (as mini-redis's `read_frame`).

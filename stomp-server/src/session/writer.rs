@@ -7,6 +7,7 @@
 //! session.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::time::Duration;
 
 use futures_util::{Sink, SinkExt};
@@ -21,13 +22,17 @@ use crate::connection::{run_writer as write_all, Batch, Outgoing, WriterEnd};
 
 /// Runs until a `Close` item arrives, a write fails or is too slow, or the session task
 /// aborts it.
-pub(crate) async fn run_writer<T>(
+///
+/// Not an `async fn`: one would keep its arguments beside the [`SessionOutgoing`] made of
+/// them, and every session's writer task would carry both.
+pub(crate) fn run_writer<T>(
     sink: WriteHalf<T>,
     rx: Receiver,
     outbound: Outbound,
     heartbeat: Option<Duration>,
     send_time: Duration,
-) where
+) -> impl Future<Output = ()> + Send
+where
     T: Sink<WsMessage, Error = WsError> + Unpin + Send,
 {
     let mut out = SessionOutgoing {
@@ -36,17 +41,26 @@ pub(crate) async fn run_writer<T>(
         outbound,
         pending: VecDeque::new(),
     };
-    match write_all(&mut out, heartbeat, Some(send_time)).await {
-        WriterEnd::Closed => {
+    async move {
+        // The end is taken apart before the close is awaited: holding a `WsError` across that
+        // await would make every session's writer task larger.
+        let closed = match write_all(&mut out, heartbeat, Some(send_time)).await {
+            WriterEnd::Closed => true,
+            // The queue's receiver never ends by itself: the session aborts the writer.
+            WriterEnd::Drained => false,
+            WriterEnd::Failed(error) => {
+                tracing::debug!(%error, "websocket write failed");
+                out.outbound.close(CloseCause::WriteFailed);
+                false
+            }
+            WriterEnd::Late => {
+                out.outbound.close(CloseCause::SendTimeLimit);
+                false
+            }
+        };
+        if closed {
             close(&mut out.sink, out.outbound.close_status(), send_time).await;
         }
-        // The queue's receiver never ends by itself: the session aborts the writer.
-        WriterEnd::Drained => {}
-        WriterEnd::Failed(error) => {
-            tracing::debug!(%error, "websocket write failed");
-            out.outbound.close(CloseCause::WriteFailed);
-        }
-        WriterEnd::Late => out.outbound.close(CloseCause::SendTimeLimit),
     }
 }
 
