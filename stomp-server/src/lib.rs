@@ -40,7 +40,10 @@
 //! - `routing`: the application, broker and user prefixes in both directions, user
 //!   destinations, reply routing.
 //! - [`Template`]: sending from anywhere. [`client`]: a STOMP client.
-//! - `server`, `endpoint`: the builder, the accept loop, the WebSocket upgrade.
+//! - `connection`: how every connection (session, client, relay link) reads whole frames
+//!   within its heart-beat window and writes batches with one flush and idle heart-beats.
+//! - `server`, `endpoint`: the builder, the accept loop, routing a request; `web`: what
+//!   endpoints and SockJS share (the WebSocket upgrade, bodies, the Origin check).
 //! - `accept`: the cap on connections still in HTTP and the accept loop's back-off.
 //! - `sockjs`: SockJS ([`StompServerBuilder::with_sockjs`]): `info`, the `websocket`,
 //!   `xhr_streaming` and `xhr` transports, each session driven through an adapter.
@@ -51,6 +54,7 @@ mod app;
 pub mod broker;
 pub mod client;
 mod config;
+mod connection;
 mod endpoint;
 mod event;
 mod handler;
@@ -66,6 +70,7 @@ mod sockjs;
 mod stats;
 mod template;
 mod user;
+mod web;
 
 pub use broker::{AckMode, BrokerError, SimpleBroker};
 pub use config::{default_heartbeat, BrokerConfig, ClientUserSends, Limits, UnhandledErrors};

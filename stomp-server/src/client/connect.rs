@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use ::http::{HeaderName, HeaderValue, Uri};
-use bytes::BytesMut;
 use futures_util::sink::SinkExt;
 use futures_util::stream::StreamExt;
 use stomp_core::{names, Command, Decoder, Frame, HeartBeat, Version};
@@ -14,17 +13,14 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
 
 use super::config::StompClient;
 use super::error::{ClientError, CloseReason};
-use super::reader::Reader;
+use super::reader::{ClientReader, Reader};
 use super::session::{SessionParts, StompSession};
 use super::state::Shared;
 use super::writer::{encode_frame, run_writer};
-
-type Ws = WebSocketStream<TcpStream>;
+use crate::connection::{FrameReader, Messages, Next};
 
 impl StompClient {
     /// Connects to `url` (`ws://host:port/path`), sends `CONNECT` (or `STOMP`) and waits for
@@ -63,15 +59,15 @@ impl StompClient {
         let port = uri.port_u16().unwrap_or(80);
         let tcp = self.open_tcp(&host, port).await?;
         let request = self.handshake_request(uri)?;
-        let (mut ws, _response) =
+        let (ws, _response) =
             tokio_tungstenite::client_async_with_config(request, tcp, Some(self.ws_config()))
                 .await?;
 
-        let mut decoder = Decoder::new(self.limits);
-        let mut buf = BytesMut::new();
-        ws.send(encode_frame(&self.connect_frame(&host), Version::V1_2))
+        let (mut sink, stream) = ws.split();
+        sink.send(encode_frame(&self.connect_frame(&host), Version::V1_2))
             .await?;
-        let first = read_first_frame(&mut ws, &mut decoder, &mut buf).await?;
+        let mut reader = FrameReader::new(Messages(stream), Decoder::new(self.limits), None);
+        let first = read_first_frame(&mut reader).await?;
         match first.command {
             Command::Connected => {}
             Command::Error => {
@@ -92,7 +88,7 @@ impl StompClient {
                 ClientError::Protocol(format!("CONNECTED has an unknown version `{text}`"))
             })?,
         };
-        decoder.set_version(version);
+        reader.decoder_mut().set_version(version);
         let remote = match (version, first.get(names::HEART_BEAT)) {
             (Version::V1_0, _) | (_, None) => HeartBeat::default(),
             (_, Some(text)) => HeartBeat::parse(text).ok_or_else(|| {
@@ -111,7 +107,6 @@ impl StompClient {
         let (queue, queue_rx) = mpsc::channel(self.send_queue_capacity);
         let (reader_done, reader_done_rx) = oneshot::channel();
         let (writer_done, writer_done_rx) = oneshot::channel();
-        let (sink, stream) = ws.split();
         tokio::spawn(run_writer(
             sink,
             queue_rx,
@@ -120,12 +115,13 @@ impl StompClient {
             heartbeat.send_every,
             Arc::clone(&shared),
         ));
+        // Spec tolerance: the server is dead after twice its interval of silence.
+        reader
+            .window_mut()
+            .set(heartbeat.expect_every.map(|every| every * 2));
         let reader = Reader {
-            stream,
-            decoder,
-            buf,
+            reader,
             shared: Arc::clone(&shared),
-            expect_every: heartbeat.expect_every,
             writer_done: writer_done_rx,
             reader_done,
             last_error: None,
@@ -243,32 +239,17 @@ impl StompClient {
 
 /// Reads WebSocket messages until the first frame decodes. Bytes after it stay in `buf`
 /// for the reader task.
-async fn read_first_frame(
-    ws: &mut Ws,
-    decoder: &mut Decoder,
-    buf: &mut BytesMut,
-) -> Result<Frame, ClientError> {
-    loop {
-        if let Some(frame) = decoder.decode(buf)? {
-            return Ok(frame);
-        }
-        match ws.next().await {
-            Some(Ok(Message::Text(text))) => buf.extend_from_slice(text.as_bytes()),
-            Some(Ok(Message::Binary(bytes))) => buf.extend_from_slice(&bytes),
-            Some(Ok(Message::Close(frame))) => {
-                return Err(ClientError::Closed(CloseReason::ServerClosed {
-                    code: frame.as_ref().map(|f| u16::from(f.code)),
-                    reason: frame.map(|f| f.reason.to_string()).unwrap_or_default(),
-                }))
-            }
-            Some(Ok(_)) => {}
-            Some(Err(error)) => return Err(error.into()),
-            None => {
-                return Err(ClientError::Closed(CloseReason::ServerClosed {
-                    code: None,
-                    reason: String::new(),
-                }))
-            }
-        }
+/// Reads the server's answer to `CONNECT`.
+async fn read_first_frame(reader: &mut ClientReader) -> Result<Frame, ClientError> {
+    match reader.read_frame().await {
+        Next::Frame(frame) => Ok(frame),
+        Next::Malformed(error) => Err(error.into()),
+        Next::Failed(error) => Err(error.into()),
+        Next::Closed(frame) => Err(ClientError::Closed(CloseReason::ServerClosed {
+            code: frame.as_ref().map(|f| f.code),
+            reason: frame.map(|f| f.reason).unwrap_or_default(),
+        })),
+        // No heart-beat window before CONNECTED: the connect timeout bounds the wait.
+        Next::Silent => Err(ClientError::Timeout("CONNECTED")),
     }
 }

@@ -5,21 +5,24 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
-use futures_util::stream::{SplitStream, StreamExt};
-use stomp_core::{names, Command, Decoder, Frame};
+use futures_util::stream::SplitStream;
+use stomp_core::{names, Command, Frame};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::time::{sleep_until, Instant};
-use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::tungstenite;
 use tokio_tungstenite::WebSocketStream;
 
 use super::error::{ClientError, CloseReason};
 use super::state::Shared;
 use super::writer::FAR_FUTURE;
+use crate::connection::{Fill, FrameReader, Messages, Received};
 
 /// The read half of a client WebSocket.
 pub(super) type WsStream = SplitStream<WebSocketStream<TcpStream>>;
+
+/// What the reader task reads frames with.
+pub(super) type ClientReader = FrameReader<Messages<WsStream>>;
 
 /// How long the reader waits for the server's side of the close handshake once the writer
 /// has stopped (after sending a close frame, or after a write error).
@@ -31,14 +34,10 @@ const EOF_LINGER: Duration = Duration::from_secs(1);
 
 /// Everything the reader task owns.
 pub(super) struct Reader {
-    pub(super) stream: WsStream,
-    pub(super) decoder: Decoder,
-    /// Bytes received and not decoded yet: a frame may span WebSocket messages, and a
-    /// message may hold several frames.
-    pub(super) buf: BytesMut,
+    /// The server's side of the WebSocket, its read buffer and decoder, and the window
+    /// (twice the interval the server promised) past which its silence ends the connection.
+    pub(super) reader: ClientReader,
     pub(super) shared: Arc<Shared>,
-    /// The server promised to send something this often.
-    pub(super) expect_every: Option<Duration>,
     /// Resolves (with an error) when the writer stops.
     pub(super) writer_done: oneshot::Receiver<()>,
     /// Dropped when the reader stops, which stops the writer.
@@ -58,12 +57,7 @@ impl Reader {
     }
 
     async fn read_loop(&mut self) -> CloseReason {
-        // Spec tolerance: the server is dead after twice its interval of silence.
-        let tolerance = self.expect_every.map(|every| every * 2);
-        let mut last_read = Instant::now();
-        let heartbeat = sleep_until(last_read + tolerance.unwrap_or(FAR_FUTURE));
-        tokio::pin!(heartbeat);
-        let linger = sleep_until(last_read + FAR_FUTURE);
+        let linger = sleep_until(Instant::now() + FAR_FUTURE);
         tokio::pin!(linger);
         let mut writer_alive = true;
         // Waiting, bounded by `linger`, for the end of a close handshake.
@@ -74,21 +68,25 @@ impl Reader {
             if let Err(error) = self.drain().await {
                 return CloseReason::Decode(error);
             }
-            // Biased: socket data first, so a reader that was held up by a full subscription
-            // reads what is waiting before it judges the server's silence.
+            // Biased: socket data first (the reader polls it before the heart-beat window),
+            // so a reader that was held up by a full subscription reads what is waiting
+            // before it judges the server's silence.
             tokio::select! {
                 biased;
-                message = self.stream.next() => {
-                    last_read = Instant::now();
-                    match message {
-                        Some(Ok(Message::Text(text))) => self.buf.extend_from_slice(text.as_bytes()),
-                        Some(Ok(Message::Binary(bytes))) => self.buf.extend_from_slice(&bytes),
+                fill = self.reader.fill() => {
+                    let Fill::Received(received, at) = fill else {
+                        let silent_for = self.reader.window_mut().silent_for();
+                        return CloseReason::HeartBeatTimeout { silent_for };
+                    };
+                    // Any message shows the server alive, pings too.
+                    self.reader.window_mut().restart(at);
+                    match received {
                         // tungstenite answers pings itself; pongs need nothing.
-                        Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
-                        Some(Ok(Message::Close(frame))) => {
+                        Received::Data | Received::Control => {}
+                        Received::Closing(frame) => {
                             server_close = Some(CloseReason::ServerClosed {
-                                code: frame.as_ref().map(|f| u16::from(f.code)),
-                                reason: frame.map(|f| f.reason.to_string()).unwrap_or_default(),
+                                code: frame.as_ref().map(|f| f.code),
+                                reason: frame.map(|f| f.reason).unwrap_or_default(),
                             });
                             let deadline = Instant::now() + EOF_LINGER;
                             if !lingering || deadline < linger.deadline() {
@@ -96,8 +94,8 @@ impl Reader {
                                 linger.as_mut().reset(deadline);
                             }
                         }
-                        Some(Err(error)) => return self.ended(server_close, Some(error)),
-                        None => return self.ended(server_close, None),
+                        Received::Failed(error) => return self.ended(server_close, Some(error)),
+                        Received::Ended => return self.ended(server_close, None),
                     }
                 }
                 _ = &mut self.writer_done, if writer_alive => {
@@ -109,14 +107,6 @@ impl Reader {
                 }
                 () = &mut linger, if lingering => {
                     return self.ended(server_close, None);
-                }
-                () = &mut heartbeat, if tolerance.is_some() => {
-                    let tolerance = tolerance.unwrap_or(FAR_FUTURE);
-                    let silent_for = last_read.elapsed();
-                    if silent_for >= tolerance {
-                        return CloseReason::HeartBeatTimeout { silent_for };
-                    }
-                    heartbeat.as_mut().reset(last_read + tolerance);
                 }
             }
         }
@@ -157,7 +147,7 @@ impl Reader {
 
     /// Decodes and routes every complete frame in the buffer.
     async fn drain(&mut self) -> Result<(), stomp_core::DecodeError> {
-        while let Some(frame) = self.decoder.decode(&mut self.buf)? {
+        while let Some(frame) = self.reader.next_buffered()? {
             self.route(frame).await;
         }
         Ok(())

@@ -10,12 +10,12 @@ use futures_util::stream::SplitSink;
 use stomp_core::{encode, encode_parts, Command, Frame, Version};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
-use tokio::time::{sleep_until, Instant};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
 use super::error::CloseReason;
 use super::state::Shared;
+use crate::connection::{run_writer as write_all, Batch, Outgoing, WriterEnd};
 
 /// The write half of a client WebSocket.
 pub(super) type WsSink = SplitSink<WebSocketStream<TcpStream>, Message>;
@@ -65,81 +65,81 @@ fn into_message(bytes: Bytes) -> Message {
 /// `_writer_done` is dropped on return, which tells the reader to stop waiting for more
 /// than the close handshake.
 pub(super) async fn run_writer(
-    mut sink: WsSink,
-    mut queue: mpsc::Receiver<Message>,
-    mut reader_done: oneshot::Receiver<()>,
+    sink: WsSink,
+    queue: mpsc::Receiver<Message>,
+    reader_done: oneshot::Receiver<()>,
     _writer_done: oneshot::Sender<()>,
     send_every: Option<Duration>,
     shared: Arc<Shared>,
 ) {
-    let heartbeat = send_every.unwrap_or(FAR_FUTURE);
-    let mut last_write = Instant::now();
-    // One timer for the whole connection, reset only when it fires: a busy connection pays
-    // nothing per frame for its heart-beats.
-    let timer = sleep_until(last_write + heartbeat);
-    tokio::pin!(timer);
-    loop {
-        let first = tokio::select! {
+    let mut out = ClientOutgoing {
+        sink,
+        queue,
+        reader_done,
+        next: None,
+        shared,
+    };
+    // No send-time limit: a server that does not read holds the sender, not the server.
+    if let WriterEnd::Failed(error) = write_all(&mut out, send_every, None).await {
+        out.shared.record(CloseReason::Io(error.to_string()));
+    }
+}
+
+/// The client's send queue and the write half of its WebSocket.
+struct ClientOutgoing {
+    sink: WsSink,
+    queue: mpsc::Receiver<Message>,
+    reader_done: oneshot::Receiver<()>,
+    /// Taken from the queue and not written yet.
+    next: Option<Message>,
+    shared: Arc<Shared>,
+}
+
+impl Outgoing for ClientOutgoing {
+    type Error = tokio_tungstenite::tungstenite::Error;
+
+    fn has_pending(&self) -> bool {
+        self.next.is_some()
+    }
+
+    async fn wait(&mut self) -> bool {
+        tokio::select! {
             biased;
-            _ = &mut reader_done => return,
-            message = queue.recv() => match message {
-                Some(message) => message,
+            _ = &mut self.reader_done => false,
+            message = self.queue.recv() => match message {
+                Some(message) => {
+                    self.next = Some(message);
+                    true
+                }
                 None => {
                     // Every handle is gone: close the WebSocket politely.
-                    shared.set_client_closing();
-                    let _ = sink.send(Message::Close(None)).await;
-                    return;
+                    self.shared.set_client_closing();
+                    let _ = self.sink.send(Message::Close(None)).await;
+                    false
                 }
             },
-            () = &mut timer, if send_every.is_some() => {
-                let now = Instant::now();
-                if now >= last_write + heartbeat {
-                    let beat = Message::Text(Utf8Bytes::from_static("\n"));
-                    if let Err(error) = sink.send(beat).await {
-                        shared.record(CloseReason::Io(error.to_string()));
-                        return;
-                    }
-                    last_write = now;
-                }
-                timer.as_mut().reset(last_write + heartbeat);
-                continue;
-            }
-        };
-        match write_batch(&mut sink, &mut queue, first).await {
-            Ok(Batch::Continue) => last_write = Instant::now(),
-            Ok(Batch::Closed) => return,
-            Err(error) => {
-                shared.record(CloseReason::Io(error.to_string()));
-                return;
-            }
         }
     }
-}
 
-/// What happened to a batch.
-enum Batch {
-    Continue,
-    /// A close frame was written: nothing more may be sent.
-    Closed,
-}
-
-/// Feeds `first` and everything already queued, then flushes once: one syscall for many
-/// frames under load.
-async fn write_batch(
-    sink: &mut WsSink,
-    queue: &mut mpsc::Receiver<Message>,
-    first: Message,
-) -> Result<Batch, tokio_tungstenite::tungstenite::Error> {
-    let mut next = Some(first);
-    while let Some(message) = next.take() {
-        let closing = matches!(message, Message::Close(_));
-        sink.feed(message).await?;
-        if closing {
-            sink.flush().await?;
-            return Ok(Batch::Closed);
+    /// Feeds what was taken and everything already queued, then flushes once: one
+    /// syscall for many frames under load.
+    async fn write_batch(&mut self) -> Result<Batch, Self::Error> {
+        while let Some(message) = self.next.take() {
+            let closing = matches!(message, Message::Close(_));
+            self.sink.feed(message).await?;
+            if closing {
+                self.sink.flush().await?;
+                return Ok(Batch::Closed);
+            }
+            self.next = self.queue.try_recv().ok();
         }
-        next = queue.try_recv().ok();
+        self.sink.flush().await?;
+        Ok(Batch::Written)
     }
-    sink.flush().await?;
-    Ok(Batch::Continue)
+
+    async fn write_heartbeat(&mut self) -> Result<(), Self::Error> {
+        self.sink
+            .send(Message::Text(Utf8Bytes::from_static("\n")))
+            .await
+    }
 }

@@ -14,15 +14,19 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 use stomp_core::{encode, names, Command, Decoder, Frame, FrameLimits, HeartBeat, Version};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
 
 use super::inbound::{inbound, Inbound, InboundSender, ReadAhead};
+pub(crate) use super::wire::{frame_size, RelayError};
 use crate::broker::BrokerError;
+use crate::connection::{
+    run_writer, Batch, ByteStream, Fill, FrameReader, Next, Outgoing, Received, WriterEnd,
+};
 
 /// Frames are gathered for one write to the broker until they reach this many bytes (a
 /// soft bound: the frame that crosses it is included, and a larger frame goes alone).
@@ -78,17 +82,6 @@ impl Backlog {
     }
 }
 
-/// Roughly what `frame` takes on the wire: its body, headers and command.
-pub(crate) fn frame_size(frame: &Frame) -> usize {
-    frame.body.len()
-        + frame
-            .headers
-            .iter()
-            .map(|(name, value)| name.len() + value.len() + 2)
-            .sum::<usize>()
-        + 16
-}
-
 /// Queues frames for a broker connection's writer.
 #[derive(Debug, Clone)]
 pub(crate) struct BrokerSender {
@@ -123,20 +116,6 @@ fn closed() -> BrokerError {
     BrokerError::Unavailable("the broker connection closed".to_owned())
 }
 
-/// Why a broker connection failed or ended.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum RelayError {
-    /// TCP connect or I/O failed.
-    #[error("broker unreachable at {address}: {reason}")]
-    Unreachable { address: String, reason: String },
-    /// The broker answered `CONNECT` with `ERROR`.
-    #[error("broker refused the connection: {0}")]
-    Refused(String),
-    /// The broker closed the connection or went silent.
-    #[error("broker connection lost: {0}")]
-    Lost(String),
-}
-
 /// An open broker connection: send frames with `sender`, receive them from `frames`.
 pub(crate) struct BrokerConnection {
     pub(crate) sender: BrokerSender,
@@ -162,7 +141,7 @@ pub(crate) async fn connect(
     .map_err(|_| unreachable("connect timed out".to_owned()))?
     .map_err(|e| unreachable(e.to_string()))?;
     let _ = stream.set_nodelay(true);
-    let (mut read, mut write) = stream.into_split();
+    let (read, mut write) = stream.into_split();
     let connect = Frame::new(Command::Connect)
         .header(names::ACCEPT_VERSION, "1.2")
         .header(names::HOST, &options.virtual_host)
@@ -176,28 +155,26 @@ pub(crate) async fn connect(
         .await
         .map_err(|e| unreachable(e.to_string()))?;
 
-    let mut decoder = Decoder::new(FrameLimits {
+    let decoder = Decoder::new(FrameLimits {
         max_frame_size: 16 * 1024 * 1024,
         max_content_length: 16 * 1024 * 1024,
         ..FrameLimits::default()
     });
-    let mut buffer = BytesMut::with_capacity(8 * 1024);
-    let connected = timeout(options.connect_timeout, async {
-        loop {
-            match decoder.decode(&mut buffer) {
-                Ok(Some(frame)) => return Ok(frame),
-                Ok(None) => {}
-                Err(e) => return Err(RelayError::Lost(e.to_string())),
-            }
-            match read.read_buf(&mut buffer).await {
-                Ok(0) => return Err(RelayError::Lost("closed during CONNECT".to_owned())),
-                Ok(_) => {}
-                Err(e) => return Err(unreachable(e.to_string())),
-            }
+    let mut reader =
+        FrameReader::with_capacity(ByteStream::new(read, READ_CHUNK), decoder, 8 * 1024, None);
+    let connected = match timeout(options.connect_timeout, reader.read_frame()).await {
+        Err(_) => {
+            return Err(unreachable(
+                "no CONNECTED within the connect timeout".to_owned(),
+            ))
         }
-    })
-    .await
-    .map_err(|_| unreachable("no CONNECTED within the connect timeout".to_owned()))??;
+        Ok(Next::Frame(frame)) => frame,
+        Ok(Next::Malformed(e)) => return Err(RelayError::Lost(e.to_string())),
+        Ok(Next::Closed(_) | Next::Silent) => {
+            return Err(RelayError::Lost("closed during CONNECT".to_owned()))
+        }
+        Ok(Next::Failed(e)) => return Err(unreachable(e.to_string())),
+    };
     match connected.command {
         Command::Connected => {}
         Command::Error => {
@@ -229,13 +206,10 @@ pub(crate) async fn connect(
             lost: inbound.clone(),
         },
     ));
-    tokio::spawn(read_loop(
-        read,
-        decoder,
-        buffer,
-        inbound,
-        negotiated.expect_every.map(|e| e * 2),
-    ));
+    reader
+        .window_mut()
+        .set(negotiated.expect_every.map(|e| e * 2));
+    tokio::spawn(read_loop(reader, inbound));
     tracing::debug!(
         address = %options.address,
         server = connected.get(names::SERVER).unwrap_or(""),
@@ -261,73 +235,107 @@ struct Writing {
 }
 
 async fn write_loop(
-    mut write: tokio::net::tcp::OwnedWriteHalf,
-    mut outgoing: mpsc::UnboundedReceiver<(Frame, usize)>,
+    write: tokio::net::tcp::OwnedWriteHalf,
+    outgoing: mpsc::UnboundedReceiver<(Frame, usize)>,
     writing: Writing,
 ) {
-    let mut buffer = BytesMut::with_capacity(8 * 1024);
-    let mut last = Instant::now();
-    let end = loop {
-        let next = match writing.heartbeat {
-            Some(every) => tokio::select! {
-                frame = outgoing.recv() => frame,
-                () = tokio::time::sleep_until(last + every) => {
-                    match timeout(writing.send_time, write.write_all(b"\n")).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(error)) => break error.to_string(),
-                        Err(_) => break late(writing.send_time),
-                    }
-                    last = Instant::now();
-                    continue;
-                }
-            },
-            None => outgoing.recv().await,
-        };
-        let Some((frame, size)) = next else {
-            let _ = write.shutdown().await;
-            return;
-        };
-        buffer.clear();
-        encode(&frame, Version::V1_2, &mut buffer);
-        let mut written = size;
-        while buffer.len() < WRITE_CHUNK {
-            let Ok((frame, size)) = outgoing.try_recv() else {
-                break;
-            };
-            encode(&frame, Version::V1_2, &mut buffer);
-            written += size;
-        }
-        let result = timeout(writing.send_time, write.write_all(&buffer)).await;
-        writing.backlog.release(written);
-        match result {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => break error.to_string(),
-            Err(_) => break late(writing.send_time),
-        }
-        // A burst made the buffer large: give it back rather than keep it for the session.
-        if buffer.capacity() > 4 * WRITE_CHUNK {
-            buffer = BytesMut::with_capacity(8 * 1024);
-        }
-        last = Instant::now();
+    let mut out = BrokerOutgoing {
+        write,
+        outgoing,
+        next: None,
+        buffer: BytesMut::with_capacity(8 * 1024),
+        backlog: writing.backlog,
+    };
+    let end = match run_writer(&mut out, writing.heartbeat, Some(writing.send_time)).await {
+        WriterEnd::Closed | WriterEnd::Drained => return,
+        WriterEnd::Failed(error) => error.to_string(),
+        WriterEnd::Late => late(writing.send_time),
     };
     tracing::warn!(reason = %crate::log::Escaped(&end), "write to the broker failed; closing the connection");
     writing.lost.end(RelayError::Lost(end));
+}
+
+/// The queue of frames for the broker and the write half of its TCP stream.
+struct BrokerOutgoing {
+    write: tokio::net::tcp::OwnedWriteHalf,
+    outgoing: mpsc::UnboundedReceiver<(Frame, usize)>,
+    /// Taken from the queue and not written yet, with its counted size.
+    next: Option<(Frame, usize)>,
+    /// The frames of one batch, encoded.
+    buffer: BytesMut,
+    backlog: Backlog,
+}
+
+/// Releases its bytes from the backlog when dropped: when the write finished, failed or
+/// was abandoned as late alike.
+struct Release<'a>(&'a Backlog, usize);
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        self.0.release(self.1);
+    }
+}
+
+impl Outgoing for BrokerOutgoing {
+    type Error = std::io::Error;
+
+    fn has_pending(&self) -> bool {
+        self.next.is_some()
+    }
+
+    async fn wait(&mut self) -> bool {
+        match self.outgoing.recv().await {
+            Some(next) => {
+                self.next = Some(next);
+                true
+            }
+            None => {
+                // Every sender is gone: the connection is done with.
+                let _ = self.write.shutdown().await;
+                false
+            }
+        }
+    }
+
+    /// Encodes what was taken and what is queued, up to [`WRITE_CHUNK`] bytes, into one
+    /// buffer and writes it at once.
+    async fn write_batch(&mut self) -> Result<Batch, std::io::Error> {
+        self.buffer.clear();
+        let mut written = 0;
+        let mut next = self.next.take();
+        while let Some((frame, size)) = next {
+            encode(&frame, Version::V1_2, &mut self.buffer);
+            written += size;
+            if self.buffer.len() >= WRITE_CHUNK {
+                break;
+            }
+            next = self.outgoing.try_recv().ok();
+        }
+        let _release = Release(&self.backlog, written);
+        self.write.write_all(&self.buffer).await?;
+        // A burst made the buffer large: give it back rather than keep it for the session.
+        if self.buffer.capacity() > 4 * WRITE_CHUNK {
+            self.buffer = BytesMut::with_capacity(8 * 1024);
+        }
+        Ok(Batch::Written)
+    }
+
+    async fn write_heartbeat(&mut self) -> Result<(), std::io::Error> {
+        self.write.write_all(b"\n").await
+    }
 }
 
 fn late(send_time: Duration) -> String {
     format!("a write to the broker took longer than {send_time:?}")
 }
 
-async fn read_loop(
-    mut read: tokio::net::tcp::OwnedReadHalf,
-    mut decoder: Decoder,
-    mut buffer: BytesMut,
-    inbound: InboundSender,
-    silence: Option<Duration>,
-) {
+/// The broker's side of the link, read from TCP.
+type BrokerReader = FrameReader<ByteStream<tokio::net::tcp::OwnedReadHalf>>;
+
+async fn read_loop(mut reader: BrokerReader, inbound: InboundSender) {
     let end = loop {
         loop {
-            match decoder.decode(&mut buffer) {
+            match reader.next_buffered() {
                 Ok(Some(frame)) => {
                     if !inbound.frame(frame) {
                         return;
@@ -345,24 +353,21 @@ async fn read_loop(
         if !inbound.room().await {
             return;
         }
-        let read = async {
-            let mut chunk = (&mut buffer).limit(READ_CHUNK);
-            match silence {
-                Some(window) => timeout(window, read.read_buf(&mut chunk)).await.ok(),
-                None => Some(read.read_buf(&mut chunk).await),
-            }
-        };
+        // The broker's silence counts from this read: not from before a wait for room.
+        reader.window_mut().restart(Instant::now());
         // The owner may go (a session ended, a write failed) while the broker only sends
         // heart-beats: stop reading then, rather than hold the socket open.
         let next = tokio::select! {
-            next = read => next,
+            next = reader.fill() => next,
             () = inbound.closed() => return,
         };
         match next {
-            Some(Ok(0)) => break RelayError::Lost("closed by the broker".to_owned()),
-            Some(Ok(_)) => {}
-            Some(Err(e)) => break RelayError::Lost(e.to_string()),
-            None => break RelayError::Lost("no heart-beat from the broker".to_owned()),
+            Fill::Received(Received::Closing(_) | Received::Ended, _) => {
+                break RelayError::Lost("closed by the broker".to_owned())
+            }
+            Fill::Received(Received::Data | Received::Control, _) => {}
+            Fill::Received(Received::Failed(e), _) => break RelayError::Lost(e.to_string()),
+            Fill::Silent => break RelayError::Lost("no heart-beat from the broker".to_owned()),
         }
     };
     inbound.end(end);
@@ -371,6 +376,7 @@ async fn read_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::AsyncReadExt;
     use tokio::net::TcpListener;
 
     /// A broker that answers `CONNECT` and then never reads again, as a broker blocked by

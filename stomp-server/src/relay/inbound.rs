@@ -17,7 +17,7 @@ use std::sync::Arc;
 use stomp_core::Frame;
 use tokio::sync::{mpsc, Notify};
 
-use super::connection::{frame_size, RelayError};
+use super::wire::{frame_size, RelayError};
 
 /// Most bytes of frames read and not released by the owner before the reader waits.
 pub(crate) const READ_AHEAD: usize = 256 * 1024;

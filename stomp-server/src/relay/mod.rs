@@ -24,6 +24,7 @@ mod destination;
 mod inbound;
 mod session;
 mod system;
+mod wire;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};

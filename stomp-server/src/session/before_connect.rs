@@ -2,9 +2,8 @@
 
 use std::net::SocketAddr;
 
-use bytes::BytesMut;
-use futures_util::{Sink, Stream, StreamExt};
-use stomp_core::{Decoder, Frame, Version};
+use futures_util::{Sink, Stream};
+use stomp_core::{Frame, Version};
 use tokio::sync::watch;
 use tokio::time::{timeout_at, Instant};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
@@ -13,6 +12,7 @@ use super::close::{close, decode_status, read_failure, refuse, CloseStatus};
 use super::connect::error_frame;
 use super::rate::{flood_message, FrameRate};
 use crate::app::App;
+use crate::connection::{Fill, FrameReader, Messages, Received};
 
 /// Reads until the first frame and returns it; `None` when the connection ended first (it
 /// was then answered and closed here). Errors are answered directly: there is no writer
@@ -22,19 +22,19 @@ use crate::app::App;
 pub(super) async fn await_connect<S, R>(
     app: &App,
     remote: SocketAddr,
-    (sink, stream): (&mut S, &mut R),
-    (decoder, buffer): (&mut Decoder, &mut BytesMut),
+    sink: &mut S,
+    reader: &mut FrameReader<Messages<R>>,
     rate: &mut FrameRate,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Option<Frame>
 where
     S: Sink<WsMessage, Error = WsError> + Unpin,
-    R: Stream<Item = Result<WsMessage, WsError>> + Unpin,
+    R: Stream<Item = Result<WsMessage, WsError>> + Unpin + Send,
 {
     let limits = app.config.limits;
     let deadline = Instant::now() + limits.time_to_first_frame;
     loop {
-        match decoder.decode(buffer) {
+        match reader.next_buffered() {
             Ok(Some(frame)) => return Some(frame),
             Ok(None) => {}
             Err(error) => {
@@ -42,38 +42,36 @@ where
                 tracing::info!(%remote, error = %crate::log::Escaped(&error), "malformed frame before CONNECT");
                 let frame = error_frame(&error.to_string(), None);
                 let status = decode_status(&error);
+                let stream = reader.transport_mut().get_mut();
                 refuse(app, (sink, stream), &frame, Version::V1_2, status).await;
                 return None;
             }
         }
         let next = tokio::select! {
-            next = timeout_at(deadline, stream.next()) => next,
+            next = timeout_at(deadline, reader.fill()) => next,
             _ = shutdown.changed() => return None,
         };
         let failure = match next {
-            Ok(Some(Ok(message))) => {
-                rate.refill(Instant::now().into_std());
-                if !rate.take() {
+            // A message (a close frame too: reading on answers it) takes a token.
+            Ok(Fill::Received(Received::Data | Received::Control | Received::Closing(_), at)) => {
+                rate.refill(at.into_std());
+                if rate.take() {
+                    None
+                } else {
                     tracing::warn!(%remote, "closing a connection flooding the server before CONNECT");
                     let message = flood_message(limits.max_frames_per_second);
                     Some((message, CloseStatus::Policy))
-                } else {
-                    match message {
-                        WsMessage::Text(text) => buffer.extend_from_slice(text.as_bytes()),
-                        WsMessage::Binary(bytes) => buffer.extend_from_slice(&bytes),
-                        _ => {}
-                    }
-                    None
                 }
             }
-            Ok(Some(Err(WsError::WriteBufferFull(_)))) => {
+            Ok(Fill::Received(Received::Failed(WsError::WriteBufferFull(_)), _)) => {
                 app.stats.slow_consumer();
                 tracing::warn!(%remote, "closing a connection that does not read what it is sent (pongs) before CONNECT");
                 return None;
             }
             // A read error on the client's input is answered; any other means it is gone.
-            Ok(Some(Err(error))) => Some(read_failure(&error)?),
-            Ok(None) => return None,
+            Ok(Fill::Received(Received::Failed(error), _)) => Some(read_failure(&error)?),
+            // No heart-beat window before CONNECT: only the end of the stream is left.
+            Ok(Fill::Received(Received::Ended, _) | Fill::Silent) => return None,
             Err(_) => {
                 tracing::info!(%remote, "no CONNECT within {:?}; closing", limits.time_to_first_frame);
                 close(sink, CloseStatus::Policy, limits.send_time).await;
@@ -83,6 +81,7 @@ where
         if let Some((message, status)) = failure {
             tracing::info!(%remote, reason = %crate::log::Escaped(&message), "refused before CONNECT");
             let frame = error_frame(&message, None);
+            let stream = reader.transport_mut().get_mut();
             refuse(app, (sink, stream), &frame, Version::V1_2, status).await;
             return None;
         }

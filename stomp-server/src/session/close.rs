@@ -10,7 +10,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 
-use super::outbound::{encode_frame, to_ws_message};
+use super::item::{encode_frame, to_ws_message};
 use crate::app::App;
 
 /// Why the server closes a WebSocket, as the client sees it in the close frame.

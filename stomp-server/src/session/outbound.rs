@@ -16,16 +16,16 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 
-use bytes::{Bytes, BytesMut};
-use stomp_core::{encode, Frame, Version};
+use stomp_core::{Frame, Version};
 
 use futures_util::task::AtomicWaker;
 
 use super::close::CloseStatus;
+use super::item::{encode_frame, to_ws_message, OutboundItem, Withdrawal};
 use super::queue::{queue, Paced, Pushed, Receiver, Sender};
 use crate::interceptor::{OutboundContext, OutboundInterceptor};
 use crate::principal::{Principal, SessionId};
-use tokio_tungstenite::tungstenite::{Message as WsMessage, Utf8Bytes};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 /// Why a session is being closed by the server side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,48 +56,6 @@ impl CloseCause {
             5 => CloseCause::AckBacklog,
             _ => CloseCause::None,
         }
-    }
-}
-
-/// An item for the writer task.
-#[derive(Debug)]
-pub(crate) enum OutboundItem {
-    /// A WebSocket message holding one or more encoded frames, with its queued byte count.
-    Frame(WsMessage, usize),
-    /// A point-to-point delivery that its consumer may take back before the writer reaches
-    /// it (see [`Withdrawal`]): written like a `Frame` unless withdrawn by then.
-    Delivery(WsMessage, usize, Withdrawal),
-    /// Write everything before this, then close the WebSocket.
-    Close,
-}
-
-impl OutboundItem {
-    /// The queued byte count of a delivery its consumer withdrew: the writer skips it and
-    /// counts it as written (it passed that point of the stream).
-    pub(crate) fn withdrawn_len(&self) -> Option<usize> {
-        match self {
-            OutboundItem::Delivery(_, len, withdrawal) if withdrawal.is_withdrawn() => Some(*len),
-            _ => None,
-        }
-    }
-}
-
-/// Shared by a point-to-point consumer and the deliveries it queued: once withdrawn (the
-/// consumer unsubscribed and its queue took back what was not written), the writer skips
-/// them, so that a message is not both given to the next consumer and written to a
-/// subscription that no longer exists. One allocation per subscription, none per delivery.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Withdrawal(Arc<AtomicBool>);
-
-impl Withdrawal {
-    /// Withdraws every delivery of this consumer that the writer did not reach yet.
-    pub(crate) fn withdraw(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-
-    /// True once withdrawn.
-    pub(crate) fn is_withdrawn(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
     }
 }
 
@@ -353,22 +311,5 @@ impl Outbound {
     /// The bytes waiting to be written.
     pub(crate) fn queued_bytes(&self) -> usize {
         self.tx.queued_bytes()
-    }
-}
-
-/// Encodes a frame into fresh bytes.
-pub(crate) fn encode_frame(frame: &Frame, version: Version) -> Bytes {
-    // `encode` reserves the exact length: one allocation.
-    let mut buf = BytesMut::new();
-    encode(frame, version, &mut buf);
-    buf.freeze()
-}
-
-/// Wraps encoded frames: a text WebSocket message when they are UTF-8, binary otherwise.
-pub(crate) fn to_ws_message(bytes: Bytes) -> WsMessage {
-    // `try_from` validates once; the clone is a reference count kept for the binary case.
-    match Utf8Bytes::try_from(bytes.clone()) {
-        Ok(text) => WsMessage::Text(text),
-        Err(_) => WsMessage::Binary(bytes),
     }
 }

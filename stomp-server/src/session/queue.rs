@@ -17,7 +17,7 @@ use std::task::Poll;
 
 use futures_util::task::AtomicWaker;
 
-use super::outbound::OutboundItem;
+use super::item::OutboundItem;
 
 /// A buffer (the queue's or the writer's) holding more than this many slots once empty is
 /// given back to the allocator rather than kept for the next burst: an idle session keeps

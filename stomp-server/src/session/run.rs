@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
-use futures_util::{Sink, Stream, StreamExt};
+use bytes::Bytes;
+use futures_util::{Sink, Stream};
 use stomp_core::{names, Command, DecodeError, Decoder, Frame, Version};
 use tokio::sync::watch;
 use tokio::time::{timeout, Instant};
@@ -24,7 +24,7 @@ use super::user_send::user_message_headers;
 use super::writer::run_writer;
 use crate::app::App;
 use crate::broker::PublishedMessage;
-use crate::config::FAR_FUTURE;
+use crate::connection::{Fill, FrameReader, Messages, Received};
 use crate::event::SessionEvent;
 use crate::handler::dispatch::dispatch;
 use crate::handler::MappingKind;
@@ -101,10 +101,12 @@ pub(crate) async fn run_session<T>(
     T: Stream<Item = Result<WsMessage, WsError>> + Sink<WsMessage, Error = WsError>,
     T: Send + Unpin + 'static,
 {
-    let (mut sink, mut stream) = split(transport);
+    let (mut sink, stream) = split(transport);
     let limits = app.config.limits;
-    let mut decoder = Decoder::new(limits.frame_limits());
-    let mut buffer = BytesMut::new();
+    let decoder = Decoder::new(limits.frame_limits());
+    // No heart-beat window until CONNECT negotiated one: the time to the first frame is
+    // bounded by its own deadline.
+    let mut reader = FrameReader::new(Messages(stream), decoder, None);
     let id = new_session_id();
     let attributes = SessionAttributes::new();
 
@@ -113,8 +115,8 @@ pub(crate) async fn run_session<T>(
     let Some(connect) = await_connect(
         &app,
         remote,
-        (&mut sink, &mut stream),
-        (&mut decoder, &mut buffer),
+        &mut sink,
+        &mut reader,
         &mut rate,
         &mut shutdown,
     )
@@ -133,7 +135,7 @@ pub(crate) async fn run_session<T>(
         );
         refuse(
             &app,
-            (&mut sink, &mut stream),
+            (&mut sink, reader.transport_mut().get_mut()),
             &frame,
             Version::V1_2,
             CloseStatus::Protocol,
@@ -147,7 +149,7 @@ pub(crate) async fn run_session<T>(
             tracing::info!(%remote, session = %id, reason = %crate::log::Escaped(frame.get(names::MESSAGE).unwrap_or("")), "CONNECT refused");
             refuse(
                 &app,
-                (&mut sink, &mut stream),
+                (&mut sink, reader.transport_mut().get_mut()),
                 &frame,
                 Version::V1_2,
                 CloseStatus::Policy,
@@ -156,7 +158,7 @@ pub(crate) async fn run_session<T>(
             return;
         }
     };
-    decoder.set_version(accepted.version);
+    reader.decoder_mut().set_version(accepted.version);
     let (mut outbound, rx) = Outbound::new(limits.send_buffer_size);
     outbound.set_hook(OutboundHook {
         interceptors: app.outbound_interceptors.clone(),
@@ -187,7 +189,7 @@ pub(crate) async fn run_session<T>(
             let frame = error_frame(&message, None);
             refuse(
                 &app,
-                (&mut sink, &mut stream),
+                (&mut sink, reader.transport_mut().get_mut()),
                 &frame,
                 accepted.version,
                 CloseStatus::Internal,
@@ -218,7 +220,9 @@ pub(crate) async fn run_session<T>(
 
     // Tolerate late heart-beats: the spec leaves the margin to the server; twice the
     // promised interval survives a busy client or network.
-    let read_timeout = accepted.heartbeat.expect_every.map(|every| every * 2);
+    reader
+        .window_mut()
+        .set(accepted.heartbeat.expect_every.map(|every| every * 2));
     let mut state = SessionState {
         app: &app,
         session: &session,
@@ -226,16 +230,9 @@ pub(crate) async fn run_session<T>(
         transactions: HashMap::new(),
         transaction_bytes: 0,
     };
-    // One read-deadline timer for the session, not one per WebSocket message: it is moved
-    // only when it fires (a read just records when it happened), so a busy session never
-    // touches the timer wheel for its heart-beats.
-    let window = read_timeout.unwrap_or(FAR_FUTURE);
-    let mut last_read = Instant::now();
     // The token of the last message read, kept for the first frame it completes: a message
     // holding one frame costs one token, a message holding several costs one per frame.
     let mut message_token = false;
-    let deadline = tokio::time::sleep_until(last_read + window);
-    tokio::pin!(deadline);
     // Made once for the session, not once per WebSocket message: each would register with
     // (and, when dropped, leave) a waiter list, twice for every message read.
     let close_requested = outbound.close_requested();
@@ -245,7 +242,7 @@ pub(crate) async fn run_session<T>(
     let end = 'session: loop {
         // Handle every complete frame already buffered.
         loop {
-            match decoder.decode(&mut buffer) {
+            match reader.next_buffered() {
                 Ok(Some(frame)) => {
                     if !std::mem::take(&mut message_token) && !rate.take() {
                         let message = flood_message(limits.max_frames_per_second);
@@ -275,8 +272,13 @@ pub(crate) async fn run_session<T>(
                 outbound.close_after_flush(CloseStatus::GoingAway);
                 break End::Closed(CloseCause::Shutdown);
             }
-            next = stream.next() => {
-                let read_at = Instant::now();
+            fill = reader.fill() => {
+                let Fill::Received(received, read_at) = fill else {
+                    app.stats.heartbeat_timeout();
+                    let message = "no frame or heart-beat received within the negotiated interval";
+                    state.send_error(message, None);
+                    break End::HeartBeat;
+                };
                 rate.refill(read_at.into_std());
                 if !rate.take() {
                     tracing::warn!(session = %id, %remote, "closing a flooding session");
@@ -286,20 +288,12 @@ pub(crate) async fn run_session<T>(
                 }
                 message_token = true;
                 // Only STOMP bytes (frames, heart-beat EOLs) are heart-beats: pings and
-                // pongs keep a WebSocket open, not a STOMP session.
-                match next {
-                    Some(Ok(WsMessage::Text(text))) => {
-                        last_read = read_at;
-                        buffer.extend_from_slice(text.as_bytes());
-                    }
-                    Some(Ok(WsMessage::Binary(bytes))) => {
-                        last_read = read_at;
-                        buffer.extend_from_slice(&bytes);
-                    }
-                    Some(Ok(WsMessage::Close(_))) | None => break End::Client("connection closed by client"),
-                    Some(Ok(_)) => {}
-                    Some(Err(WsError::WriteBufferFull(_))) => break End::Closed(CloseCause::SendBufferLimit),
-                    Some(Err(error)) => {
+                // pongs keep a WebSocket open, not a STOMP session (the reader knows).
+                match received {
+                    Received::Data | Received::Control => {}
+                    Received::Closing(_) | Received::Ended => break End::Client("connection closed by client"),
+                    Received::Failed(WsError::WriteBufferFull(_)) => break End::Closed(CloseCause::SendBufferLimit),
+                    Received::Failed(error) => {
                         if let Some((message, status)) = read_failure(&error) {
                             if let Some(end) = state.fail_with(message, None, status) {
                                 break end;
@@ -309,17 +303,6 @@ pub(crate) async fn run_session<T>(
                         break End::Client("connection lost");
                     }
                 }
-            }
-            () = &mut deadline, if read_timeout.is_some() => {
-                let due = last_read + window;
-                if due > Instant::now() {
-                    deadline.as_mut().reset(due);
-                    continue;
-                }
-                app.stats.heartbeat_timeout();
-                let message = "no frame or heart-beat received within the negotiated interval";
-                state.send_error(message, None);
-                break End::HeartBeat;
             }
         }
     };
@@ -365,7 +348,7 @@ pub(crate) async fn run_session<T>(
         end,
         End::Error(..) | End::HeartBeat | End::Client(_) | End::Closed(CloseCause::Shutdown)
     ) {
-        linger(&mut stream).await;
+        linger(reader.transport_mut().get_mut()).await;
     }
 }
 

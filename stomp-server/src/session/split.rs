@@ -19,7 +19,7 @@ use futures_util::task::AtomicWaker;
 use futures_util::{Sink, Stream};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 
-use super::outbound::OutboundItem;
+use super::item::OutboundItem;
 
 /// Most messages handed to the transport under one taking of the lock.
 const RUN: usize = 32;

@@ -1,4 +1,5 @@
-//! The writer task of a session: drains the outbound queue into the WebSocket.
+//! The writer task of a session: drains the outbound queue into the WebSocket, through the
+//! connection layer's one writer loop ([`crate::connection::run_writer`]).
 //!
 //! It takes everything queued at once, `feed`s it and `flush`es once, so a burst of
 //! deliveries costs one write system call, and sends a heart-beat EOL when nothing else went
@@ -7,89 +8,58 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::pin::Pin;
 use std::time::Duration;
 
-use futures_util::{FutureExt, Sink, SinkExt};
-use tokio::time::{Instant, Sleep};
+use futures_util::{Sink, SinkExt};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 
 use super::close::close;
-use super::outbound::{CloseCause, Outbound, OutboundItem};
+use super::item::OutboundItem;
+use super::outbound::{CloseCause, Outbound};
 use super::queue::Receiver;
 use super::split::{WriteHalf, Written};
-use crate::config::FAR_FUTURE;
+use crate::connection::{run_writer as write_all, Batch, Outgoing, WriterEnd};
 
 /// Runs until a `Close` item arrives, a write fails or is too slow, or the session task
 /// aborts it.
-pub(crate) async fn run_writer<T>(
-    mut sink: WriteHalf<T>,
-    mut rx: Receiver,
+///
+/// Not an `async fn`: one would keep its arguments beside the [`SessionOutgoing`] made of
+/// them, and every session's writer task would carry both.
+pub(crate) fn run_writer<T>(
+    sink: WriteHalf<T>,
+    rx: Receiver,
     outbound: Outbound,
     heartbeat: Option<Duration>,
     send_time: Duration,
-) where
-    T: Sink<WsMessage, Error = WsError> + Unpin,
+) -> impl Future<Output = ()> + Send
+where
+    T: Sink<WsMessage, Error = WsError> + Unpin + Send,
 {
-    // One timer for the whole session. It waits for the next heart-beat and is moved only
-    // when it fires (a batch just records when it was written), so busy sessions never
-    // touch the timer wheel; a write that has to wait borrows it for the send-time limit.
-    // Without heart-beats its branch is disabled.
-    let every = heartbeat.unwrap_or(FAR_FUTURE);
-    let mut last_write = Instant::now();
-    let timer = tokio::time::sleep_until(last_write + every);
-    tokio::pin!(timer);
-    // What was taken from the queue and is not written yet.
-    let mut pending: VecDeque<OutboundItem> = VecDeque::new();
-    loop {
-        if pending.is_empty() {
-            Receiver::trim(&mut pending);
-            tokio::select! {
-                biased;
-                () = rx.wait(&mut pending) => {}
-                () = &mut timer, if heartbeat.is_some() => {
-                    let due = last_write + every;
-                    if due <= Instant::now() {
-                        let beat = async {
-                            sink.feed(WsMessage::text("\n")).await?;
-                            sink.flush().await
-                        };
-                        if within_send_time(beat, send_time, timer.as_mut(), &outbound).await.is_err() {
-                            return;
-                        }
-                        last_write = Instant::now();
-                    }
-                    timer.as_mut().reset(last_write + every);
-                    continue;
-                }
+    let mut out = SessionOutgoing {
+        sink,
+        rx,
+        outbound,
+        pending: VecDeque::new(),
+    };
+    async move {
+        // The end is taken apart before the close is awaited: holding a `WsError` across that
+        // await would make every session's writer task larger.
+        let closed = match write_all(&mut out, heartbeat, Some(send_time)).await {
+            WriterEnd::Closed => true,
+            // The queue's receiver never ends by itself: the session aborts the writer.
+            WriterEnd::Drained => false,
+            WriterEnd::Failed(error) => {
+                tracing::debug!(%error, "websocket write failed");
+                out.outbound.close(CloseCause::WriteFailed);
+                false
             }
-            // One message only: yield once, so that deliveries being published right now
-            // join this write instead of costing one of their own. Done before the write,
-            // not inside it, so that the write itself still usually completes at once and
-            // never needs the send-time timer.
-            if pending.len() == 1 {
-                tokio::task::yield_now().await;
-                rx.take(&mut pending);
+            WriterEnd::Late => {
+                out.outbound.close(CloseCause::SendTimeLimit);
+                false
             }
-        }
-        let mut written = Written::default();
-        // Boxed: the write's state exists only while a batch is written, so an idle
-        // session's task stays small (one allocation per batch, not per message).
-        let write = Box::pin(sink.write_batch(&mut pending, MAX_BATCH, &mut written));
-        let result = within_send_time(write, send_time, timer.as_mut(), &outbound).await;
-        // Counted only once the transport took it: after a failed or late write the
-        // session ends, and point-to-point messages it held go back to their queues.
-        let Ok(timer_moved) = result else {
-            return;
         };
-        outbound.written(written.bytes);
-        last_write = Instant::now();
-        if timer_moved {
-            timer.as_mut().reset(last_write + every);
-        }
-        if written.close {
-            close(&mut sink, outbound.close_status(), send_time).await;
-            return;
+        if closed {
+            close(&mut out.sink, out.outbound.close_status(), send_time).await;
         }
     }
 }
@@ -97,38 +67,56 @@ pub(crate) async fn run_writer<T>(
 /// Most messages written with one flush.
 const MAX_BATCH: usize = 1024;
 
-/// Runs a write. Most finish at once (the socket has room): that is tried first, and only a
-/// write that has to wait is given `send_time`, measured with `timer`. `Ok(true)` says the
-/// timer was moved for that. A failed or late write closes the session.
-async fn within_send_time(
-    write: impl Future<Output = Result<(), WsError>>,
-    send_time: Duration,
-    mut timer: Pin<&mut Sleep>,
-    outbound: &Outbound,
-) -> Result<bool, ()> {
-    tokio::pin!(write);
-    let (result, timer_moved) = match write.as_mut().now_or_never() {
-        Some(result) => (Some(result), false),
-        None => {
-            timer.as_mut().reset(Instant::now() + send_time);
-            let result = tokio::select! {
-                biased;
-                result = &mut write => Some(result),
-                () = timer.as_mut() => None,
-            };
-            (result, true)
+/// A session's outbound queue and the write half of its transport.
+struct SessionOutgoing<T> {
+    sink: WriteHalf<T>,
+    rx: Receiver,
+    outbound: Outbound,
+    /// What was taken from the queue and is not written yet.
+    pending: VecDeque<OutboundItem>,
+}
+
+impl<T> Outgoing for SessionOutgoing<T>
+where
+    T: Sink<WsMessage, Error = WsError> + Unpin + Send,
+{
+    type Error = WsError;
+
+    fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    async fn wait(&mut self) -> bool {
+        Receiver::trim(&mut self.pending);
+        self.rx.wait(&mut self.pending).await;
+        // One message only: yield once, so that deliveries being published right now
+        // join this write instead of costing one of their own. Done before the write,
+        // not inside it, so that the write itself still usually completes at once and
+        // never needs the send-time timer.
+        if self.pending.len() == 1 {
+            tokio::task::yield_now().await;
+            self.rx.take(&mut self.pending);
         }
-    };
-    match result {
-        Some(Ok(())) => Ok(timer_moved),
-        Some(Err(error)) => {
-            tracing::debug!(%error, "websocket write failed");
-            outbound.close(CloseCause::WriteFailed);
-            Err(())
-        }
-        None => {
-            outbound.close(CloseCause::SendTimeLimit);
-            Err(())
-        }
+        true
+    }
+
+    async fn write_batch(&mut self) -> Result<Batch, WsError> {
+        let mut written = Written::default();
+        self.sink
+            .write_batch(&mut self.pending, MAX_BATCH, &mut written)
+            .await?;
+        // Counted only once the transport took it: after a failed or late write the
+        // session ends, and point-to-point messages it held go back to their queues.
+        self.outbound.written(written.bytes);
+        Ok(if written.close {
+            Batch::Closed
+        } else {
+            Batch::Written
+        })
+    }
+
+    async fn write_heartbeat(&mut self) -> Result<(), WsError> {
+        self.sink.feed(WsMessage::text("\n")).await?;
+        self.sink.flush().await
     }
 }

@@ -3,15 +3,37 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use tokio::sync::watch;
 
-use super::{xhr, Flushes, Route, SockJs};
+use super::flushed::Flushes;
+use super::response::plain;
+use super::service::{Route, SockJs};
+use super::session::SockSession;
+use super::websocket::pump;
+use super::xhr;
 use crate::accept::PendingPlace;
 use crate::app::App;
-use crate::endpoint::{body, is_upgrade, origin_allowed, upgrade, BoxError, ResponseBody, Upgrade};
+use crate::session::run_session;
+use crate::web::{
+    body, is_upgrade, origin_allowed, upgrade, BoxError, ResponseBody, Subprotocols, UpgradedSocket,
+};
+
+/// The SockJS `websocket` transport on an upgraded connection: a STOMP session behind the
+/// SockJS session adapter, and the pump between the adapter and the WebSocket.
+async fn sockjs_websocket(
+    ws: UpgradedSocket,
+    heartbeat: Duration,
+    (app, remote, shutdown): (Arc<App>, SocketAddr, watch::Receiver<bool>),
+) {
+    let (session, transport) = SockSession::new(app.config.limits.send_buffer_size);
+    let send_time = app.config.limits.send_time;
+    tokio::spawn(run_session(transport, app, remote, shutdown));
+    pump(ws, session, heartbeat, send_time).await;
+}
 
 const NO_CACHE: &str = "no-store, no-cache, must-revalidate, max-age=0";
 
@@ -37,9 +59,13 @@ where
     let preflight = request.method() == Method::OPTIONS;
     let mut response = match route {
         Route::Greeting if is_upgrade(request.headers()) => {
-            return upgrade(request, app, remote, shutdown, Upgrade::Stomp)
+            let connection = (app, remote, shutdown);
+            return upgrade(request, connection, Subprotocols::Stomp, run_session);
         }
-        Route::RawWebSocket => return upgrade(request, app, remote, shutdown, Upgrade::Stomp),
+        Route::RawWebSocket => {
+            let connection = (app, remote, shutdown);
+            return upgrade(request, connection, Subprotocols::Stomp, run_session);
+        }
         Route::Greeting => plain(StatusCode::OK, "Welcome to SockJS!\n"),
         Route::Info if preflight => preflight_response("OPTIONS, GET"),
         Route::Info if request.method() == Method::GET => info(),
@@ -47,8 +73,16 @@ where
             if request.method() != Method::GET {
                 return plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
             }
-            let upgrade_kind = Upgrade::SockJs(sockjs.options.heartbeat);
-            return upgrade(request, app, remote, shutdown, upgrade_kind);
+            let heartbeat = sockjs.options.heartbeat;
+            let connection = (app, remote, shutdown);
+            return upgrade(
+                request,
+                connection,
+                Subprotocols::None,
+                move |ws, app, remote, shutdown| {
+                    sockjs_websocket(ws, heartbeat, (app, remote, shutdown))
+                },
+            );
         }
         Route::Transport { .. } if preflight => preflight_response("OPTIONS, POST"),
         Route::Transport { session, transport } if request.method() == Method::POST => {
@@ -136,15 +170,4 @@ fn cors(headers: &mut http::HeaderMap, origin: Option<HeaderValue>) {
         header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
         HeaderValue::from_static("true"),
     );
-}
-
-/// A `text/plain` response.
-pub(crate) fn plain(code: StatusCode, text: &'static str) -> Response<ResponseBody> {
-    let mut response = Response::new(body(Bytes::from_static(text.as_bytes())));
-    *response.status_mut() = code;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain;charset=UTF-8"),
-    );
-    response
 }

@@ -12,16 +12,17 @@ use http_body_util::BodyExt;
 use hyper::body::Frame;
 use tokio::sync::{mpsc, watch};
 
+use super::flushed::Flushes;
 use super::frame::{
     decode_messages, message_frame, DecodeError, ANOTHER_CONNECTION, GO_AWAY, HEARTBEAT, OPEN,
 };
-use super::http::plain;
+use super::response::plain;
+use super::service::SockJs;
 use super::session::{Delivery, Receiving, SockSession};
-use super::{Flushes, SockJs};
 use crate::accept::PendingPlace;
 use crate::app::App;
-use crate::endpoint::{body, read_body, BoxError, ResponseBody};
 use crate::session::run_session;
+use crate::web::{body, read_body, BoxError, ResponseBody};
 
 /// The `h` bytes that open an `xhr_streaming` response, so that browsers hand the body to
 /// the page as it arrives.
