@@ -26,7 +26,10 @@ use std::hash::{BuildHasher, Hasher};
 use std::path::Path;
 use std::sync::Arc;
 
-use stomp_server::{Command, Frame, InterceptorContext, Principal, Rejection};
+use stomp_server::{
+    interceptor::{InterceptorContext, Rejection},
+    Command, Frame, Principal,
+};
 
 pub(crate) use http::{login_handler, logout_handler, signup_handler};
 pub(crate) use jwt::{EmptySecret, Jwt};

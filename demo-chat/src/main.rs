@@ -40,7 +40,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use stomp_server::{Limits, RelayConfig, Server, StompServer, UnhandledErrors};
+use stomp_server::{
+    config::{Limits, RelayConfig, UnhandledErrors},
+    Server, StompServer,
+};
 
 use crate::auth::Auth;
 use crate::rooms::Rooms;
@@ -316,7 +319,7 @@ mod tests {
 
     #[test]
     fn the_handlers_are_collected_and_valid() {
-        let handlers = stomp_server::Handlers::collected();
+        let handlers = stomp_server::handler::Handlers::collected();
         let mut patterns: Vec<&str> = handlers.mappings().iter().map(|d| d.pattern).collect();
         patterns.sort_unstable();
         assert_eq!(

@@ -23,7 +23,7 @@
 use std::time::Duration;
 
 use serde::Serialize;
-use stomp_server::{Principal, SessionEvent, SessionId, Stats, Template};
+use stomp_server::{event::SessionEvent, stats::Stats, Principal, SessionId, Template};
 
 use crate::rooms::{is_valid_room, now_ms, MembershipChange, Rooms};
 

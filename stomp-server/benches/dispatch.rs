@@ -12,7 +12,9 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
-use stomp_server::{message_mapping, send_to, Limits, Payload, Principal, Server, StompServer};
+use stomp_server::{
+    config::Limits, message_mapping, send_to, Payload, Principal, Server, StompServer,
+};
 use tokio::runtime::Runtime;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::WebSocketStream;

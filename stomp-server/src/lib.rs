@@ -1,64 +1,16 @@
-//! # stomp-server
-//!
-//! STOMP over WebSocket the way Spring developers write it, in Rust: annotated handler
-//! functions checked at compile time, an in-memory broker, user destinations, a messaging
-//! template, interceptors, session events, limits and a STOMP client.
-//!
-//! ```no_run
-//! use serde::{Deserialize, Serialize};
-//! use stomp_server::{message_mapping, send_to, Payload, Principal, StompServer};
-//!
-//! #[derive(Deserialize)]
-//! struct Post { content: String }
-//!
-//! #[derive(Serialize)]
-//! struct ChatMessage { room: String, sender: String, content: String }
-//!
-//! #[message_mapping("/chat/<room>")]
-//! #[send_to("/topic/chat/<room>")]
-//! async fn post(room: String, user: Principal, Payload(post): Payload<Post>) -> ChatMessage {
-//!     ChatMessage { room, sender: user.name().to_owned(), content: post.content }
-//! }
-//!
-//! #[tokio::main]
-//! async fn main() -> Result<(), stomp_server::StartError> {
-//!     StompServer::builder()
-//!         .endpoint("/ws")
-//!         .application_prefix("/app")
-//!         .simple_broker(["/topic", "/queue"])
-//!         .serve("127.0.0.1:8080")
-//!         .await
-//! }
-//! ```
-//!
-//! Layout:
-//! - [`handler`](crate::Handlers): descriptors, registry, extractors ([`Payload`], [`State`],
-//!   [`Principal`], ...), return values and exception handling.
-//! - `session`: one task per connection, its bounded outbound queue and writer.
-//! - [`broker`]: the [`SimpleBroker`] and the broker SPI ([`broker::Upstream`]) that joins
-//!   instances through a backplane; `user`: the [`UserRegistry`].
-//! - `routing`: the application, broker and user prefixes in both directions, user
-//!   destinations, reply routing.
-//! - [`Template`]: sending from anywhere. [`client`]: a STOMP client.
-//! - `connection`: how every connection (session, client, relay link) reads whole frames
-//!   within its heart-beat window and writes batches with one flush and idle heart-beats.
-//! - `server`, `endpoint`: the builder, the accept loop, routing a request; `web`: what
-//!   endpoints and SockJS share (the WebSocket upgrade, bodies, the Origin check).
-//! - `accept`: the cap on connections still in HTTP and the accept loop's back-off.
-//! - `sockjs`: SockJS ([`StompServerBuilder::with_sockjs`]): `info`, the `websocket`,
-//!   `xhr_streaming` and `xhr` transports, each session driven through an adapter.
+#![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
 mod accept;
 mod app;
 pub mod broker;
 pub mod client;
-mod config;
+pub mod config;
 mod connection;
 mod endpoint;
-mod event;
-mod handler;
-mod interceptor;
+pub mod event;
+pub mod handler;
+pub mod interceptor;
 pub mod log;
 mod principal;
 mod relay;
@@ -67,54 +19,69 @@ mod server;
 mod service;
 mod session;
 mod sockjs;
-mod stats;
+pub mod stats;
 mod template;
-mod user;
+pub mod user;
 mod web;
 
-pub use broker::{AckMode, BrokerError, SimpleBroker};
-pub use config::{default_heartbeat, BrokerConfig, ClientUserSends, Limits, UnhandledErrors};
-pub use endpoint::{HttpHandler, ResponseBody, StaticResource};
-pub use event::{EventListener, SessionEvent};
-pub use handler::{
-    decode_payload, to_body, BoxFuture, Destination, ExceptionHandlerDescriptor, ExceptionThunk,
-    ExceptionType, FromHeader, FromInvocation, HandlerDescriptor, HandlerError, HandlerThunk,
-    Handlers, HeaderError, Invocation, MappingKind, Message, MessageHeaders, MissingPrincipal,
-    MissingState, Outcome, PathVariable, PathVariableError, Payload, PayloadError, RegistryError,
-    ReplyMessage, ReplyRouting, SerializeError, SourceLocation, State, UserTarget,
-    APPLICATION_JSON, OCTET_STREAM, TEXT_PLAIN,
-};
-pub use handler::{IntoReply, Json};
-pub use interceptor::{
-    ChannelInterceptor, InterceptorContext, OutboundContext, OutboundInterceptor, Rejection,
-};
+// The root holds what an application writes: the macros, the builder and server, the
+// extractors and return values a handler names, the template and the errors it matches on.
+// Everything else is in the named modules above and below.
+pub use handler::extract::{Destination, MessageHeaders, State};
+pub use handler::payload::{Payload, PayloadError};
+pub use handler::{HandlerError, IntoReply, Json, Message};
 pub use principal::{Principal, SessionId};
-pub use relay::RelayConfig;
 pub use server::{shutdown_signal, Server, StartError, StompServer, StompServerBuilder};
-pub use service::StompService;
 pub use session::SessionAttributes;
-pub use sockjs::SockJsOptions;
-pub use stats::{Stats, StatsSnapshot};
 pub use stomp_core::{self as core, Command, Frame, Headers};
 pub use stomp_macros::{
     message_exception_handler, message_mapping, send_to, send_to_user, subscribe_mapping,
 };
 pub use template::{SendError, Template};
 
-pub use user::{SimpUser, UserRegistry};
-/// The HTTP types of [`StompServerBuilder::http_handler`], re-exported so applications need
-/// no extra dependencies.
-pub use {::http, bytes::Bytes, http_body_util::Full};
+pub use bytes::Bytes;
+
+/// Handler arguments (Spring's method arguments): the [`FromInvocation`](extract::FromInvocation)
+/// extractors, the header and path-variable conversions, the [`Invocation`](extract::Invocation)
+/// they read and the errors each extraction fails with.
+pub mod extract {
+    pub use crate::handler::extract::{
+        Destination, FromHeader, FromInvocation, HeaderError, MessageHeaders, MissingPrincipal,
+        MissingState, PathVariable, PathVariableError, State,
+    };
+    pub use crate::handler::invocation::{Invocation, MappingKind};
+    pub use crate::handler::payload::{decode_payload, Payload, PayloadError};
+    pub use crate::principal::{Principal, SessionId};
+    pub use crate::session::SessionAttributes;
+}
+
+/// Plain HTTP beside the STOMP endpoints ([`StompServerBuilder::http_handler`],
+/// [`StaticResource`]), the [`StompService`] for serving STOMP from a hyper server of one's
+/// own, and the `http` crate (its items re-exported here), [`Full`] and [`Bytes`], so
+/// applications need no extra dependencies.
+pub mod http {
+    pub use crate::endpoint::{HttpHandler, ResponseBody, StaticResource};
+    pub use crate::service::StompService;
+    pub use ::http::*;
+    pub use bytes::Bytes;
+    pub use http_body_util::Full;
+}
 
 /// Used by the code the macros generate. Not a public API.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::__stomp_outcome as outcome;
-    pub use crate::handler::extract::{extract, header, path_variable};
-    pub use crate::handler::return_kinds as kinds;
-    pub use crate::handler::{
-        BoxFuture, ExceptionHandlerDescriptor, ExceptionType, HandlerDescriptor, HandlerError,
-        Invocation, MappingKind, Outcome, ReplyRouting, SourceLocation, UserTarget,
+    pub use crate::handler::descriptor::{
+        BoxFuture, ExceptionHandlerDescriptor, ExceptionThunk, HandlerDescriptor, HandlerThunk,
+        ReplyRouting, SourceLocation, UserTarget,
     };
+    pub use crate::handler::extract::{extract, header, path_variable};
+    pub use crate::handler::invocation::{Invocation, MappingKind};
+    pub use crate::handler::{ExceptionType, HandlerError, Outcome};
     pub use inventory;
+
+    /// The compile-time choice of how a return value becomes an outcome.
+    pub mod kinds {
+        pub use crate::handler::return_kinds::*;
+    }
 }

@@ -12,7 +12,12 @@ use common::{
 };
 use stomp_server::client::StompClient;
 use stomp_server::core::Version;
-use stomp_server::{BrokerConfig, Command, Frame, Handlers, Limits, SessionEvent, StompServer};
+use stomp_server::{
+    config::{BrokerConfig, Limits},
+    event::SessionEvent,
+    handler::Handlers,
+    Command, Frame, StompServer,
+};
 
 async fn server_with(config: BrokerConfig) -> TestServer {
     TestServer::start(

@@ -11,7 +11,7 @@ use common::{
     error_message, next_body, point_to_point, send_all, subscribe_acking, TestServer, WAIT,
 };
 use stomp_server::client::ClientError;
-use stomp_server::{BrokerConfig, Command, Frame};
+use stomp_server::{config::BrokerConfig, Command, Frame};
 
 async fn server_with(config: BrokerConfig) -> TestServer {
     TestServer::start(point_to_point(config)).await

@@ -13,7 +13,10 @@ use common::{point_to_point, send_all, TestServer};
 use futures_util::SinkExt;
 use raw::{raw, read_text};
 use stomp_server::client::{StompSession, Subscription};
-use stomp_server::{BrokerConfig, Command, Frame, Limits};
+use stomp_server::{
+    config::{BrokerConfig, Limits},
+    Command, Frame,
+};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 /// A safety net against hanging only: every message normally arrives in well under this.

@@ -14,7 +14,11 @@ use common::{
     subscribe_acking, TestServer, QUIET, WAIT,
 };
 use stomp_server::client::ClientError;
-use stomp_server::{BrokerConfig, ClientUserSends, Command, Frame, Handlers, StompServer};
+use stomp_server::{
+    config::{BrokerConfig, ClientUserSends},
+    handler::Handlers,
+    Command, Frame, StompServer,
+};
 
 async fn queue_server(config: BrokerConfig) -> TestServer {
     TestServer::start(point_to_point(config).interceptor(login_interceptor)).await

@@ -6,8 +6,10 @@ mod common;
 
 use common::{error_message, login_interceptor, TestServer, QUIET, WAIT};
 use stomp_server::{
-    message_mapping, send_to, Frame, FromInvocation, HandlerError, Handlers, Invocation,
-    SessionAttributes, StompServer, UnhandledErrors,
+    config::UnhandledErrors,
+    extract::{FromInvocation, Invocation},
+    handler::Handlers,
+    message_mapping, send_to, Frame, HandlerError, SessionAttributes, StompServer,
 };
 
 /// A user-defined extractor: the tenant named by the `x-tenant` header, required.

@@ -396,8 +396,8 @@ async fn template_argument_publishes() {
 async fn unhandled_errors_become_an_error_frame_by_default() {
     let server = TestServer::start(
         StompServer::builder().handlers(
-            stomp_server::Handlers::new().mapping(
-                *stomp_server::Handlers::collected()
+            stomp_server::handler::Handlers::new().mapping(
+                *stomp_server::handler::Handlers::collected()
                     .mappings()
                     .iter()
                     .find(|d| d.pattern == "/unhandled")

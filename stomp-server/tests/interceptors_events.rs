@@ -9,7 +9,10 @@ use std::time::Duration;
 use common::{error_message, TestServer, WAIT};
 use stomp_server::client::{ClientError, StompClient};
 use stomp_server::{
-    Command, Frame, Handlers, InterceptorContext, Principal, Rejection, SessionEvent, StompServer,
+    event::SessionEvent,
+    handler::Handlers,
+    interceptor::{InterceptorContext, Rejection},
+    Command, Frame, Principal, StompServer,
 };
 
 fn guard(frame: &mut Frame, _: &mut InterceptorContext<'_>) -> Result<(), Rejection> {
@@ -191,7 +194,8 @@ async fn outbound_interceptors_see_rewrite_and_drop_frames_per_session() {
         builder()
             .interceptor(common::login_interceptor)
             .outbound_interceptor(
-                move |frame: &mut Frame, context: &stomp_server::OutboundContext<'_>| {
+                move |frame: &mut Frame,
+                      context: &stomp_server::interceptor::OutboundContext<'_>| {
                     log.lock().unwrap().push(frame.command);
                     if frame.command != Command::Message {
                         return true;
@@ -234,7 +238,7 @@ async fn outbound_interceptors_see_each_message_once_before_it_is_encoded() {
     let seen: Arc<Mutex<Vec<(Command, bool)>>> = Arc::default();
     let log = Arc::clone(&seen);
     let server = TestServer::start(builder().outbound_interceptor(
-        move |frame: &mut Frame, _: &stomp_server::OutboundContext<'_>| {
+        move |frame: &mut Frame, _: &stomp_server::interceptor::OutboundContext<'_>| {
             let has_length = frame.get("content-length").is_some();
             log.lock().unwrap().push((frame.command, has_length));
             true

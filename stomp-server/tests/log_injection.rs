@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use common::{login_interceptor, TestServer, WAIT};
 use stomp_server::client::StompClient;
-use stomp_server::{Command, Frame, Handlers, StompServer};
+use stomp_server::{handler::Handlers, Command, Frame, StompServer};
 
 /// Everything the server logged, shared by the tests of this binary (one global subscriber).
 fn captured() -> Arc<Mutex<Vec<u8>>> {

@@ -6,7 +6,8 @@ mod common;
 
 use common::{TestServer, WAIT};
 use stomp_server::{
-    message_mapping, send_to, IntoReply, Json, Outcome, Payload, ReplyMessage, StompServer,
+    handler::{Outcome, ReplyMessage},
+    message_mapping, send_to, IntoReply, Json, Payload, StompServer,
 };
 
 #[message_mapping("/reply-types/raw")]

@@ -13,7 +13,7 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use stomp_server::client::StompClient;
-use stomp_server::{Handlers, Limits, StompServer, StompService};
+use stomp_server::{config::Limits, handler::Handlers, http::StompService, StompServer};
 use tower_service::Service;
 
 /// An "existing application": `/health` is its own route, everything else goes to STOMP.

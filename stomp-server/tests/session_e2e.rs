@@ -11,7 +11,7 @@ use common::{error_message, no_handlers, nothing_more, TestServer, WAIT};
 use futures_util::{SinkExt, StreamExt};
 use raw::{closed, raw, read_text, Raw};
 use stomp_server::client::StompClient;
-use stomp_server::{Command, Frame, Limits};
+use stomp_server::{config::Limits, Command, Frame};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 /// A raw WebSocket that has sent CONNECT (STOMP 1.2) and read CONNECTED.

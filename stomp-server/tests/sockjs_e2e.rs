@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{TestServer, WAIT};
 use futures_util::{SinkExt, StreamExt};
-use stomp_server::{SockJsOptions, StompServer};
+use stomp_server::{config::SockJsOptions, StompServer};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
@@ -21,7 +21,7 @@ const SEND: &str = "SEND\ndestination:/topic/t\ncontent-type:text/plain\n\nhello
 async fn server(options: SockJsOptions) -> TestServer {
     TestServer::start(
         StompServer::builder()
-            .handlers(stomp_server::Handlers::new())
+            .handlers(stomp_server::handler::Handlers::new())
             .sockjs_options(options),
     )
     .await
@@ -340,7 +340,7 @@ async fn session_closes_after_the_disconnect_delay() {
 async fn xhr_polling_receives_a_point_to_point_backlog_larger_than_its_send_buffer() {
     let server = TestServer::start(
         StompServer::builder()
-            .handlers(stomp_server::Handlers::new())
+            .handlers(stomp_server::handler::Handlers::new())
             .sockjs_options(SockJsOptions::default())
             .point_to_point(["/queue"]),
     )
@@ -394,7 +394,7 @@ async fn xhr_polling_receives_a_point_to_point_backlog_larger_than_its_send_buff
 async fn auto_ack_messages_an_abandoned_session_never_took_go_back_to_the_queue() {
     let server = TestServer::start(
         StompServer::builder()
-            .handlers(stomp_server::Handlers::new())
+            .handlers(stomp_server::handler::Handlers::new())
             .sockjs_options(SockJsOptions {
                 disconnect_delay: Duration::from_millis(200),
                 ..SockJsOptions::default()
@@ -487,13 +487,13 @@ fn message_bodies(stream: &mut String, received: &mut Vec<String>) {
 /// 4 KiB (about 12 MB for 3,000: more than a stream's channel, hyper's buffer and both
 /// sockets hold) waiting on `destination`.
 async fn stalled_server(destination: &str, total: usize) -> TestServer {
-    let limits = stomp_server::Limits {
+    let limits = stomp_server::config::Limits {
         send_time: Duration::from_secs(1),
-        ..stomp_server::Limits::default()
+        ..stomp_server::config::Limits::default()
     };
     let server = TestServer::start(
         StompServer::builder()
-            .handlers(stomp_server::Handlers::new())
+            .handlers(stomp_server::handler::Handlers::new())
             .limits(limits)
             .sockjs_options(SockJsOptions {
                 disconnect_delay: Duration::from_millis(200),

@@ -1,6 +1,6 @@
 //! Start-up validation: ambiguous mappings stop the server, naming both source locations.
 
-use stomp_server::{message_mapping, Handlers, StartError, StompServer};
+use stomp_server::{handler::Handlers, message_mapping, StartError, StompServer};
 
 #[message_mapping("/dup/<room>")]
 fn first(room: String) -> String {

@@ -13,7 +13,7 @@ use raw::{
     client_frame, closed, drained_to_close, raw, raw_upgraded, raw_upgraded_at, read_head,
     read_text, status_of, texts_and_close_code, Raw,
 };
-use stomp_server::Limits;
+use stomp_server::config::Limits;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
@@ -209,9 +209,9 @@ async fn a_slow_request_body_is_cut_off_with_408() {
     let builder = no_handlers()
         .limits(quick_http())
         .http_handler("/login", |_| {
-            http::Response::new(stomp_server::Full::new(stomp_server::Bytes::from_static(
-                b"welcome",
-            )))
+            http::Response::new(stomp_server::http::Full::new(
+                stomp_server::Bytes::from_static(b"welcome"),
+            ))
         });
     let server = TestServer::start(builder).await;
     let status = trickled_request(server.port, "/login").await;
@@ -481,11 +481,11 @@ async fn an_unreachable_broker_closes_with_internal_error() {
     let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = unused.local_addr().unwrap().port();
     drop(unused);
-    let relay = stomp_server::RelayConfig {
+    let relay = stomp_server::config::RelayConfig {
         host: "127.0.0.1".to_owned(),
         port,
         connect_timeout: Duration::from_secs(1),
-        ..stomp_server::RelayConfig::default()
+        ..stomp_server::config::RelayConfig::default()
     };
     let server = TestServer::start(no_handlers().broker_relay(relay)).await;
     let refused = close_after(server.port, &[CONNECT_12]).await;

@@ -6,7 +6,7 @@ mod common;
 
 use common::{login_interceptor, nothing_more, TestServer, WAIT};
 use stomp_server::client::ClientError;
-use stomp_server::{ClientUserSends, Command, Frame, Handlers, StompServer};
+use stomp_server::{config::ClientUserSends, handler::Handlers, Command, Frame, StompServer};
 
 fn server() -> stomp_server::StompServerBuilder {
     StompServer::builder()

@@ -1,7 +1,10 @@
 //! Small pieces the test servers share: the `interop_server` and `bare_broadcaster`
 //! command line, and the login interceptor of `interop_server` and the relay tests.
 
-use stomp_server::{Command, Frame, InterceptorContext, Principal, Rejection};
+use stomp_server::{
+    interceptor::{InterceptorContext, Rejection},
+    Command, Frame, Principal,
+};
 
 /// Makes the `CONNECT` / `STOMP` `login` header, when present and not empty, the session's
 /// principal.

@@ -13,7 +13,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use stomp_server::{Handlers, StompServer};
+use stomp_server::{handler::Handlers, StompServer};
 
 /// How long the whole browser run may take (the script stops itself after 120 s).
 const RUN_TIMEOUT: Duration = Duration::from_secs(180);

@@ -28,7 +28,7 @@ use relay_common::{
     wait_until_nobody_else_uses_rabbitmq, within, Instance,
 };
 use stomp_server::client::{ClientError, CloseReason, StompClient, StompSession};
-use stomp_server::{Command, SessionEvent};
+use stomp_server::{event::SessionEvent, Command};
 
 const TEST: &str = "instances_recover_when_rabbitmq_restarts";
 /// How long clients may take to learn that RabbitMQ is gone.

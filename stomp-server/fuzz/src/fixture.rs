@@ -7,7 +7,9 @@ use std::future::Future;
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
-use stomp_server::{message_mapping, send_to, Handlers, Limits, Payload, Server, StompServer};
+use stomp_server::{
+    config::Limits, handler::Handlers, message_mapping, send_to, Payload, Server, StompServer,
+};
 use tokio::runtime::Runtime;
 
 use super::ws::Client;

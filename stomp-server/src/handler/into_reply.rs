@@ -29,7 +29,7 @@ use super::reply::{Message, Outcome, ReplyMessage, APPLICATION_JSON, OCTET_STREA
 /// Implement it for your own types to choose their body, content type and headers:
 ///
 /// ```
-/// use stomp_server::{IntoReply, Outcome, ReplyMessage};
+/// use stomp_server::{IntoReply, handler::{Outcome, ReplyMessage}};
 ///
 /// /// Rows sent as CSV.
 /// struct Csv(Vec<[String; 2]>);

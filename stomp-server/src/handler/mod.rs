@@ -12,21 +12,16 @@ pub(crate) mod invocation;
 pub(crate) mod payload;
 pub(crate) mod registry;
 pub(crate) mod reply;
-pub mod return_kinds;
+pub(crate) mod return_kinds;
 pub(crate) mod services;
 
+// What an application names lives in the crate's public modules: `stomp_server::handler`
+// (this module: the registry, errors and return values) and `stomp_server::extract` (the
+// extractors, re-exported from `extract.rs`); the descriptors and thunks the macros
+// generate are re-exported from `stomp_server::__private` only.
 pub use body::{to_body, SerializeError};
-pub use descriptor::{
-    BoxFuture, ExceptionHandlerDescriptor, ExceptionThunk, HandlerDescriptor, HandlerThunk,
-    ReplyRouting, SourceLocation, UserTarget,
-};
 pub use error::{ExceptionType, HandlerError};
-pub use extract::{
-    Destination, FromHeader, FromInvocation, HeaderError, MessageHeaders, MissingPrincipal,
-    MissingState, PathVariable, PathVariableError, State,
-};
 pub use into_reply::{IntoReply, Json};
-pub use invocation::{Invocation, MappingKind};
-pub use payload::{decode_payload, Payload, PayloadError};
+pub(crate) use invocation::MappingKind;
 pub use registry::{Handlers, RegistryError};
 pub use reply::{Message, Outcome, ReplyMessage, APPLICATION_JSON, OCTET_STREAM, TEXT_PLAIN};

@@ -24,7 +24,7 @@ pub enum Outcome {
 /// A converted return value, ready to be published.
 ///
 /// ```
-/// use stomp_server::ReplyMessage;
+/// use stomp_server::handler::ReplyMessage;
 /// let reply = ReplyMessage::new("a,b\n", "text/csv").header("priority", "9");
 /// assert_eq!(reply.content_type, "text/csv");
 /// assert_eq!(&reply.body[..], b"a,b\n");

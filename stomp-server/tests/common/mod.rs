@@ -9,12 +9,12 @@ use stomp_server::{Server, StompServerBuilder};
 
 /// A builder with no handler (for tests of the session and the broker).
 pub(crate) fn no_handlers() -> StompServerBuilder {
-    stomp_server::StompServer::builder().handlers(stomp_server::Handlers::new())
+    stomp_server::StompServer::builder().handlers(stomp_server::handler::Handlers::new())
 }
 
 /// [`no_handlers`] with `config`, serving `/queue/..` as point-to-point queues.
-pub(crate) fn point_to_point(config: stomp_server::BrokerConfig) -> StompServerBuilder {
-    no_handlers().broker_config(stomp_server::BrokerConfig {
+pub(crate) fn point_to_point(config: stomp_server::config::BrokerConfig) -> StompServerBuilder {
+    no_handlers().broker_config(stomp_server::config::BrokerConfig {
         point_to_point_prefixes: vec!["/queue".to_owned()],
         ..config
     })
@@ -24,7 +24,7 @@ pub(crate) fn point_to_point(config: stomp_server::BrokerConfig) -> StompServerB
 pub(crate) struct TestServer {
     pub(crate) port: u16,
     pub(crate) template: stomp_server::Template,
-    pub(crate) stats: std::sync::Arc<stomp_server::Stats>,
+    pub(crate) stats: std::sync::Arc<stomp_server::stats::Stats>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -92,8 +92,8 @@ impl Drop for TestServer {
 /// An interceptor that makes the CONNECT `login` header the principal.
 pub(crate) fn login_interceptor(
     frame: &mut stomp_server::Frame,
-    context: &mut stomp_server::InterceptorContext<'_>,
-) -> Result<(), stomp_server::Rejection> {
+    context: &mut stomp_server::interceptor::InterceptorContext<'_>,
+) -> Result<(), stomp_server::interceptor::Rejection> {
     if matches!(
         frame.command,
         stomp_server::Command::Connect | stomp_server::Command::Stomp

@@ -21,8 +21,8 @@ use std::io::{Read as _, Write as _};
 
 use serde::{Deserialize, Serialize};
 use stomp_server::{
-    message_exception_handler, message_mapping, send_to, send_to_user, subscribe_mapping, Limits,
-    Payload, PayloadError, Principal, StompServer,
+    config::Limits, message_exception_handler, message_mapping, send_to, send_to_user,
+    subscribe_mapping, Payload, PayloadError, Principal, StompServer,
 };
 use tests::server_support::{login_interceptor, parse_addr};
 

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use stomp_server::{Handlers, Server, StompServer};
+use stomp_server::{handler::Handlers, Server, StompServer};
 use tests::load::args::Args;
 use tests::load::procfs;
 use tokio::io::DuplexStream;

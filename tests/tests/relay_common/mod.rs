@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use stomp_server::client::{StompClient, StompSession, Subscription};
-use stomp_server::{Frame, RelayConfig, SessionEvent, Stats, StompServer, Template};
+use stomp_server::{
+    config::RelayConfig, event::SessionEvent, stats::Stats, Frame, StompServer, Template,
+};
 use tests::prerequisite::missing;
 pub use tests::server_support::login_interceptor;
 

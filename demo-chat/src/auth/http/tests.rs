@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use http_body_util::BodyExt as _;
-use stomp_server::{Command, Frame, InterceptorContext, SessionAttributes, SessionId};
+use stomp_server::{interceptor::InterceptorContext, Command, Frame, SessionAttributes, SessionId};
 
 use super::*;
 use crate::auth::secure::{ADDRESS_ATTEMPTS, NAME_FAILURES};
