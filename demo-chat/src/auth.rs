@@ -263,11 +263,7 @@ mod tests {
         let session = SessionId::new("s1");
         let attributes = SessionAttributes::new();
         let mut principal = None;
-        let mut context = InterceptorContext {
-            session_id: &session,
-            principal: &mut principal,
-            attributes: &attributes,
-        };
+        let mut context = InterceptorContext::new(&session, &mut principal, &attributes);
         connect_interceptor(auth.clone())(&mut frame, &mut context)?;
         Ok(principal)
     }
@@ -333,11 +329,7 @@ mod tests {
             let session = SessionId::new("s1");
             let attributes = SessionAttributes::new();
             let mut principal = None;
-            let mut context = InterceptorContext {
-                session_id: &session,
-                principal: &mut principal,
-                attributes: &attributes,
-            };
+            let mut context = InterceptorContext::new(&session, &mut principal, &attributes);
             broker_guard(&mut frame, &mut context).is_ok()
         };
         assert!(!check(Command::Send, "/topic/chat/r"));

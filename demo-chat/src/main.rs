@@ -254,21 +254,18 @@ fn build_server(
         .application_prefix("/app");
     let builder = match relay {
         // enableStompBrokerRelay: RabbitMQ owns /topic and /queue.
-        Some((host, port)) => builder.broker_relay(RelayConfig {
-            host: host.clone(),
-            port: *port,
-            ..RelayConfig::default()
-        }),
+        Some((host, port)) => builder.broker_relay(
+            RelayConfig::default()
+                .with_host(host.clone())
+                .with_port(*port),
+        ),
         None => builder.simple_broker(["/topic", "/queue"]),
     };
     let mut builder = builder
         .user_prefix("/user")
         .heartbeat(10_000, 10_000)
-        .limits(Limits {
-            // A chat message is at most 2,000 characters: 16 KiB frames are plenty.
-            message_size: 16 * 1024,
-            ..Limits::default()
-        })
+        // A chat message is at most 2,000 characters: 16 KiB frames are plenty.
+        .limits(Limits::default().with_message_size(16 * 1024))
         // A handler error nobody expected still answers the sender instead of closing it.
         .unhandled_errors(UnhandledErrors::UserDestination("/queue/errors".to_owned()))
         .state(rooms)

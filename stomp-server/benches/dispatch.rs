@@ -91,10 +91,7 @@ fn server() -> Server {
         .stats_log_interval(None)
         // One session sends far more than the default 100,000 frames per second here; the
         // flood check would (rightly) close it.
-        .limits(Limits {
-            max_frames_per_second: 0,
-            ..Limits::default()
-        })
+        .limits(Limits::default().with_max_frames_per_second(0))
         .build()
         .unwrap()
 }

@@ -9,6 +9,7 @@ pub use crate::sockjs::SockJsOptions;
 
 /// Per-session limits (Spring's `WebSocketTransportRegistration` and friends).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Limits {
     /// Largest inbound STOMP frame (Spring's `setMessageSizeLimit`, default 64 KiB). Frames
     /// split over several WebSocket messages are reassembled up to this size.
@@ -119,6 +120,7 @@ pub fn default_heartbeat() -> HeartBeat {
 
 /// What happens to a handler error no exception handler took.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum UnhandledErrors {
     /// Log it and send an `ERROR` frame, which closes the session (default). Spring stays
     /// silent, which leaves clients waiting for an answer that never comes.
@@ -158,6 +160,7 @@ pub enum ClientUserSends {
 /// only cost anything for subscriptions that ask for `ack:client` or
 /// `ack:client-individual`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BrokerConfig {
     /// Destination prefixes served as point-to-point queues (competing consumers: each
     /// message goes to exactly one subscriber). Default: none, every destination broadcasts

@@ -7,6 +7,7 @@ use crate::session::SessionAttributes;
 
 /// What an interceptor may read and change about the session.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct InterceptorContext<'a> {
     /// The session's id.
     pub session_id: &'a SessionId,
@@ -15,6 +16,22 @@ pub struct InterceptorContext<'a> {
     pub principal: &'a mut Option<Principal>,
     /// The session's attributes.
     pub attributes: &'a SessionAttributes,
+}
+
+impl<'a> InterceptorContext<'a> {
+    /// A context over these parts of a session, for calling an interceptor outside a
+    /// session, as in its unit tests (the server builds its own for every frame).
+    pub fn new(
+        session_id: &'a SessionId,
+        principal: &'a mut Option<Principal>,
+        attributes: &'a SessionAttributes,
+    ) -> InterceptorContext<'a> {
+        InterceptorContext {
+            session_id,
+            principal,
+            attributes,
+        }
+    }
 }
 
 /// An interceptor refused a frame; the text goes into the `ERROR` frame's `message` header
@@ -62,11 +79,23 @@ where
 
 /// What an outbound interceptor knows about the session a frame goes to.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct OutboundContext<'a> {
     /// The session's id.
     pub session_id: &'a SessionId,
     /// The session's user, if any.
     pub principal: Option<&'a Principal>,
+}
+
+impl<'a> OutboundContext<'a> {
+    /// A context for a session with this id and user, for calling an outbound interceptor
+    /// outside a session, as in its unit tests.
+    pub fn new(session_id: &'a SessionId, principal: Option<&'a Principal>) -> OutboundContext<'a> {
+        OutboundContext {
+            session_id,
+            principal,
+        }
+    }
 }
 
 /// Sees every frame sent to a client (`CONNECTED`, `MESSAGE`, `RECEIPT`, `ERROR`) before it is

@@ -6,6 +6,7 @@ mod app;
 pub mod broker;
 pub mod client;
 pub mod config;
+mod config_setters;
 mod connection;
 mod endpoint;
 pub mod event;

@@ -36,6 +36,7 @@ use crate::user::UserRegistry;
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StartError {
     /// The handlers are invalid (duplicate or ambiguous mappings, bad patterns).
     #[error(transparent)]

@@ -63,6 +63,7 @@ fn shard_index() -> usize {
 
 /// A copy of the counters at one moment.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct StatsSnapshot {
     /// Sessions open now.
     pub sessions_current: u64,

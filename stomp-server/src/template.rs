@@ -13,6 +13,7 @@ use crate::user::UserRegistry;
 
 /// Why a message could not be sent.
 #[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
 pub enum SendError {
     /// No broker prefix (nor the user prefix) owns the destination.
     #[error("no broker handles destination `{0}`")]

@@ -157,11 +157,11 @@ async fn stomp_1_0_acknowledges_by_message_id_alone() {
 
 #[tokio::test]
 async fn nack_redelivers_then_dead_letters_after_the_last_attempt() {
-    let server = server_with(BrokerConfig {
-        max_delivery_attempts: 3,
-        dead_letter_destination: Some("/queue/dead-letter".to_owned()),
-        ..BrokerConfig::default()
-    })
+    let server = server_with(
+        BrokerConfig::default()
+            .with_max_delivery_attempts(3)
+            .with_dead_letter_destination(Some("/queue/dead-letter".to_owned())),
+    )
     .await;
     let watcher = server.connect_anonymous().await;
     let mut dead = watcher.subscribe("/queue/dead-letter").await.unwrap();
@@ -194,11 +194,7 @@ async fn nack_redelivers_then_dead_letters_after_the_last_attempt() {
 
 #[tokio::test]
 async fn without_a_dead_letter_destination_the_message_is_dropped() {
-    let server = server_with(BrokerConfig {
-        max_delivery_attempts: 1,
-        ..BrokerConfig::default()
-    })
-    .await;
+    let server = server_with(BrokerConfig::default().with_max_delivery_attempts(1)).await;
     let s = server.connect_anonymous().await;
     let mut sub = subscribe_acking(&s, "/topic/once", "client", None).await;
     send_all(&s, "/topic/once", &["only"]).await;
@@ -211,11 +207,7 @@ async fn without_a_dead_letter_destination_the_message_is_dropped() {
 
 #[tokio::test]
 async fn the_prefetch_window_holds_back_the_third_message_until_an_ack() {
-    let server = server_with(BrokerConfig {
-        max_unacked_per_subscription: 2,
-        ..BrokerConfig::default()
-    })
-    .await;
+    let server = server_with(BrokerConfig::default().with_max_unacked_per_subscription(2)).await;
     let s = server.connect_anonymous().await;
     // A larger prefetch-count cannot raise the configured window.
     let mut sub = subscribe_acking(&s, "/topic/window", "client-individual", Some(50)).await;
@@ -238,11 +230,11 @@ async fn the_prefetch_window_holds_back_the_third_message_until_an_ack() {
 
 #[tokio::test]
 async fn a_subscriber_that_never_acknowledges_is_a_slow_consumer() {
-    let server = server_with(BrokerConfig {
-        max_unacked_per_subscription: 1,
-        max_pending_per_subscription: 3,
-        ..BrokerConfig::default()
-    })
+    let server = server_with(
+        BrokerConfig::default()
+            .with_max_unacked_per_subscription(1)
+            .with_max_pending_per_subscription(3),
+    )
     .await;
     let s = server.connect_anonymous().await;
     let _sub = subscribe_acking(&s, "/topic/backlog", "client", None).await;
@@ -339,12 +331,11 @@ async fn a_commit_with_an_unknown_ack_is_an_error_naming_it() {
 
 #[tokio::test]
 async fn subscriptions_per_session_are_limited() {
-    let server = TestServer::start(StompServer::builder().handlers(Handlers::new()).limits(
-        Limits {
-            max_subscriptions_per_session: 2,
-            ..Limits::default()
-        },
-    ))
+    let server = TestServer::start(
+        StompServer::builder()
+            .handlers(Handlers::new())
+            .limits(Limits::default().with_max_subscriptions_per_session(2)),
+    )
     .await;
     let s = server.connect_anonymous().await;
     s.subscribe("/topic/a").await.unwrap();

@@ -35,11 +35,7 @@ async fn refused(session: &stomp_server::client::StompSession, destination: &str
 
 #[tokio::test]
 async fn a_queue_past_its_byte_bound_refuses_the_send_and_keeps_what_it_holds() {
-    let server = server_with(BrokerConfig {
-        max_held_bytes_per_queue: 10_000,
-        ..BrokerConfig::default()
-    })
-    .await;
+    let server = server_with(BrokerConfig::default().with_max_held_bytes_per_queue(10_000)).await;
     let destination = "/queue/limits-bytes";
     // Each message holds its destination and its body: 1,019 bytes.
     let size = destination.len() + 1_000;
@@ -70,11 +66,7 @@ async fn a_queue_past_its_byte_bound_refuses_the_send_and_keeps_what_it_holds() 
 
 #[tokio::test]
 async fn all_queues_together_are_bounded_in_bytes() {
-    let server = server_with(BrokerConfig {
-        max_held_bytes_total: 5_000,
-        ..BrokerConfig::default()
-    })
-    .await;
+    let server = server_with(BrokerConfig::default().with_max_held_bytes_total(5_000)).await;
     let publisher = server.connect_anonymous().await;
     send_all(&publisher, "/queue/limits-total-a", &vec![body(1_000); 2]).await;
     send_all(&publisher, "/queue/limits-total-b", &vec![body(1_000); 2]).await;
@@ -107,11 +99,8 @@ async fn unacknowledged_bytes_are_in_the_stats_until_acknowledged() {
 
 #[tokio::test]
 async fn a_session_holding_too_many_unacknowledged_bytes_is_a_slow_consumer() {
-    let server = server_with(BrokerConfig {
-        max_unacked_bytes_per_session: 64 * 1024,
-        ..BrokerConfig::default()
-    })
-    .await;
+    let server =
+        server_with(BrokerConfig::default().with_max_unacked_bytes_per_session(64 * 1024)).await;
     let s = server.connect_anonymous().await;
     // Two subscriptions that read but never acknowledge: together past the session's bound
     // long before their windows (1,000 messages each) fill.
@@ -139,11 +128,8 @@ async fn a_session_holding_too_many_unacknowledged_bytes_is_a_slow_consumer() {
 
 #[tokio::test]
 async fn a_queue_consumer_kept_full_by_its_backlog_leaves_room_for_its_sessions_topics() {
-    let server = server_with(BrokerConfig {
-        max_unacked_bytes_per_session: 64 * 1024,
-        ..BrokerConfig::default()
-    })
-    .await;
+    let server =
+        server_with(BrokerConfig::default().with_max_unacked_bytes_per_session(64 * 1024)).await;
     let publisher = server.connect_anonymous().await;
     let jobs = "/queue/limits-share-jobs";
     let news = "/topic/limits-share-news";

@@ -32,13 +32,11 @@ async fn queue_server_with(config: BrokerConfig, limits: Limits) -> TestServer {
 
 /// Limits raised so that a 100,000-message backlog fits.
 fn roomy() -> BrokerConfig {
-    BrokerConfig {
-        max_held_per_queue: 200_000,
-        max_held_total: 200_000,
-        max_held_bytes_per_queue: 256 * 1024 * 1024,
-        max_held_bytes_total: 256 * 1024 * 1024,
-        ..BrokerConfig::default()
-    }
+    BrokerConfig::default()
+        .with_max_held_per_queue(200_000)
+        .with_max_held_total(200_000)
+        .with_max_held_bytes_per_queue(256 * 1024 * 1024)
+        .with_max_held_bytes_total(256 * 1024 * 1024)
 }
 
 /// `count` bodies of `size` bytes each, numbered at the front.
@@ -243,10 +241,7 @@ async fn rest_of(ws: &mut raw::Raw) -> HashSet<String> {
 #[tokio::test]
 async fn what_a_stuck_consumer_had_not_written_when_it_unsubscribed_reaches_the_next_one() {
     // A write stuck for a second ends the session.
-    let limits = Limits {
-        send_time: Duration::from_secs(1),
-        ..Limits::default()
-    };
+    let limits = Limits::default().with_send_time(Duration::from_secs(1));
     let server = queue_server_with(roomy(), limits).await;
     let publisher = server.connect_anonymous().await;
     // More than the socket buffers take: the consumer's writer gets stuck with a credit's

@@ -186,11 +186,7 @@ async fn nack_hands_the_message_to_another_consumer() {
 
 #[tokio::test]
 async fn a_full_queue_refuses_the_send_with_an_error() {
-    let server = queue_server(BrokerConfig {
-        max_held_per_queue: 3,
-        ..BrokerConfig::default()
-    })
-    .await;
+    let server = queue_server(BrokerConfig::default().with_max_held_per_queue(3)).await;
     let s = server.connect_anonymous().await;
     send_all(&s, "/queue/full", &numbered(3)).await;
     let refused = s

@@ -100,10 +100,7 @@ async fn stomp_mounted_as_a_tower_service_beside_other_routes() {
 
 #[tokio::test]
 async fn http_handler_bodies_are_bounded() {
-    let limits = Limits {
-        message_size: 1024,
-        ..Limits::default()
-    };
+    let limits = Limits::default().with_message_size(1024);
     let server = StompServer::builder()
         .handlers(Handlers::new())
         .limits(limits)

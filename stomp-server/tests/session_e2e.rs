@@ -129,10 +129,7 @@ async fn malformed_frame_gets_an_error_and_other_sessions_do_not_notice() {
 
 #[tokio::test]
 async fn oversize_frame_is_refused_while_it_arrives() {
-    let limits = Limits {
-        message_size: 1024,
-        ..Limits::default()
-    };
+    let limits = Limits::default().with_message_size(1024);
     let server = TestServer::start(no_handlers().limits(limits)).await;
     let mut ws = connected_raw(&server).await;
     // No NUL yet: the server must not wait for the end of the frame to refuse it.
@@ -460,11 +457,9 @@ async fn a_header_cannot_forge_lines_for_a_stomp_1_0_subscriber() {
 
 #[tokio::test]
 async fn slow_consumer_is_cut_off_and_others_keep_their_messages() {
-    let limits = Limits {
-        send_buffer_size: 256 * 1024,
-        send_time: Duration::from_secs(2),
-        ..Limits::default()
-    };
+    let limits = Limits::default()
+        .with_send_buffer_size(256 * 1024)
+        .with_send_time(Duration::from_secs(2));
     let server = TestServer::start(no_handlers().limits(limits)).await;
     // A client that subscribes and then never reads its socket.
     let mut stalled = raw(&server).await;
@@ -527,11 +522,9 @@ async fn slow_consumer_is_cut_off_and_others_keep_their_messages() {
 #[tokio::test]
 async fn a_write_stuck_past_the_send_time_limit_closes_the_session() {
     // A queue limit too large to be reached: only the send-time limit can end the session.
-    let limits = Limits {
-        send_buffer_size: 256 * 1024 * 1024,
-        send_time: Duration::from_millis(300),
-        ..Limits::default()
-    };
+    let limits = Limits::default()
+        .with_send_buffer_size(256 * 1024 * 1024)
+        .with_send_time(Duration::from_millis(300));
     let server = TestServer::start(no_handlers().limits(limits)).await;
     let mut stalled = connected_raw(&server).await;
     stalled
@@ -595,10 +588,7 @@ async fn shutdown_tells_sessions_and_closes_them() {
 
 #[tokio::test]
 async fn a_connection_that_never_sends_connect_is_closed() {
-    let limits = Limits {
-        time_to_first_frame: Duration::from_millis(200),
-        ..Limits::default()
-    };
+    let limits = Limits::default().with_time_to_first_frame(Duration::from_millis(200));
     let server = TestServer::start(no_handlers().limits(limits)).await;
     let mut ws = raw(&server).await;
     assert!(
@@ -610,10 +600,7 @@ async fn a_connection_that_never_sends_connect_is_closed() {
 #[tokio::test]
 async fn heart_beats_before_connect_do_not_extend_the_wait() {
     const FIRST_FRAME: Duration = Duration::from_secs(1);
-    let limits = Limits {
-        time_to_first_frame: FIRST_FRAME,
-        ..Limits::default()
-    };
+    let limits = Limits::default().with_time_to_first_frame(FIRST_FRAME);
     let server = TestServer::start(no_handlers().limits(limits)).await;
     let ws = raw(&server).await;
     let (mut sink, mut stream) = ws.split();
@@ -660,10 +647,7 @@ async fn heart_beats_before_connect_do_not_extend_the_wait() {
 #[tokio::test]
 async fn a_connection_that_never_finishes_its_request_is_closed() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let limits = Limits {
-        time_to_first_frame: Duration::from_millis(200),
-        ..Limits::default()
-    };
+    let limits = Limits::default().with_time_to_first_frame(Duration::from_millis(200));
     let server = TestServer::start(no_handlers().limits(limits)).await;
     let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", server.port))
         .await
@@ -679,10 +663,7 @@ async fn a_connection_that_never_finishes_its_request_is_closed() {
 
 #[tokio::test]
 async fn connections_waiting_to_connect_count_against_the_session_limit() {
-    let limits = Limits {
-        max_sessions: 1,
-        ..Limits::default()
-    };
+    let limits = Limits::default().with_max_sessions(1);
     let server = TestServer::start(no_handlers().limits(limits)).await;
     // Upgraded but silent: no CONNECT yet, and it holds the only place.
     let silent = raw(&server).await;
@@ -707,10 +688,7 @@ async fn connections_waiting_to_connect_count_against_the_session_limit() {
 
 #[tokio::test]
 async fn handshakes_past_the_session_limit_get_503() {
-    let limits = Limits {
-        max_sessions: 2,
-        ..Limits::default()
-    };
+    let limits = Limits::default().with_max_sessions(2);
     let server = TestServer::start(no_handlers().limits(limits)).await;
     let _one = server.connect_anonymous().await;
     let _two = server.connect_anonymous().await;
@@ -777,10 +755,7 @@ async fn other_sessions_can_neither_read_nor_forge_user_destinations() {
 
 #[tokio::test]
 async fn a_flooding_session_gets_an_error_and_others_carry_on() {
-    let limits = Limits {
-        max_frames_per_second: 50,
-        ..Limits::default()
-    };
+    let limits = Limits::default().with_max_frames_per_second(50);
     let server = TestServer::start(no_handlers().limits(limits)).await;
     let calm = server.connect_anonymous().await;
     let mut sub = calm.subscribe("/topic/calm").await.unwrap();
@@ -803,10 +778,7 @@ async fn a_flooding_session_gets_an_error_and_others_carry_on() {
 
 #[tokio::test]
 async fn transactions_cannot_hold_memory_without_bound() {
-    let limits = Limits {
-        max_transaction_bytes: 2_000,
-        ..Limits::default()
-    };
+    let limits = Limits::default().with_max_transaction_bytes(2_000);
     let server = TestServer::start(no_handlers().limits(limits)).await;
     let s = server.connect_anonymous().await;
     let held = |tx: &str| {

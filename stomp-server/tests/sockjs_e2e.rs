@@ -265,10 +265,7 @@ async fn xhr_streaming_round_trip() {
 
 #[tokio::test]
 async fn xhr_streaming_ends_at_the_bytes_limit() {
-    let options = SockJsOptions {
-        stream_bytes_limit: 64,
-        ..SockJsOptions::default()
-    };
+    let options = SockJsOptions::default().with_stream_bytes_limit(64);
     let server = server(options).await;
     let port = server.port;
     let mut stream = Stream::open(port, "/ws/000/short/xhr_streaming").await;
@@ -314,10 +311,7 @@ async fn unknown_session_is_404() {
 
 #[tokio::test]
 async fn session_closes_after_the_disconnect_delay() {
-    let options = SockJsOptions {
-        disconnect_delay: Duration::from_millis(200),
-        ..SockJsOptions::default()
-    };
+    let options = SockJsOptions::default().with_disconnect_delay(Duration::from_millis(200));
     let server = server(options).await;
     let port = server.port;
     let first = request(port, "POST", "/ws/000/late/xhr", "").await;
@@ -395,10 +389,9 @@ async fn auto_ack_messages_an_abandoned_session_never_took_go_back_to_the_queue(
     let server = TestServer::start(
         StompServer::builder()
             .handlers(stomp_server::handler::Handlers::new())
-            .sockjs_options(SockJsOptions {
-                disconnect_delay: Duration::from_millis(200),
-                ..SockJsOptions::default()
-            })
+            .sockjs_options(
+                SockJsOptions::default().with_disconnect_delay(Duration::from_millis(200)),
+            )
             .point_to_point(["/queue"]),
     )
     .await;
@@ -487,19 +480,17 @@ fn message_bodies(stream: &mut String, received: &mut Vec<String>) {
 /// 4 KiB (about 12 MB for 3,000: more than a stream's channel, hyper's buffer and both
 /// sockets hold) waiting on `destination`.
 async fn stalled_server(destination: &str, total: usize) -> TestServer {
-    let limits = stomp_server::config::Limits {
-        send_time: Duration::from_secs(1),
-        ..stomp_server::config::Limits::default()
-    };
+    let limits = stomp_server::config::Limits::default().with_send_time(Duration::from_secs(1));
     let server = TestServer::start(
         StompServer::builder()
             .handlers(stomp_server::handler::Handlers::new())
             .limits(limits)
-            .sockjs_options(SockJsOptions {
-                disconnect_delay: Duration::from_millis(200),
-                stream_bytes_limit: usize::MAX,
-                heartbeat: Duration::from_secs(1),
-            })
+            .sockjs_options(
+                SockJsOptions::default()
+                    .with_disconnect_delay(Duration::from_millis(200))
+                    .with_stream_bytes_limit(usize::MAX)
+                    .with_heartbeat(Duration::from_secs(1)),
+            )
             .point_to_point(["/queue"]),
     )
     .await;

@@ -37,10 +37,7 @@ async fn ping_flood_is_cut_off(tcp: &mut TcpStream) -> bool {
 
 #[tokio::test]
 async fn a_ping_flood_on_the_sockjs_websocket_transport_is_cut_off_too() {
-    let limits = Limits {
-        send_buffer_size: 64 * 1024,
-        ..Limits::default()
-    };
+    let limits = Limits::default().with_send_buffer_size(64 * 1024);
     let server = TestServer::start(no_handlers().limits(limits).with_sockjs()).await;
     let mut tcp = raw_upgraded_at(server.port, "/ws/000/pingflood/websocket").await;
     assert!(
@@ -51,10 +48,7 @@ async fn a_ping_flood_on_the_sockjs_websocket_transport_is_cut_off_too() {
 
 #[tokio::test]
 async fn a_ping_flood_that_never_reads_is_cut_off_and_others_carry_on() {
-    let limits = Limits {
-        send_buffer_size: 64 * 1024,
-        ..Limits::default()
-    };
+    let limits = Limits::default().with_send_buffer_size(64 * 1024);
     let server = TestServer::start(no_handlers().limits(limits)).await;
     let calm = server.connect_anonymous().await;
     let mut sub = calm.subscribe("/topic/ping-flood-calm").await.unwrap();
@@ -110,10 +104,7 @@ async fn pings_are_not_heart_beats() {
 
 /// A server allowing 50 frames (WebSocket messages) per second.
 async fn rate_limited_server() -> TestServer {
-    let limits = Limits {
-        max_frames_per_second: 50,
-        ..Limits::default()
-    };
+    let limits = Limits::default().with_max_frames_per_second(50);
     TestServer::start(no_handlers().limits(limits)).await
 }
 
@@ -198,10 +189,7 @@ async fn trickled_request(port: u16, path: &str) -> Option<u16> {
 
 /// Limits with a short time for HTTP requests.
 fn quick_http() -> Limits {
-    Limits {
-        http_request_time: Duration::from_millis(300),
-        ..Limits::default()
-    }
+    Limits::default().with_http_request_time(Duration::from_millis(300))
 }
 
 #[tokio::test]
@@ -283,10 +271,7 @@ async fn admitted_connection(port: u16) -> TcpStream {
 
 #[tokio::test]
 async fn connections_past_the_cap_of_plain_http_ones_get_503_and_upgraded_ones_do_not_count() {
-    let limits = Limits {
-        max_pending_connections: 1,
-        ..Limits::default()
-    };
+    let limits = Limits::default().with_max_pending_connections(1);
     let server = TestServer::start(no_handlers().limits(limits)).await;
     // An upgraded session holds no place.
     let session = server.connect_anonymous().await;
@@ -399,10 +384,7 @@ fn error_then(result: &(Vec<String>, Option<u16>), expected: &str) -> Option<u16
 
 #[tokio::test]
 async fn errors_close_with_the_status_that_says_why() {
-    let limits = Limits {
-        message_size: 1024,
-        ..Limits::default()
-    };
+    let limits = Limits::default().with_message_size(1024);
     let server = TestServer::start(no_handlers().limits(limits)).await;
     let port = server.port;
     // 1002: a malformed frame, before CONNECT and after.
@@ -481,12 +463,10 @@ async fn an_unreachable_broker_closes_with_internal_error() {
     let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = unused.local_addr().unwrap().port();
     drop(unused);
-    let relay = stomp_server::config::RelayConfig {
-        host: "127.0.0.1".to_owned(),
-        port,
-        connect_timeout: Duration::from_secs(1),
-        ..stomp_server::config::RelayConfig::default()
-    };
+    let relay = stomp_server::config::RelayConfig::default()
+        .with_host("127.0.0.1".to_owned())
+        .with_port(port)
+        .with_connect_timeout(Duration::from_secs(1));
     let server = TestServer::start(no_handlers().broker_relay(relay)).await;
     let refused = close_after(server.port, &[CONNECT_12]).await;
     assert_eq!(error_then(&refused, "broker"), Some(1011));
@@ -494,10 +474,7 @@ async fn an_unreachable_broker_closes_with_internal_error() {
 
 #[tokio::test]
 async fn no_connect_in_time_closes_with_policy_violation() {
-    let limits = Limits {
-        time_to_first_frame: Duration::from_millis(200),
-        ..Limits::default()
-    };
+    let limits = Limits::default().with_time_to_first_frame(Duration::from_millis(200));
     let server = TestServer::start(no_handlers().limits(limits)).await;
     let mut tcp = raw_upgraded(server.port).await;
     let (texts, code) = texts_and_close_code(&mut tcp).await;
@@ -506,10 +483,7 @@ async fn no_connect_in_time_closes_with_policy_violation() {
 
 #[tokio::test]
 async fn a_sockjs_streaming_session_gives_its_place_among_plain_connections_back() {
-    let limits = Limits {
-        max_pending_connections: 1,
-        ..Limits::default()
-    };
+    let limits = Limits::default().with_max_pending_connections(1);
     let server = TestServer::start(no_handlers().limits(limits).with_sockjs()).await;
     let port = server.port;
     let mut streaming = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
@@ -537,11 +511,9 @@ async fn get_missing_from(from: &str, port: u16) -> (TcpStream, u16) {
 
 #[tokio::test]
 async fn one_address_cannot_take_every_place_among_plain_connections() {
-    let limits = Limits {
-        max_pending_connections: 10,
-        max_pending_connections_per_address: 2,
-        ..Limits::default()
-    };
+    let limits = Limits::default()
+        .with_max_pending_connections(10)
+        .with_max_pending_connections_per_address(2);
     let server = TestServer::start(no_handlers().limits(limits)).await;
     let port = server.port;
     let first = admitted_connection(port).await;
@@ -571,10 +543,7 @@ async fn read_until(tcp: &mut TcpStream, text: &str) {
 
 #[tokio::test]
 async fn sockjs_requests_that_do_not_end_up_receiving_keep_their_place() {
-    let limits = Limits {
-        max_pending_connections: 2,
-        ..Limits::default()
-    };
+    let limits = Limits::default().with_max_pending_connections(2);
     let server = TestServer::start(no_handlers().limits(limits).with_sockjs()).await;
     let port = server.port;
     // The session's receiving request: it holds no place while it lasts.

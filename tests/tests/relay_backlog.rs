@@ -123,12 +123,10 @@ async fn a_client_sending_to_a_blocked_broker_gets_an_error() {
 
     let instance = Instance::start_with(
         "A",
-        RelayConfig {
-            client_send_buffer_size: BACKLOG,
+        RelayConfig::default()
+            .with_client_send_buffer_size(BACKLOG)
             // Long enough that the backlog, not the write timeout, is what answers.
-            send_time_limit: Duration::from_secs(120),
-            ..RelayConfig::default()
-        },
+            .with_send_time_limit(Duration::from_secs(120)),
     )
     .await;
     instance.wait_available(Duration::from_secs(30)).await;

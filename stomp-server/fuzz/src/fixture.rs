@@ -24,16 +24,14 @@ const MAX_SESSIONS: usize = 4;
 
 /// Small limits, so that inputs reach them.
 fn limits() -> Limits {
-    Limits {
-        message_size: 4096,
-        max_headers: 16,
-        max_header_line: 1024,
-        send_buffer_size: 32 * 1024,
-        max_sessions: MAX_SESSIONS,
-        max_subscriptions_per_session: 8,
-        max_transaction_bytes: 16 * 1024,
-        ..Limits::default()
-    }
+    Limits::default()
+        .with_message_size(4096)
+        .with_max_headers(16)
+        .with_max_header_line(1024)
+        .with_send_buffer_size(32 * 1024)
+        .with_max_sessions(MAX_SESSIONS)
+        .with_max_subscriptions_per_session(8)
+        .with_max_transaction_bytes(16 * 1024)
 }
 
 /// Echoes a text payload to `/topic/echo/<room>`: a handler for the inputs (and the probe)

@@ -139,6 +139,7 @@ impl<T: ?Sized> Deref for State<T> {
 /// A handler asked for `State<T>` but no `T` was registered on the builder.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("no state of type `{type_name}` was registered; call `.state(..)` on the server builder")]
+#[non_exhaustive]
 pub struct MissingState {
     /// The missing type.
     pub type_name: &'static str,
@@ -162,6 +163,7 @@ impl<T: Send + Sync + 'static> FromInvocation for State<T> {
 /// A path variable could not be parsed into the parameter's type.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("path variable `{name}` = `{value}` is not a valid `{type_name}`: {reason}")]
+#[non_exhaustive]
 pub struct PathVariableError {
     /// The variable's name.
     pub name: &'static str,
@@ -213,6 +215,7 @@ pub fn path_variable<T: PathVariable>(
 
 /// A required header was absent or could not be parsed.
 #[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
 pub enum HeaderError {
     /// The header was absent.
     #[error("missing required header `{name}`")]

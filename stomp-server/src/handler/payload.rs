@@ -42,6 +42,7 @@ impl<T> DerefMut for Payload<T> {
 /// The body could not be converted to the handler's payload type.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("payload could not be read as `{type_name}`: {reason}")]
+#[non_exhaustive]
 pub struct PayloadError {
     /// The payload type.
     pub type_name: &'static str,

@@ -97,6 +97,7 @@ impl Handlers {
 
 /// Why the handlers cannot serve: the server refuses to start.
 #[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
 pub enum RegistryError {
     /// A mapping's pattern does not parse with the configured separator.
     #[error("invalid destination pattern `{pattern}` at {location}: {error}")]

@@ -7,6 +7,7 @@ use std::time::Duration;
 /// destinations under `prefixes` live in RabbitMQ (its STOMP plugin), and several server
 /// instances that relay to one RabbitMQ serve one set of topics, queues and users.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RelayConfig {
     /// Destination prefixes the broker owns (default `/topic`, `/queue`).
     pub prefixes: Vec<String>,

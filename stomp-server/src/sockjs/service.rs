@@ -9,6 +9,7 @@ use super::session::SockSession;
 
 /// SockJS settings; the defaults are Spring's.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct SockJsOptions {
     /// How long a receiving request or a SockJS WebSocket stays silent before the server
     /// sends an `h` heartbeat frame (Spring: 25 s). Frames of any kind reset it, so STOMP

@@ -14,10 +14,7 @@ pub(crate) fn no_handlers() -> StompServerBuilder {
 
 /// [`no_handlers`] with `config`, serving `/queue/..` as point-to-point queues.
 pub(crate) fn point_to_point(config: stomp_server::config::BrokerConfig) -> StompServerBuilder {
-    no_handlers().broker_config(stomp_server::config::BrokerConfig {
-        point_to_point_prefixes: vec!["/queue".to_owned()],
-        ..config
-    })
+    no_handlers().broker_config(config.with_point_to_point_prefixes(vec!["/queue".to_owned()]))
 }
 
 /// A running server on 127.0.0.1 with a random port; stops when dropped.

@@ -177,10 +177,7 @@ async fn main() -> std::process::ExitCode {
         .interceptor(login_interceptor)
         // The load tool opens thousands of connections from one address, as many at once
         // as --connect-concurrency says: no per-address cap on connections still in HTTP.
-        .limits(Limits {
-            max_pending_connections_per_address: 0,
-            ..Limits::default()
-        })
+        .limits(Limits::default().with_max_pending_connections_per_address(0))
         .stats_log_interval(None)
         .build()
     {

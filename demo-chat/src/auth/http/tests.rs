@@ -65,11 +65,7 @@ fn connect(auth: &Auth, token: &str) -> Result<String, String> {
     let session = SessionId::new("s1");
     let attributes = SessionAttributes::new();
     let mut principal = None;
-    let mut context = InterceptorContext {
-        session_id: &session,
-        principal: &mut principal,
-        attributes: &attributes,
-    };
+    let mut context = InterceptorContext::new(&session, &mut principal, &attributes);
     connect_interceptor(auth.clone())(&mut frame, &mut context).map_err(|r| r.message)?;
     Ok(principal.map(|p| p.name().to_owned()).unwrap_or_default())
 }
