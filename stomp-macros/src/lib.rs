@@ -5,6 +5,10 @@
 //! `stomp-server`, which re-exports them; the generated code names the runtime as
 //! `::stomp_server::__private`.
 //!
+//! The examples below are `ignore`d here because this crate cannot depend on `stomp-server`;
+//! the same examples compile and register their handlers as doctests of `stomp-server`
+//! (its crate documentation, section "The macros": `cargo test --doc -p stomp-server`).
+//!
 //! Each macro parses its input, validates it collecting every mistake (one compile shows them
 //! all), then emits the user's function unchanged (minus the attributes it consumed) and a
 //! `const _: () = { .. };` block holding a thunk and an `inventory::submit!` registration.

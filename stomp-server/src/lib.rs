@@ -42,6 +42,11 @@ pub use template::{SendError, Template};
 
 pub use bytes::Bytes;
 
+/// The workspace README's examples, compiled as doctests of this crate.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct WorkspaceReadme;
+
 /// Handler arguments (Spring's method arguments): the [`FromInvocation`](extract::FromInvocation)
 /// extractors, the header and path-variable conversions, the [`Invocation`](extract::Invocation)
 /// they read and the errors each extraction fails with.
@@ -57,8 +62,9 @@ pub mod extract {
 }
 
 /// Plain HTTP beside the STOMP endpoints ([`StompServerBuilder::http_handler`],
-/// [`StaticResource`]), the [`StompService`] for serving STOMP from a hyper server of one's
-/// own, and the `http` crate (its items re-exported here), [`Full`] and [`Bytes`], so
+/// [`StaticResource`](http::StaticResource)), the [`StompService`](http::StompService) for
+/// serving STOMP from a hyper server of one's own, and the `http` crate (its items
+/// re-exported here), [`Full`](http::Full) and [`Bytes`], so
 /// applications need no extra dependencies.
 pub mod http {
     pub use crate::endpoint::{HttpHandler, ResponseBody, StaticResource};

@@ -20,7 +20,7 @@ pub enum MappingKind {
 }
 
 /// One handler call in progress: the frame, the matched mapping's variables, the session
-/// and the handler services. Extractors ([`FromInvocation`](super::FromInvocation)) read from it.
+/// and the handler services. Extractors ([`FromInvocation`](crate::extract::FromInvocation)) read from it.
 ///
 /// Cloning is a reference count, so an exception handler can receive the same invocation
 /// after the handler failed.

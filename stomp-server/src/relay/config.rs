@@ -41,7 +41,7 @@ pub struct RelayConfig {
     pub client_send_buffer_size: usize,
     /// The same bound for the shared system connection, which carries every application
     /// message (`Template`, handler replies) of this instance (default 16 MiB). Past it,
-    /// publishing fails with [`BrokerError::Backlog`](crate::BrokerError::Backlog).
+    /// publishing fails with [`BrokerError::Backlog`](crate::broker::BrokerError::Backlog).
     pub system_send_buffer_size: usize,
     /// Longest a write to the broker may take (default 10 s, like the WebSocket side's
     /// send-time limit). A broker connection whose write takes longer is closed as lost:
