@@ -41,7 +41,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use stomp_server::{
-    config::{Limits, RelayConfig, UnhandledErrors},
+    config::{Limits, UnhandledErrors},
+    relay::RelayConfig,
     Server, StompServer,
 };
 

@@ -4,9 +4,6 @@ use std::time::Duration;
 
 use stomp_core::{FrameLimits, HeartBeat};
 
-pub use crate::relay::RelayConfig;
-pub use crate::sockjs::SockJsOptions;
-
 /// Per-session limits (Spring's `WebSocketTransportRegistration` and friends).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

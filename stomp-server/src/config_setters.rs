@@ -8,7 +8,9 @@
 
 use std::time::Duration;
 
-use crate::config::{BrokerConfig, Limits, RelayConfig, SockJsOptions};
+use crate::config::{BrokerConfig, Limits};
+use crate::relay::RelayConfig;
+use crate::sockjs::SockJsOptions;
 
 /// One `with_<field>(value) -> Self` setter per listed field, each documented with the field
 /// it sets.

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{TestServer, WAIT};
 use futures_util::{SinkExt, StreamExt};
-use stomp_server::{config::SockJsOptions, StompServer};
+use stomp_server::{sockjs::SockJsOptions, StompServer};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;

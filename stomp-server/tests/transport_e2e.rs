@@ -463,7 +463,7 @@ async fn an_unreachable_broker_closes_with_internal_error() {
     let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = unused.local_addr().unwrap().port();
     drop(unused);
-    let relay = stomp_server::config::RelayConfig::default()
+    let relay = stomp_server::relay::RelayConfig::default()
         .with_host("127.0.0.1".to_owned())
         .with_port(port)
         .with_connect_timeout(Duration::from_secs(1));

@@ -26,7 +26,7 @@ use relay_common::{
     body, expect_message, init_logging, rabbit_and_rabbitmqctl_or_skip, rabbitmqctl,
     rabbitmqctl_async, show, unique, wait_until_nobody_else_uses_rabbitmq, within, Instance,
 };
-use stomp_server::{config::RelayConfig, Command};
+use stomp_server::{relay::RelayConfig, Command};
 
 const TEST: &str = "a_client_sending_to_a_blocked_broker_gets_an_error";
 /// The backlog each client session's broker connection may hold in this test.

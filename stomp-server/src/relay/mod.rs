@@ -12,7 +12,7 @@
 //!   own connection too, so RabbitMQ applies the client login and runs the transactions.
 //! - Messages the application sends (`Template`, handler replies) go through one shared
 //!   system connection, which reconnects with back-off.
-//! - Destinations keep their embedded-broker names for clients; [`destination`] maps them.
+//! - Destinations keep their embedded-broker names for clients; `destination.rs` maps them.
 //! - User destinations work across instances without a user registry broadcast: a session
 //!   subscribed to `/user/queue/x` listens on two routes of RabbitMQ's `amq.direct`
 //!   exchange, one for its user and one for itself, and a message for a user or a session is

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use stomp_server::client::{StompClient, StompSession, Subscription};
 use stomp_server::{
-    config::RelayConfig, event::SessionEvent, stats::Stats, Frame, StompServer, Template,
+    event::SessionEvent, relay::RelayConfig, stats::Stats, Frame, StompServer, Template,
 };
 use tests::prerequisite::missing;
 pub use tests::server_support::login_interceptor;
