@@ -1,6 +1,24 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+// The crate's front page (README.md) shows the public modules; the layout inside:
+// - `handler`: descriptors, registry, extractors (`Payload`, `State`, `Principal`, ...),
+//   return values and exception handling.
+// - `session`: one task per connection, its bounded outbound queue and writer.
+// - `broker`: the `SimpleBroker` and the broker SPI (`broker::Upstream`) that joins
+//   instances through a backplane; `user`: the `UserRegistry`.
+// - `routing`: the application, broker and user prefixes in both directions, user
+//   destinations, reply routing.
+// - `Template`: sending from anywhere. `client`: a STOMP client.
+// - `connection`: how every connection (session, client, relay link) reads whole frames
+//   within its heart-beat window and writes batches with one flush and idle heart-beats.
+// - `server`, `endpoint`: the builder, the accept loop, routing a request; `web`: what
+//   endpoints and SockJS share (the WebSocket upgrade, bodies, the Origin check).
+// - `accept`: the cap on connections still in HTTP and the accept loop's back-off.
+// - `sockjs`: SockJS (`StompServerBuilder::with_sockjs`): `info`, the `websocket`,
+//   `xhr_streaming` and `xhr` transports, each session driven through an adapter.
+// - `config_setters`: the `with_*` setters of the `#[non_exhaustive]` settings.
+
 mod accept;
 mod app;
 pub mod broker;
