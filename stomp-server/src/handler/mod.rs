@@ -1,5 +1,12 @@
-//! Annotated handlers at run time: descriptors registered by the macros, the registry that
-//! routes destinations to them, argument extraction, return values and exception handling.
+//! Annotated handlers at run time: the registry that routes destinations to them
+//! ([`Handlers`], filled by the macros or by hand), what a handler returns ([`IntoReply`],
+//! [`Outcome`], [`ReplyMessage`], [`Message`], [`Json`]) and the errors exception handlers
+//! select ([`HandlerError`], [`ExceptionType`]). The arguments a handler takes are in
+//! [`extract`](crate::extract).
+//!
+//! Inside: the descriptors the macros register (`descriptor`), argument extraction
+//! (`extract`, `payload`), the invocation a handler reads (`invocation`), dispatch and
+//! exception handling (`dispatch`, `error`).
 
 pub(crate) mod body;
 pub(crate) mod context;
