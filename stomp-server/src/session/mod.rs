@@ -3,8 +3,9 @@
 mod attributes;
 mod before_connect;
 mod close;
+mod command;
 mod connect;
-mod frames;
+mod end;
 mod handle;
 mod id;
 mod item;
@@ -13,6 +14,7 @@ mod queue;
 mod rate;
 mod run;
 mod split;
+mod state;
 mod user_send;
 mod wire;
 mod writer;
