@@ -50,7 +50,6 @@
 #![warn(missing_docs)]
 
 mod accept;
-mod app;
 pub mod broker;
 pub mod client;
 mod config;

@@ -10,8 +10,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 
+use super::context::SessionContext;
 use super::item::{encode_frame, to_ws_message};
-use crate::app::App;
 
 /// Why the server closes a WebSocket, as the client sees it in the close frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,7 +123,7 @@ where
 /// Answers a session that never started (a bad first frame, a refused `CONNECT`) with
 /// `frame` and closes the socket with `status`; counted as an `ERROR` sent.
 pub(super) async fn refuse<S, R>(
-    app: &App,
+    context: &SessionContext,
     (sink, stream): (&mut S, &mut R),
     frame: &Frame,
     version: Version,
@@ -132,8 +132,8 @@ pub(super) async fn refuse<S, R>(
     S: Sink<WsMessage, Error = WsError> + Unpin,
     R: Stream<Item = Result<WsMessage, WsError>> + Unpin,
 {
-    app.stats.error_sent();
-    let send_time = app.config.limits.send_time;
+    context.stats.error_sent();
+    let send_time = context.limits.send_time;
     let message = to_ws_message(encode_frame(frame, version));
     // Bounded: a client that does not read must not hold the task (and its slot).
     if let Ok(Ok(())) = timeout(send_time, sink.send(message)).await {

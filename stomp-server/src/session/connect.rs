@@ -3,7 +3,7 @@
 use stomp_core::{names, Command, Frame, HeartBeat, NegotiatedHeartBeat, Version};
 
 use super::attributes::SessionAttributes;
-use crate::app::App;
+use super::context::SessionContext;
 use crate::interceptor::InterceptorContext;
 use crate::principal::{Principal, SessionId};
 
@@ -17,7 +17,7 @@ pub(crate) struct Accepted {
 
 /// Negotiates a `CONNECT`/`STOMP` frame; `Err` carries the `ERROR` frame to send.
 pub(crate) fn accept_connect(
-    app: &App,
+    context: &SessionContext,
     mut frame: Frame,
     session_id: &SessionId,
     attributes: &SessionAttributes,
@@ -43,26 +43,26 @@ pub(crate) fn accept_connect(
         })?,
     };
     let mut principal = None;
-    let mut context = InterceptorContext {
+    let mut interception = InterceptorContext {
         session_id,
         principal: &mut principal,
         attributes,
     };
-    for interceptor in &app.interceptors {
+    for interceptor in &context.interceptors {
         interceptor
-            .pre_send(&mut frame, &mut context)
+            .pre_send(&mut frame, &mut interception)
             .map_err(|rejection| error_frame(&rejection.message, frame.receipt()))?;
     }
     let server_heartbeat = if version == Version::V1_0 {
         HeartBeat::default()
     } else {
-        app.config.heartbeat
+        context.heartbeat
     };
     let heartbeat = HeartBeat::negotiate(server_heartbeat, client_heartbeat);
     let mut connected = Frame::new(Command::Connected)
         .header(names::VERSION, version.as_str())
         .header(names::HEART_BEAT, &server_heartbeat.to_string())
-        .header(names::SERVER, &app.config.server_name)
+        .header(names::SERVER, &context.server_name)
         .header(names::SESSION, session_id.as_str());
     if let Some(principal) = &principal {
         connected.headers.append(names::USER_NAME, principal.name());

@@ -16,6 +16,7 @@ use super::attributes::SessionAttributes;
 use super::before_connect::await_connect;
 use super::close::{linger, read_failure, refuse, CloseStatus};
 use super::connect::{accept_connect, error_frame, Accepted};
+use super::context::SessionContext;
 use super::end::End;
 use super::handle::SessionHandle;
 use super::id::new_session_id;
@@ -25,7 +26,6 @@ use super::rate::{flood_message, FrameRate};
 use super::split::{split, ReadHalf, WriteHalf};
 use super::state::SessionState;
 use super::writer::run_writer;
-use crate::app::App;
 use crate::connection::{Fill, FrameReader, Messages, Received};
 use crate::event::SessionEvent;
 use crate::principal::SessionId;
@@ -57,13 +57,24 @@ struct Refusal {
 
 impl Refusal {
     /// Answers with the `ERROR` and closes the socket.
-    async fn send<T>(self, app: &App, sink: &mut WriteHalf<T>, reader: &mut Reader<T>)
-    where
+    async fn send<T>(
+        self,
+        context: &SessionContext,
+        sink: &mut WriteHalf<T>,
+        reader: &mut Reader<T>,
+    ) where
         T: Stream<Item = Result<WsMessage, WsError>> + Sink<WsMessage, Error = WsError>,
         T: Send + Unpin + 'static,
     {
         let stream = reader.transport_mut().get_mut();
-        refuse(app, (sink, stream), &self.frame, self.version, self.status).await;
+        refuse(
+            context,
+            (sink, stream),
+            &self.frame,
+            self.version,
+            self.status,
+        )
+        .await;
     }
 }
 
@@ -71,7 +82,7 @@ impl Refusal {
 /// SockJS session adapter. Never panics on client input.
 pub(crate) async fn run_session<T>(
     transport: T,
-    app: Arc<App>,
+    context: Arc<SessionContext>,
     remote: SocketAddr,
     mut shutdown: watch::Receiver<bool>,
 ) where
@@ -79,7 +90,7 @@ pub(crate) async fn run_session<T>(
     T: Send + Unpin + 'static,
 {
     let (mut sink, stream) = split(transport);
-    let limits = app.config.limits;
+    let limits = context.limits;
     // No heart-beat window until CONNECT negotiated one: the time to the first frame is
     // bounded by its own deadline.
     let decoder = Decoder::new(limits.frame_limits());
@@ -87,7 +98,7 @@ pub(crate) async fn run_session<T>(
     // Every WebSocket message counts against the frame rate, from the handshake on.
     let mut rate = FrameRate::new(limits.max_frames_per_second, Instant::now().into_std());
     let first = await_connect(
-        &app,
+        &context,
         remote,
         &mut sink,
         &mut reader,
@@ -99,23 +110,23 @@ pub(crate) async fn run_session<T>(
     };
     let id = new_session_id();
     let attributes = SessionAttributes::new();
-    let accepted = match accept(&app, connect, &id, &attributes, remote) {
+    let accepted = match accept(&context, connect, &id, &attributes, remote) {
         Ok(accepted) => accepted,
-        Err(refusal) => return refusal.send(&app, &mut sink, &mut reader).await,
+        Err(refusal) => return refusal.send(&context, &mut sink, &mut reader).await,
     };
     reader.decoder_mut().set_version(accepted.version);
-    let (session, rx) = open_session(&app, id, attributes, &accepted);
-    if let Err(refusal) = confirm_broker(&app, &session, remote).await {
-        return refusal.send(&app, &mut sink, &mut reader).await;
+    let (session, rx) = open_session(&context, id, attributes, &accepted);
+    if let Err(refusal) = confirm_broker(&context, &session, remote).await {
+        return refusal.send(&context, &mut sink, &mut reader).await;
     }
-    let writer = start(&app, &session, sink, rx, &accepted, remote);
+    let writer = start(&context, &session, sink, rx, &accepted, remote);
     // Tolerate late heart-beats: the spec leaves the margin to the server; twice the
     // promised interval survives a busy client or network.
     let window = accepted.heartbeat.expect_every.map(|every| every * 2);
     reader.window_mut().set(window);
-    let mut state = SessionState::new(&app, &session);
+    let mut state = SessionState::new(&context, &session);
     let end = serve(&mut state, &mut reader, &mut rate, &mut shutdown, remote).await;
-    teardown(&app, &session, writer, &end, remote).await;
+    teardown(&context, &session, writer, &end, remote).await;
     // Read on until the client's close, so that unread input cannot reset the connection
     // before the client has read the ERROR or RECEIPT that ended it.
     if end.lingers() {
@@ -125,13 +136,13 @@ pub(crate) async fn run_session<T>(
 
 /// Accepts the first frame as the session's `CONNECT`, or says why not.
 fn accept(
-    app: &App,
+    context: &SessionContext,
     connect: Frame,
     id: &SessionId,
     attributes: &SessionAttributes,
     remote: SocketAddr,
 ) -> Result<Accepted, Refusal> {
-    app.stats.frame_in(connect.command);
+    context.stats.frame_in(connect.command);
     if !matches!(connect.command, Command::Connect | Command::Stomp) {
         let message = format!(
             "expected CONNECT or STOMP as the first frame, got {}",
@@ -143,7 +154,7 @@ fn accept(
             status: CloseStatus::Protocol,
         });
     }
-    accept_connect(app, connect, id, attributes).map_err(|frame| {
+    accept_connect(context, connect, id, attributes).map_err(|frame| {
         tracing::info!(%remote, session = %id, reason = %crate::log::Escaped(frame.get(names::MESSAGE).unwrap_or("")), "CONNECT refused");
         Refusal {
             frame,
@@ -155,14 +166,14 @@ fn accept(
 
 /// The session's handle (what brokers and handlers reach it by) and its outbound queue.
 fn open_session(
-    app: &App,
+    context: &SessionContext,
     id: SessionId,
     attributes: SessionAttributes,
     accepted: &Accepted,
 ) -> (Arc<SessionHandle>, Receiver) {
-    let (mut outbound, rx) = Outbound::new(app.config.limits.send_buffer_size);
+    let (mut outbound, rx) = Outbound::new(context.limits.send_buffer_size);
     outbound.set_hook(OutboundHook {
-        interceptors: app.outbound_interceptors.clone(),
+        interceptors: context.outbound_interceptors.clone(),
         session_id: id.clone(),
         principal: accepted.principal.clone(),
     });
@@ -182,11 +193,11 @@ fn open_session(
 /// connection first, and a broker that cannot be reached answers the CONNECT with an
 /// ERROR, as Spring's relay does.
 async fn confirm_broker(
-    app: &App,
+    context: &SessionContext,
     session: &Arc<SessionHandle>,
     remote: SocketAddr,
 ) -> Result<(), Refusal> {
-    let Some(confirmation) = app.broker().session_connected(session) else {
+    let Some(confirmation) = context.broker().session_connected(session) else {
         return Ok(());
     };
     let message = match timeout(BROKER_CONNECT_WAIT, confirmation).await {
@@ -195,7 +206,7 @@ async fn confirm_broker(
         Ok(Err(_)) => "broker unavailable: the broker connection closed".to_owned(),
         Err(_) => "broker unavailable: no answer from the broker".to_owned(),
     };
-    app.broker().session_closed(&session.id);
+    context.broker().session_closed(&session.id);
     tracing::info!(%remote, session = %session.id, reason = %crate::log::Escaped(&message), "CONNECT refused");
     Err(Refusal {
         frame: error_frame(&message, None),
@@ -206,7 +217,7 @@ async fn confirm_broker(
 
 /// Makes the session reachable, answers `CONNECTED` and starts the writer.
 fn start<T>(
-    app: &App,
+    context: &SessionContext,
     session: &Arc<SessionHandle>,
     sink: WriteHalf<T>,
     rx: Receiver,
@@ -218,19 +229,19 @@ where
 {
     let id = &session.id;
     let principal = &session.principal;
-    app.publish_event(&SessionEvent::Connect {
+    context.publish_event(&SessionEvent::Connect {
         session: id.clone(),
         principal: principal.clone(),
     });
-    app.routing.users.add(session);
-    app.stats.session_opened();
+    context.routing.users.add(session);
+    context.stats.session_opened();
     let outbound = &session.outbound;
     outbound.push_frame(&accepted.connected, accepted.version);
     let heartbeat = accepted.heartbeat.send_every;
-    let send_time = app.config.limits.send_time;
+    let send_time = context.limits.send_time;
     let writing = run_writer(sink, rx, outbound.clone(), heartbeat, send_time);
     let writer = WriterTask(tokio::spawn(writing));
-    app.publish_event(&SessionEvent::Connected {
+    context.publish_event(&SessionEvent::Connected {
         session: id.clone(),
         principal: principal.clone(),
     });
@@ -313,7 +324,7 @@ fn received(
     remote: SocketAddr,
 ) -> ControlFlow<End> {
     let Fill::Received(received, read_at) = fill else {
-        state.app.stats.heartbeat_timeout();
+        state.context.stats.heartbeat_timeout();
         let message = "no frame or heart-beat received within the negotiated interval";
         state.send_error(message, None);
         return ControlFlow::Break(End::HeartBeat);
@@ -349,7 +360,7 @@ fn read_failed(state: &SessionState<'_>, error: &WsError) -> End {
 /// Ends a session that sends more frames than `max_frames_per_second`.
 fn flooding(state: &SessionState<'_>, receipt: Option<&str>, remote: SocketAddr) -> End {
     tracing::warn!(session = %state.session.id, %remote, "closing a flooding session");
-    let message = flood_message(state.app.config.limits.max_frames_per_second);
+    let message = flood_message(state.context.limits.max_frames_per_second);
     state.fail_with(message, receipt, CloseStatus::Policy)
 }
 
@@ -364,22 +375,22 @@ fn shut_down(state: &SessionState<'_>) -> End {
 
 /// Closes the session's writer, then makes the session unreachable and tells everyone.
 async fn teardown(
-    app: &App,
+    context: &SessionContext,
     session: &Arc<SessionHandle>,
     mut writer: WriterTask,
     end: &End,
     remote: SocketAddr,
 ) {
-    stop_writer(app, session, &mut writer, end, remote).await;
+    stop_writer(context, session, &mut writer, end, remote).await;
     let outbound = &session.outbound;
     // Unreachable for user destinations first, so that nothing is held for it afterwards.
-    app.routing.users.remove(session);
-    app.broker().session_closed(&session.id);
-    app.stats.session_closed();
-    app.stats.send_buffer_peak(outbound.peak_bytes());
+    context.routing.users.remove(session);
+    context.broker().session_closed(&session.id);
+    context.stats.session_closed();
+    context.stats.send_buffer_peak(outbound.peak_bytes());
     let reason = end.reason();
     tracing::debug!(session = %session.id, reason = %crate::log::Escaped(&reason), "session ended");
-    app.publish_event(&SessionEvent::Disconnected {
+    context.publish_event(&SessionEvent::Disconnected {
         session: session.id.clone(),
         principal: session.principal.clone(),
         reason,
@@ -389,23 +400,23 @@ async fn teardown(
 /// Lets the writer flush what the client is owed (within the send-time limit), or stops
 /// it at once for a slow consumer.
 async fn stop_writer(
-    app: &App,
+    context: &SessionContext,
     session: &SessionHandle,
     writer: &mut WriterTask,
     end: &End,
     remote: SocketAddr,
 ) {
     let (id, outbound) = (&session.id, &session.outbound);
-    let send_time = app.config.limits.send_time;
+    let send_time = context.limits.send_time;
     match end {
         End::Closed(CloseCause::SendBufferLimit | CloseCause::SendTimeLimit) => {
-            app.stats.slow_consumer();
+            context.stats.slow_consumer();
             tracing::warn!(session = %id, %remote, queued_bytes = outbound.queued_bytes(), reason = %crate::log::Escaped(end.reason()), "closing slow consumer");
             writer.0.abort();
         }
         End::Closed(CloseCause::AckBacklog) => {
             // The ERROR saying why is queued; let it reach the client.
-            app.stats.slow_consumer();
+            context.stats.slow_consumer();
             tracing::warn!(session = %id, %remote, reason = %crate::log::Escaped(end.reason()), "closing slow consumer");
             outbound.close_after_flush(end.close_status());
             let _ = timeout(send_time, &mut writer.0).await;

@@ -10,13 +10,13 @@ use super::close::{decode_status, CloseStatus};
 use super::command::error::CommandError;
 use super::command::held::Transactions;
 use super::connect::error_frame;
+use super::context::SessionContext;
 use super::end::End;
 use super::handle::SessionHandle;
-use crate::app::App;
 
 /// Per-session state the command units share.
 pub(super) struct SessionState<'a> {
-    pub(super) app: &'a Arc<App>,
+    pub(super) context: &'a Arc<SessionContext>,
     pub(super) session: &'a Arc<SessionHandle>,
     /// Every subscription of the session by id: broker ones and those answered by
     /// `#[subscribe_mapping]` (not stored in the broker, so that their `UNSUBSCRIBE` is
@@ -36,18 +36,18 @@ pub(super) struct Subscribed {
 
 impl<'a> SessionState<'a> {
     /// The state of a session that was just connected.
-    pub(super) fn new(app: &'a Arc<App>, session: &'a Arc<SessionHandle>) -> Self {
+    pub(super) fn new(context: &'a Arc<SessionContext>, session: &'a Arc<SessionHandle>) -> Self {
         SessionState {
-            app,
+            context,
             session,
             subscriptions: HashMap::new(),
-            transactions: Transactions::new(app.config.limits.max_transaction_bytes),
+            transactions: Transactions::new(context.limits.max_transaction_bytes),
         }
     }
 
     /// Queues an `ERROR` frame, counted as sent.
     pub(super) fn send_error(&self, message: &str, receipt: Option<&str>) {
-        self.app.stats.error_sent();
+        self.context.stats.error_sent();
         self.session
             .outbound
             .push_frame(&error_frame(message, receipt), self.session.version);
@@ -75,7 +75,7 @@ impl<'a> SessionState<'a> {
 
     /// Answers a frame the decoder refused and ends the session.
     pub(super) fn decode_failed(&self, error: &DecodeError) -> End {
-        self.app.stats.decode_error();
+        self.context.stats.decode_error();
         tracing::info!(session = %self.session.id, error = %crate::log::Escaped(error), "malformed frame");
         self.send_error(&error.to_string(), None);
         End::Error(error.to_string(), decode_status(error))

@@ -69,7 +69,10 @@ impl AckCommand {
                 return Ok(());
             }
         }
-        Ok(state.app.broker().acknowledge(&state.session.id, &self.0)?)
+        Ok(state
+            .context
+            .broker()
+            .acknowledge(&state.session.id, &self.0)?)
     }
 }
 

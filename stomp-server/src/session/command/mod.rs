@@ -38,14 +38,14 @@ impl SessionState<'_> {
 
     /// Runs the client's interceptors, then the command.
     async fn execute(&mut self, mut frame: Frame) -> Result<Flow, CommandError> {
-        self.app.stats.frame_in(frame.command);
+        self.context.stats.frame_in(frame.command);
         self.intercept(&mut frame)?;
         let version = self.session.version;
         match frame.command {
             Command::Connect | Command::Stomp => Err(CommandError::AlreadyConnected),
             Command::Send | Command::Ack | Command::Nack
                 if frame.get(names::TRANSACTION).is_some()
-                    && !self.app.broker().forwards_transactions() =>
+                    && !self.context.broker().forwards_transactions() =>
             {
                 self.hold(frame)
             }
@@ -79,7 +79,7 @@ impl SessionState<'_> {
 
     /// Hands the frame to every channel interceptor; the first refusal refuses it.
     fn intercept(&self, frame: &mut Frame) -> Result<(), CommandError> {
-        if self.app.interceptors.is_empty() {
+        if self.context.interceptors.is_empty() {
             return Ok(());
         }
         let mut principal = self.session.principal.clone();
@@ -88,7 +88,7 @@ impl SessionState<'_> {
             principal: &mut principal,
             attributes: &self.session.attributes,
         };
-        for interceptor in &self.app.interceptors {
+        for interceptor in &self.context.interceptors {
             interceptor
                 .pre_send(frame, &mut context)
                 .map_err(|rejection| CommandError::Rejected(rejection.message))?;

@@ -50,13 +50,13 @@ impl SendRequest {
     ) -> Result<Flow, CommandError> {
         let receipt = self.frame.receipt().map(str::to_owned);
         let route = state
-            .app
+            .context
             .routing
             .send_route(&self.destination)
             .map_err(CommandError::Refused)?;
         match route {
             SendRoute::Application { lookup_offset } => {
-                let handlers = &state.app.handlers;
+                let handlers = &state.context.handlers;
                 dispatch(
                     handlers,
                     state.session,
@@ -94,12 +94,12 @@ impl SendRequest {
                 Body::Detached => frame.body.clone(),
             },
         };
-        let delivered = state.app.routing.publish_from_client(
+        let delivered = state.context.routing.publish_from_client(
             &state.session.id,
             message,
             frame.get(names::TRANSACTION),
         )?;
-        state.app.stats.delivered(delivered);
+        state.context.stats.delivered(delivered);
         Ok(())
     }
 }

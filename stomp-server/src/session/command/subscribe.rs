@@ -74,7 +74,7 @@ impl SubscribeRequest {
     ) -> Result<Flow, CommandError> {
         check_room(state, &self.id)?;
         let route = state
-            .app
+            .context
             .routing
             .subscribe_route(&self.destination, state.session)
             .map_err(CommandError::Refused)?;
@@ -98,7 +98,7 @@ impl SubscribeRequest {
             prefetch: self.prefetch,
             user,
         };
-        if let Some(confirmation) = state.app.broker().subscribe(state.session, request)? {
+        if let Some(confirmation) = state.context.broker().subscribe(state.session, request)? {
             // An external broker confirms asynchronously; the receipt waits for it.
             confirmed(confirmation).await?;
         }
@@ -132,7 +132,7 @@ impl SubscribeRequest {
                 application: true,
             },
         );
-        let handlers = &state.app.handlers;
+        let handlers = &state.context.handlers;
         dispatch(
             handlers,
             state.session,
@@ -151,7 +151,7 @@ fn check_room(state: &SessionState<'_>, id: &str) -> Result<(), CommandError> {
     if state.subscriptions.contains_key(id) {
         return Err(BrokerError::DuplicateSubscription(id.to_owned()).into());
     }
-    let limit = state.app.config.limits.max_subscriptions_per_session;
+    let limit = state.context.limits.max_subscriptions_per_session;
     if state.subscriptions.len() >= limit {
         return Err(CommandError::SubscriptionLimit(limit));
     }
@@ -169,7 +169,7 @@ async fn confirmed(confirmation: Confirmation) -> Result<(), CommandError> {
 
 /// Tells the listeners of a new subscription.
 fn subscribed(state: &SessionState<'_>, id: String, destination: String) {
-    state.app.publish_event(&SessionEvent::Subscribe {
+    state.context.publish_event(&SessionEvent::Subscribe {
         session: state.session.id.clone(),
         principal: state.session.principal.clone(),
         subscription: id,

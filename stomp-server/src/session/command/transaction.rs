@@ -38,7 +38,7 @@ impl TransactionRequest {
         state: &mut SessionState<'_>,
         frame: &Frame,
     ) -> Result<Flow, CommandError> {
-        let broker = state.app.broker();
+        let broker = state.context.broker();
         if broker.forwards_transactions() {
             // The external broker runs the transaction (the relay: RabbitMQ's).
             broker.transaction(&state.session.id, self.command, &self.name)?;
@@ -87,7 +87,7 @@ impl SessionState<'_> {
         }
         if let Some(text) = frame
             .destination()
-            .and_then(|d| self.app.routing.prefixes.refuse_client_send(d))
+            .and_then(|d| self.context.routing.prefixes.refuse_client_send(d))
         {
             // Refused now rather than at COMMIT, where the other held frames would go too.
             return Err(CommandError::Refused(text));

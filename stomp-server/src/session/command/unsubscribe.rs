@@ -43,12 +43,12 @@ impl UnsubscribeRequest {
             .ok_or_else(|| BrokerError::UnknownSubscription(self.id.clone()))?;
         if !subscribed.application {
             state
-                .app
+                .context
                 .broker()
                 .unsubscribe(&state.session.id, &self.id)?;
         }
         state.receipt(frame);
-        state.app.publish_event(&SessionEvent::Unsubscribe {
+        state.context.publish_event(&SessionEvent::Unsubscribe {
             session: state.session.id.clone(),
             principal: state.session.principal.clone(),
             subscription: self.id,
