@@ -48,6 +48,7 @@
 //! - `sockjs`: SockJS ([`StompServerBuilder::with_sockjs`]): `info`, the `websocket`,
 //!   `xhr_streaming` and `xhr` transports, each session driven through an adapter.
 #![warn(missing_docs)]
+#![warn(clippy::too_many_lines)]
 
 mod accept;
 pub mod broker;
