@@ -51,15 +51,18 @@
 #![warn(clippy::too_many_lines)]
 
 mod accept;
+mod attributes;
 pub mod broker;
 pub mod client;
 mod config;
 mod connection;
+mod converter;
 mod endpoint;
 mod event;
 mod handler;
 mod interceptor;
 pub mod log;
+mod peer;
 mod principal;
 mod relay;
 mod routing;

@@ -20,9 +20,9 @@
 use bytes::Bytes;
 use serde::Serialize;
 
-use super::body::to_json;
 use super::error::HandlerError;
 use super::reply::{Message, Outcome, ReplyMessage, APPLICATION_JSON, OCTET_STREAM, TEXT_PLAIN};
+use crate::converter::to_json;
 
 /// A value a handler can return: it says what is sent, if anything.
 ///

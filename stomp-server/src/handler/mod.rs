@@ -1,7 +1,6 @@
 //! Annotated handlers at run time: descriptors registered by the macros, the registry that
 //! routes destinations to them, argument extraction, return values and exception handling.
 
-pub(crate) mod body;
 pub(crate) mod context;
 pub(crate) mod descriptor;
 pub(crate) mod dispatch;
@@ -15,7 +14,7 @@ pub(crate) mod reply;
 pub mod return_kinds;
 pub(crate) mod services;
 
-pub use body::{to_body, SerializeError};
+pub use crate::converter::{to_body, SerializeError};
 pub use descriptor::{
     BoxFuture, ExceptionHandlerDescriptor, ExceptionThunk, HandlerDescriptor, HandlerThunk,
     ReplyRouting, SourceLocation, UserTarget,

@@ -104,9 +104,4 @@ impl<T> Message<T> {
     }
 }
 
-/// The JSON content type.
-pub const APPLICATION_JSON: &str = "application/json";
-/// The text content type.
-pub const TEXT_PLAIN: &str = "text/plain;charset=UTF-8";
-/// The binary content type.
-pub const OCTET_STREAM: &str = "application/octet-stream";
+pub use crate::converter::{APPLICATION_JSON, OCTET_STREAM, TEXT_PLAIN};

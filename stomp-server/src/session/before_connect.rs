@@ -8,11 +8,12 @@ use tokio::sync::watch;
 use tokio::time::{timeout_at, Instant};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 
-use super::close::{close, decode_status, read_failure, refuse, CloseStatus};
-use super::connect::error_frame;
+use super::close::{close, decode_status, read_failure, refuse};
 use super::context::SessionContext;
 use super::rate::{flood_message, FrameRate};
 use crate::connection::{Fill, FrameReader, Messages, Received};
+use crate::peer::error_frame;
+use crate::peer::CloseStatus;
 
 /// Reads until the first frame and returns it; `None` when the connection ended first (it
 /// was then answered and closed here). Errors are answered directly: there is no writer

@@ -2,8 +2,8 @@
 
 use std::ops::ControlFlow;
 
-use super::close::CloseStatus;
-use super::outbound::CloseCause;
+use crate::peer::CloseCause;
+use crate::peer::CloseStatus;
 
 /// Why a session ended, for the log and the disconnect event.
 pub(super) enum End {

@@ -12,22 +12,24 @@ use tokio::sync::watch;
 use tokio::time::{timeout, Instant};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 
-use super::attributes::SessionAttributes;
 use super::before_connect::await_connect;
-use super::close::{linger, read_failure, refuse, CloseStatus};
-use super::connect::{accept_connect, error_frame, Accepted};
+use super::close::{linger, read_failure, refuse};
+use super::connect::{accept_connect, Accepted};
 use super::context::SessionContext;
 use super::end::End;
-use super::handle::SessionHandle;
 use super::id::new_session_id;
-use super::outbound::{CloseCause, Outbound, OutboundHook};
-use super::queue::Receiver;
 use super::rate::{flood_message, FrameRate};
 use super::split::{split, ReadHalf, WriteHalf};
 use super::state::SessionState;
 use super::writer::run_writer;
+use crate::attributes::SessionAttributes;
 use crate::connection::{Fill, FrameReader, Messages, Received};
 use crate::event::SessionEvent;
+use crate::peer::error_frame;
+use crate::peer::CloseStatus;
+use crate::peer::Receiver;
+use crate::peer::SessionHandle;
+use crate::peer::{CloseCause, Outbound, OutboundHook};
 use crate::principal::SessionId;
 
 /// How long a CONNECT waits for the broker relay to open the session's broker connection.

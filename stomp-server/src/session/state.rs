@@ -6,13 +6,14 @@ use std::sync::Arc;
 
 use stomp_core::{names, Command, DecodeError, Frame};
 
-use super::close::{decode_status, CloseStatus};
+use super::close::decode_status;
 use super::command::error::CommandError;
 use super::command::held::Transactions;
-use super::connect::error_frame;
 use super::context::SessionContext;
 use super::end::End;
-use super::handle::SessionHandle;
+use crate::peer::error_frame;
+use crate::peer::CloseStatus;
+use crate::peer::SessionHandle;
 
 /// Per-session state the command units share.
 pub(super) struct SessionState<'a> {
