@@ -11,7 +11,6 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::error::{ClientError, CloseReason};
 use super::state::Shared;
-use super::subscription::Subscription;
 use super::writer::{encode_frame, encode_message};
 
 /// A connected STOMP session.
@@ -19,7 +18,7 @@ use super::writer::{encode_frame, encode_message};
 /// A cheap handle: clone it to send from several tasks at once. Two background tasks own
 /// the socket: a reader that routes incoming frames and a writer that batches outgoing
 /// frames and sends heart-beats. The connection stays open while any handle (or any
-/// [`Subscription`], which holds one) is alive; when the last one is dropped the WebSocket
+/// `Subscription`, which holds one) is alive; when the last one is dropped the WebSocket
 /// is closed without a `DISCONNECT`. Call [`disconnect`](StompSession::disconnect) to end
 /// it properly.
 #[derive(Debug, Clone)]
@@ -161,60 +160,9 @@ impl StompSession {
         }
     }
 
-    /// Subscribes to `destination` with `ack:auto` and a generated id (`sub-0`, `sub-1`...),
-    /// and waits for the server's `RECEIPT`, so the subscription is live when this returns.
-    ///
-    /// The server must answer a `SUBSCRIBE` that carries a `receipt` header; use
-    /// [`subscribe_with`](StompSession::subscribe_with) with `wait_receipt: false` for one
-    /// that does not.
-    pub async fn subscribe(&self, destination: &str) -> Result<Subscription, ClientError> {
-        let frame = Frame::new(Command::Subscribe)
-            .header(names::ID, &self.inner.shared.next_subscription_id())
-            .header(names::DESTINATION, destination)
-            .header(names::ACK, "auto");
-        self.subscribe_with(frame, true).await
-    }
-
-    /// Subscribes with a `SUBSCRIBE` frame of your own (`ack:client-individual`, selectors,
-    /// a chosen `id`...). An `id` is generated when absent. With `wait_receipt`, a `receipt`
-    /// header is added (unless present) and the `RECEIPT` awaited.
-    ///
-    /// Messages are routed to the returned [`Subscription`] from the moment the frame is
-    /// queued, so none is lost between the `RECEIPT` and the first `next()`.
-    pub async fn subscribe_with(
-        &self,
-        mut frame: Frame,
-        wait_receipt: bool,
-    ) -> Result<Subscription, ClientError> {
-        if frame.command != Command::Subscribe {
-            return Err(ClientError::InvalidFrame(format!(
-                "subscribe_with needs a SUBSCRIBE frame, not {}",
-                frame.command
-            )));
-        }
-        if frame.destination().is_none() {
-            return Err(ClientError::InvalidFrame(
-                "SUBSCRIBE needs a `destination` header".into(),
-            ));
-        }
-        let id = match frame.id() {
-            Some(id) => id.to_owned(),
-            None => {
-                let id = self.inner.shared.next_subscription_id();
-                frame.headers.append(names::ID, &id);
-                id
-            }
-        };
-        let (sender, receiver) = mpsc::channel(self.inner.subscription_capacity);
-        self.inner.shared.add_subscription(&id, sender)?;
-        // Built before sending: on failure its `Drop` removes the route again.
-        let subscription = Subscription::new(id, receiver, self.clone());
-        if wait_receipt {
-            self.send_with_receipt(frame).await?;
-        } else {
-            self.send_frame(frame).await?;
-        }
-        Ok(subscription)
+    /// How many messages a subscription buffers before the reader waits.
+    pub(super) fn subscription_capacity(&self) -> usize {
+        self.inner.subscription_capacity
     }
 
     /// Acknowledges `message` (a `MESSAGE` frame): `ACK` with `id` taken from its `ack`
@@ -306,7 +254,7 @@ impl StompSession {
     }
 
     /// The next `ERROR` frame the server sent (each is also delivered to every live
-    /// [`Subscription`] as [`ClientError::Error`]); `None` once the connection ended and
+    /// `Subscription` as [`ClientError::Error`]); `None` once the connection ended and
     /// every `ERROR` was taken.
     pub async fn next_error(&self) -> Option<Frame> {
         self.inner.shared.next_error().await

@@ -1,4 +1,5 @@
-//! [`Subscription`]: the `MESSAGE` frames of one subscription, in order.
+//! [`Subscription`]: the `MESSAGE` frames of one subscription, in order, and how a
+//! [`StompSession`] subscribes.
 
 use std::time::Duration;
 
@@ -87,5 +88,65 @@ impl Drop for Subscription {
         // removed, never a newer one that reuses the id.
         self.receiver.close();
         self.session.shared().remove_closed_subscription(&self.id);
+    }
+}
+
+/// Subscribing: here rather than beside the session's other methods, so that the session
+/// does not import its subscriptions (a subscription holds its session).
+impl StompSession {
+    /// Subscribes to `destination` with `ack:auto` and a generated id (`sub-0`, `sub-1`...),
+    /// and waits for the server's `RECEIPT`, so the subscription is live when this returns.
+    ///
+    /// The server must answer a `SUBSCRIBE` that carries a `receipt` header; use
+    /// [`subscribe_with`](StompSession::subscribe_with) with `wait_receipt: false` for one
+    /// that does not.
+    pub async fn subscribe(&self, destination: &str) -> Result<Subscription, ClientError> {
+        let frame = Frame::new(Command::Subscribe)
+            .header(names::ID, &self.shared().next_subscription_id())
+            .header(names::DESTINATION, destination)
+            .header(names::ACK, "auto");
+        self.subscribe_with(frame, true).await
+    }
+
+    /// Subscribes with a `SUBSCRIBE` frame of your own (`ack:client-individual`, selectors,
+    /// a chosen `id`...). An `id` is generated when absent. With `wait_receipt`, a `receipt`
+    /// header is added (unless present) and the `RECEIPT` awaited.
+    ///
+    /// Messages are routed to the returned [`Subscription`] from the moment the frame is
+    /// queued, so none is lost between the `RECEIPT` and the first `next()`.
+    pub async fn subscribe_with(
+        &self,
+        mut frame: Frame,
+        wait_receipt: bool,
+    ) -> Result<Subscription, ClientError> {
+        if frame.command != Command::Subscribe {
+            return Err(ClientError::InvalidFrame(format!(
+                "subscribe_with needs a SUBSCRIBE frame, not {}",
+                frame.command
+            )));
+        }
+        if frame.destination().is_none() {
+            return Err(ClientError::InvalidFrame(
+                "SUBSCRIBE needs a `destination` header".into(),
+            ));
+        }
+        let id = match frame.id() {
+            Some(id) => id.to_owned(),
+            None => {
+                let id = self.shared().next_subscription_id();
+                frame.headers.append(names::ID, &id);
+                id
+            }
+        };
+        let (sender, receiver) = mpsc::channel(self.subscription_capacity());
+        self.shared().add_subscription(&id, sender)?;
+        // Built before sending: on failure its `Drop` removes the route again.
+        let subscription = Subscription::new(id, receiver, self.clone());
+        if wait_receipt {
+            self.send_with_receipt(frame).await?;
+        } else {
+            self.send_frame(frame).await?;
+        }
+        Ok(subscription)
     }
 }
