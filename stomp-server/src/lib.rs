@@ -34,7 +34,11 @@
 //! Layout:
 //! - [`handler`](crate::Handlers): descriptors, registry, extractors ([`Payload`], [`State`],
 //!   [`Principal`], ...), return values and exception handling.
-//! - `session`: one task per connection, its bounded outbound queue and writer.
+//! - `session`: one task per connection, a lifecycle (handshake, `CONNECT`, serve,
+//!   teardown) with one unit per client command (`session/command/`); `peer`: a session's
+//!   outbound half as brokers and handlers see it (its handle and bounded queue).
+//! - `converter`: message conversion (the serde probe, content types) for replies and the
+//!   template.
 //! - [`broker`]: the [`SimpleBroker`] and the broker SPI ([`broker::Upstream`]) that joins
 //!   instances through a backplane; `user`: the [`UserRegistry`].
 //! - `routing`: the application, broker and user prefixes in both directions, user

@@ -14,7 +14,7 @@
 //! | `Result<T, E>`                       | `T`'s reply, or `E` to the exception handlers   |
 //!
 //! A plain `T: Serialize` that does not implement the trait still works: the generated code
-//! falls back to the serde probe (`body.rs`), which sends JSON (text and byte buffers as
+//! falls back to the serde probe (`crate::converter`), which sends JSON (text and byte buffers as
 //! above). A type that implements both is converted by its `IntoReply`.
 
 use bytes::Bytes;

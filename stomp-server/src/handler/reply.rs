@@ -2,7 +2,7 @@
 //! ([`ReplyMessage`]) and a return value with headers ([`Message<T>`]).
 //!
 //! Conversions live beside it: [`IntoReply`](super::IntoReply) (the open trait, in
-//! `into_reply.rs`), the serde probe for plain serializable values (`body.rs`) and the
+//! `into_reply.rs`), the serde probe for plain serializable values (`crate::converter`) and the
 //! compile-time choice between the two in the generated code (`return_kinds.rs`).
 
 use bytes::Bytes;
