@@ -274,9 +274,19 @@ where
     let shutting_down = shutdown.changed();
     tokio::pin!(shutting_down);
     loop {
-        let buffered = handle_buffered(state, reader, rate, &mut message_token, remote);
-        if let ControlFlow::Break(end) = buffered.await {
-            return end;
+        // Handle every complete frame already buffered.
+        loop {
+            let frame = match reader.next_buffered() {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(error) => return state.decode_failed(&error),
+            };
+            if !std::mem::take(&mut message_token) && !rate.take() {
+                return flooding(state, frame.receipt(), remote);
+            }
+            if let ControlFlow::Break(end) = state.handle(frame).await {
+                return end;
+            }
         }
         tokio::select! {
             // A close asked for by the server side wins over more input.
@@ -290,31 +300,6 @@ where
                 message_token = true;
             }
         }
-    }
-}
-
-/// Handles every complete frame already buffered.
-async fn handle_buffered<T>(
-    state: &mut SessionState<'_>,
-    reader: &mut Reader<T>,
-    rate: &mut FrameRate,
-    message_token: &mut bool,
-    remote: SocketAddr,
-) -> ControlFlow<End>
-where
-    T: Stream<Item = Result<WsMessage, WsError>> + Sink<WsMessage, Error = WsError>,
-    T: Send + Unpin + 'static,
-{
-    loop {
-        let frame = match reader.next_buffered() {
-            Ok(Some(frame)) => frame,
-            Ok(None) => return ControlFlow::Continue(()),
-            Err(error) => return ControlFlow::Break(state.decode_failed(&error)),
-        };
-        if !std::mem::take(message_token) && !rate.take() {
-            return ControlFlow::Break(flooding(state, frame.receipt(), remote));
-        }
-        state.handle(frame).await?;
     }
 }
 

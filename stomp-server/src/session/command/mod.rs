@@ -27,54 +27,53 @@ use unsubscribe::UnsubscribeRequest;
 use error::CommandError;
 
 impl SessionState<'_> {
-    /// Handles one client frame; [`ControlFlow::Break`] ends the session.
-    pub(in crate::session) async fn handle(&mut self, frame: Frame) -> Flow {
+    /// Handles one client frame, after the channel interceptors; [`ControlFlow::Break`]
+    /// ends the session. One function rather than a parse-and-execute helper awaited here:
+    /// every nested future would add its arguments to every idle session's task.
+    pub(in crate::session) async fn handle(&mut self, mut frame: Frame) -> Flow {
+        self.context.stats.frame_in(frame.command);
+        let intercepted = self.intercept(&mut frame);
+        // Taken after the interceptors, which may have changed the frame.
         let receipt = frame.receipt().map(str::to_owned);
-        match self.execute(frame).await {
+        let version = self.session.version;
+        let done = match (intercepted, frame.command) {
+            (Err(error), _) => Err(error),
+            (Ok(()), Command::Connect | Command::Stomp) => Err(CommandError::AlreadyConnected),
+            (Ok(()), Command::Send | Command::Ack | Command::Nack) if self.holds(&frame) => {
+                self.hold(frame)
+            }
+            (Ok(()), Command::Send) => match SendRequest::parse(frame) {
+                Ok(request) => request.execute(self, Body::Received).await,
+                Err(error) => Err(error),
+            },
+            (Ok(()), Command::Subscribe) => match SubscribeRequest::parse(&frame, version) {
+                Ok(request) => request.execute(self, frame).await,
+                Err(error) => Err(error),
+            },
+            (Ok(()), Command::Unsubscribe) => UnsubscribeRequest::parse(&frame, version)
+                .and_then(|request| request.execute(self, &frame)),
+            (Ok(()), Command::Ack | Command::Nack) => {
+                AckCommand::parse(&frame, version).and_then(|ack| ack.execute(self, &frame))
+            }
+            (Ok(()), Command::Begin | Command::Commit | Command::Abort) => {
+                match TransactionRequest::parse(&frame) {
+                    Ok(request) => request.execute(self, &frame).await,
+                    Err(error) => Err(error),
+                }
+            }
+            (Ok(()), Command::Disconnect) => Ok(disconnect::execute(self, &frame)),
+            (Ok(()), command) => Err(CommandError::ServerCommand(command)),
+        };
+        match done {
             Ok(flow) => flow,
             Err(error) => ControlFlow::Break(self.reject(&error, receipt.as_deref())),
         }
     }
 
-    /// Runs the client's interceptors, then the command.
-    async fn execute(&mut self, mut frame: Frame) -> Result<Flow, CommandError> {
-        self.context.stats.frame_in(frame.command);
-        self.intercept(&mut frame)?;
-        let version = self.session.version;
-        match frame.command {
-            Command::Connect | Command::Stomp => Err(CommandError::AlreadyConnected),
-            Command::Send | Command::Ack | Command::Nack
-                if frame.get(names::TRANSACTION).is_some()
-                    && !self.context.broker().forwards_transactions() =>
-            {
-                self.hold(frame)
-            }
-            Command::Send => {
-                SendRequest::parse(frame)?
-                    .execute(self, Body::Received)
-                    .await
-            }
-            Command::Subscribe => {
-                SubscribeRequest::parse(&frame, version)?
-                    .execute(self, frame)
-                    .await
-            }
-            Command::Unsubscribe => {
-                UnsubscribeRequest::parse(&frame, version)?.execute(self, &frame)
-            }
-            Command::Ack | Command::Nack => {
-                AckCommand::parse(&frame, version)?.execute(self, &frame)
-            }
-            Command::Begin | Command::Commit | Command::Abort => {
-                TransactionRequest::parse(&frame)?
-                    .execute(self, &frame)
-                    .await
-            }
-            Command::Disconnect => Ok(disconnect::execute(self, &frame)),
-            Command::Connected | Command::Message | Command::Receipt | Command::Error => {
-                Err(CommandError::ServerCommand(frame.command))
-            }
-        }
+    /// True when this `SEND`, `ACK` or `NACK` is held by a transaction of this session
+    /// (the relay's broker runs transactions itself).
+    fn holds(&self, frame: &Frame) -> bool {
+        frame.get(names::TRANSACTION).is_some() && !self.context.broker().forwards_transactions()
     }
 
     /// Hands the frame to every channel interceptor; the first refusal refuses it.
