@@ -126,8 +126,8 @@ pub(crate) async fn run_session<T>(
     // promised interval survives a busy client or network.
     let window = accepted.heartbeat.expect_every.map(|every| every * 2);
     reader.window_mut().set(window);
-    let mut state = SessionState::new(&context, &session);
-    let end = serve(&mut state, &mut reader, &mut rate, &mut shutdown, remote).await;
+    let mut state = SessionState::new(&context, &session, remote);
+    let end = serve(&mut state, &mut reader, &mut rate, &mut shutdown).await;
     teardown(&context, &session, writer, &end, remote).await;
     // Read on until the client's close, so that unread input cannot reset the connection
     // before the client has read the ERROR or RECEIPT that ended it.
@@ -257,7 +257,6 @@ async fn serve<T>(
     reader: &mut Reader<T>,
     rate: &mut FrameRate,
     shutdown: &mut watch::Receiver<bool>,
-    remote: SocketAddr,
 ) -> End
 where
     T: Stream<Item = Result<WsMessage, WsError>> + Sink<WsMessage, Error = WsError>,
@@ -282,7 +281,7 @@ where
                 Err(error) => return state.decode_failed(&error),
             };
             if !std::mem::take(&mut message_token) && !rate.take() {
-                return flooding(state, frame.receipt(), remote);
+                return flooding(state, frame.receipt());
             }
             if let ControlFlow::Break(end) = state.handle(frame).await {
                 return end;
@@ -294,7 +293,7 @@ where
             () = &mut close_requested => return End::Closed(session.outbound.close_cause()),
             _ = &mut shutting_down => return shut_down(state),
             fill = reader.fill() => {
-                if let ControlFlow::Break(end) = received(state, fill, rate, remote) {
+                if let ControlFlow::Break(end) = received(state, fill, rate) {
                     return end;
                 }
                 message_token = true;
@@ -308,7 +307,6 @@ fn received(
     state: &SessionState<'_>,
     fill: Fill<WsError>,
     rate: &mut FrameRate,
-    remote: SocketAddr,
 ) -> ControlFlow<End> {
     let Fill::Received(received, read_at) = fill else {
         state.context.stats.heartbeat_timeout();
@@ -318,7 +316,7 @@ fn received(
     };
     rate.refill(read_at.into_std());
     if !rate.take() {
-        return ControlFlow::Break(flooding(state, None, remote));
+        return ControlFlow::Break(flooding(state, None));
     }
     // Only STOMP bytes (frames, heart-beat EOLs) are heart-beats: pings and pongs keep a
     // WebSocket open, not a STOMP session (the reader knows).
@@ -345,8 +343,8 @@ fn read_failed(state: &SessionState<'_>, error: &WsError) -> End {
 }
 
 /// Ends a session that sends more frames than `max_frames_per_second`.
-fn flooding(state: &SessionState<'_>, receipt: Option<&str>, remote: SocketAddr) -> End {
-    tracing::warn!(session = %state.session.id, %remote, "closing a flooding session");
+fn flooding(state: &SessionState<'_>, receipt: Option<&str>) -> End {
+    tracing::warn!(session = %state.session.id, remote = %state.remote, "closing a flooding session");
     let message = flood_message(state.context.limits.max_frames_per_second);
     state.fail_with(message, receipt, CloseStatus::Policy)
 }

@@ -2,6 +2,7 @@
 //! where a refused command becomes an `ERROR` frame.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use stomp_core::{names, Command, DecodeError, Frame};
@@ -19,6 +20,8 @@ use crate::peer::SessionHandle;
 pub(super) struct SessionState<'a> {
     pub(super) context: &'a Arc<SessionContext>,
     pub(super) session: &'a Arc<SessionHandle>,
+    /// The client's address, for the log.
+    pub(super) remote: SocketAddr,
     /// Every subscription of the session by id: broker ones and those answered by
     /// `#[subscribe_mapping]` (not stored in the broker, so that their `UNSUBSCRIBE` is
     /// accepted). Counted against `max_subscriptions_per_session`.
@@ -37,10 +40,15 @@ pub(super) struct Subscribed {
 
 impl<'a> SessionState<'a> {
     /// The state of a session that was just connected.
-    pub(super) fn new(context: &'a Arc<SessionContext>, session: &'a Arc<SessionHandle>) -> Self {
+    pub(super) fn new(
+        context: &'a Arc<SessionContext>,
+        session: &'a Arc<SessionHandle>,
+        remote: SocketAddr,
+    ) -> Self {
         SessionState {
             context,
             session,
+            remote,
             subscriptions: HashMap::new(),
             transactions: Transactions::new(context.limits.max_transaction_bytes),
         }

@@ -32,37 +32,36 @@ impl SessionState<'_> {
     /// every nested future would add its arguments to every idle session's task.
     pub(in crate::session) async fn handle(&mut self, mut frame: Frame) -> Flow {
         self.context.stats.frame_in(frame.command);
-        let intercepted = self.intercept(&mut frame);
+        if let Err(error) = self.intercept(&mut frame) {
+            return ControlFlow::Break(self.reject(&error, frame.receipt()));
+        }
         // Taken after the interceptors, which may have changed the frame.
         let receipt = frame.receipt().map(str::to_owned);
         let version = self.session.version;
-        let done = match (intercepted, frame.command) {
-            (Err(error), _) => Err(error),
-            (Ok(()), Command::Connect | Command::Stomp) => Err(CommandError::AlreadyConnected),
-            (Ok(()), Command::Send | Command::Ack | Command::Nack) if self.holds(&frame) => {
-                self.hold(frame)
-            }
-            (Ok(()), Command::Send) => match SendRequest::parse(frame) {
+        let done = match frame.command {
+            Command::Connect | Command::Stomp => Err(CommandError::AlreadyConnected),
+            Command::Send | Command::Ack | Command::Nack if self.holds(&frame) => self.hold(frame),
+            Command::Send => match SendRequest::parse(frame) {
                 Ok(request) => request.execute(self, Body::Received).await,
                 Err(error) => Err(error),
             },
-            (Ok(()), Command::Subscribe) => match SubscribeRequest::parse(&frame, version) {
+            Command::Subscribe => match SubscribeRequest::parse(&frame, version) {
                 Ok(request) => request.execute(self, frame).await,
                 Err(error) => Err(error),
             },
-            (Ok(()), Command::Unsubscribe) => UnsubscribeRequest::parse(&frame, version)
+            Command::Unsubscribe => UnsubscribeRequest::parse(&frame, version)
                 .and_then(|request| request.execute(self, &frame)),
-            (Ok(()), Command::Ack | Command::Nack) => {
+            Command::Ack | Command::Nack => {
                 AckCommand::parse(&frame, version).and_then(|ack| ack.execute(self, &frame))
             }
-            (Ok(()), Command::Begin | Command::Commit | Command::Abort) => {
+            Command::Begin | Command::Commit | Command::Abort => {
                 match TransactionRequest::parse(&frame) {
                     Ok(request) => request.execute(self, &frame).await,
                     Err(error) => Err(error),
                 }
             }
-            (Ok(()), Command::Disconnect) => Ok(disconnect::execute(self, &frame)),
-            (Ok(()), command) => Err(CommandError::ServerCommand(command)),
+            Command::Disconnect => Ok(disconnect::execute(self, &frame)),
+            command => Err(CommandError::ServerCommand(command)),
         };
         match done {
             Ok(flow) => flow,
