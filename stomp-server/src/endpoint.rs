@@ -12,10 +12,10 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use tokio::sync::watch;
 
-use crate::app::App;
 use crate::session::run_session;
 use crate::sockjs::{self, SockJs};
 pub(crate) use crate::web::BoxError;
+use crate::web::EndpointContext;
 pub use crate::web::ResponseBody;
 use crate::web::{body, read_body, status, upgrade, Subprotocols};
 
@@ -46,7 +46,7 @@ pub(crate) struct HttpRoutes {
 /// Serves one HTTP request (from hyper directly, or through the tower `Service`).
 pub(crate) async fn serve_request<B>(
     request: Request<B>,
-    app: Arc<App>,
+    app: Arc<EndpointContext>,
     routes: Arc<HttpRoutes>,
     remote: SocketAddr,
     shutdown: watch::Receiver<bool>,
@@ -58,11 +58,11 @@ where
 {
     let path = request.uri().path().to_owned();
     if let Some(sockjs) = &routes.sockjs {
-        if let Some(route) = sockjs::route(&path, &app.config.endpoints) {
+        if let Some(route) = sockjs::route(&path, &app.endpoints) {
             return Ok(sockjs::serve(sockjs, route, request, app, remote, shutdown).await);
         }
     }
-    if app.config.endpoints.contains(&path) {
+    if app.endpoints.contains(&path) {
         let connection = (app, remote, shutdown);
         return Ok(upgrade(
             request,
@@ -78,7 +78,7 @@ where
             parts.extensions.insert(remote);
         }
         // Bodies are bounded like frames: a handler never sees more than `message_size`.
-        let limits = app.config.limits;
+        let limits = *app.limits();
         let body = match read_body(body, limits.message_size, limits.http_request_time).await {
             Ok(body) => body,
             Err(error) => {

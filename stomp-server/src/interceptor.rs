@@ -2,8 +2,8 @@
 
 use stomp_core::Frame;
 
+use crate::attributes::SessionAttributes;
 use crate::principal::{Principal, SessionId};
-use crate::session::SessionAttributes;
 
 /// What an interceptor may read and change about the session.
 #[derive(Debug)]

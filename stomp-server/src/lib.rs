@@ -1,10 +1,16 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
+#![warn(clippy::too_many_lines)]
 
 // The crate's front page (README.md) shows the public modules; the layout inside:
 // - `handler`: descriptors, registry, extractors (`Payload`, `State`, `Principal`, ...),
 //   return values and exception handling.
-// - `session`: one task per connection, its bounded outbound queue and writer.
+// - `session`: one task per connection, a lifecycle (handshake, `CONNECT`, serve,
+//   teardown) with one unit per client command (`session/command/`); `peer`: a session's
+//   outbound half as brokers and handlers see it (its handle and bounded queue);
+//   `attributes`: the session's attributes.
+// - `converter`: message conversion (the serde probe, content types) for replies and the
+//   template.
 // - `broker`: the `SimpleBroker` and the broker SPI (`broker::Upstream`) that joins
 //   instances through a backplane; `user`: the `UserRegistry`.
 // - `routing`: the application, broker and user prefixes in both directions, user
@@ -20,17 +26,19 @@
 // - `config_setters`: the `with_*` setters of the `#[non_exhaustive]` settings.
 
 mod accept;
-mod app;
+mod attributes;
 pub mod broker;
 pub mod client;
 pub mod config;
 mod config_setters;
 mod connection;
+mod converter;
 mod endpoint;
 pub mod event;
 pub mod handler;
 pub mod interceptor;
 pub mod log;
+mod peer;
 mod principal;
 pub mod relay;
 mod routing;

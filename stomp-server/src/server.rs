@@ -17,7 +17,6 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::accept::{AcceptBackoff, LogEvery, PendingConnections, PendingPlace, Refusal};
-use crate::app::{App, Config};
 use crate::broker::{Broker, LocalBroker, SimpleBroker, Upstream, UpstreamFactory};
 use crate::config::{default_heartbeat, BrokerConfig, ClientUserSends, Limits, UnhandledErrors};
 use crate::endpoint::{serve_request, HttpHandler, HttpRoutes, StaticResource};
@@ -29,10 +28,12 @@ use crate::handler::Handlers;
 use crate::interceptor::{ChannelInterceptor, OutboundInterceptor};
 use crate::relay::{BrokerRelay, RelayConfig};
 use crate::routing::{Prefixes, Routing};
+use crate::session::SessionContext;
 use crate::sockjs::{FlushedIo, Flushes, SockJs, SockJsOptions};
 use crate::stats::Stats;
 use crate::template::Template;
 use crate::user::UserRegistry;
+use crate::web::EndpointContext;
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -392,14 +393,10 @@ impl StompServerBuilder {
         let template = Template {
             routing: Arc::clone(&routing),
         };
-        let app = Arc::new(App {
-            config: Config {
-                endpoints: or_default(self.endpoints, &["/ws"]),
-                allowed_origins: self.allowed_origins,
-                heartbeat: self.heartbeat,
-                limits: self.limits,
-                server_name: format!("stomp-rs/{}", env!("CARGO_PKG_VERSION")),
-            },
+        let sessions = Arc::new(SessionContext {
+            limits: self.limits,
+            heartbeat: self.heartbeat,
+            server_name: format!("stomp-rs/{}", env!("CARGO_PKG_VERSION")),
             handlers: Arc::new(HandlerContext {
                 registry,
                 services: Arc::new(Services {
@@ -410,16 +407,20 @@ impl StompServerBuilder {
                     unhandled_errors: self.unhandled_errors,
                 }),
             }),
-            template,
             routing,
             interceptors: self.interceptors,
             outbound_interceptors: self.outbound_interceptors,
             events,
             stats,
-            sessions_running: Arc::default(),
         });
+        let endpoints = or_default(self.endpoints, &["/ws"]);
         Ok(Server {
-            app,
+            endpoints: Arc::new(EndpointContext::new(
+                endpoints,
+                self.allowed_origins,
+                sessions,
+            )),
+            template,
             routes: Arc::new(HttpRoutes {
                 resources: self.resources,
                 handlers: self.http_handlers,
@@ -486,7 +487,10 @@ fn build_broker(
 
 /// A validated server, ready to run on a listener.
 pub struct Server {
-    pub(crate) app: Arc<App>,
+    /// What the STOMP endpoints (and through them the sessions) are given.
+    pub(crate) endpoints: Arc<EndpointContext>,
+    /// The messaging template.
+    template: Template,
     pub(crate) routes: Arc<HttpRoutes>,
     stats_log_interval: Option<Duration>,
 }
@@ -494,12 +498,12 @@ pub struct Server {
 impl Server {
     /// The messaging template, to send from outside handlers.
     pub fn template(&self) -> Template {
-        self.app.template.clone()
+        self.template.clone()
     }
 
     /// The live counters.
     pub fn stats(&self) -> Arc<Stats> {
-        Arc::clone(&self.app.stats)
+        Arc::clone(&self.endpoints.sessions.stats)
     }
 
     /// Binds `addr` (`"127.0.0.1:0"` picks a free port).
@@ -518,7 +522,7 @@ impl Server {
     pub async fn run(self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
         let (stop_tx, stop_rx) = watch::channel(false);
         let stats_task = self.stats_log_interval.map(|every| {
-            let stats = Arc::clone(&self.app.stats);
+            let stats = Arc::clone(&self.endpoints.sessions.stats);
             tokio::spawn(async move {
                 let mut ticker = tokio::time::interval_at(
                     tokio::time::Instant::now() + every.min(Duration::from_secs(60)),
@@ -531,7 +535,7 @@ impl Server {
             })
         });
         tokio::pin!(shutdown);
-        let limits = &self.app.config.limits;
+        let limits = self.endpoints.limits();
         let pending = PendingConnections::new(
             limits.max_pending_connections,
             limits.max_pending_connections_per_address,
@@ -583,7 +587,7 @@ impl Server {
         }
         // Give sessions a moment to flush and close.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while self.app.stats.snapshot().sessions_current > 0
+        while self.endpoints.stats().snapshot().sessions_current > 0
             && tokio::time::Instant::now() < deadline
         {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -598,7 +602,7 @@ impl Server {
         place: PendingPlace,
     ) {
         tokio::spawn(serve_http(
-            Arc::clone(&self.app),
+            Arc::clone(&self.endpoints),
             Arc::clone(&self.routes),
             tcp,
             remote,
@@ -621,7 +625,7 @@ impl Server {
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
         serve_http(
-            Arc::clone(&self.app),
+            Arc::clone(&self.endpoints),
             Arc::clone(&self.routes),
             io,
             remote,
@@ -638,7 +642,7 @@ pub(crate) fn never_stop() -> watch::Receiver<bool> {
 }
 
 async fn serve_http<I>(
-    app: Arc<App>,
+    app: Arc<EndpointContext>,
     routes: Arc<HttpRoutes>,
     io: I,
     remote: SocketAddr,
@@ -651,7 +655,7 @@ async fn serve_http<I>(
     // kept-alive connection idle) is cut off after the time allowed to a request, or to the
     // first STOMP frame if that is shorter (hyper only enforces a header-read timeout when it
     // has a timer). Bodies are timed where they are read.
-    let limits = app.config.limits;
+    let limits = *app.limits();
     let header_read_timeout = limits.http_request_time.min(limits.time_to_first_frame);
     // The place is held until this function returns: the connection closed, or was
     // upgraded. SockJS sessions release it earlier, through the request.

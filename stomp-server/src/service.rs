@@ -10,9 +10,9 @@ use std::task::{Context, Poll};
 
 use http::{Request, Response};
 
-use crate::app::App;
 use crate::endpoint::{serve_request, BoxError, HttpRoutes, ResponseBody};
 use crate::server::{never_stop, Server};
+use crate::web::EndpointContext;
 
 /// The STOMP endpoints (and the static resources and HTTP handlers of the builder) as a
 /// `tower_service::Service<http::Request<B>>`.
@@ -29,7 +29,7 @@ use crate::server::{never_stop, Server};
 /// ```
 #[derive(Clone)]
 pub struct StompService {
-    app: Arc<App>,
+    endpoints: Arc<EndpointContext>,
     routes: Arc<HttpRoutes>,
 }
 
@@ -37,7 +37,7 @@ impl Server {
     /// Turns the server into a `tower` service (see [`StompService`]).
     pub fn into_service(self) -> StompService {
         StompService {
-            app: self.app,
+            endpoints: self.endpoints,
             routes: self.routes,
         }
     }
@@ -67,7 +67,7 @@ where
             .unwrap_or(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)));
         Box::pin(serve_request(
             request,
-            Arc::clone(&self.app),
+            Arc::clone(&self.endpoints),
             Arc::clone(&self.routes),
             remote,
             never_stop(),

@@ -7,7 +7,7 @@ use serde::Serialize;
 use stomp_core::names;
 
 use crate::broker::{BrokerError, PublishedMessage};
-use crate::handler::to_body;
+use crate::converter::to_body;
 use crate::routing::{with_content_type, RouteError, Routing};
 use crate::user::UserRegistry;
 
@@ -20,7 +20,7 @@ pub enum SendError {
     NoBroker(String),
     /// The payload could not be serialized.
     #[error(transparent)]
-    Serialize(#[from] crate::handler::SerializeError),
+    Serialize(#[from] crate::converter::SerializeError),
     /// The broker refused the message (a full point-to-point queue).
     #[error(transparent)]
     Broker(#[from] BrokerError),

@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, PoisonError, RwLock};
 
+use crate::peer::SessionHandle;
 use crate::principal::SessionId;
-use crate::session::SessionHandle;
 
 /// A connected user and their sessions, as reported by [`UserRegistry`].
 #[derive(Debug, Clone, PartialEq, Eq)]

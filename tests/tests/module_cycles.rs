@@ -5,9 +5,6 @@
 //! ```text
 //! cargo test -p tests --test module_cycles
 //! ```
-//!
-//! stomp-server still has cycles that the core redesign removes; its test is ignored until
-//! then (`cargo test -p tests --test module_cycles -- --ignored` shows them).
 
 use std::path::{Path, PathBuf};
 
@@ -49,7 +46,6 @@ fn stomp_macros_has_no_import_cycle() {
 }
 
 #[test]
-#[ignore = "stomp-server cycles are removed by the core redesign; un-ignore when zero"]
 fn stomp_server_has_no_import_cycle() {
     assert_no_cycles("stomp-server");
 }

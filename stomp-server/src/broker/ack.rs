@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use super::recipient::{encode, Recipient};
 use super::PublishedMessage;
-use crate::session::{error_frame, CloseCause, Paced, SessionHandle};
+use crate::peer::{error_frame, CloseCause, Paced, SessionHandle};
 use crate::stats::BrokerLoad;
 
 /// A message on its way to (or held for) one subscriber.

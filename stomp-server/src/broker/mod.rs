@@ -27,8 +27,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::peer::SessionHandle;
 use crate::principal::SessionId;
-use crate::session::SessionHandle;
 
 pub(crate) use simple::has_prefix;
 pub use simple::SimpleBroker;

@@ -28,8 +28,8 @@ use super::recipient::encode;
 use super::registry::Subscriber;
 use super::{BrokerError, PublishedMessage};
 use crate::config::BrokerConfig;
+use crate::peer::Paced;
 use crate::principal::SessionId;
-use crate::session::Paced;
 use crate::stats::BrokerLoad;
 
 /// Messages waiting in one queue, with their bytes.

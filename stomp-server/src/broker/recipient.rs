@@ -10,7 +10,7 @@ use stomp_core::{encode_parts, names, Command, Frame, Version};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::PublishedMessage;
-use crate::session::{to_ws_message, SessionHandle, Withdrawal};
+use crate::peer::{to_ws_message, SessionHandle, Withdrawal};
 
 /// The header that marks a message delivered again (after a `NACK` or a consumer leaving),
 /// as RabbitMQ names it.

@@ -9,9 +9,9 @@ use super::ack::{Delivery, Tracker};
 use super::in_flight::InFlight;
 use super::recipient::Recipient;
 use super::BrokerError;
-use crate::principal::SessionId;
 #[cfg(test)]
-use crate::session::SessionHandle;
+use crate::peer::SessionHandle;
+use crate::principal::SessionId;
 
 /// One active subscription: its [`Recipient`] (which it dereferences to) and what the
 /// broker keeps for it.

@@ -14,8 +14,8 @@ use super::{
     PublishedMessage, SubscribeRequest,
 };
 use crate::config::BrokerConfig;
+use crate::peer::{SessionHandle, Withdrawal};
 use crate::principal::SessionId;
-use crate::session::{SessionHandle, Withdrawal};
 use crate::stats::BrokerLoad;
 
 /// The header a dead letter carries: the destination it was first published to.

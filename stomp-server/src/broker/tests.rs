@@ -10,7 +10,7 @@ use super::{
     AckMode, AckRequest, AckTarget, Broker, PublishedMessage, SimpleBroker, SubscribeRequest,
 };
 use crate::config::BrokerConfig;
-use crate::session::{OutboundItem, Receiver, SessionHandle};
+use crate::peer::{OutboundItem, Receiver, SessionHandle};
 
 /// The send-buffer limit of the test sessions: a paced consumer gets half of it at once.
 const LIMIT: usize = 4_096;
@@ -201,7 +201,7 @@ fn a_full_client_ack_queue_leaves_room_for_the_sessions_broadcast_subscriptions(
     publish(&broker, "/topic/news", 1_000..1_002);
     assert_eq!(
         session.outbound.close_cause(),
-        crate::session::CloseCause::None,
+        crate::peer::CloseCause::None,
         "not a slow consumer"
     );
     let news = take(&mut rx);
@@ -242,8 +242,8 @@ fn sessions_that_never_acknowledge_cannot_add_up_past_the_brokers_bound() {
     assert_eq!(numbers(&take(&mut second_rx)), (0..6).collect::<Vec<_>>());
     publish(&broker, "/topic/t", 6..7);
     let (first_closed, second_closed) = (
-        first.outbound.close_cause() == crate::session::CloseCause::AckBacklog,
-        second.outbound.close_cause() == crate::session::CloseCause::AckBacklog,
+        first.outbound.close_cause() == crate::peer::CloseCause::AckBacklog,
+        second.outbound.close_cause() == crate::peer::CloseCause::AckBacklog,
     );
     // The first still fits (1,443 bytes), the second would pass 1,500.
     assert!(
@@ -262,8 +262,5 @@ fn sessions_that_never_acknowledge_cannot_add_up_past_the_brokers_bound() {
     assert_eq!(numbers(&one), [100]);
     acknowledge(&broker, &third, &one[0]);
     assert_eq!(numbers(&take(&mut third_rx)), [101]);
-    assert_eq!(
-        third.outbound.close_cause(),
-        crate::session::CloseCause::None
-    );
+    assert_eq!(third.outbound.close_cause(), crate::peer::CloseCause::None);
 }

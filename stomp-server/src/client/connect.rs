@@ -36,27 +36,7 @@ impl StompClient {
     }
 
     async fn connect_inner(&self, url: &str) -> Result<StompSession, ClientError> {
-        let uri: Uri = url
-            .parse()
-            .map_err(|error| ClientError::Config(format!("invalid URL `{url}`: {error}")))?;
-        match uri.scheme_str() {
-            Some("ws") => {}
-            Some("wss") => {
-                return Err(ClientError::Config(format!(
-                    "`{url}`: wss:// (TLS) is not supported by this client, use ws://"
-                )))
-            }
-            _ => {
-                return Err(ClientError::Config(format!(
-                    "`{url}`: the URL must start with ws://"
-                )))
-            }
-        }
-        let host = uri
-            .host()
-            .ok_or_else(|| ClientError::Config(format!("`{url}` has no host")))?
-            .to_owned();
-        let port = uri.port_u16().unwrap_or(80);
+        let (uri, host, port) = parse_url(url)?;
         let tcp = self.open_tcp(&host, port).await?;
         let request = self.handshake_request(uri)?;
         let (ws, _response) =
@@ -68,33 +48,8 @@ impl StompClient {
             .await?;
         let mut reader = FrameReader::new(Messages(stream), Decoder::new(self.limits), None);
         let first = read_first_frame(&mut reader).await?;
-        match first.command {
-            Command::Connected => {}
-            Command::Error => {
-                return Err(ClientError::Refused {
-                    message: first.get(names::MESSAGE).unwrap_or_default().to_owned(),
-                    body: String::from_utf8_lossy(&first.body).into_owned(),
-                })
-            }
-            other => {
-                return Err(ClientError::Protocol(format!(
-                    "expected CONNECTED, the server sent {other}"
-                )))
-            }
-        }
-        let version = match first.get(names::VERSION) {
-            None => Version::V1_0,
-            Some(text) => Version::parse(text).ok_or_else(|| {
-                ClientError::Protocol(format!("CONNECTED has an unknown version `{text}`"))
-            })?,
-        };
+        let (version, remote) = read_connected(&first)?;
         reader.decoder_mut().set_version(version);
-        let remote = match (version, first.get(names::HEART_BEAT)) {
-            (Version::V1_0, _) | (_, None) => HeartBeat::default(),
-            (_, Some(text)) => HeartBeat::parse(text).ok_or_else(|| {
-                ClientError::Protocol(format!("CONNECTED has a malformed heart-beat `{text}`"))
-            })?,
-        };
         let heartbeat = HeartBeat::negotiate(self.heartbeat, remote);
         tracing::debug!(
             %version,
@@ -252,4 +207,62 @@ async fn read_first_frame(reader: &mut ClientReader) -> Result<Frame, ClientErro
         // No heart-beat window before CONNECTED: the connect timeout bounds the wait.
         Next::Silent => Err(ClientError::Timeout("CONNECTED")),
     }
+}
+
+/// The URI, host and port of a `ws://` URL; other schemes are refused.
+fn parse_url(url: &str) -> Result<(Uri, String, u16), ClientError> {
+    let uri: Uri = url
+        .parse()
+        .map_err(|error| ClientError::Config(format!("invalid URL `{url}`: {error}")))?;
+    match uri.scheme_str() {
+        Some("ws") => {}
+        Some("wss") => {
+            return Err(ClientError::Config(format!(
+                "`{url}`: wss:// (TLS) is not supported by this client, use ws://"
+            )))
+        }
+        _ => {
+            return Err(ClientError::Config(format!(
+                "`{url}`: the URL must start with ws://"
+            )))
+        }
+    }
+    let host = uri
+        .host()
+        .ok_or_else(|| ClientError::Config(format!("`{url}` has no host")))?
+        .to_owned();
+    let port = uri.port_u16().unwrap_or(80);
+    Ok((uri, host, port))
+}
+
+/// The version and the server's heart-beats from the server's answer to `CONNECT`; an
+/// `ERROR` is the server's refusal.
+fn read_connected(first: &Frame) -> Result<(Version, HeartBeat), ClientError> {
+    match first.command {
+        Command::Connected => {}
+        Command::Error => {
+            return Err(ClientError::Refused {
+                message: first.get(names::MESSAGE).unwrap_or_default().to_owned(),
+                body: String::from_utf8_lossy(&first.body).into_owned(),
+            })
+        }
+        other => {
+            return Err(ClientError::Protocol(format!(
+                "expected CONNECTED, the server sent {other}"
+            )))
+        }
+    }
+    let version = match first.get(names::VERSION) {
+        None => Version::V1_0,
+        Some(text) => Version::parse(text).ok_or_else(|| {
+            ClientError::Protocol(format!("CONNECTED has an unknown version `{text}`"))
+        })?,
+    };
+    let remote = match (version, first.get(names::HEART_BEAT)) {
+        (Version::V1_0, _) | (_, None) => HeartBeat::default(),
+        (_, Some(text)) => HeartBeat::parse(text).ok_or_else(|| {
+            ClientError::Protocol(format!("CONNECTED has a malformed heart-beat `{text}`"))
+        })?,
+    };
+    Ok((version, remote))
 }

@@ -12,8 +12,8 @@ use super::reply::{Outcome, ReplyMessage};
 use super::services::Services;
 use crate::broker::PublishedMessage;
 use crate::config::UnhandledErrors;
+use crate::peer::SessionHandle;
 use crate::routing::{with_content_type, Reply, ReplyRoute, ReplySource};
-use crate::session::SessionHandle;
 
 /// Why a frame for an application destination could not be handled; the session answers
 /// with an `ERROR` frame carrying this text.

@@ -12,8 +12,8 @@ use stomp_core::{Frame, Headers};
 
 use super::error::HandlerError;
 use super::invocation::Invocation;
+use crate::attributes::SessionAttributes;
 use crate::principal::{Principal, SessionId};
-use crate::session::SessionAttributes;
 use crate::template::Template;
 
 /// A type that can be a handler argument.

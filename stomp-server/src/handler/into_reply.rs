@@ -14,15 +14,15 @@
 //! | `Result<T, E>`                       | `T`'s reply, or `E` to the exception handlers   |
 //!
 //! A plain `T: Serialize` that does not implement the trait still works: the generated code
-//! falls back to the serde probe (`body.rs`), which sends JSON (text and byte buffers as
+//! falls back to the serde probe (`crate::converter`), which sends JSON (text and byte buffers as
 //! above). A type that implements both is converted by its `IntoReply`.
 
 use bytes::Bytes;
 use serde::Serialize;
 
-use super::body::to_json;
 use super::error::HandlerError;
 use super::reply::{Message, Outcome, ReplyMessage, APPLICATION_JSON, OCTET_STREAM, TEXT_PLAIN};
+use crate::converter::to_json;
 
 /// A value a handler can return: it says what is sent, if anything.
 ///

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use stomp_core::Frame;
 
 use super::services::Services;
+use crate::peer::SessionHandle;
 use crate::principal::{Principal, SessionId};
-use crate::session::SessionHandle;
 use crate::template::Template;
 
 /// What a mapping handles.

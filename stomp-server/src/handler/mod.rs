@@ -8,7 +8,6 @@
 //! (`extract`, `payload`), the invocation a handler reads (`invocation`), dispatch and
 //! exception handling (`dispatch`, `error`).
 
-pub(crate) mod body;
 pub(crate) mod context;
 pub(crate) mod descriptor;
 pub(crate) mod dispatch;
@@ -26,7 +25,7 @@ pub(crate) mod services;
 // (this module: the registry, errors and return values) and `stomp_server::extract` (the
 // extractors, re-exported from `extract.rs`); the descriptors and thunks the macros
 // generate are re-exported from `stomp_server::__private` only.
-pub use body::{to_body, SerializeError};
+pub use crate::converter::{to_body, SerializeError};
 pub use error::{ExceptionType, HandlerError};
 pub use into_reply::{IntoReply, Json};
 pub(crate) use invocation::MappingKind;

@@ -2,7 +2,7 @@
 //! ([`ReplyMessage`]) and a return value with headers ([`Message<T>`]).
 //!
 //! Conversions live beside it: [`IntoReply`](super::IntoReply) (the open trait, in
-//! `into_reply.rs`), the serde probe for plain serializable values (`body.rs`) and the
+//! `into_reply.rs`), the serde probe for plain serializable values (`crate::converter`) and the
 //! compile-time choice between the two in the generated code (`return_kinds.rs`).
 
 use bytes::Bytes;
@@ -104,9 +104,4 @@ impl<T> Message<T> {
     }
 }
 
-/// The JSON content type.
-pub const APPLICATION_JSON: &str = "application/json";
-/// The text content type.
-pub const TEXT_PLAIN: &str = "text/plain;charset=UTF-8";
-/// The binary content type.
-pub const OCTET_STREAM: &str = "application/octet-stream";
+pub use crate::converter::{APPLICATION_JSON, OCTET_STREAM, TEXT_PLAIN};

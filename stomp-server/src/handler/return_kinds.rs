@@ -9,10 +9,10 @@
 use serde::Serialize;
 use std::marker::PhantomData;
 
-use super::body::to_body;
 use super::error::HandlerError;
 use super::into_reply::{with_headers, IntoReply};
 use super::reply::{Message, Outcome, ReplyMessage};
+use crate::converter::to_body;
 
 /// Marks a `Result` return value.
 pub struct ResultTag;

@@ -17,6 +17,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use stomp_core::{encode, names, Command, Decoder, Frame, FrameLimits, HeartBeat, Version};
 use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
@@ -129,32 +130,7 @@ pub(crate) async fn connect(
     backlog: Backlog,
     read_ahead: ReadAhead,
 ) -> Result<BrokerConnection, RelayError> {
-    let unreachable = |reason: String| RelayError::Unreachable {
-        address: options.address.clone(),
-        reason,
-    };
-    let stream = timeout(
-        options.connect_timeout,
-        TcpStream::connect(&options.address),
-    )
-    .await
-    .map_err(|_| unreachable("connect timed out".to_owned()))?
-    .map_err(|e| unreachable(e.to_string()))?;
-    let _ = stream.set_nodelay(true);
-    let (read, mut write) = stream.into_split();
-    let connect = Frame::new(Command::Connect)
-        .header(names::ACCEPT_VERSION, "1.2")
-        .header(names::HOST, &options.virtual_host)
-        .header(names::LOGIN, &options.login)
-        .header(names::PASSCODE, &options.passcode)
-        .header(names::HEART_BEAT, &options.heartbeat.to_string());
-    let mut out = BytesMut::new();
-    encode(&connect, Version::V1_2, &mut out);
-    write
-        .write_all(&out)
-        .await
-        .map_err(|e| unreachable(e.to_string()))?;
-
+    let (read, write) = send_connect(options).await?;
     let decoder = Decoder::new(FrameLimits {
         max_frame_size: 16 * 1024 * 1024,
         max_content_length: 16 * 1024 * 1024,
@@ -162,31 +138,7 @@ pub(crate) async fn connect(
     });
     let mut reader =
         FrameReader::with_capacity(ByteStream::new(read, READ_CHUNK), decoder, 8 * 1024, None);
-    let connected = match timeout(options.connect_timeout, reader.read_frame()).await {
-        Err(_) => {
-            return Err(unreachable(
-                "no CONNECTED within the connect timeout".to_owned(),
-            ))
-        }
-        Ok(Next::Frame(frame)) => frame,
-        Ok(Next::Malformed(e)) => return Err(RelayError::Lost(e.to_string())),
-        Ok(Next::Closed(_) | Next::Silent) => {
-            return Err(RelayError::Lost("closed during CONNECT".to_owned()))
-        }
-        Ok(Next::Failed(e)) => return Err(unreachable(e.to_string())),
-    };
-    match connected.command {
-        Command::Connected => {}
-        Command::Error => {
-            return Err(RelayError::Refused(
-                connected
-                    .get(names::MESSAGE)
-                    .unwrap_or("(no message)")
-                    .to_owned(),
-            ))
-        }
-        other => return Err(RelayError::Lost(format!("expected CONNECTED, got {other}"))),
-    }
+    let connected = await_connected(options, &mut reader).await?;
     let negotiated = HeartBeat::negotiate(
         options.heartbeat,
         connected
@@ -223,6 +175,73 @@ pub(crate) async fn connect(
         },
         frames,
     })
+}
+
+/// The broker cannot be reached at `options.address`, for `reason`.
+fn unreachable(options: &ConnectOptions, reason: String) -> RelayError {
+    RelayError::Unreachable {
+        address: options.address.clone(),
+        reason,
+    }
+}
+
+/// Opens the TCP connection and sends `CONNECT`.
+async fn send_connect(
+    options: &ConnectOptions,
+) -> Result<(OwnedReadHalf, OwnedWriteHalf), RelayError> {
+    let stream = timeout(
+        options.connect_timeout,
+        TcpStream::connect(&options.address),
+    )
+    .await
+    .map_err(|_| unreachable(options, "connect timed out".to_owned()))?
+    .map_err(|e| unreachable(options, e.to_string()))?;
+    let _ = stream.set_nodelay(true);
+    let (read, mut write) = stream.into_split();
+    let connect = Frame::new(Command::Connect)
+        .header(names::ACCEPT_VERSION, "1.2")
+        .header(names::HOST, &options.virtual_host)
+        .header(names::LOGIN, &options.login)
+        .header(names::PASSCODE, &options.passcode)
+        .header(names::HEART_BEAT, &options.heartbeat.to_string());
+    let mut out = BytesMut::new();
+    encode(&connect, Version::V1_2, &mut out);
+    write
+        .write_all(&out)
+        .await
+        .map_err(|e| unreachable(options, e.to_string()))?;
+    Ok((read, write))
+}
+
+/// Reads the broker's answer to `CONNECT`: `CONNECTED`, or why the connection failed.
+async fn await_connected(
+    options: &ConnectOptions,
+    reader: &mut BrokerReader,
+) -> Result<Frame, RelayError> {
+    let connected = match timeout(options.connect_timeout, reader.read_frame()).await {
+        Err(_) => {
+            return Err(unreachable(
+                options,
+                "no CONNECTED within the connect timeout".to_owned(),
+            ))
+        }
+        Ok(Next::Frame(frame)) => frame,
+        Ok(Next::Malformed(e)) => return Err(RelayError::Lost(e.to_string())),
+        Ok(Next::Closed(_) | Next::Silent) => {
+            return Err(RelayError::Lost("closed during CONNECT".to_owned()))
+        }
+        Ok(Next::Failed(e)) => return Err(unreachable(options, e.to_string())),
+    };
+    match connected.command {
+        Command::Connected => Ok(connected),
+        Command::Error => Err(RelayError::Refused(
+            connected
+                .get(names::MESSAGE)
+                .unwrap_or("(no message)")
+                .to_owned(),
+        )),
+        other => Err(RelayError::Lost(format!("expected CONNECTED, got {other}"))),
+    }
 }
 
 /// What the writer needs besides its socket and queue.

@@ -44,8 +44,8 @@ use crate::broker::{
     PublishedMessage, SubscribeRequest,
 };
 use crate::event::Events;
+use crate::peer::SessionHandle;
 use crate::principal::SessionId;
-use crate::session::SessionHandle;
 use crate::stats::Stats;
 
 /// The relay to an external STOMP broker.

@@ -12,7 +12,7 @@ use super::connection::{connect, frame_size, Backlog, BrokerSender, ConnectOptio
 use super::destination::from_broker;
 use super::inbound::ReadAhead;
 use crate::broker::BrokerError;
-use crate::session::{error_frame, CloseStatus, Paced, SessionHandle};
+use crate::peer::{error_frame, CloseStatus, Paced, SessionHandle};
 
 /// What the relay asks of a session's broker connection.
 pub(super) enum Request {

@@ -8,7 +8,7 @@ use super::user::{
 };
 use super::Routing;
 use crate::broker::UserSubscription;
-use crate::session::SessionHandle;
+use crate::peer::SessionHandle;
 
 /// Where a client's `SEND` goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use stomp_core::{names, Command, Frame};
 
 use super::Routing;
 use crate::broker::{next_message_seq, PublishedMessage};
-use crate::session::SessionHandle;
+use crate::peer::SessionHandle;
 
 /// Spring's default prefix of a `#[message_mapping]` reply without `#[send_to]`.
 const DEFAULT_SEND_TO_PREFIX: &str = "/topic";

@@ -8,11 +8,12 @@ use tokio::sync::watch;
 use tokio::time::{timeout_at, Instant};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 
-use super::close::{close, decode_status, read_failure, refuse, CloseStatus};
-use super::connect::error_frame;
+use super::close::{close, decode_status, read_failure, refuse};
+use super::context::SessionContext;
 use super::rate::{flood_message, FrameRate};
-use crate::app::App;
 use crate::connection::{Fill, FrameReader, Messages, Received};
+use crate::peer::error_frame;
+use crate::peer::CloseStatus;
 
 /// Reads until the first frame and returns it; `None` when the connection ended first (it
 /// was then answered and closed here). Errors are answered directly: there is no writer
@@ -20,7 +21,7 @@ use crate::connection::{Fill, FrameReader, Messages, Received};
 /// stray heart-beats cannot stretch it, and every WebSocket message takes a token from
 /// `rate`, so a flood of empty ones is stopped too.
 pub(super) async fn await_connect<S, R>(
-    app: &App,
+    context: &SessionContext,
     remote: SocketAddr,
     sink: &mut S,
     reader: &mut FrameReader<Messages<R>>,
@@ -31,19 +32,19 @@ where
     S: Sink<WsMessage, Error = WsError> + Unpin,
     R: Stream<Item = Result<WsMessage, WsError>> + Unpin + Send,
 {
-    let limits = app.config.limits;
+    let limits = context.limits;
     let deadline = Instant::now() + limits.time_to_first_frame;
     loop {
         match reader.next_buffered() {
             Ok(Some(frame)) => return Some(frame),
             Ok(None) => {}
             Err(error) => {
-                app.stats.decode_error();
+                context.stats.decode_error();
                 tracing::info!(%remote, error = %crate::log::Escaped(&error), "malformed frame before CONNECT");
                 let frame = error_frame(&error.to_string(), None);
                 let status = decode_status(&error);
                 let stream = reader.transport_mut().get_mut();
-                refuse(app, (sink, stream), &frame, Version::V1_2, status).await;
+                refuse(context, (sink, stream), &frame, Version::V1_2, status).await;
                 return None;
             }
         }
@@ -64,7 +65,7 @@ where
                 }
             }
             Ok(Fill::Received(Received::Failed(WsError::WriteBufferFull(_)), _)) => {
-                app.stats.slow_consumer();
+                context.stats.slow_consumer();
                 tracing::warn!(%remote, "closing a connection that does not read what it is sent (pongs) before CONNECT");
                 return None;
             }
@@ -82,7 +83,7 @@ where
             tracing::info!(%remote, reason = %crate::log::Escaped(&message), "refused before CONNECT");
             let frame = error_frame(&message, None);
             let stream = reader.transport_mut().get_mut();
-            refuse(app, (sink, stream), &frame, Version::V1_2, status).await;
+            refuse(context, (sink, stream), &frame, Version::V1_2, status).await;
             return None;
         }
     }

@@ -2,9 +2,10 @@
 
 use stomp_core::{names, Command, Frame, HeartBeat, NegotiatedHeartBeat, Version};
 
-use super::attributes::SessionAttributes;
-use crate::app::App;
+use super::context::SessionContext;
+use crate::attributes::SessionAttributes;
 use crate::interceptor::InterceptorContext;
+use crate::peer::error_frame;
 use crate::principal::{Principal, SessionId};
 
 /// A `CONNECT` that was accepted.
@@ -17,7 +18,7 @@ pub(crate) struct Accepted {
 
 /// Negotiates a `CONNECT`/`STOMP` frame; `Err` carries the `ERROR` frame to send.
 pub(crate) fn accept_connect(
-    app: &App,
+    context: &SessionContext,
     mut frame: Frame,
     session_id: &SessionId,
     attributes: &SessionAttributes,
@@ -43,26 +44,26 @@ pub(crate) fn accept_connect(
         })?,
     };
     let mut principal = None;
-    let mut context = InterceptorContext {
+    let mut interception = InterceptorContext {
         session_id,
         principal: &mut principal,
         attributes,
     };
-    for interceptor in &app.interceptors {
+    for interceptor in &context.interceptors {
         interceptor
-            .pre_send(&mut frame, &mut context)
+            .pre_send(&mut frame, &mut interception)
             .map_err(|rejection| error_frame(&rejection.message, frame.receipt()))?;
     }
     let server_heartbeat = if version == Version::V1_0 {
         HeartBeat::default()
     } else {
-        app.config.heartbeat
+        context.heartbeat
     };
     let heartbeat = HeartBeat::negotiate(server_heartbeat, client_heartbeat);
     let mut connected = Frame::new(Command::Connected)
         .header(names::VERSION, version.as_str())
         .header(names::HEART_BEAT, &server_heartbeat.to_string())
-        .header(names::SERVER, &app.config.server_name)
+        .header(names::SERVER, &context.server_name)
         .header(names::SESSION, session_id.as_str());
     if let Some(principal) = &principal {
         connected.headers.append(names::USER_NAME, principal.name());
@@ -73,21 +74,4 @@ pub(crate) fn accept_connect(
         principal,
         connected,
     })
-}
-
-/// An `ERROR` frame with `message` (and `receipt-id` when the failed frame asked for a
-/// receipt). The body repeats the message for clients that only show bodies.
-pub(crate) fn error_frame(message: &str, receipt: Option<&str>) -> Frame {
-    // Header values cannot hold a line break in 1.0; keep the header on one line.
-    let header: String = message
-        .chars()
-        .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
-        .collect();
-    let mut frame = Frame::new(Command::Error)
-        .header(names::MESSAGE, &header)
-        .header(names::CONTENT_TYPE, "text/plain;charset=UTF-8");
-    if let Some(receipt) = receipt {
-        frame.headers.append(names::RECEIPT_ID, receipt);
-    }
-    frame.with_body(message.to_owned())
 }

@@ -19,7 +19,7 @@ use futures_util::task::AtomicWaker;
 use futures_util::{Sink, Stream};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 
-use super::item::OutboundItem;
+use crate::peer::OutboundItem;
 
 /// Most messages handed to the transport under one taking of the lock.
 const RUN: usize = 32;
@@ -258,7 +258,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::Withdrawal;
+    use crate::peer::Withdrawal;
     use futures_util::{SinkExt, StreamExt};
     use std::sync::atomic::AtomicUsize;
     use std::task::Wake;

@@ -14,11 +14,11 @@ use futures_util::{Sink, SinkExt};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 
 use super::close::close;
-use super::item::OutboundItem;
-use super::outbound::{CloseCause, Outbound};
-use super::queue::Receiver;
 use super::split::{WriteHalf, Written};
 use crate::connection::{run_writer as write_all, Batch, Outgoing, WriterEnd};
+use crate::peer::OutboundItem;
+use crate::peer::Receiver;
+use crate::peer::{CloseCause, Outbound};
 
 /// Runs until a `Close` item arrives, a write fails or is too slow, or the session task
 /// aborts it.

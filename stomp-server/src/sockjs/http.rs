@@ -16,8 +16,8 @@ use super::session::SockSession;
 use super::websocket::pump;
 use super::xhr;
 use crate::accept::PendingPlace;
-use crate::app::App;
-use crate::session::run_session;
+use crate::session::{run_session, SessionContext};
+use crate::web::EndpointContext;
 use crate::web::{
     body, is_upgrade, origin_allowed, upgrade, BoxError, ResponseBody, Subprotocols, UpgradedSocket,
 };
@@ -27,11 +27,11 @@ use crate::web::{
 async fn sockjs_websocket(
     ws: UpgradedSocket,
     heartbeat: Duration,
-    (app, remote, shutdown): (Arc<App>, SocketAddr, watch::Receiver<bool>),
+    (sessions, remote, shutdown): (Arc<SessionContext>, SocketAddr, watch::Receiver<bool>),
 ) {
-    let (session, transport) = SockSession::new(app.config.limits.send_buffer_size);
-    let send_time = app.config.limits.send_time;
-    tokio::spawn(run_session(transport, app, remote, shutdown));
+    let (session, transport) = SockSession::new(sessions.limits.send_buffer_size);
+    let send_time = sessions.limits.send_time;
+    tokio::spawn(run_session(transport, sessions, remote, shutdown));
     pump(ws, session, heartbeat, send_time).await;
 }
 
@@ -42,7 +42,7 @@ pub(crate) async fn serve<B>(
     sockjs: &Arc<SockJs>,
     route: Route,
     request: Request<B>,
-    app: Arc<App>,
+    app: Arc<EndpointContext>,
     remote: SocketAddr,
     shutdown: watch::Receiver<bool>,
 ) -> Response<ResponseBody>
@@ -52,7 +52,7 @@ where
     B::Error: Into<BoxError>,
 {
     if !origin_allowed(&app, request.uri(), request.headers()) {
-        app.stats.rejected_handshake();
+        app.stats().rejected_handshake();
         return plain(StatusCode::FORBIDDEN, "origin not allowed");
     }
     let origin = request.headers().get(header::ORIGIN).cloned();

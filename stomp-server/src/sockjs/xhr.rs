@@ -20,8 +20,8 @@ use super::response::plain;
 use super::service::SockJs;
 use super::session::{Delivery, Receiving, SockSession};
 use crate::accept::PendingPlace;
-use crate::app::App;
 use crate::session::run_session;
+use crate::web::EndpointContext;
 use crate::web::{body, read_body, BoxError, ResponseBody};
 
 /// The `h` bytes that open an `xhr_streaming` response, so that browsers hand the body to
@@ -31,7 +31,7 @@ const PRELUDE_BYTES: usize = 2048;
 /// Who sent a receiving request, and the place its connection holds among plain ones.
 pub(crate) struct Client {
     /// The application.
-    pub(crate) app: Arc<App>,
+    pub(crate) app: Arc<EndpointContext>,
     /// The client's address.
     pub(crate) remote: SocketAddr,
     /// The server's shutdown signal.
@@ -47,7 +47,7 @@ pub(crate) struct Client {
 fn session_for(
     sockjs: &Arc<SockJs>,
     id: &str,
-    app: Arc<App>,
+    app: Arc<EndpointContext>,
     remote: SocketAddr,
     shutdown: watch::Receiver<bool>,
 ) -> Option<Arc<SockSession>> {
@@ -55,18 +55,18 @@ fn session_for(
         return Some(session);
     }
     let Some(slot) = app.admit() else {
-        app.stats.rejected_handshake();
+        app.stats().rejected_handshake();
         tracing::warn!(%remote, "SockJS session refused: session limit reached");
         return None;
     };
-    let (session, transport) = SockSession::new(app.config.limits.send_buffer_size);
+    let (session, transport) = SockSession::new(app.limits().send_buffer_size);
     if let Some(existing) = sockjs.register(id, &session) {
         return Some(existing);
     }
     tokio::spawn(async move {
         // Held until the session ends, whether or not it ever sends CONNECT.
         let _slot = slot;
-        run_session(transport, app, remote, shutdown).await;
+        run_session(transport, Arc::clone(&app.sessions), remote, shutdown).await;
     });
     // The disconnect delay: without a receiving request for that long, the session ends.
     let (sockjs, id, watched) = (Arc::clone(sockjs), id.to_owned(), Arc::clone(&session));
@@ -142,7 +142,7 @@ pub(crate) async fn stream(
     id: &str,
     client: Client,
 ) -> Response<ResponseBody> {
-    let send_time = client.app.config.limits.send_time;
+    let send_time = client.app.limits().send_time;
     let Some(session) = session_for(sockjs, id, client.app, client.remote, client.shutdown) else {
         return plain(StatusCode::SERVICE_UNAVAILABLE, "too many sessions");
     };
@@ -225,7 +225,7 @@ fn javascript_stream(
 pub(crate) async fn send<B>(
     sockjs: &Arc<SockJs>,
     id: &str,
-    app: &App,
+    app: &EndpointContext,
     request: B,
 ) -> Response<ResponseBody>
 where
@@ -237,7 +237,7 @@ where
         return plain(StatusCode::NOT_FOUND, "unknown session");
     };
     // A JSON-encoded frame is at most six bytes per byte of the frame.
-    let limits = app.config.limits;
+    let limits = *app.limits();
     let max = limits.message_size * 6 + 1024;
     let body = match read_body(request, max, limits.http_request_time).await {
         Ok(body) => body,

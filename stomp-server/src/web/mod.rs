@@ -10,10 +10,12 @@ use http::{header, HeaderValue, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 
+mod context;
 mod handshake;
 mod origin;
 mod upgrade;
 
+pub(crate) use context::EndpointContext;
 pub(crate) use origin::origin_allowed;
 pub(crate) use upgrade::{is_upgrade, upgrade, Subprotocols, UpgradedSocket};
 

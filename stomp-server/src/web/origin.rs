@@ -2,21 +2,24 @@
 
 use http::header;
 
+use super::context::EndpointContext;
 use super::handshake;
-use crate::app::App;
 
 /// Same-origin by default (scheme, host and port, see [`handshake::same_origin`]);
 /// otherwise the configured patterns (`*` wildcards, `"*"` for any). A request without
 /// `Origin` (a non-browser client) is allowed, as in Spring.
-pub(crate) fn origin_allowed(app: &App, uri: &http::Uri, headers: &http::HeaderMap) -> bool {
+pub(crate) fn origin_allowed(
+    app: &EndpointContext,
+    uri: &http::Uri,
+    headers: &http::HeaderMap,
+) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true;
     };
-    if app.config.allowed_origins.is_empty() {
+    if app.allowed_origins.is_empty() {
         return handshake::same_origin(origin, uri, headers);
     }
-    app.config
-        .allowed_origins
+    app.allowed_origins
         .iter()
         .any(|pattern| wildcard_match(pattern, origin))
 }

@@ -14,10 +14,10 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
 
+use super::context::EndpointContext;
 use super::origin::origin_allowed;
 use super::{body, handshake, status, ResponseBody};
-use crate::app::App;
-use crate::session::{MeteredIo, MeteredWebSocket, WireMeter};
+use crate::session::{MeteredIo, MeteredWebSocket, SessionContext, WireMeter};
 
 /// How many bytes tungstenite gathers before writing to the socket. The session writer
 /// flushes after every batch anyway, so this only caps how much one `sendto` carries: 8 KiB
@@ -48,30 +48,32 @@ pub(crate) fn is_upgrade(headers: &http::HeaderMap) -> bool {
 /// Answers a WebSocket handshake and runs `run` on the upgraded connection.
 pub(crate) fn upgrade<B, R, F>(
     mut request: Request<B>,
-    (app, remote, shutdown): (Arc<App>, SocketAddr, watch::Receiver<bool>),
+    (app, remote, shutdown): (Arc<EndpointContext>, SocketAddr, watch::Receiver<bool>),
     subprotocols: Subprotocols,
     run: R,
 ) -> Response<ResponseBody>
 where
-    R: FnOnce(UpgradedSocket, Arc<App>, SocketAddr, watch::Receiver<bool>) -> F + Send + 'static,
+    R: FnOnce(UpgradedSocket, Arc<SessionContext>, SocketAddr, watch::Receiver<bool>) -> F
+        + Send
+        + 'static,
     F: Future<Output = ()> + Send,
 {
     let headers = request.headers();
     let key = match handshake::check(request.method(), headers) {
         Ok(key) => key,
         Err(refusal) => {
-            app.stats.rejected_handshake();
+            app.stats().rejected_handshake();
             tracing::info!(%remote, ?refusal, "WebSocket handshake refused");
             return refused(refusal);
         }
     };
     if !origin_allowed(&app, request.uri(), headers) {
-        app.stats.rejected_handshake();
+        app.stats().rejected_handshake();
         tracing::info!(%remote, origin = ?headers.get(header::ORIGIN), "WebSocket handshake refused: origin not allowed");
         return status(StatusCode::FORBIDDEN, "origin not allowed");
     }
     let Some(slot) = app.admit() else {
-        app.stats.rejected_handshake();
+        app.stats().rejected_handshake();
         tracing::warn!(%remote, "WebSocket handshake refused: session limit reached");
         return status(StatusCode::SERVICE_UNAVAILABLE, "too many sessions");
     };
@@ -80,7 +82,7 @@ where
         Subprotocols::Stomp => choose_subprotocol(headers),
         Subprotocols::None => None,
     };
-    let limits = app.config.limits;
+    let limits = *app.limits();
     let mut config = WebSocketConfig::default();
     config.read_buffer_size = limits.read_buffer_size;
     // The session writer feeds every queued frame and then flushes once; tungstenite only
@@ -106,7 +108,7 @@ where
                 let io = MeteredIo::new(TokioIo::new(upgraded), Arc::clone(&meter));
                 let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
                 let ws = MeteredWebSocket::new(ws, meter);
-                run(ws, app, remote, shutdown).await;
+                run(ws, Arc::clone(&app.sessions), remote, shutdown).await;
             }
             Err(error) => tracing::debug!(%remote, %error, "WebSocket upgrade failed"),
         }

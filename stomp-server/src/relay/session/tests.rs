@@ -7,9 +7,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::*;
+use crate::peer::{CloseCause, OutboundItem};
 use crate::relay::connection::READ_CHUNK;
 use crate::relay::inbound::READ_AHEAD;
-use crate::session::{CloseCause, OutboundItem};
 
 /// Messages the fake broker sends, of this many bytes of body each.
 const MESSAGES: usize = 64;
@@ -151,7 +151,7 @@ fn subscribe(relay: &SessionRelay, id: &str) -> oneshot::Receiver<Result<(), Bro
 /// closed), returning them as numbers, and whether an `ERROR` came.
 async fn drain(
     session: &SessionHandle,
-    rx: &mut crate::session::Receiver,
+    rx: &mut crate::peer::Receiver,
     count: usize,
 ) -> (Vec<usize>, bool) {
     let (mut bodies, mut error) = (Vec::new(), false);

@@ -1,9 +1,11 @@
-//! The serde probe: a serializable value becomes text, bytes, nothing or JSON.
+//! Message conversion (Spring's `MessageConverter`): the serde probe, by which a
+//! serializable value becomes text, bytes, nothing or JSON, and the content types it sets.
+//! Handlers and the template both convert through it.
 //!
 //! Text and bytes are told apart from other serializable values at run time, by serializing
 //! into a probe that only accepts a top-level string, byte buffer, unit or option; anything
 //! else falls through to JSON. It converts what [`Template::convert_and_send`] is given and
-//! the return values that do not implement [`IntoReply`](super::IntoReply).
+//! the return values that do not implement [`IntoReply`](crate::handler::IntoReply).
 //!
 //! [`Template::convert_and_send`]: crate::Template::convert_and_send
 
@@ -11,7 +13,12 @@ use bytes::{BufMut, Bytes, BytesMut};
 use serde::ser::{self, Impossible, Serialize, Serializer};
 use std::fmt;
 
-use super::reply::{APPLICATION_JSON, OCTET_STREAM, TEXT_PLAIN};
+/// The JSON content type.
+pub const APPLICATION_JSON: &str = "application/json";
+/// The text content type.
+pub const TEXT_PLAIN: &str = "text/plain;charset=UTF-8";
+/// The binary content type.
+pub const OCTET_STREAM: &str = "application/octet-stream";
 
 /// A return value could not be serialized.
 #[derive(Debug, Clone, thiserror::Error)]

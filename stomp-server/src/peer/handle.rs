@@ -4,8 +4,8 @@ use std::sync::atomic::AtomicUsize;
 
 use stomp_core::Version;
 
-use super::attributes::SessionAttributes;
 use super::outbound::Outbound;
+use crate::attributes::SessionAttributes;
 use crate::principal::{Principal, SessionId};
 
 /// A connected STOMP session as seen from outside its task.

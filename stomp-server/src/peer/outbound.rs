@@ -20,9 +20,9 @@ use stomp_core::{Frame, Version};
 
 use futures_util::task::AtomicWaker;
 
-use super::close::CloseStatus;
 use super::item::{encode_frame, to_ws_message, OutboundItem, Withdrawal};
 use super::queue::{queue, Paced, Pushed, Receiver, Sender};
+use super::status::CloseStatus;
 use crate::interceptor::{OutboundContext, OutboundInterceptor};
 use crate::principal::{Principal, SessionId};
 use tokio_tungstenite::tungstenite::Message as WsMessage;

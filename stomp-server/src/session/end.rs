@@ -1,0 +1,64 @@
+//! [`End`]: why a session ended, and what follows from it (the close status, the log).
+
+use std::ops::ControlFlow;
+
+use crate::peer::CloseCause;
+use crate::peer::CloseStatus;
+
+/// Why a session ended, for the log and the disconnect event.
+pub(super) enum End {
+    /// The client sent `DISCONNECT` or closed the socket.
+    Client(&'static str),
+    /// The server sent an `ERROR` frame with this message, and closes with this status.
+    Error(String, CloseStatus),
+    /// The server closed it for this cause.
+    Closed(CloseCause),
+    /// The client went silent past the heart-beat window.
+    HeartBeat,
+}
+
+impl End {
+    /// Why, in words, for the log and the disconnect event.
+    pub(super) fn reason(&self) -> String {
+        match self {
+            End::Client(why) => (*why).to_owned(),
+            End::Error(message, _) => format!("ERROR sent: {message}"),
+            End::Closed(CloseCause::SendBufferLimit) => {
+                "send buffer limit exceeded (slow consumer)".to_owned()
+            }
+            End::Closed(CloseCause::SendTimeLimit) => {
+                "send time limit exceeded (slow consumer)".to_owned()
+            }
+            End::Closed(CloseCause::Shutdown) => "server shutting down".to_owned(),
+            End::Closed(CloseCause::AckBacklog) => {
+                "too many messages waiting for acknowledgement (slow consumer)".to_owned()
+            }
+            End::Closed(_) => "connection lost".to_owned(),
+            End::HeartBeat => "no heart-beat from client".to_owned(),
+        }
+    }
+
+    /// The status of the close frame the client gets.
+    pub(super) fn close_status(&self) -> CloseStatus {
+        match self {
+            End::Client(_) => CloseStatus::Normal,
+            End::Error(_, status) => *status,
+            End::HeartBeat => CloseStatus::Protocol,
+            End::Closed(CloseCause::Shutdown) => CloseStatus::GoingAway,
+            End::Closed(_) => CloseStatus::Policy,
+        }
+    }
+
+    /// True when the client is owed a last read until its close: it was told why (an
+    /// `ERROR` or `RECEIPT`) and unread input must not reset the connection before it reads
+    /// that.
+    pub(super) fn lingers(&self) -> bool {
+        matches!(
+            self,
+            End::Error(..) | End::HeartBeat | End::Client(_) | End::Closed(CloseCause::Shutdown)
+        )
+    }
+}
+
+/// What handling a client frame leaves: the session goes on, or ends for this reason.
+pub(super) type Flow = ControlFlow<End>;
