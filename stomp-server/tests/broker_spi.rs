@@ -9,7 +9,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use common::{next_body, no_handlers, TestServer};
-use stomp_server::broker::{LocalBroker, PublishedMessage, Upstream};
+use stomp_server::broker::{BrokerError, LocalBroker, PublishedMessage, Upstream};
 use stomp_server::client::{StompSession, Subscription};
 use stomp_server::{Command, Frame, StompServerBuilder};
 use tokio::sync::broadcast;
@@ -71,9 +71,12 @@ async fn receive(
         if from == name {
             continue;
         }
-        let reached = local
-            .deliver((*message).clone())
-            .expect("a broker destination");
+        let reached = match local.deliver((*message).clone()) {
+            Ok(reached) => reached,
+            // The server stopped: nothing to deliver to any more.
+            Err(BrokerError::Unavailable(_)) => return,
+            Err(other) => panic!("a broker destination: {other}"),
+        };
         let body = String::from_utf8_lossy(message.body()).into_owned();
         let entry = (message.destination().to_owned(), body, reached);
         seen.lock().unwrap().delivered.push(entry);
@@ -164,4 +167,71 @@ async fn a_backplane_joins_two_servers_through_their_local_fan_out() {
     // B had no subscriber; A published nothing, so B delivered nothing.
     assert!(seen_b.lock().unwrap().interest.is_empty());
     assert!(seen_b.lock().unwrap().delivered.is_empty());
+}
+
+/// An upstream that, when this instance first subscribes to `/topic/spi.retained`, waits
+/// until the test lets it go on and then replays a retained message through its
+/// [`LocalBroker`], as a backplane with retained messages would.
+struct Replaying {
+    local: LocalBroker,
+    entered: tokio::sync::mpsc::UnboundedSender<()>,
+    proceed: Mutex<std::sync::mpsc::Receiver<()>>,
+}
+
+impl Upstream for Replaying {
+    fn publish(&self, _message: &Arc<PublishedMessage>) {}
+
+    fn subscribe(&self, destination: &str) {
+        if destination != "/topic/spi.retained" {
+            return;
+        }
+        let _ = self.entered.send(());
+        let go = self.proceed.lock().unwrap().recv_timeout(WAIT_FOR_TEST);
+        go.expect("the test lets the upstream go on");
+        let retained = PublishedMessage::new(
+            destination.to_owned(),
+            Vec::new(),
+            stomp_server::Bytes::from_static(b"retained"),
+        );
+        self.local.deliver(retained).expect("a broker destination");
+    }
+}
+
+/// How long the upstream waits for the test (a safety net, never reached when it works).
+const WAIT_FOR_TEST: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// An upstream call that delivers through its `LocalBroker` while another session's
+/// subscription changes the registry must not deadlock the broker: the other change used
+/// to wait for the upstream's turn while still holding the registry's write lock, which
+/// the delivery needs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_upstream_that_delivers_from_its_callback_does_not_block_other_subscriptions() {
+    let (entered_tx, mut entered) = tokio::sync::mpsc::unbounded_channel();
+    let (proceed, proceed_rx) = std::sync::mpsc::channel();
+    let proceed_rx = Mutex::new(Some(proceed_rx));
+    let server = TestServer::start(no_handlers().broker_upstream(move |local: LocalBroker| {
+        let proceed = proceed_rx.lock().unwrap().take().expect("built once");
+        Arc::new(Replaying {
+            local,
+            entered: entered_tx,
+            proceed: Mutex::new(proceed),
+        })
+    }))
+    .await;
+    let (first, second) = (
+        server.connect_anonymous().await,
+        server.connect_anonymous().await,
+    );
+    let first_frame = Frame::new(Command::Subscribe)
+        .header("id", "r")
+        .header("destination", "/topic/spi.retained");
+    let mut retained = first.subscribe_with(first_frame, false).await.unwrap();
+    entered.recv().await.expect("the upstream is told");
+    // While the upstream is busy with the first destination, another session subscribes
+    // to a second one: its registry change has to be told to the upstream too.
+    let mut other = subscribe(&second, "o", "/topic/spi.other").await;
+    proceed.send(()).expect("the upstream waits");
+    assert_eq!(next_body(&mut retained).await.1, "retained");
+    send(&first, "/topic/spi.other", "after").await;
+    assert_eq!(next_body(&mut other).await.1, "after");
 }

@@ -1,6 +1,7 @@
 //! [`SimpleBroker`]: the in-memory broker (Spring's `enableSimpleBroker`), with
 //! acknowledgements and opt-in point-to-point queues that Spring's lacks.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use super::ack::{parse_ack_id, Backlog, ByteBounds, Delivery, Load, Tracker};
@@ -49,13 +50,55 @@ pub struct SimpleBroker {
     upstream: Option<UpstreamLink>,
 }
 
-/// The broker's upstream, and the lock that keeps its subscribe and unsubscribe calls in the
-/// order the registry changed.
+/// The broker's upstream, the interest changes it has not been told yet (in the order the
+/// registry made them) and the lock held by whichever thread is telling it.
 struct UpstreamLink {
     upstream: Arc<dyn Upstream>,
-    // A std Mutex, taken while the registry's write lock is still held and kept while the
-    // upstream is told (with the registry lock released): the calls follow the changes.
-    order: Mutex<()>,
+    /// Filled while the registry's write lock is held, so its order is the registry's.
+    pending: Mutex<VecDeque<Interest>>,
+    /// Held while the upstream is told, never together with the registry lock: a thread
+    /// that finds it taken leaves its changes to the holder, which drains until `pending`
+    /// is empty (so an upstream that publishes or delivers from its callbacks cannot
+    /// deadlock the broker, and a nested change on the same thread is told after the one
+    /// being told).
+    telling: Mutex<()>,
+}
+
+impl UpstreamLink {
+    /// Tells the upstream every pending change, in order, unless another thread is at it.
+    fn tell(&self) {
+        loop {
+            let Ok(telling) = self.telling.try_lock() else {
+                return;
+            };
+            while let Some(change) = self.next_pending() {
+                match change {
+                    Interest::Gained(destination) => self.upstream.subscribe(&destination),
+                    Interest::Lost(destination) => self.upstream.unsubscribe(&destination),
+                }
+            }
+            drop(telling);
+            // A change queued after the last look but before the unlock found the lock
+            // taken and left: look again now that it is free.
+            if self.pending_is_empty() {
+                return;
+            }
+        }
+    }
+
+    fn next_pending(&self) -> Option<Interest> {
+        self.pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop_front()
+    }
+
+    fn pending_is_empty(&self) -> bool {
+        self.pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty()
+    }
 }
 
 impl std::fmt::Debug for UpstreamLink {
@@ -106,7 +149,8 @@ impl SimpleBroker {
             broker.registry = RwLock::new(SubscriptionRegistry::tracking_interest());
             broker.upstream = Some(UpstreamLink {
                 upstream,
-                order: Mutex::new(()),
+                pending: Mutex::default(),
+                telling: Mutex::new(()),
             });
             broker
         })
@@ -135,15 +179,12 @@ impl SimpleBroker {
         if interest.is_empty() {
             return result;
         }
-        let order = link.order.lock().unwrap_or_else(PoisonError::into_inner);
+        link.pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(interest);
         drop(registry);
-        for change in interest {
-            match change {
-                Interest::Gained(destination) => link.upstream.subscribe(&destination),
-                Interest::Lost(destination) => link.upstream.unsubscribe(&destination),
-            }
-        }
-        drop(order);
+        link.tell();
         result
     }
 

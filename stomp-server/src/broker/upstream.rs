@@ -23,8 +23,10 @@ use super::{BrokerError, PublishedMessage, SimpleBroker};
 
 /// The upstream part of a broker: what connects this instance to the others.
 ///
-/// Its methods run on the publishing or subscribing task, with no lock of the broker held:
-/// keep them short (hand the work to a channel or a task), and do not block.
+/// Its methods run on the publishing or subscribing task, with no lock of the broker held
+/// (they may publish, or deliver through their [`LocalBroker`]): keep them short (hand the
+/// work to a channel or a task), and do not block. `subscribe` and `unsubscribe` calls come
+/// one at a time, in the order the subscriptions changed.
 pub trait Upstream: Send + Sync + 'static {
     /// Sends a message published on this instance to the other instances. It was already
     /// delivered to this instance's own subscribers.
@@ -44,7 +46,8 @@ pub trait Upstream: Send + Sync + 'static {
 
 /// A handle to this instance's local part, given to an [`Upstream`] when it is built, for
 /// delivering what comes from other instances. Cloning is a reference count; it does not
-/// keep the broker alive (delivering after the server is gone does nothing).
+/// keep the broker alive: delivering before the broker is built (from inside the factory)
+/// or after the server is gone is refused with [`BrokerError::Unavailable`].
 #[derive(Clone, Debug)]
 pub struct LocalBroker {
     pub(super) broker: Weak<SimpleBroker>,
@@ -52,11 +55,14 @@ pub struct LocalBroker {
 
 impl LocalBroker {
     /// Fans `message` out to this instance's matching subscriptions (not to the upstream);
-    /// returns how many received it. A destination no broker prefix covers is refused.
+    /// returns how many received it. A destination no broker prefix covers is refused, and
+    /// so is any message while the broker is not running.
     pub fn deliver(&self, message: PublishedMessage) -> Result<usize, BrokerError> {
         match self.broker.upgrade() {
             Some(broker) => broker.deliver_local(message),
-            None => Ok(0),
+            None => Err(BrokerError::Unavailable(
+                "the local broker is not running (not built yet, or stopped)".to_owned(),
+            )),
         }
     }
 }
