@@ -104,8 +104,10 @@ impl<'a> OutboundContext<'a> {
 /// `StompServer::builder().outbound_interceptor(..)`, run in registration order.
 ///
 /// Without one, a message published to many subscribers is encoded once per distinct
-/// subscription id and shared; with one, each delivery is decoded, intercepted and encoded
-/// again for its session, so keep them for what needs them. Heart-beats are not frames and
+/// subscription id and shared; with one, each delivery to a session is built as a `Frame`,
+/// intercepted once and encoded for that session alone, so keep them for what needs them.
+/// The frame has every header the client will see except `content-length`, which the
+/// encoder adds. Heart-beats are not frames and
 /// are not seen; an `ERROR` answering a frame that arrived before `CONNECT` is written
 /// directly and not seen either.
 pub trait OutboundInterceptor: Send + Sync + 'static {

@@ -372,7 +372,8 @@ impl StompServerBuilder {
             }
         };
         // Built in order: stats and events, the broker (given both), the routing the
-        // template and handlers publish through, the handlers, the app.
+        // template and handlers publish through, the handlers, the session and endpoint
+        // contexts.
         let stats = Arc::new(Stats::default());
         let broker_prefixes = or_default(self.broker_prefixes, &["/topic", "/queue"]);
         let (separator, broker_config, relay) = (self.separator, self.broker_config, self.relay);

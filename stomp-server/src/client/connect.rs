@@ -192,9 +192,8 @@ impl StompClient {
     }
 }
 
-/// Reads WebSocket messages until the first frame decodes. Bytes after it stay in `buf`
-/// for the reader task.
-/// Reads the server's answer to `CONNECT`.
+/// Reads the server's answer to `CONNECT`. Bytes after it stay in the reader for the
+/// reader task.
 async fn read_first_frame(reader: &mut ClientReader) -> Result<Frame, ClientError> {
     match reader.read_frame().await {
         Next::Frame(frame) => Ok(frame),

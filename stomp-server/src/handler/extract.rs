@@ -145,6 +145,15 @@ pub struct MissingState {
     pub type_name: &'static str,
 }
 
+impl MissingState {
+    /// The error for a missing state of type `T`.
+    pub fn of<T: ?Sized>() -> MissingState {
+        MissingState {
+            type_name: type_name::<T>(),
+        }
+    }
+}
+
 impl<T: Send + Sync + 'static> FromInvocation for State<T> {
     fn from_invocation(invocation: &Invocation) -> Result<State<T>, HandlerError> {
         invocation
@@ -173,6 +182,23 @@ pub struct PathVariableError {
     pub type_name: &'static str,
     /// The parse error's text.
     pub reason: String,
+}
+
+impl PathVariableError {
+    /// The error for variable `name` whose text `value` is not a valid `type_name`.
+    pub fn new(
+        name: &'static str,
+        value: impl Into<String>,
+        type_name: &'static str,
+        reason: impl Into<String>,
+    ) -> PathVariableError {
+        PathVariableError {
+            name,
+            value: value.into(),
+            type_name,
+            reason: reason.into(),
+        }
+    }
 }
 
 /// A type a path variable can be parsed into: every `T: FromStr` whose error displays.

@@ -26,6 +26,10 @@ pub(crate) mod services;
 // extractors, re-exported from `extract.rs`); the descriptors and thunks the macros
 // generate are re-exported from `stomp_server::__private` only.
 pub use crate::converter::{to_body, SerializeError};
+// What `Handlers` takes and hands out (`mapping`, `mappings`, ...): an application picks
+// registered handlers by their fields (pattern, kind, source location) to build a registry
+// of its own. The thunks and reply routing inside them stay generated code's business.
+pub use descriptor::{ExceptionHandlerDescriptor, HandlerDescriptor, SourceLocation};
 pub use error::{ExceptionType, HandlerError};
 pub use into_reply::{IntoReply, Json};
 pub(crate) use invocation::MappingKind;

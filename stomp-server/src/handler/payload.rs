@@ -50,6 +50,17 @@ pub struct PayloadError {
     pub reason: String,
 }
 
+impl PayloadError {
+    /// The error for a body that could not be read as `type_name` (for tests of exception
+    /// handlers, and extractors of one's own).
+    pub fn new(type_name: &'static str, reason: impl Into<String>) -> PayloadError {
+        PayloadError {
+            type_name,
+            reason: reason.into(),
+        }
+    }
+}
+
 impl<T: DeserializeOwned + Send> FromInvocation for Payload<T> {
     fn from_invocation(invocation: &Invocation) -> Result<Payload<T>, HandlerError> {
         let frame = invocation.frame();

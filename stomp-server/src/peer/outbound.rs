@@ -131,7 +131,10 @@ impl Outbound {
         )
     }
 
-    /// Runs `hook`'s interceptors on every frame this queue takes.
+    /// Keeps `hook`'s interceptors for whoever builds this session's frames: the fan-out,
+    /// the trackers, the queues and the relay ask [`Outbound::intercepts`] and run them on
+    /// each frame before encoding it. The push methods take frames already encoded and do
+    /// not intercept.
     pub(crate) fn set_hook(&mut self, hook: OutboundHook) {
         if !hook.interceptors.is_empty() {
             self.hook = Some(Arc::new(hook));
