@@ -15,8 +15,16 @@ use crate::connection::{Fill, FrameReader, Messages, Received};
 use crate::peer::error_frame;
 use crate::peer::CloseStatus;
 
-/// Reads until the first frame and returns it; `None` when the connection ended first (it
-/// was then answered and closed here). Errors are answered directly: there is no writer
+/// What the wait for `CONNECT` ended with.
+pub(super) enum FirstFrame {
+    /// The client's first frame, to be checked as its `CONNECT`.
+    Frame(Frame),
+    /// The connection ended, or was refused and answered here, before a whole frame came.
+    Closed,
+}
+
+/// Reads until the first frame and returns it, or [`FirstFrame::Closed`] when the
+/// connection ended first (it was then answered and closed here). Errors are answered directly: there is no writer
 /// task yet. The time to the first frame is one deadline for the whole wait, so pings or
 /// stray heart-beats cannot stretch it, and every WebSocket message takes a token from
 /// `rate`, so a flood of empty ones is stopped too.
@@ -27,7 +35,7 @@ pub(super) async fn await_connect<S, R>(
     reader: &mut FrameReader<Messages<R>>,
     rate: &mut FrameRate,
     shutdown: &mut watch::Receiver<bool>,
-) -> Option<Frame>
+) -> FirstFrame
 where
     S: Sink<WsMessage, Error = WsError> + Unpin,
     R: Stream<Item = Result<WsMessage, WsError>> + Unpin + Send,
@@ -36,7 +44,7 @@ where
     let deadline = Instant::now() + limits.time_to_first_frame;
     loop {
         match reader.next_buffered() {
-            Ok(Some(frame)) => return Some(frame),
+            Ok(Some(frame)) => return FirstFrame::Frame(frame),
             Ok(None) => {}
             Err(error) => {
                 context.stats.decode_error();
@@ -45,12 +53,12 @@ where
                 let status = decode_status(&error);
                 let stream = reader.transport_mut().get_mut();
                 refuse(context, (sink, stream), &frame, Version::V1_2, status).await;
-                return None;
+                return FirstFrame::Closed;
             }
         }
         let next = tokio::select! {
             next = timeout_at(deadline, reader.fill()) => next,
-            _ = shutdown.changed() => return None,
+            _ = shutdown.changed() => return FirstFrame::Closed,
         };
         let failure = match next {
             // A message (a close frame too: reading on answers it) takes a token.
@@ -67,16 +75,19 @@ where
             Ok(Fill::Received(Received::Failed(WsError::WriteBufferFull(_)), _)) => {
                 context.stats.slow_consumer();
                 tracing::warn!(%remote, "closing a connection that does not read what it is sent (pongs) before CONNECT");
-                return None;
+                return FirstFrame::Closed;
             }
             // A read error on the client's input is answered; any other means it is gone.
-            Ok(Fill::Received(Received::Failed(error), _)) => Some(read_failure(&error)?),
+            Ok(Fill::Received(Received::Failed(error), _)) => match read_failure(&error) {
+                Some(failure) => Some(failure),
+                None => return FirstFrame::Closed,
+            },
             // No heart-beat window before CONNECT: only the end of the stream is left.
-            Ok(Fill::Received(Received::Ended, _) | Fill::Silent) => return None,
+            Ok(Fill::Received(Received::Ended, _) | Fill::Silent) => return FirstFrame::Closed,
             Err(_) => {
                 tracing::info!(%remote, "no CONNECT within {:?}; closing", limits.time_to_first_frame);
                 close(sink, CloseStatus::Policy, limits.send_time).await;
-                return None;
+                return FirstFrame::Closed;
             }
         };
         if let Some((message, status)) = failure {
@@ -84,7 +95,7 @@ where
             let frame = error_frame(&message, None);
             let stream = reader.transport_mut().get_mut();
             refuse(context, (sink, stream), &frame, Version::V1_2, status).await;
-            return None;
+            return FirstFrame::Closed;
         }
     }
 }

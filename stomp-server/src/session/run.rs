@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use tokio::time::{timeout, Instant};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 
-use super::before_connect::await_connect;
+use super::before_connect::{await_connect, FirstFrame};
 use super::close::{linger, read_failure, refuse};
 use super::connect::{accept_connect, Accepted};
 use super::context::SessionContext;
@@ -107,7 +107,7 @@ pub(crate) async fn run_session<T>(
         &mut rate,
         &mut shutdown,
     );
-    let Some(connect) = first.await else {
+    let FirstFrame::Frame(connect) = first.await else {
         return;
     };
     let id = new_session_id();
