@@ -188,6 +188,35 @@ async fn websocket_transport_frames() {
     assert_eq!(read_ws(&mut ws).await, "c[3000,\"Go away!\"]");
 }
 
+/// The websocket transport writes `h` whenever nothing else went out for the heart-beat
+/// interval, through the connection layer's writer loop.
+#[tokio::test]
+async fn websocket_transport_sends_heart_beats_when_idle() {
+    let options = SockJsOptions::default().with_heartbeat(Duration::from_millis(200));
+    let server = server(options).await;
+    let url = format!("ws://127.0.0.1:{}/ws/000/hbws/websocket", server.port);
+    let tcp = TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
+    let (mut ws, _) = tokio_tungstenite::client_async(url, tcp).await.unwrap();
+    assert_eq!(next_text(&mut ws).await, "o");
+    assert_eq!(next_text(&mut ws).await, "h");
+    assert_eq!(next_text(&mut ws).await, "h");
+    // Frames still go out between the beats.
+    ws.send(WsMessage::text(json(&[CONNECT]))).await.unwrap();
+    let connected = messages(&read_ws(&mut ws).await);
+    assert!(connected[0].starts_with("CONNECTED\n"), "{connected:?}");
+    assert_eq!(next_text(&mut ws).await, "h");
+}
+
+/// The next text message, heart-beats included.
+async fn next_text(ws: &mut tokio_tungstenite::WebSocketStream<TcpStream>) -> String {
+    match tokio::time::timeout(WAIT, ws.next()).await {
+        Ok(Some(Ok(WsMessage::Text(t)))) => t.as_str().to_owned(),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
 async fn read_ws(ws: &mut tokio_tungstenite::WebSocketStream<TcpStream>) -> String {
     loop {
         match tokio::time::timeout(WAIT, ws.next())

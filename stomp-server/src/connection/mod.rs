@@ -10,7 +10,10 @@
 //!
 //! The writing side is [`run_writer`]: it takes batches from a connection's queue, writes
 //! each with one flush, sends idle heart-beats and applies the send-time limit, for every
-//! kind of connection through its [`Outgoing`].
+//! kind of connection through its [`Outgoing`]: a session's WebSocket, the client, the
+//! relay's TCP link and SockJS's `websocket` transport (its `a[..]` and `h` frames). Only
+//! the SockJS HTTP transports (`xhr`, `xhr_streaming`) answer requests instead: they hand a
+//! session's frames to the HTTP response being written.
 
 mod heartbeat;
 mod transport;
