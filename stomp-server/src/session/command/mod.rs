@@ -42,7 +42,11 @@ impl SessionState<'_> {
             Command::Connect | Command::Stomp => Err(CommandError::AlreadyConnected),
             Command::Send | Command::Ack | Command::Nack if self.holds(&frame) => self.hold(frame),
             Command::Send => match SendRequest::parse(frame) {
-                Ok(request) => request.execute(self, Body::Received).await,
+                Ok(request) => {
+                    request
+                        .execute(self, Body::Received, receipt.as_deref())
+                        .await
+                }
                 Err(error) => Err(error),
             },
             Command::Subscribe => match SubscribeRequest::parse(&frame, version) {

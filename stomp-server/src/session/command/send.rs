@@ -23,11 +23,10 @@ pub(super) enum Body {
     Detached,
 }
 
-/// A `SEND` with its destination.
+/// A `SEND` that names its destination. The destination stays in the frame: a handler
+/// reads it there, and only a message for the broker needs a copy of its own.
 #[derive(Debug)]
 pub(super) struct SendRequest {
-    /// The `destination` header.
-    pub(super) destination: String,
     /// The frame, handed to a handler or published.
     pub(super) frame: Frame,
 }
@@ -35,24 +34,29 @@ pub(super) struct SendRequest {
 impl SendRequest {
     /// Reads a `SEND`: it must name a destination.
     pub(super) fn parse(frame: Frame) -> Result<SendRequest, CommandError> {
-        let destination = frame
-            .destination()
-            .ok_or(CommandError::MissingDestination(Command::Send))?
-            .to_owned();
-        Ok(SendRequest { destination, frame })
+        if frame.destination().is_none() {
+            return Err(CommandError::MissingDestination(Command::Send));
+        }
+        Ok(SendRequest { frame })
     }
 
-    /// Hands the message to its handler or publishes it, then answers its receipt.
+    /// The `destination` header ([`parse`](Self::parse) checked it is there).
+    pub(super) fn destination(&self) -> &str {
+        self.frame.destination().unwrap_or_default()
+    }
+
+    /// Hands the message to its handler or publishes it, then answers `receipt` (the
+    /// frame's, read by the caller before the frame moved on).
     pub(super) async fn execute(
         self,
         state: &mut SessionState<'_>,
         body: Body,
+        receipt: Option<&str>,
     ) -> Result<Flow, CommandError> {
-        let receipt = self.frame.receipt().map(str::to_owned);
         let route = state
             .context
             .routing
-            .send_route(&self.destination)
+            .send_route(self.destination())
             .map_err(CommandError::Refused)?;
         match route {
             SendRoute::Application { lookup_offset } => {
@@ -68,7 +72,7 @@ impl SendRequest {
             }
             route => self.publish(state, route == SendRoute::User, body)?,
         }
-        state.receipt_id(receipt.as_deref());
+        state.receipt_id(receipt);
         Ok(ControlFlow::Continue(()))
     }
 
@@ -79,9 +83,10 @@ impl SendRequest {
         to_user: bool,
         body: Body,
     ) -> Result<(), CommandError> {
+        let destination = self.destination().to_owned();
         let frame = self.frame;
         let message = PublishedMessage {
-            destination: self.destination,
+            destination,
             headers: if to_user {
                 user_message_headers(&frame, state.session.principal.as_ref())
             } else {
@@ -142,7 +147,7 @@ mod tests {
     fn a_send_keeps_its_destination_and_frame() {
         let frame = Frame::new(Command::Send).header(names::DESTINATION, "/topic/a");
         let request = SendRequest::parse(frame).unwrap();
-        assert_eq!(request.destination, "/topic/a");
+        assert_eq!(request.destination(), "/topic/a");
         assert_eq!(request.frame.command, Command::Send);
     }
 

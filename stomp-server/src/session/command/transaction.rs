@@ -60,7 +60,8 @@ impl TransactionRequest {
             held.headers.remove(names::RECEIPT);
             if held.command == Command::Send {
                 let sent = match SendRequest::parse(held) {
-                    Ok(request) => request.execute(state, Body::Detached).await.map(drop),
+                    // Its receipt header was removed: a held SEND is answered by the COMMIT's.
+                    Ok(request) => request.execute(state, Body::Detached, None).await.map(drop),
                     Err(error) => Err(error),
                 };
                 sent.map_err(|error| CommandError::HeldSend(Box::new(error)))?;
