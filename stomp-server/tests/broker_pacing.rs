@@ -165,11 +165,7 @@ async fn an_auto_ack_consumer_that_unsubscribes_mid_backlog_loses_nothing() {
     send_all(&publisher, destination, &sent).await;
     let mut leaving = silent_consumer(&server, destination).await;
     // It reads nothing until the backlog started flowing to it, then leaves.
-    let deadline = tokio::time::Instant::now() + DRAIN;
-    while server.stats.snapshot().queued_messages as usize == sent.len() {
-        assert!(tokio::time::Instant::now() < deadline, "nothing dispatched");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    dispatch_started(&server, sent.len()).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let unsubscribe = "UNSUBSCRIBE\nid:leaving\nreceipt:left\n\n\0";
     leaving.send(WsMessage::text(unsubscribe)).await.unwrap();
@@ -250,11 +246,8 @@ async fn what_a_stuck_consumer_had_not_written_when_it_unsubscribed_reaches_the_
     let destination = "/queue/pacing-stuck-leave";
     send_all(&publisher, destination, &sent).await;
     let mut leaving = silent_consumer(&server, destination).await;
+    dispatch_started(&server, sent.len()).await;
     let deadline = tokio::time::Instant::now() + DRAIN;
-    while server.stats.snapshot().queued_messages as usize == sent.len() {
-        assert!(tokio::time::Instant::now() < deadline, "nothing dispatched");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
     tokio::time::sleep(Duration::from_millis(100)).await;
     // Leaves while stuck; the stuck write then ends the session.
     let unsubscribe = "UNSUBSCRIBE\nid:leaving\n\n\0";
@@ -278,5 +271,14 @@ async fn what_a_stuck_consumer_had_not_written_when_it_unsubscribed_reaches_the_
             Err(error) => panic!("{} messages lost: {error}", missing.len()),
         };
         missing.remove(&frame.body_str().unwrap().to_owned());
+    }
+}
+
+/// Waits until the queue no longer holds all `sent` messages: dispatch to the consumer began.
+async fn dispatch_started(server: &TestServer, sent: usize) {
+    let deadline = tokio::time::Instant::now() + DRAIN;
+    while server.stats.snapshot().queued_messages as usize == sent {
+        assert!(tokio::time::Instant::now() < deadline, "nothing dispatched");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -479,15 +479,7 @@ async fn poll_messages(
             continue;
         }
         stream.push_str(&messages(&reply.body).concat());
-        while let Some(end) = stream.find('\0') {
-            let frame: String = stream.drain(..=end).collect();
-            if let Some((_, body)) = frame
-                .strip_prefix("MESSAGE\n")
-                .and_then(|f| f.split_once("\n\n"))
-            {
-                received.push(body.trim_end_matches('\0').trim_matches('"').to_owned());
-            }
-        }
+        message_bodies(&mut stream, received);
     }
     received.len() - before
 }
