@@ -32,7 +32,7 @@ use crate::principal::SessionId;
 
 pub(crate) use simple::has_prefix;
 pub use simple::SimpleBroker;
-pub use upstream::{LocalBroker, Upstream, UpstreamFactory};
+pub use upstream::{LocalBroker, Upstream, UpstreamFactory, UpstreamSubscription};
 
 /// The next broker `message-id`, unique within this process. Always digits, which the
 /// `ack` ids rely on (`#[subscribe_mapping]` replies use `{session}-{subscription}`).

@@ -289,6 +289,25 @@ impl SubscriptionRegistry {
         }
     }
 
+    /// Calls `each` for every broadcast subscription made to exactly `subscribed` (a
+    /// destination, or a pattern's text): what an upstream that listens once per destination
+    /// or pattern delivers to, so that a message matching two of them reaches each
+    /// subscriber once.
+    pub(crate) fn for_each_subscriber_of(
+        &self,
+        subscribed: &str,
+        mut each: impl FnMut(&Subscriber),
+    ) {
+        let slots = if subscribed.contains('*') {
+            self.patterns.get(subscribed).map(|(_, slots)| slots)
+        } else {
+            self.exact.get(subscribed)
+        };
+        if let Some(slots) = slots {
+            slots.list.iter().for_each(|s| each(s));
+        }
+    }
+
     /// The number of subscriptions.
     pub(crate) fn len(&self) -> usize {
         self.sessions.values().map(HashMap::len).sum()

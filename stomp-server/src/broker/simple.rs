@@ -1,15 +1,14 @@
 //! [`SimpleBroker`]: the in-memory broker (Spring's `enableSimpleBroker`), with
 //! acknowledgements and opt-in point-to-point queues that Spring's lacks.
 
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use super::ack::{parse_ack_id, Backlog, ByteBounds, Delivery, Load, Tracker};
 use super::fanout::FanOut;
 use super::queue::Queues;
 use super::recipient::Recipient;
-use super::registry::{Interest, Subscriber, SubscriptionRegistry};
-use super::upstream::{LocalBroker, Upstream, UpstreamFactory};
+use super::registry::{Subscriber, SubscriptionRegistry};
+use super::upstream::{LocalBroker, UpstreamFactory, UpstreamLink};
 use super::{
     next_message_seq, AckMode, AckRequest, AckTarget, Broker, BrokerError, Confirmation,
     PublishedMessage, SubscribeRequest,
@@ -48,63 +47,6 @@ pub struct SimpleBroker {
     load: Arc<BrokerLoad>,
     /// The other instances, when a backplane joins them.
     upstream: Option<UpstreamLink>,
-}
-
-/// The broker's upstream, the interest changes it has not been told yet (in the order the
-/// registry made them) and the lock held by whichever thread is telling it.
-struct UpstreamLink {
-    upstream: Arc<dyn Upstream>,
-    /// Filled while the registry's write lock is held, so its order is the registry's.
-    pending: Mutex<VecDeque<Interest>>,
-    /// Held while the upstream is told, never together with the registry lock: a thread
-    /// that finds it taken leaves its changes to the holder, which drains until `pending`
-    /// is empty (so an upstream that publishes or delivers from its callbacks cannot
-    /// deadlock the broker, and a nested change on the same thread is told after the one
-    /// being told).
-    telling: Mutex<()>,
-}
-
-impl UpstreamLink {
-    /// Tells the upstream every pending change, in order, unless another thread is at it.
-    fn tell(&self) {
-        loop {
-            let Ok(telling) = self.telling.try_lock() else {
-                return;
-            };
-            while let Some(change) = self.next_pending() {
-                match change {
-                    Interest::Gained(destination) => self.upstream.subscribe(&destination),
-                    Interest::Lost(destination) => self.upstream.unsubscribe(&destination),
-                }
-            }
-            drop(telling);
-            // A change queued after the last look but before the unlock found the lock
-            // taken and left: look again now that it is free.
-            if self.pending_is_empty() {
-                return;
-            }
-        }
-    }
-
-    fn next_pending(&self) -> Option<Interest> {
-        self.pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop_front()
-    }
-
-    fn pending_is_empty(&self) -> bool {
-        self.pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_empty()
-    }
-}
-
-impl std::fmt::Debug for UpstreamLink {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UpstreamLink").finish_non_exhaustive()
-    }
 }
 
 impl SimpleBroker {
@@ -147,24 +89,31 @@ impl SimpleBroker {
             });
             let mut broker = SimpleBroker::with_config(prefixes, separator, config);
             broker.registry = RwLock::new(SubscriptionRegistry::tracking_interest());
-            broker.upstream = Some(UpstreamLink {
-                upstream,
-                pending: Mutex::default(),
-                telling: Mutex::new(()),
-            });
+            broker.upstream = Some(UpstreamLink::new(upstream));
             broker
         })
     }
 
-    /// A message from another instance: fanned out here only.
-    pub(super) fn deliver_local(&self, message: PublishedMessage) -> Result<usize, BrokerError> {
+    /// A message from another instance: fanned out here only, to every match or to the
+    /// subscriptions made to exactly `subscribed`.
+    pub(super) fn deliver_local(
+        &self,
+        message: PublishedMessage,
+        subscribed: Option<&str>,
+    ) -> Result<usize, BrokerError> {
         if !self.handles(&message.destination) {
             return Err(BrokerError::InvalidDestination {
                 destination: message.destination,
                 reason: "no broker prefix covers it".to_owned(),
             });
         }
-        self.publish_owned(Arc::new(message), None)
+        let message = Arc::new(message);
+        match subscribed {
+            None => self.publish_owned(message, None),
+            Some(subscribed) => Ok(self.fan_out(&message, None, |registry, each| {
+                registry.for_each_subscriber_of(subscribed, each);
+            })),
+        }
     }
 
     /// Changes the registry, then tells the upstream (if any) which destinations gained
@@ -179,13 +128,31 @@ impl SimpleBroker {
         if interest.is_empty() {
             return result;
         }
-        link.pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend(interest);
+        link.record(interest);
         drop(registry);
         link.tell();
         result
+    }
+
+    /// When a new broadcast subscription is live: at once without an upstream (or for a
+    /// user destination, which stays local), else when the upstream listens to its
+    /// destination. One the upstream failed is removed again and refused.
+    fn upstream_confirmation(
+        &self,
+        subscriber: &Subscriber,
+        destination: &str,
+    ) -> Result<Option<Confirmation>, BrokerError> {
+        let Some(link) = &self.upstream else {
+            return Ok(None);
+        };
+        if subscriber.reported_destination.is_some() {
+            return Ok(None);
+        }
+        link.confirmation(destination).inspect_err(|_| {
+            let _ = self.change_registry(|registry| {
+                registry.remove(&subscriber.session.id, &subscriber.id)
+            });
+        })
     }
 
     /// What its queues and trackers hold, for the stats.
@@ -242,20 +209,34 @@ impl SimpleBroker {
         message: Arc<PublishedMessage>,
         owner: Option<&SessionId>,
     ) -> Result<usize, BrokerError> {
-        let seq = next_message_seq();
         if self.is_point_to_point(&message.destination) {
-            return self.queues().publish(message, seq, owner, &self.config);
+            return self
+                .queues()
+                .publish(message, next_message_seq(), owner, &self.config);
         }
+        Ok(self.fan_out(&message, owner, |registry, each| {
+            registry.for_each_match(&message.destination, each);
+        }))
+    }
+
+    /// Delivers a broadcast message to the subscribers `select` walks; returns how many
+    /// received it.
+    fn fan_out(
+        &self,
+        message: &Arc<PublishedMessage>,
+        owner: Option<&SessionId>,
+        select: impl FnOnce(&SubscriptionRegistry, &mut dyn FnMut(&Subscriber)),
+    ) -> usize {
         let backlog = Backlog {
             max_pending: self.config.max_pending_per_subscription,
             bytes: ByteBounds::of(&self.config),
         };
-        let mut fanout = FanOut::new(&message, seq, backlog);
+        let mut fanout = FanOut::new(message, next_message_seq(), backlog);
         // A session's user destination reaches that session's subscriptions only, whatever
         // else matches its name (a `/queue/**` subscription of another session, say); and a
         // user subscription (`/user/queue/x`) receives only what was sent to its session,
         // never an ordinary publish that happens to name its broker destination.
-        self.read().for_each_match(&message.destination, |s| {
+        select(&self.read(), &mut |s: &Subscriber| {
             let allowed = match owner {
                 Some(owner) => s.session.id == *owner,
                 None => s.reported_destination.is_none(),
@@ -264,7 +245,7 @@ impl SimpleBroker {
                 fanout.deliver(s);
             }
         });
-        Ok(fanout.delivered())
+        fanout.delivered()
     }
 
     /// The subscriptions and message ids an `ACK`/`NACK` names.
@@ -435,8 +416,9 @@ impl Broker for SimpleBroker {
             self.pace(session);
             self.queues()
                 .add_consumer(subscriber, &request.destination, &self.config);
+            return Ok(None);
         }
-        Ok(None)
+        self.upstream_confirmation(&subscriber, &request.destination)
     }
 
     fn unsubscribe(&self, session: &SessionId, id: &str) -> Result<(), BrokerError> {
@@ -451,14 +433,14 @@ impl Broker for SimpleBroker {
     }
 
     fn publish(&self, message: Arc<PublishedMessage>) -> Result<usize, BrokerError> {
-        let Some(link) = &self.upstream else {
-            return self.publish_owned(message, None);
-        };
-        let delivered = self.publish_owned(Arc::clone(&message), None)?;
-        if !self.is_point_to_point(&message.destination) {
-            link.upstream.publish(&message);
+        if let Some(link) = &self.upstream {
+            // Out to the other instances first: a message the upstream refuses reaches
+            // nobody, here either.
+            if !self.is_point_to_point(&message.destination) {
+                link.upstream.publish(&message)?;
+            }
         }
-        Ok(delivered)
+        self.publish_owned(message, None)
     }
 
     fn publish_for_session(

@@ -1,25 +1,34 @@
 //! The open broker boundary (SPI): an [`Upstream`] connects this instance's
 //! [`SimpleBroker`](super::SimpleBroker) — its subscription registry and its fan-out to this
-//! instance's sessions, the "local part" — to other instances (a backplane: Redis pub/sub, a
-//! message bus, or a channel in a test).
+//! instance's sessions, the "local part" — to other instances (a backplane: the RabbitMQ
+//! relay, Redis pub/sub, a message bus, or a channel in a test).
 //!
 //! The local part stays the same for every backplane: it matches subscriptions, encodes a
 //! `MESSAGE` once per distinct subscription id, paces slow consumers and tracks
 //! acknowledgements. An upstream only carries messages between instances:
 //!
 //! - [`Upstream::publish`]: a message published on this instance (a client's `SEND`, a
-//!   handler's reply, the template) after the local fan-out; send it to the other instances.
-//! - [`LocalBroker::deliver`]: what came back from another instance; the local part fans it
-//!   out to this instance's subscribers, and does not hand it to the upstream again.
+//!   handler's reply, the template), before the local fan-out; send it to the other
+//!   instances. An error refuses the message: nobody receives it, and its sender is told.
+//! - [`LocalBroker::deliver_to`] (or [`LocalBroker::deliver`]): what came back from another
+//!   instance; the local part fans it out to this instance's subscribers, and does not hand
+//!   it to the upstream again.
 //! - [`Upstream::subscribe`] / [`Upstream::unsubscribe`]: this instance's first subscription
 //!   to a destination (or pattern) appeared, or its last one ended; a backplane that routes by
-//!   destination listens to it, once per instance, however many sessions subscribe.
+//!   destination listens to it, once per instance, however many sessions subscribe. The
+//!   subscriptions waiting for it are confirmed (their `RECEIPT`) once the upstream says the
+//!   destination is live ([`UpstreamSubscription::live`]).
 //!
 //! Point-to-point queues and user destinations stay local (use the relay to share them).
 
-use std::sync::{Arc, Weak};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
-use super::{BrokerError, PublishedMessage, SimpleBroker};
+use tokio::sync::oneshot;
+
+use super::registry::Interest;
+use super::{BrokerError, Confirmation, PublishedMessage, SimpleBroker};
 
 /// The upstream part of a broker: what connects this instance to the others.
 ///
@@ -28,19 +37,80 @@ use super::{BrokerError, PublishedMessage, SimpleBroker};
 /// work to a channel or a task), and do not block. `subscribe` and `unsubscribe` calls come
 /// one at a time, in the order the subscriptions changed.
 pub trait Upstream: Send + Sync + 'static {
-    /// Sends a message published on this instance to the other instances. It was already
-    /// delivered to this instance's own subscribers.
-    fn publish(&self, message: &Arc<PublishedMessage>);
+    /// Sends a message published on this instance to the other instances; called before it
+    /// is delivered to this instance's own subscribers. An error refuses the message
+    /// everywhere: its sender gets it (an `ERROR` frame, or the template's `Err`).
+    fn publish(&self, message: &Arc<PublishedMessage>) -> Result<(), BrokerError>;
 
-    /// This instance's first subscription to `destination` (a destination or a pattern such
-    /// as `/topic/chat/**`) appeared. Called again only after [`unsubscribe`](Self::unsubscribe).
-    fn subscribe(&self, destination: &str) {
-        let _ = destination;
+    /// This instance's first subscription to [`subscription.destination()`](UpstreamSubscription::destination)
+    /// (a destination or a pattern such as `/topic/chat/**`) appeared. Called again for the
+    /// same destination only after [`unsubscribe`](Self::unsubscribe). The subscriptions
+    /// waiting for it are confirmed when the upstream calls
+    /// [`live`](UpstreamSubscription::live) (at once, by default) and refused with the
+    /// error given to [`failed`](UpstreamSubscription::failed).
+    fn subscribe(&self, subscription: UpstreamSubscription) {
+        subscription.live();
     }
 
     /// This instance's last subscription to `destination` ended.
     fn unsubscribe(&self, destination: &str) {
         let _ = destination;
+    }
+}
+
+/// This instance's first subscription to a destination, handed to [`Upstream::subscribe`]:
+/// say when the upstream listens to it ([`live`](Self::live)) or why it cannot
+/// ([`failed`](Self::failed)). Dropping it unsaid counts as failed. Saying it after the
+/// destination lost its last subscriber (or after the server stopped) does nothing.
+#[must_use = "the subscriptions waiting for it are confirmed only once it is live"]
+pub struct UpstreamSubscription {
+    destination: String,
+    generation: u64,
+    readiness: Weak<Readiness>,
+    settled: bool,
+}
+
+impl UpstreamSubscription {
+    /// The destination or pattern (in this server's syntax, `/topic/chat/**`).
+    pub fn destination(&self) -> &str {
+        &self.destination
+    }
+
+    /// The upstream listens to the destination: the subscriptions waiting are confirmed.
+    pub fn live(mut self) {
+        self.settle(Ok(()));
+    }
+
+    /// The upstream cannot listen to the destination: the subscriptions waiting for it are
+    /// refused with `error` (an `ERROR` frame), and so are new ones until every local
+    /// subscription to it ended.
+    pub fn failed(mut self, error: BrokerError) {
+        self.settle(Err(error));
+    }
+
+    fn settle(&mut self, result: Result<(), BrokerError>) {
+        self.settled = true;
+        if let Some(readiness) = self.readiness.upgrade() {
+            readiness.settle(&self.destination, self.generation, result);
+        }
+    }
+}
+
+impl Drop for UpstreamSubscription {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.settle(Err(BrokerError::Unavailable(
+                "the upstream dropped the subscription before it was live".to_owned(),
+            )));
+        }
+    }
+}
+
+impl std::fmt::Debug for UpstreamSubscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamSubscription")
+            .field("destination", &self.destination)
+            .finish_non_exhaustive()
     }
 }
 
@@ -54,18 +124,206 @@ pub struct LocalBroker {
 }
 
 impl LocalBroker {
-    /// Fans `message` out to this instance's matching subscriptions (not to the upstream);
-    /// returns how many received it. A destination no broker prefix covers is refused, and
-    /// so is any message while the broker is not running.
+    /// Fans `message` out to every matching subscription of this instance (not to the
+    /// upstream); returns how many received it. For an upstream that hands each message to
+    /// each instance once. A destination no broker prefix covers is refused, and so is any
+    /// message while the broker is not running.
     pub fn deliver(&self, message: PublishedMessage) -> Result<usize, BrokerError> {
-        match self.broker.upgrade() {
-            Some(broker) => broker.deliver_local(message),
-            None => Err(BrokerError::Unavailable(
+        self.broker()?.deliver_local(message, None)
+    }
+
+    /// Fans `message` out to this instance's subscriptions made to exactly `subscribed`, a
+    /// destination or pattern the upstream was given in [`Upstream::subscribe`]. For an
+    /// upstream that listens once per destination and pattern, and so receives a message
+    /// once for each of them that matches: each subscriber still gets it once.
+    pub fn deliver_to(
+        &self,
+        subscribed: &str,
+        message: PublishedMessage,
+    ) -> Result<usize, BrokerError> {
+        self.broker()?.deliver_local(message, Some(subscribed))
+    }
+
+    fn broker(&self) -> Result<Arc<SimpleBroker>, BrokerError> {
+        self.broker.upgrade().ok_or_else(|| {
+            BrokerError::Unavailable(
                 "the local broker is not running (not built yet, or stopped)".to_owned(),
-            )),
-        }
+            )
+        })
     }
 }
 
 /// Builds an [`Upstream`] for the broker whose local part it is given.
 pub type UpstreamFactory = Box<dyn FnOnce(LocalBroker) -> Arc<dyn Upstream> + Send>;
+
+/// Which destinations the upstream listens to, and the subscriptions waiting for it.
+#[derive(Debug, Default)]
+pub(super) struct Readiness {
+    // A std Mutex: held to look up or change one destination's state, never across a call
+    // into the upstream or an await.
+    states: Mutex<HashMap<String, Upstate>>,
+    next_generation: AtomicU64,
+}
+
+/// One destination's state upstream, for its `generation`-th first subscription.
+#[derive(Debug)]
+struct Upstate {
+    generation: u64,
+    ready: Ready,
+}
+
+#[derive(Debug)]
+enum Ready {
+    /// Told, or about to be told; these subscriptions wait.
+    Pending(Vec<oneshot::Sender<Result<(), BrokerError>>>),
+    Live,
+    Failed(BrokerError),
+}
+
+impl Readiness {
+    fn states(&self) -> MutexGuard<'_, HashMap<String, Upstate>> {
+        self.states.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn settle(&self, destination: &str, generation: u64, result: Result<(), BrokerError>) {
+        let mut states = self.states();
+        let Some(state) = states.get_mut(destination) else {
+            return;
+        };
+        if state.generation != generation {
+            return;
+        }
+        let ready = match &result {
+            Ok(()) => Ready::Live,
+            Err(error) => Ready::Failed(error.clone()),
+        };
+        if let Ready::Pending(waiting) = std::mem::replace(&mut state.ready, ready) {
+            for waiter in waiting {
+                let _ = waiter.send(result.clone());
+            }
+        }
+    }
+}
+
+/// The broker's upstream, the interest changes it has not been told yet (in the order the
+/// registry made them), the lock held by whichever thread is telling it, and what it said.
+pub(super) struct UpstreamLink {
+    pub(super) upstream: Arc<dyn Upstream>,
+    /// Filled while the registry's write lock is held, so its order is the registry's;
+    /// a gained destination with the generation of its [`Readiness`] state.
+    pending: Mutex<VecDeque<(Interest, u64)>>,
+    /// Held while the upstream is told, never together with the registry lock: a thread
+    /// that finds it taken leaves its changes to the holder, which drains until `pending`
+    /// is empty (so an upstream that publishes or delivers from its callbacks cannot
+    /// deadlock the broker, and a nested change on the same thread is told after the one
+    /// being told).
+    telling: Mutex<()>,
+    readiness: Arc<Readiness>,
+}
+
+impl UpstreamLink {
+    /// A link to `upstream`, which has been told nothing yet.
+    pub(super) fn new(upstream: Arc<dyn Upstream>) -> UpstreamLink {
+        UpstreamLink {
+            upstream,
+            pending: Mutex::default(),
+            telling: Mutex::new(()),
+            readiness: Arc::default(),
+        }
+    }
+
+    /// Records interest changes, in order, to be told by [`tell`](Self::tell). Called with
+    /// the registry's write lock held, so that a subscription added after a gain finds its
+    /// destination pending.
+    pub(super) fn record(&self, interest: Vec<Interest>) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut states = self.readiness.states();
+        for change in interest {
+            let generation = match &change {
+                Interest::Gained(destination) => {
+                    let generation = self
+                        .readiness
+                        .next_generation
+                        .fetch_add(1, Ordering::Relaxed);
+                    let ready = Ready::Pending(Vec::new());
+                    states.insert(destination.clone(), Upstate { generation, ready });
+                    generation
+                }
+                Interest::Lost(destination) => {
+                    states.remove(destination);
+                    0
+                }
+            };
+            pending.push_back((change, generation));
+        }
+    }
+
+    /// Tells the upstream every pending change, in order, unless another thread is at it.
+    pub(super) fn tell(&self) {
+        loop {
+            let Ok(telling) = self.telling.try_lock() else {
+                return;
+            };
+            while let Some((change, generation)) = self.next_pending() {
+                match change {
+                    Interest::Gained(destination) => {
+                        self.upstream.subscribe(UpstreamSubscription {
+                            destination,
+                            generation,
+                            readiness: Arc::downgrade(&self.readiness),
+                            settled: false,
+                        });
+                    }
+                    Interest::Lost(destination) => self.upstream.unsubscribe(&destination),
+                }
+            }
+            drop(telling);
+            // A change queued after the last look but before the unlock found the lock
+            // taken and left: look again now that it is free.
+            if self.pending_is_empty() {
+                return;
+            }
+        }
+    }
+
+    /// When a broadcast subscription to `destination` is live: now (`Ok(None)`), once the
+    /// confirmation resolves, or never (the upstream failed it).
+    pub(super) fn confirmation(
+        &self,
+        destination: &str,
+    ) -> Result<Option<Confirmation>, BrokerError> {
+        let mut states = self.readiness.states();
+        let Some(state) = states.get_mut(destination) else {
+            return Ok(None);
+        };
+        match &mut state.ready {
+            Ready::Live => Ok(None),
+            Ready::Failed(error) => Err(error.clone()),
+            Ready::Pending(waiting) => {
+                let (tx, rx) = oneshot::channel();
+                waiting.push(tx);
+                Ok(Some(rx))
+            }
+        }
+    }
+
+    fn next_pending(&self) -> Option<(Interest, u64)> {
+        self.pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop_front()
+    }
+
+    fn pending_is_empty(&self) -> bool {
+        self.pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty()
+    }
+}
+
+impl std::fmt::Debug for UpstreamLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamLink").finish_non_exhaustive()
+    }
+}
