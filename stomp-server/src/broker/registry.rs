@@ -290,18 +290,25 @@ impl SubscriptionRegistry {
     }
 
     /// Calls `each` for every broadcast subscription made to exactly `subscribed` (a
-    /// destination, or a pattern's text): what an upstream that listens once per destination
-    /// or pattern delivers to, so that a message matching two of them reaches each
-    /// subscriber once.
+    /// destination, or a pattern's text) when `destination` matches it: what an upstream
+    /// that listens once per destination or pattern delivers to, so that a message matching
+    /// two of them reaches each subscriber once (and one its own pattern syntax matched
+    /// more widely reaches nobody).
     pub(crate) fn for_each_subscriber_of(
         &self,
         subscribed: &str,
+        destination: &str,
         mut each: impl FnMut(&Subscriber),
     ) {
         let slots = if subscribed.contains('*') {
-            self.patterns.get(subscribed).map(|(_, slots)| slots)
+            self.patterns
+                .get(subscribed)
+                .filter(|(pattern, _)| pattern.matches(destination).is_some())
+                .map(|(_, slots)| slots)
         } else {
-            self.exact.get(subscribed)
+            self.exact
+                .get(subscribed)
+                .filter(|_| subscribed == destination)
         };
         if let Some(slots) = slots {
             slots.list.iter().for_each(|s| each(s));

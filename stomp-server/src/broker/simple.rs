@@ -111,7 +111,7 @@ impl SimpleBroker {
         match subscribed {
             None => self.publish_owned(message, None),
             Some(subscribed) => Ok(self.fan_out(&message, None, |registry, each| {
-                registry.for_each_subscriber_of(subscribed, each);
+                registry.for_each_subscriber_of(subscribed, &message.destination, each);
             })),
         }
     }
@@ -483,6 +483,13 @@ impl Broker for SimpleBroker {
                 subscription: subscription.clone(),
             },
         })
+    }
+
+    fn session_connected(&self, _session: &Arc<SessionHandle>) -> Option<Confirmation> {
+        let refused = self.upstream.as_ref()?.upstream.available().err()?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let _ = tx.send(Err(refused));
+        Some(rx)
     }
 
     fn session_closed(&self, session: &SessionId) {

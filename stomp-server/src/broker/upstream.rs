@@ -56,6 +56,13 @@ pub trait Upstream: Send + Sync + 'static {
     fn unsubscribe(&self, destination: &str) {
         let _ = destination;
     }
+
+    /// Whether a new session may connect now (asked at each `CONNECT`): an error answers
+    /// the `CONNECT` with an `ERROR` carrying it, as Spring's relay does while its broker is
+    /// down. Sessions already connected stay.
+    fn available(&self) -> Result<(), BrokerError> {
+        Ok(())
+    }
 }
 
 /// This instance's first subscription to a destination, handed to [`Upstream::subscribe`]:
