@@ -69,6 +69,7 @@ with_setters!(SockJsOptions {
 
 with_setters!(RelayConfig {
     with_prefixes => prefixes: Vec<String>,
+    with_shared_prefixes => shared_prefixes: Vec<String>,
     with_host => host: String,
     with_port => port: u16,
     with_virtual_host => virtual_host: String,

@@ -476,7 +476,7 @@ fn build_broker(
     stats: &Arc<Stats>,
 ) -> Arc<dyn Broker> {
     if let Some(relay) = relay {
-        return Arc::new(BrokerRelay::new(relay, events, Arc::clone(stats)));
+        return Arc::new(BrokerRelay::new(relay, (separator, config), events, stats));
     }
     let simple = match upstream {
         Some(factory) => SimpleBroker::with_upstream(prefixes, separator, config, factory),

@@ -11,6 +11,13 @@ use std::time::Duration;
 pub struct RelayConfig {
     /// Destination prefixes the broker owns (default `/topic`, `/queue`).
     pub prefixes: Vec<String>,
+    /// Prefixes of RabbitMQ `/topic` destinations whose broadcast subscriptions (`ack:auto`,
+    /// not a user destination) this instance serves from its own fan-out, with one RabbitMQ
+    /// subscription per destination or pattern however many sessions listen (default
+    /// `/topic`). Each segment is a whole RabbitMQ word (`*` and `**` only as segments).
+    /// Empty: every subscription gets its own RabbitMQ subscription on its session's own
+    /// broker connection, as in Spring's relay.
+    pub shared_prefixes: Vec<String>,
     /// The broker's host (default `127.0.0.1`).
     pub host: String,
     /// The broker's STOMP port (default 61613).
@@ -53,6 +60,7 @@ impl Default for RelayConfig {
     fn default() -> RelayConfig {
         RelayConfig {
             prefixes: vec!["/topic".to_owned(), "/queue".to_owned()],
+            shared_prefixes: vec!["/topic".to_owned()],
             host: "127.0.0.1".to_owned(),
             port: 61613,
             virtual_host: "/".to_owned(),

@@ -1,17 +1,22 @@
 //! The STOMP broker relay (Spring's `enableStompBrokerRelay`): RabbitMQ's STOMP plugin
 //! replaces the simple broker, so several server instances share topics, queues and users.
 //!
-//! - Each client session gets its own broker connection (client login) carrying its
-//!   `SUBSCRIBE`, `UNSUBSCRIBE`, `ACK` and `NACK`; the broker's `MESSAGE` frames come back on
-//!   it and are handed to the client with its own subscription ids and destinations, at the
-//!   pace the client's connection drains: while it has no credit the relay parks them,
+//! - Broadcast subscriptions (`ack:auto` under the shared prefixes, `/topic` by default) are
+//!   served by the instance's local fan-out, a [`SimpleBroker`] whose [`Upstream`] is
+//!   RabbitMQ (`upstream`, `listener`): one RabbitMQ subscription per destination or pattern
+//!   per instance, however many sessions listen, on one shared connection. Unlike Spring's
+//!   relay, a thousand subscribers do not cost a thousand RabbitMQ connections.
+//! - Everything that needs RabbitMQ's own semantics travels on a broker connection of the
+//!   session's own, opened the first time the session needs it (as Spring opens one per
+//!   session): `/queue` subscriptions (competing consumers), `ack:client` subscriptions and
+//!   their `ACK`/`NACK`, user destinations, transactions and the `SEND`s inside them. Its
+//!   `MESSAGE` frames are handed to the client with its own subscription ids and destinations,
+//!   at the pace the client's connection drains: while it has no credit the relay parks them,
 //!   bounded in bytes; at the bound the connection's reader stops reading (`inbound`), and
-//!   RabbitMQ keeps the messages (TCP back-pressure and its flow control), whatever the
-//!   `ack` mode. `RECEIPT` and `ERROR` frames read meanwhile are handled at once.
-//! - Clients' `SEND`s and transactions (`BEGIN`/`COMMIT`/`ABORT`) travel on the session's
-//!   own connection too, so RabbitMQ applies the client login and runs the transactions.
-//! - Messages the application sends (`Template`, handler replies) go through one shared
-//!   system connection, which reconnects with back-off.
+//!   RabbitMQ keeps the messages. `RECEIPT` and `ERROR` frames are handled at once.
+//! - Messages the application sends (`Template`, handler replies) and clients' `SEND`s outside
+//!   a transaction go through one shared system connection, which reconnects with back-off.
+//!   While it is down, `CONNECT`s are answered with an `ERROR` and messages are refused.
 //! - Destinations keep their embedded-broker names for clients; `destination.rs` maps them.
 //! - User destinations work across instances without a user registry broadcast: a session
 //!   subscribed to `/user/queue/x` listens on two routes of RabbitMQ's `amq.direct`
@@ -22,8 +27,11 @@ mod config;
 mod connection;
 mod destination;
 mod inbound;
+mod listener;
+mod own;
 mod session;
 mod system;
+mod upstream;
 mod wire;
 
 use std::collections::HashMap;
@@ -31,18 +39,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use stomp_core::{names, Command, Frame};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 pub use config::RelayConfig;
-use connection::frame_size;
 use destination::to_broker;
-use session::{Request, Route, SessionRelay};
+use listener::{run_listener, Listen, Listener};
+use session::SessionRelay;
 use system::{run_system, Shared};
+use upstream::{shared_destination, RelayUpstream};
 
 use crate::broker::{
-    has_prefix, AckMode, AckRequest, AckTarget, Broker, BrokerError, Confirmation,
-    PublishedMessage, SubscribeRequest,
+    has_prefix, AckMode, AckRequest, Broker, BrokerError, Confirmation, LocalBroker,
+    PublishedMessage, SimpleBroker, SubscribeRequest, Upstream,
 };
+use crate::config::BrokerConfig;
 use crate::event::Events;
 use crate::peer::SessionHandle;
 use crate::principal::SessionId;
@@ -51,25 +61,85 @@ use crate::stats::Stats;
 /// The relay to an external STOMP broker.
 pub(crate) struct BrokerRelay {
     shared: Arc<Shared>,
-    // A std Mutex: held to insert, remove or clone a session's handle, never across an await.
-    sessions: Mutex<HashMap<SessionId, SessionRelay>>,
+    /// The local part: broadcast subscriptions served from this instance's fan-out.
+    local: Arc<SimpleBroker>,
+    // A std Mutex: held to insert, remove or start a session's relay, never across an await.
+    sessions: Mutex<HashMap<SessionId, OwnConnection>>,
     started: AtomicBool,
+    /// The shared listener, until a runtime runs it.
+    listener: Mutex<Option<(Listener, mpsc::UnboundedReceiver<Listen>)>>,
+}
+
+/// A session, and its own broker connection once it needed one.
+struct OwnConnection {
+    session: Arc<SessionHandle>,
+    relay: Option<SessionRelay>,
+}
+
+/// This relay's origin tag: random, so that two servers in one process differ too.
+fn new_origin() -> Arc<str> {
+    let random = getrandom::u64().unwrap_or_else(|_| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        // Unique is enough here (a client never sees the tag): time and process id.
+        (nanos as u64) ^ u64::from(std::process::id()).rotate_left(40)
+    });
+    Arc::from(format!("{random:016x}"))
 }
 
 impl BrokerRelay {
-    /// A relay that reports the broker's availability to `events` and `stats`.
-    pub(crate) fn new(config: RelayConfig, events: Arc<Events>, stats: Arc<Stats>) -> BrokerRelay {
+    /// A relay that reports the broker's availability to `events` and `stats`; its local
+    /// part fans out with `separator` and the slow-consumer bounds of `broker` (its queues
+    /// are RabbitMQ's).
+    pub(crate) fn new(
+        config: RelayConfig,
+        (separator, broker): (char, BrokerConfig),
+        events: Arc<Events>,
+        stats: &Arc<Stats>,
+    ) -> BrokerRelay {
+        let shared = Arc::new(Shared::new(config, events, Arc::clone(stats)));
+        let origin = new_origin();
+        let (listen, requests) = mpsc::unbounded_channel();
+        let given = Arc::new(Mutex::new(None));
+        let upstream = RelayUpstream {
+            shared: Arc::clone(&shared),
+            origin: Arc::clone(&origin),
+            listener: listen,
+        };
+        let keep = Arc::clone(&given);
+        let local = SimpleBroker::with_upstream(
+            shared.config.prefixes.clone(),
+            separator,
+            broker.with_point_to_point_prefixes(Vec::new()),
+            Box::new(move |local: LocalBroker| {
+                *keep.lock().unwrap_or_else(PoisonError::into_inner) = Some(local);
+                Arc::new(upstream) as Arc<dyn Upstream>
+            }),
+        );
+        stats.watch_broker(local.load());
+        let local_handle = given.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let listener = local_handle.map(|local| {
+            let listener = Listener {
+                shared: Arc::downgrade(&shared),
+                local,
+                origin,
+            };
+            (listener, requests)
+        });
         let relay = BrokerRelay {
-            shared: Arc::new(Shared::new(config, events, stats)),
+            shared,
+            local,
             sessions: Mutex::new(HashMap::new()),
             started: AtomicBool::new(false),
+            listener: Mutex::new(listener),
         };
         relay.ensure_started();
         relay
     }
 
-    /// Starts the system connection once a tokio runtime is there (the server may be built
-    /// before the runtime runs).
+    /// Starts the system connection and the shared listener once a tokio runtime is there
+    /// (the server may be built before the runtime runs).
     fn ensure_started(&self) {
         if self.started.load(Ordering::Acquire) {
             return;
@@ -77,19 +147,37 @@ impl BrokerRelay {
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             if !self.started.swap(true, Ordering::AcqRel) {
                 runtime.spawn(run_system(Arc::downgrade(&self.shared)));
+                let listener = self
+                    .listener
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take();
+                if let Some((listener, requests)) = listener {
+                    runtime.spawn(run_listener(listener, requests));
+                }
             }
         }
     }
 
-    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, SessionRelay>> {
+    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, OwnConnection>> {
         self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// True when a destination is served by the shared subscriptions and the local fan-out.
+    fn is_shared(&self, destination: &str) -> bool {
+        matches!(
+            shared_destination(destination, &self.shared.config.shared_prefixes),
+            Ok(true)
+        )
     }
 
     fn send(&self, destination: String, message: &PublishedMessage) -> Result<usize, BrokerError> {
         self.ensure_started();
         let mut frame = Frame::new(Command::Send).header(names::DESTINATION, &destination);
         for (name, value) in &message.headers {
-            frame.headers.append(name, value);
+            if name != upstream::ORIGIN {
+                frame.headers.append(name, value);
+            }
         }
         frame.body = message.body.clone();
         self.shared.send(frame)?;
@@ -97,21 +185,38 @@ impl BrokerRelay {
         Ok(1)
     }
 
+    /// Runs `f` with the session's own broker connection, opening it the first time.
     fn with_session<T>(
         &self,
         session: &SessionId,
         f: impl FnOnce(&SessionRelay) -> Result<T, BrokerError>,
     ) -> Result<T, BrokerError> {
-        let sessions = self.sessions();
-        let relay = sessions.get(session).ok_or_else(|| {
-            BrokerError::Unavailable("this session has no broker connection".to_owned())
+        let mut sessions = self.sessions();
+        let own = sessions.get_mut(session).ok_or_else(|| {
+            BrokerError::Unavailable("this session is not connected to the relay".to_owned())
         })?;
+        let relay = match &mut own.relay {
+            Some(relay) => relay,
+            None => {
+                // Its CONNECT already waited for the broker: nothing waits for this one.
+                let (relay, _opened) =
+                    SessionRelay::start(self.shared.options(false), &own.session);
+                own.relay.insert(relay)
+            }
+        };
         f(relay)
     }
-}
 
-/// The prefetch window of an acknowledging subscription that asks for none.
-const DEFAULT_PREFETCH: usize = 1_000;
+    /// A session's subscription on its own connection.
+    fn subscribe_own(
+        &self,
+        session: &Arc<SessionHandle>,
+        request: &SubscribeRequest,
+    ) -> Result<Option<Confirmation>, BrokerError> {
+        self.with_session(&session.id, |relay| relay.subscribe(&session.id, request))
+            .map(Some)
+    }
+}
 
 /// `/queue/x` → `queue.x`: a destination as routing-key words.
 fn words(destination: &str) -> String {
@@ -137,12 +242,12 @@ fn word(text: &str) -> String {
 const ROUTES: &str = "/exchange/amq.direct/stomp-";
 
 /// The broker route of `destination` for every session of `user`.
-fn user_topic(user: &str, destination: &str) -> String {
+pub(super) fn user_topic(user: &str, destination: &str) -> String {
     format!("{ROUTES}user.{}.{}", word(user), words(destination))
 }
 
 /// The broker route of `destination` for one session.
-fn session_topic(session: &str, destination: &str) -> String {
+pub(super) fn session_topic(session: &str, destination: &str) -> String {
     format!("{ROUTES}session.{}.{}", word(session), words(destination))
 }
 
@@ -164,99 +269,29 @@ impl Broker for BrokerRelay {
         session: &Arc<SessionHandle>,
         request: SubscribeRequest,
     ) -> Result<Option<Confirmation>, BrokerError> {
-        let (confirm, confirmation) = oneshot::channel();
-        self.with_session(&session.id, |relay| {
-            let targets = match &request.user {
-                Some(user) => vec![
-                    user_topic(&user.user, &user.destination),
-                    session_topic(session.id.as_str(), &user.destination),
-                ],
-                None => vec![to_broker(&request.destination)],
-            };
-            let reported = request.reported_destination.clone().or_else(|| {
-                (!request.destination.contains('*'))
-                    .then(|| Arc::from(request.destination.as_str()))
-            });
-            let mut subs = relay.lock();
-            if subs.by_client.contains_key(&request.id) {
-                return Err(BrokerError::DuplicateSubscription(request.id.to_string()));
-            }
-            let mut frames = Vec::with_capacity(targets.len());
-            let mut ids = Vec::with_capacity(targets.len());
-            for target in targets {
-                let id = subs.next_id();
-                let mut frame = Frame::new(Command::Subscribe)
-                    .header(names::ID, &id)
-                    .header(names::DESTINATION, &target)
-                    .header(
-                        names::ACK,
-                        match request.ack {
-                            AckMode::Auto => "auto",
-                            AckMode::Client => "client",
-                            AckMode::ClientIndividual => "client-individual",
-                        },
-                    );
-                // An acknowledging subscription without its own window gets one, so that
-                // RabbitMQ never has more unacknowledged messages out than it can take back.
-                let prefetch = request.prefetch.or(match request.ack {
-                    AckMode::Auto => None,
-                    AckMode::Client | AckMode::ClientIndividual => Some(DEFAULT_PREFETCH),
-                });
-                if let Some(prefetch) = prefetch {
-                    frame
-                        .headers
-                        .append("prefetch-count", &prefetch.to_string());
-                }
-                subs.routes.insert(
-                    id.clone(),
-                    Route {
-                        client_id: Arc::clone(&request.id),
-                        reported: reported.clone(),
-                    },
-                );
-                frames.push(frame);
-                ids.push(id);
-            }
-            let receipt = format!("subscribe-{}", ids.last().map_or("", String::as_str));
-            if let Some(last) = frames.last_mut() {
-                last.headers.append(names::RECEIPT, &receipt);
-            }
-            subs.by_client.insert(Arc::clone(&request.id), ids);
-            drop(subs);
-            relay
-                .requests
-                .send(Request::Subscribe {
-                    frames,
-                    receipt,
-                    confirm,
-                })
-                .map_err(|_| BrokerError::Unavailable("the broker connection closed".to_owned()))
-        })?;
-        Ok(Some(confirmation))
+        let broadcast = request.user.is_none() && request.ack == AckMode::Auto;
+        if broadcast
+            && shared_destination(&request.destination, &self.shared.config.shared_prefixes)?
+        {
+            return self.local.subscribe(session, request);
+        }
+        self.subscribe_own(session, &request)
     }
 
     fn unsubscribe(&self, session: &SessionId, id: &str) -> Result<(), BrokerError> {
-        self.with_session(session, |relay| {
-            let ids = {
-                let mut subs = relay.lock();
-                let ids = subs
-                    .by_client
-                    .remove(id)
-                    .ok_or_else(|| BrokerError::UnknownSubscription(id.to_owned()))?;
-                for broker_id in &ids {
-                    subs.routes.remove(broker_id);
-                }
-                ids
-            };
-            for broker_id in ids {
-                let frame = Frame::new(Command::Unsubscribe).header(names::ID, &broker_id);
-                let _ = relay.send_control(frame);
+        match self.local.unsubscribe(session, id) {
+            Err(BrokerError::UnknownSubscription(_)) => {
+                self.with_session(session, |relay| relay.unsubscribe(id))
             }
-            Ok(())
-        })
+            done => done,
+        }
     }
 
     fn publish(&self, message: Arc<PublishedMessage>) -> Result<usize, BrokerError> {
+        if self.is_shared(&message.destination) {
+            self.ensure_started();
+            return self.local.publish(message);
+        }
         self.send(to_broker(&message.destination), &message)
     }
 
@@ -279,27 +314,7 @@ impl Broker for BrokerRelay {
     }
 
     fn acknowledge(&self, session: &SessionId, request: &AckRequest) -> Result<(), BrokerError> {
-        self.with_session(session, |relay| {
-            let ack_id = match &request.target {
-                AckTarget::AckId(id) => id.clone(),
-                AckTarget::MessageId {
-                    message_id,
-                    subscription,
-                } => relay.lock().take_ack_id(message_id).ok_or_else(|| {
-                    BrokerError::UnknownMessageId {
-                        message_id: message_id.clone(),
-                        subscription: subscription.clone(),
-                    }
-                })?,
-            };
-            let command = if request.nack {
-                Command::Nack
-            } else {
-                Command::Ack
-            };
-            let frame = Frame::new(command).header(names::ID, &ack_id);
-            relay.send_control(frame)
-        })
+        self.with_session(session, |relay| relay.acknowledge(request))
     }
 
     fn forwards_transactions(&self) -> bool {
@@ -324,46 +339,43 @@ impl Broker for BrokerRelay {
         message: &PublishedMessage,
         transaction: Option<&str>,
     ) -> Option<Result<usize, BrokerError>> {
-        Some(self.with_session(session, |relay| {
-            let mut frame = Frame::new(Command::Send)
-                .header(names::DESTINATION, &to_broker(&message.destination));
-            for (name, value) in &message.headers {
-                frame.headers.append(name, value);
-            }
-            if let Some(transaction) = transaction {
-                frame.headers.append(names::TRANSACTION, transaction);
-            }
-            frame.body = message.body.clone();
-            // Counted from here until written: the client's SENDs are bounded on their way
-            // to a broker that does not read.
-            if relay.requests.is_closed() {
-                return Err(BrokerError::Unavailable(
-                    "the broker connection closed".to_owned(),
-                ));
-            }
-            let size = frame_size(&frame);
-            relay.backlog.reserve(size, relay.backlog_limit)?;
-            relay
-                .requests
-                .send(Request::Send(frame, size))
-                .map(|()| 1)
-                .map_err(|_| {
-                    relay.backlog.release(size);
-                    BrokerError::Unavailable("the broker connection closed".to_owned())
-                })
-        }))
+        if transaction.is_none() && self.is_shared(&message.destination) {
+            // Published like any message: out on the system connection, and to this
+            // instance's subscribers through the local fan-out.
+            return None;
+        }
+        Some(self.with_session(session, |relay| relay.publish(message, transaction)))
     }
 
     fn session_closed(&self, session: &SessionId) {
-        // Dropping the handle ends the connection task, which closes the broker connection.
+        self.local.session_closed(session);
+        // Dropping its relay ends the connection task, which closes the broker connection.
         self.sessions().remove(session);
     }
 
     fn session_connected(&self, session: &Arc<SessionHandle>) -> Option<Confirmation> {
         self.ensure_started();
-        let (relay, connected) = SessionRelay::start(self.shared.options(false), session);
-        self.sessions().insert(session.id.clone(), relay);
-        Some(connected)
+        let own = OwnConnection {
+            session: Arc::clone(session),
+            relay: None,
+        };
+        self.sessions().insert(session.id.clone(), own);
+        if !self.shared.unknown() {
+            let available = self.shared.available();
+            return available.err().map(|error| {
+                let (tx, rx) = oneshot::channel();
+                let _ = tx.send(Err(error));
+                rx
+            });
+        }
+        // Just started: wait for the system connection's first answer.
+        let (tx, rx) = oneshot::channel();
+        let shared = Arc::clone(&self.shared);
+        tokio::spawn(async move {
+            let limit = shared.config.connect_timeout;
+            let _ = tx.send(shared.wait_known(limit).await);
+        });
+        Some(rx)
     }
 }
 

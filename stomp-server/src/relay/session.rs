@@ -175,8 +175,11 @@ async fn run(
             connection
         }
         Err(error) => {
-            // The session answers its CONNECT with this (an ERROR instead of CONNECTED).
+            // Opened when the session first needed it (a queue, an acknowledging
+            // subscription, a transaction): the session cannot go on without it.
             let _ = connected.send(Err(BrokerError::Unavailable(error.to_string())));
+            refuse_requests(&mut requests, &error.to_string());
+            fail_session(&session, &format!("broker unavailable: {error}"));
             return;
         }
     };
@@ -215,6 +218,15 @@ async fn run(
                     return;
                 }
             }
+        }
+    }
+}
+
+/// Answers the subscriptions that were waiting for a connection that could not be opened.
+fn refuse_requests(requests: &mut mpsc::UnboundedReceiver<Request>, reason: &str) {
+    while let Ok(request) = requests.try_recv() {
+        if let Request::Subscribe { confirm, .. } = request {
+            let _ = confirm.send(Err(BrokerError::Unavailable(reason.to_owned())));
         }
     }
 }

@@ -7,6 +7,7 @@ use std::sync::{Arc, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
 use stomp_core::{names, Command, Frame, HeartBeat};
+use tokio::sync::watch;
 
 use super::config::RelayConfig;
 use super::connection::{connect, Backlog, BrokerSender, ConnectOptions};
@@ -25,7 +26,14 @@ pub(super) struct Shared {
     stats: Arc<Stats>,
     /// 0: unknown, 1: up, 2: down (events only on transitions).
     state: AtomicU8,
+    /// The same, for those waiting for the first answer.
+    watch: watch::Sender<u8>,
 }
+
+/// [`Shared::state`]: not known yet.
+const UNKNOWN: u8 = 0;
+/// [`Shared::state`]: the system connection is open.
+const UP: u8 = 1;
 
 impl Shared {
     pub(super) fn new(config: RelayConfig, events: Arc<Events>, stats: Arc<Stats>) -> Shared {
@@ -34,8 +42,33 @@ impl Shared {
             sender: RwLock::new(None),
             events,
             stats,
-            state: AtomicU8::new(0),
+            state: AtomicU8::new(UNKNOWN),
+            watch: watch::Sender::new(UNKNOWN),
         }
+    }
+
+    /// Whether the broker can be used now: refused while the system connection is down
+    /// (or not open yet).
+    pub(super) fn available(&self) -> Result<(), BrokerError> {
+        if self.state.load(Ordering::Acquire) == UP {
+            return Ok(());
+        }
+        Err(BrokerError::Unavailable(
+            "the system connection to the broker is down".to_owned(),
+        ))
+    }
+
+    /// Waits up to `limit` for the first connection attempt's outcome when it is not known
+    /// yet (a server just started), then says whether the broker can be used.
+    pub(super) async fn wait_known(&self, limit: Duration) -> Result<(), BrokerError> {
+        let mut known = self.watch.subscribe();
+        let _ = tokio::time::timeout(limit, known.wait_for(|state| *state != UNKNOWN)).await;
+        self.available()
+    }
+
+    /// True until the first connection attempt's outcome is known.
+    pub(super) fn unknown(&self) -> bool {
+        self.state.load(Ordering::Acquire) == UNKNOWN
     }
 
     /// Sends a frame on the system connection.
@@ -59,10 +92,11 @@ impl Shared {
 
     /// Records availability and tells listeners on transitions.
     fn availability(&self, available: bool, reason: &str) {
-        let new = if available { 1 } else { 2 };
+        let new = if available { UP } else { 2 };
         if self.state.swap(new, Ordering::AcqRel) == new {
             return;
         }
+        self.watch.send_replace(new);
         if available {
             tracing::info!(address = %self.config.address(), "broker relay connected");
         } else {

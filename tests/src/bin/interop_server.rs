@@ -2,8 +2,11 @@
 //! the Node and Python scripts in `tests/interop/`).
 //!
 //! ```text
-//! interop_server [--addr 127.0.0.1:0]
+//! interop_server [--addr 127.0.0.1:0] [--relay 127.0.0.1:61613]
 //! ```
+//!
+//! With `--relay`, the broker is RabbitMQ's STOMP plugin (the broker relay) instead of the
+//! simple broker: the benchmarks measure scale-out with it.
 //!
 //! Prints `LISTENING <port>` as the first line of stdout, then serves until stdin reaches
 //! EOF, or SIGTERM / Ctrl-C arrives.
@@ -21,8 +24,8 @@ use std::io::{Read as _, Write as _};
 
 use serde::{Deserialize, Serialize};
 use stomp_server::{
-    config::Limits, message_exception_handler, message_mapping, send_to, send_to_user,
-    subscribe_mapping, Payload, PayloadError, Principal, StompServer,
+    config::Limits, message_exception_handler, message_mapping, relay::RelayConfig, send_to,
+    send_to_user, subscribe_mapping, Payload, PayloadError, Principal, StompServer,
 };
 use tests::server_support::{login_interceptor, parse_addr};
 
@@ -150,6 +153,28 @@ fn stop_signal() -> impl std::future::Future<Output = ()> {
     }
 }
 
+/// Takes `--relay HOST:PORT` (RabbitMQ's STOMP port, for the broker relay instead of the
+/// simple broker) out of `args`; the rest is for `parse_addr`.
+fn take_relay(args: impl Iterator<Item = String>) -> (Option<(String, u16)>, Vec<String>) {
+    let mut relay = None;
+    let mut rest = Vec::new();
+    let mut args = args.peekable();
+    while let Some(arg) = args.next() {
+        if arg == "--relay" {
+            let value = args.next().unwrap_or_default();
+            relay = value
+                .rsplit_once(':')
+                .and_then(|(host, port)| Some((host.to_owned(), port.parse().ok()?)));
+            if relay.is_none() {
+                rest.push(format!("--relay {value}"));
+            }
+        } else {
+            rest.push(arg);
+        }
+    }
+    (relay, rest)
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> std::process::ExitCode {
     // Logs go to stderr; `RUST_LOG=stomp_server=debug` shows every session's life.
@@ -161,17 +186,21 @@ async fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .try_init();
-    let addr = match parse_addr("interop_server", std::env::args().skip(1)) {
+    let (relay, rest) = take_relay(std::env::args().skip(1));
+    let addr = match parse_addr("interop_server", rest) {
         Ok(addr) => addr,
         Err(message) => {
-            eprintln!("interop_server: {message}");
+            eprintln!("interop_server: {message} [--relay HOST:PORT]");
             return std::process::ExitCode::from(2);
         }
     };
-    let server = match StompServer::builder()
+    let mut builder = StompServer::builder().simple_broker(["/topic", "/queue"]);
+    if let Some((host, port)) = relay {
+        builder = builder.broker_relay(RelayConfig::default().with_host(host).with_port(port));
+    }
+    let server = match builder
         .endpoint("/ws")
         .application_prefix("/app")
-        .simple_broker(["/topic", "/queue"])
         .allowed_origins(["*"])
         .heartbeat(10_000, 10_000)
         .interceptor(login_interceptor)
