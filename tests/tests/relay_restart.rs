@@ -1,8 +1,11 @@
 //! The broker relay through a RabbitMQ outage: two instances with clients, then
-//! `rabbitmqctl stop_app`: the clients are told (`ERROR` "broker unavailable…", then the
-//! connection closes), the stats and events say the broker is gone; then
-//! `rabbitmqctl start_app`: the system connections come back on their own and new sessions
-//! exchange messages across the instances again.
+//! `rabbitmqctl stop_app`: the clients with a broker connection of their own are told
+//! (`ERROR` "broker unavailable…", then the connection closes), so is a client that sends
+//! meanwhile, and the stats and events say the broker is gone; a client that only listens to
+//! a topic (the instance's shared subscription) stays. Then `rabbitmqctl start_app`: the
+//! system connections come back on their own, new sessions exchange messages across the
+//! instances again, and the instance subscribes its topics again, so the client that stayed
+//! hears the other instance again.
 //!
 //! ```text
 //! bash tests/relay/start-rabbitmq.sh                   # once: RabbitMQ with rabbitmq_stomp
@@ -27,7 +30,7 @@ use relay_common::{
     rabbit_connections, rabbit_reachable, rabbitmqctl, rabbitmqctl_async, show, unique,
     wait_until_nobody_else_uses_rabbitmq, within, Instance,
 };
-use stomp_server::client::{ClientError, CloseReason, StompClient, StompSession};
+use stomp_server::client::{ClientError, CloseReason, StompClient, StompSession, Subscription};
 use stomp_server::{event::SessionEvent, Command};
 
 const TEST: &str = "instances_recover_when_rabbitmq_restarts";
@@ -164,6 +167,31 @@ async fn assert_messages_cross(a: &Instance, b: &Instance, when: &str) -> Vec<St
     vec![sender, reader]
 }
 
+/// The session that stayed through the outage hears A's template again: B subscribed its
+/// topic at RabbitMQ again once it was back (tried until then: B's subscriber connection
+/// reconnects on its own schedule).
+async fn hears_again(a: &Instance, kept: &mut Subscription, topic: &str) {
+    let started = Instant::now();
+    for attempt in 0.. {
+        let text = format!("again {attempt}");
+        a.template
+            .convert_and_send(topic, &text)
+            .unwrap_or_else(|e| panic!("A's template after the outage: {e}"));
+        if let Ok(frame) = kept.next_timeout(Duration::from_millis(500)).await {
+            println!(
+                "{TEST}: the listener that stayed heard {:?} {:.1} s after the restart",
+                body(&frame),
+                started.elapsed().as_secs_f64()
+            );
+            return;
+        }
+        assert!(
+            started.elapsed() < BACK_WITHIN,
+            "the listener that stayed heard nothing within {BACK_WITHIN:?}: its topic was not subscribed again"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_recover_when_rabbitmq_restarts() {
     if !rabbit_and_rabbitmqctl_or_skip(TEST) {
@@ -177,6 +205,12 @@ async fn instances_recover_when_rabbitmq_restarts() {
     a.wait_available(Duration::from_secs(30)).await;
     b.wait_available(Duration::from_secs(30)).await;
     let before = assert_messages_cross(&a, &b, "before the outage").await;
+    let kept_topic = format!("/topic/relay/restart/kept/{}", unique());
+    let listener = b.connect(&format!("listener-{}", unique())).await;
+    let mut kept = listener
+        .subscribe(&kept_topic)
+        .await
+        .expect("the listener's SUBSCRIBE");
     println!(
         "{TEST}: RabbitMQ connections before the outage:\n  {}",
         rabbit_connections().join("\n  ")
@@ -192,9 +226,20 @@ async fn instances_recover_when_rabbitmq_restarts() {
         "{TEST}: stop_app took {:.1} s",
         stopped_at.elapsed().as_secs_f64()
     );
-    for (name, session) in ["sender on A", "reader on B"].iter().zip(&before) {
-        expect_told(name, session, stopped_at).await;
-    }
+    let [sender, reader] = &before[..] else {
+        panic!("two sessions cross");
+    };
+    expect_told(
+        "reader on B (its user queue is on its own connection)",
+        reader,
+        stopped_at,
+    )
+    .await;
+    // The sender only sent to a topic (the system connection): it learns on its next SEND.
+    let _ = sender
+        .send(&format!("/topic/relay/restart/{}", unique()), "during")
+        .await;
+    expect_told("sender on A, sending during the outage", sender, stopped_at).await;
     for instance in [&a, &b] {
         poll_until(TOLD_WITHIN, || instance.broker_available() == Some(false))
             .await
@@ -302,8 +347,14 @@ async fn instances_recover_when_rabbitmq_restarts() {
         );
     }
 
+    assert!(
+        !listener.is_closed(),
+        "the session that only listened to a topic was closed by the outage"
+    );
+    hears_again(&a, &mut kept, &kept_topic).await;
     let after = assert_messages_cross(&a, &b, "after the outage").await;
     let reverse = assert_messages_cross(&b, &a, "after the outage, B to A").await;
+    let _ = listener.disconnect().await;
     for session in after.into_iter().chain(reverse) {
         let _ = session.disconnect().await;
     }
