@@ -84,6 +84,7 @@ with_setters!(RelayConfig {
     with_client_send_buffer_size => client_send_buffer_size: usize,
     with_system_send_buffer_size => system_send_buffer_size: usize,
     with_send_time_limit => send_time_limit: Duration,
+    with_publish_batch => publish_batch: usize,
 });
 
 #[cfg(test)]

@@ -18,7 +18,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use relay_common::{body, init_logging, rabbit_or_skip, unique, Instance};
-use stomp_server::client::{StompSession, Subscription};
+use stomp_server::client::{StompClient, StompSession, Subscription};
+use stomp_server::relay::RelayConfig;
 
 const TEST: &str = "relay_shared";
 /// Numbers the publisher sends.
@@ -36,7 +37,8 @@ fn number(frame: &stomp_server::Frame) -> u64 {
 }
 
 /// Checks that `got` is a run of consecutive numbers starting no later than `live_from`
-/// (the first number sent after the subscription's receipt), unless it ended before then.
+/// (the first number whose sending began after the subscription's receipt), unless it
+/// ended before then.
 fn assert_contiguous(what: &str, got: &[u64], live_from: u64) {
     for pair in got.windows(2) {
         assert!(
@@ -73,7 +75,9 @@ async fn churn(name: String, session: StompSession, topic: String, next: Arc<Ato
     let mut rounds = 0;
     while next.load(Ordering::Acquire) < SENT {
         let mut subscription = session.subscribe(&topic).await.expect("SUBSCRIBE");
-        let live_from = next.load(Ordering::Acquire);
+        // The number being sent when the receipt came may have gone out before the
+        // subscription was live; the one after it began after the receipt.
+        let live_from = next.load(Ordering::Acquire) + 1;
         let mut got = Vec::new();
         let until = tokio::time::Instant::now() + STAY;
         while let Ok(Some(frame)) = tokio::time::timeout_at(until, subscription.next()).await {
@@ -91,18 +95,103 @@ async fn subscribers_coming_and_going_under_load_miss_nothing_and_see_nothing_tw
     if !rabbit_or_skip(TEST) {
         return;
     }
+    let seen = churn_under_load(RelayConfig::default()).await;
+    assert_eq!(
+        seen,
+        Seen {
+            frames: SENT,
+            batches: 0
+        },
+        "without the publish batch, RabbitMQ's own clients see one message per message"
+    );
+}
+
+/// The same with the publish batch on: the numbers the template publishes in bursts reach
+/// RabbitMQ several to a message, and come out one by one, in order, once each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_publish_batches_too() {
+    if !rabbit_or_skip(TEST) {
+        return;
+    }
+    let seen = churn_under_load(RelayConfig::default().with_publish_batch(64)).await;
+    println!(
+        "{TEST}: with batches: RabbitMQ carried {SENT} messages in {} frames ({} batches)",
+        seen.frames, seen.batches
+    );
+    assert!(
+        seen.batches > 0 && seen.frames < SENT,
+        "nothing was batched: {seen:?}"
+    );
+}
+
+/// What a plain RabbitMQ client (on RabbitMQ's Web-STOMP port) subscribed to the topic saw.
+#[derive(Debug, PartialEq, Eq)]
+struct Seen {
+    /// `MESSAGE` frames.
+    frames: u64,
+    /// Frames that were batches.
+    batches: u64,
+}
+
+/// Subscribes at RabbitMQ itself to `topic` (in RabbitMQ's words) and counts what comes,
+/// until it carried `SENT` messages.
+async fn watch_rabbitmq(topic: &str) -> tokio::task::JoinHandle<Seen> {
+    let session = StompClient::new()
+        .login("guest", "guest")
+        .host("/")
+        .connect("ws://127.0.0.1:15674/ws")
+        .await
+        .unwrap_or_else(|e| panic!("{TEST}: RabbitMQ's Web-STOMP (port 15674): {e}"));
+    let mut subscription = session
+        .subscribe(topic)
+        .await
+        .expect("SUBSCRIBE at RabbitMQ");
+    tokio::spawn(async move {
+        let mut seen = Seen {
+            frames: 0,
+            batches: 0,
+        };
+        let mut carried = 0;
+        while carried < SENT {
+            let frame = subscription
+                .next_timeout(WAIT)
+                .await
+                .expect("RabbitMQ's MESSAGE");
+            seen.frames += 1;
+            match frame
+                .get("x-stomp-relay-batch")
+                .and_then(|n| n.parse::<u64>().ok())
+            {
+                Some(n) => {
+                    seen.batches += 1;
+                    carried += n;
+                }
+                None => carried += 1,
+            }
+        }
+        let _ = session.disconnect().await;
+        seen
+    })
+}
+
+async fn churn_under_load(config: RelayConfig) -> Seen {
     init_logging();
-    let a = Instance::start("A").await;
-    let b = Instance::start("B").await;
+    let a = Instance::start_with("A", config.clone()).await;
+    let b = Instance::start_with("B", config.clone()).await;
     // C has only subscribers that come and go: each first one makes C subscribe at
     // RabbitMQ, and its RECEIPT must wait for that.
-    let c = Instance::start("C").await;
+    let c = Instance::start_with("C", config).await;
     for instance in [&a, &b, &c] {
         instance.wait_available(WAIT).await;
     }
     let base = format!("/topic/relay/churn/{}", unique());
     let topic = format!("{base}/numbers");
     let pattern = format!("{base}/*");
+    let at_rabbitmq = format!(
+        "/topic/{}",
+        topic.trim_start_matches("/topic/").replace('/', ".")
+    );
+    let watcher = watch_rabbitmq(&at_rabbitmq).await;
 
     let stay_a = a.connect(&format!("stay-a-{}", unique())).await;
     let stay_b = b.connect(&format!("stay-b-{}", unique())).await;
@@ -124,14 +213,15 @@ async fn subscribers_coming_and_going_under_load_miss_nothing_and_see_nothing_tw
     }
     // The publisher: the template of A, numbers in order, a little at a time.
     for n in 0..SENT {
+        next.store(n, Ordering::Release);
         a.template
             .convert_and_send(&topic, &n.to_string())
             .unwrap_or_else(|e| panic!("publishing {n}: {e}"));
-        next.store(n + 1, Ordering::Release);
         if n % 20 == 19 {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }
+    next.store(SENT, Ordering::Release);
     // Read side by side: a subscription the test does not read holds its session's reader
     // once its client buffer is full.
     let last = SENT - 1;
@@ -153,4 +243,47 @@ async fn subscribers_coming_and_going_under_load_miss_nothing_and_see_nothing_tw
     for instance in [a, b, c] {
         instance.shutdown().await;
     }
+    watcher.await.expect("the watcher")
+}
+
+/// The relay's own marks on what it sends RabbitMQ are its own: a client that sets the batch
+/// header gets its body delivered as one message (not the frames it holds), and one that
+/// sets an origin cannot hide its message from an instance. Neither header reaches a reader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_can_forge_neither_a_batch_nor_an_origin() {
+    if !rabbit_or_skip(TEST) {
+        return;
+    }
+    init_logging();
+    let a = Instance::start_with("A", RelayConfig::default().with_publish_batch(64)).await;
+    let b = Instance::start_with("B", RelayConfig::default().with_publish_batch(64)).await;
+    a.wait_available(WAIT).await;
+    b.wait_available(WAIT).await;
+    let topic = format!("/topic/relay/forged/{}", unique());
+    let reader = b.connect(&format!("reader-{}", unique())).await;
+    let mut reading = reader.subscribe(&topic).await.expect("SUBSCRIBE on B");
+    let sender = a.connect(&format!("forger-{}", unique())).await;
+    let forged_batch = "SEND\n\nfake one\0SEND\n\nfake two\0";
+    let frames = [
+        ("x-stomp-relay-batch", "2", forged_batch),
+        ("x-stomp-relay-origin", "0000000000000000", "with an origin"),
+    ];
+    for (header, value, text) in frames {
+        let frame = stomp_server::Frame::new(stomp_server::Command::Send)
+            .header("destination", &topic)
+            .header(header, value)
+            .with_body(text.to_owned());
+        sender.send_with_receipt(frame).await.expect("SEND");
+    }
+    for expected in [forged_batch, "with an origin"] {
+        let frame = reading.next_timeout(WAIT).await.expect("a MESSAGE on B");
+        assert_eq!(body(&frame), expected);
+        assert!(
+            frame.get("x-stomp-relay-batch").is_none()
+                && frame.get("x-stomp-relay-origin").is_none(),
+            "a relay header reached the reader: {frame:?}"
+        );
+    }
+    a.shutdown().await;
+    b.shutdown().await;
 }

@@ -54,6 +54,15 @@ pub struct RelayConfig {
     /// send-time limit). A broker connection whose write takes longer is closed as lost:
     /// the client session gets an `ERROR`, the system connection reconnects.
     pub send_time_limit: Duration,
+    /// Most messages this instance writes to RabbitMQ as one when they wait together to be
+    /// published to one shared topic (default 1: each alone, readable by any RabbitMQ
+    /// client). Under load RabbitMQ's per-message cost limits the relay; batching divides
+    /// it (nothing waits for a batch to fill). A batch is readable only by instances of this
+    /// server: set it above 1 only when no other RabbitMQ client (a Spring instance, a
+    /// client of RabbitMQ's own STOMP port) subscribes to the shared topics. With it, every
+    /// subscription to a shared topic, `ack:client` ones too, is served by the instance's
+    /// local broker, which tracks their acknowledgements.
+    pub publish_batch: usize,
 }
 
 impl Default for RelayConfig {
@@ -75,6 +84,7 @@ impl Default for RelayConfig {
             client_send_buffer_size: 1024 * 1024,
             system_send_buffer_size: 16 * 1024 * 1024,
             send_time_limit: Duration::from_secs(10),
+            publish_batch: 1,
         }
     }
 }

@@ -22,6 +22,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
 
+use super::batch;
 use super::inbound::{inbound, Inbound, InboundSender, ReadAhead};
 pub(crate) use super::wire::{frame_size, RelayError};
 use crate::broker::BrokerError;
@@ -50,6 +51,9 @@ pub(crate) struct ConnectOptions {
     pub(crate) send_buffer_size: usize,
     /// Longest a write to the broker may take before the connection counts as lost.
     pub(crate) send_time: Duration,
+    /// Most of this instance's messages to one topic written as one `SEND` when they wait
+    /// together (1: each alone); see `batch`.
+    pub(crate) publish_batch: usize,
 }
 
 /// The bytes queued for one broker connection and not yet written, shared by everything
@@ -156,6 +160,7 @@ pub(crate) async fn connect(
             send_time: options.send_time,
             backlog: backlog.clone(),
             lost: inbound.clone(),
+            publish_batch: options.publish_batch,
         },
     ));
     reader
@@ -251,6 +256,7 @@ struct Writing {
     backlog: Backlog,
     /// Where a late or failed write is reported, as the reader reports a lost connection.
     lost: InboundSender,
+    publish_batch: usize,
 }
 
 async fn write_loop(
@@ -264,6 +270,7 @@ async fn write_loop(
         next: None,
         buffer: BytesMut::with_capacity(8 * 1024),
         backlog: writing.backlog,
+        publish_batch: writing.publish_batch,
     };
     let end = match run_writer(&mut out, writing.heartbeat, Some(writing.send_time)).await {
         WriterEnd::Closed | WriterEnd::Drained => return,
@@ -283,6 +290,8 @@ struct BrokerOutgoing {
     /// The frames of one batch, encoded.
     buffer: BytesMut,
     backlog: Backlog,
+    /// See [`ConnectOptions::publish_batch`].
+    publish_batch: usize,
 }
 
 /// Releases its bytes from the backlog when dropped: when the write finished, failed or
@@ -323,13 +332,16 @@ impl Outgoing for BrokerOutgoing {
         let mut written = 0;
         let mut next = self.next.take();
         while let Some((frame, size)) = next {
-            encode(&frame, Version::V1_2, &mut self.buffer);
             written += size;
+            next = self.outgoing.try_recv().ok();
+            let frame = self.coalesce(frame, &mut next, &mut written);
+            encode(&frame, Version::V1_2, &mut self.buffer);
             if self.buffer.len() >= WRITE_CHUNK {
                 break;
             }
-            next = self.outgoing.try_recv().ok();
         }
+        // What was looked at and not taken goes first next time.
+        self.next = next;
         let _release = Release(&self.backlog, written);
         self.write.write_all(&self.buffer).await?;
         // A burst made the buffer large: give it back rather than keep it for the session.
@@ -341,6 +353,37 @@ impl Outgoing for BrokerOutgoing {
 
     async fn write_heartbeat(&mut self) -> Result<(), std::io::Error> {
         self.write.write_all(b"\n").await
+    }
+}
+
+impl BrokerOutgoing {
+    /// `first`, or a batch of it and the frames queued right behind it that join it (up to
+    /// the publish batch, in order, within a write chunk); `next` is left at the first frame
+    /// that does not join.
+    fn coalesce(
+        &mut self,
+        first: Frame,
+        next: &mut Option<(Frame, usize)>,
+        written: &mut usize,
+    ) -> Frame {
+        if self.publish_batch < 2 || !batch::batchable(&first) {
+            return first;
+        }
+        let mut bytes = first.body.len();
+        let mut frames = vec![first];
+        while frames.len() < self.publish_batch && bytes < WRITE_CHUNK {
+            let Some((frame, size)) = next.take_if(|(f, _)| batch::joins(&frames[0], f)) else {
+                break;
+            };
+            *written += size;
+            bytes += size;
+            frames.push(frame);
+            *next = self.outgoing.try_recv().ok();
+        }
+        match frames.len() {
+            1 => frames.remove(0),
+            _ => batch::batch(frames),
+        }
     }
 }
 
@@ -431,6 +474,7 @@ mod tests {
             connect_timeout: Duration::from_secs(5),
             send_buffer_size: 256 * 1024,
             send_time,
+            publish_batch: 1,
         }
     }
 

@@ -20,6 +20,7 @@ use std::time::Duration;
 use stomp_core::{names, Command, Frame};
 use tokio::sync::mpsc;
 
+use super::batch::{unbatch, BATCH};
 use super::connection::{connect, Backlog, BrokerConnection, BrokerSender};
 use super::destination::{from_broker, to_broker};
 use super::inbound::ReadAhead;
@@ -37,7 +38,7 @@ pub(super) enum Listen {
 
 /// Headers RabbitMQ puts on a `MESSAGE` that the local fan-out sets itself (or that only
 /// mean something on this connection).
-const BROKER_ONLY: [&str; 7] = [
+const BROKER_ONLY: [&str; 8] = [
     names::DESTINATION,
     names::SUBSCRIPTION,
     names::MESSAGE_ID,
@@ -45,6 +46,7 @@ const BROKER_ONLY: [&str; 7] = [
     names::ACK,
     "redelivered",
     ORIGIN,
+    BATCH,
 ];
 
 /// What the listener task is given.
@@ -253,8 +255,8 @@ fn on_frame(listener: &Listener, listening: &mut Listening, frame: Frame) -> Res
     }
 }
 
-/// Hands a `MESSAGE` to the local subscriptions of the destination it came for, unless this
-/// instance published it.
+/// Hands a `MESSAGE` (or each message of a batch) to the local subscriptions of the
+/// destination it came for, unless this instance published it.
 fn deliver(listener: &Listener, listening: &Listening, frame: Frame) {
     if frame.get(ORIGIN) == Some(&*listener.origin) {
         return;
@@ -272,6 +274,23 @@ fn deliver(listener: &Listener, listening: &Listening, frame: Frame) {
     } else {
         subscribed.clone()
     };
+    let batched = frame
+        .get(BATCH)
+        .is_some()
+        .then(|| unbatch(&frame.body))
+        .flatten();
+    match batched {
+        Some(messages) => {
+            for message in messages {
+                deliver_one(listener, subscribed, destination.clone(), message);
+            }
+        }
+        None => deliver_one(listener, subscribed, destination, frame),
+    }
+}
+
+/// Hands one message to the local subscriptions of `subscribed`.
+fn deliver_one(listener: &Listener, subscribed: &str, destination: String, frame: Frame) {
     let headers = frame
         .headers
         .iter()

@@ -23,6 +23,7 @@
 //!   exchange, one for its user and one for itself, and a message for a user or a session is
 //!   published to the matching route. Clients cannot name these routes.
 
+mod batch;
 mod config;
 mod connection;
 mod destination;
@@ -175,7 +176,7 @@ impl BrokerRelay {
         self.ensure_started();
         let mut frame = Frame::new(Command::Send).header(names::DESTINATION, &destination);
         for (name, value) in &message.headers {
-            if name != upstream::ORIGIN {
+            if !upstream::is_relay_header(name) {
                 frame.headers.append(name, value);
             }
         }
@@ -269,7 +270,9 @@ impl Broker for BrokerRelay {
         session: &Arc<SessionHandle>,
         request: SubscribeRequest,
     ) -> Result<Option<Confirmation>, BrokerError> {
-        let broadcast = request.user.is_none() && request.ack == AckMode::Auto;
+        // Batches reach only the local part: with them on, it tracks client acks too.
+        let batching = self.shared.config.publish_batch > 1;
+        let broadcast = request.user.is_none() && (request.ack == AckMode::Auto || batching);
         if broadcast
             && shared_destination(&request.destination, &self.shared.config.shared_prefixes)?
         {

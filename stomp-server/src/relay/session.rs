@@ -358,10 +358,11 @@ fn for_client(
         .header(names::DESTINATION, &destination)
         .header(names::SUBSCRIPTION, &route.client_id);
     for (name, value) in frame.headers.iter() {
-        if !matches!(
+        let ours = matches!(
             name,
             names::DESTINATION | names::SUBSCRIPTION | names::CONTENT_LENGTH
-        ) {
+        );
+        if !ours && !super::upstream::is_relay_header(name) {
             out.headers.append(name, value);
         }
     }

@@ -147,6 +147,7 @@ impl Shared {
                 config.client_send_buffer_size
             },
             send_time: config.send_time_limit,
+            publish_batch: if system { config.publish_batch } else { 1 },
         }
     }
 }

@@ -24,6 +24,13 @@ use crate::broker::{has_prefix, BrokerError, PublishedMessage, Upstream, Upstrea
 /// clients: the relay strips it from what it delivers, and replaces any a client sent.
 pub(super) const ORIGIN: &str = "x-stomp-relay-origin";
 
+/// True for the headers only the relay itself may set on what it sends RabbitMQ (its origin
+/// and batch marks): a client's copies are dropped, so that it can neither hide a message
+/// from an instance nor pass a forged batch.
+pub(super) fn is_relay_header(name: &str) -> bool {
+    name == ORIGIN || name == super::batch::BATCH
+}
+
 /// Longest routing key RabbitMQ takes (AMQP's short string).
 const MAX_ROUTING_KEY: usize = 255;
 
@@ -41,7 +48,7 @@ impl Upstream for RelayUpstream {
         let mut frame =
             Frame::new(Command::Send).header(names::DESTINATION, &to_broker(message.destination()));
         for (name, value) in message.headers() {
-            if name != ORIGIN {
+            if !is_relay_header(name) {
                 frame.headers.append(name, value);
             }
         }

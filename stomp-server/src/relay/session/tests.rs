@@ -74,6 +74,7 @@ fn options(address: String) -> ConnectOptions {
         connect_timeout: Duration::from_secs(5),
         send_buffer_size: 256 * 1024,
         send_time: Duration::from_secs(10),
+        publish_batch: 1,
     }
 }
 
