@@ -240,6 +240,15 @@ async fn run(
     Ok(())
 }
 
+/// Most messages a relaying instance puts in one RabbitMQ message: `DEMO_RELAY_BATCH`, 64
+/// by default.
+fn relay_batch() -> usize {
+    std::env::var("DEMO_RELAY_BATCH")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(64)
+}
+
 /// The chat server: endpoint, broker (embedded or `relay`), handlers, the authentication of
 /// `auth` with its HTTP endpoints, and the page.
 fn build_server(
@@ -254,11 +263,14 @@ fn build_server(
         .with_sockjs()
         .application_prefix("/app");
     let builder = match relay {
-        // enableStompBrokerRelay: RabbitMQ owns /topic and /queue.
+        // enableStompBrokerRelay: RabbitMQ owns /topic and /queue. Only demo instances read
+        // the demo's topics, so they may batch what they publish to RabbitMQ
+        // (DEMO_RELAY_BATCH=1 turns it off, to compare).
         Some((host, port)) => builder.broker_relay(
             RelayConfig::default()
                 .with_host(host.clone())
-                .with_port(*port),
+                .with_port(*port)
+                .with_publish_batch(relay_batch()),
         ),
         None => builder.simple_broker(["/topic", "/queue"]),
     };

@@ -2,7 +2,7 @@
 //! the Node and Python scripts in `tests/interop/`).
 //!
 //! ```text
-//! interop_server [--addr 127.0.0.1:0] [--relay 127.0.0.1:61613]
+//! interop_server [--addr 127.0.0.1:0] [--relay 127.0.0.1:61613 [--relay-batch 64]]
 //! ```
 //!
 //! With `--relay`, the broker is RabbitMQ's STOMP plugin (the broker relay) instead of the
@@ -154,13 +154,21 @@ fn stop_signal() -> impl std::future::Future<Output = ()> {
 }
 
 /// Takes `--relay HOST:PORT` (RabbitMQ's STOMP port, for the broker relay instead of the
-/// simple broker) out of `args`; the rest is for `parse_addr`.
-fn take_relay(args: impl Iterator<Item = String>) -> (Option<(String, u16)>, Vec<String>) {
-    let mut relay = None;
+/// simple broker) and `--relay-batch N` (its publish batch) out of `args`; the rest is for
+/// `parse_addr`.
+fn take_relay(args: impl Iterator<Item = String>) -> (Option<RelayConfig>, Vec<String>) {
+    let mut relay: Option<(String, u16)> = None;
+    let mut batch = 1;
     let mut rest = Vec::new();
     let mut args = args.peekable();
     while let Some(arg) = args.next() {
-        if arg == "--relay" {
+        if arg == "--relay-batch" {
+            let value = args.next().unwrap_or_default();
+            match value.parse() {
+                Ok(n) => batch = n,
+                Err(_) => rest.push(format!("--relay-batch {value}")),
+            }
+        } else if arg == "--relay" {
             let value = args.next().unwrap_or_default();
             relay = value
                 .rsplit_once(':')
@@ -172,7 +180,13 @@ fn take_relay(args: impl Iterator<Item = String>) -> (Option<(String, u16)>, Vec
             rest.push(arg);
         }
     }
-    (relay, rest)
+    let config = relay.map(|(host, port)| {
+        RelayConfig::default()
+            .with_host(host)
+            .with_port(port)
+            .with_publish_batch(batch)
+    });
+    (config, rest)
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -195,8 +209,8 @@ async fn main() -> std::process::ExitCode {
         }
     };
     let mut builder = StompServer::builder().simple_broker(["/topic", "/queue"]);
-    if let Some((host, port)) = relay {
-        builder = builder.broker_relay(RelayConfig::default().with_host(host).with_port(port));
+    if let Some(relay) = relay {
+        builder = builder.broker_relay(relay);
     }
     let server = match builder
         .endpoint("/ws")
