@@ -1,6 +1,7 @@
 //! What the relay costs RabbitMQ: an instance whose sessions hold 1,000 topic subscriptions
-//! (200 sessions, 5 topics each, a pattern among them) keeps a handful of RabbitMQ
-//! connections (its system connection and its shared subscriber connection), counted by
+//! (200 sessions, 5 topics each, a pattern among them) and a user queue each keeps a handful
+//! of RabbitMQ connections (its system connection and its shared subscriber connection),
+//! counted by
 //! RabbitMQ itself (`rabbitmqctl list_stomp_connections`; `list_connections` does not show
 //! STOMP). For contrast, the same instance set up as Spring's relay
 //! (`shared_prefixes` empty) opens one per subscribing session.

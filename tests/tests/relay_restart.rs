@@ -1,11 +1,12 @@
 //! The broker relay through a RabbitMQ outage: two instances with clients, then
-//! `rabbitmqctl stop_app`: the clients with a broker connection of their own are told
-//! (`ERROR` "broker unavailable…", then the connection closes), so is a client that sends
-//! meanwhile, and the stats and events say the broker is gone; a client that only listens to
-//! a topic (the instance's shared subscription) stays. Then `rabbitmqctl start_app`: the
-//! system connections come back on their own, new sessions exchange messages across the
-//! instances again, and the instance subscribes its topics again, so the client that stayed
-//! hears the other instance again.
+//! `rabbitmqctl stop_app`: the clients with a broker connection of their own (a RabbitMQ
+//! queue consumer) are told (`ERROR` "broker unavailable…", then the connection closes), so
+//! is a client that sends meanwhile, and the stats and events say the broker is gone;
+//! clients that only listen to topics and user queues (the instance's shared
+//! subscriptions) stay. Then `rabbitmqctl start_app`: the system connections come back on
+//! their own, new sessions exchange messages across the instances again, and the instance
+//! subscribes its topics and user routes again, so the client that stayed hears the other
+//! instance again.
 //!
 //! ```text
 //! bash tests/relay/start-rabbitmq.sh                   # once: RabbitMQ with rabbitmq_stomp
@@ -26,7 +27,7 @@ mod relay_common;
 use std::time::{Duration, Instant};
 
 use relay_common::{
-    body, expect_message, init_logging, poll_until, rabbit_and_rabbitmqctl_or_skip,
+    body, delete_queue, expect_message, init_logging, poll_until, rabbit_and_rabbitmqctl_or_skip,
     rabbit_connections, rabbit_reachable, rabbitmqctl, rabbitmqctl_async, show, unique,
     wait_until_nobody_else_uses_rabbitmq, within, Instance,
 };
@@ -167,19 +168,16 @@ async fn assert_messages_cross(a: &Instance, b: &Instance, when: &str) -> Vec<St
     vec![sender, reader]
 }
 
-/// The session that stayed through the outage hears A's template again: B subscribed its
-/// topic at RabbitMQ again once it was back (tried until then: B's subscriber connection
-/// reconnects on its own schedule).
-async fn hears_again(a: &Instance, kept: &mut Subscription, topic: &str) {
+/// The session that stayed through the outage hears A's template again, through `send`: B
+/// subscribed its topic (or its user route) at RabbitMQ again once it was back (tried until
+/// then: B's subscriber connection reconnects on its own schedule).
+async fn hears_again(what: &str, kept: &mut Subscription, send: impl Fn(&str)) {
     let started = Instant::now();
     for attempt in 0.. {
-        let text = format!("again {attempt}");
-        a.template
-            .convert_and_send(topic, &text)
-            .unwrap_or_else(|e| panic!("A's template after the outage: {e}"));
+        send(&format!("again {attempt}"));
         if let Ok(frame) = kept.next_timeout(Duration::from_millis(500)).await {
             println!(
-                "{TEST}: the listener that stayed heard {:?} {:.1} s after the restart",
+                "{TEST}: the listener that stayed heard {:?} on its {what} {:.1} s after the restart",
                 body(&frame),
                 started.elapsed().as_secs_f64()
             );
@@ -187,7 +185,7 @@ async fn hears_again(a: &Instance, kept: &mut Subscription, topic: &str) {
         }
         assert!(
             started.elapsed() < BACK_WITHIN,
-            "the listener that stayed heard nothing within {BACK_WITHIN:?}: its topic was not subscribed again"
+            "the listener that stayed heard nothing on its {what} within {BACK_WITHIN:?}: not subscribed again"
         );
     }
 }
@@ -206,11 +204,23 @@ async fn instances_recover_when_rabbitmq_restarts() {
     b.wait_available(Duration::from_secs(30)).await;
     let before = assert_messages_cross(&a, &b, "before the outage").await;
     let kept_topic = format!("/topic/relay/restart/kept/{}", unique());
-    let listener = b.connect(&format!("listener-{}", unique())).await;
+    let listener_name = format!("listener-{}", unique());
+    let listener = b.connect(&listener_name).await;
     let mut kept = listener
         .subscribe(&kept_topic)
         .await
         .expect("the listener's SUBSCRIBE");
+    let mut kept_inbox = listener
+        .subscribe("/user/queue/kept")
+        .await
+        .expect("the listener's SUBSCRIBE to its user queue");
+    // A RabbitMQ queue: the session gets a broker connection of its own.
+    let queue = format!("relay-restart-{}", unique());
+    let consumer = b.connect(&format!("consumer-{}", unique())).await;
+    let _consuming = consumer
+        .subscribe(&format!("/queue/{queue}"))
+        .await
+        .expect("the consumer's SUBSCRIBE");
     println!(
         "{TEST}: RabbitMQ connections before the outage:\n  {}",
         rabbit_connections().join("\n  ")
@@ -230,8 +240,8 @@ async fn instances_recover_when_rabbitmq_restarts() {
         panic!("two sessions cross");
     };
     expect_told(
-        "reader on B (its user queue is on its own connection)",
-        reader,
+        "consumer on B (its queue is on its own connection)",
+        &consumer,
         stopped_at,
     )
     .await;
@@ -347,14 +357,28 @@ async fn instances_recover_when_rabbitmq_restarts() {
         );
     }
 
-    assert!(
-        !listener.is_closed(),
-        "the session that only listened to a topic was closed by the outage"
-    );
-    hears_again(&a, &mut kept, &kept_topic).await;
+    for (name, session) in [("listener", &listener), ("reader", reader)] {
+        assert!(
+            !session.is_closed(),
+            "the {name} on B, which only listened to a topic and its user queue, was closed by the outage"
+        );
+    }
+    hears_again("topic", &mut kept, |text| {
+        a.template
+            .convert_and_send(&kept_topic, text)
+            .unwrap_or_else(|e| panic!("A's template after the outage: {e}"));
+    })
+    .await;
+    hears_again("user queue", &mut kept_inbox, |text| {
+        a.template
+            .convert_and_send_to_user(&listener_name, "/queue/kept", text)
+            .unwrap_or_else(|e| panic!("A's template after the outage: {e}"));
+    })
+    .await;
     let after = assert_messages_cross(&a, &b, "after the outage").await;
     let reverse = assert_messages_cross(&b, &a, "after the outage, B to A").await;
     let _ = listener.disconnect().await;
+    delete_queue(&queue).await;
     for session in after.into_iter().chain(reverse) {
         let _ = session.disconnect().await;
     }

@@ -151,6 +151,19 @@ impl LocalBroker {
         self.broker()?.deliver_local(message, Some(subscribed))
     }
 
+    /// Delivers `message` to the subscriptions of one session of this instance whose
+    /// destination it names (a user destination's broker name, `/queue/x-user{session}`).
+    pub(crate) fn deliver_for_session(
+        &self,
+        session: &crate::principal::SessionId,
+        message: PublishedMessage,
+    ) -> Result<usize, BrokerError> {
+        use super::Broker as _;
+        let destination = message.destination.clone();
+        self.broker()?
+            .publish_for_session(session, &destination, Arc::new(message))
+    }
+
     fn broker(&self) -> Result<Arc<SimpleBroker>, BrokerError> {
         self.broker.upgrade().ok_or_else(|| {
             BrokerError::Unavailable(

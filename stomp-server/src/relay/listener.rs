@@ -26,14 +26,18 @@ use super::destination::{from_broker, to_broker};
 use super::inbound::ReadAhead;
 use super::system::Shared;
 use super::upstream::ORIGIN;
+use super::users::UserRoutes;
+use super::ROUTES;
 use crate::broker::{BrokerError, LocalBroker, PublishedMessage, UpstreamSubscription};
 
-/// What the relay's upstream asks of the listener.
+/// What the relay asks of the listener.
 pub(super) enum Listen {
     /// This instance's first subscription to a destination.
     Start(UpstreamSubscription),
     /// Its last one ended.
     Stop(String),
+    /// The first session here listening on a user or session route (see `users`).
+    Route(String),
 }
 
 /// Headers RabbitMQ puts on a `MESSAGE` that the local fan-out sets itself (or that only
@@ -54,6 +58,13 @@ pub(super) struct Listener {
     pub(super) shared: Weak<Shared>,
     pub(super) local: LocalBroker,
     pub(super) origin: Arc<str>,
+    /// Who listens on each user and session route.
+    pub(super) users: Arc<UserRoutes>,
+}
+
+/// True for a user or session route (not a topic a client named).
+fn is_route(destination: &str) -> bool {
+    destination.starts_with(ROUTES)
 }
 
 /// The destinations listened to and the subscriptions on the current connection.
@@ -107,7 +118,8 @@ impl Listening {
 
     /// The connection is gone: its subscription ids mean nothing any more, and what waited
     /// for a receipt is told so.
-    fn disconnected(&mut self, reason: &str) {
+    fn disconnected(&mut self, users: &UserRoutes, reason: &str) {
+        users.disconnected(reason);
         self.by_id.clear();
         for id in self.destinations.values_mut() {
             *id = None;
@@ -140,7 +152,7 @@ pub(super) async fn run_listener(
         drop(shared);
         let attempt = tokio::select! {
             attempt = connect(&options, Backlog::default(), ReadAhead::default()) => attempt,
-            () = refuse_while_connecting(&mut requests, &mut listening) => return,
+            () = refuse_while_connecting(&mut requests, &mut listening, &listener.users) => return,
         };
         match attempt {
             Ok(connection) => {
@@ -148,7 +160,7 @@ pub(super) async fn run_listener(
                 let reason = serve(&listener, connection, &mut requests, &mut listening).await;
                 let Some(reason) = reason else { return };
                 tracing::warn!(reason = %crate::log::Escaped(&reason), "the relay's shared subscriptions lost their broker connection; reconnecting");
-                listening.disconnected(&reason);
+                listening.disconnected(&listener.users, &reason);
             }
             Err(error) => {
                 tracing::debug!(%error, "the relay's shared subscriptions cannot connect yet");
@@ -156,7 +168,7 @@ pub(super) async fn run_listener(
         }
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
-            () = refuse_while_connecting(&mut requests, &mut listening) => return,
+            () = refuse_while_connecting(&mut requests, &mut listening, &listener.users) => return,
         }
         delay = (delay * 2).min(max_delay);
     }
@@ -167,16 +179,20 @@ pub(super) async fn run_listener(
 async fn refuse_while_connecting(
     requests: &mut mpsc::UnboundedReceiver<Listen>,
     listening: &mut Listening,
+    users: &UserRoutes,
 ) {
+    let down = "broker unavailable: the relay's subscriber connection is down";
     while let Some(request) = requests.recv().await {
         match request {
+            Listen::Route(route) => {
+                listening.destinations.insert(route.clone(), None);
+                users.settle(&route, &Err(unavailable(down)));
+            }
             Listen::Start(subscription) => {
                 listening
                     .destinations
                     .insert(subscription.destination().to_owned(), None);
-                subscription.failed(unavailable(
-                    "broker unavailable: the relay's subscriber connection is down",
-                ));
+                subscription.failed(unavailable(down));
             }
             Listen::Stop(destination) => listening.unsubscribe(None, &destination),
         }
@@ -204,6 +220,7 @@ async fn serve(
                     listening.subscribe(&sender, &destination, Some(subscription));
                 }
                 Listen::Stop(destination) => listening.unsubscribe(Some(&sender), &destination),
+                Listen::Route(route) => listening.subscribe(&sender, &route, None),
             },
             frame = connection.frames.recv() => match frame {
                 Some(Ok(frame)) => {
@@ -227,8 +244,10 @@ fn on_frame(listener: &Listener, listening: &mut Listening, frame: Frame) -> Res
         }
         Command::Receipt => {
             let receipt = frame.get(names::RECEIPT_ID).unwrap_or("");
-            if let Some((_, Some(waiting))) = listening.receipts.remove(receipt) {
-                waiting.live();
+            match listening.receipts.remove(receipt) {
+                Some((_, Some(waiting))) => waiting.live(),
+                Some((route, None)) if is_route(&route) => listener.users.settle(&route, &Ok(())),
+                _ => {}
             }
             Ok(())
         }
@@ -245,8 +264,12 @@ fn on_frame(listener: &Listener, listening: &mut Listening, frame: Frame) -> Res
             {
                 tracing::warn!(destination = %crate::log::Escaped(&destination), broker_message = %crate::log::Escaped(&message), "RabbitMQ refused a shared subscription");
                 listening.unsubscribe(None, &destination);
+                let refused = unavailable(&format!("broker error: {message}"));
+                if is_route(&destination) {
+                    listener.users.settle(&destination, &Err(refused.clone()));
+                }
                 if let Some(waiting) = waiting {
-                    waiting.failed(unavailable(&format!("broker error: {message}")));
+                    waiting.failed(refused);
                 }
             }
             Err(format!("broker error: {message}"))
@@ -267,6 +290,10 @@ fn deliver(listener: &Listener, listening: &Listening, frame: Frame) {
     else {
         return;
     };
+    if is_route(subscribed) {
+        deliver_to_route(listener, subscribed, frame);
+        return;
+    }
     // An exact subscription reports the name its clients used; a pattern's message the
     // destination it was published to, back in the clients' form.
     let destination = if subscribed.contains('*') {
@@ -289,15 +316,30 @@ fn deliver(listener: &Listener, listening: &Listening, frame: Frame) {
     }
 }
 
-/// Hands one message to the local subscriptions of `subscribed`.
-fn deliver_one(listener: &Listener, subscribed: &str, destination: String, frame: Frame) {
-    let headers = frame
+/// The headers of a broker `MESSAGE` that the local fan-out passes on.
+fn passed_on(frame: &Frame) -> Vec<(String, String)> {
+    frame
         .headers
         .iter()
         .filter(|(name, _)| !BROKER_ONLY.contains(name))
         .map(|(name, value)| (name.to_owned(), value.to_owned()))
-        .collect();
-    let message = PublishedMessage::new(destination, headers, frame.body);
+        .collect()
+}
+
+/// Hands a message on a user or session route to each local session listening on it.
+fn deliver_to_route(listener: &Listener, route: &str, frame: Frame) {
+    let headers = passed_on(&frame);
+    for (session, local) in listener.users.listeners(route) {
+        let message = PublishedMessage::new(local, headers.clone(), frame.body.clone());
+        if let Err(error) = listener.local.deliver_for_session(&session, message) {
+            tracing::debug!(%error, "a relayed user message found no local broker");
+        }
+    }
+}
+
+/// Hands one message to the local subscriptions of `subscribed`.
+fn deliver_one(listener: &Listener, subscribed: &str, destination: String, frame: Frame) {
+    let message = PublishedMessage::new(destination, passed_on(&frame), frame.body);
     if let Err(error) = listener.local.deliver_to(subscribed, message) {
         tracing::debug!(%error, "a relayed message found no local broker");
     }

@@ -9,7 +9,7 @@
 //! - Everything that needs RabbitMQ's own semantics travels on a broker connection of the
 //!   session's own, opened the first time the session needs it (as Spring opens one per
 //!   session): `/queue` subscriptions (competing consumers), `ack:client` subscriptions and
-//!   their `ACK`/`NACK`, user destinations, transactions and the `SEND`s inside them. Its
+//!   their `ACK`/`NACK`, transactions and the `SEND`s inside them. Its
 //!   `MESSAGE` frames are handed to the client with its own subscription ids and destinations,
 //!   at the pace the client's connection drains: while it has no credit the relay parks them,
 //!   bounded in bytes; at the bound the connection's reader stops reading (`inbound`), and
@@ -21,7 +21,9 @@
 //! - User destinations work across instances without a user registry broadcast: a session
 //!   subscribed to `/user/queue/x` listens on two routes of RabbitMQ's `amq.direct`
 //!   exchange, one for its user and one for itself, and a message for a user or a session is
-//!   published to the matching route. Clients cannot name these routes.
+//!   published to the matching route. Clients cannot name these routes. The instance
+//!   subscribes each route once on the shared connection (`users`) and delivers through
+//!   the local broker.
 
 mod batch;
 mod config;
@@ -33,6 +35,7 @@ mod own;
 mod session;
 mod system;
 mod upstream;
+mod users;
 mod wire;
 
 use std::collections::HashMap;
@@ -48,6 +51,7 @@ use listener::{run_listener, Listen, Listener};
 use session::SessionRelay;
 use system::{run_system, Shared};
 use upstream::{shared_destination, RelayUpstream};
+use users::UserRoutes;
 
 use crate::broker::{
     has_prefix, AckMode, AckRequest, Broker, BrokerError, Confirmation, LocalBroker,
@@ -69,6 +73,10 @@ pub(crate) struct BrokerRelay {
     started: AtomicBool,
     /// The shared listener, until a runtime runs it.
     listener: Mutex<Option<(Listener, mpsc::UnboundedReceiver<Listen>)>>,
+    /// To the shared listener (user and session routes; topics go through `local`).
+    listen: mpsc::UnboundedSender<Listen>,
+    /// User destinations served through the shared listener.
+    users: Arc<UserRoutes>,
 }
 
 /// A session, and its own broker connection once it needed one.
@@ -106,8 +114,9 @@ impl BrokerRelay {
         let upstream = RelayUpstream {
             shared: Arc::clone(&shared),
             origin: Arc::clone(&origin),
-            listener: listen,
+            listener: listen.clone(),
         };
+        let users = Arc::new(UserRoutes::default());
         let keep = Arc::clone(&given);
         let local = SimpleBroker::with_upstream(
             shared.config.prefixes.clone(),
@@ -125,6 +134,7 @@ impl BrokerRelay {
                 shared: Arc::downgrade(&shared),
                 local,
                 origin,
+                users: Arc::clone(&users),
             };
             (listener, requests)
         });
@@ -134,6 +144,8 @@ impl BrokerRelay {
             sessions: Mutex::new(HashMap::new()),
             started: AtomicBool::new(false),
             listener: Mutex::new(listener),
+            listen,
+            users,
         };
         relay.ensure_started();
         relay
@@ -208,6 +220,54 @@ impl BrokerRelay {
         f(relay)
     }
 
+    /// True when subscriptions are shared through the listener at all (Spring's behaviour
+    /// when the shared prefixes are empty).
+    fn sharing(&self) -> bool {
+        !self.shared.config.shared_prefixes.is_empty()
+    }
+
+    /// A user destination (`/user/queue/x`): in the local broker under its session's name,
+    /// and on its user's and its session's routes through the shared listener; live once
+    /// RabbitMQ confirmed both routes.
+    fn subscribe_user(
+        &self,
+        session: &Arc<SessionHandle>,
+        request: SubscribeRequest,
+    ) -> Result<Option<Confirmation>, BrokerError> {
+        let Some(user) = request.user.clone() else {
+            return self.local.subscribe(session, request);
+        };
+        let (id, local) = (Arc::clone(&request.id), request.destination.clone());
+        self.local.subscribe(session, request)?;
+        let routes = [
+            user_topic(&user.user, &user.destination),
+            session_topic(session.id.as_str(), &user.destination),
+        ];
+        let mut waiting = Vec::new();
+        for route in routes {
+            let added = match self.users.add(&route, &session.id, &id, &local) {
+                Ok(added) => added,
+                Err(error) => {
+                    let _ = self.unsubscribe(&session.id, &id);
+                    return Err(error);
+                }
+            };
+            if added.first {
+                self.ensure_started();
+                let _ = self.listen.send(Listen::Route(route));
+            }
+            waiting.extend(added.confirmation);
+        }
+        Ok(all_of(waiting))
+    }
+
+    /// Tells the listener to drop routes nobody here listens on any more.
+    fn unroute(&self, routes: Vec<String>) {
+        for route in routes {
+            let _ = self.listen.send(Listen::Stop(route));
+        }
+    }
+
     /// A session's subscription on its own connection.
     fn subscribe_own(
         &self,
@@ -217,6 +277,29 @@ impl BrokerRelay {
         self.with_session(&session.id, |relay| relay.subscribe(&session.id, request))
             .map(Some)
     }
+}
+
+/// One confirmation for several: resolved when all are (with the first error, if any).
+fn all_of(waiting: Vec<Confirmation>) -> Option<Confirmation> {
+    if waiting.is_empty() {
+        return None;
+    }
+    let (tx, rx) = oneshot::channel();
+    tokio::spawn(async move {
+        let mut result = Ok(());
+        for confirmation in waiting {
+            let outcome = confirmation.await.unwrap_or_else(|_| {
+                Err(BrokerError::Unavailable(
+                    "the relay's listener stopped".to_owned(),
+                ))
+            });
+            if result.is_ok() {
+                result = outcome;
+            }
+        }
+        let _ = tx.send(result);
+    });
+    Some(rx)
 }
 
 /// `/queue/x` → `queue.x`: a destination as routing-key words.
@@ -272,7 +355,11 @@ impl Broker for BrokerRelay {
     ) -> Result<Option<Confirmation>, BrokerError> {
         // Batches reach only the local part: with them on, it tracks client acks too.
         let batching = self.shared.config.publish_batch > 1;
-        let broadcast = request.user.is_none() && (request.ack == AckMode::Auto || batching);
+        let acks_locally = request.ack == AckMode::Auto || batching;
+        if request.user.is_some() && acks_locally && self.sharing() {
+            return self.subscribe_user(session, request);
+        }
+        let broadcast = request.user.is_none() && acks_locally;
         if broadcast
             && shared_destination(&request.destination, &self.shared.config.shared_prefixes)?
         {
@@ -286,7 +373,10 @@ impl Broker for BrokerRelay {
             Err(BrokerError::UnknownSubscription(_)) => {
                 self.with_session(session, |relay| relay.unsubscribe(id))
             }
-            done => done,
+            done => {
+                self.unroute(self.users.remove(session, id));
+                done
+            }
         }
     }
 
@@ -352,6 +442,7 @@ impl Broker for BrokerRelay {
 
     fn session_closed(&self, session: &SessionId) {
         self.local.session_closed(session);
+        self.unroute(self.users.remove_session(session));
         // Dropping its relay ends the connection task, which closes the broker connection.
         self.sessions().remove(session);
     }

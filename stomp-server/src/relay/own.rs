@@ -1,5 +1,5 @@
 //! What a session does on its own broker connection: subscriptions that need RabbitMQ's
-//! semantics (queues, client acknowledgements, user destinations), their `ACK`/`NACK`,
+//! semantics (queues, client acknowledgements), their `ACK`/`NACK`,
 //! transactions and the `SEND`s inside them.
 
 use std::sync::Arc;
