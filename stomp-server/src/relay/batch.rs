@@ -12,10 +12,8 @@
 use bytes::BytesMut;
 use stomp_core::{encode, names, Command, Decoder, Frame, FrameLimits, Version};
 
-use super::upstream::ORIGIN;
-
-/// The header that marks a batch, with the number of messages it holds.
-pub(super) const BATCH: &str = "x-stomp-relay-batch";
+pub(super) use super::wire::BATCH;
+use super::wire::ORIGIN;
 
 /// True when `frame` may join a batch: a `SEND` this instance's upstream published.
 pub(super) fn batchable(frame: &Frame) -> bool {

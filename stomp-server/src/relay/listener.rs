@@ -4,7 +4,7 @@
 //! - A new destination is subscribed with a receipt; its [`UpstreamSubscription`] is live
 //!   once RabbitMQ's `RECEIPT` arrives (the subscribing clients' receipts wait for that).
 //! - A message this instance published comes back too (RabbitMQ has no "no local"): it
-//!   carries this instance's [origin](super::upstream::ORIGIN) and is dropped, since the
+//!   carries this instance's [origin](super::wire::ORIGIN) and is dropped, since the
 //!   local fan-out already had it.
 //! - The connection reconnects with back-off, as the system connection does, and subscribes
 //!   every destination still listened to again. What is published while it is down does not
@@ -20,13 +20,13 @@ use std::time::Duration;
 use stomp_core::{names, Command, Frame};
 use tokio::sync::mpsc;
 
-use super::batch::{unbatch, BATCH};
+use super::batch::unbatch;
 use super::connection::{connect, Backlog, BrokerConnection, BrokerSender};
 use super::destination::{from_broker, to_broker};
 use super::inbound::ReadAhead;
 use super::system::Shared;
-use super::upstream::ORIGIN;
 use super::users::UserRoutes;
+use super::wire::{BATCH, ORIGIN};
 use super::ROUTES;
 use crate::broker::{BrokerError, LocalBroker, PublishedMessage, UpstreamSubscription};
 

@@ -188,7 +188,7 @@ impl BrokerRelay {
         self.ensure_started();
         let mut frame = Frame::new(Command::Send).header(names::DESTINATION, &destination);
         for (name, value) in &message.headers {
-            if !upstream::is_relay_header(name) {
+            if !wire::is_relay_header(name) {
                 frame.headers.append(name, value);
             }
         }

@@ -154,7 +154,7 @@ impl SessionRelay {
         let mut frame =
             Frame::new(Command::Send).header(names::DESTINATION, &to_broker(&message.destination));
         for (name, value) in &message.headers {
-            if !super::upstream::is_relay_header(name) {
+            if !super::wire::is_relay_header(name) {
                 frame.headers.append(name, value);
             }
         }

@@ -362,7 +362,7 @@ fn for_client(
             name,
             names::DESTINATION | names::SUBSCRIPTION | names::CONTENT_LENGTH
         );
-        if !ours && !super::upstream::is_relay_header(name) {
+        if !ours && !super::wire::is_relay_header(name) {
             out.headers.append(name, value);
         }
     }

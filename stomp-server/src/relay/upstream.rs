@@ -18,18 +18,8 @@ use tokio::sync::mpsc;
 use super::destination::to_broker;
 use super::listener::Listen;
 use super::system::Shared;
+use super::wire::{is_relay_header, ORIGIN};
 use crate::broker::{has_prefix, BrokerError, PublishedMessage, Upstream, UpstreamSubscription};
-
-/// The header that carries the instance a relayed message comes from. Never shown to
-/// clients: the relay strips it from what it delivers, and replaces any a client sent.
-pub(super) const ORIGIN: &str = "x-stomp-relay-origin";
-
-/// True for the headers only the relay itself may set on what it sends RabbitMQ (its origin
-/// and batch marks): a client's copies are dropped, so that it can neither hide a message
-/// from an instance nor pass a forged batch.
-pub(super) fn is_relay_header(name: &str) -> bool {
-    name == ORIGIN || name == super::batch::BATCH
-}
 
 /// Longest routing key RabbitMQ takes (AMQP's short string).
 const MAX_ROUTING_KEY: usize = 255;
