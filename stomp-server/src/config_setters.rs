@@ -85,6 +85,7 @@ with_setters!(RelayConfig {
     with_system_send_buffer_size => system_send_buffer_size: usize,
     with_send_time_limit => send_time_limit: Duration,
     with_publish_batch => publish_batch: usize,
+    with_publish_wait => publish_wait: Duration,
 });
 
 #[cfg(test)]

@@ -1,10 +1,16 @@
 //! The broker relay against a RabbitMQ that stops reading. A memory alarm
 //! (`rabbitmqctl set_vm_memory_high_watermark` set far below what the node uses) makes
-//! RabbitMQ block every connection that publishes: it no longer reads their sockets. A
-//! client that keeps sending must then get an `ERROR` saying the broker is not keeping up,
-//! once its broker connection's backlog passes `RelayConfig::client_send_buffer_size`,
-//! instead of the server queueing its messages without a bound. Once the alarm clears, the
-//! same instance relays again.
+//! RabbitMQ block every connection that publishes: it no longer reads their sockets.
+//!
+//! 1. A client that keeps sending to a RabbitMQ queue (on its own broker connection) must
+//!    then get an `ERROR` saying the broker is not keeping up, once that connection's
+//!    backlog passes `RelayConfig::client_send_buffer_size`, instead of the server queueing
+//!    its messages without a bound. Once the alarm clears, the same instance relays again.
+//! 2. A client that keeps sending to a topic (the shared system connection) is held back
+//!    instead, once the system connection's backlog passes three quarters of its bound: its
+//!    session stops reading for up to `publish_wait`. When the alarm clears within that
+//!    time, every message it sent arrives at another instance, in order, and it never got
+//!    an `ERROR`.
 //!
 //! ```text
 //! bash tests/relay/start-rabbitmq.sh                   # once: RabbitMQ with rabbitmq_stomp
@@ -23,10 +29,10 @@ mod relay_common;
 use std::time::{Duration, Instant};
 
 use relay_common::{
-    body, expect_message, init_logging, rabbit_and_rabbitmqctl_or_skip, rabbitmqctl,
+    body, delete_queue, expect_message, init_logging, rabbit_and_rabbitmqctl_or_skip, rabbitmqctl,
     rabbitmqctl_async, show, unique, wait_until_nobody_else_uses_rabbitmq, within, Instance,
 };
-use stomp_server::{relay::RelayConfig, Command};
+use stomp_server::{config::Limits, relay::RelayConfig, Command};
 
 const TEST: &str = "a_client_sending_to_a_blocked_broker_gets_an_error";
 /// The backlog each client session's broker connection may hold in this test.
@@ -130,7 +136,9 @@ async fn a_client_sending_to_a_blocked_broker_gets_an_error() {
     )
     .await;
     instance.wait_available(Duration::from_secs(30)).await;
-    let topic = format!("/topic/relay/backlog/{}", unique());
+    // A RabbitMQ queue: the session's own broker connection carries its SENDs.
+    let queue = format!("relay-backlog-{}", unique());
+    let topic = format!("/queue/{queue}");
     let sender = instance.connect(&format!("sender-{}", unique())).await;
     sender
         .send(&topic, "before the alarm")
@@ -213,4 +221,95 @@ async fn a_client_sending_to_a_blocked_broker_gets_an_error() {
     let _ = writer.disconnect().await;
     let _ = reader.disconnect().await;
     instance.shutdown().await;
+    delete_queue(&queue).await;
+
+    publishers_are_held_back_while_rabbitmq_blocks(&mut guard).await;
+}
+
+/// Messages a paced publisher sends: more than the system connection's bound and the
+/// sockets' buffers hold.
+const PACED: usize = 1_000;
+
+/// Phase 2: a publisher to a topic is held back while RabbitMQ blocks, and loses nothing.
+async fn publishers_are_held_back_while_rabbitmq_blocks(guard: &mut WatermarkGuard) {
+    let system_bound = 1024 * 1024;
+    let publishing = Instance::start_with(
+        "P",
+        RelayConfig::default()
+            .with_system_send_buffer_size(system_bound)
+            .with_publish_wait(Duration::from_secs(60)),
+    )
+    .await;
+    // When the alarm clears, RabbitMQ releases at once what it held (megabytes): the
+    // reader's session must have room for that burst, or it is closed as a slow consumer
+    // (as Spring's would be); the test is about the publisher.
+    let reading = Instance::start_limited(
+        "R",
+        RelayConfig::default(),
+        Limits::default().with_send_buffer_size(64 * 1024 * 1024),
+    )
+    .await;
+    publishing.wait_available(Duration::from_secs(30)).await;
+    reading.wait_available(Duration::from_secs(30)).await;
+    let topic = format!("/topic/relay/paced/{}", unique());
+    let reader = reading.connect(&format!("reader-{}", unique())).await;
+    let mut subscription = reader.subscribe(&topic).await.expect("SUBSCRIBE on R");
+    let sender = publishing.connect(&format!("paced-{}", unique())).await;
+
+    rabbitmqctl_async(&["set_vm_memory_high_watermark", "0.000001"])
+        .await
+        .unwrap_or_else(|e| panic!("{TEST}: lowering the watermark again failed: {e}"));
+    guard.lowered = true;
+    assert!(
+        memory_alarm_within(true, Duration::from_secs(20)).await,
+        "{TEST}: no memory alarm the second time"
+    );
+    // The reader reads all along, as a client does (one that stops reading is cut off as
+    // a slow consumer, whatever the broker).
+    let receiving = tokio::spawn(async move {
+        for i in 0..PACED {
+            let frame = expect_message(&mut subscription, "a paced message").await;
+            let got = body(&frame);
+            assert_eq!(&got[..6], format!("{i:06}"), "{TEST}: out of order or lost");
+        }
+        PACED
+    });
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&sent);
+    let sending = tokio::spawn(async move {
+        for i in 0..PACED {
+            let body = format!("{i:06}{}", "x".repeat(BODY - 6));
+            sender.send(&topic, body).await.expect("a paced SEND");
+            counted.store(i + 1, std::sync::atomic::Ordering::Release);
+        }
+        sender
+    });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let held_at = sent.load(std::sync::atomic::Ordering::Acquire);
+    println!("{TEST}: while RabbitMQ blocks, the publisher got {held_at} of {PACED} SENDs out");
+    assert!(held_at < PACED, "{TEST}: the publisher was never held back");
+
+    guard
+        .restore_async()
+        .await
+        .unwrap_or_else(|e| panic!("{TEST}: putting the watermark back failed: {e}"));
+    let sender = within("the paced publisher to finish", TOLD_WITHIN, sending)
+        .await
+        .expect("the sending task");
+    assert!(
+        !sender.is_closed(),
+        "{TEST}: the paced publisher was closed"
+    );
+    let received = within(
+        "the reader to get every paced message",
+        TOLD_WITHIN,
+        receiving,
+    )
+    .await
+    .expect("the reading task");
+    assert_eq!(received, PACED);
+    let _ = sender.disconnect().await;
+    let _ = reader.disconnect().await;
+    publishing.shutdown().await;
+    reading.shutdown().await;
 }

@@ -271,6 +271,11 @@ pub enum BrokerError {
     },
 }
 
+/// A wait a publishing session goes through before it reads on (see
+/// [`Broker::publish_pace`]); an error refuses the session's last message.
+pub(crate) type Pace =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), BrokerError>> + Send>>;
+
 /// What every broker does.
 pub(crate) trait Broker: Send + Sync + 'static {
     /// True when `destination` belongs to one of this broker's prefixes.
@@ -309,6 +314,13 @@ pub(crate) trait Broker: Send + Sync + 'static {
 
     /// Forgets every subscription of a session that ended.
     fn session_closed(&self, session: &SessionId);
+
+    /// A wait for a session that just published, before it reads its next frame, when the
+    /// broker is behind (the relay's system connection holds much unwritten): back-pressure
+    /// on the publisher instead of a refusal, within a bound. `None`: go on.
+    fn publish_pace(&self) -> Option<Pace> {
+        None
+    }
 
     /// A session passed its `CONNECT` checks. A broker that needs a resource of its own per
     /// session (the relay's broker connection) returns a confirmation, and `CONNECTED` waits

@@ -63,6 +63,12 @@ pub struct RelayConfig {
     /// subscription to a shared topic, `ack:client` ones too, is served by the instance's
     /// local broker, which tracks their acknowledgements.
     pub publish_batch: usize,
+    /// How long a client that publishes may be held back, once the system connection holds
+    /// three quarters of `system_send_buffer_size` unwritten, for it to drain below half
+    /// (default 5 s). The client's session reads nothing meanwhile (TCP back-pressure on the
+    /// publisher, as a slow broker would give it); past it, its message is refused with an
+    /// `ERROR` saying the broker is not keeping up. Spring's relay neither waits nor bounds.
+    pub publish_wait: Duration,
 }
 
 impl Default for RelayConfig {
@@ -85,6 +91,7 @@ impl Default for RelayConfig {
             system_send_buffer_size: 16 * 1024 * 1024,
             send_time_limit: Duration::from_secs(10),
             publish_batch: 1,
+            publish_wait: Duration::from_secs(5),
         }
     }
 }

@@ -10,8 +10,6 @@
 //! [`BrokerError::Backlog`] instead of piling up in memory, and a write that takes longer
 //! than the send-time limit ends the connection as lost.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -22,6 +20,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
 
+pub(crate) use super::backlog::Backlog;
 use super::batch;
 use super::inbound::{inbound, Inbound, InboundSender, ReadAhead};
 pub(crate) use super::wire::{frame_size, RelayError};
@@ -56,37 +55,6 @@ pub(crate) struct ConnectOptions {
     pub(crate) publish_batch: usize,
 }
 
-/// The bytes queued for one broker connection and not yet written, shared by everything
-/// that queues frames for it.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Backlog(Arc<AtomicUsize>);
-
-impl Backlog {
-    /// Counts `size` more bytes whatever the limit (the small control frames: refusing an
-    /// `ACK` or an `UNSUBSCRIBE` would not help a broker that does not read).
-    pub(crate) fn add(&self, size: usize) {
-        self.0.fetch_add(size, Ordering::AcqRel);
-    }
-
-    /// Counts `size` more bytes, unless that would pass `limit`.
-    pub(crate) fn reserve(&self, size: usize, limit: usize) -> Result<(), BrokerError> {
-        let queued = self.0.fetch_add(size, Ordering::AcqRel) + size;
-        if queued > limit {
-            self.release(size);
-            return Err(BrokerError::Backlog {
-                queued: queued - size,
-                limit,
-            });
-        }
-        Ok(())
-    }
-
-    /// Marks `size` bytes as written (or dropped).
-    pub(crate) fn release(&self, size: usize) {
-        self.0.fetch_sub(size, Ordering::AcqRel);
-    }
-}
-
 /// Queues frames for a broker connection's writer.
 #[derive(Debug, Clone)]
 pub(crate) struct BrokerSender {
@@ -96,6 +64,11 @@ pub(crate) struct BrokerSender {
 }
 
 impl BrokerSender {
+    /// What waits to be written, and the most that may.
+    pub(crate) fn backlog(&self) -> (&Backlog, usize) {
+        (&self.backlog, self.limit)
+    }
+
     /// Counts and queues `frame`; refused when the broker is not keeping up or the
     /// connection is gone.
     pub(crate) fn send(&self, frame: Frame) -> Result<(), BrokerError> {
@@ -517,7 +490,7 @@ mod tests {
             accepted > 256 / 64 + 1,
             "only {accepted} frames of 64 KiB accepted: written frames are still counted"
         );
-        let queued = backlog.0.load(Ordering::Acquire);
+        let queued = backlog.bytes();
         assert!(
             queued > 128 * 1024 && queued <= 256 * 1024,
             "{queued} bytes counted as waiting"

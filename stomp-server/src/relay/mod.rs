@@ -25,6 +25,7 @@
 //!   subscribes each route once on the shared connection (`users`) and delivers through
 //!   the local broker.
 
+mod backlog;
 mod batch;
 mod config;
 mod connection;
@@ -54,7 +55,7 @@ use upstream::{shared_destination, RelayUpstream};
 use users::UserRoutes;
 
 use crate::broker::{
-    has_prefix, AckMode, AckRequest, Broker, BrokerError, Confirmation, LocalBroker,
+    has_prefix, AckMode, AckRequest, Broker, BrokerError, Confirmation, LocalBroker, Pace,
     PublishedMessage, SimpleBroker, SubscribeRequest, Upstream,
 };
 use crate::config::BrokerConfig;
@@ -438,6 +439,10 @@ impl Broker for BrokerRelay {
             return None;
         }
         Some(self.with_session(session, |relay| relay.publish(message, transaction)))
+    }
+
+    fn publish_pace(&self) -> Option<Pace> {
+        self.shared.pace()
     }
 
     fn session_closed(&self, session: &SessionId) {

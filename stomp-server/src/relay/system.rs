@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use super::config::RelayConfig;
 use super::connection::{connect, Backlog, BrokerSender, ConnectOptions};
 use super::inbound::ReadAhead;
-use crate::broker::BrokerError;
+use crate::broker::{BrokerError, Pace};
 use crate::event::{Events, SessionEvent};
 use crate::stats::Stats;
 
@@ -84,6 +84,29 @@ impl Shared {
                 "the system connection to the broker is down".to_owned(),
             )),
         }
+    }
+
+    /// A wait for the system connection to drain, when it holds three quarters of its bound
+    /// (see [`RelayConfig::publish_wait`]).
+    pub(super) fn pace(&self) -> Option<Pace> {
+        let (backlog, limit) = {
+            let sender = self.sender.read().unwrap_or_else(PoisonError::into_inner);
+            let (backlog, limit) = sender.as_ref()?.backlog();
+            if backlog.bytes() < limit / 4 * 3 {
+                return None;
+            }
+            (backlog.clone(), limit)
+        };
+        let wait = self.config.publish_wait;
+        Some(Box::pin(async move {
+            match tokio::time::timeout(wait, backlog.drained_below(limit / 2)).await {
+                Ok(()) => Ok(()),
+                Err(_) => Err(BrokerError::Backlog {
+                    queued: backlog.bytes(),
+                    limit,
+                }),
+            }
+        }))
     }
 
     fn set_sender(&self, sender: Option<BrokerSender>) {

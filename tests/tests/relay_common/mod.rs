@@ -11,7 +11,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use stomp_server::client::{StompClient, StompSession, Subscription};
 use stomp_server::{
-    event::SessionEvent, relay::RelayConfig, stats::Stats, Frame, StompServer, Template,
+    config::Limits, event::SessionEvent, relay::RelayConfig, stats::Stats, Frame, StompServer,
+    Template,
 };
 use tests::prerequisite::missing;
 pub use tests::server_support::login_interceptor;
@@ -111,10 +112,20 @@ impl Instance {
 
     /// Starts an instance relaying with `config`.
     pub async fn start_with(name: &'static str, config: RelayConfig) -> Instance {
+        Instance::start_limited(name, config, Limits::default()).await
+    }
+
+    /// Starts an instance relaying with `config`, its sessions bounded by `limits`.
+    pub async fn start_limited(
+        name: &'static str,
+        config: RelayConfig,
+        limits: Limits,
+    ) -> Instance {
         let events = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&events);
         let server = StompServer::builder()
             .broker_relay(config)
+            .limits(limits)
             .interceptor(login_interceptor)
             .on_event(move |event, _| {
                 sink.lock()

@@ -72,6 +72,10 @@ impl SendRequest {
             }
             route => self.publish(state, route == SendRoute::User, body)?,
         }
+        // A broker that is behind holds the publisher back here, before its next frame.
+        if let Some(pace) = state.context.broker().publish_pace() {
+            pace.await?;
+        }
         state.receipt_id(receipt);
         Ok(ControlFlow::Continue(()))
     }
