@@ -1,0 +1,111 @@
+//! Whether the backplane can carry messages now: both of its connections to Redis (the
+//! publishing one and the subscriber one) are up. Reported as the relay reports its broker:
+//! `SessionEvent::BrokerAvailable`/`BrokerUnavailable` and `stats.broker_available`, on
+//! transitions only.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::broker::BrokerError;
+use crate::event::{Events, SessionEvent};
+use crate::stats::Stats;
+
+/// One of the backplane's two connections.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Link {
+    /// The connection that `PUBLISH`es this instance's messages.
+    Publisher,
+    /// The connection that `SUBSCRIBE`s and receives the other instances' messages.
+    Subscriber,
+}
+
+/// The state of both connections, and where changes are reported.
+pub(crate) struct Health {
+    // A std Mutex: held only to swap a link's state and compare, never across an await or a
+    // call out (events are published after it is released).
+    links: Mutex<Links>,
+    events: Arc<Events>,
+    stats: Arc<Stats>,
+    /// The Redis URL without its password, for log lines.
+    server: String,
+}
+
+/// Why each link is down (`None`: up), and whether the last report said available.
+struct Links {
+    publisher: Option<String>,
+    subscriber: Option<String>,
+    reported: Option<bool>,
+}
+
+impl Health {
+    /// Both links down ("connecting") until they report.
+    pub(crate) fn new(events: Arc<Events>, stats: Arc<Stats>, server: String) -> Health {
+        let connecting = Some(format!("connecting to Redis at {server}"));
+        Health {
+            links: Mutex::new(Links {
+                publisher: connecting.clone(),
+                subscriber: connecting,
+                reported: None,
+            }),
+            events,
+            stats,
+            server,
+        }
+    }
+
+    /// Records that `link` is up (`Ok`) or down and why; reports a change of the whole.
+    pub(crate) fn set(&self, link: Link, state: Result<(), String>) {
+        let change = {
+            let mut links = self.links();
+            let slot = match link {
+                Link::Publisher => &mut links.publisher,
+                Link::Subscriber => &mut links.subscriber,
+            };
+            *slot = state.err();
+            let available = links.down_reason().is_none();
+            if links.reported == Some(available) {
+                return;
+            }
+            links.reported = Some(available);
+            links.down_reason()
+        };
+        match change {
+            None => {
+                tracing::info!(server = %self.server, "Redis backplane connected");
+                self.stats.broker_available(true);
+                self.events.publish(&SessionEvent::BrokerAvailable);
+            }
+            Some(reason) => {
+                tracing::warn!(server = %self.server, reason, "Redis backplane unavailable; retrying");
+                self.stats.broker_available(false);
+                self.events
+                    .publish(&SessionEvent::BrokerUnavailable { reason });
+            }
+        }
+    }
+
+    /// `Ok` while both links are up; else why not, as the `ERROR` a `CONNECT` gets.
+    pub(crate) fn available(&self) -> Result<(), BrokerError> {
+        match self.links().down_reason() {
+            None => Ok(()),
+            Some(reason) => Err(BrokerError::Unavailable(reason)),
+        }
+    }
+
+    /// `Ok` while the publishing link is up.
+    pub(crate) fn publisher(&self) -> Result<(), BrokerError> {
+        match &self.links().publisher {
+            None => Ok(()),
+            Some(reason) => Err(BrokerError::Unavailable(reason.clone())),
+        }
+    }
+
+    fn links(&self) -> std::sync::MutexGuard<'_, Links> {
+        self.links.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Links {
+    fn down_reason(&self) -> Option<String> {
+        self.publisher.clone().or_else(|| self.subscriber.clone())
+    }
+}

@@ -1,0 +1,169 @@
+//! The publishing side: one connection per instance that `PUBLISH`es every message this
+//! instance's sessions, handlers and template send to a broadcast destination, in the order
+//! they were published, in pipelined batches (one write for many messages). What waits to be
+//! written is bounded in bytes.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use redis::aio::MultiplexedConnection;
+use tokio::sync::Notify;
+
+use super::health::{Health, Link};
+use super::link::{connect_with_backoff, Backoff, Connector};
+use crate::broker::BrokerError;
+
+/// Most messages written to Redis in one pipeline.
+const BATCH_MESSAGES: usize = 512;
+
+/// How long the publishing connection may be idle before it checks Redis with a `PING`, so
+/// that a Redis that went away is noticed (and reported) without waiting for a message.
+const IDLE_PING: Duration = Duration::from_secs(1);
+
+/// Messages waiting to be written to Redis: `(channel, envelope)`, in publish order.
+pub(crate) struct Outbox {
+    // A std Mutex: held to push or take a batch, never across an await.
+    queue: Mutex<Queue>,
+    /// Told when a message is queued or the backplane is dropped.
+    wake: Notify,
+    /// The most bytes `queue` may hold.
+    limit: usize,
+    /// Set when the backplane is dropped: the publishing task ends.
+    closed: AtomicBool,
+}
+
+#[derive(Default)]
+struct Queue {
+    messages: VecDeque<(String, Bytes)>,
+    bytes: usize,
+}
+
+impl Outbox {
+    /// An empty outbox that holds at most `limit` bytes.
+    pub(crate) fn new(limit: usize) -> Outbox {
+        Outbox {
+            queue: Mutex::default(),
+            wake: Notify::new(),
+            limit,
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// Queues an envelope for `channel`, or refuses it when the outbox is full.
+    pub(crate) fn push(&self, channel: String, envelope: Bytes) -> Result<(), BrokerError> {
+        let size = channel.len() + envelope.len();
+        {
+            let mut queue = self.queue();
+            if queue.bytes + size > self.limit {
+                return Err(BrokerError::Backlog {
+                    queued: queue.bytes,
+                    limit: self.limit,
+                });
+            }
+            queue.bytes += size;
+            queue.messages.push_back((channel, envelope));
+        }
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Ends the publishing task.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.wake.notify_one();
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Takes the next batch (it no longer counts against the limit: it is being written).
+    fn take_batch(&self) -> Vec<(String, Bytes)> {
+        let mut queue = self.queue();
+        let count = queue.messages.len().min(BATCH_MESSAGES);
+        let batch: Vec<_> = queue.messages.drain(..count).collect();
+        queue.bytes -= batch.iter().map(|(c, e)| c.len() + e.len()).sum::<usize>();
+        batch
+    }
+
+    /// Drops everything waiting (the connection was lost); returns how many messages.
+    fn clear(&self) -> usize {
+        let mut queue = self.queue();
+        queue.bytes = 0;
+        std::mem::take(&mut queue.messages).len()
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Keeps the publishing connection open and writes the outbox through it, until the outbox
+/// is closed.
+pub(crate) async fn run_publisher(connector: Connector, outbox: Arc<Outbox>, health: Arc<Health>) {
+    let mut backoff = Backoff::new(connector.max_reconnect_delay());
+    loop {
+        let connect = || connector.multiplexed();
+        let closed = || outbox.is_closed();
+        let connected =
+            connect_with_backoff(connect, &mut backoff, &health, Link::Publisher, closed);
+        let Some(connection) = connected.await else {
+            return;
+        };
+        health.set(Link::Publisher, Ok(()));
+        let reason = publish_until_lost(connection, &outbox).await;
+        let Some(reason) = reason else { return };
+        let dropped = outbox.clear();
+        if dropped > 0 {
+            tracing::warn!(
+                dropped,
+                "Redis connection lost: messages not yet published are dropped"
+            );
+        }
+        health.set(Link::Publisher, Err(reason));
+    }
+}
+
+/// Writes batches until the connection fails (`Some(why)`) or the outbox closes (`None`).
+async fn publish_until_lost(
+    mut connection: MultiplexedConnection,
+    outbox: &Outbox,
+) -> Option<String> {
+    loop {
+        if outbox.is_closed() {
+            return None;
+        }
+        let batch = outbox.take_batch();
+        if batch.is_empty() {
+            // `notify_one` keeps a permit when nobody waits, so a message queued between the
+            // look above and this wait is not missed.
+            if tokio::time::timeout(IDLE_PING, outbox.wake.notified())
+                .await
+                .is_err()
+            {
+                let ping: redis::RedisResult<()> =
+                    redis::cmd("PING").query_async(&mut connection).await;
+                if let Err(error) = ping {
+                    return Some(format!("Redis stopped answering: {error}"));
+                }
+            }
+            continue;
+        }
+        let mut pipeline = redis::pipe();
+        for (channel, envelope) in &batch {
+            pipeline
+                .cmd("PUBLISH")
+                .arg(channel)
+                .arg(envelope.as_ref())
+                .ignore();
+        }
+        let written: redis::RedisResult<()> = pipeline.query_async(&mut connection).await;
+        if let Err(error) = written {
+            tracing::warn!(lost = batch.len(), %error, "PUBLISH to Redis failed");
+            return Some(format!("publishing to Redis failed: {error}"));
+        }
+    }
+}
