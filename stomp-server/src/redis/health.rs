@@ -83,6 +83,18 @@ impl Health {
         }
     }
 
+    /// Waits until the server that reports to `events` is built (at most a second: it
+    /// takes microseconds, unless it was dropped half-built), so that the first change
+    /// reaches the listeners.
+    pub(crate) async fn server_built(&self) {
+        for _ in 0..200 {
+            if self.events.ready() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
     /// `Ok` while both links are up; else why not, as the `ERROR` a `CONNECT` gets.
     pub(crate) fn available(&self) -> Result<(), BrokerError> {
         match self.links().down_reason() {

@@ -19,7 +19,7 @@ use super::channel::Listen;
 use super::envelope::{decode, Origin};
 use super::health::{Health, Link};
 use super::link::{Backoff, Connector, RESPONSE_TIMEOUT};
-use crate::broker::{BrokerError, LocalBroker, UpstreamSubscription};
+use crate::broker::{BrokerError, LocalBroker, PublishedMessage, UpstreamSubscription};
 
 /// A change of what this instance listens to, from the broker, in its order.
 #[derive(Debug)]
@@ -38,9 +38,10 @@ pub(crate) struct Listener {
     pub(crate) origin: Origin,
     pub(crate) local: LocalBroker,
     pub(crate) health: Arc<Health>,
-    /// What is subscribed in Redis (or is to be after a reconnection) → the destination or
-    /// pattern the local subscriptions named.
-    listening: HashMap<Listen, String>,
+    /// What is subscribed in Redis (or is to be after a reconnection) → the destinations or
+    /// patterns the local subscriptions named (several patterns share one glob: `/a/*` and
+    /// `/a/**` are both `/a/*` in Redis, which sends a message once per glob).
+    listening: HashMap<Listen, Vec<String>>,
 }
 
 /// Why serving a connection ended.
@@ -73,6 +74,7 @@ impl Listener {
     /// Connects, serves, reconnects; ends when the broker's side of `changes` is dropped.
     pub(crate) async fn run(mut self, mut changes: mpsc::UnboundedReceiver<Change>) {
         let mut backoff = Backoff::new(self.connector.max_reconnect_delay());
+        self.health.server_built().await;
         loop {
             let connector = self.connector.clone();
             let attempt = connector.pubsub();
@@ -127,10 +129,22 @@ impl Listener {
                 subscription.failed(BrokerError::Unavailable(reason));
             }
             Change::Unsubscribe(destination) => {
-                let listen = Listen::of(&self.prefix, &destination);
-                self.listening.remove(&listen);
+                self.forget(&destination);
             }
         }
+    }
+
+    /// Stops wanting `destination`; returns what to unsubscribe from in Redis, if that was
+    /// the last destination wanting it.
+    fn forget(&mut self, destination: &str) -> Option<Listen> {
+        let listen = Listen::of(&self.prefix, destination);
+        let wanting = self.listening.get_mut(&listen)?;
+        wanting.retain(|d| d != destination);
+        if !wanting.is_empty() {
+            return None;
+        }
+        self.listening.remove(&listen);
+        Some(listen)
     }
 
     /// Subscribes again to everything wanted, then delivers and applies changes until the
@@ -193,6 +207,13 @@ impl Listener {
         match change {
             Change::Subscribe(subscription) => {
                 let listen = Listen::of(&self.prefix, subscription.destination());
+                let destination = subscription.destination().to_owned();
+                if let Some(wanting) = self.listening.get_mut(&listen) {
+                    // Another pattern with the same glob: Redis listens already.
+                    wanting.push(destination);
+                    subscription.live();
+                    return Ok(());
+                }
                 let result = match &listen {
                     Listen::Channel(name) => confirmed(sink.subscribe(name)).await,
                     Listen::Pattern(glob) => confirmed(sink.psubscribe(glob)).await,
@@ -201,18 +222,14 @@ impl Listener {
                     subscription.failed(BrokerError::Unavailable(reason.clone()));
                     return Err(reason);
                 }
-                let destination = subscription.destination().to_owned();
-                self.listening.insert(listen, destination);
+                self.listening.insert(listen, vec![destination]);
                 subscription.live();
             }
-            Change::Unsubscribe(destination) => {
-                let listen = Listen::of(&self.prefix, &destination);
-                self.listening.remove(&listen);
-                match &listen {
-                    Listen::Channel(name) => confirmed(sink.unsubscribe(name)).await?,
-                    Listen::Pattern(glob) => confirmed(sink.punsubscribe(glob)).await?,
-                }
-            }
+            Change::Unsubscribe(destination) => match self.forget(&destination) {
+                Some(Listen::Channel(name)) => confirmed(sink.unsubscribe(name)).await?,
+                Some(Listen::Pattern(glob)) => confirmed(sink.punsubscribe(glob)).await?,
+                None => {}
+            },
         }
         Ok(())
     }
@@ -225,7 +242,7 @@ impl Listener {
             _ => Listen::Channel(message.get_channel_name().to_owned()),
         };
         // A message for a destination given up a moment ago, still on its way.
-        let Some(subscribed) = self.listening.get(&listen) else {
+        let Some(wanting) = self.listening.get(&listen) else {
             return Ok(());
         };
         let (origin, published) = match decode(message.get_payload_bytes()) {
@@ -240,13 +257,23 @@ impl Listener {
             // Published here: the local fan-out already had it.
             return Ok(());
         }
-        if matches!(listen, Listen::Channel(_)) && published.destination() != subscribed {
+        if matches!(listen, Listen::Channel(_))
+            && wanting.iter().all(|d| d != published.destination())
+        {
             tracing::warn!(destination = %crate::log::Escaped(published.destination()),
                 channel = %crate::log::Escaped(message.get_channel_name()),
                 "a message names another destination than its Redis channel; dropped");
             return Ok(());
         }
-        match self.local.deliver_to(subscribed, published) {
+        let (last, others) = wanting.split_last().ok_or(())?;
+        for subscribed in others {
+            self.deliver_to(subscribed, published.clone())?;
+        }
+        self.deliver_to(last, published)
+    }
+
+    fn deliver_to(&self, subscribed: &str, message: PublishedMessage) -> Result<(), ()> {
+        match self.local.deliver_to(subscribed, message) {
             Ok(_) => Ok(()),
             Err(BrokerError::Unavailable(_)) => Err(()),
             Err(error) => {

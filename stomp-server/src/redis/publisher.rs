@@ -105,6 +105,7 @@ impl Outbox {
 /// is closed.
 pub(crate) async fn run_publisher(connector: Connector, outbox: Arc<Outbox>, health: Arc<Health>) {
     let mut backoff = Backoff::new(connector.max_reconnect_delay());
+    health.server_built().await;
     loop {
         let connect = || connector.multiplexed();
         let closed = || outbox.is_closed();
