@@ -151,8 +151,8 @@ async fn a_pattern_subscription_gets_what_its_pattern_matches_once() {
     );
 }
 
-/// What one subscriber saw in one round: the numbers received, and how many the publisher
-/// had sent when the `RECEIPT` came.
+/// What one subscriber saw in one round: the numbers received, and how many messages the
+/// publisher had started to send when the `RECEIPT` came.
 struct Round {
     who: String,
     sent_at_receipt: u64,
@@ -176,9 +176,10 @@ async fn subscribers_coming_and_going_under_load_see_contiguous_sequences() {
         let (sent, stop) = (Arc::clone(&sent), Arc::clone(&stop));
         tokio::spawn(async move {
             while !stop.load(Ordering::Acquire) {
-                let n = sent.load(Ordering::Acquire);
+                // Counted before it is sent: a subscriber that reads `n` after its RECEIPT
+                // knows that message `n` was sent after it.
+                let n = sent.fetch_add(1, Ordering::AcqRel);
                 session.send(&topic, n.to_string()).await.expect("SEND");
-                sent.store(n + 1, Ordering::Release);
                 if n % 20 == 0 {
                     tokio::time::sleep(Duration::from_millis(1)).await;
                 }

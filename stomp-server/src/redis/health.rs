@@ -3,7 +3,10 @@
 //! `SessionEvent::BrokerAvailable`/`BrokerUnavailable` and `stats.broker_available`, on
 //! transitions only.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::Notify;
 
 use crate::broker::BrokerError;
 use crate::event::{Events, SessionEvent};
@@ -27,6 +30,10 @@ pub(crate) struct Health {
     stats: Arc<Stats>,
     /// The Redis URL without its password, for log lines.
     server: String,
+    /// Counts the subscriber link's falls from up to down.
+    subscriber_losses: AtomicU64,
+    /// Told at each of those falls.
+    subscriber_lost: Notify,
 }
 
 /// Why each link is down (`None`: up), and whether the last report said available.
@@ -49,6 +56,8 @@ impl Health {
             events,
             stats,
             server,
+            subscriber_losses: AtomicU64::new(0),
+            subscriber_lost: Notify::new(),
         }
     }
 
@@ -60,9 +69,16 @@ impl Health {
                 Link::Publisher => &mut links.publisher,
                 Link::Subscriber => &mut links.subscriber,
             };
+            let (fell, up) = (slot.is_none() && state.is_err(), state.is_ok());
             *slot = state.err();
+            if fell && matches!(link, Link::Subscriber) {
+                self.subscriber_losses.fetch_add(1, Ordering::AcqRel);
+                self.subscriber_lost.notify_waiters();
+            }
             let available = links.down_reason().is_none();
-            if links.reported == Some(available) {
+            // At start-up one link may be up before the other: not a fall worth reporting.
+            let starting = links.reported.is_none() && up;
+            if links.reported == Some(available) || (starting && !available) {
                 return;
             }
             links.reported = Some(available);
@@ -101,6 +117,16 @@ impl Health {
             None => Ok(()),
             Some(reason) => Err(BrokerError::Unavailable(reason)),
         }
+    }
+
+    /// How many times the subscriber link fell from up to down so far.
+    pub(crate) fn subscriber_losses(&self) -> u64 {
+        self.subscriber_losses.load(Ordering::Acquire)
+    }
+
+    /// Resolves at the subscriber link's next fall.
+    pub(crate) async fn subscriber_lost(&self) {
+        self.subscriber_lost.notified().await;
     }
 
     /// `Ok` while the publishing link is up.

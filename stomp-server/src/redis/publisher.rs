@@ -115,7 +115,7 @@ pub(crate) async fn run_publisher(connector: Connector, outbox: Arc<Outbox>, hea
             return;
         };
         health.set(Link::Publisher, Ok(()));
-        let reason = publish_until_lost(connection, &outbox).await;
+        let reason = publish_until_lost(connection, &outbox, &health).await;
         let Some(reason) = reason else { return };
         let dropped = outbox.clear();
         if dropped > 0 {
@@ -129,42 +129,60 @@ pub(crate) async fn run_publisher(connector: Connector, outbox: Arc<Outbox>, hea
 }
 
 /// Writes batches until the connection fails (`Some(why)`) or the outbox closes (`None`).
+///
+/// An idle connection to a Redis that restarted is found dead only by the next command
+/// through it, which would be lost; the subscriber connection, always reading, sees the
+/// close at once: when it fell since this connection opened, this one is not trusted either
+/// and opens again.
 async fn publish_until_lost(
     mut connection: MultiplexedConnection,
     outbox: &Outbox,
+    health: &Health,
 ) -> Option<String> {
+    let losses = health.subscriber_losses();
     loop {
         if outbox.is_closed() {
             return None;
+        }
+        if health.subscriber_losses() != losses {
+            return Some("the subscriber connection to Redis was lost".to_owned());
         }
         let batch = outbox.take_batch();
         if batch.is_empty() {
             // `notify_one` keeps a permit when nobody waits, so a message queued between the
             // look above and this wait is not missed.
-            if tokio::time::timeout(IDLE_PING, outbox.wake.notified())
-                .await
-                .is_err()
-            {
-                let ping: redis::RedisResult<()> =
-                    redis::cmd("PING").query_async(&mut connection).await;
-                if let Err(error) = ping {
-                    return Some(format!("Redis stopped answering: {error}"));
+            tokio::select! {
+                () = outbox.wake.notified() => {}
+                () = health.subscriber_lost() => {}
+                () = tokio::time::sleep(IDLE_PING) => {
+                    let ping: redis::RedisResult<()> =
+                        redis::cmd("PING").query_async(&mut connection).await;
+                    if let Err(error) = ping {
+                        return Some(format!("Redis stopped answering: {error}"));
+                    }
                 }
             }
             continue;
         }
-        let mut pipeline = redis::pipe();
-        for (channel, envelope) in &batch {
-            pipeline
-                .cmd("PUBLISH")
-                .arg(channel)
-                .arg(envelope.as_ref())
-                .ignore();
-        }
-        let written: redis::RedisResult<()> = pipeline.query_async(&mut connection).await;
-        if let Err(error) = written {
+        if let Err(error) = publish(&mut connection, &batch).await {
             tracing::warn!(lost = batch.len(), %error, "PUBLISH to Redis failed");
             return Some(format!("publishing to Redis failed: {error}"));
         }
     }
+}
+
+/// `PUBLISH`es a batch as one pipeline (one write, one round trip).
+async fn publish(
+    connection: &mut MultiplexedConnection,
+    batch: &[(String, Bytes)],
+) -> redis::RedisResult<()> {
+    let mut pipeline = redis::pipe();
+    for (channel, envelope) in batch {
+        pipeline
+            .cmd("PUBLISH")
+            .arg(channel)
+            .arg(envelope.as_ref())
+            .ignore();
+    }
+    pipeline.query_async(connection).await
 }
