@@ -16,10 +16,13 @@
 //! - The `login` header of `CONNECT` / `STOMP`, when present, becomes the principal.
 //! - Heart-beats `10000,10000`; any origin allowed; endpoint `/ws`.
 //! - Logs to stderr, filtered by `RUST_LOG` (default `stomp_server=info`).
+//! - With `STOMP_REDIS_URL` set (`redis://127.0.0.1:6379`), the simple broker joins the
+//!   Redis backplane there: several instances share their topics (see BENCHMARKS.md).
 
 use std::io::{Read as _, Write as _};
 
 use serde::{Deserialize, Serialize};
+use stomp_server::redis::RedisConfig;
 use stomp_server::{
     config::Limits, message_exception_handler, message_mapping, send_to, send_to_user,
     subscribe_mapping, Payload, PayloadError, Principal, StompServer,
@@ -168,7 +171,11 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let server = match StompServer::builder()
+    let mut builder = StompServer::builder();
+    if let Ok(url) = std::env::var("STOMP_REDIS_URL") {
+        builder = builder.redis_backplane(RedisConfig::default().with_url(url));
+    }
+    let server = match builder
         .endpoint("/ws")
         .application_prefix("/app")
         .simple_broker(["/topic", "/queue"])
