@@ -78,6 +78,20 @@ async fn crosses(sender: &StompSession, topic: &str, readers: &mut [Subscription
     }
 }
 
+/// The next frame `session` gets is an `ERROR` saying the broker is unavailable.
+async fn expect_broker_unavailable(what: &str, session: &StompSession) {
+    let error = tokio::time::timeout(NOTICE_WITHIN, session.next_error())
+        .await
+        .unwrap_or_else(|_| panic!("{what}: no ERROR within {NOTICE_WITHIN:?}"))
+        .unwrap_or_else(|| panic!("{what}: the session ended without an ERROR"));
+    let message = error.get("message").unwrap_or_default();
+    assert!(
+        message.starts_with("broker unavailable"),
+        "{what}:\n{}",
+        show(&error)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_recover_when_redis_restarts() {
     if !redis_or_skip(TEST) {
@@ -114,6 +128,12 @@ async fn instances_recover_when_redis_restarts() {
             .expect("pattern on B"),
     ];
     crosses(&sender, &topic, &mut readers, "before the outage").await;
+    // Sessions that will try to publish and to subscribe during the outage (an ERROR ends
+    // a session).
+    let (late_sender, late_reader) = (
+        a.connect("late-sender").await,
+        b.connect("late-reader").await,
+    );
 
     // ---- Redis goes away ----
     let mut guard = RestartGuard { stopped: true };
@@ -137,6 +157,17 @@ async fn instances_recover_when_redis_restarts() {
             other.map(|_| "a session")
         ),
     }
+    late_sender
+        .send(&topic, "lost")
+        .await
+        .expect("SEND written");
+    expect_broker_unavailable("a SEND during the outage", &late_sender).await;
+    let subscribe = late_reader.subscribe(&format!("{base}/new")).await;
+    assert!(
+        subscribe.is_err(),
+        "a SUBSCRIBE to a new destination during the outage succeeded"
+    );
+    expect_broker_unavailable("a SUBSCRIBE during the outage", &late_reader).await;
     for (name, session) in [
         ("sender", &sender),
         ("reader A", &reader_a),

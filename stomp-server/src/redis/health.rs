@@ -129,14 +129,6 @@ impl Health {
         self.subscriber_lost.notified().await;
     }
 
-    /// `Ok` while the publishing link is up.
-    pub(crate) fn publisher(&self) -> Result<(), BrokerError> {
-        match &self.links().publisher {
-            None => Ok(()),
-            Some(reason) => Err(BrokerError::Unavailable(reason.clone())),
-        }
-    }
-
     fn links(&self) -> std::sync::MutexGuard<'_, Links> {
         self.links.lock().unwrap_or_else(PoisonError::into_inner)
     }

@@ -125,7 +125,9 @@ impl RedisBackplane {
 impl Upstream for RedisBackplane {
     fn publish(&self, message: &Arc<PublishedMessage>) -> Result<(), BrokerError> {
         self.ensure_started();
-        self.health.publisher()?;
+        // Refused unless both links are up: an instance that cannot hear the others is cut
+        // off from the cluster, and says so rather than publish into half of it.
+        self.health.available()?;
         let envelope = encode(&self.origin, message).map_err(|error| {
             BrokerError::Unavailable(format!("the message cannot cross Redis: {error}"))
         })?;
