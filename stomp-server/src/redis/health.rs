@@ -139,3 +139,53 @@ impl Links {
         self.publisher.clone().or_else(|| self.subscriber.clone())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn health() -> (Health, Arc<Stats>) {
+        let stats = Arc::new(Stats::default());
+        let events = Arc::new(Events::new(Vec::new(), std::sync::Weak::new()));
+        let health = Health::new(events, Arc::clone(&stats), "redis://x".to_owned());
+        (health, stats)
+    }
+
+    #[test]
+    fn available_only_while_both_links_are_up_and_each_change_reported_once() {
+        let (health, stats) = health();
+        let reported = || stats.snapshot().broker_available;
+        assert!(health.available().is_err());
+        health.set(Link::Publisher, Ok(()));
+        // One link up before the other at start-up is not a fall.
+        assert_eq!(reported(), None);
+        assert!(health.available().is_err());
+        health.set(Link::Subscriber, Ok(()));
+        assert_eq!((health.available(), reported()), (Ok(()), Some(true)));
+
+        health.set(Link::Subscriber, Err("gone".to_owned()));
+        let down = Err(BrokerError::Unavailable("gone".to_owned()));
+        assert_eq!((health.available(), reported()), (down, Some(false)));
+        health.set(Link::Subscriber, Err("still gone".to_owned()));
+        health.set(Link::Publisher, Err("gone too".to_owned()));
+        assert_eq!(
+            health.subscriber_losses(),
+            1,
+            "one fall, however many failures"
+        );
+
+        health.set(Link::Subscriber, Ok(()));
+        assert_eq!(reported(), Some(false), "the publisher is still down");
+        health.set(Link::Publisher, Ok(()));
+        assert_eq!(reported(), Some(true));
+        assert_eq!(stats.snapshot().broker_reconnects, 1);
+    }
+
+    #[test]
+    fn a_failure_at_start_up_is_reported() {
+        let (health, stats) = health();
+        health.set(Link::Publisher, Err("refused".to_owned()));
+        assert_eq!(stats.snapshot().broker_available, Some(false));
+        assert_eq!(health.subscriber_losses(), 0);
+    }
+}

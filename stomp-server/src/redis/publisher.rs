@@ -186,3 +186,44 @@ async fn publish(
     }
     pipeline.query_async(connection).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_outbox_refuses_past_its_bound_and_frees_what_is_taken() {
+        let outbox = Outbox::new(20);
+        let envelope = || Bytes::from_static(b"0123456789");
+        outbox.push("c:1".to_owned(), envelope()).unwrap();
+        let refused = outbox.push("c:2".to_owned(), envelope()).unwrap_err();
+        assert_eq!(
+            refused,
+            BrokerError::Backlog {
+                queued: 13,
+                limit: 20
+            }
+        );
+        let batch = outbox.take_batch();
+        assert_eq!(batch.len(), 1);
+        outbox.push("c:3".to_owned(), envelope()).unwrap();
+        assert_eq!(outbox.clear(), 1);
+        outbox.push("c:4".to_owned(), envelope()).unwrap();
+    }
+
+    #[test]
+    fn a_batch_keeps_publish_order_and_its_size_bound() {
+        let outbox = Outbox::new(usize::MAX);
+        for n in 0..BATCH_MESSAGES + 3 {
+            outbox.push(n.to_string(), Bytes::new()).unwrap();
+        }
+        let first = outbox.take_batch();
+        assert_eq!(first.len(), BATCH_MESSAGES);
+        assert_eq!(first[0].0, "0");
+        let rest: Vec<String> = outbox.take_batch().into_iter().map(|(c, _)| c).collect();
+        let expected: Vec<String> = (BATCH_MESSAGES..BATCH_MESSAGES + 3)
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(rest, expected);
+    }
+}
