@@ -21,7 +21,7 @@ use std::time::Duration;
 use redis_common::{redis_or_skip, redis_subscribers, Instance};
 use relay_common::{body, expect_message, init_logging, show, unique, within, WAIT};
 use stomp_server::broker::BrokerError;
-use stomp_server::client::{ClientError, StompClient, Subscription};
+use stomp_server::client::{ClientError, StompClient, StompSession, Subscription};
 use stomp_server::event::SessionEvent;
 use stomp_server::redis::RedisConfig;
 use stomp_server::{message_mapping, send_to, Payload, SendError};
@@ -159,68 +159,85 @@ struct Round {
     received: Vec<u64>,
 }
 
+/// Sends `0, 1, 2, ..` to `topic` until `stop`; `sent` counts each before it is sent, so a
+/// subscriber that reads `n` after its RECEIPT knows that message `n` was sent after it.
+async fn publish_numbers(
+    session: StompSession,
+    topic: String,
+    sent: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+) {
+    while !stop.load(Ordering::Acquire) {
+        let n = sent.fetch_add(1, Ordering::AcqRel);
+        session.send(&topic, n.to_string()).await.expect("SEND");
+        if n % 20 == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+}
+
+/// Subscriber `i` on `instance`: three rounds of subscribe, take `50 + 10 i` messages,
+/// unsubscribe.
+async fn subscribe_in_rounds(
+    i: usize,
+    instance: Arc<Instance>,
+    topic: String,
+    sent: Arc<AtomicU64>,
+) -> Vec<Round> {
+    let who = format!("subscriber {i} on {}", instance.name);
+    let session = instance.connect(&format!("churn-{i}")).await;
+    let mut rounds = Vec::new();
+    for round in 0..3 {
+        let mut subscription = session.subscribe(&topic).await.expect("SUBSCRIBE");
+        let sent_at_receipt = sent.load(Ordering::Acquire);
+        let mut received = Vec::new();
+        while received.len() < 50 + 10 * i {
+            let frame = expect_message(&mut subscription, &who).await;
+            received.push(body(&frame).parse::<u64>().expect("a number"));
+        }
+        subscription.unsubscribe().await.expect("UNSUBSCRIBE");
+        let who = format!("{who}, round {round}");
+        rounds.push(Round {
+            who,
+            sent_at_receipt,
+            received,
+        });
+    }
+    rounds
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribers_coming_and_going_under_load_see_contiguous_sequences() {
     if !redis_or_skip("subscribers_coming_and_going_under_load_see_contiguous_sequences") {
         return;
     }
     let (a, b) = two_instances().await;
-    let a = Arc::new(a);
-    let b = Arc::new(b);
+    let (a, b) = (Arc::new(a), Arc::new(b));
     let topic = format!("/topic/redis/churn/{}", unique());
     let sent = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
-
-    let publisher = {
-        let (session, topic) = (a.connect("churn-publisher").await, topic.clone());
-        let (sent, stop) = (Arc::clone(&sent), Arc::clone(&stop));
-        tokio::spawn(async move {
-            while !stop.load(Ordering::Acquire) {
-                // Counted before it is sent: a subscriber that reads `n` after its RECEIPT
-                // knows that message `n` was sent after it.
-                let n = sent.fetch_add(1, Ordering::AcqRel);
-                session.send(&topic, n.to_string()).await.expect("SEND");
-                if n % 20 == 0 {
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
-            }
+    let session = a.connect("churn-publisher").await;
+    let publisher = tokio::spawn(publish_numbers(
+        session,
+        topic.clone(),
+        Arc::clone(&sent),
+        Arc::clone(&stop),
+    ));
+    let subscribers: Vec<_> = (0..6)
+        .map(|i| {
+            let instance = Arc::clone(if i % 2 == 0 { &a } else { &b });
+            tokio::spawn(subscribe_in_rounds(
+                i,
+                instance,
+                topic.clone(),
+                Arc::clone(&sent),
+            ))
         })
-    };
-
-    let mut subscribers = Vec::new();
-    for i in 0..6 {
-        let instance = Arc::clone(if i % 2 == 0 { &a } else { &b });
-        let (topic, sent) = (topic.clone(), Arc::clone(&sent));
-        subscribers.push(tokio::spawn(async move {
-            let who = format!("subscriber {i} on {}", instance.name);
-            let session = instance.connect(&format!("churn-{i}")).await;
-            let mut rounds = Vec::new();
-            for round in 0..3 {
-                let mut subscription = session.subscribe(&topic).await.expect("SUBSCRIBE");
-                let sent_at_receipt = sent.load(Ordering::Acquire);
-                let mut received = Vec::new();
-                while received.len() < 50 + 10 * i {
-                    let frame = expect_message(&mut subscription, &who).await;
-                    received.push(body(&frame).parse::<u64>().expect("a number"));
-                }
-                subscription.unsubscribe().await.expect("UNSUBSCRIBE");
-                let who = format!("{who}, round {round}");
-                rounds.push(Round {
-                    who,
-                    sent_at_receipt,
-                    received,
-                });
-            }
-            rounds
-        }));
-    }
+        .collect();
     let mut rounds = Vec::new();
     for subscriber in subscribers {
-        rounds.extend(
-            within("a subscriber's rounds", WAIT * 6, subscriber)
-                .await
-                .expect("task"),
-        );
+        let finished = within("a subscriber's rounds", WAIT * 6, subscriber).await;
+        rounds.extend(finished.expect("task"));
     }
     stop.store(true, Ordering::Release);
     publisher.await.expect("publisher");

@@ -92,6 +92,68 @@ async fn expect_broker_unavailable(what: &str, session: &StompSession) {
     );
 }
 
+/// During the outage: a `CONNECT`, a `SEND` (of `late.0`) and a `SUBSCRIBE` to a new
+/// destination (of `late.1`) are answered with "broker unavailable"; the `connected`
+/// sessions stay open.
+async fn refused_while_down(
+    a: &Instance,
+    (late_sender, late_reader): (&StompSession, &StompSession),
+    base: &str,
+    connected: [&StompSession; 3],
+) {
+    match StompClient::new().login("late", "").connect(&a.url()).await {
+        Err(ClientError::Refused { message, .. }) => assert!(
+            message.starts_with("broker unavailable"),
+            "the CONNECT's ERROR should say the broker is unavailable: {message}"
+        ),
+        other => panic!(
+            "CONNECT during the outage: {:?}",
+            other.map(|_| "a session")
+        ),
+    }
+    late_sender
+        .send(&format!("{base}/news"), "lost")
+        .await
+        .expect("SEND written");
+    expect_broker_unavailable("a SEND during the outage", late_sender).await;
+    let subscribe = late_reader.subscribe(&format!("{base}/new")).await;
+    assert!(
+        subscribe.is_err(),
+        "a SUBSCRIBE to a new destination during the outage succeeded"
+    );
+    expect_broker_unavailable("a SUBSCRIBE during the outage", late_reader).await;
+    for (name, session) in ["sender", "reader A", "reader B"].iter().zip(connected) {
+        assert!(
+            !session.is_closed(),
+            "{name}'s session was closed by the outage"
+        );
+    }
+}
+
+/// The instance's broker events alternate, from available, through at least one
+/// unavailable, back to available.
+fn assert_events_alternate(instance: &Instance) {
+    let kinds: Vec<&str> = instance
+        .broker_events()
+        .iter()
+        .map(|e| match e {
+            SessionEvent::BrokerAvailable => "available",
+            SessionEvent::BrokerUnavailable { .. } => "unavailable",
+            _ => "other",
+        })
+        .collect();
+    // Each change once: available, then down and back (as often as the links flapped).
+    let alternates = kinds.windows(2).all(|pair| pair[0] != pair[1]);
+    assert!(
+        alternates
+            && kinds.first() == Some(&"available")
+            && kinds.contains(&"unavailable")
+            && kinds.last() == Some(&"available"),
+        "instance {}: {kinds:?}",
+        instance.name
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_recover_when_redis_restarts() {
     if !redis_or_skip(TEST) {
@@ -147,37 +209,8 @@ async fn instances_recover_when_redis_restarts() {
         "{TEST}: both instances unavailable after {:.1} s",
         stopped_at.elapsed().as_secs_f64()
     );
-    match StompClient::new().login("late", "").connect(&a.url()).await {
-        Err(ClientError::Refused { message, .. }) => assert!(
-            message.starts_with("broker unavailable"),
-            "the CONNECT's ERROR should say the broker is unavailable: {message}"
-        ),
-        other => panic!(
-            "CONNECT during the outage: {:?}",
-            other.map(|_| "a session")
-        ),
-    }
-    late_sender
-        .send(&topic, "lost")
-        .await
-        .expect("SEND written");
-    expect_broker_unavailable("a SEND during the outage", &late_sender).await;
-    let subscribe = late_reader.subscribe(&format!("{base}/new")).await;
-    assert!(
-        subscribe.is_err(),
-        "a SUBSCRIBE to a new destination during the outage succeeded"
-    );
-    expect_broker_unavailable("a SUBSCRIBE during the outage", &late_reader).await;
-    for (name, session) in [
-        ("sender", &sender),
-        ("reader A", &reader_a),
-        ("reader B", &reader_b),
-    ] {
-        assert!(
-            !session.is_closed(),
-            "{name}'s session was closed by the outage"
-        );
-    }
+    let late = (&late_sender, &late_reader);
+    refused_while_down(&a, late, &base, [&sender, &reader_a, &reader_b]).await;
 
     // ---- Redis comes back ----
     guard.start_again().expect("redis-server starts again");
@@ -200,24 +233,6 @@ async fn instances_recover_when_redis_restarts() {
     let _new_session = a.connect("after-restart").await;
 
     for instance in [&a, &b] {
-        let kinds: Vec<&str> = instance
-            .broker_events()
-            .iter()
-            .map(|e| match e {
-                SessionEvent::BrokerAvailable => "available",
-                SessionEvent::BrokerUnavailable { .. } => "unavailable",
-                _ => "other",
-            })
-            .collect();
-        // Each change once: available, then down and back (as often as the links flapped).
-        let alternates = kinds.windows(2).all(|pair| pair[0] != pair[1]);
-        assert!(
-            alternates
-                && kinds.first() == Some(&"available")
-                && kinds.contains(&"unavailable")
-                && kinds.last() == Some(&"available"),
-            "instance {}: {kinds:?}",
-            instance.name
-        );
+        assert_events_alternate(instance);
     }
 }
