@@ -154,21 +154,26 @@ fn assert_events_alternate(instance: &Instance) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn instances_recover_when_redis_restarts() {
-    if !redis_or_skip(TEST) {
-        return;
-    }
+/// `redis-server` on PATH, to start Redis again (else the shared skip-or-fail rule).
+fn redis_server_or_skip() -> bool {
     if Process::new("redis-server")
         .arg("--version")
         .output()
-        .is_err()
+        .is_ok()
     {
-        missing(
-            TEST,
-            "redis-server is not on PATH (needed to start Redis again)",
-            redis_common::INSTALL,
-        );
+        return true;
+    }
+    missing(
+        TEST,
+        "redis-server is not on PATH (needed to start Redis again)",
+        redis_common::INSTALL,
+    );
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_recover_when_redis_restarts() {
+    if !redis_or_skip(TEST) || !redis_server_or_skip() {
         return;
     }
     init_logging();
