@@ -94,6 +94,7 @@ impl Events {
 
     /// Whether events reach the listeners yet: false while the server is still being built
     /// (and once it is gone). A broker that reports from a task of its own waits for it.
+    #[cfg(feature = "redis")]
     pub(crate) fn ready(&self) -> bool {
         self.routing.strong_count() > 0
     }
