@@ -88,6 +88,15 @@ with_setters!(RelayConfig {
     with_publish_wait => publish_wait: Duration,
 });
 
+#[cfg(feature = "redis")]
+with_setters!(crate::redis::RedisConfig {
+    with_url => url: String,
+    with_channel_prefix => channel_prefix: String,
+    with_connect_timeout => connect_timeout: Duration,
+    with_max_reconnect_delay => max_reconnect_delay: Duration,
+    with_publish_backlog => publish_backlog: usize,
+});
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -92,6 +92,13 @@ impl Events {
         Events { listeners, routing }
     }
 
+    /// Whether events reach the listeners yet: false while the server is still being built
+    /// (and once it is gone). A broker that reports from a task of its own waits for it.
+    #[cfg(feature = "redis")]
+    pub(crate) fn ready(&self) -> bool {
+        self.routing.strong_count() > 0
+    }
+
     /// Tells every listener (nothing when none is registered or the server is gone).
     pub(crate) fn publish(&self, event: &SessionEvent) {
         if self.listeners.is_empty() {

@@ -23,6 +23,7 @@
 // - `accept`: the cap on connections still in HTTP and the accept loop's back-off.
 // - `sockjs`: SockJS (`StompServerBuilder::with_sockjs`): `info`, the `websocket`,
 //   `xhr_streaming` and `xhr` transports, each session driven through an adapter.
+// - `redis` (cargo feature `redis`): the Redis backplane, an `Upstream` over Redis pub/sub.
 // - `config_setters`: the `with_*` setters of the `#[non_exhaustive]` settings.
 
 mod accept;
@@ -40,6 +41,8 @@ pub mod interceptor;
 pub mod log;
 mod peer;
 mod principal;
+#[cfg(feature = "redis")]
+pub mod redis;
 pub mod relay;
 mod routing;
 mod server;

@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::accept::{AcceptBackoff, LogEvery, PendingConnections, PendingPlace, Refusal};
-use crate::broker::{Broker, LocalBroker, SimpleBroker, Upstream, UpstreamFactory};
+use crate::broker::{Broker, LocalBroker, SimpleBroker, Upstream};
 use crate::config::{default_heartbeat, BrokerConfig, ClientUserSends, Limits, UnhandledErrors};
 use crate::endpoint::{serve_request, HttpHandler, HttpRoutes, StaticResource};
 use crate::event::{Events, SessionEvent};
@@ -72,7 +72,7 @@ pub struct StompServerBuilder {
     broker_prefixes: Vec<String>,
     broker_config: BrokerConfig,
     relay: Option<RelayConfig>,
-    upstream: Option<UpstreamFactory>,
+    upstream: Option<UpstreamBuilder>,
     user_prefix: String,
     client_user_sends: ClientUserSends,
     allowed_origins: Vec<String>,
@@ -189,7 +189,23 @@ impl StompServerBuilder {
     where
         F: FnOnce(LocalBroker) -> Arc<dyn Upstream> + Send + 'static,
     {
-        self.upstream = Some(Box::new(factory));
+        self.upstream = Some(Box::new(move |local, _, _| factory(local)));
+        self
+    }
+
+    /// Joins the simple broker of this server to every other instance on the same Redis
+    /// (the Redis backplane, an alternative to [`broker_relay`](Self::broker_relay)):
+    /// broadcast destinations (`/topic/..`) reach the subscribers of every instance through
+    /// Redis pub/sub, one Redis subscription per destination or pattern per instance;
+    /// point-to-point queues, acknowledgements and transactions stay with each instance.
+    /// While Redis is down, `CONNECT` is answered with an `ERROR` and publishing fails.
+    /// Replaces a [`broker_upstream`](Self::broker_upstream); ignored with
+    /// [`broker_relay`](Self::broker_relay). Needs the `redis` cargo feature.
+    #[cfg(feature = "redis")]
+    pub fn redis_backplane(mut self, config: crate::redis::RedisConfig) -> Self {
+        self.upstream = Some(Box::new(move |local, events, stats| {
+            crate::redis::upstream_factory(config, Arc::clone(events), Arc::clone(stats))(local)
+        }));
         self
     }
 
@@ -465,7 +481,12 @@ fn build_routing(
 }
 
 /// The simple broker's settings: its upstream, prefixes, separator and configuration.
-type SimpleSettings = (Option<UpstreamFactory>, Vec<String>, char, BrokerConfig);
+type SimpleSettings = (Option<UpstreamBuilder>, Vec<String>, char, BrokerConfig);
+
+/// Builds the simple broker's upstream from its local part, with the events and stats to
+/// report its availability to.
+type UpstreamBuilder =
+    Box<dyn FnOnce(LocalBroker, &Arc<Events>, &Arc<Stats>) -> Arc<dyn Upstream> + Send>;
 
 /// The relay when one is configured, else the simple broker (joined to its upstream, if
 /// any); each is given the events and stats it reports to.
@@ -479,7 +500,11 @@ fn build_broker(
         return Arc::new(BrokerRelay::new(relay, (separator, config), events, stats));
     }
     let simple = match upstream {
-        Some(factory) => SimpleBroker::with_upstream(prefixes, separator, config, factory),
+        Some(build) => {
+            let stats = Arc::clone(stats);
+            let factory = Box::new(move |local| build(local, &events, &stats));
+            SimpleBroker::with_upstream(prefixes, separator, config, factory)
+        }
         None => Arc::new(SimpleBroker::with_config(prefixes, separator, config)),
     };
     stats.watch_broker(simple.load());

@@ -19,10 +19,13 @@
 //! - The `login` header of `CONNECT` / `STOMP`, when present, becomes the principal.
 //! - Heart-beats `10000,10000`; any origin allowed; endpoint `/ws`.
 //! - Logs to stderr, filtered by `RUST_LOG` (default `stomp_server=info`).
+//! - With `STOMP_REDIS_URL` set (`redis://127.0.0.1:6379`), the simple broker joins the
+//!   Redis backplane there: several instances share their topics (see BENCHMARKS.md).
 
 use std::io::{Read as _, Write as _};
 
 use serde::{Deserialize, Serialize};
+use stomp_server::redis::RedisConfig;
 use stomp_server::{
     config::Limits, message_exception_handler, message_mapping, relay::RelayConfig, send_to,
     send_to_user, subscribe_mapping, Payload, PayloadError, Principal, StompServer,
@@ -211,6 +214,9 @@ async fn main() -> std::process::ExitCode {
     let mut builder = StompServer::builder().simple_broker(["/topic", "/queue"]);
     if let Some(relay) = relay {
         builder = builder.broker_relay(relay);
+    }
+    if let Ok(url) = std::env::var("STOMP_REDIS_URL") {
+        builder = builder.redis_backplane(RedisConfig::default().with_url(url));
     }
     let server = match builder
         .endpoint("/ws")
