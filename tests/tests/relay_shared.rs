@@ -287,3 +287,56 @@ async fn a_client_can_forge_neither_a_batch_nor_an_origin() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+/// With the publish batch on, an `ack:client-individual` topic subscription is served by the
+/// instance's local broker too (a batch never reaches a session's own RabbitMQ connection):
+/// each message of a batch arrives on its own with an `ack` id, a `NACK` redelivers it, an
+/// `ACK` settles it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_batches_client_acks_on_topics_are_the_local_brokers() {
+    if !rabbit_or_skip(TEST) {
+        return;
+    }
+    init_logging();
+    let config = RelayConfig::default().with_publish_batch(64);
+    let a = Instance::start_with("A", config.clone()).await;
+    let b = Instance::start_with("B", config).await;
+    a.wait_available(WAIT).await;
+    b.wait_available(WAIT).await;
+    let topic = format!("/topic/relay/acks/{}", unique());
+    let reader = b.connect(&format!("acker-{}", unique())).await;
+    let frame = stomp_server::Frame::new(stomp_server::Command::Subscribe)
+        .header("destination", &topic)
+        .header("ack", "client-individual");
+    let mut acking = reader.subscribe_with(frame, true).await.expect("SUBSCRIBE");
+    // A burst, so that A batches it.
+    for n in 0..50 {
+        a.template
+            .convert_and_send(&topic, &n.to_string())
+            .expect("publish");
+    }
+    let first = acking.next_timeout(WAIT).await.expect("the first message");
+    assert_eq!(body(&first), "0");
+    assert!(first.get("ack").is_some(), "no ack id: {first:?}");
+    reader.nack(&first).await.expect("NACK");
+    let mut seen = Vec::new();
+    let mut redelivered = false;
+    while seen.len() < 50 {
+        let frame = acking.next_timeout(WAIT).await.expect("a message");
+        assert!(
+            frame.get("x-stomp-relay-batch").is_none(),
+            "a batch reached the client"
+        );
+        let n = number(&frame);
+        if n == 0 {
+            redelivered = true;
+        }
+        seen.push(n);
+        reader.ack(&frame).await.expect("ACK");
+    }
+    seen.sort_unstable();
+    assert!(redelivered, "the NACKed message came back");
+    assert_eq!(seen, (0..50).collect::<Vec<u64>>());
+    a.shutdown().await;
+    b.shutdown().await;
+}

@@ -221,6 +221,13 @@ impl BrokerRelay {
         f(relay)
     }
 
+    /// True when `session` opened a broker connection of its own.
+    fn has_own_connection(&self, session: &SessionId) -> bool {
+        self.sessions()
+            .get(session)
+            .is_some_and(|own| own.relay.is_some())
+    }
+
     /// True when subscriptions are shared through the listener at all (Spring's behaviour
     /// when the shared prefixes are empty).
     fn sharing(&self) -> bool {
@@ -408,7 +415,17 @@ impl Broker for BrokerRelay {
     }
 
     fn acknowledge(&self, session: &SessionId, request: &AckRequest) -> Result<(), BrokerError> {
-        self.with_session(session, |relay| relay.acknowledge(request))
+        // The local broker's subscriptions first (topics with client acks, when batching);
+        // then RabbitMQ's, when the session has a connection of its own.
+        let local = self.local.acknowledge(session, request);
+        let unknown = matches!(
+            local,
+            Err(BrokerError::UnknownAckId(_) | BrokerError::UnknownMessageId { .. })
+        );
+        if unknown && self.has_own_connection(session) {
+            return self.with_session(session, |relay| relay.acknowledge(request));
+        }
+        local
     }
 
     fn forwards_transactions(&self) -> bool {
