@@ -10,12 +10,16 @@
 #             relay-two     two instances, subscribers on A, publisher on B: every message
 #                           crosses RabbitMQ
 #             relay-two-b64 the same with RelayConfig::publish_batch 64
+#             redis-two     two instances on the Redis backplane (subscribers on A,
+#                           publisher on B), when redis-server runs
 #             rabbitmq      RabbitMQ's own Web-STOMP (ws://127.0.0.1:15674/ws), no server
 #   chat    (b): 10 publishers -> 10 subscribers through the demo's /app/chat/<room> handler,
 #           256-byte JSON, window 200, demo-chat:
 #             embedded      one instance
 #             relay-two     two instances, subscribers on A, publishers on B, no batch
 #             relay-two-b64 the same with the demo's default publish batch (64)
+#             redis-two     two instances on the Redis backplane (demo-chat --redis), when
+#                           redis-server runs
 #
 #   bench/relay.sh [--rounds N] [--duration SECS] [--only fanout,chat]
 #
@@ -47,13 +51,13 @@ trap cleanup EXIT
 
 wants() { [[ ",$ONLY," == *",$1,"* ]]; }
 
-start_demo() { # name [relay]
+start_demo() { # name [relay|redis]
   local log="$OUT/demo-$1.log"
-  if [ "${2:-}" = relay ]; then
-    "$BIN/demo-chat" --addr 127.0.0.1:0 --relay 127.0.0.1:61613 > "$log" 2>&1 &
-  else
-    "$BIN/demo-chat" --addr 127.0.0.1:0 > "$log" 2>&1 &
-  fi
+  case "${2:-}" in
+    relay) "$BIN/demo-chat" --addr 127.0.0.1:0 --relay 127.0.0.1:61613 > "$log" 2>&1 & ;;
+    redis) "$BIN/demo-chat" --addr 127.0.0.1:0 --redis redis://127.0.0.1:6379 > "$log" 2>&1 & ;;
+    *) "$BIN/demo-chat" --addr 127.0.0.1:0 > "$log" 2>&1 & ;;
+  esac
   LAST_PID=$!
   PIDS+=("$LAST_PID")
   for _ in $(seq 100); do grep -q "STOMP at ws://" "$log" && break; sleep 0.1; done
@@ -76,6 +80,8 @@ stop() { for p in "$@"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 rabbit_pid() { pgrep -f 'beam.smp' | head -1 || true; }
+
+redis_pid() { pgrep -x redis-server | head -1 || true; }
 
 # load label round "stomp-load args" pids...
 load() {
@@ -119,6 +125,14 @@ fanout_round() {
   load "fanout relay-two-b64" "$round" "$(fanout_args "$a" "$b" "$dest.b64")" "$pa" "$pb" ${rabbit:+"$rabbit"}
   stop "$pa" "$pb"
 
+  if [ -n "$(redis_pid)" ]; then
+    STOMP_REDIS_URL=redis://127.0.0.1:6379 start_interop ra; a=$LAST_URL; pa=$LAST_PID
+    STOMP_REDIS_URL=redis://127.0.0.1:6379 start_interop rb; b=$LAST_URL; pb=$LAST_PID
+    sleep 1
+    load "fanout redis-two" "$round" "$(fanout_args "$a" "$b" "$dest.redis")" "$pa" "$pb" "$(redis_pid)"
+    stop "$pa" "$pb"
+  fi
+
   if [ -n "$rabbit" ]; then
     load "fanout rabbitmq" "$round" \
       "$(fanout_args ws://127.0.0.1:15674/ws ws://127.0.0.1:15674/ws "$dest.rabbit" "--login guest --passcode guest --host / --heartbeat 0,0")" "$rabbit"
@@ -143,6 +157,13 @@ chat_round() {
     load "$label" "$round" "$(chat_args "$a" "$b")" "$pa" "$pb" ${rabbit:+"$rabbit"}
     stop "$pa" "$pb"
   done
+  if [ -n "$(redis_pid)" ] && "$BIN/demo-chat" --help 2>&1 | grep -q -- --redis; then
+    start_demo a redis; a=$LAST_URL; pa=$LAST_PID
+    start_demo b redis; b=$LAST_URL; pb=$LAST_PID
+    sleep 1
+    load "chat redis-two" "$round" "$(chat_args "$a" "$b")" "$pa" "$pb" "$(redis_pid)"
+    stop "$pa" "$pb"
+  fi
 }
 
 for round in $(seq "$ROUNDS"); do
