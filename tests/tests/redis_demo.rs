@@ -1,5 +1,6 @@
-//! demo-chat `--redis` with a real redis-server: two demo processes share a room (a message
-//! posted on one reaches the other), and the room's history, kept in a Redis Stream, is
+//! demo-chat `--redis` with a real redis-server: two demo processes share a room (a message,
+//! a join notice and a member list from one reach the other; a bad message is answered on
+//! the sender's error queue), and the room's history, kept in a Redis Stream, is
 //! complete on both and survives a restart of every instance.
 //!
 //! ```text
@@ -87,6 +88,80 @@ async fn post_and_see(
     assert_eq!(message["room"], room);
 }
 
+/// Reads `subscription` until a JSON body satisfies `wanted` (each wait bounded by `WAIT`).
+async fn until(
+    subscription: &mut stomp_server::client::Subscription,
+    what: &str,
+    wanted: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    loop {
+        let frame = expect_message(subscription, what).await;
+        let value: serde_json::Value = serde_json::from_str(&body(&frame)).expect("JSON");
+        if wanted(&value) {
+            return value;
+        }
+    }
+}
+
+/// On B, bob watches the room's notices and member lists; alice joins on A: bob sees her
+/// join notice and A's member list with her, tagged with A's instance id.
+async fn a_join_on_a_is_seen_on_b(
+    alice: &StompSession,
+    bob: &StompSession,
+    room: &str,
+) -> stomp_server::client::Subscription {
+    let mut events = bob
+        .subscribe(&format!("/topic/chat/{room}/events"))
+        .await
+        .expect("SUBSCRIBE events");
+    let mut members = bob
+        .subscribe(&format!("/topic/chat/{room}/members"))
+        .await
+        .expect("SUBSCRIBE members");
+    for topic in ["events", "members"] {
+        let channel = format!("stomp:/topic/chat/{room}/{topic}");
+        poll_until(JOIN, || redis_subscribers(&channel) == 1)
+            .await
+            .expect("B subscribes the room's lists in Redis");
+    }
+    let on_a = alice
+        .subscribe(&format!("/topic/chat/{room}"))
+        .await
+        .expect("SUBSCRIBE on A");
+    let notice = until(&mut events, "alice's join notice, on B", |v| {
+        v["type"] == "join" && v["user"] == "alice"
+    })
+    .await;
+    assert_eq!(notice["room"], room);
+    let list = until(&mut members, "A's member list, on B", |v| {
+        v["members"] == serde_json::json!(["alice"])
+    })
+    .await;
+    assert!(list["instance"].is_string(), "tagged: {list}");
+    on_a
+}
+
+/// A bad message gets its error reply on the sender's `/user/queue/errors`, whichever
+/// instance it is on, and reaches nobody.
+async fn an_empty_message_is_answered_with_an_error(session: &StompSession, room: &str) {
+    let mut errors = session
+        .subscribe("/user/queue/errors")
+        .await
+        .expect("SUBSCRIBE errors");
+    session
+        .send_json(
+            &format!("/app/chat/{room}"),
+            &serde_json::json!({ "content": " " }),
+        )
+        .await
+        .expect("SEND");
+    let reply = until(&mut errors, "the error reply", |v| v["error"].is_string()).await;
+    assert!(
+        reply["error"].as_str().is_some_and(|e| e.contains("empty")),
+        "{reply}"
+    );
+}
+
 fn artifacts() -> PathBuf {
     let dir = workspace_root().join("tests/artifacts");
     let _ = std::fs::create_dir_all(&dir);
@@ -109,7 +184,7 @@ async fn two_demo_instances_share_a_room_and_its_history_survives_restarting_bot
     {
         let ((_a, addr_a), (_b, addr_b)) = (start(&exe, &log_a), start(&exe, &log_b));
         let (alice, bob) = (connect(addr_a, "alice").await, connect(addr_b, "bob").await);
-        let mut on_a = alice.subscribe(&topic).await.expect("SUBSCRIBE on A");
+        let mut on_a = a_join_on_a_is_seen_on_b(&alice, &bob, &room).await;
         let mut on_b = bob.subscribe(&topic).await.expect("SUBSCRIBE on B");
         poll_until(JOIN, || redis_subscribers(&format!("stomp:{topic}")) == 2)
             .await
@@ -118,6 +193,7 @@ async fn two_demo_instances_share_a_room_and_its_history_survives_restarting_bot
         let own = expect_message(&mut on_a, "alice's own message, on A").await;
         assert!(body(&own).contains("hello from A"), "{}", body(&own));
         post_and_see(&bob, &mut on_a, &room, "hello from B").await;
+        an_empty_message_is_answered_with_an_error(&bob, &room).await;
         let both = ["hello from A", "hello from B"];
         assert_eq!(history(addr_a, &room).await, both, "complete on A");
         assert_eq!(history(addr_b, &room).await, both, "complete on B");
