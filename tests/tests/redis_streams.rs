@@ -17,8 +17,23 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use redis_common::{redis_cli, redis_or_skip};
-use relay_common::{init_logging, unique, within};
+use relay_common::{body, expect_message, init_logging, unique, within};
+use stomp_server::client::StompClient;
 use stomp_server::redis::{ConsumerConfig, RedisConfig, RedisStreams, StreamEntry, StreamError};
+use stomp_server::{message_mapping, send_to, Payload, State, StompServer};
+
+/// A handler with the streams as state (Spring: a controller with a `RedisTemplate`):
+/// appends the post to `stomp-test:handler:<tag>` and answers with the entry's id.
+#[message_mapping("/streams/log/<tag>")]
+#[send_to("/topic/streams/logged/<tag>")]
+async fn log_post(
+    tag: String,
+    Payload(text): Payload<String>,
+    streams: State<RedisStreams>,
+) -> Result<String, StreamError> {
+    let stream = format!("stomp-test:handler:{tag}");
+    streams.append(&stream, &[("body", text)]).await
+}
 
 /// Redis' default `stream-node-max-entries`: `MAXLEN ~` trims whole nodes of this many.
 const NODE_ENTRIES: usize = 100;
@@ -250,5 +265,45 @@ async fn a_dropped_connection_is_replaced_at_the_next_call() {
         texts(&streams.last(&stream, 5).await.expect("XREVRANGE")),
         ["m0", "m1"]
     );
+    redis_cli(&["del", &stream]).expect("DEL");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_appends_through_the_streams_it_gets_as_state() {
+    if !redis_or_skip("a_handler_appends_through_the_streams_it_gets_as_state") {
+        return;
+    }
+    init_logging();
+    let streams = RedisStreams::new(&RedisConfig::default()).with_max_len(100);
+    let server = StompServer::builder()
+        .state(streams.clone())
+        .stats_log_interval(None)
+        .build()
+        .expect("the server builds");
+    let listener = server.bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+    let port = listener.local_addr().expect("local address").port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server.run(listener, async move {
+        let _ = stopped.await;
+    }));
+    let tag = unique();
+    let session = StompClient::new()
+        .connect(&format!("ws://127.0.0.1:{port}/ws"))
+        .await
+        .expect("CONNECT");
+    let mut answers = session
+        .subscribe(&format!("/topic/streams/logged/{tag}"))
+        .await
+        .expect("SUBSCRIBE");
+    session
+        .send(&format!("/app/streams/log/{tag}"), "kept")
+        .await
+        .expect("SEND");
+    let answer = body(&expect_message(&mut answers, "the handler's answer").await);
+    let stream = format!("stomp-test:handler:{tag}");
+    let last = streams.last(&stream, 5).await.expect("XREVRANGE");
+    assert_eq!(texts(&last), ["kept"]);
+    assert_eq!(answer, last[0].id, "the handler answers the id");
+    let _ = stop.send(());
     redis_cli(&["del", &stream]).expect("DEL");
 }
