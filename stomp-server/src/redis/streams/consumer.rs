@@ -7,7 +7,7 @@ use std::time::Duration;
 use redis::streams::{StreamAutoClaimReply, StreamReadReply};
 
 use super::entry::{self, StreamEntry};
-use super::{bounded, Link, StreamError};
+use super::{bounded, CommandLink, StreamError};
 
 /// Longest a read blocks waiting for new entries: below the connection's response timeout.
 const MAX_BLOCK: Duration = Duration::from_secs(5);
@@ -70,10 +70,13 @@ impl ConsumerConfig {
 /// acknowledges it with [`ack`](Self::ack) once processed; an entry left unacknowledged
 /// longer than [`ConsumerConfig::claim_idle`] (its reader died) goes to the next reader.
 pub struct StreamConsumer {
-    link: Link,
+    /// Its own connection: a blocking `XREADGROUP` would hold up every command pipelined
+    /// behind it on a shared one.
+    link: CommandLink,
     stream: String,
     config: ConsumerConfig,
-    /// Set once the group is known to exist; cleared when Redis says it does not.
+    /// Set once the group is known to exist; cleared when Redis says it does not. Atomic:
+    /// reads may run from several tasks, and a stale value costs one `XGROUP CREATE`.
     group_ready: AtomicBool,
 }
 
@@ -87,7 +90,7 @@ impl std::fmt::Debug for StreamConsumer {
 }
 
 impl StreamConsumer {
-    pub(super) fn new(link: Link, stream: String, config: ConsumerConfig) -> StreamConsumer {
+    pub(super) fn new(link: CommandLink, stream: String, config: ConsumerConfig) -> StreamConsumer {
         StreamConsumer {
             link,
             stream,

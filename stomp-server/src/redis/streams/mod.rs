@@ -72,19 +72,23 @@ fn lost(error: &redis::RedisError) -> bool {
 
 /// One lazily opened connection, opened again after it is lost.
 #[derive(Clone)]
-pub(crate) struct Link {
+pub(crate) struct CommandLink {
     connector: Connector,
+    /// The open connection, `None` before the first call and after one is lost. A tokio
+    /// Mutex: it is held across the connect, so that callers arriving meanwhile wait for
+    /// that one connection instead of each opening their own.
     connection: Arc<Mutex<Option<MultiplexedConnection>>>,
 }
 
-impl Link {
-    pub(crate) fn new(connector: Connector) -> Link {
-        Link {
+impl CommandLink {
+    pub(crate) fn new(connector: Connector) -> CommandLink {
+        CommandLink {
             connector,
             connection: Arc::default(),
         }
     }
 
+    /// The open connection (a cheap clone: calls are pipelined on it), opened if needed.
     async fn connection(&self) -> Result<MultiplexedConnection, StreamError> {
         let mut slot = self.connection.lock().await;
         if let Some(connection) = slot.as_ref() {
@@ -105,7 +109,7 @@ impl Link {
 
     /// Runs `command`; a lost connection is dropped and the command tried once more on a
     /// new one (every command sent here is safe to repeat but `XADD`, which is sent only
-    /// once: see [`Link::query_once`]).
+    /// once: see [`CommandLink::query_once`]).
     pub(crate) async fn query<T: FromRedisValue>(&self, command: &Cmd) -> Result<T, StreamError> {
         match self.query_once(command).await {
             Err(StreamError::Unavailable(_)) => self.query_once(command).await,
@@ -135,7 +139,7 @@ impl Link {
 /// connection.
 #[derive(Clone)]
 pub struct RedisStreams {
-    link: Link,
+    link: CommandLink,
     max_len: usize,
 }
 
@@ -152,7 +156,7 @@ impl RedisStreams {
     /// [`DEFAULT_MAX_LEN`] entries. Connects at the first call.
     pub fn new(config: &RedisConfig) -> RedisStreams {
         RedisStreams {
-            link: Link::new(Connector::new(config)),
+            link: CommandLink::new(Connector::new(config)),
             max_len: DEFAULT_MAX_LEN,
         }
     }
@@ -244,7 +248,7 @@ impl RedisStreams {
     /// `Consumer.from(group, name)`); it has a connection of its own, since its reads block.
     pub fn consumer(&self, stream: &str, config: ConsumerConfig) -> StreamConsumer {
         StreamConsumer::new(
-            Link::new(self.link.connector.clone()),
+            CommandLink::new(self.link.connector.clone()),
             stream.to_owned(),
             config,
         )
