@@ -3,7 +3,7 @@
 //! | frame | destination | answer |
 //! | --- | --- | --- |
 //! | `SEND` | `/app/chat/{room}` | the message to `/topic/chat/{room}` |
-//! | `SUBSCRIBE` | `/app/chat/{room}/history` | the last 50 messages, once, to the subscriber |
+//! | `SUBSCRIBE` | `/app/chat/{room}/history` | the last 50 messages, once, to the subscriber (from the room's Redis Stream with `--redis`) |
 //! | `SUBSCRIBE` | `/app/chat/{room}/members` | the member list, once, to the subscriber |
 //! | `SUBSCRIBE` | `/app/rooms` | the room list with member counts, once |
 //!
@@ -17,6 +17,7 @@ use stomp_server::{
     message_mapping, send_to, subscribe_mapping, Destination, Payload, Principal, State,
 };
 
+use crate::archive::Archive;
 use crate::auth::validate_name;
 use crate::errors::{ChatError, CONTENT_MAX};
 use crate::rooms::{is_valid_room, ChatMessage, MemberList, RoomList, Rooms};
@@ -51,11 +52,12 @@ fn check_content(content: &str) -> Result<(), ChatError> {
 
 #[message_mapping("/chat/<room>")]
 #[send_to("/topic/chat/<room>")]
-fn post(
+async fn post(
     room: String,
     user: Option<Principal>,
     Payload(post): Payload<Post>,
     rooms: State<Rooms>,
+    archive: State<Archive>,
 ) -> Result<Arc<ChatMessage>, ChatError> {
     check_room(&room)?;
     check_content(&post.content)?;
@@ -75,6 +77,7 @@ fn post(
     if created {
         rooms.pending().mark(None, true);
     }
+    archive.record(&message).await?;
     Ok(message)
 }
 
@@ -90,9 +93,13 @@ fn post_elsewhere(destination: Destination) -> Result<(), ChatError> {
 }
 
 #[subscribe_mapping("/chat/<room>/history")]
-fn history(room: String, rooms: State<Rooms>) -> Result<Vec<Arc<ChatMessage>>, ChatError> {
+async fn history(
+    room: String,
+    rooms: State<Rooms>,
+    archive: State<Archive>,
+) -> Result<Vec<Arc<ChatMessage>>, ChatError> {
     check_room(&room)?;
-    Ok(rooms.history(&room))
+    archive.history(&room, &rooms).await
 }
 
 #[subscribe_mapping("/chat/<room>/members")]

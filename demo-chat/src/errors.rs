@@ -35,6 +35,9 @@ pub(crate) enum ChatError {
     /// A `SEND` or `SUBSCRIBE` under `/app/chat/` that is not a chat destination.
     #[error("unknown chat destination `{0}`: send to /app/chat/{{room}}, subscribe to /app/chat/{{room}}/history")]
     UnknownDestination(String),
+    /// The history store (Redis, with `--redis`) did not take or give the messages.
+    #[error("the chat history store is unavailable, try again: {0}")]
+    StoreUnavailable(String),
 }
 
 /// The body sent to `/user/queue/errors`.

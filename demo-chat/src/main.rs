@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --release -p demo-chat [-- --addr 127.0.0.1:8080] [--jwt-secret SECRET]
 //!                                   [--accounts-db FILE] [--relay 127.0.0.1:61613]
+//!                                   [--redis redis://127.0.0.1:6379]
 //! ```
 //!
 //! With `--jwt-secret` (secure mode) users sign up and log in with a password; accounts
@@ -22,11 +23,16 @@
 //! history stays per instance: `/app/chat/{room}/history` returns the messages posted
 //! through the instance the client is connected to.
 //!
+//! With `--redis URL` the instances share Redis instead (the Redis backplane): the same
+//! lists cross instances, and each room's history is a Redis Stream (`archive`), the same on
+//! every instance and kept across restarts of all of them.
+//!
 //! Layout: `chat` (handlers), `rooms` (state: history, members), `presence` (session events
 //! → member lists and notices), `auth` (the `CONNECT` interceptor, accounts, JWT, the
 //! `/signup`, `/login` and `/logout` endpoints), `errors`
 //! (error types and exception handlers), `page` (the embedded web page).
 
+mod archive;
 mod auth;
 mod chat;
 #[cfg(test)]
@@ -42,16 +48,18 @@ use std::time::Duration;
 
 use stomp_server::{
     config::{Limits, UnhandledErrors},
+    redis::RedisConfig,
     relay::RelayConfig,
     Server, StompServer,
 };
 
+use crate::archive::Archive;
 use crate::auth::Auth;
 use crate::rooms::Rooms;
 
 const USAGE: &str = "\
 usage: demo-chat [--addr HOST:PORT] [--jwt-secret SECRET] [--accounts-db FILE]
-                 [--relay HOST:PORT]
+                 [--relay HOST:PORT | --redis URL]
 
   --addr HOST:PORT     where to listen (env DEMO_ADDR; default 127.0.0.1:8080)
   --jwt-secret SECRET  secure mode: accounts with passwords (POST /signup, POST /login
@@ -71,6 +79,12 @@ usage: demo-chat [--addr HOST:PORT] [--jwt-secret SECRET] [--accounts-db FILE]
                        the messages posted through the instance you are connected to,
                        and room member counts add up each instance's count (a user with
                        tabs on two instances counts twice).
+  --redis URL          join the other instances on the Redis at URL (e.g.
+                       redis://127.0.0.1:6379) through the Redis backplane (env
+                       DEMO_REDIS). Start one with `bash tests/redis/start-redis.sh`.
+                       Shared as with --relay, and each room's history lives in a
+                       Redis Stream (the last 50 messages), the same on every instance
+                       and kept when all of them restart.
   -h, --help           this text";
 
 /// How often each instance republishes its members in relay mode; the page forgets an
@@ -89,6 +103,8 @@ struct Options {
     accounts_db: PathBuf,
     /// RabbitMQ's STOMP host and port, for the broker relay.
     relay: Option<(String, u16)>,
+    /// The Redis URL, for the Redis backplane and the history streams.
+    redis: Option<String>,
 }
 
 /// Parses `HOST:PORT` (`[::1]:61613` for IPv6).
@@ -115,6 +131,7 @@ fn parse_args(
     let mut jwt_secret = env("DEMO_JWT_SECRET").filter(|s| !s.is_empty());
     let mut relay = env("DEMO_RELAY").filter(|r| !r.is_empty());
     let mut accounts_db = env("DEMO_ACCOUNTS_DB").filter(|p| !p.is_empty());
+    let mut redis = env("DEMO_REDIS").filter(|r| !r.is_empty());
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -133,16 +150,26 @@ fn parse_args(
             "--addr" => addr = Some(value("--addr")?),
             "--jwt-secret" => jwt_secret = Some(value("--jwt-secret")?),
             "--relay" => relay = Some(value("--relay")?),
+            "--redis" => redis = Some(value("--redis")?),
             "--accounts-db" => accounts_db = Some(value("--accounts-db")?),
             "-h" | "--help" => return Ok(None),
             other => return Err(format!("unknown argument `{other}`")),
         }
+    }
+    if relay.is_some() && redis.is_some() {
+        return Err("choose one of --relay (RabbitMQ) and --redis".to_owned());
+    }
+    if let Some(url) = redis.as_deref().filter(|u| !u.starts_with("redis://")) {
+        return Err(format!(
+            "--redis wants a URL like redis://127.0.0.1:6379, not `{url}`"
+        ));
     }
     Ok(Some(Options {
         addr: addr.unwrap_or_else(|| "127.0.0.1:8080".to_owned()),
         jwt_secret,
         accounts_db: PathBuf::from(accounts_db.unwrap_or_else(|| DEFAULT_ACCOUNTS_DB.to_owned())),
         relay: relay.as_deref().map(parse_host_port).transpose()?,
+        redis,
     }))
 }
 
@@ -178,7 +205,12 @@ async fn main() -> ExitCode {
             }
         },
     };
-    match run(&options.addr, auth, options.relay).await {
+    let broker = match (options.relay, options.redis) {
+        (Some(relay), _) => Broker::Relay(relay),
+        (None, Some(url)) => Broker::Redis(url),
+        (None, None) => Broker::Embedded,
+    };
+    match run(&options.addr, auth, broker).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("demo-chat: {error}");
@@ -187,14 +219,28 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(
-    addr: &str,
-    auth: Auth,
-    relay: Option<(String, u16)>,
-) -> Result<(), stomp_server::StartError> {
-    // With the relay, member lists are tagged with this instance's id so pages can merge
-    // the lists of every instance.
-    let rooms = if relay.is_some() {
+/// Where the rooms' topics live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Broker {
+    /// This process alone.
+    Embedded,
+    /// RabbitMQ's STOMP host and port.
+    Relay((String, u16)),
+    /// The Redis backplane at this URL, with the history in Redis Streams.
+    Redis(String),
+}
+
+impl Broker {
+    /// True when other instances share the rooms.
+    fn shared(&self) -> bool {
+        !matches!(self, Broker::Embedded)
+    }
+}
+
+async fn run(addr: &str, auth: Auth, broker: Broker) -> Result<(), stomp_server::StartError> {
+    // With several instances, member lists are tagged with this instance's id so pages can
+    // merge the lists of every instance.
+    let rooms = if broker.shared() {
         Rooms::for_instance(&format!("{:x}-{:x}", rooms::now_ms(), std::process::id()))
     } else {
         Rooms::new()
@@ -202,7 +248,7 @@ async fn run(
     let secure = auth.requires_token();
     let changes_rooms = rooms.clone();
     let refresh_rooms = rooms.clone();
-    let server = build_server(auth, relay.as_ref(), rooms)?;
+    let server = build_server(auth, &broker, rooms)?;
     let listener = server.bind(addr).await?;
     let local = listener
         .local_addr()
@@ -217,11 +263,17 @@ async fn run(
         let template = server.template();
         tokio::spawn(async move { presence::publish_changes(&changes_rooms, &template).await })
     };
-    let refresh = match &relay {
-        Some((host, port)) => {
-            tracing::info!(
-                "broker: RabbitMQ at {host}:{port} (relay; other instances on it share the rooms)"
-            );
+    let refresh = match &broker {
+        Broker::Embedded => None,
+        shared => {
+            match shared {
+                Broker::Relay((host, port)) => tracing::info!(
+                    "broker: RabbitMQ at {host}:{port} (relay; other instances on it share the rooms)"
+                ),
+                _ => tracing::info!(
+                    "broker: Redis backplane (other instances on it share the rooms; history in Redis Streams)"
+                ),
+            }
             let template = server.template();
             let stats = server.stats();
             Some(tokio::spawn(async move {
@@ -229,7 +281,6 @@ async fn run(
                     .await;
             }))
         }
-        None => None,
     };
     server.run(listener, shutdown()).await;
     changes.abort();
@@ -253,7 +304,7 @@ fn relay_batch() -> usize {
 /// `auth` with its HTTP endpoints, and the page.
 fn build_server(
     auth: Auth,
-    relay: Option<&(String, u16)>,
+    broker: &Broker,
     rooms: Rooms,
 ) -> Result<Server, stomp_server::StartError> {
     let listener_rooms = rooms.clone();
@@ -262,17 +313,30 @@ fn build_server(
         // Browsers without WebSocket, and Spring's SockJsClient, connect at /ws through SockJS.
         .with_sockjs()
         .application_prefix("/app");
-    let builder = match relay {
+    let (builder, archive) = match broker {
         // enableStompBrokerRelay: RabbitMQ owns /topic and /queue. Only demo instances read
         // the demo's topics, so they may batch what they publish to RabbitMQ
         // (DEMO_RELAY_BATCH=1 turns it off, to compare).
-        Some((host, port)) => builder.broker_relay(
-            RelayConfig::default()
-                .with_host(host.clone())
-                .with_port(*port)
-                .with_publish_batch(relay_batch()),
+        Broker::Relay((host, port)) => (
+            builder.broker_relay(
+                RelayConfig::default()
+                    .with_host(host.clone())
+                    .with_port(*port)
+                    .with_publish_batch(relay_batch()),
+            ),
+            Archive::default(),
         ),
-        None => builder.simple_broker(["/topic", "/queue"]),
+        // The simple broker joined to the other instances through Redis pub/sub.
+        Broker::Redis(url) => (
+            builder
+                .simple_broker(["/topic", "/queue"])
+                .redis_backplane(RedisConfig::default().with_url(url.clone())),
+            Archive::redis(url),
+        ),
+        Broker::Embedded => (
+            builder.simple_broker(["/topic", "/queue"]),
+            Archive::default(),
+        ),
     };
     let mut builder = builder
         .user_prefix("/user")
@@ -282,6 +346,7 @@ fn build_server(
         // A handler error nobody expected still answers the sender instead of closing it.
         .unhandled_errors(UnhandledErrors::UserDestination("/queue/errors".to_owned()))
         .state(rooms)
+        .state(archive)
         .interceptor(auth::connect_interceptor(auth.clone()))
         .interceptor(auth::broker_guard)
         .on_event(move |event, template| {
@@ -355,6 +420,7 @@ mod tests {
             jwt_secret: None,
             accounts_db: PathBuf::from("demo-chat-accounts.sqlite3"),
             relay: None,
+            redis: None,
         };
         assert_eq!(parse(&[], &[]), Ok(Some(defaults)));
         let got = parse(
@@ -368,6 +434,7 @@ mod tests {
                 jwt_secret: Some("k".into()),
                 accounts_db: PathBuf::from("demo-chat-accounts.sqlite3"),
                 relay: None,
+                redis: None,
             }))
         );
         let got = parse(
@@ -381,6 +448,7 @@ mod tests {
                 jwt_secret: Some("s".into()),
                 accounts_db: PathBuf::from("demo-chat-accounts.sqlite3"),
                 relay: None,
+                redis: None,
             }))
         );
         let db = |args: &[&str], env: &[(&str, &str)]| {
@@ -438,5 +506,31 @@ mod tests {
             .unwrap_err()
             .contains("needs a value"));
         assert!(USAGE.contains("--relay HOST:PORT") && USAGE.contains("DEMO_RELAY"));
+    }
+
+    #[test]
+    fn redis_url_from_flag_or_environment() {
+        let redis =
+            |args: &[&str], env: &[(&str, &str)]| parse(args, env).map(|o| o.and_then(|o| o.redis));
+        assert_eq!(
+            redis(&["--redis", "redis://127.0.0.1:6379"], &[]),
+            Ok(Some("redis://127.0.0.1:6379".into()))
+        );
+        assert_eq!(
+            redis(&["--redis=redis://a:1"], &[("DEMO_REDIS", "redis://b:2")]),
+            Ok(Some("redis://a:1".into()))
+        );
+        assert_eq!(
+            redis(&[], &[("DEMO_REDIS", "redis://b:2")]),
+            Ok(Some("redis://b:2".into()))
+        );
+        assert_eq!(redis(&[], &[("DEMO_REDIS", "")]), Ok(None));
+        assert!(redis(&["--redis", "127.0.0.1:6379"], &[])
+            .unwrap_err()
+            .contains("redis://"));
+        assert!(parse(&["--redis", "redis://x", "--relay", "h:1"], &[])
+            .unwrap_err()
+            .contains("one of"));
+        assert!(USAGE.contains("--redis URL") && USAGE.contains("DEMO_REDIS"));
     }
 }

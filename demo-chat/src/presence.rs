@@ -15,9 +15,9 @@
 //! A client that wants to see its own join subscribes to the `events` and `members` topics
 //! before the room topic (or asks `SUBSCRIBE /app/chat/{room}/members` once).
 //!
-//! With the broker relay several instances share the topics but each knows only its own
-//! sessions. Member and room lists then carry the instance's id, each instance republishes
-//! them every few seconds ([`republish_every`]) and when RabbitMQ comes back, and the page
+//! With the broker relay or the Redis backplane several instances share the topics but each
+//! knows only its own sessions. Member and room lists then carry the instance's id, each instance republishes
+//! them every few seconds ([`republish_every`]) and when the broker comes back, and the page
 //! merges the latest list of every instance it heard from recently.
 
 use std::time::Duration;
@@ -98,9 +98,9 @@ pub(crate) fn publish_all(rooms: &Rooms, template: &Template) {
     publish_room_list(rooms, template);
 }
 
-/// Relay mode: republishes this instance's lists every `period`, so that pages connected to
-/// other instances learn (and keep) them. Skipped while the broker is unavailable (the
-/// `BrokerAvailable` event publishes everything when it is back).
+/// Relay and Redis modes: republishes this instance's lists every `period`, so that pages
+/// connected to other instances learn (and keep) them. Skipped while the broker is
+/// unavailable (the `BrokerAvailable` event publishes everything when it is back).
 pub(crate) async fn republish_every(
     rooms: &Rooms,
     template: &Template,

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use stomp_server::SessionId;
 
 /// How many messages a room remembers for `/app/chat/{room}/history`.
@@ -37,7 +37,7 @@ pub(crate) fn now_ms() -> u64 {
 }
 
 /// A chat message as broadcast on `/topic/chat/{room}` and kept in the history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct ChatMessage {
     /// Unique for the life of the server (and, with the start time in it, across restarts).
     pub(crate) id: String,

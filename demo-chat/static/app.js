@@ -7,9 +7,9 @@
   const ROOM_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
   const MAX_RENDERED = 500;
   const WS_URL = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws";
-  // Several instances behind one RabbitMQ (demo-chat --relay) each publish their own member
-  // and room lists, tagged with `instance`, every 5 s; an instance not heard from for this
-  // long is forgotten (it stopped).
+  // Several instances behind one RabbitMQ (demo-chat --relay) or one Redis (--redis) each
+  // publish their own member and room lists, tagged with `instance`, every 5 s; an instance
+  // not heard from for this long is forgotten (it stopped).
   const INSTANCE_STALE_MS = 16000;
   // Secure mode (demo-chat --jwt-secret): accounts with passwords, and a token from
   // POST /login on CONNECT. The server marks the page's <body data-auth="secure">.

@@ -23,7 +23,8 @@
 // - `accept`: the cap on connections still in HTTP and the accept loop's back-off.
 // - `sockjs`: SockJS (`StompServerBuilder::with_sockjs`): `info`, the `websocket`,
 //   `xhr_streaming` and `xhr` transports, each session driven through an adapter.
-// - `redis` (cargo feature `redis`): the Redis backplane, an `Upstream` over Redis pub/sub.
+// - `redis` (cargo feature `redis`): the Redis backplane, an `Upstream` over Redis pub/sub,
+//   and Redis Streams for handlers (`redis::RedisStreams`).
 // - `config_setters`: the `with_*` setters of the `#[non_exhaustive]` settings.
 
 mod accept;

@@ -21,7 +21,8 @@
 //!
 //! Layout: `config` (the settings), `link` (opening connections, back-off), `health`
 //! (availability, events, stats), `envelope` (the wire format), `channel` (channel names and
-//! globs), `publisher` and `listener` (the two connections' tasks).
+//! globs), `publisher` and `listener` (the two connections' tasks), `streams` (Redis Streams
+//! for handlers: [`RedisStreams`], [`StreamConsumer`]).
 
 mod channel;
 mod config;
@@ -30,12 +31,17 @@ mod health;
 mod link;
 mod listener;
 mod publisher;
+mod streams;
 
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::mpsc;
 
 pub use config::RedisConfig;
+pub use streams::{
+    ConsumerConfig, RedisStreams, StreamConsumer, StreamEntry, StreamError, DEFAULT_MAX_LEN,
+    MAX_COUNT,
+};
 
 use self::envelope::{encode, Origin};
 use self::health::Health;
