@@ -11,6 +11,13 @@
 //! - This instance `SUBSCRIBE`s to each destination (`PSUBSCRIBE` for a pattern) its
 //!   sessions subscribe to, once, on one shared subscriber connection, and fans out what the
 //!   other instances publish there (its own messages it drops: it delivered them already).
+//! - User destinations cross too: a message for every session of a user
+//!   (`convert_and_send_to_user`, `#[send_to_user]`, a `/user/{name}/..` send) is
+//!   `PUBLISH`ed to the user's channel `<prefix>user:<user>:<destination>` (see `channel`),
+//!   and delivered here to the user's sessions of this instance. An instance `SUBSCRIBE`s to
+//!   a user's channel once while a session of that user here subscribes to that user
+//!   destination (`/user/queue/x`), and its `RECEIPT` waits for Redis' confirmation. A
+//!   reply to one session (`broadcast = false`) stays here: that session is here.
 //! - While Redis is down a `CONNECT` is answered with an `ERROR` ("broker unavailable: .."),
 //!   publishing fails, and both connections retry with back-off; once Redis is back every
 //!   destination still subscribed is subscribed again.
@@ -155,6 +162,31 @@ impl Upstream for RedisBackplane {
     fn available(&self) -> Result<(), BrokerError> {
         self.ensure_started();
         self.health.available()
+    }
+
+    fn carries_users(&self) -> bool {
+        true
+    }
+
+    fn publish_to_user(
+        &self,
+        user: &str,
+        message: &Arc<PublishedMessage>,
+    ) -> Result<(), BrokerError> {
+        self.ensure_started();
+        self.health.available()?;
+        let envelope = encode(&self.origin, message).map_err(|error| {
+            BrokerError::Unavailable(format!("the message cannot cross Redis: {error}"))
+        })?;
+        let channel = channel::user_channel(&self.prefix, user, message.destination());
+        self.outbox.push(channel, envelope)
+    }
+
+    fn unsubscribe_user(&self, user: &str, destination: &str) {
+        let _ = self.changes.send(Change::UnsubscribeUser(
+            user.to_owned(),
+            destination.to_owned(),
+        ));
     }
 }
 

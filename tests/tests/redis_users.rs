@@ -1,0 +1,234 @@
+//! User destinations across instances on the Redis backplane, with a real redis-server:
+//! `convert_and_send_to_user` and `#[send_to_user]` on any instance reach every session of
+//! the user on every instance, `broadcast = false` only the sending session, and no other
+//! user reads or forges them.
+//!
+//! ```text
+//! bash tests/redis/start-redis.sh          # once: redis-server on 127.0.0.1:6379
+//! cargo test -p tests --test redis_users
+//! ```
+//!
+//! Without Redis each test prints a loud `SKIPPED` line and passes, unless
+//! `STOMP_REQUIRE_ALL=1`. Every test uses users of its own, so they run in parallel.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod redis_common;
+mod relay_common;
+
+use std::time::Duration;
+
+use redis_common::{redis_cli, redis_or_skip, redis_subscribers, Instance};
+use relay_common::{body, expect_message, expect_nothing, init_logging, show, unique};
+use stomp_server::client::{StompSession, Subscription};
+use stomp_server::{message_mapping, send_to_user, Frame, Payload, Principal};
+
+/// Answers the sending session only, even when its user has other sessions elsewhere.
+#[message_mapping("/redis/whoami")]
+#[send_to_user("/queue/whoami", broadcast = false)]
+fn whoami(user: Principal, Payload(text): Payload<String>) -> String {
+    format!("{}: {text}", user.name())
+}
+
+/// Answers every session of the sending user, on every instance.
+#[message_mapping("/redis/notify")]
+#[send_to_user("/queue/notify")]
+fn notify(user: Principal, Payload(text): Payload<String>) -> String {
+    format!("{}: {text}", user.name())
+}
+
+async fn two_instances() -> (Instance, Instance) {
+    init_logging();
+    let a = Instance::start("A").await;
+    let b = Instance::start("B").await;
+    a.wait_available(true, Duration::from_secs(30)).await;
+    b.wait_available(true, Duration::from_secs(30)).await;
+    (a, b)
+}
+
+async fn subscribe(session: &StompSession, destination: &str) -> Subscription {
+    session
+        .subscribe(destination)
+        .await
+        .unwrap_or_else(|e| panic!("SUBSCRIBE {destination}: {e}"))
+}
+
+fn assert_message(frame: &Frame, destination: &str, text: &str, what: &str) {
+    assert_eq!(
+        frame.destination(),
+        Some(destination),
+        "{what}: {}",
+        show(frame)
+    );
+    assert_eq!(body(frame), text, "{what}: {}", show(frame));
+}
+
+async fn close(sessions: impl IntoIterator<Item = StompSession>) {
+    for session in sessions {
+        let _ = session.disconnect().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn convert_and_send_to_user_from_either_instance_reaches_the_users_sessions_on_both() {
+    if !redis_or_skip(
+        "convert_and_send_to_user_from_either_instance_reaches_the_users_sessions_on_both",
+    ) {
+        return;
+    }
+    let (a, b) = two_instances().await;
+    let run = unique();
+    let (bob, carol) = (format!("bob-{run}"), format!("carol-{run}"));
+    let (bob_a, bob_b1, bob_b2) = (
+        a.connect(&bob).await,
+        b.connect(&bob).await,
+        b.connect(&bob).await,
+    );
+    let carol_b = b.connect(&carol).await;
+    let mut on_a = subscribe(&bob_a, "/user/queue/reply").await;
+    let mut on_b1 = subscribe(&bob_b1, "/user/queue/reply").await;
+    let mut on_b2 = subscribe(&bob_b2, "/user/queue/reply").await;
+    let mut carols = subscribe(&carol_b, "/user/queue/reply").await;
+    // One Redis subscription per instance for bob's /queue/reply, however many sessions.
+    assert_eq!(
+        redis_subscribers(&format!("stomp:user:{bob}:/queue/reply")),
+        2
+    );
+
+    for (from, text) in [(&a, "from A"), (&b, "from B")] {
+        from.template
+            .convert_and_send_to_user(&bob, "/queue/reply", text)
+            .expect("convert_and_send_to_user");
+        for (subscription, what) in [
+            (&mut on_a, "bob on A"),
+            (&mut on_b1, "bob's first session on B"),
+            (&mut on_b2, "bob's second session on B"),
+        ] {
+            let frame = expect_message(subscription, what).await;
+            assert_message(&frame, "/user/queue/reply", text, what);
+        }
+    }
+    b.template
+        .convert_and_send_to_user(&carol, "/queue/reply", "for carol")
+        .expect("to carol");
+    let frame = expect_message(&mut carols, "carol").await;
+    // Carol's first message is her own: bob's two did not reach her.
+    assert_message(&frame, "/user/queue/reply", "for carol", "carol");
+    expect_nothing(&mut on_a, "bob on A, once each and nothing of carol's").await;
+
+    // The last session of bob on B leaves: B stops listening, A still hears bob.
+    drop((on_b1, on_b2));
+    close([bob_b1, bob_b2]).await;
+    relay_common::poll_until(Duration::from_secs(10), || {
+        redis_subscribers(&format!("stomp:user:{bob}:/queue/reply")) == 1
+    })
+    .await
+    .expect("B unsubscribes bob's channel once bob's sessions there left");
+    b.template
+        .convert_and_send_to_user(&bob, "/queue/reply", "after")
+        .expect("to bob");
+    let frame = expect_message(&mut on_a, "bob on A after").await;
+    assert_message(&frame, "/user/queue/reply", "after", "bob on A");
+    close([bob_a, carol_b]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_to_user_broadcasts_across_instances_and_without_broadcast_answers_the_sender_only() {
+    if !redis_or_skip(
+        "send_to_user_broadcasts_across_instances_and_without_broadcast_answers_the_sender_only",
+    ) {
+        return;
+    }
+    let (a, b) = two_instances().await;
+    let dave = format!("dave-{}", unique());
+    let (dave_a, dave_b) = (a.connect(&dave).await, b.connect(&dave).await);
+    let mut whoami_a = subscribe(&dave_a, "/user/queue/whoami").await;
+    let mut whoami_b = subscribe(&dave_b, "/user/queue/whoami").await;
+    let mut notify_a = subscribe(&dave_a, "/user/queue/notify").await;
+    let mut notify_b = subscribe(&dave_b, "/user/queue/notify").await;
+
+    dave_a
+        .send("/app/redis/whoami", "who?")
+        .await
+        .expect("SEND");
+    let frame = expect_message(&mut whoami_a, "the sending session (A)").await;
+    assert_message(&frame, "/user/queue/whoami", &format!("{dave}: who?"), "A");
+
+    // With broadcast (the default) both sessions hear the reply, from either instance.
+    for (sender, text) in [(&dave_a, "from A"), (&dave_b, "from B")] {
+        sender.send("/app/redis/notify", text).await.expect("SEND");
+        let text = format!("{dave}: {text}");
+        let frame = expect_message(&mut notify_a, "dave on A, broadcast").await;
+        assert_message(&frame, "/user/queue/notify", &text, "dave on A");
+        let frame = expect_message(&mut notify_b, "dave on B, broadcast").await;
+        assert_message(&frame, "/user/queue/notify", &text, "dave on B");
+    }
+    // B's whoami: its first message is its own answer, not A's.
+    dave_b
+        .send("/app/redis/whoami", "and me?")
+        .await
+        .expect("SEND");
+    let frame = expect_message(&mut whoami_b, "the sending session (B)").await;
+    assert_message(
+        &frame,
+        "/user/queue/whoami",
+        &format!("{dave}: and me?"),
+        "B",
+    );
+    expect_nothing(&mut whoami_a, "A, broadcast = false from B").await;
+    close([dave_a, dave_b]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_user_can_neither_read_nor_forge_a_users_messages_across_instances() {
+    if !redis_or_skip("another_user_can_neither_read_nor_forge_a_users_messages_across_instances") {
+        return;
+    }
+    let (a, b) = two_instances().await;
+    let run = unique();
+    let (erin, mallory) = (format!("erin-{run}"), format!("mallory-{run}"));
+    let erin_a = a.connect(&erin).await;
+    let mut erins = subscribe(&erin_a, "/user/queue/reply").await;
+    let mallory_b = b.connect(&mallory).await;
+    let mut named = subscribe(&mallory_b, &format!("/user/{erin}/queue/reply")).await;
+    let mut everything = subscribe(&mallory_b, "/topic/**").await;
+    let mut queues = subscribe(&mallory_b, "/queue/**").await;
+    // Redis' channel names are no destinations: no broker prefix covers them.
+    for raw in [
+        format!("stomp:user:{erin}:/queue/reply"),
+        format!("user:{erin}:/queue/reply"),
+    ] {
+        let mallory = b.connect(&mallory).await;
+        let refused = mallory.subscribe(&raw).await;
+        assert!(refused.is_err(), "SUBSCRIBE {raw} must be refused");
+    }
+    // A forged message for erin: the client may not send to user destinations.
+    let forger = b.connect(&mallory).await;
+    let _ = forger
+        .send(&format!("/user/{erin}/queue/reply"), "forged")
+        .await;
+    let _ = redis_cli(&[
+        "publish",
+        &format!("stomp:user:{erin}:/queue/reply"),
+        "not an envelope",
+    ]);
+
+    b.template
+        .convert_and_send_to_user(&erin, "/queue/reply", "genuine")
+        .expect("to erin");
+    let frame = expect_message(&mut erins, "erin on A").await;
+    assert_message(
+        &frame,
+        "/user/queue/reply",
+        "genuine",
+        "erin's first message",
+    );
+    for (subscription, what) in [
+        (&mut named, "mallory's /user/{erin}/queue/reply"),
+        (&mut everything, "mallory's /topic/**"),
+        (&mut queues, "mallory's /queue/**"),
+    ] {
+        expect_nothing(subscription, what).await;
+    }
+    expect_nothing(&mut erins, "erin, nothing forged after").await;
+    close([erin_a, mallory_b]).await;
+}
