@@ -20,6 +20,7 @@ use std::time::Duration;
 use redis_common::{redis_cli, redis_or_skip, redis_subscribers, Instance};
 use relay_common::{body, expect_message, expect_nothing, init_logging, show, unique};
 use stomp_server::client::{StompSession, Subscription};
+use stomp_server::redis::RedisConfig;
 use stomp_server::{message_mapping, send_to_user, Frame, Payload, Principal};
 
 /// Answers the sending session only, even when its user has other sessions elsewhere.
@@ -231,4 +232,109 @@ async fn another_user_can_neither_read_nor_forge_a_users_messages_across_instanc
     }
     expect_nothing(&mut erins, "erin, nothing forged after").await;
     close([erin_a, mallory_b]).await;
+}
+
+// ---- the user registry across instances ----
+
+/// Backplane settings with a short registry refresh, so the cluster's view settles fast.
+fn quick_registry() -> RedisConfig {
+    let mut config = RedisConfig::default();
+    config.registry_refresh = Duration::from_millis(200);
+    config
+}
+
+/// How many sessions `instance`'s user registry knows `user` has (0: not connected).
+fn sessions_known(instance: &Instance, user: &str) -> usize {
+    let registry = instance.template.user_registry();
+    let listed = registry
+        .users()
+        .into_iter()
+        .find(|u| u.name == user)
+        .map_or(0, |u| u.sessions.len());
+    let looked_up = registry.user(user).map_or(0, |u| u.sessions.len());
+    assert_eq!(listed, looked_up, "users() and user({user}) disagree");
+    listed
+}
+
+/// Waits (at most 20 s, a safety net) until `instance` knows `count` sessions of `user`.
+async fn wait_sessions(instance: &Instance, user: &str, count: usize, what: &str) {
+    let started = std::time::Instant::now();
+    relay_common::poll_until(Duration::from_secs(20), || {
+        sessions_known(instance, user) == count
+    })
+    .await
+    .unwrap_or_else(|()| {
+        panic!(
+            "{what}: instance {} knows {} sessions of {user}, not {count}",
+            instance.name,
+            sessions_known(instance, user)
+        )
+    });
+    println!("{what}: settled after {:?}", started.elapsed());
+}
+
+/// An instance on a runtime of its own, which the test kills to stop it without any
+/// cleanup: its tasks end where they are, as when its process dies.
+fn start_killable(name: &'static str, config: RedisConfig) -> (tokio::runtime::Runtime, Instance) {
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let instance = runtime.block_on(async {
+            let instance = Instance::start_with(name, config).await;
+            instance.wait_available(true, Duration::from_secs(30)).await;
+            instance
+        });
+        (runtime, instance)
+    })
+    .join()
+    .expect("the instance starts")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registry_lists_users_of_every_instance_and_forgets_those_that_leave_or_die() {
+    if !redis_or_skip(
+        "the_registry_lists_users_of_every_instance_and_forgets_those_that_leave_or_die",
+    ) {
+        return;
+    }
+    init_logging();
+    let a = Instance::start_with("A", quick_registry()).await;
+    a.wait_available(true, Duration::from_secs(30)).await;
+    let (runtime_b, b) = start_killable("B", quick_registry());
+    let run = unique();
+    let (frank, gina, hugo) = (
+        format!("frank-{run}"),
+        format!("gina-{run}"),
+        format!("hugo-{run}"),
+    );
+    // frank: one session on A, two on B; gina and hugo: one on B only.
+    let frank_a = a.connect(&frank).await;
+    let (frank_b1, frank_b2) = (b.connect(&frank).await, b.connect(&frank).await);
+    let (gina_b, hugo_b) = (b.connect(&gina).await, b.connect(&hugo).await);
+    wait_sessions(&a, &frank, 3, "frank's sessions on both instances").await;
+    wait_sessions(&a, &gina, 1, "gina, connected only to B").await;
+    wait_sessions(&b, &frank, 3, "B sees frank's session on A too").await;
+    assert_eq!(
+        a.template.user_registry().session_count(),
+        1,
+        "this instance's own"
+    );
+
+    // A session on B leaves: A forgets it.
+    let _ = gina_b.disconnect().await;
+    let _ = frank_b2.disconnect().await;
+    wait_sessions(&a, &gina, 0, "gina after her session on B disconnected").await;
+    wait_sessions(&a, &frank, 2, "frank after one session on B disconnected").await;
+    assert_eq!(sessions_known(&a, &hugo), 1, "hugo is still connected to B");
+
+    // B dies with hugo and frank still connected there: A forgets them once B's entry
+    // expires (three refreshes).
+    runtime_b.shutdown_background();
+    wait_sessions(&a, &hugo, 0, "hugo after B died").await;
+    wait_sessions(&a, &frank, 1, "frank after B died: his session on A stays").await;
+    drop((frank_b1, hugo_b, b));
+    close([frank_a]).await;
 }

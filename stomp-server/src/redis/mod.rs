@@ -26,9 +26,13 @@
 //! each instance's simple broker, as in the embedded broker. Redis pub/sub delivers at most
 //! once: a message published while an instance is disconnected does not reach it.
 //!
+//! - The user registry answers for the cluster: each instance writes its users to Redis
+//!   every `registry_refresh` and reads the others' (see `registry`).
+//!
 //! Layout: `config` (the settings), `link` (opening connections, back-off), `health`
 //! (availability, events, stats), `envelope` (the wire format), `channel` (channel names and
-//! globs), `publisher` and `listener` (the two connections' tasks).
+//! globs), `publisher` and `listener` (the two connections' tasks), `registry` (the user
+//! registry's task).
 
 mod channel;
 mod config;
@@ -37,6 +41,7 @@ mod health;
 mod link;
 mod listener;
 mod publisher;
+mod registry;
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -49,6 +54,7 @@ use self::health::Health;
 use self::link::Connector;
 use self::listener::{Change, Listener};
 use self::publisher::{run_publisher, Outbox};
+use self::registry::Registry;
 use crate::broker::{BrokerError, LocalBroker, PublishedMessage, Upstream, UpstreamSubscription};
 use crate::event::Events;
 use crate::stats::Stats;
@@ -73,6 +79,7 @@ struct Tasks {
     connector: Connector,
     listener: Listener,
     changes: mpsc::UnboundedReceiver<Change>,
+    registry: Registry,
 }
 
 impl RedisBackplane {
@@ -85,7 +92,11 @@ impl RedisBackplane {
         stats: Arc<Stats>,
     ) -> RedisBackplane {
         let connector = Connector::new(config);
-        let health = Arc::new(Health::new(events, stats, connector.server().to_owned()));
+        let health = Arc::new(Health::new(
+            Arc::clone(&events),
+            stats,
+            connector.server().to_owned(),
+        ));
         let origin = new_origin();
         let prefix = config.channel_prefix.clone();
         let listener = Listener::new(
@@ -95,6 +106,13 @@ impl RedisBackplane {
             local,
             Arc::clone(&health),
         );
+        let registry = Registry {
+            connector: connector.clone(),
+            key_prefix: format!("{prefix}registry:"),
+            instance: origin.iter().map(|b| format!("{b:02x}")).collect(),
+            refresh: config.registry_refresh,
+            events: Arc::clone(&events),
+        };
         let (changes, receiver) = mpsc::unbounded_channel();
         let backplane = RedisBackplane {
             origin,
@@ -106,6 +124,7 @@ impl RedisBackplane {
                 connector,
                 listener,
                 changes: receiver,
+                registry,
             })),
         };
         backplane.ensure_started();
@@ -125,6 +144,7 @@ impl RedisBackplane {
             let (outbox, health) = (Arc::clone(&self.outbox), Arc::clone(&self.health));
             runtime.spawn(run_publisher(tasks.connector, outbox, health));
             runtime.spawn(tasks.listener.run(tasks.changes));
+            runtime.spawn(tasks.registry.run());
         }
     }
 }
