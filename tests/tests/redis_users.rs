@@ -238,9 +238,7 @@ async fn another_user_can_neither_read_nor_forge_a_users_messages_across_instanc
 
 /// Backplane settings with a short registry refresh, so the cluster's view settles fast.
 fn quick_registry() -> RedisConfig {
-    let mut config = RedisConfig::default();
-    config.registry_refresh = Duration::from_millis(200);
-    config
+    RedisConfig::default().with_registry_refresh(Duration::from_millis(200))
 }
 
 /// How many sessions `instance`'s user registry knows `user` has (0: not connected).
