@@ -199,8 +199,7 @@ impl SimpleBroker {
         self.change_user_listens(session, Some(&subscriber.id), Some(user));
         link.user_confirmation(&user.user, &user.destination)
             .inspect_err(|_| {
-                let _ = self.change_registry(|registry| registry.remove(session, &subscriber.id));
-                self.change_user_listens(session, Some(&subscriber.id), None);
+                let _ = self.unsubscribe(session, &subscriber.id);
             })
     }
 
@@ -503,11 +502,13 @@ impl Broker for SimpleBroker {
         if subscriber.queue.is_some() {
             self.pace(session);
             self.queues()
-                .add_consumer(subscriber, &request.destination, &self.config);
-            return Ok(None);
+                .add_consumer(Arc::clone(&subscriber), &request.destination, &self.config);
         }
         if let Some(user) = &request.user {
             return self.user_confirmation(&subscriber, user);
+        }
+        if subscriber.queue.is_some() {
+            return Ok(None);
         }
         self.upstream_confirmation(&subscriber, &request.destination)
     }

@@ -111,7 +111,8 @@ impl RedisBackplane {
             key_prefix: format!("{prefix}registry:"),
             instance: origin.iter().map(|b| format!("{b:02x}")).collect(),
             refresh: config.registry_refresh,
-            events: Arc::clone(&events),
+            events,
+            alive: Arc::downgrade(&health),
         };
         let (changes, receiver) = mpsc::unbounded_channel();
         let backplane = RedisBackplane {

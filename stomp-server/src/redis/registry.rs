@@ -1,25 +1,30 @@
 //! The user registry across instances (Spring's `MultiServerUserRegistry`, fed as by its
 //! `setUserRegistryBroadcast`): every `registry_refresh` each instance writes its users to
-//! the key `<prefix>registry:<instance id>` with a time to live of three refreshes, and
-//! reads the other instances' keys into its [`UserRegistry`]. An instance that stops
-//! writing (it died) is forgotten once its key expires. Nothing per message: one `SET`, one
-//! `SCAN` and one `MGET` per refresh, on a connection of its own.
+//! the key `<prefix>registry:<instance id>` with a time to live of three refreshes, lists
+//! itself in the set `<prefix>registry`, and reads the other instances' keys into its
+//! [`UserRegistry`]. An instance that stops writing (it died) is forgotten once its key
+//! expires, and then leaves the set. Nothing per message: per refresh one pipeline (`SET`,
+//! `SADD`, `SRANDMEMBER`) and one `MGET`, on a connection of its own, whatever else the
+//! Redis holds.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 
+use super::health::Health;
 use super::link::{Connector, RESPONSE_TIMEOUT};
 use crate::event::Events;
 use crate::principal::SessionId;
 use crate::user::UserRegistry;
 
-/// The most instances read per refresh; more are left out (with a log line).
+/// The most instances read per refresh; more are left out.
 const MAX_INSTANCES: usize = 1024;
 /// The most bytes one instance's entry may have to be read; a larger one is left out.
 const MAX_ENTRY: usize = 8 * 1024 * 1024;
+/// The most bytes of entries read per refresh, all instances together.
+const MAX_TOTAL: usize = 64 * 1024 * 1024;
 
 /// The registry task's settings.
 pub(crate) struct Registry {
@@ -30,6 +35,9 @@ pub(crate) struct Registry {
     pub(crate) instance: String,
     pub(crate) refresh: Duration,
     pub(crate) events: Arc<Events>,
+    /// Gone once the backplane and its connection tasks are: the task ends then too, even
+    /// for a server that was never built.
+    pub(crate) alive: Weak<Health>,
 }
 
 impl Registry {
@@ -41,6 +49,9 @@ impl Registry {
         let mut built = false;
         loop {
             ticks.tick().await;
+            if self.alive.strong_count() == 0 {
+                return;
+            }
             let Some(users) = self.events.user_registry() else {
                 if built {
                     return;
@@ -66,68 +77,68 @@ impl Registry {
         }
     }
 
-    /// Writes this instance's users, then reads the others'.
+    /// Writes this instance's users and lists itself in the set of instances, then reads
+    /// the others' entries; an instance whose entry expired leaves the set.
     async fn exchange(
         &self,
         connection: &mut MultiplexedConnection,
         users: &UserRegistry,
     ) -> redis::RedisResult<()> {
+        let set = self.key_prefix.trim_end_matches(':');
         let own = format!("{}{}", self.key_prefix, self.instance);
         let ttl = u64::try_from(self.refresh.as_millis().saturating_mul(3)).unwrap_or(u64::MAX);
-        redis::cmd("SET")
+        let (mut instances,): (Vec<String>,) = redis::pipe()
+            .cmd("SET")
             .arg(&own)
             .arg(encode(users))
             .arg("PX")
             .arg(ttl.max(1))
-            .query_async::<()>(connection)
+            .ignore()
+            .cmd("SADD")
+            .arg(set)
+            .arg(&self.instance)
+            .ignore()
+            .cmd("SRANDMEMBER")
+            .arg(set)
+            .arg(MAX_INSTANCES)
+            .query_async(connection)
             .await?;
-        let keys = self.other_keys(connection, &own).await?;
+        instances.retain(|instance| *instance != self.instance);
         let mut others: BTreeMap<String, Vec<SessionId>> = BTreeMap::new();
-        if !keys.is_empty() {
+        if !instances.is_empty() {
+            let keys: Vec<String> = instances
+                .iter()
+                .map(|instance| format!("{}{instance}", self.key_prefix))
+                .collect();
             let entries: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
                 .arg(&keys)
                 .query_async(connection)
                 .await?;
-            for entry in entries.into_iter().flatten() {
-                decode_into(&entry, &mut others);
+            let mut gone = Vec::new();
+            let mut read = 0;
+            for (instance, entry) in instances.iter().zip(entries) {
+                match entry {
+                    None => gone.push(instance),
+                    Some(entry) if read + entry.len() <= MAX_TOTAL => {
+                        read += entry.len();
+                        decode_into(&entry, &mut others);
+                    }
+                    Some(_) => tracing::warn!(
+                        limit = MAX_TOTAL,
+                        "the other instances' user registry entries are too large together; some are left out"
+                    ),
+                }
+            }
+            if !gone.is_empty() {
+                redis::cmd("SREM")
+                    .arg(set)
+                    .arg(gone)
+                    .query_async::<()>(connection)
+                    .await?;
             }
         }
         users.set_others(others);
         Ok(())
-    }
-
-    /// The keys of the other instances (at most [`MAX_INSTANCES`]).
-    async fn other_keys(
-        &self,
-        connection: &mut MultiplexedConnection,
-        own: &str,
-    ) -> redis::RedisResult<Vec<String>> {
-        let pattern = format!("{}*", glob_escaped(&self.key_prefix));
-        let mut keys = Vec::new();
-        let mut cursor: u64 = 0;
-        loop {
-            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(connection)
-                .await?;
-            keys.extend(batch.into_iter().filter(|key| key != own));
-            if keys.len() > MAX_INSTANCES {
-                tracing::warn!(
-                    limit = MAX_INSTANCES,
-                    "more instances share the user registry than are read; some are left out"
-                );
-                keys.truncate(MAX_INSTANCES);
-                return Ok(keys);
-            }
-            if next == 0 {
-                return Ok(keys);
-            }
-            cursor = next;
-        }
     }
 }
 
@@ -174,18 +185,6 @@ fn decode_into(entry: &[u8], others: &mut BTreeMap<String, Vec<SessionId>>) {
     }
 }
 
-/// `literal` with Redis' glob characters escaped.
-fn glob_escaped(literal: &str) -> String {
-    let mut glob = String::with_capacity(literal.len());
-    for c in literal.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            glob.push('\\');
-        }
-        glob.push(c);
-    }
-    glob
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,6 +202,5 @@ mod tests {
         let bob: Vec<&str> = others["bob"].iter().map(SessionId::as_str).collect();
         assert_eq!(bob, ["s1-a", "s2-a", "s9-b"]);
         assert_eq!(others.len(), 2);
-        assert_eq!(glob_escaped("s[1]*:"), "s\\[1\\]\\*:");
     }
 }
