@@ -184,8 +184,16 @@ async fn another_user_can_neither_read_nor_forge_a_users_messages_across_instanc
     if !redis_or_skip("another_user_can_neither_read_nor_forge_a_users_messages_across_instances") {
         return;
     }
-    let (a, b) = two_instances().await;
+    // A channel prefix of this test's own, so that `/topic/**` hears only these instances
+    // (other tests and programs share the Redis).
+    init_logging();
     let run = unique();
+    let prefix = format!("isolated-{run}:");
+    let config = RedisConfig::default().with_channel_prefix(prefix.clone());
+    let a = Instance::start_with("A", config.clone()).await;
+    let b = Instance::start_with("B", config).await;
+    a.wait_available(true, Duration::from_secs(30)).await;
+    b.wait_available(true, Duration::from_secs(30)).await;
     let (erin, mallory) = (format!("erin-{run}"), format!("mallory-{run}"));
     let erin_a = a.connect(&erin).await;
     let mut erins = subscribe(&erin_a, "/user/queue/reply").await;
@@ -195,7 +203,7 @@ async fn another_user_can_neither_read_nor_forge_a_users_messages_across_instanc
     let mut queues = subscribe(&mallory_b, "/queue/**").await;
     // Redis' channel names are no destinations: no broker prefix covers them.
     for raw in [
-        format!("stomp:user:{erin}:/queue/reply"),
+        format!("{prefix}user:{erin}:/queue/reply"),
         format!("user:{erin}:/queue/reply"),
     ] {
         let mallory = b.connect(&mallory).await;
@@ -209,7 +217,7 @@ async fn another_user_can_neither_read_nor_forge_a_users_messages_across_instanc
         .await;
     let _ = redis_cli(&[
         "publish",
-        &format!("stomp:user:{erin}:/queue/reply"),
+        &format!("{prefix}user:{erin}:/queue/reply"),
         "not an envelope",
     ]);
 
@@ -335,4 +343,57 @@ async fn the_registry_lists_users_of_every_instance_and_forgets_those_that_leave
     wait_sessions(&a, &frank, 1, "frank after B died: his session on A stays").await;
     drop((frank_b1, hugo_b, b));
     close([frank_a]).await;
+}
+
+/// A server on the backplane whose `/queue` destinations are point-to-point queues; its
+/// template, its URL, and what stops it when dropped.
+async fn start_point_to_point() -> (
+    stomp_server::Template,
+    String,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    let server = stomp_server::StompServer::builder()
+        .redis_backplane(RedisConfig::default())
+        .point_to_point(["/queue"])
+        .interceptor(tests::server_support::login_interceptor)
+        .stats_log_interval(None)
+        .build()
+        .expect("the server builds");
+    let stats = server.stats();
+    let listener = server.bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+    let port = listener.local_addr().expect("local address").port();
+    let template = server.template();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server.run(listener, async move {
+        let _ = stopped.await;
+    }));
+    relay_common::poll_until(Duration::from_secs(30), || {
+        stats.snapshot().broker_available == Some(true)
+    })
+    .await
+    .expect("the backplane comes up");
+    (template, format!("ws://127.0.0.1:{port}/ws"), stop)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_destination_under_a_point_to_point_prefix_crosses_instances_too() {
+    if !redis_or_skip("a_user_destination_under_a_point_to_point_prefix_crosses_instances_too") {
+        return;
+    }
+    init_logging();
+    let (template_a, _, _stop_a) = start_point_to_point().await;
+    let (_, url_b, _stop_b) = start_point_to_point().await;
+    let ivy = format!("ivy-{}", unique());
+    let ivy_b = stomp_server::client::StompClient::new()
+        .login(&ivy, "")
+        .connect(&url_b)
+        .await
+        .expect("ivy connects to B");
+    let mut on_b = subscribe(&ivy_b, "/user/queue/reply").await;
+    template_a
+        .convert_and_send_to_user(&ivy, "/queue/reply", "to a queue")
+        .expect("to ivy");
+    let frame = expect_message(&mut on_b, "ivy on B").await;
+    assert_message(&frame, "/user/queue/reply", "to a queue", "ivy on B");
+    close([ivy_b]).await;
 }
