@@ -124,20 +124,24 @@ impl SimpleBroker {
 
     /// A message for every session of `user` here (its destination is the one under the
     /// user prefix, `/queue/x`), from an upstream that carries user destinations: each
-    /// session listening on it gets it on its own broker destination.
+    /// session listening on it gets it on its own broker destination. The first refusal (a
+    /// full point-to-point queue) is the error, after every session was tried.
     pub(super) fn deliver_to_user(
         &self,
         user: &str,
         message: PublishedMessage,
     ) -> Result<usize, BrokerError> {
         let sessions = self.user_listens().sessions(user, &message.destination);
-        let mut delivered = 0;
+        let (mut delivered, mut refused) = (0, None);
         for session in sessions {
             let mut copy = message.clone();
             copy.destination = crate::routing::session_destination(&message.destination, &session);
-            delivered += self.publish_owned(Arc::new(copy), Some(&session))?;
+            match self.publish_owned(Arc::new(copy), Some(&session)) {
+                Ok(n) => delivered += n,
+                Err(error) => refused = refused.or(Some(error)),
+            }
         }
-        Ok(delivered)
+        refused.map_or(Ok(delivered), Err)
     }
 
     fn user_listens(&self) -> std::sync::MutexGuard<'_, UserListens> {

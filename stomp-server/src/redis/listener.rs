@@ -301,8 +301,13 @@ impl Listener {
         }
         if let Some(user) = self.users.get(message.get_channel_name()) {
             return match self.local.deliver_to_user(user, published) {
+                Ok(_) => Ok(()),
                 Err(BrokerError::Unavailable(_)) => Err(()),
-                _ => Ok(()),
+                Err(error) => {
+                    tracing::warn!(user = %crate::log::Escaped(user), error = %crate::log::Escaped(&error),
+                        "a message for a user from Redis was not delivered");
+                    Ok(())
+                }
             };
         }
         let (last, others) = wanting.split_last().ok_or(())?;
