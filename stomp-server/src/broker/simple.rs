@@ -133,9 +133,9 @@ impl SimpleBroker {
     ) -> Result<usize, BrokerError> {
         let sessions = self.user_listens().sessions(user, &message.destination);
         let (mut delivered, mut refused) = (0, None);
-        for session in sessions {
+        for (session, local) in sessions {
             let mut copy = message.clone();
-            copy.destination = crate::routing::session_destination(&message.destination, &session);
+            copy.destination = local;
             match self.publish_owned(Arc::new(copy), Some(&session)) {
                 Ok(n) => delivered += n,
                 Err(error) => refused = refused.or(Some(error)),
@@ -155,22 +155,23 @@ impl SimpleBroker {
         self.upstream.as_ref().filter(|link| link.carries_users())
     }
 
-    /// A user subscription of `session` joined (`Some`) or left (`None`: subscription `id`,
-    /// or every one of the session's without `id`): the upstream is told what gained its
-    /// first or lost its last listener here.
+    /// A user subscription of `session` joined (`Some`, with its local destination) or left
+    /// (`None`: subscription `id`, or every one of the session's without `id`): the upstream
+    /// is told what gained its first or lost its last listener here.
     fn change_user_listens(
         &self,
         session: &SessionId,
         id: Option<&str>,
-        joined: Option<&UserSubscription>,
+        joined: Option<(&UserSubscription, &str)>,
     ) {
         let Some(link) = self.user_link() else {
             return;
         };
         let mut listens = self.user_listens();
         match (joined, id) {
-            (Some(user), Some(id)) => {
-                if listens.add(&user.user, &user.destination, session, &Arc::from(id)) {
+            (Some((user, local)), Some(id)) => {
+                let listen = (user.user.as_str(), user.destination.as_str());
+                if listens.add(listen, session, &Arc::from(id), local) {
                     link.record_user(true, &user.user, &user.destination);
                 }
             }
@@ -194,13 +195,13 @@ impl SimpleBroker {
     fn user_confirmation(
         &self,
         subscriber: &Subscriber,
-        user: &UserSubscription,
+        (user, local): (&UserSubscription, &str),
     ) -> Result<Option<Confirmation>, BrokerError> {
         let Some(link) = self.user_link() else {
             return Ok(None);
         };
         let session = &subscriber.session.id;
-        self.change_user_listens(session, Some(&subscriber.id), Some(user));
+        self.change_user_listens(session, Some(&subscriber.id), Some((user, local)));
         link.user_confirmation(&user.user, &user.destination)
             .inspect_err(|_| {
                 let _ = self.unsubscribe(session, &subscriber.id);
@@ -509,7 +510,7 @@ impl Broker for SimpleBroker {
                 .add_consumer(Arc::clone(&subscriber), &request.destination, &self.config);
         }
         if let Some(user) = &request.user {
-            return self.user_confirmation(&subscriber, user);
+            return self.user_confirmation(&subscriber, (user, &request.destination));
         }
         if subscriber.queue.is_some() {
             return Ok(None);

@@ -14,21 +14,22 @@ type Listen = (String, String);
 /// The user subscriptions of this instance's sessions, by user destination and by session.
 #[derive(Debug, Default)]
 pub(super) struct UserListens {
-    /// (user, destination) → each subscription listening (session, subscription id).
-    listens: HashMap<Listen, Vec<(SessionId, Arc<str>)>>,
+    /// (user, destination) → each subscription listening (session, subscription id, its
+    /// destination in the local broker, `/queue/x-user{session}`).
+    listens: HashMap<Listen, Vec<(SessionId, Arc<str>, String)>>,
     /// Session → its user subscriptions (subscription id → what it listens on).
     sessions: HashMap<SessionId, HashMap<Arc<str>, Listen>>,
 }
 
 impl UserListens {
-    /// Adds subscription `id` of `session` to `user`'s `destination`; true when it is the
-    /// first here.
+    /// Adds subscription `id` of `session` (local destination `local`) to `user`'s
+    /// `destination`; true when it is the first here.
     pub(super) fn add(
         &mut self,
-        user: &str,
-        destination: &str,
+        (user, destination): (&str, &str),
         session: &SessionId,
         id: &Arc<str>,
+        local: &str,
     ) -> bool {
         let listen = (user.to_owned(), destination.to_owned());
         self.sessions
@@ -36,7 +37,7 @@ impl UserListens {
             .or_default()
             .insert(Arc::clone(id), listen.clone());
         let listeners = self.listens.entry(listen).or_default();
-        listeners.push((session.clone(), Arc::clone(id)));
+        listeners.push((session.clone(), Arc::clone(id), local.to_owned()));
         listeners.len() == 1
     }
 
@@ -61,13 +62,14 @@ impl UserListens {
             .collect()
     }
 
-    /// The sessions listening on `user`'s `destination`, each once.
-    pub(super) fn sessions(&self, user: &str, destination: &str) -> Vec<SessionId> {
+    /// The sessions listening on `user`'s `destination`, each once, with the local
+    /// destination their subscriptions have.
+    pub(super) fn sessions(&self, user: &str, destination: &str) -> Vec<(SessionId, String)> {
         let key = (user.to_owned(), destination.to_owned());
-        let mut sessions: Vec<SessionId> = Vec::new();
-        for (session, _) in self.listens.get(&key).into_iter().flatten() {
-            if !sessions.contains(session) {
-                sessions.push(session.clone());
+        let mut sessions: Vec<(SessionId, String)> = Vec::new();
+        for (session, _, local) in self.listens.get(&key).into_iter().flatten() {
+            if sessions.iter().all(|(s, _)| s != session) {
+                sessions.push((session.clone(), local.clone()));
             }
         }
         sessions
@@ -80,7 +82,7 @@ impl UserListens {
         id: Option<&str>,
     ) -> Option<Listen> {
         let listeners = self.listens.get_mut(&listen)?;
-        listeners.retain(|(s, i)| !(s == session && id.is_none_or(|id| **i == *id)));
+        listeners.retain(|(s, i, _)| !(s == session && id.is_none_or(|id| **i == *id)));
         if !listeners.is_empty() {
             return None;
         }
@@ -98,16 +100,20 @@ mod tests {
         let mut listens = UserListens::default();
         let (one, two) = (SessionId::new("s1"), SessionId::new("s2"));
         let (a, b): (Arc<str>, Arc<str>) = (Arc::from("a"), Arc::from("b"));
-        assert!(listens.add("bob", "/queue/x", &one, &a));
+        let x = ("bob", "/queue/x");
+        assert!(listens.add(x, &one, &a, "/queue/x-users1"));
         assert!(
-            !listens.add("bob", "/queue/x", &one, &b),
+            !listens.add(x, &one, &b, "/queue/x-users1"),
             "the same session again"
         );
-        assert!(!listens.add("bob", "/queue/x", &two, &a));
-        assert!(listens.add("bob", "/queue/y", &two, &b));
+        assert!(!listens.add(x, &two, &a, "/queue/x-users2"));
+        assert!(listens.add(("bob", "/queue/y"), &two, &b, "/queue/y-users2"));
         assert_eq!(
             listens.sessions("bob", "/queue/x"),
-            [one.clone(), two.clone()]
+            [
+                (one.clone(), "/queue/x-users1".to_owned()),
+                (two.clone(), "/queue/x-users2".to_owned())
+            ]
         );
         assert_eq!(listens.remove(&one, "a"), None, "b of s1 still listens");
         assert_eq!(listens.remove(&one, "b"), None, "s2 still listens");

@@ -26,7 +26,6 @@ pub(crate) use prefixes::Prefixes;
 pub(crate) use reply::{with_content_type, Reply, ReplyRoute, ReplySource};
 #[cfg(test)]
 pub(crate) use user::is_session_destination;
-pub(crate) use user::session_destination;
 
 /// Routes messages between sessions, handlers and the broker. Built once at start-up,
 /// after the broker; shared by sessions, handlers and the [`Template`](crate::Template).
