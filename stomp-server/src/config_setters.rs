@@ -95,6 +95,7 @@ with_setters!(crate::redis::RedisConfig {
     with_connect_timeout => connect_timeout: Duration,
     with_max_reconnect_delay => max_reconnect_delay: Duration,
     with_publish_backlog => publish_backlog: usize,
+    with_registry_refresh => registry_refresh: Duration,
 });
 
 #[cfg(test)]

@@ -99,6 +99,14 @@ impl Events {
         self.routing.strong_count() > 0
     }
 
+    /// The server's user registry, while the server runs (for a backplane that shares it).
+    #[cfg(feature = "redis")]
+    pub(crate) fn user_registry(&self) -> Option<Arc<crate::user::UserRegistry>> {
+        self.routing
+            .upgrade()
+            .map(|routing| Arc::clone(&routing.users))
+    }
+
     /// Tells every listener (nothing when none is registered or the server is gone).
     pub(crate) fn publish(&self, event: &SessionEvent) {
         if self.listeners.is_empty() {

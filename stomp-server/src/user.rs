@@ -1,5 +1,7 @@
 //! The user registry (Spring's `SimpUserRegistry`): the users connected to this server and
-//! their sessions. How user destinations are named lives in `routing`.
+//! their sessions, and with a backplane that shares it (the Redis backplane) those of the
+//! other instances too (Spring's `MultiServerUserRegistry`). How user destinations are named
+//! lives in `routing`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -16,12 +18,16 @@ pub struct SimpUser {
     pub sessions: Vec<SessionId>,
 }
 
-/// The users connected to this server and their sessions.
+/// The users connected to this server and their sessions; with the Redis backplane,
+/// [`users`](Self::users) and [`user`](Self::user) answer for every instance (as last
+/// heard from the others, see `RedisConfig::registry_refresh`), the rest for this one.
 #[derive(Debug, Default)]
 pub struct UserRegistry {
     // A std RwLock: lookups are short, nothing is awaited while it is held.
     users: RwLock<BTreeMap<String, Vec<Arc<SessionHandle>>>>,
     sessions: RwLock<HashMap<SessionId, Arc<SessionHandle>>>,
+    /// The users of the other instances, by name, as a backplane last heard them.
+    others: RwLock<BTreeMap<String, Vec<SessionId>>>,
 }
 
 impl UserRegistry {
@@ -74,8 +80,31 @@ impl UserRegistry {
         }
     }
 
-    /// Every connected user with a name, sorted by name.
+    /// Every connected user with a name, sorted by name: of every instance with the Redis
+    /// backplane (their sessions here first), else of this one.
     pub fn users(&self) -> Vec<SimpUser> {
+        let mut all = self.local_users();
+        let others = self.others.read().unwrap_or_else(PoisonError::into_inner);
+        if others.is_empty() {
+            return all;
+        }
+        for (name, sessions) in others.iter() {
+            match all.binary_search_by(|user| user.name.as_str().cmp(name)) {
+                Ok(at) => all[at].sessions.extend(sessions.iter().cloned()),
+                Err(at) => all.insert(
+                    at,
+                    SimpUser {
+                        name: name.clone(),
+                        sessions: sessions.clone(),
+                    },
+                ),
+            }
+        }
+        all
+    }
+
+    /// Every user with a name connected to this instance, sorted by name.
+    pub fn local_users(&self) -> Vec<SimpUser> {
         self.users
             .read()
             .unwrap_or_else(PoisonError::into_inner)
@@ -87,16 +116,33 @@ impl UserRegistry {
             .collect()
     }
 
-    /// The user with this name, if connected.
+    /// The user with this name, if connected (to any instance with the Redis backplane).
     pub fn user(&self, name: &str) -> Option<SimpUser> {
-        self.users
+        let mut sessions: Vec<SessionId> = self
+            .users
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(name)
-            .map(|list| SimpUser {
-                name: name.to_owned(),
-                sessions: list.iter().map(|s| s.id.clone()).collect(),
-            })
+            .map(|list| list.iter().map(|s| s.id.clone()).collect())
+            .unwrap_or_default();
+        if let Some(others) = self
+            .others
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+        {
+            sessions.extend(others.iter().cloned());
+        }
+        (!sessions.is_empty()).then(|| SimpUser {
+            name: name.to_owned(),
+            sessions,
+        })
+    }
+
+    /// Replaces what is known of the other instances' users (a backplane's latest view).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn set_others(&self, others: BTreeMap<String, Vec<SessionId>>) {
+        *self.others.write().unwrap_or_else(PoisonError::into_inner) = others;
     }
 
     /// The number of connected sessions, anonymous ones included.

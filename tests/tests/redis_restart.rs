@@ -78,6 +78,17 @@ async fn crosses(sender: &StompSession, topic: &str, readers: &mut [Subscription
     }
 }
 
+/// A message for `user` sent by `from`'s template reaches `reader` (the user's
+/// `/user/queue/restart` subscription on the other instance).
+async fn user_hears(from: &Instance, user: &str, reader: &mut Subscription, when: &str) {
+    let text = format!("{when} {}", unique());
+    from.template
+        .convert_and_send_to_user(user, "/queue/restart", &text)
+        .unwrap_or_else(|e| panic!("{when}: convert_and_send_to_user failed: {e}"));
+    let frame = expect_message(reader, when).await;
+    assert_eq!(body(&frame), text, "{when}:\n{}", show(&frame));
+}
+
 /// The next frame `session` gets is an `ERROR` saying the broker is unavailable.
 async fn expect_broker_unavailable(what: &str, session: &StompSession) {
     let error = tokio::time::timeout(NOTICE_WITHIN, session.next_error())
@@ -195,6 +206,20 @@ async fn instances_recover_when_redis_restarts() {
             .expect("pattern on B"),
     ];
     crosses(&sender, &topic, &mut readers, "before the outage").await;
+    // A user destination too: its user's channel is subscribed again after the outage.
+    let user = format!("restart-user-{}", unique());
+    let user_b = b.connect(&user).await;
+    let mut user_reader = user_b
+        .subscribe("/user/queue/restart")
+        .await
+        .expect("SUBSCRIBE /user/queue/restart on B");
+    user_hears(
+        &a,
+        &user,
+        &mut user_reader,
+        "a user message before the outage",
+    )
+    .await;
     // Sessions that will try to publish and to subscribe during the outage (an ERROR ends
     // a session).
     let (late_sender, late_reader) = (
@@ -216,6 +241,12 @@ async fn instances_recover_when_redis_restarts() {
     );
     let late = (&late_sender, &late_reader);
     refused_while_down(&a, late, &base, [&sender, &reader_a, &reader_b]).await;
+    assert!(
+        a.template
+            .convert_and_send_to_user(&user, "/queue/restart", "lost")
+            .is_err(),
+        "a message for a user during the outage must be refused"
+    );
 
     // ---- Redis comes back ----
     guard.start_again().expect("redis-server starts again");
@@ -233,6 +264,17 @@ async fn instances_recover_when_redis_restarts() {
         &topic,
         &mut readers,
         "after the restart, same sessions",
+    )
+    .await;
+    assert_eq!(
+        redis_subscribers(&format!("stomp:user:{user}:/queue/restart")),
+        1
+    );
+    user_hears(
+        &a,
+        &user,
+        &mut user_reader,
+        "a user message after the restart",
     )
     .await;
     let _new_session = a.connect("after-restart").await;

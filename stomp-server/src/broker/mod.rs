@@ -10,7 +10,8 @@
 //! Layout: `registry` (subscriptions by destination and by session), `fanout` (encoding a
 //! message for its subscribers), `ack` (unacknowledged messages and the prefetch window of
 //! one subscription), `in_flight` (what a point-to-point `ack:auto` consumer's connection
-//! has not written yet), `queue` (point-to-point destinations), `simple` (the broker), `upstream` (the SPI).
+//! has not written yet), `queue` (point-to-point destinations), `simple` (the broker), `upstream` (the SPI),
+//! `user_listens` (user destinations an upstream carries).
 
 mod ack;
 mod fanout;
@@ -22,6 +23,7 @@ mod simple;
 #[cfg(test)]
 mod tests;
 mod upstream;
+mod user_listens;
 
 use std::sync::Arc;
 

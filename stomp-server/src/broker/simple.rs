@@ -9,9 +9,10 @@ use super::queue::Queues;
 use super::recipient::Recipient;
 use super::registry::{Subscriber, SubscriptionRegistry};
 use super::upstream::{LocalBroker, UpstreamFactory, UpstreamLink};
+use super::user_listens::UserListens;
 use super::{
     next_message_seq, AckMode, AckRequest, AckTarget, Broker, BrokerError, Confirmation,
-    PublishedMessage, SubscribeRequest,
+    PublishedMessage, SubscribeRequest, UserSubscription,
 };
 use crate::config::BrokerConfig;
 use crate::peer::{SessionHandle, Withdrawal};
@@ -47,6 +48,10 @@ pub struct SimpleBroker {
     load: Arc<BrokerLoad>,
     /// The other instances, when a backplane joins them.
     upstream: Option<UpstreamLink>,
+    // A std Mutex: held to change or read who listens, and to record the change for the
+    // upstream in order; never across a call into the upstream. Used only when the
+    // upstream carries user destinations.
+    user_listens: Mutex<UserListens>,
 }
 
 impl SimpleBroker {
@@ -72,6 +77,7 @@ impl SimpleBroker {
             queues: Arc::new(Mutex::new(Queues::new(Arc::clone(&load)))),
             load,
             upstream: None,
+            user_listens: Mutex::default(),
         }
     }
 
@@ -114,6 +120,92 @@ impl SimpleBroker {
                 registry.for_each_subscriber_of(subscribed, &message.destination, each);
             })),
         }
+    }
+
+    /// A message for every session of `user` here (its destination is the one under the
+    /// user prefix, `/queue/x`), from an upstream that carries user destinations: each
+    /// session listening on it gets it on its own broker destination. The first refusal (a
+    /// full point-to-point queue) is the error, after every session was tried.
+    pub(super) fn deliver_to_user(
+        &self,
+        user: &str,
+        message: PublishedMessage,
+    ) -> Result<usize, BrokerError> {
+        let sessions = self.user_listens().sessions(user, &message.destination);
+        let (mut delivered, mut refused) = (0, None);
+        for (session, local) in sessions {
+            let mut copy = message.clone();
+            copy.destination = local;
+            match self.publish_owned(Arc::new(copy), Some(&session)) {
+                Ok(n) => delivered += n,
+                Err(error) => refused = refused.or(Some(error)),
+            }
+        }
+        refused.map_or(Ok(delivered), Err)
+    }
+
+    fn user_listens(&self) -> std::sync::MutexGuard<'_, UserListens> {
+        self.user_listens
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The upstream, when it carries user destinations.
+    fn user_link(&self) -> Option<&UpstreamLink> {
+        self.upstream.as_ref().filter(|link| link.carries_users())
+    }
+
+    /// A user subscription of `session` joined (`Some`, with its local destination) or left
+    /// (`None`: subscription `id`, or every one of the session's without `id`): the upstream
+    /// is told what gained its first or lost its last listener here.
+    fn change_user_listens(
+        &self,
+        session: &SessionId,
+        id: Option<&str>,
+        joined: Option<(&UserSubscription, &str)>,
+    ) {
+        let Some(link) = self.user_link() else {
+            return;
+        };
+        let mut listens = self.user_listens();
+        match (joined, id) {
+            (Some((user, local)), Some(id)) => {
+                let listen = (user.user.as_str(), user.destination.as_str());
+                if listens.add(listen, session, &Arc::from(id), local) {
+                    link.record_user(true, &user.user, &user.destination);
+                }
+            }
+            (None, Some(id)) => {
+                if let Some((user, destination)) = listens.remove(session, id) {
+                    link.record_user(false, &user, &destination);
+                }
+            }
+            _ => {
+                for (user, destination) in listens.remove_session(session) {
+                    link.record_user(false, &user, &destination);
+                }
+            }
+        }
+        drop(listens);
+        link.tell();
+    }
+
+    /// When a user subscription of `subscriber` is live: once the upstream listens to its
+    /// user destination. One the upstream failed is removed again and refused.
+    fn user_confirmation(
+        &self,
+        subscriber: &Subscriber,
+        (user, local): (&UserSubscription, &str),
+    ) -> Result<Option<Confirmation>, BrokerError> {
+        let Some(link) = self.user_link() else {
+            return Ok(None);
+        };
+        let session = &subscriber.session.id;
+        self.change_user_listens(session, Some(&subscriber.id), Some((user, local)));
+        link.user_confirmation(&user.user, &user.destination)
+            .inspect_err(|_| {
+                let _ = self.unsubscribe(session, &subscriber.id);
+            })
     }
 
     /// Changes the registry, then tells the upstream (if any) which destinations gained
@@ -415,7 +507,12 @@ impl Broker for SimpleBroker {
         if subscriber.queue.is_some() {
             self.pace(session);
             self.queues()
-                .add_consumer(subscriber, &request.destination, &self.config);
+                .add_consumer(Arc::clone(&subscriber), &request.destination, &self.config);
+        }
+        if let Some(user) = &request.user {
+            return self.user_confirmation(&subscriber, (user, &request.destination));
+        }
+        if subscriber.queue.is_some() {
             return Ok(None);
         }
         self.upstream_confirmation(&subscriber, &request.destination)
@@ -423,6 +520,9 @@ impl Broker for SimpleBroker {
 
     fn unsubscribe(&self, session: &SessionId, id: &str) -> Result<(), BrokerError> {
         let subscriber = self.change_registry(|registry| registry.remove(session, id))?;
+        if subscriber.reported_destination.is_some() {
+            self.change_user_listens(session, Some(id), None);
+        }
         if subscriber.queue.is_some() {
             let mut dead = Vec::new();
             self.queues()
@@ -450,6 +550,23 @@ impl Broker for SimpleBroker {
         message: Arc<PublishedMessage>,
     ) -> Result<usize, BrokerError> {
         self.publish_owned(message, Some(session))
+    }
+
+    fn publish_to_user(
+        &self,
+        user: &str,
+        destination: &str,
+        message: Arc<PublishedMessage>,
+    ) -> Option<Result<usize, BrokerError>> {
+        // Out to the other instances; the routing then delivers to the user's sessions here
+        // (`None`), as without an upstream.
+        let link = self.user_link()?;
+        let mut message = Arc::unwrap_or_clone(message);
+        message.destination = destination.to_owned();
+        link.upstream
+            .publish_to_user(user, &Arc::new(message))
+            .err()
+            .map(Err)
     }
 
     fn acknowledge(&self, session: &SessionId, request: &AckRequest) -> Result<(), BrokerError> {
@@ -494,6 +611,7 @@ impl Broker for SimpleBroker {
 
     fn session_closed(&self, session: &SessionId) {
         let subscribers = self.change_registry(|registry| registry.remove_session(session));
+        self.change_user_listens(session, None, None);
         if self.config.point_to_point_prefixes.is_empty() {
             return;
         }

@@ -19,7 +19,15 @@
 //!   subscriptions waiting for it are confirmed (their `RECEIPT`) once the upstream says the
 //!   destination is live ([`UpstreamSubscription::live`]).
 //!
-//! Point-to-point queues and user destinations stay local (use the relay to share them).
+//! - User destinations, for an upstream whose [`Upstream::carries_users`] is true:
+//!   [`Upstream::publish_to_user`] sends a message for every session of a user to the
+//!   other instances, and [`Upstream::subscribe`] / [`Upstream::unsubscribe_user`] say when
+//!   this instance's first session of a user subscribed to a user destination
+//!   ([`UpstreamSubscription::user`]) and when its last one left;
+//!   [`LocalBroker::deliver_to_user`] hands what arrives to that user's sessions here.
+//!
+//! Point-to-point queues stay local; so do user destinations unless the upstream carries
+//! them.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -57,6 +65,34 @@ pub trait Upstream: Send + Sync + 'static {
         let _ = destination;
     }
 
+    /// True when this upstream carries user destinations between instances: it is then
+    /// also told of user listens (an [`UpstreamSubscription`] with a
+    /// [`user`](UpstreamSubscription::user), ended by
+    /// [`unsubscribe_user`](Self::unsubscribe_user)) and of messages for users
+    /// ([`publish_to_user`](Self::publish_to_user)). Asked once, when the broker is built.
+    fn carries_users(&self) -> bool {
+        false
+    }
+
+    /// Sends a message for every session of `user` (its destination is the one under the
+    /// user prefix, `/queue/x`) to the other instances; this instance's own sessions of
+    /// the user get it from the local broker. An error refuses the message. Called only when
+    /// [`carries_users`](Self::carries_users).
+    fn publish_to_user(
+        &self,
+        user: &str,
+        message: &Arc<PublishedMessage>,
+    ) -> Result<(), BrokerError> {
+        let _ = (user, message);
+        Ok(())
+    }
+
+    /// This instance's last session of `user` subscribed to the user destination
+    /// `destination` (`/queue/x`) left.
+    fn unsubscribe_user(&self, user: &str, destination: &str) {
+        let _ = (user, destination);
+    }
+
     /// Whether a new session may connect now (asked at each `CONNECT`): an error answers
     /// the `CONNECT` with an `ERROR` carrying it, as Spring's relay does while its broker is
     /// down. Sessions already connected stay.
@@ -72,6 +108,8 @@ pub trait Upstream: Send + Sync + 'static {
 #[must_use = "the subscriptions waiting for it are confirmed only once it is live"]
 pub struct UpstreamSubscription {
     destination: String,
+    /// For a user listen: the user (see [`user`](Self::user)).
+    user: Option<String>,
     generation: u64,
     readiness: Weak<Readiness>,
     settled: bool,
@@ -81,6 +119,14 @@ impl UpstreamSubscription {
     /// The destination or pattern (in this server's syntax, `/topic/chat/**`).
     pub fn destination(&self) -> &str {
         &self.destination
+    }
+
+    /// For a user destination (only when [`Upstream::carries_users`]): the user whose
+    /// session of this instance is the first here to subscribe to its user destination
+    /// [`destination`](Self::destination) (`/queue/x` for `/user/queue/x`). The user is a
+    /// principal's name, or an anonymous session's id.
+    pub fn user(&self) -> Option<&str> {
+        self.user.as_deref()
     }
 
     /// The upstream listens to the destination: the subscriptions waiting are confirmed.
@@ -98,7 +144,8 @@ impl UpstreamSubscription {
     fn settle(&mut self, result: Result<(), BrokerError>) {
         self.settled = true;
         if let Some(readiness) = self.readiness.upgrade() {
-            readiness.settle(&self.destination, self.generation, result);
+            let key = state_key(self.user.as_deref(), &self.destination);
+            readiness.settle(&key, self.generation, result);
         }
     }
 }
@@ -117,6 +164,7 @@ impl std::fmt::Debug for UpstreamSubscription {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UpstreamSubscription")
             .field("destination", &self.destination)
+            .field("user", &self.user)
             .finish_non_exhaustive()
     }
 }
@@ -162,6 +210,17 @@ impl LocalBroker {
         let destination = message.destination.clone();
         self.broker()?
             .publish_for_session(session, &destination, Arc::new(message))
+    }
+
+    /// Delivers `message` (its destination under the user prefix, `/queue/x`) to every
+    /// session of `user` on this instance subscribed to that user destination; returns how
+    /// many subscriptions received it. For an upstream that carries user destinations.
+    pub fn deliver_to_user(
+        &self,
+        user: &str,
+        message: PublishedMessage,
+    ) -> Result<usize, BrokerError> {
+        self.broker()?.deliver_to_user(user, message)
     }
 
     fn broker(&self) -> Result<Arc<SimpleBroker>, BrokerError> {
@@ -231,7 +290,7 @@ pub(super) struct UpstreamLink {
     pub(super) upstream: Arc<dyn Upstream>,
     /// Filled while the registry's write lock is held, so its order is the registry's;
     /// a gained destination with the generation of its [`Readiness`] state.
-    pending: Mutex<VecDeque<(Interest, u64)>>,
+    pending: Mutex<VecDeque<(Told, u64)>>,
     /// Held while the upstream is told, never together with the registry lock: a thread
     /// that finds it taken leaves its changes to the holder, which drains until `pending`
     /// is empty (so an upstream that publishes or delivers from its callbacks cannot
@@ -239,42 +298,87 @@ pub(super) struct UpstreamLink {
     /// being told).
     telling: Mutex<()>,
     readiness: Arc<Readiness>,
+    /// What the upstream said [`Upstream::carries_users`].
+    carries_users: bool,
+}
+
+/// A change the upstream is told: a destination (or, with a user, a user destination)
+/// gained its first or lost its last subscription here.
+#[derive(Debug)]
+struct Told {
+    gained: bool,
+    user: Option<String>,
+    destination: String,
+}
+
+/// The key of a destination's state in [`Readiness`]: the destination itself, or for a
+/// user destination one that no destination can be (it starts with a NUL).
+fn state_key(user: Option<&str>, destination: &str) -> String {
+    match user {
+        None => destination.to_owned(),
+        Some(user) => format!("\0{user}\0{destination}"),
+    }
 }
 
 impl UpstreamLink {
     /// A link to `upstream`, which has been told nothing yet.
     pub(super) fn new(upstream: Arc<dyn Upstream>) -> UpstreamLink {
+        let carries_users = upstream.carries_users();
         UpstreamLink {
             upstream,
             pending: Mutex::default(),
             telling: Mutex::new(()),
             readiness: Arc::default(),
+            carries_users,
         }
+    }
+
+    /// True when the upstream carries user destinations.
+    pub(super) fn carries_users(&self) -> bool {
+        self.carries_users
     }
 
     /// Records interest changes, in order, to be told by [`tell`](Self::tell). Called with
     /// the registry's write lock held, so that a subscription added after a gain finds its
     /// destination pending.
     pub(super) fn record(&self, interest: Vec<Interest>) {
+        self.record_all(interest.into_iter().map(|change| match change {
+            Interest::Gained(destination) => (true, None, destination),
+            Interest::Lost(destination) => (false, None, destination),
+        }));
+    }
+
+    /// Records that `user`'s user destination `destination` gained its first (or lost its
+    /// last) subscription here, to be told by [`tell`](Self::tell). Called with the
+    /// broker's user listens locked, so that changes are recorded in their order.
+    pub(super) fn record_user(&self, gained: bool, user: &str, destination: &str) {
+        let change = (gained, Some(user.to_owned()), destination.to_owned());
+        self.record_all(std::iter::once(change));
+    }
+
+    fn record_all(&self, changes: impl Iterator<Item = (bool, Option<String>, String)>) {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         let mut states = self.readiness.states();
-        for change in interest {
-            let generation = match &change {
-                Interest::Gained(destination) => {
-                    let generation = self
-                        .readiness
-                        .next_generation
-                        .fetch_add(1, Ordering::Relaxed);
-                    let ready = Ready::Pending(Vec::new());
-                    states.insert(destination.clone(), Upstate { generation, ready });
-                    generation
-                }
-                Interest::Lost(destination) => {
-                    states.remove(destination);
-                    0
-                }
+        for (gained, user, destination) in changes {
+            let key = state_key(user.as_deref(), &destination);
+            let generation = if gained {
+                let generation = self
+                    .readiness
+                    .next_generation
+                    .fetch_add(1, Ordering::Relaxed);
+                let ready = Ready::Pending(Vec::new());
+                states.insert(key, Upstate { generation, ready });
+                generation
+            } else {
+                states.remove(&key);
+                0
             };
-            pending.push_back((change, generation));
+            let told = Told {
+                gained,
+                user,
+                destination,
+            };
+            pending.push_back((told, generation));
         }
     }
 
@@ -284,17 +388,25 @@ impl UpstreamLink {
             let Ok(telling) = self.telling.try_lock() else {
                 return;
             };
-            while let Some((change, generation)) = self.next_pending() {
-                match change {
-                    Interest::Gained(destination) => {
-                        self.upstream.subscribe(UpstreamSubscription {
-                            destination,
-                            generation,
-                            readiness: Arc::downgrade(&self.readiness),
-                            settled: false,
-                        });
-                    }
-                    Interest::Lost(destination) => self.upstream.unsubscribe(&destination),
+            while let Some((told, generation)) = self.next_pending() {
+                match told {
+                    Told {
+                        gained: true,
+                        user,
+                        destination,
+                    } => self.upstream.subscribe(UpstreamSubscription {
+                        destination,
+                        user,
+                        generation,
+                        readiness: Arc::downgrade(&self.readiness),
+                        settled: false,
+                    }),
+                    Told {
+                        user: Some(user),
+                        destination,
+                        ..
+                    } => self.upstream.unsubscribe_user(&user, &destination),
+                    Told { destination, .. } => self.upstream.unsubscribe(&destination),
                 }
             }
             drop(telling);
@@ -312,8 +424,21 @@ impl UpstreamLink {
         &self,
         destination: &str,
     ) -> Result<Option<Confirmation>, BrokerError> {
+        self.confirmation_of(destination.to_owned())
+    }
+
+    /// When a subscription to `user`'s user destination `destination` is live.
+    pub(super) fn user_confirmation(
+        &self,
+        user: &str,
+        destination: &str,
+    ) -> Result<Option<Confirmation>, BrokerError> {
+        self.confirmation_of(state_key(Some(user), destination))
+    }
+
+    fn confirmation_of(&self, key: String) -> Result<Option<Confirmation>, BrokerError> {
         let mut states = self.readiness.states();
-        let Some(state) = states.get_mut(destination) else {
+        let Some(state) = states.get_mut(&key) else {
             return Ok(None);
         };
         match &mut state.ready {
@@ -327,7 +452,7 @@ impl UpstreamLink {
         }
     }
 
-    fn next_pending(&self) -> Option<(Interest, u64)> {
+    fn next_pending(&self) -> Option<(Told, u64)> {
         self.pending
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

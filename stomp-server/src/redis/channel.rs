@@ -6,6 +6,11 @@
 //! fewer, and [`LocalBroker::deliver_to`](crate::broker::LocalBroker::deliver_to) checks each
 //! message against the pattern itself. Redis' other glob characters (`?`, `[`, `]`, `\`) are
 //! escaped, so in a destination they are plain characters.
+//!
+//! A user destination has a channel per user: `<prefix>user:<user>:<destination>`, the
+//! user escaped (`%` and `:` as `%25`, `%3A`) so that the name splits one way only. No
+//! client reaches it: every destination a client may name starts with a broker prefix
+//! (`/topic`), so neither a channel nor a glob made from one starts with `<prefix>user:`.
 
 /// What the backplane listens to in Redis for one destination or pattern.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -47,6 +52,23 @@ pub(crate) fn channel(prefix: &str, destination: &str) -> String {
     name
 }
 
+/// The channel of `user`'s user destination `destination` (`/queue/x`).
+pub(crate) fn user_channel(prefix: &str, user: &str, destination: &str) -> String {
+    let mut name = String::with_capacity(prefix.len() + user.len() + destination.len() + 6);
+    name.push_str(prefix);
+    name.push_str("user:");
+    for c in user.chars() {
+        match c {
+            '%' => name.push_str("%25"),
+            ':' => name.push_str("%3A"),
+            c => name.push(c),
+        }
+    }
+    name.push(':');
+    name.push_str(destination);
+    name
+}
+
 fn escape_into(glob: &mut String, literal: &str) {
     for c in literal.chars() {
         escape_char(glob, c);
@@ -71,6 +93,22 @@ mod tests {
             Listen::Channel("stomp:/topic/a.b?".to_owned())
         );
         assert_eq!(channel("stomp:", "/topic/x"), "stomp:/topic/x");
+    }
+
+    #[test]
+    fn a_user_channel_escapes_the_user_so_it_splits_one_way() {
+        assert_eq!(
+            user_channel("stomp:", "bob", "/queue/x"),
+            "stomp:user:bob:/queue/x"
+        );
+        assert_eq!(
+            user_channel("stomp:", "a:b%", "/queue/x"),
+            "stomp:user:a%3Ab%25:/queue/x"
+        );
+        assert_ne!(
+            user_channel("p:", "a:/queue/b", "/queue/c"),
+            user_channel("p:", "a", "/queue/b:/queue/c")
+        );
     }
 
     #[test]

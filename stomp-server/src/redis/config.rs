@@ -27,6 +27,12 @@ pub struct RedisConfig {
     /// [`BrokerError::Backlog`](crate::broker::BrokerError::Backlog) (a client's `SEND` gets
     /// an `ERROR`) until Redis has caught up.
     pub publish_backlog: usize,
+    /// How often this instance writes its users to Redis and reads the other instances'
+    /// (default 1 s), for a user registry that answers for the cluster. Its entry expires
+    /// after three of these, so an instance that dies leaves every other's
+    /// [`UserRegistry::users`](crate::user::UserRegistry::users) within four of them; a
+    /// session that leaves, within two.
+    pub registry_refresh: Duration,
 }
 
 impl Default for RedisConfig {
@@ -37,6 +43,7 @@ impl Default for RedisConfig {
             connect_timeout: Duration::from_secs(5),
             max_reconnect_delay: Duration::from_secs(5),
             publish_backlog: 16 * 1024 * 1024,
+            registry_refresh: Duration::from_secs(1),
         }
     }
 }

@@ -15,7 +15,7 @@ use redis::aio::{PubSubSink, PubSubStream};
 use redis::Msg;
 use tokio::sync::mpsc;
 
-use super::channel::Listen;
+use super::channel::{user_channel, Listen};
 use super::envelope::{decode, Origin};
 use super::health::{Health, Link};
 use super::link::{Backoff, Connector, RESPONSE_TIMEOUT};
@@ -28,6 +28,9 @@ pub(crate) enum Change {
     Subscribe(UpstreamSubscription),
     /// The last local subscription to it ended.
     Unsubscribe(String),
+    /// The last local subscription of a user (the first) to a user destination (the
+    /// second) ended.
+    UnsubscribeUser(String, String),
 }
 
 /// What the listening task works with.
@@ -42,6 +45,9 @@ pub(crate) struct Listener {
     /// patterns the local subscriptions named (several patterns share one glob: `/a/*` and
     /// `/a/**` are both `/a/*` in Redis, which sends a message once per glob).
     listening: HashMap<Listen, Vec<String>>,
+    /// The user channels among them → their user (their one wanted destination is the
+    /// user destination, `/queue/x`).
+    users: HashMap<String, String>,
 }
 
 /// Why serving a connection ended.
@@ -68,6 +74,7 @@ impl Listener {
             local,
             health,
             listening: HashMap::new(),
+            users: HashMap::new(),
         }
     }
 
@@ -131,7 +138,27 @@ impl Listener {
             Change::Unsubscribe(destination) => {
                 self.forget(&destination);
             }
+            Change::UnsubscribeUser(user, destination) => {
+                self.forget_user(&user, &destination);
+            }
         }
+    }
+
+    /// What to listen to for a destination or pattern, or a user's user destination.
+    fn listen_for(&self, user: Option<&str>, destination: &str) -> Listen {
+        match user {
+            Some(user) => Listen::Channel(user_channel(&self.prefix, user, destination)),
+            None => Listen::of(&self.prefix, destination),
+        }
+    }
+
+    /// Stops wanting `user`'s `destination`; returns what to unsubscribe from in Redis.
+    fn forget_user(&mut self, user: &str, destination: &str) -> Option<Listen> {
+        let listen = self.listen_for(Some(user), destination);
+        if let Listen::Channel(name) = &listen {
+            self.users.remove(name);
+        }
+        self.listening.remove(&listen).map(|_| listen)
     }
 
     /// Stops wanting `destination`; returns what to unsubscribe from in Redis, if that was
@@ -206,7 +233,8 @@ impl Listener {
     async fn apply(&mut self, sink: &mut PubSubSink, change: Change) -> Result<(), String> {
         match change {
             Change::Subscribe(subscription) => {
-                let listen = Listen::of(&self.prefix, subscription.destination());
+                let user = subscription.user().map(str::to_owned);
+                let listen = self.listen_for(user.as_deref(), subscription.destination());
                 let destination = subscription.destination().to_owned();
                 if let Some(wanting) = self.listening.get_mut(&listen) {
                     // Another pattern with the same glob: Redis listens already.
@@ -222,14 +250,20 @@ impl Listener {
                     subscription.failed(BrokerError::Unavailable(reason.clone()));
                     return Err(reason);
                 }
+                if let (Some(user), Listen::Channel(name)) = (user, &listen) {
+                    self.users.insert(name.clone(), user);
+                }
                 self.listening.insert(listen, vec![destination]);
                 subscription.live();
             }
-            Change::Unsubscribe(destination) => match self.forget(&destination) {
-                Some(Listen::Channel(name)) => confirmed(sink.unsubscribe(name)).await?,
-                Some(Listen::Pattern(glob)) => confirmed(sink.punsubscribe(glob)).await?,
-                None => {}
-            },
+            Change::Unsubscribe(destination) => {
+                let forgotten = self.forget(&destination);
+                unlisten(sink, forgotten).await?;
+            }
+            Change::UnsubscribeUser(user, destination) => {
+                let forgotten = self.forget_user(&user, &destination);
+                unlisten(sink, forgotten).await?;
+            }
         }
         Ok(())
     }
@@ -265,6 +299,17 @@ impl Listener {
                 "a message names another destination than its Redis channel; dropped");
             return Ok(());
         }
+        if let Some(user) = self.users.get(message.get_channel_name()) {
+            return match self.local.deliver_to_user(user, published) {
+                Ok(_) => Ok(()),
+                Err(BrokerError::Unavailable(_)) => Err(()),
+                Err(error) => {
+                    tracing::warn!(user = %crate::log::Escaped(user), error = %crate::log::Escaped(&error),
+                        "a message for a user from Redis was not delivered");
+                    Ok(())
+                }
+            };
+        }
         let (last, others) = wanting.split_last().ok_or(())?;
         for subscribed in others {
             self.deliver_to(subscribed, published.clone())?;
@@ -281,6 +326,15 @@ impl Listener {
                 Ok(())
             }
         }
+    }
+}
+
+/// Unsubscribes in Redis from what nothing here wants any more.
+async fn unlisten(sink: &mut PubSubSink, forgotten: Option<Listen>) -> Result<(), String> {
+    match forgotten {
+        Some(Listen::Channel(name)) => confirmed(sink.unsubscribe(name)).await,
+        Some(Listen::Pattern(glob)) => confirmed(sink.punsubscribe(glob)).await,
+        None => Ok(()),
     }
 }
 

@@ -11,6 +11,13 @@
 //! - This instance `SUBSCRIBE`s to each destination (`PSUBSCRIBE` for a pattern) its
 //!   sessions subscribe to, once, on one shared subscriber connection, and fans out what the
 //!   other instances publish there (its own messages it drops: it delivered them already).
+//! - User destinations cross too: a message for every session of a user
+//!   (`convert_and_send_to_user`, `#[send_to_user]`, a `/user/{name}/..` send) is
+//!   `PUBLISH`ed to the user's channel `<prefix>user:<user>:<destination>` (see `channel`),
+//!   and delivered here to the user's sessions of this instance. An instance `SUBSCRIBE`s to
+//!   a user's channel once while a session of that user here subscribes to that user
+//!   destination (`/user/queue/x`), and its `RECEIPT` waits for Redis' confirmation. A
+//!   reply to one session (`broadcast = false`) stays here: that session is here.
 //! - While Redis is down a `CONNECT` is answered with an `ERROR` ("broker unavailable: .."),
 //!   publishing fails, and both connections retry with back-off; once Redis is back every
 //!   destination still subscribed is subscribed again.
@@ -19,10 +26,14 @@
 //! each instance's simple broker, as in the embedded broker. Redis pub/sub delivers at most
 //! once: a message published while an instance is disconnected does not reach it.
 //!
+//! - The user registry answers for the cluster: each instance writes its users to Redis
+//!   every `registry_refresh` and reads the others' (see `registry`).
+//!
 //! Layout: `config` (the settings), `link` (opening connections, back-off), `health`
 //! (availability, events, stats), `envelope` (the wire format), `channel` (channel names and
-//! globs), `publisher` and `listener` (the two connections' tasks), `streams` (Redis Streams
-//! for handlers: [`RedisStreams`], [`StreamConsumer`]).
+//! globs), `publisher` and `listener` (the two connections' tasks), `registry` (the user
+//! registry's task), `streams` (Redis Streams for handlers: [`RedisStreams`],
+//! [`StreamConsumer`]).
 
 mod channel;
 mod config;
@@ -31,6 +42,7 @@ mod health;
 mod link;
 mod listener;
 mod publisher;
+mod registry;
 mod streams;
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -48,6 +60,7 @@ use self::health::Health;
 use self::link::Connector;
 use self::listener::{Change, Listener};
 use self::publisher::{run_publisher, Outbox};
+use self::registry::Registry;
 use crate::broker::{BrokerError, LocalBroker, PublishedMessage, Upstream, UpstreamSubscription};
 use crate::event::Events;
 use crate::stats::Stats;
@@ -72,6 +85,7 @@ struct Tasks {
     connector: Connector,
     listener: Listener,
     changes: mpsc::UnboundedReceiver<Change>,
+    registry: Registry,
 }
 
 impl RedisBackplane {
@@ -84,7 +98,11 @@ impl RedisBackplane {
         stats: Arc<Stats>,
     ) -> RedisBackplane {
         let connector = Connector::new(config);
-        let health = Arc::new(Health::new(events, stats, connector.server().to_owned()));
+        let health = Arc::new(Health::new(
+            Arc::clone(&events),
+            stats,
+            connector.server().to_owned(),
+        ));
         let origin = new_origin();
         let prefix = config.channel_prefix.clone();
         let listener = Listener::new(
@@ -94,6 +112,14 @@ impl RedisBackplane {
             local,
             Arc::clone(&health),
         );
+        let registry = Registry {
+            connector: connector.clone(),
+            key_prefix: format!("{prefix}registry:"),
+            instance: origin.iter().map(|b| format!("{b:02x}")).collect(),
+            refresh: config.registry_refresh,
+            events,
+            alive: Arc::downgrade(&health),
+        };
         let (changes, receiver) = mpsc::unbounded_channel();
         let backplane = RedisBackplane {
             origin,
@@ -105,6 +131,7 @@ impl RedisBackplane {
                 connector,
                 listener,
                 changes: receiver,
+                registry,
             })),
         };
         backplane.ensure_started();
@@ -124,6 +151,7 @@ impl RedisBackplane {
             let (outbox, health) = (Arc::clone(&self.outbox), Arc::clone(&self.health));
             runtime.spawn(run_publisher(tasks.connector, outbox, health));
             runtime.spawn(tasks.listener.run(tasks.changes));
+            runtime.spawn(tasks.registry.run());
         }
     }
 }
@@ -161,6 +189,31 @@ impl Upstream for RedisBackplane {
     fn available(&self) -> Result<(), BrokerError> {
         self.ensure_started();
         self.health.available()
+    }
+
+    fn carries_users(&self) -> bool {
+        true
+    }
+
+    fn publish_to_user(
+        &self,
+        user: &str,
+        message: &Arc<PublishedMessage>,
+    ) -> Result<(), BrokerError> {
+        self.ensure_started();
+        self.health.available()?;
+        let envelope = encode(&self.origin, message).map_err(|error| {
+            BrokerError::Unavailable(format!("the message cannot cross Redis: {error}"))
+        })?;
+        let channel = channel::user_channel(&self.prefix, user, message.destination());
+        self.outbox.push(channel, envelope)
+    }
+
+    fn unsubscribe_user(&self, user: &str, destination: &str) {
+        let _ = self.changes.send(Change::UnsubscribeUser(
+            user.to_owned(),
+            destination.to_owned(),
+        ));
     }
 }
 

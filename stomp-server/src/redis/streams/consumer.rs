@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use redis::streams::{StreamAutoClaimReply, StreamReadReply};
 
+use super::command::{bounded, CommandLink, StreamError};
 use super::entry::{self, StreamEntry};
-use super::{bounded, CommandLink, StreamError};
 
 /// Longest a read blocks waiting for new entries: below the connection's response timeout.
 const MAX_BLOCK: Duration = Duration::from_secs(5);
@@ -23,7 +23,7 @@ pub struct ConsumerConfig {
     /// This reader's name in the group; unique per instance (and per reader).
     pub consumer: String,
     /// Most entries one [`StreamConsumer::read`] returns (default 10, at most
-    /// [`MAX_COUNT`](super::MAX_COUNT)).
+    /// [`MAX_COUNT`](super::command::MAX_COUNT)).
     pub count: usize,
     /// How long a read waits for new entries (default 1 s, at most 5 s).
     pub block: Duration,
