@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --release -p demo-chat [-- --addr 127.0.0.1:8080] [--jwt-secret SECRET]
 //!                                   [--accounts-db FILE] [--relay 127.0.0.1:61613]
+//!                                   [--stomp-tcp 127.0.0.1:61623]
 //! ```
 //!
 //! With `--jwt-secret` (secure mode) users sign up and log in with a password; accounts
@@ -51,7 +52,7 @@ use crate::rooms::Rooms;
 
 const USAGE: &str = "\
 usage: demo-chat [--addr HOST:PORT] [--jwt-secret SECRET] [--accounts-db FILE]
-                 [--relay HOST:PORT]
+                 [--relay HOST:PORT] [--stomp-tcp HOST:PORT]
 
   --addr HOST:PORT     where to listen (env DEMO_ADDR; default 127.0.0.1:8080)
   --jwt-secret SECRET  secure mode: accounts with passwords (POST /signup, POST /login
@@ -71,6 +72,9 @@ usage: demo-chat [--addr HOST:PORT] [--jwt-secret SECRET] [--accounts-db FILE]
                        the messages posted through the instance you are connected to,
                        and room member counts add up each instance's count (a user with
                        tabs on two instances counts twice).
+  --stomp-tcp HOST:PORT  also serve STOMP over plain TCP there (e.g. 127.0.0.1:61623),
+                       for STOMP clients that speak TCP, as to RabbitMQ's 61613 (env
+                       DEMO_STOMP_TCP; default: WebSocket only)
   -h, --help           this text";
 
 /// How often each instance republishes its members in relay mode; the page forgets an
@@ -89,6 +93,8 @@ struct Options {
     accounts_db: PathBuf,
     /// RabbitMQ's STOMP host and port, for the broker relay.
     relay: Option<(String, u16)>,
+    /// Where to serve STOMP over plain TCP too.
+    stomp_tcp: Option<String>,
 }
 
 /// Parses `HOST:PORT` (`[::1]:61613` for IPv6).
@@ -115,6 +121,7 @@ fn parse_args(
     let mut jwt_secret = env("DEMO_JWT_SECRET").filter(|s| !s.is_empty());
     let mut relay = env("DEMO_RELAY").filter(|r| !r.is_empty());
     let mut accounts_db = env("DEMO_ACCOUNTS_DB").filter(|p| !p.is_empty());
+    let mut stomp_tcp = env("DEMO_STOMP_TCP").filter(|a| !a.is_empty());
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -134,6 +141,7 @@ fn parse_args(
             "--jwt-secret" => jwt_secret = Some(value("--jwt-secret")?),
             "--relay" => relay = Some(value("--relay")?),
             "--accounts-db" => accounts_db = Some(value("--accounts-db")?),
+            "--stomp-tcp" => stomp_tcp = Some(value("--stomp-tcp")?),
             "-h" | "--help" => return Ok(None),
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -143,6 +151,7 @@ fn parse_args(
         jwt_secret,
         accounts_db: PathBuf::from(accounts_db.unwrap_or_else(|| DEFAULT_ACCOUNTS_DB.to_owned())),
         relay: relay.as_deref().map(parse_host_port).transpose()?,
+        stomp_tcp,
     }))
 }
 
@@ -178,7 +187,14 @@ async fn main() -> ExitCode {
             }
         },
     };
-    match run(&options.addr, auth, options.relay).await {
+    match run(
+        &options.addr,
+        auth,
+        options.relay,
+        options.stomp_tcp.as_deref(),
+    )
+    .await
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("demo-chat: {error}");
@@ -191,6 +207,7 @@ async fn run(
     addr: &str,
     auth: Auth,
     relay: Option<(String, u16)>,
+    stomp_tcp: Option<&str>,
 ) -> Result<(), stomp_server::StartError> {
     // With the relay, member lists are tagged with this instance's id so pages can merge
     // the lists of every instance.
@@ -202,8 +219,11 @@ async fn run(
     let secure = auth.requires_token();
     let changes_rooms = rooms.clone();
     let refresh_rooms = rooms.clone();
-    let server = build_server(auth, relay.as_ref(), rooms)?;
+    let mut server = build_server(auth, relay.as_ref(), rooms, stomp_tcp)?;
     let listener = server.bind(addr).await?;
+    if let Some(tcp) = server.bind_stomp_tcp().await? {
+        tracing::info!("STOMP over TCP at {tcp}");
+    }
     let local = listener
         .local_addr()
         .map_or_else(|_| addr.to_owned(), |a| a.to_string());
@@ -255,6 +275,7 @@ fn build_server(
     auth: Auth,
     relay: Option<&(String, u16)>,
     rooms: Rooms,
+    stomp_tcp: Option<&str>,
 ) -> Result<Server, stomp_server::StartError> {
     let listener_rooms = rooms.clone();
     let builder = StompServer::builder()
@@ -293,6 +314,9 @@ fn build_server(
         builder = builder
             .http_handler("/signup", auth::signup_handler(auth.clone()))
             .http_handler("/logout", auth::logout_handler(auth));
+    }
+    if let Some(addr) = stomp_tcp {
+        builder = builder.stomp_tcp(addr);
     }
     page::register(builder, secure).build()
 }
@@ -355,6 +379,7 @@ mod tests {
             jwt_secret: None,
             accounts_db: PathBuf::from("demo-chat-accounts.sqlite3"),
             relay: None,
+            stomp_tcp: None,
         };
         assert_eq!(parse(&[], &[]), Ok(Some(defaults)));
         let got = parse(
@@ -368,6 +393,7 @@ mod tests {
                 jwt_secret: Some("k".into()),
                 accounts_db: PathBuf::from("demo-chat-accounts.sqlite3"),
                 relay: None,
+                stomp_tcp: None,
             }))
         );
         let got = parse(
@@ -381,6 +407,7 @@ mod tests {
                 jwt_secret: Some("s".into()),
                 accounts_db: PathBuf::from("demo-chat-accounts.sqlite3"),
                 relay: None,
+                stomp_tcp: None,
             }))
         );
         let db = |args: &[&str], env: &[(&str, &str)]| {
@@ -438,5 +465,23 @@ mod tests {
             .unwrap_err()
             .contains("needs a value"));
         assert!(USAGE.contains("--relay HOST:PORT") && USAGE.contains("DEMO_RELAY"));
+    }
+
+    #[test]
+    fn stomp_tcp_comes_from_the_flag_or_the_environment() {
+        let tcp = |args: &[&str], env: &[(&str, &str)]| {
+            parse(args, env).map(|o| o.and_then(|o| o.stomp_tcp))
+        };
+        assert_eq!(tcp(&[], &[]), Ok(None));
+        let flag = tcp(
+            &["--stomp-tcp", "127.0.0.1:61623"],
+            &[("DEMO_STOMP_TCP", "x:1")],
+        );
+        assert_eq!(flag, Ok(Some("127.0.0.1:61623".to_owned())));
+        assert_eq!(
+            tcp(&[], &[("DEMO_STOMP_TCP", "0.0.0.0:61623")]),
+            Ok(Some("0.0.0.0:61623".to_owned()))
+        );
+        assert!(USAGE.contains("--stomp-tcp HOST:PORT"));
     }
 }
