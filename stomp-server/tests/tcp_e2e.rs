@@ -314,3 +314,28 @@ async fn shutdown_tells_tcp_sessions_why() {
         .expect("stops")
         .expect("task");
 }
+
+#[tokio::test]
+async fn the_rust_client_connects_over_tcp_with_heart_beats_and_disconnects() {
+    let server = TcpServer::start(no_handlers()).await;
+    let url = format!("tcp://{}", server.tcp);
+    let client = StompClient::new()
+        .login("tcp-user", "")
+        .heartbeat(1_000, 1_000);
+    let session = client.connect(&url).await.expect("connect over TCP");
+    assert_eq!(
+        session.heartbeat().send_every,
+        Some(Duration::from_secs(1)),
+        "the server followed the client's heart-beats"
+    );
+    let destination = "/topic/tcp-rust-client";
+    let mut sub = session.subscribe(destination).await.expect("subscribe");
+    session.send(destination, "over tcp").await.expect("send");
+    let message = sub.next_timeout(WAIT).await.expect("message");
+    assert_eq!(message.body_str(), Some("over tcp"));
+    // Idle past two heart-beat windows: both sides' beats keep the session.
+    tokio::time::sleep(Duration::from_millis(4_500)).await;
+    assert!(!session.is_closed());
+    assert_eq!(server.stats.snapshot().heartbeat_timeouts, 0);
+    session.disconnect().await.expect("disconnect");
+}
