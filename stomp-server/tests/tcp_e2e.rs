@@ -339,3 +339,15 @@ async fn the_rust_client_connects_over_tcp_with_heart_beats_and_disconnects() {
     assert_eq!(server.stats.snapshot().heartbeat_timeouts, 0);
     session.disconnect().await.expect("disconnect");
 }
+
+#[tokio::test]
+async fn past_max_sessions_a_tcp_connection_gets_an_error() {
+    let limits = Limits::default().with_max_sessions(1);
+    let server = TcpServer::start(no_handlers().limits(limits)).await;
+    let (_first, _) = Raw::connect(&server, "0,0").await;
+    let mut second = Raw::open(&server).await;
+    let error = second.frame().await.expect("ERROR");
+    assert!(error.contains("too many sessions"), "{error}");
+    assert!(second.closed().await);
+    assert_eq!(server.stats.snapshot().sessions_current, 1);
+}
