@@ -43,7 +43,7 @@ struct Running {
 
 async fn start(db: &Path) -> Running {
     let auth = Auth::jwt(SECRET, db).unwrap();
-    let server = crate::build_server(auth, &crate::Broker::Embedded, Rooms::new()).unwrap();
+    let server = crate::build_server(auth, &crate::Broker::Embedded, Rooms::new(), None).unwrap();
     let listener = server.bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();

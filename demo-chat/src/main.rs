@@ -4,6 +4,7 @@
 //! cargo run --release -p demo-chat [-- --addr 127.0.0.1:8080] [--jwt-secret SECRET]
 //!                                   [--accounts-db FILE] [--relay 127.0.0.1:61613]
 //!                                   [--redis redis://127.0.0.1:6379]
+//!                                   [--stomp-tcp 127.0.0.1:61623]
 //! ```
 //!
 //! With `--jwt-secret` (secure mode) users sign up and log in with a password; accounts
@@ -59,7 +60,7 @@ use crate::rooms::Rooms;
 
 const USAGE: &str = "\
 usage: demo-chat [--addr HOST:PORT] [--jwt-secret SECRET] [--accounts-db FILE]
-                 [--relay HOST:PORT | --redis URL]
+                 [--relay HOST:PORT | --redis URL] [--stomp-tcp HOST:PORT]
 
   --addr HOST:PORT     where to listen (env DEMO_ADDR; default 127.0.0.1:8080)
   --jwt-secret SECRET  secure mode: accounts with passwords (POST /signup, POST /login
@@ -85,6 +86,9 @@ usage: demo-chat [--addr HOST:PORT] [--jwt-secret SECRET] [--accounts-db FILE]
                        Shared as with --relay, and each room's history lives in a
                        Redis Stream (the last 50 messages), the same on every instance
                        and kept when all of them restart.
+  --stomp-tcp HOST:PORT  also serve STOMP over plain TCP there (e.g. 127.0.0.1:61623),
+                       for STOMP clients that speak TCP, as to RabbitMQ's 61613 (env
+                       DEMO_STOMP_TCP; default: WebSocket only)
   -h, --help           this text";
 
 /// How often each instance republishes its members in relay mode; the page forgets an
@@ -105,6 +109,8 @@ struct Options {
     relay: Option<(String, u16)>,
     /// The Redis URL, for the Redis backplane and the history streams.
     redis: Option<String>,
+    /// Where to serve STOMP over plain TCP too.
+    stomp_tcp: Option<String>,
 }
 
 /// Parses `HOST:PORT` (`[::1]:61613` for IPv6).
@@ -132,6 +138,7 @@ fn parse_args(
     let mut relay = env("DEMO_RELAY").filter(|r| !r.is_empty());
     let mut accounts_db = env("DEMO_ACCOUNTS_DB").filter(|p| !p.is_empty());
     let mut redis = env("DEMO_REDIS").filter(|r| !r.is_empty());
+    let mut stomp_tcp = env("DEMO_STOMP_TCP").filter(|a| !a.is_empty());
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -152,6 +159,7 @@ fn parse_args(
             "--relay" => relay = Some(value("--relay")?),
             "--redis" => redis = Some(value("--redis")?),
             "--accounts-db" => accounts_db = Some(value("--accounts-db")?),
+            "--stomp-tcp" => stomp_tcp = Some(value("--stomp-tcp")?),
             "-h" | "--help" => return Ok(None),
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -170,6 +178,7 @@ fn parse_args(
         accounts_db: PathBuf::from(accounts_db.unwrap_or_else(|| DEFAULT_ACCOUNTS_DB.to_owned())),
         relay: relay.as_deref().map(parse_host_port).transpose()?,
         redis,
+        stomp_tcp,
     }))
 }
 
@@ -210,7 +219,7 @@ async fn main() -> ExitCode {
         (None, Some(url)) => Broker::Redis(url),
         (None, None) => Broker::Embedded,
     };
-    match run(&options.addr, auth, broker).await {
+    match run(&options.addr, auth, broker, options.stomp_tcp.as_deref()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("demo-chat: {error}");
@@ -237,7 +246,12 @@ impl Broker {
     }
 }
 
-async fn run(addr: &str, auth: Auth, broker: Broker) -> Result<(), stomp_server::StartError> {
+async fn run(
+    addr: &str,
+    auth: Auth,
+    broker: Broker,
+    stomp_tcp: Option<&str>,
+) -> Result<(), stomp_server::StartError> {
     // With several instances, member lists are tagged with this instance's id so pages can
     // merge the lists of every instance.
     let rooms = if broker.shared() {
@@ -248,8 +262,11 @@ async fn run(addr: &str, auth: Auth, broker: Broker) -> Result<(), stomp_server:
     let secure = auth.requires_token();
     let changes_rooms = rooms.clone();
     let refresh_rooms = rooms.clone();
-    let server = build_server(auth, &broker, rooms)?;
+    let mut server = build_server(auth, &broker, rooms, stomp_tcp)?;
     let listener = server.bind(addr).await?;
+    if let Some(tcp) = server.bind_stomp_tcp().await? {
+        tracing::info!("STOMP over TCP at {tcp}");
+    }
     let local = listener
         .local_addr()
         .map_or_else(|_| addr.to_owned(), |a| a.to_string());
@@ -306,6 +323,7 @@ fn build_server(
     auth: Auth,
     broker: &Broker,
     rooms: Rooms,
+    stomp_tcp: Option<&str>,
 ) -> Result<Server, stomp_server::StartError> {
     let listener_rooms = rooms.clone();
     let builder = StompServer::builder()
@@ -358,6 +376,9 @@ fn build_server(
         builder = builder
             .http_handler("/signup", auth::signup_handler(auth.clone()))
             .http_handler("/logout", auth::logout_handler(auth));
+    }
+    if let Some(addr) = stomp_tcp {
+        builder = builder.stomp_tcp(addr);
     }
     page::register(builder, secure).build()
 }
@@ -421,6 +442,7 @@ mod tests {
             accounts_db: PathBuf::from("demo-chat-accounts.sqlite3"),
             relay: None,
             redis: None,
+            stomp_tcp: None,
         };
         assert_eq!(parse(&[], &[]), Ok(Some(defaults)));
         let got = parse(
@@ -435,6 +457,7 @@ mod tests {
                 accounts_db: PathBuf::from("demo-chat-accounts.sqlite3"),
                 relay: None,
                 redis: None,
+                stomp_tcp: None,
             }))
         );
         let got = parse(
@@ -449,6 +472,7 @@ mod tests {
                 accounts_db: PathBuf::from("demo-chat-accounts.sqlite3"),
                 relay: None,
                 redis: None,
+                stomp_tcp: None,
             }))
         );
         let db = |args: &[&str], env: &[(&str, &str)]| {
@@ -532,5 +556,23 @@ mod tests {
             .unwrap_err()
             .contains("one of"));
         assert!(USAGE.contains("--redis URL") && USAGE.contains("DEMO_REDIS"));
+    }
+
+    #[test]
+    fn stomp_tcp_comes_from_the_flag_or_the_environment() {
+        let tcp = |args: &[&str], env: &[(&str, &str)]| {
+            parse(args, env).map(|o| o.and_then(|o| o.stomp_tcp))
+        };
+        assert_eq!(tcp(&[], &[]), Ok(None));
+        let flag = tcp(
+            &["--stomp-tcp", "127.0.0.1:61623"],
+            &[("DEMO_STOMP_TCP", "x:1")],
+        );
+        assert_eq!(flag, Ok(Some("127.0.0.1:61623".to_owned())));
+        assert_eq!(
+            tcp(&[], &[("DEMO_STOMP_TCP", "0.0.0.0:61623")]),
+            Ok(Some("0.0.0.0:61623".to_owned()))
+        );
+        assert!(USAGE.contains("--stomp-tcp HOST:PORT"));
     }
 }

@@ -66,6 +66,13 @@ pub struct Limits {
     /// WebSocket read buffer per connection. The default 4 KiB keeps an idle session small
     /// (tungstenite's own default is 128 KiB); larger messages still arrive whole.
     pub read_buffer_size: usize,
+    /// The shortest heart-beat interval the server agrees to, each way. The server offers a
+    /// client the intervals it asks for in its `CONNECT` (`heart-beat:cx,cy`), down to this
+    /// floor and up to the configured heart-beats (`StompServerBuilder::heartbeat`), so a
+    /// client that wants fast failure detection gets it (RabbitMQ does the same; Spring
+    /// always offers its configured value). Set it to the configured heart-beats for
+    /// Spring's behaviour. Default 1 s.
+    pub heartbeat_floor: Duration,
 }
 
 impl Default for Limits {
@@ -85,6 +92,7 @@ impl Default for Limits {
             http_request_time: Duration::from_secs(30),
             max_pending_connections: 512,
             max_pending_connections_per_address: 64,
+            heartbeat_floor: Duration::from_secs(1),
         }
     }
 }

@@ -44,6 +44,7 @@ with_setters!(Limits {
     with_http_request_time => http_request_time: Duration,
     with_max_pending_connections => max_pending_connections: usize,
     with_max_pending_connections_per_address => max_pending_connections_per_address: usize,
+    with_heartbeat_floor => heartbeat_floor: Duration,
     with_read_buffer_size => read_buffer_size: usize,
 });
 

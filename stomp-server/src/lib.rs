@@ -21,6 +21,8 @@
 // - `server`, `endpoint`: the builder, the accept loop, routing a request; `web`: what
 //   endpoints and SockJS share (the WebSocket upgrade, bodies, the Origin check).
 // - `accept`: the cap on connections still in HTTP and the accept loop's back-off.
+// - `tcp`: STOMP over plain TCP (`StompServerBuilder::stomp_tcp`): its accept loop and the
+//   adapter that runs a session over a byte stream.
 // - `sockjs`: SockJS (`StompServerBuilder::with_sockjs`): `info`, the `websocket`,
 //   `xhr_streaming` and `xhr` transports, each session driven through an adapter.
 // - `redis` (cargo feature `redis`): the Redis backplane, an `Upstream` over Redis pub/sub,
@@ -51,6 +53,7 @@ mod service;
 mod session;
 pub mod sockjs;
 pub mod stats;
+mod tcp;
 mod template;
 pub mod user;
 mod web;

@@ -89,6 +89,7 @@ pub struct StompServerBuilder {
     http_handlers: HashMap<String, Arc<HttpHandler>>,
     stats_log_interval: Option<Duration>,
     sockjs: Option<SockJsOptions>,
+    stomp_tcp: Option<String>,
 }
 
 /// The entry point: `StompServer::builder()`.
@@ -122,6 +123,7 @@ impl StompServer {
             http_handlers: HashMap::new(),
             stats_log_interval: Some(Duration::from_secs(30 * 60)),
             sockjs: None,
+            stomp_tcp: None,
         }
     }
 }
@@ -363,6 +365,18 @@ impl StompServerBuilder {
         self
     }
 
+    /// Also serves STOMP over plain TCP on `addr` (as RabbitMQ and ActiveMQ do on 61613):
+    /// the same sessions, handlers, broker, interceptors, limits, events and shutdown as
+    /// the WebSocket endpoint, with EOL heart-beats both ways. No origin check (there is
+    /// no browser); a connection is held to the pending-connection caps until its first
+    /// frame is whole. `"127.0.0.1:0"` picks a free port: [`Server::bind_stomp_tcp`] says
+    /// which.
+    #[must_use]
+    pub fn stomp_tcp(mut self, addr: &str) -> Self {
+        self.stomp_tcp = Some(addr.to_owned());
+        self
+    }
+
     /// How often the stats line is logged (default 30 min, as Spring; `None` turns it off).
     #[must_use]
     pub fn stats_log_interval(mut self, every: Option<Duration>) -> Self {
@@ -444,13 +458,18 @@ impl StompServerBuilder {
                 sockjs: self.sockjs.map(|options| Arc::new(SockJs::new(options))),
             }),
             stats_log_interval: self.stats_log_interval,
+            stomp_tcp: self.stomp_tcp.map(|addr| StompTcp {
+                addr,
+                listener: None,
+            }),
         })
     }
 
     /// Builds, binds `addr` and serves until Ctrl-C.
     pub async fn serve(self, addr: &str) -> Result<(), StartError> {
-        let server = self.build()?;
+        let mut server = self.build()?;
         let listener = server.bind(addr).await?;
+        server.bind_stomp_tcp().await?;
         server.run(listener, shutdown_signal()).await;
         Ok(())
     }
@@ -519,6 +538,14 @@ pub struct Server {
     template: Template,
     pub(crate) routes: Arc<HttpRoutes>,
     stats_log_interval: Option<Duration>,
+    /// The STOMP-over-TCP endpoint, when one was asked for.
+    stomp_tcp: Option<StompTcp>,
+}
+
+/// The STOMP-over-TCP address, and its listener once bound.
+struct StompTcp {
+    addr: String,
+    listener: Option<(TcpListener, SocketAddr)>,
 }
 
 impl Server {
@@ -542,10 +569,48 @@ impl Server {
             })
     }
 
+    /// Binds the STOMP-over-TCP address given to [`StompServerBuilder::stomp_tcp`] (once;
+    /// [`Server::run`] binds it otherwise) and returns the address it listens on, or `None`
+    /// when no STOMP-over-TCP endpoint was asked for.
+    pub async fn bind_stomp_tcp(&mut self) -> Result<Option<SocketAddr>, StartError> {
+        let Some(tcp) = &mut self.stomp_tcp else {
+            return Ok(None);
+        };
+        if tcp.listener.is_none() {
+            tcp.listener = Some(crate::tcp::bind(&tcp.addr).await?);
+        }
+        Ok(tcp.listener.as_ref().map(|(_, local)| *local))
+    }
+
+    /// Starts the STOMP-over-TCP accept loop, binding its address first if
+    /// [`Server::bind_stomp_tcp`] was not called (a failure is logged).
+    async fn start_stomp_tcp(
+        &mut self,
+        pending: &PendingConnections,
+        stop: &watch::Receiver<bool>,
+    ) {
+        if let Err(error) = self.bind_stomp_tcp().await {
+            tracing::error!(%error, "STOMP over TCP not started");
+            return;
+        }
+        let Some((listener, local)) = self.stomp_tcp.as_mut().and_then(|tcp| tcp.listener.take())
+        else {
+            return;
+        };
+        tracing::info!(addr = %local, "serving STOMP over TCP");
+        let app = Arc::clone(&self.endpoints);
+        tokio::spawn(crate::tcp::accept_loop(
+            listener,
+            app,
+            pending.clone(),
+            stop.clone(),
+        ));
+    }
+
     /// Serves connections from `listener` until `shutdown` resolves; then every session is
     /// told (an `ERROR` frame saying the server is shutting down), its queued frames are
     /// flushed and it is closed.
-    pub async fn run(self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+    pub async fn run(mut self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
         let (stop_tx, stop_rx) = watch::channel(false);
         let stats_task = self.stats_log_interval.map(|every| {
             let stats = Arc::clone(&self.endpoints.sessions.stats);
@@ -566,6 +631,7 @@ impl Server {
             limits.max_pending_connections,
             limits.max_pending_connections_per_address,
         );
+        self.start_stomp_tcp(&pending, &stop_rx).await;
         let mut backoff = AcceptBackoff::default();
         let mut failure_log = LogEvery::new(LOG_EVERY);
         let mut refusal_log = LogEvery::new(LOG_EVERY);

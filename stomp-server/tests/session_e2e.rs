@@ -36,7 +36,11 @@ async fn plain_server() -> TestServer {
 
 #[tokio::test]
 async fn connect_negotiates_version_and_heartbeat() {
-    let server = plain_server().await;
+    // A floor at the configured heart-beats: the server offers them whatever the client
+    // asks (Spring's behaviour; the default floor follows the client, see tcp_e2e.rs and
+    // the unit tests of session::connect).
+    let floor = Limits::default().with_heartbeat_floor(Duration::from_secs(10));
+    let server = TestServer::start(no_handlers().limits(floor)).await;
     let mut ws = raw(&server).await;
     ws.send(WsMessage::text(
         "CONNECT\naccept-version:1.1,1.2\nhost:whatever\nheart-beat:5000,20000\n\n\0",

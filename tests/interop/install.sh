@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real clients of the interop tests (tests/tests/interop.rs) on a Debian
-# machine: @stomp/stompjs + ws from the npm registry, stomp.py from PyPI. Downloads no
+# machine: @stomp/stompjs, ws and stompit from the npm registry, stomp.py from PyPI. Downloads no
 # browser. Safe to run again.
 #
 #   bash tests/interop/install.sh
@@ -20,7 +20,7 @@ apt_install() {
   fi
 }
 
-# --- Node.js: @stomp/stompjs and ws, exactly as locked in package-lock.json ---------------
+# --- Node.js: @stomp/stompjs, ws and stompit, exactly as locked in package-lock.json ---------------
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   apt_install nodejs npm
 fi

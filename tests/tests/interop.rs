@@ -74,9 +74,15 @@ struct ServerGuard {
 
 impl ServerGuard {
     fn start() -> ServerGuard {
+        ServerGuard::start_with(&[]).0
+    }
+
+    /// Starts the server with `args` added; with `--stomp-tcp`, the STOMP-over-TCP port too.
+    fn start_with(args: &[&str]) -> (ServerGuard, Option<u16>) {
         let mut command = Command::new(env!("CARGO_BIN_EXE_interop_server"));
         command
             .args(["--addr", "127.0.0.1:0"])
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -93,6 +99,8 @@ impl ServerGuard {
             let mut reader = BufReader::new(stdout);
             let mut first = String::new();
             let _ = tx.send(reader.read_line(&mut first).map(|_| first));
+            let mut second = String::new();
+            let _ = tx.send(reader.read_line(&mut second).map(|_| second));
             // Keep draining so that the server never blocks on a full pipe.
             let mut rest = Vec::new();
             let _ = reader.read_to_end(&mut rest);
@@ -121,7 +129,23 @@ impl ServerGuard {
                     guard.log()
                 )
             });
-        guard
+        if !args.contains(&"--stomp-tcp") {
+            return (guard, None);
+        }
+        let tcp_port = match rx.recv_timeout(SERVER_START_TIMEOUT) {
+            Ok(Ok(line)) => line
+                .trim()
+                .strip_prefix("STOMP_TCP ")
+                .and_then(|p| p.parse().ok()),
+            _ => None,
+        };
+        let tcp_port = tcp_port.unwrap_or_else(|| {
+            panic!(
+                "interop_server printed no `STOMP_TCP <port>`\nits stderr:\n{}",
+                guard.log()
+            )
+        });
+        (guard, Some(tcp_port))
     }
 
     fn log(&self) -> String {
@@ -305,6 +329,101 @@ fn stomppy_interop() {
         .env("INTEROP_HOLD_MS", hold_ms().to_string());
     let run = run_client(command, client_limit());
     report("stomppy", &run, &server);
+}
+
+/// stomp.py's plain `stomp.Connection` (STOMP 1.0, 1.1 and 1.2, unchanged) runs the
+/// WebSocket suite's cases over STOMP over TCP.
+#[test]
+fn stomppy_tcp_interop() {
+    const TEST: &str = "stomppy_tcp_interop";
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let dir = interop_dir();
+    if !command_works(&python, &["-c", "import stomp"]) {
+        missing(
+            TEST,
+            &format!("`{python}` or the Python package stomp.py importable by it was not found"),
+            "pip install -r tests/interop/requirements.txt   (or: bash tests/interop/install.sh)",
+        );
+        return;
+    }
+    let (server, tcp_port) = ServerGuard::start_with(&["--stomp-tcp", "127.0.0.1:0"]);
+    let tcp_port = tcp_port.expect("asked for");
+    for version in ["1.0", "1.1", "1.2"] {
+        // The idle hold (to count the server's heart-beats) once, with STOMP 1.2.
+        let hold = if version == "1.2" { hold_ms() } else { 0 };
+        let mut command = Command::new(&python);
+        command
+            .current_dir(&dir)
+            .arg(dir.join("stomppy_test.py"))
+            .arg(tcp_port.to_string())
+            .args(["--tcp", version])
+            .env("PYTHONUNBUFFERED", "1")
+            .env("INTEROP_HOLD_MS", hold.to_string());
+        let run = run_client(command, client_limit());
+        report("stomppy", &run, &server);
+    }
+}
+
+/// The npm `stompit` client (Node's STOMP-over-TCP client, unchanged) runs the WebSocket
+/// suite's cases over STOMP over TCP.
+#[test]
+fn stompit_tcp_interop() {
+    const TEST: &str = "stompit_tcp_interop";
+    let node = std::env::var("NODE").unwrap_or_else(|_| "node".to_owned());
+    let dir = interop_dir();
+    if !command_works(&node, &["--version"]) {
+        missing(
+            TEST,
+            &format!("`{node}` (Node.js >= 18) was not found"),
+            "apt-get install -y nodejs npm && bash tests/interop/install.sh",
+        );
+        return;
+    }
+    if !dir.join("node_modules/stompit/package.json").is_file() {
+        missing(
+            TEST,
+            "the npm package `stompit` is not installed in tests/interop/node_modules",
+            "npm ci --prefix tests/interop   (or: bash tests/interop/install.sh)",
+        );
+        return;
+    }
+    let (server, tcp_port) = ServerGuard::start_with(&["--stomp-tcp", "127.0.0.1:0"]);
+    let mut command = Command::new(&node);
+    command
+        .current_dir(&dir)
+        .arg(dir.join("stompit_test.mjs"))
+        .arg(tcp_port.expect("asked for").to_string());
+    let run = run_client(command, client_limit());
+    report("stompit", &run, &server);
+}
+
+/// stompjs asking for heart-beats every second both ways gets them: it stays connected
+/// 5 s and counts the beats each way.
+#[test]
+fn stompjs_fast_heart_beats() {
+    const TEST: &str = "stompjs_fast_heart_beats";
+    let node = std::env::var("NODE").unwrap_or_else(|_| "node".to_owned());
+    let dir = interop_dir();
+    if !command_works(&node, &["--version"])
+        || !dir
+            .join("node_modules/@stomp/stompjs/package.json")
+            .is_file()
+    {
+        missing(
+            TEST,
+            &format!("`{node}` or the npm package `@stomp/stompjs` in tests/interop was not found"),
+            "bash tests/interop/install.sh",
+        );
+        return;
+    }
+    let server = ServerGuard::start();
+    let mut command = Command::new(&node);
+    command
+        .current_dir(&dir)
+        .arg(dir.join("stompjs_heartbeat_test.mjs"))
+        .arg(format!("ws://127.0.0.1:{}/ws", server.port));
+    let run = run_client(command, client_limit());
+    report("stompjs-heartbeat", &run, &server);
 }
 
 /// The server binary itself: `LISTENING <port>` first, accepts TCP, stops on stdin EOF.

@@ -19,15 +19,19 @@ use super::error::{ClientError, CloseReason};
 use super::reader::{ClientReader, Reader};
 use super::session::{SessionParts, StompSession};
 use super::state::Shared;
+use super::transport::ClientTransport;
 use super::writer::{encode_frame, run_writer};
 use crate::connection::{FrameReader, Messages, Next};
+use crate::tcp::StompTcpStream;
 
 impl StompClient {
-    /// Connects to `url` (`ws://host:port/path`), sends `CONNECT` (or `STOMP`) and waits for
-    /// `CONNECTED`, all within the connect timeout.
+    /// Connects to `url` (`ws://host:port/path`, or `tcp://host:port` for STOMP over plain
+    /// TCP, port 61613 by default), sends `CONNECT` (or `STOMP`) and waits for `CONNECTED`,
+    /// all within the connect timeout.
     ///
-    /// An `ERROR` instead of `CONNECTED` gives [`ClientError::Refused`]. Only `ws://` is
-    /// supported (no TLS).
+    /// An `ERROR` instead of `CONNECTED` gives [`ClientError::Refused`]. No TLS (`wss://`).
+    /// Over TCP the WebSocket settings (sub-protocols, origin, handshake headers) are not
+    /// used.
     pub async fn connect(&self, url: &str) -> Result<StompSession, ClientError> {
         match tokio::time::timeout(self.connect_timeout, self.connect_inner(url)).await {
             Ok(result) => result,
@@ -38,12 +42,17 @@ impl StompClient {
     async fn connect_inner(&self, url: &str) -> Result<StompSession, ClientError> {
         let (uri, host, port) = parse_url(url)?;
         let tcp = self.open_tcp(&host, port).await?;
-        let request = self.handshake_request(uri)?;
-        let (ws, _response) =
-            tokio_tungstenite::client_async_with_config(request, tcp, Some(self.ws_config()))
-                .await?;
+        let transport = if uri.scheme_str() == Some("tcp") {
+            ClientTransport::Tcp(StompTcpStream::new(tcp, None))
+        } else {
+            let request = self.handshake_request(uri)?;
+            let config = Some(self.ws_config());
+            let (ws, _response) =
+                tokio_tungstenite::client_async_with_config(request, tcp, config).await?;
+            ClientTransport::WebSocket(Box::new(ws))
+        };
 
-        let (mut sink, stream) = ws.split();
+        let (mut sink, stream) = transport.split();
         sink.send(encode_frame(&self.connect_frame(&host), Version::V1_2))
             .await?;
         let mut reader = FrameReader::new(Messages(stream), Decoder::new(self.limits), None);
@@ -213,8 +222,10 @@ fn parse_url(url: &str) -> Result<(Uri, String, u16), ClientError> {
     let uri: Uri = url
         .parse()
         .map_err(|error| ClientError::Config(format!("invalid URL `{url}`: {error}")))?;
-    match uri.scheme_str() {
-        Some("ws") => {}
+    let default_port = match uri.scheme_str() {
+        Some("ws") => 80,
+        // STOMP's registered port, RabbitMQ's and ActiveMQ's.
+        Some("tcp") => 61613,
         Some("wss") => {
             return Err(ClientError::Config(format!(
                 "`{url}`: wss:// (TLS) is not supported by this client, use ws://"
@@ -222,15 +233,15 @@ fn parse_url(url: &str) -> Result<(Uri, String, u16), ClientError> {
         }
         _ => {
             return Err(ClientError::Config(format!(
-                "`{url}`: the URL must start with ws://"
+                "`{url}`: the URL must start with ws:// (or tcp:// for STOMP over TCP)"
             )))
         }
-    }
+    };
     let host = uri
         .host()
         .ok_or_else(|| ClientError::Config(format!("`{url}` has no host")))?
         .to_owned();
-    let port = uri.port_u16().unwrap_or(80);
+    let port = uri.port_u16().unwrap_or(default_port);
     Ok((uri, host, port))
 }
 

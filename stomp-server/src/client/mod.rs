@@ -1,4 +1,4 @@
-//! A STOMP over WebSocket client, the counterpart of Spring's `WebSocketStompClient` and
+//! A STOMP over WebSocket (or plain TCP) client, the counterpart of Spring's `WebSocketStompClient` and
 //! `StompSession`: for integration tests, load generators and Rust services that talk to a
 //! STOMP server.
 //!
@@ -55,6 +55,7 @@ mod reader;
 mod session;
 mod state;
 mod subscription;
+mod transport;
 mod writer;
 
 pub use config::StompClient;

@@ -7,11 +7,9 @@ use std::time::Duration;
 
 use futures_util::stream::SplitStream;
 use stomp_core::{names, Command, Frame};
-use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::time::{sleep_until, Instant};
 use tokio_tungstenite::tungstenite;
-use tokio_tungstenite::WebSocketStream;
 
 use super::error::{ClientError, CloseReason};
 use super::state::Shared;
@@ -19,7 +17,7 @@ use super::writer::FAR_FUTURE;
 use crate::connection::{Fill, FrameReader, Messages, Received};
 
 /// The read half of a client WebSocket.
-pub(super) type WsStream = SplitStream<WebSocketStream<TcpStream>>;
+pub(super) type WsStream = SplitStream<super::transport::ClientTransport>;
 
 /// What the reader task reads frames with.
 pub(super) type ClientReader = FrameReader<Messages<WsStream>>;

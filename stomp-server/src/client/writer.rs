@@ -8,17 +8,15 @@ use bytes::{Bytes, BytesMut};
 use futures_util::sink::SinkExt;
 use futures_util::stream::SplitSink;
 use stomp_core::{encode, encode_parts, Command, Frame, Version};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
-use tokio_tungstenite::WebSocketStream;
 
 use super::error::CloseReason;
 use super::state::Shared;
 use crate::connection::{run_writer as write_all, Batch, Outgoing, WriterEnd};
 
 /// The write half of a client WebSocket.
-pub(super) type WsSink = SplitSink<WebSocketStream<TcpStream>, Message>;
+pub(super) type WsSink = SplitSink<super::transport::ClientTransport, Message>;
 
 pub(super) use crate::config::FAR_FUTURE;
 

@@ -1,5 +1,7 @@
 //! The `CONNECT` handshake: version and heart-beat negotiation, interceptors, `CONNECTED`.
 
+use std::time::Duration;
+
 use stomp_core::{names, Command, Frame, HeartBeat, NegotiatedHeartBeat, Version};
 
 use super::context::SessionContext;
@@ -57,7 +59,11 @@ pub(crate) fn accept_connect(
     let server_heartbeat = if version == Version::V1_0 {
         HeartBeat::default()
     } else {
-        context.heartbeat
+        follow_client(
+            context.heartbeat,
+            client_heartbeat,
+            context.limits.heartbeat_floor,
+        )
     };
     let heartbeat = HeartBeat::negotiate(server_heartbeat, client_heartbeat);
     let mut connected = Frame::new(Command::Connected)
@@ -74,4 +80,90 @@ pub(crate) fn accept_connect(
         principal,
         connected,
     })
+}
+
+/// The heart-beats to offer a client that asked for `client`: in each direction what it
+/// asks for, no faster than `floor` and no slower than `configured`. A direction the
+/// client or the server turns off (0) keeps the configured value: negotiation turns it
+/// off anyway, and `CONNECTED` still says what the server can do.
+fn follow_client(configured: HeartBeat, client: HeartBeat, floor: Duration) -> HeartBeat {
+    let floor_ms = u32::try_from(floor.as_millis()).unwrap_or(u32::MAX);
+    let follow = |configured_ms: u32, asked_ms: u32| {
+        if configured_ms == 0 || asked_ms == 0 {
+            configured_ms
+        } else {
+            // The configured value wins over a floor set above it.
+            asked_ms.max(floor_ms).min(configured_ms)
+        }
+    };
+    HeartBeat {
+        // The server sends as often as the client wants to receive...
+        outgoing_ms: follow(configured.outgoing_ms, client.incoming_ms),
+        // ...and wants to receive as often as the client can send.
+        incoming_ms: follow(configured.incoming_ms, client.outgoing_ms),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hb(outgoing_ms: u32, incoming_ms: u32) -> HeartBeat {
+        HeartBeat {
+            outgoing_ms,
+            incoming_ms,
+        }
+    }
+
+    /// What a server configured with `configured` and `floor` negotiates with `client`, in
+    /// milliseconds (server sends every, server expects every).
+    fn negotiated(configured: HeartBeat, client: HeartBeat, floor_ms: u64) -> (u128, u128) {
+        let offered = follow_client(configured, client, Duration::from_millis(floor_ms));
+        let at_server = HeartBeat::negotiate(offered, client);
+        let ms = |d: Option<Duration>| d.map_or(0, |d| d.as_millis());
+        (ms(at_server.send_every), ms(at_server.expect_every))
+    }
+
+    #[test]
+    fn the_server_offers_what_the_client_asks_between_the_floor_and_the_default() {
+        let configured = hb(10_000, 10_000);
+        assert_eq!(
+            negotiated(configured, hb(1_000, 1_000), 1_000),
+            (1_000, 1_000)
+        );
+        assert_eq!(
+            negotiated(configured, hb(2_500, 4_000), 1_000),
+            (4_000, 2_500)
+        );
+        // Below the floor: the floor.
+        assert_eq!(negotiated(configured, hb(100, 200), 1_000), (1_000, 1_000));
+        // Above the default: the default.
+        assert_eq!(
+            negotiated(configured, hb(30_000, 60_000), 1_000),
+            (60_000, 30_000)
+        );
+        assert_eq!(
+            follow_client(configured, hb(30_000, 60_000), Duration::from_secs(1)),
+            configured
+        );
+        // Asking 0 one way: none that way.
+        assert_eq!(negotiated(configured, hb(0, 1_000), 1_000), (1_000, 0));
+        assert_eq!(negotiated(configured, hb(1_000, 0), 1_000), (0, 1_000));
+        assert_eq!(negotiated(configured, hb(0, 0), 1_000), (0, 0));
+    }
+
+    #[test]
+    fn a_server_without_heart_beats_or_a_floor_at_the_default_keeps_its_configuration() {
+        assert_eq!(negotiated(hb(0, 0), hb(1_000, 1_000), 1_000), (0, 0));
+        assert_eq!(
+            negotiated(hb(0, 5_000), hb(1_000, 1_000), 1_000),
+            (0, 1_000)
+        );
+        // Spring's behaviour: a floor at (or above) the default always offers the default.
+        let configured = hb(10_000, 10_000);
+        let spring = follow_client(configured, hb(1_000, 1_000), Duration::from_secs(10));
+        assert_eq!(spring, configured);
+        let above = follow_client(configured, hb(1_000, 1_000), Duration::from_secs(60));
+        assert_eq!(above, configured);
+    }
 }

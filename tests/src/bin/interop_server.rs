@@ -3,7 +3,11 @@
 //!
 //! ```text
 //! interop_server [--addr 127.0.0.1:0] [--relay 127.0.0.1:61613 [--relay-batch 64]]
+//!                [--stomp-tcp 127.0.0.1:0]
 //! ```
+//!
+//! With `--stomp-tcp`, the server also serves STOMP over plain TCP there, and prints
+//! `STOMP_TCP <port>` as the second line of stdout.
 //!
 //! With `--relay`, the broker is RabbitMQ's STOMP plugin (the broker relay) instead of the
 //! simple broker: the benchmarks measure scale-out with it.
@@ -156,6 +160,21 @@ fn stop_signal() -> impl std::future::Future<Output = ()> {
     }
 }
 
+/// Takes `--stomp-tcp HOST:PORT` (serve STOMP over plain TCP there too) out of `args`.
+fn take_stomp_tcp(args: impl Iterator<Item = String>) -> (Option<String>, Vec<String>) {
+    let mut stomp_tcp = None;
+    let mut rest = Vec::new();
+    let mut args = args.peekable();
+    while let Some(arg) = args.next() {
+        if arg == "--stomp-tcp" {
+            stomp_tcp = Some(args.next().unwrap_or_default());
+        } else {
+            rest.push(arg);
+        }
+    }
+    (stomp_tcp, rest)
+}
+
 /// Takes `--relay HOST:PORT` (RabbitMQ's STOMP port, for the broker relay instead of the
 /// simple broker) and `--relay-batch N` (its publish batch) out of `args`; the rest is for
 /// `parse_addr`.
@@ -203,7 +222,8 @@ async fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .try_init();
-    let (relay, rest) = take_relay(std::env::args().skip(1));
+    let (stomp_tcp, rest) = take_stomp_tcp(std::env::args().skip(1));
+    let (relay, rest) = take_relay(rest.into_iter());
     let addr = match parse_addr("interop_server", rest) {
         Ok(addr) => addr,
         Err(message) => {
@@ -215,10 +235,13 @@ async fn main() -> std::process::ExitCode {
     if let Some(relay) = relay {
         builder = builder.broker_relay(relay);
     }
+    if let Some(addr) = &stomp_tcp {
+        builder = builder.stomp_tcp(addr);
+    }
     if let Ok(url) = std::env::var("STOMP_REDIS_URL") {
         builder = builder.redis_backplane(RedisConfig::default().with_url(url));
     }
-    let server = match builder
+    let mut server = match builder
         .endpoint("/ws")
         .application_prefix("/app")
         .allowed_origins(["*"])
@@ -250,10 +273,18 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    let tcp_port = match server.bind_stomp_tcp().await {
+        Ok(bound) => bound.map(|local| local.port()),
+        Err(error) => {
+            eprintln!("interop_server: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     let stop = stop_signal();
     {
         let mut stdout = std::io::stdout().lock();
-        if writeln!(stdout, "LISTENING {port}")
+        let tcp_line = tcp_port.map_or(String::new(), |port| format!("\nSTOMP_TCP {port}"));
+        if writeln!(stdout, "LISTENING {port}{tcp_line}")
             .and_then(|()| stdout.flush())
             .is_err()
         {

@@ -1,0 +1,65 @@
+//! What the client's frames travel over: a WebSocket (`ws://`), or STOMP over plain TCP
+//! (`tcp://`, as to RabbitMQ's port 61613 or a server's `stomp_tcp` endpoint), both as a
+//! stream and sink of WebSocket messages so that one reader and one writer serve both.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_util::{Sink, Stream};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::WebSocketStream;
+
+use crate::tcp::StompTcpStream;
+
+/// The client's connection to the server.
+#[derive(Debug)]
+pub(super) enum ClientTransport {
+    /// STOMP over WebSocket.
+    WebSocket(Box<WebSocketStream<TcpStream>>),
+    /// STOMP over plain TCP: frames are the bytes, heart-beats EOLs.
+    Tcp(StompTcpStream<TcpStream>),
+}
+
+impl Stream for ClientTransport {
+    type Item = Result<Message, WsError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match self.get_mut() {
+            ClientTransport::WebSocket(ws) => Pin::new(ws.as_mut()).poll_next(cx),
+            ClientTransport::Tcp(tcp) => Pin::new(tcp).poll_next(cx),
+        }
+    }
+}
+
+impl Sink<Message> for ClientTransport {
+    type Error = WsError;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+        match self.get_mut() {
+            ClientTransport::WebSocket(ws) => Pin::new(ws.as_mut()).poll_ready(cx),
+            ClientTransport::Tcp(tcp) => Pin::new(tcp).poll_ready(cx),
+        }
+    }
+
+    fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), WsError> {
+        match self.get_mut() {
+            ClientTransport::WebSocket(ws) => Pin::new(ws.as_mut()).start_send(item),
+            ClientTransport::Tcp(tcp) => Pin::new(tcp).start_send(item),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+        match self.get_mut() {
+            ClientTransport::WebSocket(ws) => Pin::new(ws.as_mut()).poll_flush(cx),
+            ClientTransport::Tcp(tcp) => Pin::new(tcp).poll_flush(cx),
+        }
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+        match self.get_mut() {
+            ClientTransport::WebSocket(ws) => Pin::new(ws.as_mut()).poll_close(cx),
+            ClientTransport::Tcp(tcp) => Pin::new(tcp).poll_close(cx),
+        }
+    }
+}
