@@ -227,6 +227,86 @@ impl LogEvery {
     }
 }
 
+/// How often an accept loop's warnings may be logged.
+const LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// One listener's accept loop: the pending-connection caps, the back-off after failed
+/// accepts, and its warnings at most once per [`LOG_EVERY`] each. Shared by the HTTP
+/// (WebSocket, SockJS) listener and the STOMP-over-TCP one.
+pub(crate) struct Acceptor<'a> {
+    pending: &'a PendingConnections,
+    /// Names the listener in log lines (`HTTP`, `STOMP TCP`).
+    what: &'static str,
+    backoff: AcceptBackoff,
+    failure_log: LogEvery,
+    refusal_log: LogEvery,
+}
+
+impl<'a> Acceptor<'a> {
+    /// An accept loop held to `pending`, logging as `what`.
+    pub(crate) fn new(pending: &'a PendingConnections, what: &'static str) -> Acceptor<'a> {
+        Acceptor {
+            pending,
+            what,
+            backoff: AcceptBackoff::default(),
+            failure_log: LogEvery::new(LOG_EVERY),
+            refusal_log: LogEvery::new(LOG_EVERY),
+        }
+    }
+
+    /// The next connection the pending caps admit, with its place; `None` once `stop`
+    /// resolves. A failed accept (out of file descriptors) waits longer each time instead of
+    /// spinning; a connection past the caps is answered by `refuse` and dropped.
+    pub(crate) async fn next<S>(
+        &mut self,
+        listener: &tokio::net::TcpListener,
+        stop: &mut S,
+        refuse: impl Fn(&tokio::net::TcpStream),
+    ) -> Option<(tokio::net::TcpStream, std::net::SocketAddr, PendingPlace)>
+    where
+        S: std::future::Future<Output = ()> + Unpin,
+    {
+        loop {
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                () = &mut *stop => return None,
+            };
+            let (tcp, remote) = match accepted {
+                Ok(pair) => pair,
+                Err(error) => {
+                    let delay = self.backoff.failed();
+                    if let Some(more) = self.failure_log.due(Instant::now()) {
+                        tracing::warn!(%error, listener = self.what, failures_not_logged = more, ?delay, "accept failed; backing off");
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => continue,
+                        () = &mut *stop => return None,
+                    }
+                }
+            };
+            self.backoff.succeeded();
+            match self.pending.admit(remote.ip()) {
+                Ok(place) => return Some((tcp, remote, place)),
+                Err(refusal) => {
+                    refuse(&tcp);
+                    self.refused(remote, refusal);
+                }
+            }
+        }
+    }
+
+    /// Logs a refusal now and then, naming the cap.
+    fn refused(&mut self, remote: std::net::SocketAddr, refusal: Refusal) {
+        if let Some(more) = self.refusal_log.due(Instant::now()) {
+            let cap = match refusal {
+                Refusal::Full => "max_pending_connections",
+                Refusal::AddressFull => "max_pending_connections_per_address",
+            };
+            tracing::warn!(%remote, listener = self.what, refusals_not_logged = more, cap, "connection refused: too many connections not yet in a session");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

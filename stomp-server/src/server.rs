@@ -16,7 +16,7 @@ use stomp_core::HeartBeat;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::accept::{AcceptBackoff, LogEvery, PendingConnections, PendingPlace, Refusal};
+use crate::accept::{Acceptor, PendingConnections, PendingPlace};
 use crate::broker::{Broker, LocalBroker, SimpleBroker, Upstream};
 use crate::config::{default_heartbeat, BrokerConfig, ClientUserSends, Limits, UnhandledErrors};
 use crate::endpoint::{serve_request, HttpHandler, HttpRoutes, StaticResource};
@@ -632,44 +632,11 @@ impl Server {
             limits.max_pending_connections_per_address,
         );
         self.start_stomp_tcp(&pending, &stop_rx).await;
-        let mut backoff = AcceptBackoff::default();
-        let mut failure_log = LogEvery::new(LOG_EVERY);
-        let mut refusal_log = LogEvery::new(LOG_EVERY);
-        loop {
-            let accepted = tokio::select! {
-                accepted = listener.accept() => accepted,
-                () = &mut shutdown => break,
-            };
-            let (tcp, remote) = match accepted {
-                Ok(pair) => pair,
-                Err(error) => {
-                    // Out of file descriptors and similar: wait longer after each failure
-                    // instead of spinning, and say so once in a while, not every time.
-                    let delay = backoff.failed();
-                    if let Some(more) = failure_log.due(tokio::time::Instant::now()) {
-                        tracing::warn!(%error, failures_not_logged = more, ?delay, "accept failed; backing off");
-                    }
-                    tokio::select! {
-                        () = tokio::time::sleep(delay) => continue,
-                        () = &mut shutdown => break,
-                    }
-                }
-            };
-            backoff.succeeded();
-            let place = match pending.admit(remote.ip()) {
-                Ok(place) => place,
-                Err(refusal) => {
-                    refuse_connection(&tcp);
-                    if let Some(more) = refusal_log.due(tokio::time::Instant::now()) {
-                        let cap = match refusal {
-                            Refusal::Full => "max_pending_connections",
-                            Refusal::AddressFull => "max_pending_connections_per_address",
-                        };
-                        tracing::warn!(%remote, refusals_not_logged = more, cap, "connection refused: too many connections still in HTTP");
-                    }
-                    continue;
-                }
-            };
+        let mut acceptor = Acceptor::new(&pending, "HTTP");
+        while let Some((tcp, remote, place)) = acceptor
+            .next(&listener, &mut shutdown, refuse_connection)
+            .await
+        {
             let _ = tcp.set_nodelay(true);
             self.spawn_connection(tcp, remote, stop_rx.clone(), place);
         }
@@ -779,9 +746,6 @@ async fn serve_http<I>(
         tracing::debug!(%remote, %error, "http connection error");
     }
 }
-
-/// How often the accept loop's warnings may be logged.
-const LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// Answers a connection over the cap with 503 if its socket takes the bytes at once, and
 /// closes it.

@@ -256,37 +256,64 @@ fn client_limit() -> Duration {
     Duration::from_millis(hold_ms()) + Duration::from_secs(90)
 }
 
-#[test]
-fn stompjs_interop() {
-    const TEST: &str = "stompjs_interop";
+/// The Node.js to run (`$NODE`, default `node`) when it works and `packages` are installed in
+/// tests/interop; `None` after a loud SKIPPED line (a failure under `STOMP_REQUIRE_ALL=1`).
+fn node_with(test: &str, packages: &[&str]) -> Option<String> {
     let node = std::env::var("NODE").unwrap_or_else(|_| "node".to_owned());
-    let dir = interop_dir();
     if !command_works(&node, &["--version"]) {
         missing(
-            TEST,
+            test,
             &format!("`{node}` (Node.js >= 18) was not found"),
             "apt-get install -y nodejs npm && bash tests/interop/install.sh",
         );
-        return;
+        return None;
     }
-    for package in ["@stomp/stompjs", "ws"] {
-        if !dir
-            .join("node_modules")
-            .join(package)
-            .join("package.json")
-            .is_file()
-        {
+    let modules = interop_dir().join("node_modules");
+    for package in packages {
+        if !modules.join(package).join("package.json").is_file() {
             missing(
-                TEST,
+                test,
                 &format!(
                     "the npm package `{package}` is not installed in {}",
-                    dir.join("node_modules").display()
+                    modules.display()
                 ),
                 "npm ci --prefix tests/interop   (or: bash tests/interop/install.sh)",
             );
-            return;
+            return None;
         }
     }
+    Some(node)
+}
+
+/// The Python to run (`$PYTHON`, default `python3`) when it works and imports `modules`;
+/// `None` after a loud SKIPPED line (a failure under `STOMP_REQUIRE_ALL=1`).
+fn python_with(test: &str, modules: &str) -> Option<String> {
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    if !command_works(&python, &["--version"]) {
+        missing(
+            test,
+            &format!("`{python}` was not found"),
+            "apt-get install -y python3 python3-pip && bash tests/interop/install.sh",
+        );
+        return None;
+    }
+    if !command_works(&python, &["-c", &format!("import {modules}")]) {
+        missing(
+            test,
+            &format!("the Python packages for `import {modules}` are not importable by `{python}`"),
+            "pip install -r tests/interop/requirements.txt   (or: bash tests/interop/install.sh)",
+        );
+        return None;
+    }
+    Some(python)
+}
+
+#[test]
+fn stompjs_interop() {
+    let Some(node) = node_with("stompjs_interop", &["@stomp/stompjs", "ws"]) else {
+        return;
+    };
+    let dir = interop_dir();
     let server = ServerGuard::start();
     let mut command = Command::new(&node);
     command
@@ -300,25 +327,10 @@ fn stompjs_interop() {
 
 #[test]
 fn stomppy_interop() {
-    const TEST: &str = "stomppy_interop";
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let Some(python) = python_with("stomppy_interop", "stomp, websocket") else {
+        return;
+    };
     let dir = interop_dir();
-    if !command_works(&python, &["--version"]) {
-        missing(
-            TEST,
-            &format!("`{python}` was not found"),
-            "apt-get install -y python3 python3-pip && bash tests/interop/install.sh",
-        );
-        return;
-    }
-    if !command_works(&python, &["-c", "import stomp, websocket"]) {
-        missing(
-            TEST,
-            &format!("the Python package stomp.py is not importable by `{python}`"),
-            "pip install -r tests/interop/requirements.txt   (or: bash tests/interop/install.sh)",
-        );
-        return;
-    }
     let server = ServerGuard::start();
     let mut command = Command::new(&python);
     command
@@ -335,17 +347,10 @@ fn stomppy_interop() {
 /// WebSocket suite's cases over STOMP over TCP.
 #[test]
 fn stomppy_tcp_interop() {
-    const TEST: &str = "stomppy_tcp_interop";
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    let dir = interop_dir();
-    if !command_works(&python, &["-c", "import stomp"]) {
-        missing(
-            TEST,
-            &format!("`{python}` or the Python package stomp.py importable by it was not found"),
-            "pip install -r tests/interop/requirements.txt   (or: bash tests/interop/install.sh)",
-        );
+    let Some(python) = python_with("stomppy_tcp_interop", "stomp") else {
         return;
-    }
+    };
+    let dir = interop_dir();
     let (server, tcp_port) = ServerGuard::start_with(&["--stomp-tcp", "127.0.0.1:0"]);
     let tcp_port = tcp_port.expect("asked for");
     for version in ["1.0", "1.1", "1.2"] {
@@ -368,25 +373,10 @@ fn stomppy_tcp_interop() {
 /// suite's cases over STOMP over TCP.
 #[test]
 fn stompit_tcp_interop() {
-    const TEST: &str = "stompit_tcp_interop";
-    let node = std::env::var("NODE").unwrap_or_else(|_| "node".to_owned());
+    let Some(node) = node_with("stompit_tcp_interop", &["stompit"]) else {
+        return;
+    };
     let dir = interop_dir();
-    if !command_works(&node, &["--version"]) {
-        missing(
-            TEST,
-            &format!("`{node}` (Node.js >= 18) was not found"),
-            "apt-get install -y nodejs npm && bash tests/interop/install.sh",
-        );
-        return;
-    }
-    if !dir.join("node_modules/stompit/package.json").is_file() {
-        missing(
-            TEST,
-            "the npm package `stompit` is not installed in tests/interop/node_modules",
-            "npm ci --prefix tests/interop   (or: bash tests/interop/install.sh)",
-        );
-        return;
-    }
     let (server, tcp_port) = ServerGuard::start_with(&["--stomp-tcp", "127.0.0.1:0"]);
     let mut command = Command::new(&node);
     command
@@ -401,21 +391,10 @@ fn stompit_tcp_interop() {
 /// 5 s and counts the beats each way.
 #[test]
 fn stompjs_fast_heart_beats() {
-    const TEST: &str = "stompjs_fast_heart_beats";
-    let node = std::env::var("NODE").unwrap_or_else(|_| "node".to_owned());
-    let dir = interop_dir();
-    if !command_works(&node, &["--version"])
-        || !dir
-            .join("node_modules/@stomp/stompjs/package.json")
-            .is_file()
-    {
-        missing(
-            TEST,
-            &format!("`{node}` or the npm package `@stomp/stompjs` in tests/interop was not found"),
-            "bash tests/interop/install.sh",
-        );
+    let Some(node) = node_with("stompjs_fast_heart_beats", &["@stomp/stompjs"]) else {
         return;
-    }
+    };
+    let dir = interop_dir();
     let server = ServerGuard::start();
     let mut command = Command::new(&node);
     command

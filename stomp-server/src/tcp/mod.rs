@@ -11,17 +11,13 @@ pub(crate) use stream::StompTcpStream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use crate::accept::{AcceptBackoff, LogEvery, PendingConnections, Refusal};
+use crate::accept::{Acceptor, PendingConnections};
 use crate::session::run_session;
 use crate::web::EndpointContext;
-
-/// How often the accept loop's warnings may be logged.
-const LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// Accepts STOMP-over-TCP connections from `listener` until `stop` turns true; each runs
 /// a session told of the same stop.
@@ -29,45 +25,15 @@ pub(crate) async fn accept_loop(
     listener: TcpListener,
     app: Arc<EndpointContext>,
     pending: PendingConnections,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
-    let mut backoff = AcceptBackoff::default();
-    let mut failure_log = LogEvery::new(LOG_EVERY);
-    let mut refusal_log = LogEvery::new(LOG_EVERY);
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = stop.changed() => return,
-        };
-        let (tcp, remote) = match accepted {
-            Ok(pair) => pair,
-            Err(error) => {
-                // Out of file descriptors and similar: back off instead of spinning.
-                let delay = backoff.failed();
-                if let Some(more) = failure_log.due(tokio::time::Instant::now()) {
-                    tracing::warn!(%error, failures_not_logged = more, ?delay, "STOMP TCP accept failed; backing off");
-                }
-                tokio::select! {
-                    () = tokio::time::sleep(delay) => continue,
-                    _ = stop.changed() => return,
-                }
-            }
-        };
-        backoff.succeeded();
-        let place = match pending.admit(remote.ip()) {
-            Ok(place) => place,
-            Err(refusal) => {
-                refuse(&tcp, "too many connections waiting for CONNECT");
-                if let Some(more) = refusal_log.due(tokio::time::Instant::now()) {
-                    let cap = match refusal {
-                        Refusal::Full => "max_pending_connections",
-                        Refusal::AddressFull => "max_pending_connections_per_address",
-                    };
-                    tracing::warn!(%remote, refusals_not_logged = more, cap, "STOMP TCP connection refused: too many connections before CONNECT");
-                }
-                continue;
-            }
-        };
+    let mut acceptor = Acceptor::new(&pending, "STOMP TCP");
+    let mut watching = stop.clone();
+    let mut stopped = std::pin::pin!(async move {
+        let _ = watching.changed().await;
+    });
+    let refusing = |tcp: &TcpStream| refuse(tcp, "too many connections waiting for CONNECT");
+    while let Some((tcp, remote, place)) = acceptor.next(&listener, &mut stopped, refusing).await {
         let Some(slot) = app.admit() else {
             app.stats().rejected_handshake();
             refuse(&tcp, "too many sessions");
