@@ -6,7 +6,7 @@ use redis::aio::MultiplexedConnection;
 use redis::{Cmd, FromRedisValue};
 use tokio::sync::Mutex;
 
-use super::super::link::Connector;
+use crate::redis::link::Connector;
 
 /// The most entries one read returns, whatever the caller asks for.
 pub const MAX_COUNT: usize = 1_000;
