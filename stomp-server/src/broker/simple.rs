@@ -116,8 +116,10 @@ impl SimpleBroker {
         let message = Arc::new(message);
         match subscribed {
             None => self.publish_owned(message, None),
-            Some(subscribed) => Ok(self.fan_out(&message, None, |registry, each| {
-                registry.for_each_subscriber_of(subscribed, &message.destination, each);
+            Some(subscribed) => Ok(self.fan_out(&message, None, |registry, offer| {
+                registry.for_each_subscriber_of(subscribed, &message.destination, |s| {
+                    offer.to(s);
+                });
             })),
         }
     }
@@ -306,38 +308,29 @@ impl SimpleBroker {
                 .queues()
                 .publish(message, next_message_seq(), owner, &self.config);
         }
-        Ok(self.fan_out(&message, owner, |registry, each| {
-            registry.for_each_match(&message.destination, each);
+        Ok(self.fan_out(&message, owner, |registry, offer| {
+            registry.for_each_match(&message.destination, |s| offer.to(s));
         }))
     }
 
-    /// Delivers a broadcast message to the subscribers `select` walks; returns how many
-    /// received it.
+    /// Delivers a broadcast message to the subscribers `select` offers it to; returns how
+    /// many received it.
     fn fan_out(
         &self,
         message: &Arc<PublishedMessage>,
         owner: Option<&SessionId>,
-        select: impl FnOnce(&SubscriptionRegistry, &mut dyn FnMut(&Subscriber)),
+        select: impl FnOnce(&SubscriptionRegistry, &mut Offer<'_>),
     ) -> usize {
         let backlog = Backlog {
             max_pending: self.config.max_pending_per_subscription,
             bytes: ByteBounds::of(&self.config),
         };
-        let mut fanout = FanOut::new(message, next_message_seq(), backlog);
-        // A session's user destination reaches that session's subscriptions only, whatever
-        // else matches its name (a `/queue/**` subscription of another session, say); and a
-        // user subscription (`/user/queue/x`) receives only what was sent to its session,
-        // never an ordinary publish that happens to name its broker destination.
-        select(&self.read(), &mut |s: &Subscriber| {
-            let allowed = match owner {
-                Some(owner) => s.session.id == *owner,
-                None => s.reported_destination.is_none(),
-            };
-            if allowed {
-                fanout.deliver(s);
-            }
-        });
-        fanout.delivered()
+        let mut offer = Offer {
+            fanout: FanOut::new(message, next_message_seq(), backlog),
+            owner,
+        };
+        select(&self.read(), &mut offer);
+        offer.fanout.delivered()
     }
 
     /// The subscriptions and message ids an `ACK`/`NACK` names.
@@ -443,6 +436,32 @@ impl SimpleBroker {
                     tracing::warn!(destination = %crate::log::Escaped(&original), message_id = delivery.message_id, error = %crate::log::Escaped(&error), "message given up and the dead-letter destination refused it; dropped");
                 }
             }
+        }
+    }
+}
+
+/// One message's fan-out, offered to the subscribers a walk of the registry finds (called
+/// for each of them directly, not through a function pointer: this is the per-subscriber
+/// path).
+struct Offer<'m> {
+    fanout: FanOut<'m>,
+    /// The session a user destination's message is for, if it is one.
+    owner: Option<&'m SessionId>,
+}
+
+impl Offer<'_> {
+    /// Queues the message for `subscriber` when it may have it: a session's user
+    /// destination reaches that session's subscriptions only, whatever else matches its name
+    /// (a `/queue/**` subscription of another session, say); and a user subscription
+    /// (`/user/queue/x`) receives only what was sent to its session, never an ordinary
+    /// publish that happens to name its broker destination.
+    fn to(&mut self, subscriber: &Subscriber) {
+        let allowed = match self.owner {
+            Some(owner) => subscriber.session.id == *owner,
+            None => subscriber.reported_destination.is_none(),
+        };
+        if allowed {
+            self.fanout.deliver(subscriber);
         }
     }
 }

@@ -90,7 +90,8 @@ impl BrokerSender {
     }
 }
 
-fn closed() -> BrokerError {
+/// The error for a request to a broker connection that is gone.
+pub(crate) fn closed() -> BrokerError {
     BrokerError::Unavailable("the broker connection closed".to_owned())
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use stomp_core::{names, Command, Frame};
 use tokio::sync::oneshot;
 
-use super::connection::frame_size;
+use super::connection::{closed, frame_size};
 use super::destination::to_broker;
 use super::session::{Request, Route, SessionRelay};
 use super::{session_topic, user_topic};
@@ -18,10 +18,6 @@ use crate::principal::SessionId;
 
 /// The prefetch window of an acknowledging subscription that asks for none.
 const DEFAULT_PREFETCH: usize = 1_000;
-
-fn closed() -> BrokerError {
-    BrokerError::Unavailable("the broker connection closed".to_owned())
-}
 
 /// The broker destinations a subscription listens on: a user destination on two routes
 /// (its user's and its session's), anything else on its broker name.

@@ -8,7 +8,7 @@ use stomp_core::{names, Command, Frame, Version};
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use super::connection::{connect, frame_size, Backlog, BrokerSender, ConnectOptions};
+use super::connection::{closed, connect, frame_size, Backlog, BrokerSender, ConnectOptions};
 use super::destination::from_broker;
 use super::inbound::ReadAhead;
 use crate::broker::BrokerError;
@@ -140,7 +140,7 @@ impl SessionRelay {
         self.backlog.add(size);
         self.requests.send(Request::Send(frame, size)).map_err(|_| {
             self.backlog.release(size);
-            BrokerError::Unavailable("the broker connection closed".to_owned())
+            closed()
         })
     }
 
