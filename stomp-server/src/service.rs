@@ -19,7 +19,10 @@ use crate::web::EndpointContext;
 ///
 /// Route it at the endpoint path in your router; the request must still carry hyper's upgrade
 /// extension (axum's and hyper's requests do). Sessions started through it live until their
-/// client leaves. With axum:
+/// client leaves. The client's address, for logs and for `http_handler` routes, is read from a
+/// `SocketAddr` in the request's extensions: axum keeps it as `ConnectInfo<SocketAddr>`, so
+/// copy it with a `map_request` layer (`examples/axum.rs` in the repository does); without
+/// one, every client counts as `0.0.0.0:0`. With axum:
 ///
 /// ```ignore
 /// let stomp = StompServer::builder().endpoint("/ws").build()?.into_service();
@@ -58,8 +61,9 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        // The peer address is not part of a plain `http::Request`; routers that know it
-        // (axum's `ConnectInfo`) put a `SocketAddr` in the extensions.
+        // The peer address is not part of a plain `http::Request`: it is read from a
+        // `SocketAddr` extension (axum keeps it as `ConnectInfo<SocketAddr>`; see
+        // `examples/axum.rs` for the one-line layer that copies it).
         let remote = request
             .extensions()
             .get::<SocketAddr>()

@@ -13,33 +13,33 @@ use std::time::{Duration, Instant};
 /// How long a demo may take to listen and answer `GET /`.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// What to build: the `demo-chat` binary or one of its examples.
+/// What to build: a binary of `demo-chat`, or an example of the gallery (`stomp-examples`).
 #[derive(Debug, Clone, Copy)]
 pub enum Target<'a> {
-    /// `--bin NAME`.
+    /// `-p demo-chat --bin NAME`.
     Bin(&'a str),
-    /// `--example NAME`.
+    /// `-p stomp-examples --example NAME`.
     Example(&'a str),
 }
 
-/// Builds `target` of package `demo-chat` (debug profile) and returns its executable as cargo
-/// reports it, wherever the target directory is.
+/// Builds `target` (debug profile) and returns its executable as cargo reports it, wherever
+/// the target directory is.
 pub fn build(root: &Path, target: Target<'_>) -> PathBuf {
-    let (flag, name) = match target {
-        Target::Bin(name) => ("--bin", name),
-        Target::Example(name) => ("--example", name),
+    let (package, flag, name) = match target {
+        Target::Bin(name) => ("demo-chat", "--bin", name),
+        Target::Example(name) => ("stomp-examples", "--example", name),
     };
     let out = Command::new(env!("CARGO"))
-        .args(["build", "-p", "demo-chat", flag, name])
+        .args(["build", "-p", package, flag, name])
         .arg("--message-format=json-render-diagnostics")
         .current_dir(root)
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()
-        .expect("cannot run cargo to build demo-chat");
+        .expect("cannot run cargo to build a demo");
     assert!(
         out.status.success(),
-        "`cargo build -p demo-chat {flag} {name}` failed ({})",
+        "`cargo build -p {package} {flag} {name}` failed ({})",
         out.status
     );
     String::from_utf8_lossy(&out.stdout)

@@ -1,7 +1,8 @@
 //! The demo chat in a real browser: builds and starts `demo-chat` on a free port, then runs
 //! `tests/browser/chat_test.mjs` (Debian's Chromium driven by playwright-core) against it;
 //! and again in secure mode (`--jwt-secret`, accounts in a fresh SQLite file) with
-//! `tests/browser/secure_test.mjs`: sign-up and login through the page.
+//! `tests/browser/secure_test.mjs`: sign-up and login through the page; and the Spring
+//! guide's greeting page (`examples/greeting.rs`) with `tests/browser/greeting_test.mjs`.
 //!
 //! Needs `node`, `tests/browser/node_modules/playwright-core` and `/usr/bin/chromium`
 //! (`bash tests/browser/install.sh`). Without them the test prints a loud `SKIPPED` line and
@@ -23,9 +24,10 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(180);
 /// The demo's start-up line, before its address.
 const READY: &str = "demo-chat on http://";
 
-/// The workspace root, the demo's executable (built) and the artifacts folder; `None` (after
-/// a loud SKIPPED, or a failure under `STOMP_REQUIRE_ALL=1`) when the browser is missing.
-fn prepare(test: &str) -> Option<(PathBuf, PathBuf, PathBuf)> {
+/// The workspace root, the executable of `target` (built) and the artifacts folder; `None`
+/// (after a loud SKIPPED, or a failure under `STOMP_REQUIRE_ALL=1`) when the browser is
+/// missing.
+fn prepare(test: &str, target: Target<'_>) -> Option<(PathBuf, PathBuf, PathBuf)> {
     let root = tests::prerequisite::workspace_root();
     let missing = tests::prerequisite::missing_for_browser(&root, &[]);
     if !missing.is_empty() {
@@ -36,7 +38,7 @@ fn prepare(test: &str) -> Option<(PathBuf, PathBuf, PathBuf)> {
         );
         return None;
     }
-    let exe = build(&root, Target::Bin("demo-chat"));
+    let exe = build(&root, target);
     let artifacts = root.join("tests/artifacts");
     std::fs::create_dir_all(&artifacts).expect("cannot create tests/artifacts");
     Some((root, exe, artifacts))
@@ -44,7 +46,7 @@ fn prepare(test: &str) -> Option<(PathBuf, PathBuf, PathBuf)> {
 
 #[test]
 fn chat_works_in_a_real_browser() {
-    let Some((root, exe, artifacts)) = prepare("browser test") else {
+    let Some((root, exe, artifacts)) = prepare("browser test", Target::Bin("demo-chat")) else {
         return;
     };
     let no_args: [&str; 0] = [];
@@ -102,7 +104,9 @@ fn run_script(
 
 #[test]
 fn secure_mode_signs_up_and_logs_in_through_the_page() {
-    let Some((root, exe, artifacts)) = prepare("browser test (secure mode)") else {
+    let Some((root, exe, artifacts)) =
+        prepare("browser test (secure mode)", Target::Bin("demo-chat"))
+    else {
         return;
     };
     // A fresh accounts file, removed afterwards.
@@ -127,4 +131,24 @@ fn secure_mode_signs_up_and_logs_in_through_the_page() {
     run_script(&root, "tests/browser/secure_test.mjs", &url, &demo, 9, None);
     drop(demo);
     let _ = std::fs::remove_file(&db);
+}
+
+#[test]
+fn the_greeting_example_page_works_in_a_real_browser() {
+    let Some((root, exe, artifacts)) =
+        prepare("greeting page browser test", Target::Example("greeting"))
+    else {
+        return;
+    };
+    let no_args: [&str; 0] = [];
+    let mut greeting = DemoProcess::start(&exe, &no_args, &artifacts.join("browser-greeting.log"));
+    let addr = greeting.wait_ready("greeting on http://");
+    run_script(
+        &root,
+        "tests/browser/greeting_test.mjs",
+        &format!("http://{addr}"),
+        &greeting,
+        6,
+        None,
+    );
 }

@@ -39,7 +39,7 @@ fn spring_stomp_client_talks_to_demo_chat_and_the_greeting_example() {
         &artifacts.join("spring-client-greeting.log"),
     );
     let chat_addr = chat.wait_ready("demo-chat on http://");
-    let greeting_addr = greeting.wait_ready("greeting example on http://");
+    let greeting_addr = greeting.wait_ready("greeting on http://");
     let mut maven = Command::new("mvn");
     maven
         .current_dir(root.join("tests/spring"))
