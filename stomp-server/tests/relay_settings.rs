@@ -70,6 +70,16 @@ async fn next_connect(recorded: &mut mpsc::UnboundedReceiver<Vec<String>>) -> Ve
         .expect("the broker is listening")
 }
 
+/// Every header line of `expected` is among `headers`, the `which` connection's CONNECT.
+fn assert_has(which: &str, headers: &[String], expected: &[&str]) {
+    for line in expected {
+        assert!(
+            headers.iter().any(|h| h == line),
+            "{which} CONNECT lacks `{line}`: {headers:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn the_relay_connects_with_the_configured_host_virtual_host_logins_and_heart_beats() {
     let (port, mut recorded) = recording_broker().await;
@@ -92,17 +102,16 @@ async fn the_relay_connects_with_the_configured_host_virtual_host_logins_and_hea
 
     // The system connection opens with the server.
     let system = next_connect(&mut recorded).await;
-    for expected in [
-        "host:tenant-a",
-        "login:system-user",
-        "passcode:system-secret",
-        "heart-beat:7000,9000",
-    ] {
-        assert!(
-            system.iter().any(|h| h == expected),
-            "system CONNECT lacks `{expected}`: {system:?}"
-        );
-    }
+    assert_has(
+        "system",
+        &system,
+        &[
+            "host:tenant-a",
+            "login:system-user",
+            "passcode:system-secret",
+            "heart-beat:7000,9000",
+        ],
+    );
 
     // A session's own connection opens for its first `/queue` subscription, with the
     // client login and no heart-beats (the client's session has its own).
@@ -115,15 +124,14 @@ async fn the_relay_connects_with_the_configured_host_virtual_host_logins_and_hea
             break connect;
         }
     };
-    for expected in [
-        "host:tenant-a",
-        "login:client-user",
-        "passcode:client-secret",
-        "heart-beat:0,0",
-    ] {
-        assert!(
-            client.iter().any(|h| h == expected),
-            "client CONNECT lacks `{expected}`: {client:?}"
-        );
-    }
+    assert_has(
+        "client",
+        &client,
+        &[
+            "host:tenant-a",
+            "login:client-user",
+            "passcode:client-secret",
+            "heart-beat:0,0",
+        ],
+    );
 }
