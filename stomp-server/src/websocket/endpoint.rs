@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::handler::DynHandler;
-use super::sessions::RawSessions;
+use super::session::RawSessions;
 use crate::config::Limits;
 use crate::stats::Stats;
 use crate::template::Template;

@@ -45,12 +45,10 @@ mod handler;
 mod message;
 mod run;
 mod session;
-mod sessions;
 
 pub(crate) use endpoint::{RawContext, RawEndpoint};
 pub(crate) use handler::DynHandler;
 pub use handler::WebSocketHandler;
 pub use message::{BinaryMessage, CloseStatus, TextMessage, TransportError};
 pub(crate) use run::run_raw_session;
-pub use session::{SessionClosed, WebSocketSession};
-pub use sessions::RawSessions;
+pub use session::{RawSessions, SessionClosed, WebSocketSession};
