@@ -124,10 +124,22 @@ impl CloseStatus {
         self.code == other.code
     }
 
-    /// The close frame carrying this status.
+    /// True for a code a close frame may carry (RFC 6455 section 7.4): not 1005, 1006 or
+    /// 1015 (reports only), nor one of the unassigned or reserved ranges.
+    fn sendable(code: u16) -> bool {
+        matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
+    }
+
+    /// The close frame carrying this status; a code no frame may carry (1005, 1006, 1015,
+    /// reserved ranges) becomes 1000 with the same reason.
     pub(crate) fn frame(&self) -> CloseFrame {
+        let code = if CloseStatus::sendable(self.code) {
+            self.code
+        } else {
+            1000
+        };
         CloseFrame {
-            code: CloseCode::from(self.code),
+            code: CloseCode::from(code),
             reason: Utf8Bytes::from(self.reason.to_string()),
         }
     }
@@ -178,5 +190,10 @@ mod tests {
             CloseStatus::GOING_AWAY.with_reason("bye")
         );
         assert_eq!(CloseStatus::from_frame(None).code(), 1005);
+        for reported_only in [0, 999, 1005, 1006, 1015, 2999, 5000] {
+            let frame = CloseStatus::new(reported_only).frame();
+            assert_eq!(u16::from(frame.code), 1000, "{reported_only}");
+        }
+        assert_eq!(u16::from(CloseStatus::new(4999).frame().code), 4999);
     }
 }
