@@ -342,3 +342,19 @@ async fn a_silent_client_is_pinged_and_closed_when_it_does_not_answer() {
     assert_eq!(code, Some(1008), "{texts:?}");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_client_that_vanishes_without_a_close_frame_is_reported_as_1006() {
+    let (builder, mut closed) = builder();
+    let server = TestServer::start(builder).await;
+    // The end of its stream (FIN), with no close frame before it.
+    let mut gone = raw_upgraded_at(server.port, "/raw").await;
+    gone.shutdown().await.unwrap();
+    let (_, status) = tokio::time::timeout(WAIT, closed.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), 1006, "{status}");
+    assert_eq!(server.stats.snapshot().raw_sessions_current, 0);
+    server.shutdown().await;
+}

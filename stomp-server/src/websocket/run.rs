@@ -8,6 +8,7 @@ use std::sync::Arc;
 use futures_util::{FutureExt, Sink, Stream, StreamExt};
 use tokio::sync::watch;
 use tokio::time::{timeout, Instant};
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 
 use super::endpoint::{RawContext, RawEndpoint};
@@ -220,6 +221,8 @@ async fn read_failed(
     error: &WsError,
 ) -> Option<End> {
     let status = match error {
+        // The client went away without a close frame: nothing it sent was wrong.
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => return Some(End::Lost),
         WsError::Utf8(_) => CloseStatus::BAD_DATA,
         WsError::Capacity(_) => CloseStatus::TOO_BIG_TO_PROCESS,
         WsError::Protocol(_) => CloseStatus::PROTOCOL_ERROR,
