@@ -358,3 +358,25 @@ async fn a_client_that_vanishes_without_a_close_frame_is_reported_as_1006() {
     assert_eq!(server.stats.snapshot().raw_sessions_current, 0);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_client_past_the_message_rate_is_closed_with_1008() {
+    let (builder, mut closed) = builder();
+    let limits = Limits::default().with_max_frames_per_second(5);
+    let server = TestServer::start(builder.limits(limits)).await;
+    let (mut ws, _) = open(&server).await;
+    // 200 messages: 40 seconds' worth, sent at once.
+    for _ in 0..200 {
+        if ws.feed(WsMessage::text("unknown")).await.is_err() {
+            break;
+        }
+    }
+    let _ = ws.flush().await;
+    assert_eq!(close_code(&mut ws).await, Some(1008));
+    let (_, status) = tokio::time::timeout(WAIT, closed.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), 1008, "{status}");
+    server.shutdown().await;
+}
