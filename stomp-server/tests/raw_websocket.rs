@@ -380,3 +380,23 @@ async fn a_client_past_the_message_rate_is_closed_with_1008() {
     assert_eq!(status.code(), 1008, "{status}");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_client_that_answers_the_pings_stays_open_while_silent() {
+    let (builder, _closed) = builder();
+    // A ping after 1 s of silence; a client that reads answers it (tungstenite pongs).
+    let server = TestServer::start(builder.heartbeat(10_000, 1_000)).await;
+    let (mut ws, _) = open(&server).await;
+    let mut pings = 0;
+    let quiet_until = tokio::time::Instant::now() + std::time::Duration::from_millis(3_500);
+    while let Ok(next) = tokio::time::timeout_at(quiet_until, ws.next()).await {
+        match next {
+            Some(Ok(WsMessage::Ping(_))) => pings += 1,
+            other => panic!("expected only pings while silent, got {other:?}"),
+        }
+    }
+    assert!(pings >= 1, "the silent client was pinged");
+    say(&mut ws, "echo:still open").await;
+    assert_eq!(next_text(&mut ws).await.as_deref(), Some("still open"));
+    server.shutdown().await;
+}
