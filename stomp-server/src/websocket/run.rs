@@ -142,9 +142,11 @@ where
     let shutting_down = shutdown.changed();
     tokio::pin!(shutting_down);
     let idle = context.idle.unwrap_or(FAR_FUTURE);
+    // One timer, moved only when it fires: a read just records its time, so that a busy
+    // session does not touch the timer wheel on every message.
     let silence = tokio::time::sleep(idle);
     tokio::pin!(silence);
-    let mut pinged = false;
+    let (mut last_read, mut pinged) = (Instant::now(), false);
     loop {
         let next = tokio::select! {
             biased;
@@ -153,19 +155,16 @@ where
                 return End::Server(CloseStatus::GOING_AWAY.with_reason("server shutting down"));
             }
             () = &mut silence, if context.idle.is_some() => {
-                if pinged {
-                    tracing::info!(session = %session.id(), "closing a silent raw WebSocket session");
-                    return End::Server(CloseStatus::POLICY_VIOLATION.with_reason("no message or pong received in time"));
+                if let Some(end) = silent(session, &mut pinged, last_read + idle) {
+                    return end;
                 }
-                pinged = true;
-                let _ = session.send(WsMessage::Ping(Default::default()));
-                silence.as_mut().reset(Instant::now() + idle);
+                let due = if pinged { Instant::now() } else { last_read } + idle;
+                silence.as_mut().reset(due);
                 continue;
             }
             next = stream.next() => next,
         };
-        pinged = false;
-        silence.as_mut().reset(Instant::now() + idle);
+        (last_read, pinged) = (Instant::now(), false);
         rate.refill(std::time::Instant::now());
         if !rate.take() {
             tracing::warn!(session = %session.id(), "closing a flooding raw WebSocket session");
@@ -179,6 +178,22 @@ where
             return end;
         }
     }
+}
+
+/// The silence timer fired: a client silent since `due - idle` is pinged, and closed when
+/// it was pinged already; `pinged` stays false when something was read since.
+fn silent(session: &WebSocketSession, pinged: &mut bool, due: Instant) -> Option<End> {
+    if Instant::now() < due {
+        return None;
+    }
+    if *pinged {
+        tracing::info!(session = %session.id(), "closing a silent raw WebSocket session");
+        let why = "no message or pong received in time";
+        return Some(End::Server(CloseStatus::POLICY_VIOLATION.with_reason(why)));
+    }
+    *pinged = true;
+    let _ = session.send(WsMessage::Ping(Default::default()));
+    None
 }
 
 /// Hands one read to the handler; the end of the session when it ends it.
