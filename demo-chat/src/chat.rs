@@ -7,12 +7,16 @@
 //! | `SUBSCRIBE` | `/app/chat/{room}/members` | the member list, once, to the subscriber |
 //! | `SUBSCRIBE` | `/app/rooms` | the room list with member counts, once |
 //!
+//! Messages to the room `raw` also reach the raw WebSocket clients of `/ws-raw`
+//! ([`crate::raw_chat`]).
+//!
 //! Anything else under `/app/chat/` is answered with an error on `/user/queue/errors`
 //! (see [`crate::errors`]) rather than with an `ERROR` frame that would close the session.
 
 use std::sync::Arc;
 
 use serde::Deserialize;
+use stomp_server::websocket::RawSessions;
 use stomp_server::{
     message_mapping, send_to, subscribe_mapping, Destination, Payload, Principal, State,
 };
@@ -20,6 +24,7 @@ use stomp_server::{
 use crate::archive::Archive;
 use crate::auth::validate_name;
 use crate::errors::{ChatError, CONTENT_MAX};
+use crate::raw_chat::{raw_text, RAW_ROOM};
 use crate::rooms::{is_valid_room, ChatMessage, MemberList, RoomList, Rooms};
 
 /// The body of `SEND /app/chat/{room}`.
@@ -39,7 +44,7 @@ fn check_room(room: &str) -> Result<(), ChatError> {
     }
 }
 
-fn check_content(content: &str) -> Result<(), ChatError> {
+pub(crate) fn check_content(content: &str) -> Result<(), ChatError> {
     if content.trim().is_empty() {
         return Err(ChatError::EmptyContent);
     }
@@ -58,6 +63,7 @@ async fn post(
     Payload(post): Payload<Post>,
     rooms: State<Rooms>,
     archive: State<Archive>,
+    raw: State<RawSessions>,
 ) -> Result<Arc<ChatMessage>, ChatError> {
     check_room(&room)?;
     check_content(&post.content)?;
@@ -78,6 +84,10 @@ async fn post(
         rooms.pending().mark(None, true);
     }
     archive.record(&message).await?;
+    // The room of the raw WebSocket chat: its raw clients get the message as text too.
+    if message.room == RAW_ROOM {
+        raw.broadcast_text(raw_text(&message));
+    }
     Ok(message)
 }
 

@@ -28,7 +28,11 @@
 //! lists cross instances, and each room's history is a Redis Stream (`archive`), the same on
 //! every instance and kept across restarts of all of them.
 //!
-//! Layout: `chat` (handlers), `rooms` (state: history, members), `presence` (session events
+//! Without `--jwt-secret`, plain WebSocket clients (no STOMP) chat at
+//! `ws://127.0.0.1:8080/ws-raw?name=NAME`: plain text in, `name: text` out, bridged both
+//! ways to the STOMP room `raw` (`raw_chat`).
+//!
+//! Layout: `chat` (handlers), `raw_chat` (the `/ws-raw` handler), `rooms` (state: history, members), `presence` (session events
 //! → member lists and notices), `auth` (the `CONNECT` interceptor, accounts, JWT, the
 //! `/signup`, `/login` and `/logout` endpoints), `errors`
 //! (error types and exception handlers), `page` (the embedded web page).
@@ -41,6 +45,7 @@ mod e2e_tests;
 mod errors;
 mod page;
 mod presence;
+mod raw_chat;
 mod rooms;
 
 use std::path::PathBuf;
@@ -276,6 +281,9 @@ async fn run(
         "default mode: the CONNECT `login` header names the user"
     };
     tracing::info!("demo-chat on http://{local}/ (STOMP at ws://{local}/ws; {mode})");
+    if !secure {
+        tracing::info!("raw WebSocket chat (room `raw`) at ws://{local}/ws-raw?name=NAME");
+    }
     let changes = {
         let template = server.template();
         tokio::spawn(async move { presence::publish_changes(&changes_rooms, &template).await })
@@ -326,6 +334,7 @@ fn build_server(
     stomp_tcp: Option<&str>,
 ) -> Result<Server, stomp_server::StartError> {
     let listener_rooms = rooms.clone();
+    let raw_rooms = rooms.clone();
     let builder = StompServer::builder()
         .endpoint("/ws")
         // Browsers without WebSocket, and Spring's SockJsClient, connect at /ws through SockJS.
@@ -356,6 +365,7 @@ fn build_server(
             Archive::default(),
         ),
     };
+    let raw_archive = archive.clone();
     let mut builder = builder
         .user_prefix("/user")
         .heartbeat(10_000, 10_000)
@@ -376,6 +386,13 @@ fn build_server(
         builder = builder
             .http_handler("/signup", auth::signup_handler(auth.clone()))
             .http_handler("/logout", auth::logout_handler(auth));
+    } else {
+        // Raw clients name themselves: served only where STOMP clients may do so too.
+        let raw = raw_chat::RawChat {
+            rooms: raw_rooms,
+            archive: raw_archive,
+        };
+        builder = builder.raw_endpoint("/ws-raw", raw);
     }
     if let Some(addr) = stomp_tcp {
         builder = builder.stomp_tcp(addr);

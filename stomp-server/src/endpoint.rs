@@ -18,6 +18,7 @@ pub(crate) use crate::web::BoxError;
 use crate::web::EndpointContext;
 pub use crate::web::ResponseBody;
 use crate::web::{body, read_body, status, upgrade, Subprotocols};
+use crate::websocket::{run_raw_session, RawEndpoint};
 
 /// A response served at a fixed path (the demo's page and script).
 #[derive(Debug, Clone)]
@@ -41,6 +42,8 @@ pub(crate) struct HttpRoutes {
     pub(crate) handlers: HashMap<String, Arc<HttpHandler>>,
     /// SockJS under every endpoint, when enabled.
     pub(crate) sockjs: Option<Arc<SockJs>>,
+    /// Raw WebSocket endpoints (no STOMP), by path.
+    pub(crate) raw: HashMap<String, Arc<RawEndpoint>>,
 }
 
 /// Serves one HTTP request (from hyper directly, or through the tower `Service`).
@@ -61,6 +64,17 @@ where
         if let Some(route) = sockjs::route(&path, &app.endpoints) {
             return Ok(sockjs::serve(sockjs, route, request, app, remote, shutdown).await);
         }
+    }
+    if let Some(endpoint) = routes.raw.get(&path) {
+        let (endpoint, uri) = (Arc::clone(endpoint), request.uri().clone());
+        let run =
+            move |ws, _, remote, shutdown| run_raw_session(ws, endpoint, (uri, remote), shutdown);
+        return Ok(upgrade(
+            request,
+            (app, remote, shutdown),
+            Subprotocols::None,
+            run,
+        ));
     }
     if app.endpoints.contains(&path) {
         let connection = (app, remote, shutdown);

@@ -27,6 +27,9 @@
 //   `xhr_streaming` and `xhr` transports, each session driven through an adapter.
 // - `redis` (cargo feature `redis`): the Redis backplane, an `Upstream` over Redis pub/sub,
 //   and Redis Streams for handlers (`redis::RedisStreams`).
+// - `websocket`: raw WebSocket endpoints (`StompServerBuilder::raw_endpoint`): the
+//   `WebSocketHandler` trait, the sessions and their registry, over the same upgrade,
+//   writer and outbound queue as STOMP sessions.
 // - `config_setters`: the `with_*` setters of the `#[non_exhaustive]` settings.
 
 mod accept;
@@ -57,6 +60,7 @@ mod tcp;
 mod template;
 pub mod user;
 mod web;
+pub mod websocket;
 
 // The root holds what an application writes: the macros, the builder and server, the
 // extractors and return values a handler names, the template and the errors it matches on.

@@ -34,6 +34,7 @@ use crate::stats::Stats;
 use crate::template::Template;
 use crate::user::UserRegistry;
 use crate::web::EndpointContext;
+use crate::websocket::{DynHandler, RawContext, RawEndpoint, RawSessions, WebSocketHandler};
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +91,7 @@ pub struct StompServerBuilder {
     stats_log_interval: Option<Duration>,
     sockjs: Option<SockJsOptions>,
     stomp_tcp: Option<String>,
+    raw_endpoints: Vec<(String, Arc<dyn DynHandler>)>,
 }
 
 /// The entry point: `StompServer::builder()`.
@@ -124,6 +126,7 @@ impl StompServer {
             stats_log_interval: Some(Duration::from_secs(30 * 60)),
             sockjs: None,
             stomp_tcp: None,
+            raw_endpoints: Vec::new(),
         }
     }
 }
@@ -377,6 +380,16 @@ impl StompServerBuilder {
         self
     }
 
+    /// Serves a plain WebSocket endpoint (no STOMP) at `path` with `handler` (Spring's
+    /// `WebSocketConfigurer.addHandler(handler, path)`), beside the STOMP endpoints: the same
+    /// limits, origin check, session admission and shutdown. See [`crate::websocket`].
+    #[must_use]
+    pub fn raw_endpoint(mut self, path: &str, handler: impl WebSocketHandler) -> Self {
+        self.raw_endpoints
+            .push((path.to_owned(), Arc::new(handler)));
+        self
+    }
+
     /// How often the stats line is logged (default 30 min, as Spring; `None` turns it off).
     #[must_use]
     pub fn stats_log_interval(mut self, every: Option<Duration>) -> Self {
@@ -424,6 +437,9 @@ impl StompServerBuilder {
         let template = Template {
             routing: Arc::clone(&routing),
         };
+        let mut state = self.state;
+        let raw = (self.limits, self.heartbeat, &stats, &template);
+        let (raw_sessions, raw_endpoints) = raw_endpoints(self.raw_endpoints, raw, &mut state);
         let sessions = Arc::new(SessionContext {
             limits: self.limits,
             heartbeat: self.heartbeat,
@@ -431,7 +447,7 @@ impl StompServerBuilder {
             handlers: Arc::new(HandlerContext {
                 registry,
                 services: Arc::new(Services {
-                    state: self.state,
+                    state,
                     template: template.clone(),
                     routing: Arc::clone(&routing),
                     stats: Arc::clone(&stats),
@@ -456,7 +472,9 @@ impl StompServerBuilder {
                 resources: self.resources,
                 handlers: self.http_handlers,
                 sockjs: self.sockjs.map(|options| Arc::new(SockJs::new(options))),
+                raw: raw_endpoints,
             }),
+            raw_sessions,
             stats_log_interval: self.stats_log_interval,
             stomp_tcp: self.stomp_tcp.map(|addr| StompTcp {
                 addr,
@@ -473,6 +491,33 @@ impl StompServerBuilder {
         server.run(listener, shutdown_signal()).await;
         Ok(())
     }
+}
+
+/// The raw WebSocket endpoints by path, and the registry of their sessions, which STOMP
+/// handlers reach as `State<RawSessions>` (put in `state`).
+fn raw_endpoints(
+    handlers: Vec<(String, Arc<dyn DynHandler>)>,
+    (limits, heartbeat, stats, template): (Limits, HeartBeat, &Arc<Stats>, &Template),
+    state: &mut HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+) -> (RawSessions, HashMap<String, Arc<RawEndpoint>>) {
+    let incoming = u64::from(heartbeat.incoming_ms);
+    let context = Arc::new(RawContext {
+        limits,
+        idle: (incoming > 0).then(|| Duration::from_millis(incoming)),
+        stats: Arc::clone(stats),
+        template: template.clone(),
+        sessions: RawSessions::default(),
+    });
+    let endpoints = handlers
+        .into_iter()
+        .map(|(path, handler)| {
+            let context = Arc::clone(&context);
+            (path, Arc::new(RawEndpoint { handler, context }))
+        })
+        .collect();
+    let sessions = context.sessions.clone();
+    state.insert(TypeId::of::<RawSessions>(), Arc::new(sessions.clone()));
+    (sessions, endpoints)
 }
 
 /// The routing, with the broker and the events built for it: the events reach the routing
@@ -540,6 +585,8 @@ pub struct Server {
     stats_log_interval: Option<Duration>,
     /// The STOMP-over-TCP endpoint, when one was asked for.
     stomp_tcp: Option<StompTcp>,
+    /// The open raw WebSocket sessions.
+    raw_sessions: RawSessions,
 }
 
 /// The STOMP-over-TCP address, and its listener once bound.
@@ -552,6 +599,12 @@ impl Server {
     /// The messaging template, to send from outside handlers.
     pub fn template(&self) -> Template {
         self.template.clone()
+    }
+
+    /// The open raw WebSocket sessions ([`StompServerBuilder::raw_endpoint`]), to send to
+    /// them from any task.
+    pub fn raw_sessions(&self) -> RawSessions {
+        self.raw_sessions.clone()
     }
 
     /// The live counters.
@@ -646,8 +699,8 @@ impl Server {
         }
         // Give sessions a moment to flush and close.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while self.endpoints.stats().snapshot().sessions_current > 0
-            && tokio::time::Instant::now() < deadline
+        let open = |s: crate::stats::StatsSnapshot| s.sessions_current + s.raw_sessions_current;
+        while open(self.endpoints.stats().snapshot()) > 0 && tokio::time::Instant::now() < deadline
         {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

@@ -9,6 +9,8 @@ use stomp_core::Command;
 pub struct Stats {
     sessions_current: AtomicU64,
     sessions_total: AtomicU64,
+    raw_sessions_current: AtomicU64,
+    raw_sessions_total: AtomicU64,
     /// The counters bumped on every frame, one shard per thread group (see [`Hot`]).
     hot: [Hot; SHARDS],
     errors_sent: AtomicU64,
@@ -69,6 +71,10 @@ pub struct StatsSnapshot {
     pub sessions_current: u64,
     /// Sessions opened since start.
     pub sessions_total: u64,
+    /// Raw WebSocket sessions (no STOMP, `StompServerBuilder::raw_endpoint`) open now.
+    pub raw_sessions_current: u64,
+    /// Raw WebSocket sessions opened since start.
+    pub raw_sessions_total: u64,
     /// Frames received, by command.
     pub frames_in: Vec<(Command, u64)>,
     /// `MESSAGE` frames queued to subscribers.
@@ -113,6 +119,13 @@ impl Stats {
     }
     pub(crate) fn session_closed(&self) {
         self.sessions_current.fetch_sub(1, Ordering::Relaxed);
+    }
+    pub(crate) fn raw_session_opened(&self) {
+        self.raw_sessions_current.fetch_add(1, Ordering::Relaxed);
+        self.raw_sessions_total.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn raw_session_closed(&self) {
+        self.raw_sessions_current.fetch_sub(1, Ordering::Relaxed);
     }
     fn hot(&self) -> &Hot {
         &self.hot[shard_index()]
@@ -173,6 +186,8 @@ impl Stats {
         StatsSnapshot {
             sessions_current: get(&self.sessions_current),
             sessions_total: get(&self.sessions_total),
+            raw_sessions_current: get(&self.raw_sessions_current),
+            raw_sessions_total: get(&self.raw_sessions_total),
             frames_in: Command::ALL
                 .iter()
                 .enumerate()
@@ -217,6 +232,13 @@ impl std::fmt::Display for StatsSnapshot {
             self.queued_bytes,
             self.unacked_bytes
         )?;
+        if self.raw_sessions_total > 0 {
+            write!(
+                f,
+                "; raw WebSocket sessions {} current / {} total",
+                self.raw_sessions_current, self.raw_sessions_total
+            )?;
+        }
         match self.broker_available {
             Some(up) => write!(
                 f,

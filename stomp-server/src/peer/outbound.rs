@@ -25,7 +25,11 @@ use super::queue::{queue, Paced, Pushed, Receiver, Sender};
 use super::status::CloseStatus;
 use crate::interceptor::{OutboundContext, OutboundInterceptor};
 use crate::principal::{Principal, SessionId};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+/// The stored status meaning "the custom close frame": not a [`CloseStatus`] value.
+const CUSTOM_STATUS: u8 = u8::MAX;
 
 /// Why a session is being closed by the server side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +48,9 @@ pub(crate) enum CloseCause {
     /// Too many messages wait behind a subscription's prefetch window (the client does not
     /// acknowledge); an `ERROR` saying so is queued before this.
     AckBacklog = 5,
+    /// The application closed the session (a raw WebSocket handler's `close`); its close
+    /// frame is queued after what was queued before.
+    Requested = 6,
 }
 
 impl CloseCause {
@@ -54,6 +61,7 @@ impl CloseCause {
             3 => CloseCause::Shutdown,
             4 => CloseCause::WriteFailed,
             5 => CloseCause::AckBacklog,
+            6 => CloseCause::Requested,
             _ => CloseCause::None,
         }
     }
@@ -102,8 +110,11 @@ struct Shared {
     /// Who paces deliveries to this session; set once, by the broker.
     drained: std::sync::OnceLock<DrainListener>,
     cause: AtomicU8,
-    /// The [`CloseStatus`] of the close frame, 0 until one is given.
+    /// The [`CloseStatus`] of the close frame, 0 until one is given, [`CUSTOM_STATUS`] when
+    /// `custom` holds the frame.
     status: AtomicU8,
+    /// A close frame given by the application (any code), for raw WebSocket sessions.
+    custom: std::sync::OnceLock<CloseFrame>,
     closing: AtomicBool,
     /// The session task, waiting in [`Outbound::close_requested`] (the only waiter).
     session_task: AtomicWaker,
@@ -118,6 +129,7 @@ impl Outbound {
             drained: std::sync::OnceLock::new(),
             cause: AtomicU8::new(0),
             status: AtomicU8::new(0),
+            custom: std::sync::OnceLock::new(),
             closing: AtomicBool::new(false),
             session_task: AtomicWaker::new(),
         });
@@ -249,6 +261,38 @@ impl Outbound {
         );
         self.shared.closing.store(true, Ordering::Relaxed);
         let _ = self.tx.push(OutboundItem::Close, 0, usize::MAX);
+    }
+
+    /// Like [`Outbound::close_after_flush`] with a close frame of any code and reason (a raw
+    /// WebSocket handler's close status), unless a status was given before.
+    pub(crate) fn close_after_flush_with(&self, frame: CloseFrame) {
+        let given = self.shared.status.compare_exchange(
+            0,
+            CUSTOM_STATUS,
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        );
+        if given.is_ok() {
+            let _ = self.shared.custom.set(frame);
+        }
+        self.shared.closing.store(true, Ordering::Relaxed);
+        let _ = self.tx.push(OutboundItem::Close, 0, usize::MAX);
+    }
+
+    /// The close frame the session's close carries: the one given to
+    /// [`Outbound::close_after_flush_with`], else that of [`Outbound::close_status`].
+    pub(crate) fn close_frame(&self) -> CloseFrame {
+        if self.shared.status.load(Ordering::Acquire) == CUSTOM_STATUS {
+            if let Some(frame) = self.shared.custom.get() {
+                return frame.clone();
+            }
+        }
+        self.close_status().frame()
+    }
+
+    /// True once a close was asked for (queued, or for the session task).
+    pub(crate) fn is_closing(&self) -> bool {
+        self.shared.closing.load(Ordering::Relaxed)
     }
 
     /// Asks the session task to close now, for `cause`.

@@ -6,6 +6,7 @@ use std::time::Duration;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use stomp_core::{DecodeError, Frame, Version};
 use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 
 use super::context::SessionContext;
@@ -46,12 +47,16 @@ pub(super) async fn close<S>(sink: &mut S, status: CloseStatus, send_time: Durat
 where
     S: Sink<WsMessage, Error = WsError> + Unpin,
 {
+    close_with(sink, status.frame(), send_time).await;
+}
+
+/// Sends `frame` and closes, within `send_time`.
+pub(super) async fn close_with<S>(sink: &mut S, frame: CloseFrame, send_time: Duration)
+where
+    S: Sink<WsMessage, Error = WsError> + Unpin,
+{
     let _ = timeout(send_time, async {
-        if sink
-            .send(WsMessage::Close(Some(status.frame())))
-            .await
-            .is_ok()
-        {
+        if sink.send(WsMessage::Close(Some(frame))).await.is_ok() {
             let _ = sink.close().await;
         }
     })
@@ -86,7 +91,7 @@ const LINGER: Duration = Duration::from_secs(1);
 /// After the server's close: reads until the client's close (or [`LINGER`]). Closing a
 /// socket that still has unread input resets the connection, and the reset destroys what
 /// the client has not read yet, the `ERROR` saying why among it.
-pub(super) async fn linger<R>(stream: &mut R)
+pub(crate) async fn linger<R>(stream: &mut R)
 where
     R: Stream<Item = Result<WsMessage, WsError>> + Unpin,
 {

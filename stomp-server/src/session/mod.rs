@@ -16,6 +16,11 @@ mod wire;
 mod writer;
 
 pub use crate::attributes::SessionAttributes;
+pub(crate) use close::linger;
 pub(crate) use context::SessionContext;
+pub(crate) use id::new_session_id;
+pub(crate) use rate::FrameRate;
 pub(crate) use run::run_session;
+pub(crate) use split::split;
 pub(crate) use wire::{MeteredIo, MeteredWebSocket, WireMeter};
+pub(crate) use writer::run_writer;

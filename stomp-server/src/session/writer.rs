@@ -13,7 +13,7 @@ use std::time::Duration;
 use futures_util::{Sink, SinkExt};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 
-use super::close::close;
+use super::close::close_with;
 use super::split::{WriteHalf, Written};
 use crate::connection::{run_writer as write_all, Batch, Outgoing, WriterEnd};
 use crate::peer::OutboundItem;
@@ -59,7 +59,7 @@ where
             }
         };
         if closed {
-            close(&mut out.sink, out.outbound.close_status(), send_time).await;
+            close_with(&mut out.sink, out.outbound.close_frame(), send_time).await;
         }
     }
 }

@@ -22,6 +22,7 @@ pub(crate) struct TestServer {
     pub(crate) port: u16,
     pub(crate) template: stomp_server::Template,
     pub(crate) stats: std::sync::Arc<stomp_server::stats::Stats>,
+    pub(crate) raw_sessions: stomp_server::websocket::RawSessions,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -36,6 +37,7 @@ impl TestServer {
         let port = listener.local_addr().expect("addr").port();
         let template = server.template();
         let stats = server.stats();
+        let raw_sessions = server.raw_sessions();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(server.run(listener, async move {
             let _ = stopped.await;
@@ -44,6 +46,7 @@ impl TestServer {
             port,
             template,
             stats,
+            raw_sessions,
             stop: Some(stop),
             task: Some(task),
         }
