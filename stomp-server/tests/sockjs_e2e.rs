@@ -371,7 +371,7 @@ async fn stalled_server(destination: &str, total: usize) -> TestServer {
             .limits(limits)
             .sockjs_options(
                 SockJsOptions::default()
-                    .with_disconnect_delay(Duration::from_millis(200))
+                    .with_disconnect_delay(Duration::from_secs(2))
                     .with_stream_bytes_limit(usize::MAX)
                     .with_heartbeat(Duration::from_secs(1)),
             )
@@ -435,17 +435,42 @@ async fn the_rest_arrives(port: u16, subscribe: &str, received: Vec<String>, tot
 
 #[tokio::test]
 async fn auto_ack_messages_a_stalled_streaming_client_never_got_go_back_to_the_queue() {
+    fn line(line: &str) -> Option<&str> {
+        Some(line)
+    }
+    stalled_client_loses_nothing("POST", "xhr_streaming", "sockjs-stalled", line).await;
+}
+
+/// `eventsource` shares `xhr_streaming`'s response: the same bounded channel and send time.
+#[tokio::test]
+async fn auto_ack_messages_a_stalled_eventsource_client_never_got_go_back_to_the_queue() {
+    fn data(line: &str) -> Option<&str> {
+        line.strip_prefix("data: ")
+    }
+    stalled_client_loses_nothing("GET", "eventsource", "sockjs-stalled-es", data).await;
+}
+
+/// A client that opens `transport` with `method` and stops reading: the server gives up on
+/// it, and every message of `/queue/<queue>` it did not get reaches the next session. The
+/// SockJS frame of a line of its response is `frame_of(line)`.
+async fn stalled_client_loses_nothing(
+    method: &str,
+    transport: &str,
+    queue: &str,
+    frame_of: fn(&str) -> Option<&str>,
+) {
     let total = 3_000;
-    let server = stalled_server("/queue/sockjs-stalled", total).await;
+    let destination = format!("/queue/{queue}");
+    let server = stalled_server(&destination, total).await;
     let port = server.port;
     let mut stalled = small_window(port).await;
     let head = format!(
-        "POST /ws/000/stalled/xhr_streaming HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
+        "{method} /ws/000/stalled/{transport} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
          Connection: close\r\nContent-Length: 0\r\n\r\n"
     );
     stalled.write_all(head.as_bytes()).await.unwrap();
-    let subscribe = "SUBSCRIBE\nid:s1\ndestination:/queue/sockjs-stalled\n\n\0";
-    assert_eq!(xhr_send(port, "stalled", &[CONNECT, subscribe]).await, 204);
+    let subscribe = format!("SUBSCRIBE\nid:s1\ndestination:{destination}\n\n\0");
+    assert_eq!(xhr_send(port, "stalled", &[CONNECT, &subscribe]).await, 204);
     // The server gives up on it (send-time limit, then the disconnect delay).
     no_sessions(&server).await;
     // What reached its connection it can still read; everything else is another
@@ -456,11 +481,11 @@ async fn auto_ack_messages_a_stalled_streaming_client_never_got_go_back_to_the_q
     };
     assert_eq!(read_head(&mut stream.reader).await.0, 200);
     let (mut frames, mut received) = (String::new(), Vec::new());
-    while let Some(frame) = stream.frame().await {
-        if frame.starts_with('a') {
-            frames.push_str(&messages(&frame).concat());
+    while let Some(line) = stream.frame().await {
+        if let Some(frame) = frame_of(&line).filter(|f| f.starts_with('a')) {
+            frames.push_str(&messages(frame).concat());
         }
     }
     message_bodies(&mut frames, &mut received);
-    the_rest_arrives(port, subscribe, received, total).await;
+    the_rest_arrives(port, &subscribe, received, total).await;
 }
