@@ -11,14 +11,15 @@ const NAME: &str = "JSESSIONID";
 /// The longest client value echoed; a longer one is replaced by `dummy`.
 const MAX_VALUE: usize = 256;
 
-/// Sets `JSESSIONID=<value>; Path=/` on `response`, `<value>` the one `request` carries
-/// when it is a plain cookie value (RFC 6265 `cookie-octet`s, at most 256 bytes), else
-/// `dummy`: a value that could add attributes (`;`) or break the header is never echoed.
-pub(crate) fn set_session_cookie(request: &HeaderMap, response: &mut HeaderMap) {
+/// The `Set-Cookie` value `JSESSIONID=<value>; Path=/`, `<value>` the one `request`
+/// carries when it is a plain cookie value (RFC 6265 `cookie-octet`s, at most 256 bytes),
+/// else `dummy`: a value that could add attributes (`;`) or break the header is never
+/// echoed.
+pub(crate) fn session_cookie(request: &HeaderMap) -> HeaderValue {
     let value = client_value(request).unwrap_or("dummy");
-    if let Ok(cookie) = HeaderValue::from_str(&format!("{NAME}={value}; Path=/")) {
-        response.append(header::SET_COOKIE, cookie);
-    }
+    // Cookie octets only: always a valid header value.
+    HeaderValue::from_str(&format!("{NAME}={value}; Path=/"))
+        .unwrap_or_else(|_| HeaderValue::from_static("JSESSIONID=dummy; Path=/"))
 }
 
 /// The first usable `JSESSIONID` among the request's `Cookie` headers.
@@ -52,14 +53,10 @@ mod tests {
                 HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static("")),
             );
         }
-        let mut response = HeaderMap::new();
-        set_session_cookie(&request, &mut response);
-        let set = response
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .collect::<Vec<_>>();
-        assert_eq!(set.len(), 1);
-        set[0].to_str().unwrap_or_default().to_owned()
+        session_cookie(&request)
+            .to_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     #[test]

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http::{header, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
 use tokio::sync::watch;
 
-use super::cookie::set_session_cookie;
+use super::cookie::session_cookie;
 use super::flushed::Flushes;
 use super::framing::{self, Framing};
 use super::response::plain;
@@ -87,12 +87,12 @@ where
             );
         }
         Route::Transport { session, transport } => {
-            let cookie = sockjs.options.session_cookie_needed;
-            let cookies = cookie.then(|| request.headers().clone());
+            let needed = sockjs.options.session_cookie_needed;
+            let cookie = needed.then(|| session_cookie(request.headers()));
             let mut response =
                 http_transport(sockjs, &session, &transport, request, connection).await;
-            if let Some(cookies) = cookies {
-                set_session_cookie(&cookies, response.headers_mut());
+            if let Some(cookie) = cookie {
+                response.headers_mut().append(header::SET_COOKIE, cookie);
             }
             response
         }
@@ -133,7 +133,7 @@ where
         ("htmlfile", &Method::GET) => match framing::callback(request.uri().query()) {
             Ok(callback) => Some(Framing::HtmlFile { callback }),
             Err(error) => {
-                tracing::debug!(session, "SockJS htmlfile refused: {}", error.text());
+                tracing::info!(session, "SockJS htmlfile refused: {}", error.text());
                 return plain(StatusCode::INTERNAL_SERVER_ERROR, error.text());
             }
         },
