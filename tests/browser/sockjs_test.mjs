@@ -6,11 +6,12 @@
 //   node tests/browser/sockjs_test.mjs http://127.0.0.1:8080
 //
 // The server (started by tests/tests/browser_sockjs.rs) serves `/` (a page that loads
-// `/sockjs.min.js` and `/stomp.umd.min.js` and defines `window.roundTrip(transport, token)`)
-// and the STOMP endpoint `/ws` with SockJS and its JSESSIONID cookie on. Each check connects,
-// subscribes to a topic, sends to it and waits for the message to come back; for the HTTP
-// transports it also checks that a transport response set `JSESSIONID=dummy` and that the
-// requests after it carried that cookie back (what a sticky load balancer routes on).
+// `/sockjs.min.js` and `/stomp.umd.min.js` and defines `window.roundTrip(transport, token,
+// body)`) and the STOMP endpoint `/ws` with SockJS, its JSESSIONID cookie on and a 64-byte
+// stream limit. Each check connects, subscribes to a topic, sends to it and waits for the
+// message to come back; for the HTTP transports it also checks that a transport response set
+// `JSESSIONID=dummy` and that the requests after it carried that cookie back (what a sticky
+// load balancer routes on), and for the streaming ones that the client reopened the stream.
 //
 // Prints `browser: N passed, M failed` and exits non-zero on any failure.
 
@@ -74,9 +75,16 @@ async function main() {
         if (transport.startsWith('iframe-') && !cookies.iframePage()) {
           throw new Error('no request for the server\'s iframe.html page');
         }
+        // The server ends a streaming response after 64 bytes of messages (CONNECTED is
+        // more): the MESSAGE can only have come through a second one the client opened.
+        const streaming = /streaming|eventsource|htmlfile/.test(transport);
+        if (streaming && cookies.streams() < 2) {
+          throw new Error(`${cookies.streams()} streaming response(s): the client never reopened one`);
+        }
         const cookie = transport === 'websocket' ? 'no HTTP transport' : await cookies.check();
         passed += 1;
-        console.log(`  ok   ${transport}: subscribe, send, receive; ${cookie} (${Date.now() - started} ms)`);
+        const reopened = streaming ? `; ${cookies.streams()} streaming responses` : '';
+        console.log(`  ok   ${transport}: subscribe, send, receive${reopened}; ${cookie} (${Date.now() - started} ms)`);
       } catch (error) {
         failed += 1;
         console.log(`  FAIL ${transport}: ${String(error?.message ?? error)}`);
@@ -95,7 +103,7 @@ async function main() {
 // and a later request carried it.
 function watchCookies(page) {
   const pending = [];
-  const seen = { set: [], sent: [], iframePage: null };
+  const seen = { set: [], sent: [], iframePage: null, streams: 0 };
   // Requests still running when the context closes cannot be asked for headers any more:
   // those answers are ignored.
   const ignoreClosed = () => {};
@@ -108,6 +116,7 @@ function watchCookies(page) {
   page.on('request', (request) => {
     if (/\/ws\/iframe[^/]*\.html/.test(request.url())) seen.iframePage = request.url();
     if (!TRANSPORT_URL.test(request.url())) return;
+    if (/\/(xhr_streaming|eventsource|htmlfile)(\?|$)/.test(request.url())) seen.streams += 1;
     pending.push(request.headerValue('cookie').then((value) => {
       seen.sent.push(value ?? '');
     }, ignoreClosed));
@@ -115,6 +124,8 @@ function watchCookies(page) {
   return {
     // The iframe page the iframe-based transports loaded from the server, if any.
     iframePage: () => seen.iframePage,
+    // How many streaming responses the transport opened.
+    streams: () => seen.streams,
     async check() {
       await Promise.allSettled(pending);
       if (!seen.set.some((value) => /^JSESSIONID=dummy; Path=\//.test(value))) {

@@ -74,7 +74,10 @@ async fn stompjs_over_sockjs_in_a_real_browser() {
     let server = StompServer::builder()
         .handlers(Handlers::new())
         .sockjs_options(
+            // 64 bytes: every streaming response ends after its first message frame, so
+            // the real client reopens it (and keeps its session) during each round trip.
             SockJsOptions::default()
+                .with_stream_bytes_limit(64)
                 .with_session_cookie_needed(true)
                 .with_client_library_url("/sockjs.min.js".to_owned()),
         )
