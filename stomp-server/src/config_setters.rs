@@ -66,6 +66,8 @@ with_setters!(SockJsOptions {
     with_heartbeat => heartbeat: Duration,
     with_disconnect_delay => disconnect_delay: Duration,
     with_stream_bytes_limit => stream_bytes_limit: usize,
+    with_session_cookie_needed => session_cookie_needed: bool,
+    with_client_library_url => client_library_url: String,
 });
 
 with_setters!(RelayConfig {

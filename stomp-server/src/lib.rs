@@ -23,8 +23,9 @@
 // - `accept`: the cap on connections still in HTTP and the accept loop's back-off.
 // - `tcp`: STOMP over plain TCP (`StompServerBuilder::stomp_tcp`): its accept loop and the
 //   adapter that runs a session over a byte stream.
-// - `sockjs`: SockJS (`StompServerBuilder::with_sockjs`): `info`, the `websocket`,
-//   `xhr_streaming` and `xhr` transports, each session driven through an adapter.
+// - `sockjs`: SockJS (`StompServerBuilder::with_sockjs`): `info`, `iframe.html`, the
+//   `websocket`, `xhr` and streaming (`xhr_streaming`, `eventsource`, `htmlfile`)
+//   transports, each session driven through an adapter; the `JSESSIONID` cookie.
 // - `redis` (cargo feature `redis`): the Redis backplane, an `Upstream` over Redis pub/sub,
 //   and Redis Streams for handlers (`redis::RedisStreams`).
 // - `websocket`: raw WebSocket endpoints (`StompServerBuilder::raw_endpoint`): the

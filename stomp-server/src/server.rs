@@ -352,16 +352,18 @@ impl StompServerBuilder {
     }
 
     /// Serves SockJS under every endpoint, as Spring's `.withSockJS()`: `P/info`, the
-    /// `websocket` transport (`P/websocket` raw, `P/{server}/{session}/websocket` framed) and
-    /// the `xhr_streaming`, `xhr` and `xhr_send` transports. The plain WebSocket endpoint
-    /// keeps working at `P`.
+    /// `websocket` transport (`P/websocket` raw, `P/{server}/{session}/websocket` framed),
+    /// the `xhr_streaming`, `eventsource`, `htmlfile`, `xhr` and `xhr_send` transports, and
+    /// `P/iframe.html` for the iframe-based ones. The plain WebSocket endpoint keeps working
+    /// at `P`.
     #[must_use]
     pub fn with_sockjs(mut self) -> Self {
         self.sockjs.get_or_insert_with(SockJsOptions::default);
         self
     }
 
-    /// SockJS with these settings (heartbeat, disconnect delay, streaming bytes limit).
+    /// SockJS with these settings (heartbeat, disconnect delay, streaming bytes limit, the
+    /// `JSESSIONID` cookie, the iframe page's client library URL).
     #[must_use]
     pub fn sockjs_options(mut self, options: SockJsOptions) -> Self {
         self.sockjs = Some(options);

@@ -7,10 +7,11 @@ mod common;
 
 use std::time::Duration;
 
+use common::sockjs::{json, messages, read_head, request, xhr_send, Stream};
 use common::{TestServer, WAIT};
 use futures_util::{SinkExt, StreamExt};
 use stomp_server::{sockjs::SockJsOptions, StompServer};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
@@ -25,104 +26,6 @@ async fn server(options: SockJsOptions) -> TestServer {
             .sockjs_options(options),
     )
     .await
-}
-
-/// A response read to its end (`Connection: close`).
-struct Reply {
-    status: u16,
-    head: String,
-    body: String,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.head.lines().find_map(|line| {
-            let (n, v) = line.split_once(':')?;
-            n.eq_ignore_ascii_case(name).then(|| v.trim())
-        })
-    }
-}
-
-async fn open(port: u16, method: &str, path: &str, body: &str) -> BufReader<TcpStream> {
-    let mut tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\
-         Content-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    tcp.write_all(request.as_bytes()).await.unwrap();
-    BufReader::new(tcp)
-}
-
-async fn read_head(reader: &mut BufReader<TcpStream>) -> (u16, String) {
-    let mut head = String::new();
-    loop {
-        let mut line = String::new();
-        let n = tokio::time::timeout(WAIT, reader.read_line(&mut line))
-            .await
-            .unwrap()
-            .unwrap();
-        if n == 0 || line == "\r\n" {
-            break;
-        }
-        head.push_str(&line);
-    }
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, head)
-}
-
-/// Reads one chunk of a chunked body; `None` at its end.
-async fn read_chunk(reader: &mut BufReader<TcpStream>) -> Option<String> {
-    let mut size = String::new();
-    tokio::time::timeout(WAIT, reader.read_line(&mut size))
-        .await
-        .unwrap()
-        .unwrap();
-    let size = usize::from_str_radix(size.trim(), 16).ok()?;
-    let mut data = vec![0; size + 2];
-    tokio::time::timeout(WAIT, reader.read_exact(&mut data))
-        .await
-        .unwrap()
-        .unwrap();
-    data.truncate(size);
-    (size > 0).then(|| String::from_utf8(data).unwrap())
-}
-
-async fn request(port: u16, method: &str, path: &str, body: &str) -> Reply {
-    let mut reader = open(port, method, path, body).await;
-    let (status, head) = read_head(&mut reader).await;
-    let chunked = head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked");
-    let mut body = String::new();
-    if chunked {
-        while let Some(chunk) = read_chunk(&mut reader).await {
-            body.push_str(&chunk);
-        }
-    } else {
-        tokio::time::timeout(WAIT, reader.read_to_string(&mut body))
-            .await
-            .unwrap()
-            .unwrap();
-    }
-    Reply { status, head, body }
-}
-
-/// The STOMP frames of an `a[...]` frame.
-fn messages(frame: &str) -> Vec<String> {
-    let json = frame
-        .trim_end()
-        .strip_prefix('a')
-        .unwrap_or_else(|| panic!("not an a-frame: {frame:?}"));
-    serde_json::from_str(json).unwrap()
-}
-
-fn json(frames: &[&str]) -> String {
-    serde_json::to_string(frames).unwrap()
 }
 
 #[tokio::test]
@@ -230,46 +133,6 @@ async fn read_ws(ws: &mut tokio_tungstenite::WebSocketStream<TcpStream>) -> Stri
             other => panic!("unexpected {other:?}"),
         }
     }
-}
-
-/// Reads `xhr_streaming` frames (one per line) from a chunked response.
-struct Stream {
-    reader: BufReader<TcpStream>,
-    pending: String,
-}
-
-impl Stream {
-    async fn open(port: u16, path: &str) -> Stream {
-        let mut reader = open(port, "POST", path, "").await;
-        let (status, head) = read_head(&mut reader).await;
-        assert_eq!(status, 200, "{head}");
-        Stream {
-            reader,
-            pending: String::new(),
-        }
-    }
-
-    async fn frame(&mut self) -> Option<String> {
-        loop {
-            if let Some(at) = self.pending.find('\n') {
-                let line: String = self.pending.drain(..=at).collect();
-                return Some(line.trim_end().to_owned());
-            }
-            let chunk = read_chunk(&mut self.reader).await?;
-            self.pending.push_str(&chunk);
-        }
-    }
-}
-
-async fn xhr_send(port: u16, session: &str, frames: &[&str]) -> u16 {
-    request(
-        port,
-        "POST",
-        &format!("/ws/000/{session}/xhr_send"),
-        &json(frames),
-    )
-    .await
-    .status
 }
 
 #[tokio::test]
@@ -508,7 +371,7 @@ async fn stalled_server(destination: &str, total: usize) -> TestServer {
             .limits(limits)
             .sockjs_options(
                 SockJsOptions::default()
-                    .with_disconnect_delay(Duration::from_millis(200))
+                    .with_disconnect_delay(Duration::from_secs(2))
                     .with_stream_bytes_limit(usize::MAX)
                     .with_heartbeat(Duration::from_secs(1)),
             )
@@ -572,17 +435,42 @@ async fn the_rest_arrives(port: u16, subscribe: &str, received: Vec<String>, tot
 
 #[tokio::test]
 async fn auto_ack_messages_a_stalled_streaming_client_never_got_go_back_to_the_queue() {
+    fn line(line: &str) -> Option<&str> {
+        Some(line)
+    }
+    stalled_client_loses_nothing("POST", "xhr_streaming", "sockjs-stalled", line).await;
+}
+
+/// `eventsource` shares `xhr_streaming`'s response: the same bounded channel and send time.
+#[tokio::test]
+async fn auto_ack_messages_a_stalled_eventsource_client_never_got_go_back_to_the_queue() {
+    fn data(line: &str) -> Option<&str> {
+        line.strip_prefix("data: ")
+    }
+    stalled_client_loses_nothing("GET", "eventsource", "sockjs-stalled-es", data).await;
+}
+
+/// A client that opens `transport` with `method` and stops reading: the server gives up on
+/// it, and every message of `/queue/<queue>` it did not get reaches the next session. The
+/// SockJS frame of a line of its response is `frame_of(line)`.
+async fn stalled_client_loses_nothing(
+    method: &str,
+    transport: &str,
+    queue: &str,
+    frame_of: fn(&str) -> Option<&str>,
+) {
     let total = 3_000;
-    let server = stalled_server("/queue/sockjs-stalled", total).await;
+    let destination = format!("/queue/{queue}");
+    let server = stalled_server(&destination, total).await;
     let port = server.port;
     let mut stalled = small_window(port).await;
     let head = format!(
-        "POST /ws/000/stalled/xhr_streaming HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
+        "{method} /ws/000/stalled/{transport} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
          Connection: close\r\nContent-Length: 0\r\n\r\n"
     );
     stalled.write_all(head.as_bytes()).await.unwrap();
-    let subscribe = "SUBSCRIBE\nid:s1\ndestination:/queue/sockjs-stalled\n\n\0";
-    assert_eq!(xhr_send(port, "stalled", &[CONNECT, subscribe]).await, 204);
+    let subscribe = format!("SUBSCRIBE\nid:s1\ndestination:{destination}\n\n\0");
+    assert_eq!(xhr_send(port, "stalled", &[CONNECT, &subscribe]).await, 204);
     // The server gives up on it (send-time limit, then the disconnect delay).
     no_sessions(&server).await;
     // What reached its connection it can still read; everything else is another
@@ -593,11 +481,11 @@ async fn auto_ack_messages_a_stalled_streaming_client_never_got_go_back_to_the_q
     };
     assert_eq!(read_head(&mut stream.reader).await.0, 200);
     let (mut frames, mut received) = (String::new(), Vec::new());
-    while let Some(frame) = stream.frame().await {
-        if frame.starts_with('a') {
-            frames.push_str(&messages(&frame).concat());
+    while let Some(line) = stream.frame().await {
+        if let Some(frame) = frame_of(&line).filter(|f| f.starts_with('a')) {
+            frames.push_str(&messages(frame).concat());
         }
     }
     message_bodies(&mut frames, &mut received);
-    the_rest_arrives(port, subscribe, received, total).await;
+    the_rest_arrives(port, &subscribe, received, total).await;
 }

@@ -1,8 +1,12 @@
 //! SockJS in a real browser: starts a server with `.with_sockjs()` that serves a small page,
 //! `sockjs.min.js` (sockjs-client) and stompjs' UMD bundle, then runs
 //! `tests/browser/sockjs_test.mjs` (Debian's Chromium driven by playwright-core), which
-//! connects stompjs over SockJS with each of the `websocket`, `xhr-streaming` and
-//! `xhr-polling` transports, subscribes, sends and receives.
+//! connects stompjs over SockJS with each of the `websocket`, `xhr-streaming`,
+//! `xhr-polling`, `eventsource`, `iframe-eventsource`, `iframe-htmlfile` and
+//! `iframe-xhr-polling` transports, subscribes, sends and receives. The iframe transports
+//! load the server's `iframe.html`, which loads sockjs-client from this same server
+//! (`client_library_url`), never from the internet. The `JSESSIONID` cookie is on: each
+//! HTTP transport must see it set and sent back.
 //!
 //! Needs `node`, `tests/browser/node_modules/{playwright-core,sockjs-client,@stomp/stompjs}`
 //! and `/usr/bin/chromium` (`bash tests/browser/install.sh`). Without them the test prints a
@@ -13,22 +17,22 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use stomp_server::{handler::Handlers, StompServer};
+use stomp_server::{handler::Handlers, sockjs::SockJsOptions, StompServer};
 
 /// How long the whole browser run may take (the script stops itself after 120 s).
 const RUN_TIMEOUT: Duration = Duration::from_secs(180);
 const SOCKJS: &str = "tests/browser/node_modules/sockjs-client/dist/sockjs.min.js";
 const STOMPJS: &str = "tests/browser/node_modules/@stomp/stompjs/bundles/stomp.umd.min.js";
 
-/// The page: `window.roundTrip(transport, token)` connects stompjs over SockJS forced to
-/// `transport`, subscribes to a topic, sends `hello <token>` to it and resolves with what
-/// came back and the transport SockJS used.
+/// The page: `window.roundTrip(transport, token, body)` connects stompjs over SockJS forced
+/// to `transport`, subscribes to a topic, sends `body` to it and resolves with what came
+/// back and the transport SockJS used.
 const PAGE: &str = r#"<!doctype html>
 <html><head><meta charset="utf-8"><title>SockJS test</title>
 <script src="/sockjs.min.js"></script>
 <script src="/stomp.umd.min.js"></script>
 <script>
-window.roundTrip = (transport, token) => new Promise((resolve, reject) => {
+window.roundTrip = (transport, token, body) => new Promise((resolve, reject) => {
   let sock;
   const timer = setTimeout(() => reject(new Error('no message within 20 s')), 20000);
   const client = new StompJs.Client({
@@ -45,7 +49,7 @@ window.roundTrip = (transport, token) => new Promise((resolve, reject) => {
       client.deactivate();
       resolve({ body: message.body, transport: used });
     });
-    client.publish({ destination, body: 'hello ' + token });
+    client.publish({ destination, body });
   };
   client.activate();
 });
@@ -69,7 +73,14 @@ async fn stompjs_over_sockjs_in_a_real_browser() {
     };
     let server = StompServer::builder()
         .handlers(Handlers::new())
-        .with_sockjs()
+        .sockjs_options(
+            // 64 bytes: every streaming response ends after its first message frame, so
+            // the real client reopens it (and keeps its session) during each round trip.
+            SockJsOptions::default()
+                .with_stream_bytes_limit(64)
+                .with_session_cookie_needed(true)
+                .with_client_library_url("/sockjs.min.js".to_owned()),
+        )
         .static_resource("/", "text/html; charset=utf-8", PAGE)
         .static_resource("/sockjs.min.js", "application/javascript", read(SOCKJS))
         .static_resource("/stomp.umd.min.js", "application/javascript", read(STOMPJS))
@@ -112,7 +123,7 @@ async fn stompjs_over_sockjs_in_a_real_browser() {
     );
     assert!(
         text.lines()
-            .any(|l| l.trim() == "browser: 3 passed, 0 failed"),
-        "the browser test printed no `browser: 3 passed, 0 failed` line:\n{text}"
+            .any(|l| l.trim() == "browser: 7 passed, 0 failed"),
+        "the browser test printed no `browser: 7 passed, 0 failed` line:\n{text}"
     );
 }

@@ -6,15 +6,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http::{header, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
 use tokio::sync::watch;
 
+use super::cookie::session_cookie;
 use super::flushed::Flushes;
+use super::framing::{self, Framing};
 use super::response::plain;
 use super::service::{Route, SockJs};
 use super::session::SockSession;
 use super::websocket::pump;
-use super::xhr;
+use super::{receive, streaming, xhr};
 use crate::accept::PendingPlace;
 use crate::session::{run_session, SessionContext};
 use crate::web::EndpointContext;
@@ -57,24 +59,24 @@ where
     }
     let origin = request.headers().get(header::ORIGIN).cloned();
     let preflight = request.method() == Method::OPTIONS;
+    let connection = (app, remote, shutdown);
     let mut response = match route {
         Route::Greeting if is_upgrade(request.headers()) => {
-            let connection = (app, remote, shutdown);
             return upgrade(request, connection, Subprotocols::Stomp, run_session);
         }
         Route::RawWebSocket => {
-            let connection = (app, remote, shutdown);
             return upgrade(request, connection, Subprotocols::Stomp, run_session);
         }
         Route::Greeting => plain(StatusCode::OK, "Welcome to SockJS!\n"),
         Route::Info if preflight => preflight_response("OPTIONS, GET"),
-        Route::Info if request.method() == Method::GET => info(),
+        Route::Info if request.method() == Method::GET => info(sockjs),
+        Route::Info => plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
+        Route::Iframe => return iframe(sockjs, &request, &connection.0),
         Route::Transport { transport, .. } if transport == "websocket" => {
             if request.method() != Method::GET {
                 return plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
             }
             let heartbeat = sockjs.options.heartbeat;
-            let connection = (app, remote, shutdown);
             return upgrade(
                 request,
                 connection,
@@ -84,39 +86,108 @@ where
                 },
             );
         }
-        Route::Transport { .. } if preflight => preflight_response("OPTIONS, POST"),
-        Route::Transport { session, transport } if request.method() == Method::POST => {
-            // The receiving request (the session limit counts it) gives the connection's
-            // place among plain connections back while it lasts, and only then.
-            let place = request.extensions().get::<PendingPlace>().cloned();
-            let flushes = request.extensions().get::<Flushes>().cloned();
-            let client = xhr::Client {
-                app,
-                remote,
-                shutdown,
-                place,
-                flushes,
-            };
-            match transport.as_str() {
-                "xhr" => xhr::poll(sockjs, &session, client).await,
-                "xhr_streaming" => xhr::stream(sockjs, &session, client).await,
-                "xhr_send" => xhr::send(sockjs, &session, &client.app, request.into_body()).await,
-                _ => plain(StatusCode::NOT_FOUND, "not found"),
+        Route::Transport { session, transport } => {
+            let needed = sockjs.options.session_cookie_needed;
+            let cookie = needed.then(|| session_cookie(request.headers()));
+            let mut response =
+                http_transport(sockjs, &session, &transport, request, connection).await;
+            if let Some(cookie) = cookie {
+                response.headers_mut().append(header::SET_COOKIE, cookie);
             }
+            response
         }
-        Route::Transport { .. } => plain(StatusCode::NOT_FOUND, "not found"),
-        Route::Info => plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
     };
     cors(response.headers_mut(), origin);
     response
 }
 
+/// An HTTP transport request: its preflight, a receiving request (`xhr`, `xhr_streaming`,
+/// `eventsource`, `htmlfile`) or `xhr_send`.
+async fn http_transport<B>(
+    sockjs: &Arc<SockJs>,
+    session: &str,
+    transport: &str,
+    request: Request<B>,
+    (app, remote, shutdown): (Arc<EndpointContext>, SocketAddr, watch::Receiver<bool>),
+) -> Response<ResponseBody>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let method = request.method().clone();
+    if method == Method::OPTIONS {
+        let methods = match transport {
+            "eventsource" | "htmlfile" => "OPTIONS, GET",
+            _ => "OPTIONS, POST",
+        };
+        return preflight_response(methods);
+    }
+    let framing = match (transport, &method) {
+        ("xhr_send", &Method::POST) => {
+            return xhr::send(sockjs, session, &app, request.into_body()).await
+        }
+        ("xhr", &Method::POST) => None,
+        ("xhr_streaming", &Method::POST) => Some(Framing::XhrStreaming),
+        ("eventsource", &Method::GET) => Some(Framing::EventSource),
+        ("htmlfile", &Method::GET) => match framing::callback(request.uri().query()) {
+            Ok(callback) => Some(Framing::HtmlFile { callback }),
+            Err(error) => {
+                tracing::info!(session, "SockJS htmlfile refused: {}", error.text());
+                return plain(StatusCode::INTERNAL_SERVER_ERROR, error.text());
+            }
+        },
+        _ => return plain(StatusCode::NOT_FOUND, "not found"),
+    };
+    // The receiving request (the session limit counts it) gives the connection's place
+    // among plain connections back while it lasts, and only then.
+    let client = receive::Client {
+        app,
+        remote,
+        shutdown,
+        place: request.extensions().get::<PendingPlace>().cloned(),
+        flushes: request.extensions().get::<Flushes>().cloned(),
+    };
+    match framing {
+        Some(framing) => streaming::stream(sockjs, session, client, framing).await,
+        None => xhr::poll(sockjs, session, client).await,
+    }
+}
+
+/// The `iframe.html` page. With allowed origins configured (other than `*`) it is not
+/// served, as in Spring: a page inside an iframe cannot check who embeds it. Same-origin
+/// only (the default), it may only be framed by the same origin.
+fn iframe<B>(
+    sockjs: &SockJs,
+    request: &Request<B>,
+    app: &EndpointContext,
+) -> Response<ResponseBody> {
+    if request.method() != Method::GET {
+        return plain(StatusCode::NOT_FOUND, "not found");
+    }
+    if !app.allowed_origins.is_empty() && !app.allowed_origins.iter().any(|o| o == "*") {
+        tracing::debug!("SockJS iframe page refused: the endpoint checks origins");
+        return plain(
+            StatusCode::NOT_FOUND,
+            "iframe transports need any origin allowed",
+        );
+    }
+    let mut response = sockjs.iframe.response(request.headers());
+    if app.allowed_origins.is_empty() {
+        response.headers_mut().insert(
+            HeaderName::from_static("x-frame-options"),
+            HeaderValue::from_static("SAMEORIGIN"),
+        );
+    }
+    response
+}
+
 /// `{"websocket":true,...}` with a fresh entropy.
-fn info() -> Response<ResponseBody> {
+fn info(sockjs: &SockJs) -> Response<ResponseBody> {
     let json = serde_json::json!({
         "websocket": true,
         "origins": ["*:*"],
-        "cookie_needed": false,
+        "cookie_needed": sockjs.options.session_cookie_needed,
         "entropy": entropy(),
     });
     let mut response = Response::new(body(Bytes::from(json.to_string())));

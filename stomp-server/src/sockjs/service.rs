@@ -5,10 +5,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::iframe::IframePage;
 use super::session::SockSession;
 
-/// SockJS settings; the defaults are Spring's.
-#[derive(Debug, Clone, Copy)]
+/// The sockjs-client script the `iframe.html` page loads by default (Spring's
+/// `clientLibraryUrl` default, on the jsDelivr CDN).
+pub const DEFAULT_CLIENT_LIBRARY_URL: &str =
+    "https://cdn.jsdelivr.net/npm/sockjs-client@1.6.1/dist/sockjs.min.js";
+
+/// SockJS settings; the defaults are Spring's, except `session_cookie_needed` (off here).
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct SockJsOptions {
     /// How long a receiving request or a SockJS WebSocket stays silent before the server
@@ -21,6 +27,15 @@ pub struct SockJsOptions {
     /// How many bytes one `xhr_streaming` response carries before the server ends it and
     /// the client opens the next one (Spring's `streamBytesLimit`: 128 KiB).
     pub stream_bytes_limit: usize,
+    /// Whether `/info` answers `cookie_needed: true` and every HTTP transport response sets
+    /// `JSESSIONID` (the client's value, else `dummy`; `Path=/`), so that a load balancer
+    /// with sticky sessions on that cookie keeps a SockJS session on one instance (Spring's
+    /// `sessionCookieNeeded`). Off by default here; Spring's default is on.
+    pub session_cookie_needed: bool,
+    /// The sockjs-client script that the `iframe.html` page loads, for the iframe-based
+    /// transports (`iframe-eventsource`, `iframe-htmlfile`); it must be the same version as
+    /// the page's own sockjs-client (Spring's `clientLibraryUrl`).
+    pub client_library_url: String,
 }
 
 impl Default for SockJsOptions {
@@ -29,6 +44,8 @@ impl Default for SockJsOptions {
             heartbeat: Duration::from_secs(25),
             disconnect_delay: Duration::from_secs(5),
             stream_bytes_limit: 128 * 1024,
+            session_cookie_needed: false,
+            client_library_url: DEFAULT_CLIENT_LIBRARY_URL.to_owned(),
         }
     }
 }
@@ -36,6 +53,8 @@ impl Default for SockJsOptions {
 /// The SockJS service of a server: its options and the sessions of the HTTP transports.
 pub(crate) struct SockJs {
     pub(crate) options: SockJsOptions,
+    /// The `iframe.html` page, built once for `options.client_library_url`.
+    pub(crate) iframe: IframePage,
     sessions: Mutex<HashMap<String, Arc<SockSession>>>,
 }
 
@@ -46,6 +65,8 @@ pub(crate) enum Route {
     Greeting,
     /// `P/info`.
     Info,
+    /// `P/iframe.html` or `P/iframe-<version>.html`: the page of the iframe transports.
+    Iframe,
     /// `P/websocket`: plain STOMP over WebSocket.
     RawWebSocket,
     /// `P/{server}/{session}/{transport}`.
@@ -61,6 +82,7 @@ impl SockJs {
     /// A SockJS service with `options`.
     pub(crate) fn new(options: SockJsOptions) -> Self {
         SockJs {
+            iframe: IframePage::new(&options.client_library_url),
             options,
             sessions: Mutex::new(HashMap::new()),
         }
@@ -112,6 +134,7 @@ pub(crate) fn route(path: &str, endpoints: &[String]) -> Option<Route> {
         }
         match rest.split('/').collect::<Vec<_>>().as_slice() {
             ["info"] => return Some(Route::Info),
+            [name] if iframe_page(name) => return Some(Route::Iframe),
             ["websocket"] => return Some(Route::RawWebSocket),
             [server, session, transport]
                 if valid_id(server) && valid_id(session) && !transport.is_empty() =>
@@ -125,6 +148,17 @@ pub(crate) fn route(path: &str, endpoints: &[String]) -> Option<Route> {
         }
     }
     None
+}
+
+/// `iframe.html`, or `iframe` then `[0-9a-z._-]*` then `.html`, as Spring matches it.
+fn iframe_page(name: &str) -> bool {
+    name.strip_prefix("iframe")
+        .and_then(|rest| rest.strip_suffix(".html"))
+        .is_some_and(|version| {
+            version.bytes().all(|b| {
+                b.is_ascii_digit() || b.is_ascii_lowercase() || matches!(b, b'.' | b'-' | b'_')
+            })
+        })
 }
 
 fn valid_id(id: &str) -> bool {
@@ -154,5 +188,25 @@ mod tests {
         assert_eq!(route("/wsx/info", &endpoints), None);
         assert_eq!(route("/ws/1/a.b/xhr", &endpoints), None);
         assert_eq!(route("/other", &endpoints), None);
+        for page in [
+            "iframe.html",
+            "iframe-1.6.1.html",
+            "iframe-.html",
+            "iframe-a_b.html",
+        ] {
+            assert_eq!(
+                route(&format!("/ws/{page}"), &endpoints),
+                Some(Route::Iframe)
+            );
+        }
+        for other in [
+            "iframe.htm",
+            "iframe",
+            "IFRAME.HTML",
+            "iframe.xml",
+            "iframe-/.html",
+        ] {
+            assert_eq!(route(&format!("/ws/{other}"), &endpoints), None, "{other}");
+        }
     }
 }

@@ -1,102 +1,27 @@
-//! The XHR transports: `xhr` (long polling), `xhr_streaming` and `xhr_send`.
+//! The XHR transports `xhr` (long polling) and `xhr_send` (`xhr_streaming` is one of the
+//! [`streaming`](super::streaming) transports).
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Response, StatusCode};
-use http_body_util::BodyExt;
-use hyper::body::Frame;
-use tokio::sync::{mpsc, watch};
+use http::{Response, StatusCode};
+use tokio::sync::mpsc;
 
-use super::flushed::Flushes;
 use super::frame::{
     decode_messages, message_frame, DecodeError, ANOTHER_CONNECTION, GO_AWAY, HEARTBEAT, OPEN,
 };
-use super::response::plain;
+use super::receive::{session_for, Client};
+use super::response::{channel_response, full_response, plain};
 use super::service::SockJs;
-use super::session::{Delivery, Receiving, SockSession};
-use crate::accept::PendingPlace;
-use crate::session::run_session;
+use super::session::Receiving;
 use crate::web::EndpointContext;
-use crate::web::{body, read_body, BoxError, ResponseBody};
+use crate::web::{read_body, BoxError, ResponseBody};
 
-/// The `h` bytes that open an `xhr_streaming` response, so that browsers hand the body to
-/// the page as it arrives.
-const PRELUDE_BYTES: usize = 2048;
-
-/// Who sent a receiving request, and the place its connection holds among plain ones.
-pub(crate) struct Client {
-    /// The application.
-    pub(crate) app: Arc<EndpointContext>,
-    /// The client's address.
-    pub(crate) remote: SocketAddr,
-    /// The server's shutdown signal.
-    pub(crate) shutdown: watch::Receiver<bool>,
-    /// The connection's place, when the accept loop counts it.
-    pub(crate) place: Option<PendingPlace>,
-    /// What tells when the connection flushed a response.
-    pub(crate) flushes: Option<Flushes>,
-}
-
-/// The session `id`, created (and its STOMP session task started) when unknown; `None`
-/// when the session limit is reached.
-fn session_for(
-    sockjs: &Arc<SockJs>,
-    id: &str,
-    app: Arc<EndpointContext>,
-    remote: SocketAddr,
-    shutdown: watch::Receiver<bool>,
-) -> Option<Arc<SockSession>> {
-    if let Some(session) = sockjs.session(id) {
-        return Some(session);
-    }
-    let Some(slot) = app.admit() else {
-        app.stats().rejected_handshake();
-        tracing::warn!(%remote, "SockJS session refused: session limit reached");
-        return None;
-    };
-    let (session, transport) = SockSession::new(app.limits().send_buffer_size);
-    if let Some(existing) = sockjs.register(id, &session) {
-        return Some(existing);
-    }
-    tokio::spawn(async move {
-        // Held until the session ends, whether or not it ever sends CONNECT.
-        let _slot = slot;
-        run_session(transport, Arc::clone(&app.sessions), remote, shutdown).await;
-    });
-    // The disconnect delay: without a receiving request for that long, the session ends.
-    let (sockjs, id, watched) = (Arc::clone(sockjs), id.to_owned(), Arc::clone(&session));
-    tokio::spawn(async move {
-        let delay = sockjs.options.disconnect_delay;
-        let tick = (delay / 4).max(std::time::Duration::from_millis(10));
-        loop {
-            tokio::time::sleep(tick).await;
-            if watched.abandoned(delay) {
-                break;
-            }
-        }
-        sockjs.remove(&id);
-        watched.disconnect();
-        tracing::debug!(session = %id, "SockJS session closed after the disconnect delay");
-    });
-    Some(session)
-}
+/// The `Content-Type` of the XHR transports' responses.
+const JAVASCRIPT: &str = "application/javascript;charset=UTF-8";
 
 fn javascript(payload: Bytes) -> Response<ResponseBody> {
-    let mut response = Response::new(body(payload));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/javascript;charset=UTF-8"),
-    );
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store, no-cache, must-revalidate, max-age=0"),
-    );
-    response
+    full_response(payload, JAVASCRIPT)
 }
 
 fn line(frame: &str) -> Bytes {
@@ -132,92 +57,7 @@ pub(crate) async fn poll(sockjs: &Arc<SockJs>, id: &str, client: Client) -> Resp
     let payload = line(&message_frame(&taken.messages));
     let (tx, rx) = mpsc::channel(1);
     let _ = tx.try_send((payload, Some(taken.messages)));
-    javascript_stream(rx, client.flushes)
-}
-
-/// `xhr_streaming`: a chunked response of newline-separated frames, ended after
-/// `stream_bytes_limit` bytes so that the client opens the next one.
-pub(crate) async fn stream(
-    sockjs: &Arc<SockJs>,
-    id: &str,
-    client: Client,
-) -> Response<ResponseBody> {
-    let send_time = client.app.limits().send_time;
-    let Some(session) = session_for(sockjs, id, client.app, client.remote, client.shutdown) else {
-        return plain(StatusCode::SERVICE_UNAVAILABLE, "too many sessions");
-    };
-    // A client that stops reading the stream fills the channel: past `send_time` the
-    // response ends instead of holding the task and the frame forever.
-    let mut prelude = vec![b'h'; PRELUDE_BYTES + 1];
-    prelude[PRELUDE_BYTES] = b'\n';
-    let (tx, rx) = mpsc::channel::<Chunk>(16);
-    let _ = tx.try_send((Bytes::from(prelude), None));
-    if !session.start_receiving() {
-        let _ = tx.try_send((line(ANOTHER_CONNECTION), None));
-        drop(tx);
-        return javascript_stream(rx, client.flushes);
-    }
-    let (heartbeat, limit) = (sockjs.options.heartbeat, sockjs.options.stream_bytes_limit);
-    let receiving = Receiving::new(Arc::clone(&session), client.place);
-    let client_flushes = client.flushes;
-    tokio::spawn(async move {
-        let _receiving = receiving;
-        if session.open()
-            && tx
-                .send_timeout((line(OPEN), None), send_time)
-                .await
-                .is_err()
-        {
-            return;
-        }
-        let mut sent = 0;
-        loop {
-            let taken = tokio::select! {
-                taken = session.next_batch() => taken,
-                () = tx.closed() => return,
-                () = tokio::time::sleep(heartbeat) => {
-                    if tx.send_timeout((line(HEARTBEAT), None), send_time).await.is_err() {
-                        return;
-                    }
-                    continue;
-                }
-            };
-            if !taken.messages.is_empty() {
-                let frame = line(&message_frame(&taken.messages));
-                sent += frame.len();
-                // Written once the connection flushed it. Not taken in time (a client that
-                // stopped reading, or went away), it is dropped and the next receiving
-                // request gets these first, rather than a gap.
-                if tx
-                    .send_timeout((frame, Some(taken.messages)), send_time)
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-                if sent >= limit {
-                    return;
-                }
-            }
-            if taken.closed {
-                let _ = tx.send_timeout((line(GO_AWAY), None), send_time).await;
-                return;
-            }
-        }
-    });
-    javascript_stream(rx, client_flushes)
-}
-
-/// Bytes of a response, and the messages they carry.
-type Chunk = (Bytes, Option<Delivery>);
-
-fn javascript_stream(
-    rx: mpsc::Receiver<Chunk>,
-    flushes: Option<Flushes>,
-) -> Response<ResponseBody> {
-    let mut response = javascript(Bytes::new());
-    *response.body_mut() = ChannelBody { rx, flushes }.boxed();
-    response
+    channel_response(rx, client.flushes, JAVASCRIPT)
 }
 
 /// `xhr_send`: a JSON array of STOMP strings for the session; 204, or 404 for an unknown
@@ -261,32 +101,4 @@ where
         }
     }
     plain(StatusCode::NO_CONTENT, "")
-}
-
-/// A response body fed by a channel, ending when the sender is dropped. The messages of a
-/// chunk hyper takes count as written once the connection flushed it (at once without
-/// [`Flushes`]); chunks never taken give theirs back to the session.
-struct ChannelBody {
-    rx: mpsc::Receiver<Chunk>,
-    flushes: Option<Flushes>,
-}
-
-impl hyper::body::Body for ChannelBody {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        let chunk = std::task::ready!(self.rx.poll_recv(cx));
-        Poll::Ready(chunk.map(|(data, delivery)| {
-            match (delivery, &self.flushes) {
-                (Some(delivery), Some(flushes)) => flushes.after_next_flush(delivery),
-                (Some(delivery), None) => delivery.written(),
-                (None, _) => {}
-            }
-            Ok(Frame::data(data))
-        }))
-    }
 }

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+pub(crate) mod sockjs;
+
 use stomp_server::client::{ClientError, StompClient, StompSession, Subscription};
 use stomp_server::Frame;
 use stomp_server::{Server, StompServerBuilder};
