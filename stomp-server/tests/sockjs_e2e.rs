@@ -35,7 +35,8 @@ async fn info_and_preflight() {
     assert_eq!(reply.status, 200);
     let info: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
     assert_eq!(info["websocket"], true);
-    assert_eq!(info["cookie_needed"], false);
+    // Spring's default: the JSESSIONID cookie for sticky load balancers.
+    assert_eq!(info["cookie_needed"], true);
     assert_eq!(info["origins"][0], "*:*");
     assert!(info["entropy"].is_u64());
     assert_eq!(

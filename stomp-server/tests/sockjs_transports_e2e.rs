@@ -137,7 +137,11 @@ async fn eventsource_round_trip() {
         Some("text/event-stream;charset=UTF-8")
     );
     assert_eq!(header(&head, "cache-control"), Some(NO_CACHE));
-    assert_eq!(header(&head, "set-cookie"), None, "off by default");
+    assert_eq!(
+        header(&head, "set-cookie"),
+        Some("JSESSIONID=dummy; Path=/"),
+        "on by default, as in Spring"
+    );
     assert_eq!(events.frame().await.unwrap(), "o");
     assert_eq!(xhr_send(port, "es1", &[CONNECT]).await, 204);
     assert!(messages(&events.frame().await.unwrap())[0].starts_with("CONNECTED\n"));
@@ -231,8 +235,8 @@ async fn eventsource_and_htmlfile_end_at_the_bytes_limit() {
 #[tokio::test]
 async fn session_cookie_is_set_on_every_http_transport_when_needed() {
     let options = SockJsOptions::default().with_session_cookie_needed(true);
-    let server = server(options).await;
-    let port = server.port;
+    let on = server(options).await;
+    let port = on.port;
     let info = request(port, "GET", "/ws/info", "").await;
     let info: serde_json::Value = serde_json::from_str(&info.body).unwrap();
     assert_eq!(info["cookie_needed"], true);
@@ -269,6 +273,13 @@ async fn session_cookie_is_set_on_every_http_transport_when_needed() {
     assert_eq!(page.header("set-cookie"), None);
     let info = request(port, "GET", "/ws/info", "").await;
     assert_eq!(info.header("set-cookie"), None);
+    // Turned off, no transport sets it and `info` says it is not needed.
+    let off = server(SockJsOptions::default().with_session_cookie_needed(false)).await;
+    let info = request(off.port, "GET", "/ws/info", "").await;
+    let info: serde_json::Value = serde_json::from_str(&info.body).unwrap();
+    assert_eq!(info["cookie_needed"], false);
+    let poll = request(off.port, "POST", "/ws/000/ck7/xhr", "").await;
+    assert_eq!(poll.header("set-cookie"), None);
 }
 
 #[tokio::test]

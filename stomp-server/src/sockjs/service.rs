@@ -13,7 +13,7 @@ use super::session::SockSession;
 pub const DEFAULT_CLIENT_LIBRARY_URL: &str =
     "https://cdn.jsdelivr.net/npm/sockjs-client@1.6.1/dist/sockjs.min.js";
 
-/// SockJS settings; the defaults are Spring's, except `session_cookie_needed` (off here).
+/// SockJS settings; the defaults are Spring's.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct SockJsOptions {
@@ -30,7 +30,7 @@ pub struct SockJsOptions {
     /// Whether `/info` answers `cookie_needed: true` and every HTTP transport response sets
     /// `JSESSIONID` (the client's value, else `dummy`; `Path=/`), so that a load balancer
     /// with sticky sessions on that cookie keeps a SockJS session on one instance (Spring's
-    /// `sessionCookieNeeded`). Off by default here; Spring's default is on.
+    /// `sessionCookieNeeded`). On by default, as in Spring.
     pub session_cookie_needed: bool,
     /// The sockjs-client script that the `iframe.html` page loads, for the iframe-based
     /// transports (`iframe-eventsource`, `iframe-htmlfile`); it must be the same version as
@@ -44,7 +44,7 @@ impl Default for SockJsOptions {
             heartbeat: Duration::from_secs(25),
             disconnect_delay: Duration::from_secs(5),
             stream_bytes_limit: 128 * 1024,
-            session_cookie_needed: false,
+            session_cookie_needed: true,
             client_library_url: DEFAULT_CLIENT_LIBRARY_URL.to_owned(),
         }
     }
