@@ -9,6 +9,7 @@
 //! cargo run -p stomp-examples --example jwt        # a JWT checked on CONNECT
 //! cargo run -p stomp-examples --example relay      # the broker relay to RabbitMQ
 //! cargo run -p stomp-examples --example redis      # the Redis backplane
+//! cargo run -p stomp-examples --example raw        # a plain WebSocket handler beside STOMP
 //! ```
 //!
 //! and `tests/tests/examples.rs` starts each one on a free port and talks to it.

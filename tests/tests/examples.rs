@@ -42,7 +42,7 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// The next message body on `destination`'s subscription, as text.
-async fn next_text(subscription: &mut stomp_server::client::Subscription) -> String {
+async fn next_text_of(subscription: &mut stomp_server::client::Subscription) -> String {
     let frame = subscription
         .next_timeout(WAIT)
         .await
@@ -94,7 +94,7 @@ fn greeting_answers_as_the_spring_guide_does() {
             .await
             .expect("send");
         assert_eq!(
-            next_text(&mut greetings).await,
+            next_text_of(&mut greetings).await,
             r#"{"content":"Hello, &lt;Ann&gt;!"}"#
         );
     });
@@ -123,13 +123,14 @@ fn axum_serves_rest_routes_beside_the_stomp_endpoint() {
         assert!(status.contains(" 200"), "{status}");
         assert_eq!(body.trim(), "1");
         let announcement: serde_json::Value =
-            serde_json::from_str(&next_text(&mut announcements).await).unwrap();
+            serde_json::from_str(&next_text_of(&mut announcements).await).unwrap();
         assert_eq!(announcement["text"], "maintenance at noon");
         session
             .send("/app/chat/r1", r#"{"text":"hi"}"#)
             .await
             .unwrap();
-        let message: serde_json::Value = serde_json::from_str(&next_text(&mut room).await).unwrap();
+        let message: serde_json::Value =
+            serde_json::from_str(&next_text_of(&mut room).await).unwrap();
         assert_eq!(message["room"], "r1");
         assert_eq!(message["sender"], "anonymous");
     });
@@ -181,7 +182,7 @@ fn jwt_admits_a_valid_token_and_refuses_the_rest_with_a_reason() {
             .expect("a valid token connects");
         let mut whoami = alice.subscribe("/user/queue/whoami").await.unwrap();
         alice.send("/app/whoami", "").await.unwrap();
-        assert_eq!(next_text(&mut whoami).await, "you are alice");
+        assert_eq!(next_text_of(&mut whoami).await, "you are alice");
 
         let without = refusal(connect_with(addr, None).await);
         assert!(without.contains("Bearer"), "{without}");
@@ -196,6 +197,55 @@ fn jwt_admits_a_valid_token_and_refuses_the_rest_with_a_reason() {
         let unsigned = refusal(connect_with(addr, Some(&unsigned)).await);
         assert!(unsigned.contains("HS256"), "{unsigned}");
     });
+}
+
+#[test]
+fn raw_clients_talk_to_each_other_and_to_stomp() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let (_raw, addr) = start("raw");
+    runtime().block_on(async {
+        let url = format!("ws://{addr}/ws-raw");
+        let open = |url: String| async move {
+            let tcp = tokio::net::TcpStream::connect(addr).await.expect("tcp");
+            let (socket, _) = tokio_tungstenite::client_async(url, tcp)
+                .await
+                .expect("a raw WebSocket");
+            socket
+        };
+        let mut ann = open(url.clone()).await;
+        let mut bob = open(url).await;
+        let stomp = StompClient::new()
+            .connect(&format!("ws://{addr}/ws"))
+            .await
+            .expect("connect over STOMP");
+        let mut topic = stomp.subscribe("/topic/raw").await.unwrap();
+        ann.send(Message::text("hello from ann")).await.unwrap();
+        assert_eq!(next_raw_text(&mut bob).await, "hello from ann");
+        assert_eq!(next_raw_text(&mut ann).await, "hello from ann");
+        assert_eq!(next_text_of(&mut topic).await, "hello from ann");
+        stomp.send("/app/raw", "hello from STOMP").await.unwrap();
+        assert_eq!(next_raw_text(&mut ann).await, "hello from STOMP");
+        assert_eq!(next_raw_text(&mut bob).await, "hello from STOMP");
+    });
+}
+
+/// The next text message of a raw WebSocket client.
+async fn next_raw_text<S>(socket: &mut S) -> String
+where
+    S: futures_util::Stream<
+            Item = Result<
+                tokio_tungstenite::tungstenite::Message,
+                tokio_tungstenite::tungstenite::Error,
+            >,
+        > + Unpin,
+{
+    use futures_util::StreamExt;
+    match tokio::time::timeout(WAIT, socket.next()).await {
+        Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text)))) => text.to_string(),
+        other => panic!("expected a text message, got {other:?}"),
+    }
 }
 
 /// Two instances of `example` share a topic through their backplane: a message sent to one
@@ -221,7 +271,7 @@ fn two_instances_share_a_topic(example: &str, topic: &str, room: &str) {
             .await
             .unwrap();
         let message: serde_json::Value =
-            serde_json::from_str(&next_text(&mut messages).await).unwrap();
+            serde_json::from_str(&next_text_of(&mut messages).await).unwrap();
         assert_eq!(message["text"], "across instances");
     });
 }
