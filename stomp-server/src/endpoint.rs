@@ -12,12 +12,14 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use tokio::sync::watch;
 
-use crate::session::run_session;
+use crate::session::{run_session_from, SessionStart};
 use crate::sockjs::{self, SockJs};
 pub(crate) use crate::web::BoxError;
 use crate::web::EndpointContext;
 pub use crate::web::ResponseBody;
-use crate::web::{body, read_body, status, upgrade, Subprotocols};
+use crate::web::{
+    body, intercept_handshake, is_upgrade, read_body, status, upgrade, Subprotocols,
+};
 
 /// A response served at a fixed path (the demo's page and script).
 #[derive(Debug, Clone)]
@@ -63,12 +65,23 @@ where
         }
     }
     if app.endpoints.contains(&path) {
+        // A request that is no WebSocket handshake is refused by `upgrade` as it is.
+        let start = if is_upgrade(request.headers()) {
+            match intercept_handshake(&app, &request, remote).await {
+                Ok(start) => start,
+                Err(refusal) => return Ok(refusal),
+            }
+        } else {
+            SessionStart::default()
+        };
         let connection = (app, remote, shutdown);
         return Ok(upgrade(
             request,
             connection,
             Subprotocols::Stomp,
-            run_session,
+            move |ws, context, remote, shutdown| {
+                run_session_from(ws, context, remote, shutdown, start)
+            },
         ));
     }
     if let Some(handler) = routes.handlers.get(&path) {

@@ -28,6 +28,9 @@
 // - `redis` (cargo feature `redis`): the Redis backplane, an `Upstream` over Redis pub/sub,
 //   and Redis Streams for handlers (`redis::RedisStreams`).
 // - `config_setters`: the `with_*` setters of the `#[non_exhaustive]` settings.
+// - `handshake`: handshake interceptors (run by `web::intercept_handshake` before every
+//   upgrade or SockJS session creation); `control`: `SessionControl`, ending sessions from
+//   application code.
 
 mod accept;
 mod attributes;
@@ -36,10 +39,12 @@ pub mod client;
 pub mod config;
 mod config_setters;
 mod connection;
+mod control;
 mod converter;
 mod endpoint;
 pub mod event;
 pub mod handler;
+pub mod handshake;
 pub mod interceptor;
 pub mod log;
 mod peer;
@@ -64,6 +69,7 @@ mod web;
 pub use handler::extract::{Destination, MessageHeaders, State};
 pub use handler::payload::{Payload, PayloadError};
 pub use handler::{HandlerError, IntoReply, Json, Message};
+pub use control::{SessionControl, SessionInfo};
 pub use principal::{Principal, SessionId};
 pub use server::{shutdown_signal, Server, StartError, StompServer, StompServerBuilder};
 pub use session::SessionAttributes;

@@ -25,7 +25,9 @@ use crate::handler::context::HandlerContext;
 use crate::handler::registry::{Registry, RegistryError};
 use crate::handler::services::Services;
 use crate::handler::Handlers;
-use crate::interceptor::{ChannelInterceptor, OutboundInterceptor};
+use crate::control::SessionControl;
+use crate::handshake::HandshakeInterceptor;
+use crate::interceptor::{AsyncChannelInterceptor, ChannelInterceptor, OutboundInterceptor};
 use crate::relay::{BrokerRelay, RelayConfig};
 use crate::routing::{Prefixes, Routing};
 use crate::session::SessionContext;
@@ -83,6 +85,8 @@ pub struct StompServerBuilder {
     handlers: Option<Handlers>,
     state: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
     interceptors: Vec<Arc<dyn ChannelInterceptor>>,
+    async_interceptors: Vec<Arc<dyn AsyncChannelInterceptor>>,
+    handshake_interceptors: Vec<Arc<dyn HandshakeInterceptor>>,
     outbound_interceptors: Vec<Arc<dyn OutboundInterceptor>>,
     listeners: Vec<Arc<crate::event::EventListener>>,
     resources: HashMap<String, StaticResource>,
@@ -117,6 +121,8 @@ impl StompServer {
             handlers: None,
             state: HashMap::new(),
             interceptors: Vec::new(),
+            async_interceptors: Vec::new(),
+            handshake_interceptors: Vec::new(),
             outbound_interceptors: Vec::new(),
             listeners: Vec::new(),
             resources: HashMap::new(),
@@ -297,6 +303,25 @@ impl StompServerBuilder {
         self
     }
 
+    /// Adds an async inbound interceptor (Spring's `ExecutorChannelInterceptor`): run for
+    /// `CONNECT` and every later frame after the plain ones, in registration order, each
+    /// call within `Limits::interceptor_time`; see [`AsyncChannelInterceptor`].
+    #[must_use]
+    pub fn async_interceptor(mut self, interceptor: impl AsyncChannelInterceptor) -> Self {
+        self.async_interceptors.push(Arc::new(interceptor));
+        self
+    }
+
+    /// Adds a handshake interceptor (Spring's `HandshakeInterceptor` and
+    /// `HandshakeHandler.determineUser`): it sees the HTTP request opening a session, may
+    /// refuse it with a status, or give the session its user, attributes and credential
+    /// expiry; see [`crate::handshake`].
+    #[must_use]
+    pub fn handshake_interceptor(mut self, interceptor: impl HandshakeInterceptor) -> Self {
+        self.handshake_interceptors.push(Arc::new(interceptor));
+        self
+    }
+
     /// Adds an outbound interceptor, which sees every frame sent to a client (Spring's
     /// `configureClientOutboundChannel`); see [`OutboundInterceptor`] for its cost.
     #[must_use]
@@ -424,6 +449,9 @@ impl StompServerBuilder {
         let template = Template {
             routing: Arc::clone(&routing),
         };
+        let control = SessionControl::new(Arc::clone(&routing.users), Arc::clone(&stats));
+        let mut state = self.state;
+        state.insert(TypeId::of::<SessionControl>(), Arc::new(control.clone()));
         let sessions = Arc::new(SessionContext {
             limits: self.limits,
             heartbeat: self.heartbeat,
@@ -431,7 +459,7 @@ impl StompServerBuilder {
             handlers: Arc::new(HandlerContext {
                 registry,
                 services: Arc::new(Services {
-                    state: self.state,
+                    state,
                     template: template.clone(),
                     routing: Arc::clone(&routing),
                     stats: Arc::clone(&stats),
@@ -440,18 +468,19 @@ impl StompServerBuilder {
             }),
             routing,
             interceptors: self.interceptors,
+            async_interceptors: self.async_interceptors,
             outbound_interceptors: self.outbound_interceptors,
             events,
             stats,
         });
         let endpoints = or_default(self.endpoints, &["/ws"]);
         Ok(Server {
-            endpoints: Arc::new(EndpointContext::new(
-                endpoints,
-                self.allowed_origins,
-                sessions,
-            )),
+            endpoints: Arc::new(
+                EndpointContext::new(endpoints, self.allowed_origins, sessions)
+                    .with_handshake_interceptors(self.handshake_interceptors),
+            ),
             template,
+            control,
             routes: Arc::new(HttpRoutes {
                 resources: self.resources,
                 handlers: self.http_handlers,
@@ -536,6 +565,8 @@ pub struct Server {
     pub(crate) endpoints: Arc<EndpointContext>,
     /// The messaging template.
     template: Template,
+    /// Ends sessions from application code.
+    control: SessionControl,
     pub(crate) routes: Arc<HttpRoutes>,
     stats_log_interval: Option<Duration>,
     /// The STOMP-over-TCP endpoint, when one was asked for.
@@ -552,6 +583,11 @@ impl Server {
     /// The messaging template, to send from outside handlers.
     pub fn template(&self) -> Template {
         self.template.clone()
+    }
+
+    /// Ends sessions from application code (also a handler's `State<SessionControl>`).
+    pub fn sessions(&self) -> SessionControl {
+        self.control.clone()
     }
 
     /// The live counters.

@@ -44,6 +44,9 @@ pub(crate) enum CloseCause {
     /// Too many messages wait behind a subscription's prefetch window (the client does not
     /// acknowledge); an `ERROR` saying so is queued before this.
     AckBacklog = 5,
+    /// The application ended the session (`SessionControl`, expired credentials); an
+    /// `ERROR` saying why is queued before this.
+    Ended = 6,
 }
 
 impl CloseCause {
@@ -54,6 +57,7 @@ impl CloseCause {
             3 => CloseCause::Shutdown,
             4 => CloseCause::WriteFailed,
             5 => CloseCause::AckBacklog,
+            6 => CloseCause::Ended,
             _ => CloseCause::None,
         }
     }

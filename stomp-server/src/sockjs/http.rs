@@ -16,23 +16,38 @@ use super::session::SockSession;
 use super::websocket::pump;
 use super::xhr;
 use crate::accept::PendingPlace;
-use crate::session::{run_session, SessionContext};
+use crate::session::{run_session_from, SessionContext, SessionStart};
 use crate::web::EndpointContext;
 use crate::web::{
-    body, is_upgrade, origin_allowed, upgrade, BoxError, ResponseBody, Subprotocols, UpgradedSocket,
+    body, intercept_handshake, is_upgrade, origin_allowed, upgrade, BoxError, ResponseBody,
+    Subprotocols, UpgradedSocket,
 };
 
 /// The SockJS `websocket` transport on an upgraded connection: a STOMP session behind the
 /// SockJS session adapter, and the pump between the adapter and the WebSocket.
 async fn sockjs_websocket(
     ws: UpgradedSocket,
-    heartbeat: Duration,
+    (heartbeat, start): (Duration, SessionStart),
     (sessions, remote, shutdown): (Arc<SessionContext>, SocketAddr, watch::Receiver<bool>),
 ) {
     let (session, transport) = SockSession::new(sessions.limits.send_buffer_size);
     let send_time = sessions.limits.send_time;
-    tokio::spawn(run_session(transport, sessions, remote, shutdown));
+    tokio::spawn(run_session_from(
+        transport, sessions, remote, shutdown, start,
+    ));
     pump(ws, session, heartbeat, send_time).await;
+}
+
+/// Plain STOMP over WebSocket under the SockJS path.
+fn stomp_upgrade<B>(
+    request: Request<B>,
+    connection: (Arc<EndpointContext>, SocketAddr, watch::Receiver<bool>),
+    start: SessionStart,
+) -> Response<ResponseBody> {
+    let run = move |ws, context, remote, shutdown| {
+        run_session_from(ws, context, remote, shutdown, start)
+    };
+    upgrade(request, connection, Subprotocols::Stomp, run)
 }
 
 const NO_CACHE: &str = "no-store, no-cache, must-revalidate, max-age=0";
@@ -57,15 +72,22 @@ where
     }
     let origin = request.headers().get(header::ORIGIN).cloned();
     let preflight = request.method() == Method::OPTIONS;
+    let start = if opens_session(sockjs, &route, &request) {
+        match intercept_handshake(&app, &request, remote).await {
+            Ok(start) => start,
+            Err(mut refusal) => {
+                cors(refusal.headers_mut(), origin);
+                return refusal;
+            }
+        }
+    } else {
+        SessionStart::default()
+    };
     let mut response = match route {
         Route::Greeting if is_upgrade(request.headers()) => {
-            let connection = (app, remote, shutdown);
-            return upgrade(request, connection, Subprotocols::Stomp, run_session);
+            return stomp_upgrade(request, (app, remote, shutdown), start);
         }
-        Route::RawWebSocket => {
-            let connection = (app, remote, shutdown);
-            return upgrade(request, connection, Subprotocols::Stomp, run_session);
-        }
+        Route::RawWebSocket => return stomp_upgrade(request, (app, remote, shutdown), start),
         Route::Greeting => plain(StatusCode::OK, "Welcome to SockJS!\n"),
         Route::Info if preflight => preflight_response("OPTIONS, GET"),
         Route::Info if request.method() == Method::GET => info(),
@@ -80,7 +102,7 @@ where
                 connection,
                 Subprotocols::None,
                 move |ws, app, remote, shutdown| {
-                    sockjs_websocket(ws, heartbeat, (app, remote, shutdown))
+                    sockjs_websocket(ws, (heartbeat, start), (app, remote, shutdown))
                 },
             );
         }
@@ -96,6 +118,7 @@ where
                 shutdown,
                 place,
                 flushes,
+                start,
             };
             match transport.as_str() {
                 "xhr" => xhr::poll(sockjs, &session, client).await,
@@ -109,6 +132,25 @@ where
     };
     cors(response.headers_mut(), origin);
     response
+}
+
+/// True when `request` opens a session, so that the handshake interceptors see it: a
+/// WebSocket upgrade (SockJS's `websocket` transport, or raw STOMP over WebSocket under the
+/// SockJS path), or an `xhr`/`xhr_streaming` request naming a session not known yet.
+fn opens_session<B>(sockjs: &SockJs, route: &Route, request: &Request<B>) -> bool {
+    match route {
+        Route::Greeting => is_upgrade(request.headers()),
+        Route::RawWebSocket => true,
+        Route::Transport { transport, .. } if transport == "websocket" => {
+            request.method() == Method::GET
+        }
+        Route::Transport { session, transport } => {
+            request.method() == Method::POST
+                && matches!(transport.as_str(), "xhr" | "xhr_streaming")
+                && sockjs.session(session).is_none()
+        }
+        Route::Info => false,
+    }
 }
 
 /// `{"websocket":true,...}` with a fresh entropy.

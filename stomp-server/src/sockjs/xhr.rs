@@ -20,7 +20,7 @@ use super::response::plain;
 use super::service::SockJs;
 use super::session::{Delivery, Receiving, SockSession};
 use crate::accept::PendingPlace;
-use crate::session::run_session;
+use crate::session::{run_session_from, SessionStart};
 use crate::web::EndpointContext;
 use crate::web::{body, read_body, BoxError, ResponseBody};
 
@@ -40,6 +40,8 @@ pub(crate) struct Client {
     pub(crate) place: Option<PendingPlace>,
     /// What tells when the connection flushed a response.
     pub(crate) flushes: Option<Flushes>,
+    /// What the handshake interceptors gave a session this request creates.
+    pub(crate) start: SessionStart,
 }
 
 /// The session `id`, created (and its STOMP session task started) when unknown; `None`
@@ -49,7 +51,7 @@ fn session_for(
     id: &str,
     app: Arc<EndpointContext>,
     remote: SocketAddr,
-    shutdown: watch::Receiver<bool>,
+    (shutdown, start): (watch::Receiver<bool>, SessionStart),
 ) -> Option<Arc<SockSession>> {
     if let Some(session) = sockjs.session(id) {
         return Some(session);
@@ -66,7 +68,8 @@ fn session_for(
     tokio::spawn(async move {
         // Held until the session ends, whether or not it ever sends CONNECT.
         let _slot = slot;
-        run_session(transport, Arc::clone(&app.sessions), remote, shutdown).await;
+        let context = Arc::clone(&app.sessions);
+        run_session_from(transport, context, remote, shutdown, start).await;
     });
     // The disconnect delay: without a receiving request for that long, the session ends.
     let (sockjs, id, watched) = (Arc::clone(sockjs), id.to_owned(), Arc::clone(&session));
@@ -106,7 +109,13 @@ fn line(frame: &str) -> Bytes {
 /// `xhr`: one frame per request: `o` first, then `a[...]`, `h` after the heartbeat
 /// interval, or `c[...]`.
 pub(crate) async fn poll(sockjs: &Arc<SockJs>, id: &str, client: Client) -> Response<ResponseBody> {
-    let Some(session) = session_for(sockjs, id, client.app, client.remote, client.shutdown) else {
+    let Some(session) = session_for(
+        sockjs,
+        id,
+        client.app,
+        client.remote,
+        (client.shutdown, client.start),
+    ) else {
         return plain(StatusCode::SERVICE_UNAVAILABLE, "too many sessions");
     };
     if session.open() {
@@ -143,7 +152,13 @@ pub(crate) async fn stream(
     client: Client,
 ) -> Response<ResponseBody> {
     let send_time = client.app.limits().send_time;
-    let Some(session) = session_for(sockjs, id, client.app, client.remote, client.shutdown) else {
+    let Some(session) = session_for(
+        sockjs,
+        id,
+        client.app,
+        client.remote,
+        (client.shutdown, client.start),
+    ) else {
         return plain(StatusCode::SERVICE_UNAVAILABLE, "too many sessions");
     };
     // A client that stops reading the stream fills the channel: past `send_time` the
