@@ -17,9 +17,7 @@ use crate::sockjs::{self, SockJs};
 pub(crate) use crate::web::BoxError;
 use crate::web::EndpointContext;
 pub use crate::web::ResponseBody;
-use crate::web::{
-    body, intercept_handshake, is_upgrade, read_body, status, upgrade, Subprotocols,
-};
+use crate::web::{body, intercept_handshake, is_upgrade, read_body, status, upgrade, Subprotocols};
 
 /// A response served at a fixed path (the demo's page and script).
 #[derive(Debug, Clone)]

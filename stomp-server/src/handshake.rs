@@ -312,7 +312,9 @@ mod tests {
     #[test]
     fn a_handshake_names_a_user_and_an_expiry() {
         let at = SystemTime::UNIX_EPOCH;
-        let h = Handshake::proceed().user(Principal::new("a")).expires_at(at);
+        let h = Handshake::proceed()
+            .user(Principal::new("a"))
+            .expires_at(at);
         assert_eq!(h.principal, Some(Principal::new("a")));
         assert_eq!(h.expires_at, Some(at));
         let no = HandshakeRejection::unauthorized("bad token");

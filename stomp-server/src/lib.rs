@@ -66,10 +66,10 @@ mod web;
 // The root holds what an application writes: the macros, the builder and server, the
 // extractors and return values a handler names, the template and the errors it matches on.
 // Everything else is in the named modules above and below.
+pub use control::{SessionControl, SessionInfo};
 pub use handler::extract::{Destination, MessageHeaders, State};
 pub use handler::payload::{Payload, PayloadError};
 pub use handler::{HandlerError, IntoReply, Json, Message};
-pub use control::{SessionControl, SessionInfo};
 pub use principal::{Principal, SessionId};
 pub use server::{shutdown_signal, Server, StartError, StompServer, StompServerBuilder};
 pub use session::SessionAttributes;

@@ -103,7 +103,8 @@ async fn intercept_connect(
     }
     let receipt = frame.receipt().map(str::to_owned);
     let placeholder = Frame::new(frame.command);
-    let mut message = InboundMessage::new(std::mem::replace(frame, placeholder), session_id.clone());
+    let mut message =
+        InboundMessage::new(std::mem::replace(frame, placeholder), session_id.clone());
     message.principal = principal;
     message.attributes = start.attributes.clone();
     message.expires_at = expires_at;

@@ -92,7 +92,14 @@ pub(crate) async fn run_session<T>(
     T: Stream<Item = Result<WsMessage, WsError>> + Sink<WsMessage, Error = WsError>,
     T: Send + Unpin + 'static,
 {
-    run_session_from(transport, context, remote, shutdown, SessionStart::default()).await;
+    run_session_from(
+        transport,
+        context,
+        remote,
+        shutdown,
+        SessionStart::default(),
+    )
+    .await;
 }
 
 /// [`run_session`] for a session whose handshake interceptors gave it `start` (its user,

@@ -44,9 +44,8 @@ fn stomp_upgrade<B>(
     connection: (Arc<EndpointContext>, SocketAddr, watch::Receiver<bool>),
     start: SessionStart,
 ) -> Response<ResponseBody> {
-    let run = move |ws, context, remote, shutdown| {
-        run_session_from(ws, context, remote, shutdown, start)
-    };
+    let run =
+        move |ws, context, remote, shutdown| run_session_from(ws, context, remote, shutdown, start);
     upgrade(request, connection, Subprotocols::Stomp, run)
 }
 

@@ -54,14 +54,11 @@ async fn run_chain(
     let remote = shown.remote_addr();
     let time = app.limits().interceptor_time;
     for interceptor in &app.handshake_interceptors {
-        let decided = match timeout(time, interceptor.before_handshake(shown.clone())).await {
-            Ok(decided) => decided,
-            Err(_) => {
-                app.stats().rejected_handshake();
-                tracing::warn!(%remote, path = shown.path(), "handshake interceptor timed out after {time:?}; answering 503");
-                let text = "the server could not check this request in time; try again later";
-                return Err(refusal(StatusCode::SERVICE_UNAVAILABLE, text));
-            }
+        let Ok(decided) = timeout(time, interceptor.before_handshake(shown.clone())).await else {
+            app.stats().rejected_handshake();
+            tracing::warn!(%remote, path = shown.path(), "handshake interceptor timed out after {time:?}; answering 503");
+            let text = "the server could not check this request in time; try again later";
+            return Err(refusal(StatusCode::SERVICE_UNAVAILABLE, text));
         };
         match decided {
             Ok(handshake) => {

@@ -16,8 +16,8 @@ use std::ops::ControlFlow;
 use stomp_core::{names, Command, Frame};
 
 use super::end::Flow;
-use super::state::SessionState;
 use super::intercept::run_async_interceptors;
+use super::state::SessionState;
 use crate::interceptor::{InboundMessage, InterceptorContext};
 use ack::AckCommand;
 use send::{Body, SendRequest};
@@ -112,10 +112,7 @@ impl SessionState<'_> {
 
     /// Hands the frame to every async interceptor (after the plain ones); `Err` carries the
     /// refusal and the frame's receipt.
-    async fn intercept_async(
-        &self,
-        frame: Frame,
-    ) -> Result<Frame, (CommandError, Option<String>)> {
+    async fn intercept_async(&self, frame: Frame) -> Result<Frame, (CommandError, Option<String>)> {
         let receipt = frame.receipt().map(str::to_owned);
         let mut message = InboundMessage::new(frame, self.session.id.clone());
         message.principal = self.session.principal.clone();
