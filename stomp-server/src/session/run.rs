@@ -134,7 +134,9 @@ pub(crate) async fn run_session_from<T>(
         return;
     };
     let id = new_session_id();
-    let accepted = match accept(&context, connect, &id, &start, remote).await {
+    // Boxed: the CONNECT step (with its interceptors' futures) lives on the heap while it
+    // runs, instead of widening every session task for its whole life.
+    let accepted = match Box::pin(accept(&context, connect, &id, &start, remote)).await {
         Ok(accepted) => accepted,
         Err(refusal) => return refusal.send(&context, &mut sink, &mut reader).await,
     };
@@ -144,7 +146,7 @@ pub(crate) async fn run_session_from<T>(
         return refusal.send(&context, &mut sink, &mut reader).await;
     }
     let writer = begin(&context, &session, sink, rx, &accepted, remote);
-    let _expiry = ExpiryTimer::start(&session, accepted.expires_at);
+    let _expiry = ExpiryTimer::start(&session, accepted.expires_at, &context.stats);
     // Tolerate late heart-beats: the spec leaves the margin to the server; twice the
     // promised interval survives a busy client or network.
     let window = accepted.heartbeat.expect_every.map(|every| every * 2);

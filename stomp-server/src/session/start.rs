@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use crate::attributes::SessionAttributes;
 use crate::peer::SessionHandle;
 use crate::principal::Principal;
+use crate::stats::Stats;
 
 /// What the handshake gave a session, before its `CONNECT`.
 #[derive(Debug, Default)]
@@ -25,18 +26,23 @@ pub(super) struct ExpiryTimer(Option<tokio::task::JoinHandle<()>>);
 
 impl ExpiryTimer {
     /// Ends `session` with an `ERROR` ("credentials expired") at `at`, if there is an `at`.
-    pub(super) fn start(session: &Arc<SessionHandle>, at: Option<SystemTime>) -> ExpiryTimer {
+    pub(super) fn start(
+        session: &Arc<SessionHandle>,
+        at: Option<SystemTime>,
+        stats: &Arc<Stats>,
+    ) -> ExpiryTimer {
         let Some(at) = at else {
             return ExpiryTimer(None);
         };
         let weak: Weak<SessionHandle> = Arc::downgrade(session);
+        let stats = Arc::clone(stats);
         ExpiryTimer(Some(tokio::spawn(async move {
             // The wall clock says how far away `at` is; tokio's clock then counts it down.
             // A time already past ends the session at once.
             let left = at.duration_since(SystemTime::now()).unwrap_or_default();
             tokio::time::sleep(left).await;
-            if let Some(session) = weak.upgrade() {
-                session.end("credentials expired");
+            if weak.upgrade().is_some_and(|s| s.end("credentials expired")) {
+                stats.error_sent();
             }
         })))
     }
