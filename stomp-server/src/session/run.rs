@@ -133,24 +133,17 @@ pub(crate) async fn run_session_from<T>(
     let FirstFrame::Frame(connect) = first.await else {
         return;
     };
-    let id = new_session_id();
-    // Boxed: the CONNECT step (with its interceptors' futures) lives on the heap while it
-    // runs, instead of widening every session task for its whole life.
-    let accepted = match Box::pin(accept(&context, connect, &id, &start, remote)).await {
-        Ok(accepted) => accepted,
-        Err(refusal) => return refusal.send(&context, &mut sink, &mut reader).await,
+    // Boxed: the CONNECT step (its interceptors' futures, the accepted CONNECT) lives on
+    // the heap while it runs, instead of widening every session task for its whole life.
+    let opened = Box::pin(open(&context, connect, start, sink, &mut reader, remote)).await;
+    let Some(Opened {
+        session,
+        writer,
+        expiry: _expiry,
+    }) = opened
+    else {
+        return;
     };
-    reader.decoder_mut().set_version(accepted.version);
-    let (session, rx) = open_session(&context, id, start.attributes, &accepted);
-    if let Err(refusal) = confirm_broker(&context, &session, remote).await {
-        return refusal.send(&context, &mut sink, &mut reader).await;
-    }
-    let writer = begin(&context, &session, sink, rx, &accepted, remote);
-    let _expiry = ExpiryTimer::start(&session, accepted.expires_at, &context.stats);
-    // Tolerate late heart-beats: the spec leaves the margin to the server; twice the
-    // promised interval survives a busy client or network.
-    let window = accepted.heartbeat.expect_every.map(|every| every * 2);
-    reader.window_mut().set(window);
     let mut state = SessionState::new(&context, &session, remote);
     let end = serve(&mut state, &mut reader, &mut rate, &mut shutdown).await;
     teardown(&context, &session, writer, &end, remote).await;
@@ -159,6 +152,54 @@ pub(crate) async fn run_session_from<T>(
     if end.lingers() {
         linger(reader.transport_mut().get_mut()).await;
     }
+}
+
+/// A session past `CONNECT`: its handle, its writer and its credentials' timer.
+struct Opened {
+    session: Arc<SessionHandle>,
+    writer: WriterTask,
+    expiry: ExpiryTimer,
+}
+
+/// Accepts `connect`, opens the session with the broker, answers `CONNECTED` and starts the
+/// writer; `None` when it was refused (and answered and closed here).
+async fn open<T>(
+    context: &Arc<SessionContext>,
+    connect: Frame,
+    start: SessionStart,
+    mut sink: WriteHalf<T>,
+    reader: &mut Reader<T>,
+    remote: SocketAddr,
+) -> Option<Opened>
+where
+    T: Stream<Item = Result<WsMessage, WsError>> + Sink<WsMessage, Error = WsError>,
+    T: Send + Unpin + 'static,
+{
+    let id = new_session_id();
+    let accepted = match accept(context, connect, &id, &start, remote).await {
+        Ok(accepted) => accepted,
+        Err(refusal) => {
+            refusal.send(context, &mut sink, reader).await;
+            return None;
+        }
+    };
+    reader.decoder_mut().set_version(accepted.version);
+    let (session, rx) = open_session(context, id, start.attributes, &accepted);
+    if let Err(refusal) = confirm_broker(context, &session, remote).await {
+        refusal.send(context, &mut sink, reader).await;
+        return None;
+    }
+    let writer = begin(context, &session, sink, rx, &accepted, remote);
+    let expiry = ExpiryTimer::start(&session, accepted.expires_at, &context.stats);
+    // Tolerate late heart-beats: the spec leaves the margin to the server; twice the
+    // promised interval survives a busy client or network.
+    let window = accepted.heartbeat.expect_every.map(|every| every * 2);
+    reader.window_mut().set(window);
+    Some(Opened {
+        session,
+        writer,
+        expiry,
+    })
 }
 
 /// Accepts the first frame as the session's `CONNECT`, or says why not.
