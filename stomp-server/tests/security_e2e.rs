@@ -513,3 +513,44 @@ async fn application_code_ends_one_session_or_every_session_of_a_user() {
     assert_eq!(ended, 1);
     assert_eq!(error_message(&bob).await.get("message"), Some("matched"));
 }
+
+/// A handler that ends every session of a user, through `State<SessionControl>`.
+mod kick {
+    use stomp_server::{message_mapping, SessionControl, State};
+
+    #[message_mapping("/kick/<user>")]
+    fn kick(user: String, control: State<SessionControl>) {
+        control.close_user(&user, "kicked by a moderator");
+    }
+}
+
+#[tokio::test]
+async fn a_handler_ends_sessions_through_state_session_control() {
+    let handlers =
+        stomp_server::handler::Handlers::collected_in(&format!("{}::kick", module_path!()));
+    assert_eq!(handlers.mappings().len(), 1);
+    let server = start(
+        stomp_server::StompServer::builder()
+            .handlers(handlers)
+            .interceptor(common::login_interceptor),
+    )
+    .await;
+    let connect = |name: &'static str| {
+        let url = server.url("/ws");
+        async move {
+            StompClient::new()
+                .login(name, "")
+                .connect(&url)
+                .await
+                .unwrap()
+        }
+    };
+    let (moderator, troll) = (connect("mod").await, connect("troll").await);
+    moderator.send("/app/kick/troll", "").await.unwrap();
+    assert_eq!(
+        error_message(&troll).await.get("message"),
+        Some("kicked by a moderator")
+    );
+    tokio::time::timeout(WAIT, troll.closed()).await.unwrap();
+    assert!(!moderator.is_closed());
+}
