@@ -17,7 +17,9 @@ use crate::sockjs::{self, SockJs};
 pub(crate) use crate::web::BoxError;
 use crate::web::EndpointContext;
 pub use crate::web::ResponseBody;
-use crate::web::{body, intercept_handshake, is_upgrade, read_body, status, upgrade, Subprotocols};
+use crate::web::{
+    acceptable_handshake, body, intercept_handshake, read_body, status, upgrade, Subprotocols,
+};
 
 /// A response served at a fixed path (the demo's page and script).
 #[derive(Debug, Clone)]
@@ -63,8 +65,8 @@ where
         }
     }
     if app.endpoints.contains(&path) {
-        // A request that is no WebSocket handshake is refused by `upgrade` as it is.
-        let start = if is_upgrade(request.headers()) {
+        // A malformed or cross-origin handshake is refused by `upgrade` as it is.
+        let start = if acceptable_handshake(&app, &request) {
             match intercept_handshake(&app, &request, remote).await {
                 Ok(start) => start,
                 Err(refusal) => return Ok(refusal),

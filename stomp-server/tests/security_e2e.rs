@@ -221,6 +221,12 @@ async fn a_handshake_interceptor_sees_method_path_headers_and_the_client_address
         .unwrap();
     session.disconnect().await.unwrap();
     assert_eq!(*seen.lock().unwrap(), ["GET /ws demo 127.0.0.1"]);
+    // A cross-origin or malformed handshake is refused as before, without the application's
+    // interceptor running for it.
+    let evil = "Origin: http://evil.example\r\n";
+    assert_eq!(server.raw("GET", "/ws", true, evil).await.0, 403);
+    assert_eq!(server.raw("POST", "/ws", true, "").await.0, 400);
+    assert_eq!(seen.lock().unwrap().len(), 1);
 }
 
 #[tokio::test]

@@ -15,9 +15,18 @@ use http::{header, HeaderValue, Request, Response, StatusCode};
 use tokio::time::timeout;
 
 use super::context::EndpointContext;
-use super::{body, ResponseBody};
+use super::origin::origin_allowed;
+use super::{body, handshake, ResponseBody};
 use crate::handshake::{HandshakeRejection, HandshakeRequest};
 use crate::session::SessionStart;
+
+/// True for a well-formed WebSocket handshake from an allowed origin: what is worth running
+/// the application's interceptors on (`upgrade` refuses the others as it always did, with
+/// 400, 426 or 403, and no application code runs for them).
+pub(crate) fn acceptable_handshake<B>(app: &EndpointContext, request: &Request<B>) -> bool {
+    handshake::check(request.method(), request.headers()).is_ok()
+        && origin_allowed(app, request.uri(), request.headers())
+}
 
 /// Runs the handshake interceptors (in registration order, each within
 /// `Limits::interceptor_time`) on `request`: what the session starts with, or the response

@@ -17,7 +17,7 @@ mod origin;
 mod upgrade;
 
 pub(crate) use context::EndpointContext;
-pub(crate) use intercept::intercept_handshake;
+pub(crate) use intercept::{acceptable_handshake, intercept_handshake};
 pub(crate) use origin::origin_allowed;
 pub(crate) use upgrade::{is_upgrade, upgrade, Subprotocols, UpgradedSocket};
 
