@@ -74,7 +74,9 @@ impl Running {
                 Ok(Ok(n)) if n > 0 => response.extend_from_slice(&buf[..n]),
                 _ => break,
             }
-            if response.starts_with(b"HTTP/1.1 101") && response.ends_with(b"\r\n\r\n") {
+            if response.starts_with(b"HTTP/1.1 101")
+                && response.windows(4).any(|w| w == b"\r\n\r\n")
+            {
                 break;
             }
         }
@@ -269,6 +271,10 @@ async fn sockjs_sessions_are_checked_at_the_websocket_and_at_the_first_xhr() {
     assert_eq!(status, 101);
     let (status, body) = server.raw("POST", "/ws/000/cccc/xhr", false, "").await;
     assert_eq!((status, body.as_str()), (401, "a token is needed"));
+    let streaming = server
+        .raw("POST", "/ws/000/eeee/xhr_streaming", false, "")
+        .await;
+    assert_eq!(streaming.0, 401);
     let (status, body) = server
         .raw("POST", "/ws/000/dddd/xhr?access_token=good", false, "")
         .await;
