@@ -37,7 +37,7 @@ use stomp_server::{
     Command, Frame, Principal,
 };
 
-pub(crate) use handshake::{handshake_interceptor, TOKEN_COOKIE};
+pub(crate) use handshake::{handshake_interceptor, RefusedCookie, TOKEN_COOKIE};
 pub(crate) use http::{login_handler, logout_handler, signup_handler};
 pub(crate) use jwt::{EmptySecret, Jwt};
 #[cfg(test)]
@@ -164,11 +164,11 @@ impl Auth {
 
     /// What a `CONNECT` frame authenticates, or why it is refused. In secure mode a bearer
     /// token in the frame wins; without one, a user the handshake already authenticated
-    /// (`handshake_user`) stays (`None`: nothing to change).
+    /// (`context.principal`) stays (`None`: nothing to change).
     fn authenticate(
         &self,
         frame: &Frame,
-        handshake_user: Option<&Principal>,
+        context: &InterceptorContext<'_>,
     ) -> Result<Option<Authenticated>, Rejection> {
         let Some(secure) = &self.secure else {
             let name = frame.get("login").unwrap_or("");
@@ -185,8 +185,14 @@ impl Auth {
             .get("Authorization")
             .or_else(|| frame.get("authorization"))
         else {
-            if handshake_user.is_some() {
+            if context.principal.is_some() {
                 return Ok(None);
+            }
+            if let Some(refused) = context.attributes.get::<RefusedCookie>() {
+                return Err(Rejection::new(format!(
+                    "the {TOKEN_COOKIE} cookie was refused: {}",
+                    refused.0
+                )));
             }
             return Err(Rejection::new(
                 "missing token: CONNECT needs an `Authorization: Bearer <token>` header, or the handshake an `access_token` query parameter or the `chat_token` cookie (get a token from POST /login)",
@@ -254,7 +260,7 @@ pub(crate) fn connect_interceptor(
         if !matches!(frame.command, Command::Connect | Command::Stomp) {
             return Ok(());
         }
-        if let Some(found) = auth.authenticate(frame, context.principal.as_ref())? {
+        if let Some(found) = auth.authenticate(frame, context)? {
             *context.principal = Some(Principal::new(found.name));
             context.expires_at = found.expires_at;
             if let Some(id) = found.token_id {

@@ -1,7 +1,7 @@
 //! Secure mode's tokens at the WebSocket handshake, through the real server: an
 //! `access_token` query parameter or the `chat_token` cookie authenticates a session; a bad,
-//! expired or unsigned token gets 401 before the upgrade (raw handshakes) or an `ERROR` at
-//! `CONNECT`; a session whose token expires is ended with an `ERROR` saying so; logout ends
+//! expired or unsigned token gets 401 before the upgrade (raw handshakes; a cookie is left
+//! to `CONNECT`) or an `ERROR` at `CONNECT`; a session whose token expires is ended with an `ERROR` saying so; logout ends
 //! the sessions of the token it revokes.
 
 use std::net::SocketAddr;
@@ -185,12 +185,41 @@ async fn bad_expired_and_unsigned_tokens_get_401_at_the_handshake_and_error_at_c
         let (status, body) = demo.handshake(&format!("?access_token={token}"), "").await;
         assert_eq!(status, 401, "{why}: {body}");
         assert!(body.contains(why), "{why}: {body}");
-        let cookie = format!("Cookie: chat_token={token}\r\n");
+        let header = format!("Authorization: Bearer {token}\r\n");
         assert_eq!(
-            demo.handshake("", &cookie).await.0,
+            demo.handshake("", &header).await.0,
             401,
-            "{why} as a cookie"
+            "{why} in a header"
         );
+        // A cookie is sent by the browser on its own, and outlives its token: a bad one is
+        // left to CONNECT, which says why when it carries no token either...
+        let cookie = format!("chat_token={token}");
+        let refused = StompClient::new()
+            .handshake_header("Cookie", cookie.clone())
+            .connect(&demo.url(""))
+            .await;
+        match refused {
+            Err(ClientError::Refused { message, .. }) => {
+                assert!(
+                    message.contains("cookie was refused") && message.contains(why),
+                    "{message}"
+                );
+            }
+            other => panic!(
+                "{why} as a cookie must be refused, got {:?}",
+                other.map(|_| ())
+            ),
+        }
+        // ...and a page whose stale cookie goes along with a fresh token in CONNECT is let in.
+        let fresh = demo.token("alice", 600);
+        let page = StompClient::new()
+            .handshake_header("Cookie", cookie)
+            .header("Authorization", format!("Bearer {fresh}"))
+            .connect(&demo.url(""))
+            .await
+            .unwrap();
+        assert_eq!(user(&page), Some("alice"));
+        page.disconnect().await.unwrap();
         let refused = StompClient::new()
             .header("Authorization", format!("Bearer {token}"))
             .connect(&demo.url(""))
