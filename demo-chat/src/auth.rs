@@ -8,7 +8,8 @@
 //!   answers an HS256 JWT valid 15 minutes (and sets it as the `chat_token` cookie,
 //!   `HttpOnly`, `SameSite=Strict`). A session presents it at the WebSocket handshake (an
 //!   `access_token` query parameter, the cookie, or an `Authorization` header), where a bad,
-//!   expired or unsigned token gets 401 before the upgrade, or in `CONNECT` as
+//!   expired or unsigned token gets 401 before the upgrade (a bad cookie is left to
+//!   `CONNECT`), or in `CONNECT` as
 //!   `Authorization: Bearer <token>` (refused with an `ERROR`); its `sub` is the user's name.
 //!   A session is ended with an `ERROR` ("credentials expired") when its token expires.
 //!   `POST /logout` with the token revokes it and ends the sessions that came with it.

@@ -371,7 +371,6 @@ fn build_server(
         .unhandled_errors(UnhandledErrors::UserDestination("/queue/errors".to_owned()))
         .state(rooms)
         .state(archive)
-        .handshake_interceptor(auth::handshake_interceptor(auth.clone()))
         .interceptor(auth::connect_interceptor(auth.clone()))
         .interceptor(auth::broker_guard)
         .on_event(move |event, template| {
@@ -383,6 +382,7 @@ fn build_server(
     let sessions = Arc::new(OnceLock::new());
     if secure {
         builder = builder
+            .handshake_interceptor(auth::handshake_interceptor(auth.clone()))
             .http_handler("/signup", auth::signup_handler(auth.clone()))
             .http_handler("/logout", auth::logout_handler(auth, Arc::clone(&sessions)));
     }
