@@ -212,7 +212,8 @@ impl Auth {
             .map_err(|why| Rejection::new(format!("invalid name in the token's `sub`: {why}")))?;
         Ok(Authenticated {
             name: claims.sub,
-            expires_at: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(claims.exp)),
+            // Checked: an `exp` past what the clock can hold means no expiry, not a panic.
+            expires_at: SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(claims.exp)),
             token_id: Some(TokenId(claims.jti)),
         })
     }

@@ -25,7 +25,8 @@ pub struct InterceptorContext<'a> {
     pub attributes: &'a SessionAttributes,
     /// When the session's credentials expire (set by a handshake interceptor, or here while
     /// handling `CONNECT`): at that moment the session gets an `ERROR` saying "credentials
-    /// expired" and is closed. Read after `CONNECT` only.
+    /// expired" and is closed. Only what it holds after `CONNECT` is kept (on later frames
+    /// it starts as `None` and a change is not kept).
     pub expires_at: Option<SystemTime>,
 }
 
