@@ -65,8 +65,10 @@ where
         }
     }
     if app.endpoints.contains(&path) {
-        // A malformed or cross-origin handshake is refused by `upgrade` as it is.
-        let start = if acceptable_handshake(&app, &request) {
+        // A malformed or cross-origin handshake is refused by `upgrade` as it is; without
+        // handshake interceptors nothing is looked at twice.
+        let intercepts = !app.handshake_interceptors.is_empty();
+        let start = if intercepts && acceptable_handshake(&app, &request) {
             match intercept_handshake(&app, &request, remote).await {
                 Ok(start) => start,
                 Err(refusal) => return Ok(refusal),
