@@ -5,16 +5,22 @@
 //!   `{"name"}` answers a token nobody checks (the page always calls it).
 //! - Secure mode (`--jwt-secret`): accounts with passwords in an SQLite file
 //!   (`--accounts-db`). `POST /signup` and `POST /login` take `{"name", "password"}`; login
-//!   answers an HS256 JWT valid 15 minutes, which `CONNECT` must carry as
-//!   `Authorization: Bearer <token>` (its `sub` is the user's name). `POST /logout` with
-//!   the same header revokes that token.
+//!   answers an HS256 JWT valid 15 minutes (and sets it as the `chat_token` cookie,
+//!   `HttpOnly`, `SameSite=Strict`). A session presents it at the WebSocket handshake (an
+//!   `access_token` query parameter, the cookie, or an `Authorization` header), where a bad,
+//!   expired or unsigned token gets 401 before the upgrade (a bad cookie is left to
+//!   `CONNECT`), or in `CONNECT` as
+//!   `Authorization: Bearer <token>` (refused with an `ERROR`); its `sub` is the user's name.
+//!   A session is ended with an `ERROR` ("credentials expired") when its token expires.
+//!   `POST /logout` with the token revokes it and ends the sessions that came with it.
 //!
 //! Layout: `jwt` (tokens), `password` (argon2id), `accounts` (SQLite), `limiter` (rate
 //! limits), `gate` (hashes off the async path), `secure` (sign-up and login logic), `http`
-//! (the endpoints).
+//! (the endpoints), `handshake` (tokens at the WebSocket handshake).
 
 mod accounts;
 mod gate;
+mod handshake;
 mod http;
 mod jwt;
 mod limiter;
@@ -25,12 +31,14 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use stomp_server::{
     interceptor::{InterceptorContext, Rejection},
     Command, Frame, Principal,
 };
 
+pub(crate) use handshake::{handshake_interceptor, RefusedCookie, TOKEN_COOKIE};
 pub(crate) use http::{login_handler, logout_handler, signup_handler};
 pub(crate) use jwt::{EmptySecret, Jwt};
 #[cfg(test)]
@@ -78,12 +86,28 @@ pub(crate) enum SecureModeError {
     Accounts(#[from] SecureError),
 }
 
+/// The id (`jti`) of the token a session authenticated with, kept in its attributes so
+/// that logging that token out ends the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TokenId(pub(crate) String);
+
+/// What a verified token gives a session: its user, when its credentials expire, and the
+/// token's id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Authenticated {
+    pub(crate) name: String,
+    pub(crate) expires_at: Option<SystemTime>,
+    pub(crate) token_id: Option<TokenId>,
+}
+
 /// How sessions authenticate.
 #[derive(Debug, Clone)]
 pub(crate) struct Auth {
     jwt: Jwt,
     /// Secure mode: accounts, and a valid token required on `CONNECT`.
     secure: Option<Arc<Secure>>,
+    /// How long a token from `/login` is valid, in seconds.
+    token_ttl: u64,
 }
 
 impl Auth {
@@ -93,6 +117,7 @@ impl Auth {
             // Cannot fail: the secret is 32 bytes.
             jwt: Jwt::new(&throwaway_secret()).unwrap_or_else(|_| unreachable!("non-empty secret")),
             secure: None,
+            token_ttl: TOKEN_TTL_SECS,
         }
     }
 
@@ -103,7 +128,15 @@ impl Auth {
         Ok(Auth {
             jwt,
             secure: Some(Arc::new(Secure::open(accounts_db)?)),
+            token_ttl: TOKEN_TTL_SECS,
         })
+    }
+
+    /// The same, with tokens from `/login` valid `secs` seconds (tests use a short one).
+    #[cfg(test)]
+    pub(crate) fn with_token_ttl(mut self, secs: u64) -> Auth {
+        self.token_ttl = secs;
+        self
     }
 
     /// Secure mode with accounts in memory (tests).
@@ -115,7 +148,14 @@ impl Auth {
             secure: Some(Arc::new(
                 Secure::with(accounts).unwrap_or_else(|e| panic!("{e}")),
             )),
+            token_ttl: TOKEN_TTL_SECS,
         }
+    }
+
+    /// The token signer (tests sign tokens of their own).
+    #[cfg(test)]
+    pub(crate) fn signer(&self) -> &Jwt {
+        &self.jwt
     }
 
     /// True in secure mode.
@@ -123,30 +163,59 @@ impl Auth {
         self.secure.is_some()
     }
 
-    /// The user a `CONNECT` frame authenticates, or why it is refused.
-    fn authenticate(&self, frame: &Frame) -> Result<String, Rejection> {
+    /// What a `CONNECT` frame authenticates, or why it is refused. In secure mode a bearer
+    /// token in the frame wins; without one, a user the handshake already authenticated
+    /// (`context.principal`) stays (`None`: nothing to change).
+    fn authenticate(
+        &self,
+        frame: &Frame,
+        context: &InterceptorContext<'_>,
+    ) -> Result<Option<Authenticated>, Rejection> {
         let Some(secure) = &self.secure else {
             let name = frame.get("login").unwrap_or("");
             validate_name(name).map_err(|why| {
                 Rejection::new(format!("invalid name in the CONNECT `login` header: {why}"))
             })?;
-            return Ok(name.to_owned());
+            return Ok(Some(Authenticated {
+                name: name.to_owned(),
+                expires_at: None,
+                token_id: None,
+            }));
         };
         let Some(value) = frame
             .get("Authorization")
             .or_else(|| frame.get("authorization"))
         else {
+            if context.principal.is_some() {
+                return Ok(None);
+            }
+            if let Some(refused) = context.attributes.get::<RefusedCookie>() {
+                return Err(Rejection::new(format!(
+                    "the {TOKEN_COOKIE} cookie was refused: {}",
+                    refused.0
+                )));
+            }
             return Err(Rejection::new(
-                "missing token: CONNECT needs an `Authorization: Bearer <token>` header (get a token from POST /login)",
+                "missing token: CONNECT needs an `Authorization: Bearer <token>` header, or the handshake an `access_token` query parameter or the `chat_token` cookie (get a token from POST /login)",
             ));
         };
         let token = value
             .strip_prefix("Bearer ")
             .ok_or_else(|| Rejection::new("the Authorization header must be `Bearer <token>`"))?;
-        let claims = self.verify(secure, token.trim())?;
+        self.authenticate_token(secure, token.trim()).map(Some)
+    }
+
+    /// What a token gives a session, or why it cannot be used.
+    fn authenticate_token(&self, secure: &Secure, token: &str) -> Result<Authenticated, Rejection> {
+        let claims = self.verify(secure, token)?;
         validate_name(&claims.sub)
             .map_err(|why| Rejection::new(format!("invalid name in the token's `sub`: {why}")))?;
-        Ok(claims.sub)
+        Ok(Authenticated {
+            name: claims.sub,
+            // Checked: an `exp` past what the clock can hold means no expiry, not a panic.
+            expires_at: SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(claims.exp)),
+            token_id: Some(TokenId(claims.jti)),
+        })
     }
 
     /// A token's claims if it verifies and was not revoked by logout.
@@ -183,7 +252,8 @@ fn throwaway_secret() -> Vec<u8> {
         .collect()
 }
 
-/// The `CONNECT` interceptor: sets the session's principal or refuses the session.
+/// The `CONNECT` interceptor: sets the session's principal (and in secure mode when its
+/// token expires, and the token's id) or refuses the session.
 pub(crate) fn connect_interceptor(
     auth: Auth,
 ) -> impl Fn(&mut Frame, &mut InterceptorContext<'_>) -> Result<(), Rejection> + Send + Sync + 'static
@@ -192,8 +262,13 @@ pub(crate) fn connect_interceptor(
         if !matches!(frame.command, Command::Connect | Command::Stomp) {
             return Ok(());
         }
-        let name = auth.authenticate(frame)?;
-        *context.principal = Some(Principal::new(name));
+        if let Some(found) = auth.authenticate(frame, context)? {
+            *context.principal = Some(Principal::new(found.name));
+            context.expires_at = found.expires_at;
+            if let Some(id) = found.token_id {
+                context.attributes.insert(id);
+            }
+        }
         Ok(())
     }
 }

@@ -47,9 +47,12 @@ mod page;
 mod presence;
 mod raw_chat;
 mod rooms;
+#[cfg(test)]
+mod token_e2e_tests;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use stomp_server::{
@@ -71,8 +74,11 @@ usage: demo-chat [--addr HOST:PORT] [--jwt-secret SECRET] [--accounts-db FILE]
   --jwt-secret SECRET  secure mode: accounts with passwords (POST /signup, POST /login
                        with {\"name\", \"password\"}); CONNECT needs
                        `Authorization: Bearer <HS256 JWT>` from POST /login, valid 15
-                       minutes; POST /logout revokes it (env DEMO_JWT_SECRET; default:
-                       names from `login`, no passwords)
+                       minutes, or the handshake the token as `?access_token=` or the
+                       `chat_token` cookie /login sets (a bad one: 401); a session ends
+                       when its token expires; POST /logout revokes it and ends its
+                       sessions (env DEMO_JWT_SECRET; default: names from `login`, no
+                       passwords)
   --accounts-db FILE   secure mode's SQLite accounts file, created on first run (env
                        DEMO_ACCOUNTS_DB; default demo-chat-accounts.sqlite3 in the
                        working directory)
@@ -382,10 +388,13 @@ fn build_server(
         })
         .http_handler("/login", auth::login_handler(auth.clone()));
     let secure = auth.requires_token();
+    // Logout ends the sessions of the token it revokes, through the server being built.
+    let sessions = Arc::new(OnceLock::new());
     if secure {
         builder = builder
+            .handshake_interceptor(auth::handshake_interceptor(auth.clone()))
             .http_handler("/signup", auth::signup_handler(auth.clone()))
-            .http_handler("/logout", auth::logout_handler(auth));
+            .http_handler("/logout", auth::logout_handler(auth, Arc::clone(&sessions)));
     } else {
         // Raw clients name themselves: served only where STOMP clients may do so too.
         let raw = raw_chat::RawChat {
@@ -397,7 +406,9 @@ fn build_server(
     if let Some(addr) = stomp_tcp {
         builder = builder.stomp_tcp(addr);
     }
-    page::register(builder, secure).build()
+    let server = page::register(builder, secure).build()?;
+    let _ = sessions.set(server.sessions());
+    Ok(server)
 }
 
 /// Resolves on Ctrl-C or, on Unix, SIGTERM (what `kill` and container runtimes send).

@@ -73,6 +73,10 @@ pub struct Limits {
     /// always offers its configured value). Set it to the configured heart-beats for
     /// Spring's behaviour. Default 1 s.
     pub heartbeat_floor: Duration,
+    /// Time allowed to each handshake interceptor (past it the handshake gets 503) and to
+    /// each call of an async channel interceptor (past it the session gets an `ERROR`,
+    /// "interceptor timed out", and is closed). Default 5 s.
+    pub interceptor_time: Duration,
 }
 
 impl Default for Limits {
@@ -93,6 +97,7 @@ impl Default for Limits {
             max_pending_connections: 512,
             max_pending_connections_per_address: 64,
             heartbeat_floor: Duration::from_secs(1),
+            interceptor_time: Duration::from_secs(5),
         }
     }
 }

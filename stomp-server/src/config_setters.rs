@@ -46,6 +46,7 @@ with_setters!(Limits {
     with_max_pending_connections_per_address => max_pending_connections_per_address: usize,
     with_heartbeat_floor => heartbeat_floor: Duration,
     with_read_buffer_size => read_buffer_size: usize,
+    with_interceptor_time => interceptor_time: Duration,
 });
 
 with_setters!(BrokerConfig {

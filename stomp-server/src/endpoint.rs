@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -12,12 +13,14 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use tokio::sync::watch;
 
-use crate::session::run_session;
+use crate::session::{run_session_from, SessionStart};
 use crate::sockjs::{self, SockJs};
 pub(crate) use crate::web::BoxError;
 use crate::web::EndpointContext;
 pub use crate::web::ResponseBody;
-use crate::web::{body, read_body, status, upgrade, Subprotocols};
+use crate::web::{
+    acceptable_handshake, body, intercept_handshake, read_body, status, upgrade, Subprotocols,
+};
 use crate::websocket::{run_raw_session, RawEndpoint};
 
 /// A response served at a fixed path (the demo's page and script).
@@ -66,9 +69,14 @@ where
         }
     }
     if let Some(endpoint) = routes.raw.get(&path) {
+        let start = match handshake_start(&app, &request, remote).await {
+            Ok(start) => start,
+            Err(refusal) => return Ok(refusal),
+        };
         let (endpoint, uri) = (Arc::clone(endpoint), request.uri().clone());
-        let run =
-            move |ws, _, remote, shutdown| run_raw_session(ws, endpoint, (uri, remote), shutdown);
+        let run = move |ws, _, remote, shutdown| {
+            run_raw_session(ws, endpoint, (uri, remote, start), shutdown)
+        };
         return Ok(upgrade(
             request,
             (app, remote, shutdown),
@@ -77,12 +85,18 @@ where
         ));
     }
     if app.endpoints.contains(&path) {
+        let start = match handshake_start(&app, &request, remote).await {
+            Ok(start) => start,
+            Err(refusal) => return Ok(refusal),
+        };
         let connection = (app, remote, shutdown);
         return Ok(upgrade(
             request,
             connection,
             Subprotocols::Stomp,
-            run_session,
+            move |ws, context, remote, shutdown| {
+                run_session_from(ws, context, remote, shutdown, start)
+            },
         ));
     }
     if let Some(handler) = routes.handlers.get(&path) {
@@ -116,4 +130,23 @@ where
         }
     }
     Ok(status(StatusCode::NOT_FOUND, "not found"))
+}
+
+/// What the handshake interceptors give the session a WebSocket upgrade at `request` starts,
+/// or the response refusing it. A malformed or cross-origin handshake is refused by
+/// `upgrade` as it is; without handshake interceptors nothing is looked at twice. The
+/// request is read before the future is made (its body need not be `Sync`).
+fn handshake_start<B>(
+    app: &Arc<EndpointContext>,
+    request: &Request<B>,
+    remote: SocketAddr,
+) -> impl Future<Output = Result<SessionStart, Response<ResponseBody>>> + Send + 'static {
+    let intercept = (!app.handshake_interceptors.is_empty() && acceptable_handshake(app, request))
+        .then(|| intercept_handshake(app, request, remote));
+    async move {
+        match intercept {
+            Some(intercept) => intercept.await,
+            None => Ok(SessionStart::default()),
+        }
+    }
 }

@@ -1,6 +1,13 @@
-//! Inbound interceptors (Spring's `ChannelInterceptor` on `clientInboundChannel`).
+//! Inbound interceptors (Spring's `ChannelInterceptor` on `clientInboundChannel`), plain
+//! ([`ChannelInterceptor`]) or async ([`AsyncChannelInterceptor`], for a token introspection
+//! or a database lookup), and outbound ones ([`OutboundInterceptor`]).
+
+use std::future::Future;
+use std::time::SystemTime;
 
 use stomp_core::Frame;
+
+pub use crate::handshake::BoxFuture;
 
 use crate::attributes::SessionAttributes;
 use crate::principal::{Principal, SessionId};
@@ -16,6 +23,11 @@ pub struct InterceptorContext<'a> {
     pub principal: &'a mut Option<Principal>,
     /// The session's attributes.
     pub attributes: &'a SessionAttributes,
+    /// When the session's credentials expire (set by a handshake interceptor, or here while
+    /// handling `CONNECT`): at that moment the session gets an `ERROR` saying "credentials
+    /// expired" and is closed. Only what it holds after `CONNECT` is kept (on later frames
+    /// it starts as `None` and a change is not kept).
+    pub expires_at: Option<SystemTime>,
 }
 
 impl<'a> InterceptorContext<'a> {
@@ -30,6 +42,7 @@ impl<'a> InterceptorContext<'a> {
             session_id,
             principal,
             attributes,
+            expires_at: None,
         }
     }
 }
@@ -74,6 +87,79 @@ where
         context: &mut InterceptorContext<'_>,
     ) -> Result<(), Rejection> {
         self(frame, context)
+    }
+}
+
+/// A frame on its way in, with what an [`AsyncChannelInterceptor`] may read and change of
+/// its session. An async interceptor takes it and gives it back, so that its future owns
+/// what it works on (no borrow lives across its awaits).
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct InboundMessage {
+    /// The frame; changes reach the server.
+    pub frame: Frame,
+    /// The session's id.
+    pub session_id: SessionId,
+    /// The session's user. Setting it while handling `CONNECT` authenticates the session;
+    /// on later frames a change is not kept.
+    pub principal: Option<Principal>,
+    /// The session's attributes (shared: inserts are the session's).
+    pub attributes: SessionAttributes,
+    /// When the session's credentials expire; kept when set while handling `CONNECT`.
+    pub expires_at: Option<SystemTime>,
+}
+
+impl InboundMessage {
+    /// A message for calling an async interceptor outside a session (its unit tests).
+    pub fn new(frame: Frame, session_id: SessionId) -> InboundMessage {
+        InboundMessage {
+            frame,
+            session_id,
+            principal: None,
+            attributes: SessionAttributes::new(),
+            expires_at: None,
+        }
+    }
+}
+
+/// An inbound interceptor that may wait (Spring's `ExecutorChannelInterceptor`, or a
+/// `ChannelInterceptor` doing a blocking lookup there): it runs for `CONNECT` and every
+/// later frame, after the plain [`ChannelInterceptor`]s, in registration order, awaited on
+/// the session's own task so frames keep their order and no runtime thread is blocked.
+/// Each call gets `Limits::interceptor_time`; past it the client gets an `ERROR`
+/// ("interceptor timed out") and the session is closed. Registered with
+/// `StompServer::builder().async_interceptor(..)`; any
+/// `Fn(InboundMessage) -> impl Future<Output = Result<InboundMessage, Rejection>>` is one:
+///
+/// ```
+/// use stomp_server::interceptor::{InboundMessage, Rejection};
+/// use stomp_server::{Command, Principal, StompServer};
+///
+/// let builder = StompServer::builder().async_interceptor(|mut message: InboundMessage| async move {
+///     if message.frame.command == Command::Connect {
+///         let token = message.frame.get("token").unwrap_or("").to_owned();
+///         // An async lookup (a database, an introspection endpoint) goes here.
+///         if token != "secret" {
+///             return Err(Rejection::new("invalid token"));
+///         }
+///         message.principal = Some(Principal::new("alice"));
+///     }
+///     Ok(message)
+/// });
+/// # let _ = builder;
+/// ```
+pub trait AsyncChannelInterceptor: Send + Sync + 'static {
+    /// Called for every inbound frame; `Err` refuses it (an `ERROR`, then the close).
+    fn pre_send(&self, message: InboundMessage) -> BoxFuture<Result<InboundMessage, Rejection>>;
+}
+
+impl<F, Fut> AsyncChannelInterceptor for F
+where
+    F: Fn(InboundMessage) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<InboundMessage, Rejection>> + Send + 'static,
+{
+    fn pre_send(&self, message: InboundMessage) -> BoxFuture<Result<InboundMessage, Rejection>> {
+        Box::pin(self(message))
     }
 }
 

@@ -32,6 +32,9 @@
 //   `WebSocketHandler` trait, the sessions and their registry, over the same upgrade,
 //   writer and outbound queue as STOMP sessions.
 // - `config_setters`: the `with_*` setters of the `#[non_exhaustive]` settings.
+// - `handshake`: handshake interceptors (run by `web::intercept_handshake` before every
+//   upgrade or SockJS session creation); `control`: `SessionControl`, ending sessions from
+//   application code.
 
 mod accept;
 mod attributes;
@@ -40,10 +43,12 @@ pub mod client;
 pub mod config;
 mod config_setters;
 mod connection;
+mod control;
 mod converter;
 mod endpoint;
 pub mod event;
 pub mod handler;
+pub mod handshake;
 pub mod interceptor;
 pub mod log;
 mod peer;
@@ -66,6 +71,7 @@ pub mod websocket;
 // The root holds what an application writes: the macros, the builder and server, the
 // extractors and return values a handler names, the template and the errors it matches on.
 // Everything else is in the named modules above and below.
+pub use control::{SessionControl, SessionInfo};
 pub use handler::extract::{Destination, MessageHeaders, State};
 pub use handler::payload::{Payload, PayloadError};
 pub use handler::{HandlerError, IntoReply, Json, Message};

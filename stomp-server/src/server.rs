@@ -19,13 +19,15 @@ use tokio::sync::watch;
 use crate::accept::{Acceptor, PendingConnections, PendingPlace};
 use crate::broker::{Broker, LocalBroker, SimpleBroker, Upstream};
 use crate::config::{default_heartbeat, BrokerConfig, ClientUserSends, Limits, UnhandledErrors};
+use crate::control::SessionControl;
 use crate::endpoint::{serve_request, HttpHandler, HttpRoutes, StaticResource};
 use crate::event::{Events, SessionEvent};
 use crate::handler::context::HandlerContext;
 use crate::handler::registry::{Registry, RegistryError};
 use crate::handler::services::Services;
 use crate::handler::Handlers;
-use crate::interceptor::{ChannelInterceptor, OutboundInterceptor};
+use crate::handshake::HandshakeInterceptor;
+use crate::interceptor::{AsyncChannelInterceptor, ChannelInterceptor, OutboundInterceptor};
 use crate::relay::{BrokerRelay, RelayConfig};
 use crate::routing::{Prefixes, Routing};
 use crate::session::SessionContext;
@@ -84,6 +86,8 @@ pub struct StompServerBuilder {
     handlers: Option<Handlers>,
     state: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
     interceptors: Vec<Arc<dyn ChannelInterceptor>>,
+    async_interceptors: Vec<Arc<dyn AsyncChannelInterceptor>>,
+    handshake_interceptors: Vec<Arc<dyn HandshakeInterceptor>>,
     outbound_interceptors: Vec<Arc<dyn OutboundInterceptor>>,
     listeners: Vec<Arc<crate::event::EventListener>>,
     resources: HashMap<String, StaticResource>,
@@ -119,6 +123,8 @@ impl StompServer {
             handlers: None,
             state: HashMap::new(),
             interceptors: Vec::new(),
+            async_interceptors: Vec::new(),
+            handshake_interceptors: Vec::new(),
             outbound_interceptors: Vec::new(),
             listeners: Vec::new(),
             resources: HashMap::new(),
@@ -300,6 +306,25 @@ impl StompServerBuilder {
         self
     }
 
+    /// Adds an async inbound interceptor (Spring's `ExecutorChannelInterceptor`): run for
+    /// `CONNECT` and every later frame after the plain ones, in registration order, each
+    /// call within `Limits::interceptor_time`; see [`AsyncChannelInterceptor`].
+    #[must_use]
+    pub fn async_interceptor(mut self, interceptor: impl AsyncChannelInterceptor) -> Self {
+        self.async_interceptors.push(Arc::new(interceptor));
+        self
+    }
+
+    /// Adds a handshake interceptor (Spring's `HandshakeInterceptor` and
+    /// `HandshakeHandler.determineUser`): it sees the HTTP request opening a session, may
+    /// refuse it with a status, or give the session its user, attributes and credential
+    /// expiry; see [`crate::handshake`].
+    #[must_use]
+    pub fn handshake_interceptor(mut self, interceptor: impl HandshakeInterceptor) -> Self {
+        self.handshake_interceptors.push(Arc::new(interceptor));
+        self
+    }
+
     /// Adds an outbound interceptor, which sees every frame sent to a client (Spring's
     /// `configureClientOutboundChannel`); see [`OutboundInterceptor`] for its cost.
     #[must_use]
@@ -439,7 +464,9 @@ impl StompServerBuilder {
         let template = Template {
             routing: Arc::clone(&routing),
         };
+        let control = SessionControl::new(Arc::clone(&routing.users), Arc::clone(&stats));
         let mut state = self.state;
+        state.insert(TypeId::of::<SessionControl>(), Arc::new(control.clone()));
         let raw = (self.limits, self.heartbeat, &stats, &template);
         let (raw_sessions, raw_endpoints) = raw_endpoints(self.raw_endpoints, raw, &mut state);
         let sessions = Arc::new(SessionContext {
@@ -458,18 +485,19 @@ impl StompServerBuilder {
             }),
             routing,
             interceptors: self.interceptors,
+            async_interceptors: self.async_interceptors,
             outbound_interceptors: self.outbound_interceptors,
             events,
             stats,
         });
         let endpoints = or_default(self.endpoints, &["/ws"]);
         Ok(Server {
-            endpoints: Arc::new(EndpointContext::new(
-                endpoints,
-                self.allowed_origins,
-                sessions,
-            )),
+            endpoints: Arc::new(
+                EndpointContext::new(endpoints, self.allowed_origins, sessions)
+                    .with_handshake_interceptors(self.handshake_interceptors),
+            ),
             template,
+            control,
             routes: Arc::new(HttpRoutes {
                 resources: self.resources,
                 handlers: self.http_handlers,
@@ -583,6 +611,8 @@ pub struct Server {
     pub(crate) endpoints: Arc<EndpointContext>,
     /// The messaging template.
     template: Template,
+    /// Ends sessions from application code.
+    control: SessionControl,
     pub(crate) routes: Arc<HttpRoutes>,
     stats_log_interval: Option<Duration>,
     /// The STOMP-over-TCP endpoint, when one was asked for.
@@ -607,6 +637,11 @@ impl Server {
     /// them from any task.
     pub fn raw_sessions(&self) -> RawSessions {
         self.raw_sessions.clone()
+    }
+
+    /// Ends sessions from application code (also a handler's `State<SessionControl>`).
+    pub fn sessions(&self) -> SessionControl {
+        self.control.clone()
     }
 
     /// The live counters.

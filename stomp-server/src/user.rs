@@ -145,6 +145,35 @@ impl UserRegistry {
         *self.others.write().unwrap_or_else(PoisonError::into_inner) = others;
     }
 
+    /// The session with this id, if connected here.
+    pub(crate) fn local_session(&self, id: &SessionId) -> Option<Arc<SessionHandle>> {
+        self.sessions
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(id)
+            .cloned()
+    }
+
+    /// The sessions of `user` connected here.
+    pub(crate) fn local_sessions_of(&self, user: &str) -> Vec<Arc<SessionHandle>> {
+        self.users
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(user)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Every session connected here.
+    pub(crate) fn local_sessions(&self) -> Vec<Arc<SessionHandle>> {
+        self.sessions
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect()
+    }
+
     /// The number of connected sessions, anonymous ones included.
     pub fn session_count(&self) -> usize {
         self.sessions

@@ -23,7 +23,7 @@ use stomp_server::{message_mapping, Payload, State, StompServer, StompServerBuil
 
 /// Answers commands a test sends as text:
 /// `echo:X`, `to:ID:X`, `all:X`, `publish:DEST:X`, `spam:N` (N KiB to itself), `close`,
-/// `panic`. Greets each session with `id:ID`; reports each close on `closed`.
+/// `panic`, `who` (the handshake's user). Greets each session with `id:ID`; reports each close on `closed`.
 struct Commands {
     closed: mpsc::UnboundedSender<(String, CloseStatus)>,
 }
@@ -63,6 +63,10 @@ impl WebSocketHandler for Commands {
                 }
             }
             "close" => session.close(CloseStatus::new(4001).with_reason("asked to")),
+            "who" => {
+                let who = session.principal().map_or("anonymous", |p| p.name());
+                let _ = session.send_text(format!("you are {who}"));
+            }
             "panic" => panic!("the handler was asked to panic"),
             _ => {
                 let _ = session.send_text(format!("unknown:{text}"));
@@ -399,4 +403,57 @@ async fn a_client_that_answers_the_pings_stays_open_while_silent() {
     say(&mut ws, "echo:still open").await;
     assert_eq!(next_text(&mut ws).await.as_deref(), Some("still open"));
     server.shutdown().await;
+}
+
+/// Admits `?token=user-NAME` as NAME, `?token=brief-NAME` as NAME for 300 ms, and refuses
+/// anything else with 401 before the upgrade.
+async fn token_handshake(
+    request: stomp_server::handshake::HandshakeRequest,
+) -> Result<stomp_server::handshake::Handshake, stomp_server::handshake::HandshakeRejection> {
+    use stomp_server::handshake::{Handshake, HandshakeRejection};
+    let token = request.query("token").unwrap_or_default();
+    let user = |name: &str| Handshake::proceed().user(stomp_server::Principal::new(name));
+    if let Some(name) = token.strip_prefix("user-") {
+        return Ok(user(name));
+    }
+    if let Some(name) = token.strip_prefix("brief-") {
+        let at = std::time::SystemTime::now() + std::time::Duration::from_millis(300);
+        return Ok(user(name).expires_at(at));
+    }
+    Err(HandshakeRejection::unauthorized("a token is needed"))
+}
+
+async fn open_with_token(port: u16, token: &str) -> Result<(Ws, String), u16> {
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let url = format!("ws://127.0.0.1:{port}/raw?token={token}");
+    match tokio_tungstenite::client_async(url, tcp).await {
+        Ok((mut ws, _)) => {
+            let greeting = next_text(&mut ws).await.expect("a greeting");
+            Ok((ws, greeting))
+        }
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            Err(response.status().as_u16())
+        }
+        Err(other) => panic!("handshake failed: {other}"),
+    }
+}
+
+#[tokio::test]
+async fn handshake_interceptors_authenticate_raw_sessions_and_their_expiry_closes_them() {
+    let (builder, _closed) = builder();
+    let server = TestServer::start(builder.handshake_interceptor(token_handshake)).await;
+    // Refused before the upgrade: no session, no handler call.
+    assert_eq!(
+        open_with_token(server.port, "nonsense").await.err(),
+        Some(401)
+    );
+    // The handshake's user is the session's principal.
+    let (mut ann, _) = open_with_token(server.port, "user-ann").await.unwrap();
+    say(&mut ann, "who").await;
+    assert_eq!(next_text(&mut ann).await.as_deref(), Some("you are ann"));
+    // Credentials that expire close the session with 1008; the others stay open.
+    let (mut bob, _) = open_with_token(server.port, "brief-bob").await.unwrap();
+    assert_eq!(close_code(&mut bob).await, Some(1008));
+    say(&mut ann, "echo:still here").await;
+    assert_eq!(next_text(&mut ann).await.as_deref(), Some("still here"));
 }

@@ -6,20 +6,24 @@
 //! - `POST /signup` `{"name", "password"}` → 201 `{"name"}` (secure mode only).
 //! - `POST /login` `{"name", "password"}` → 200 `{"token", "name", "expires_in",
 //!   "required"}`; in default mode the password is not needed and the token is not
-//!   checked.
-//! - `POST /logout` with `Authorization: Bearer <token>` → 200 `{"logged_out": true}`; the
-//!   token is refused on `CONNECT` from then on (secure mode only).
+//!   checked. In secure mode it also sets the token as the `chat_token` cookie (`HttpOnly`,
+//!   `SameSite=Strict`), which the WebSocket handshake reads.
+//! - `POST /logout` with `Authorization: Bearer <token>` → 200 `{"logged_out": true,
+//!   "sessions_ended": n}`; the token is refused from then on, the live sessions that came
+//!   with it are ended with an `ERROR`, and the cookie is cleared (secure mode only).
 
 use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use serde::{Deserialize, Serialize};
+use stomp_server::SessionControl;
 
 use super::limiter::{address_key, retry_after_secs};
 use super::secure::Refusal;
-use super::{validate_name, Auth, TOKEN_TTL_SECS};
+use super::{validate_name, Auth, TokenId, TOKEN_COOKIE};
 use crate::rooms::now_ms;
 
 #[derive(Deserialize)]
@@ -66,14 +70,22 @@ pub(crate) fn login_handler(
                 }
             }
         };
-        let token = auth.jwt.sign(&name, now_ms() / 1000, TOKEN_TTL_SECS);
+        let token = auth.jwt.sign(&name, now_ms() / 1000, auth.token_ttl);
         let body = LoginResponse {
             token: &token,
             name: &name,
-            expires_in: TOKEN_TTL_SECS,
+            expires_in: auth.token_ttl,
             required: auth.requires_token(),
         };
-        json(StatusCode::OK, &body)
+        let mut response = json(StatusCode::OK, &body);
+        if auth.requires_token() {
+            let cookie = format!(
+                "{TOKEN_COOKIE}={token}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict",
+                auth.token_ttl
+            );
+            set_cookie(&mut response, &cookie);
+        }
+        response
     }
 }
 
@@ -104,9 +116,11 @@ pub(crate) fn signup_handler(
     }
 }
 
-/// `POST /logout`: revokes the bearer token of the request.
+/// `POST /logout`: revokes the bearer token of the request and ends the sessions that came
+/// with it (through `sessions`, set once the server is built).
 pub(crate) fn logout_handler(
     auth: Auth,
+    sessions: Arc<OnceLock<SessionControl>>,
 ) -> impl Fn(Request<Bytes>) -> Response<Full<Bytes>> + Send + Sync + 'static {
     move |request| {
         let Some(secure) = &auth.secure else {
@@ -138,8 +152,21 @@ pub(crate) fn logout_handler(
             tracing::error!("accounts: cannot revoke a token: {error}");
             return refused("logout", &client, &claims.sub, Refusal::Internal);
         }
-        tracing::info!("logout: {} from {client}", claims.sub);
-        json(StatusCode::OK, &serde_json::json!({ "logged_out": true }))
+        let ended = sessions.get().map_or(0, |control| {
+            let revoked = TokenId(claims.jti.clone());
+            control.close_matching("token revoked: logged out", |session| {
+                session.attributes.get::<TokenId>().as_deref() == Some(&revoked)
+            })
+        });
+        tracing::info!(
+            "logout: {} from {client} ({ended} sessions ended)",
+            claims.sub
+        );
+        let body = serde_json::json!({ "logged_out": true, "sessions_ended": ended });
+        let mut response = json(StatusCode::OK, &body);
+        let cleared = format!("{TOKEN_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict");
+        set_cookie(&mut response, &cleared);
+        response
     }
 }
 
@@ -242,6 +269,13 @@ fn refused(action: &str, client: &str, name: &str, refusal: Refusal) -> Response
         );
     }
     response
+}
+
+/// Adds a `Set-Cookie` header (its value is built here from a token: visible ASCII).
+fn set_cookie(response: &mut Response<Full<Bytes>>, cookie: &str) {
+    if let Ok(value) = HeaderValue::from_str(cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
 }
 
 fn error(status: StatusCode, text: &str) -> Response<Full<Bytes>> {

@@ -4,7 +4,8 @@ use std::sync::atomic::AtomicUsize;
 
 use stomp_core::Version;
 
-use super::outbound::Outbound;
+use super::error::error_frame;
+use super::outbound::{CloseCause, Outbound};
 use crate::attributes::SessionAttributes;
 use crate::principal::{Principal, SessionId};
 
@@ -22,6 +23,22 @@ pub(crate) struct SessionHandle {
     /// The part of `unacked_bytes` its point-to-point consumers hold: they may take half of
     /// the session's bound, so that its broadcast subscriptions always keep the other half.
     pub(crate) queue_unacked_bytes: AtomicUsize,
+}
+
+impl SessionHandle {
+    /// Ends the session from outside its task: an `ERROR` with `reason` is queued (after
+    /// what is queued already), then the session closes once it is written. False when
+    /// the session was closing already.
+    pub(crate) fn end(&self, reason: &str) -> bool {
+        if self.outbound.close_cause() != CloseCause::None {
+            return false;
+        }
+        tracing::info!(session = %self.id, reason = %crate::log::Escaped(reason), "ending session");
+        self.outbound
+            .push_frame(&error_frame(reason, None), self.version);
+        self.outbound.close(CloseCause::Ended);
+        true
+    }
 }
 
 #[cfg(test)]

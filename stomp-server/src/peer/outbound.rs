@@ -51,6 +51,9 @@ pub(crate) enum CloseCause {
     /// The application closed the session (a raw WebSocket handler's `close`); its close
     /// frame is queued after what was queued before.
     Requested = 6,
+    /// The application ended the session (`SessionControl`, expired credentials); an
+    /// `ERROR` saying why is queued before this.
+    Ended = 7,
 }
 
 impl CloseCause {
@@ -62,6 +65,7 @@ impl CloseCause {
             4 => CloseCause::WriteFailed,
             5 => CloseCause::AckBacklog,
             6 => CloseCause::Requested,
+            7 => CloseCause::Ended,
             _ => CloseCause::None,
         }
     }

@@ -1,12 +1,13 @@
 //! The `CONNECT` handshake: version and heart-beat negotiation, interceptors, `CONNECTED`.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use stomp_core::{names, Command, Frame, HeartBeat, NegotiatedHeartBeat, Version};
 
 use super::context::SessionContext;
-use crate::attributes::SessionAttributes;
-use crate::interceptor::InterceptorContext;
+use super::intercept::run_async_interceptors;
+use super::start::SessionStart;
+use crate::interceptor::{InboundMessage, InterceptorContext};
 use crate::peer::error_frame;
 use crate::principal::{Principal, SessionId};
 
@@ -15,15 +16,18 @@ pub(crate) struct Accepted {
     pub(crate) version: Version,
     pub(crate) heartbeat: NegotiatedHeartBeat,
     pub(crate) principal: Option<Principal>,
+    /// When the session's credentials expire (the handshake's, or as `CONNECT` set it).
+    pub(crate) expires_at: Option<SystemTime>,
     pub(crate) connected: Frame,
 }
 
-/// Negotiates a `CONNECT`/`STOMP` frame; `Err` carries the `ERROR` frame to send.
-pub(crate) fn accept_connect(
+/// Negotiates a `CONNECT`/`STOMP` frame, starting from what the handshake gave the session;
+/// `Err` carries the `ERROR` frame to send.
+pub(crate) async fn accept_connect(
     context: &SessionContext,
     mut frame: Frame,
     session_id: &SessionId,
-    attributes: &SessionAttributes,
+    start: &SessionStart,
 ) -> Result<Accepted, Frame> {
     let Some(version) = Version::negotiate(frame.get(names::ACCEPT_VERSION)) else {
         return Err(error_frame(
@@ -45,17 +49,7 @@ pub(crate) fn accept_connect(
             )
         })?,
     };
-    let mut principal = None;
-    let mut interception = InterceptorContext {
-        session_id,
-        principal: &mut principal,
-        attributes,
-    };
-    for interceptor in &context.interceptors {
-        interceptor
-            .pre_send(&mut frame, &mut interception)
-            .map_err(|rejection| error_frame(&rejection.message, frame.receipt()))?;
-    }
+    let (principal, expires_at) = intercept_connect(context, &mut frame, session_id, start).await?;
     let server_heartbeat = if version == Version::V1_0 {
         HeartBeat::default()
     } else {
@@ -78,8 +72,50 @@ pub(crate) fn accept_connect(
         version,
         heartbeat,
         principal,
+        expires_at,
         connected,
     })
+}
+
+/// Runs the plain, then the async, interceptors on `CONNECT`: the user and credential
+/// expiry they leave (starting from the handshake's), or the `ERROR` refusing it.
+async fn intercept_connect(
+    context: &SessionContext,
+    frame: &mut Frame,
+    session_id: &SessionId,
+    start: &SessionStart,
+) -> Result<(Option<Principal>, Option<SystemTime>), Frame> {
+    let mut principal = start.principal.clone();
+    let mut interception = InterceptorContext {
+        session_id,
+        principal: &mut principal,
+        attributes: &start.attributes,
+        expires_at: start.expires_at,
+    };
+    for interceptor in &context.interceptors {
+        interceptor
+            .pre_send(frame, &mut interception)
+            .map_err(|rejection| error_frame(&rejection.message, frame.receipt()))?;
+    }
+    let expires_at = interception.expires_at;
+    if context.async_interceptors.is_empty() {
+        return Ok((principal, expires_at));
+    }
+    let receipt = frame.receipt().map(str::to_owned);
+    let placeholder = Frame::new(frame.command);
+    let mut message =
+        InboundMessage::new(std::mem::replace(frame, placeholder), session_id.clone());
+    message.principal = principal;
+    message.attributes = start.attributes.clone();
+    message.expires_at = expires_at;
+    // Boxed, so that the session task is no larger for servers without async interceptors.
+    match Box::pin(run_async_interceptors(context, message)).await {
+        Ok(message) => {
+            *frame = message.frame;
+            Ok((message.principal, message.expires_at))
+        }
+        Err(text) => Err(error_frame(&text, receipt.as_deref())),
+    }
 }
 
 /// The heart-beats to offer a client that asked for `client`: in each direction what it

@@ -9,7 +9,7 @@ use crate::broker::Broker;
 use crate::config::Limits;
 use crate::event::{Events, SessionEvent};
 use crate::handler::context::HandlerContext;
-use crate::interceptor::{ChannelInterceptor, OutboundInterceptor};
+use crate::interceptor::{AsyncChannelInterceptor, ChannelInterceptor, OutboundInterceptor};
 use crate::routing::Routing;
 use crate::stats::Stats;
 
@@ -28,6 +28,8 @@ pub(crate) struct SessionContext {
     pub(crate) routing: Arc<Routing>,
     /// Channel interceptors for what clients send.
     pub(crate) interceptors: Vec<Arc<dyn ChannelInterceptor>>,
+    /// Async channel interceptors, run after `interceptors`.
+    pub(crate) async_interceptors: Vec<Arc<dyn AsyncChannelInterceptor>>,
     /// Interceptors for what sessions are sent.
     pub(crate) outbound_interceptors: Vec<Arc<dyn OutboundInterceptor>>,
     /// The session event listeners.

@@ -33,6 +33,9 @@ impl End {
             End::Closed(CloseCause::AckBacklog) => {
                 "too many messages waiting for acknowledgement (slow consumer)".to_owned()
             }
+            End::Closed(CloseCause::Ended) => {
+                "ended by the application (an ERROR said why)".to_owned()
+            }
             End::Closed(_) => "connection lost".to_owned(),
             End::HeartBeat => "no heart-beat from client".to_owned(),
         }
@@ -55,7 +58,10 @@ impl End {
     pub(super) fn lingers(&self) -> bool {
         matches!(
             self,
-            End::Error(..) | End::HeartBeat | End::Client(_) | End::Closed(CloseCause::Shutdown)
+            End::Error(..)
+                | End::HeartBeat
+                | End::Client(_)
+                | End::Closed(CloseCause::Shutdown | CloseCause::Ended)
         )
     }
 }

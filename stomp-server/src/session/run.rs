@@ -20,6 +20,7 @@ use super::end::End;
 use super::id::new_session_id;
 use super::rate::{flood_message, FrameRate};
 use super::split::{split, ReadHalf, WriteHalf};
+use super::start::{ExpiryTimer, SessionStart};
 use super::state::SessionState;
 use super::writer::run_writer;
 use crate::attributes::SessionAttributes;
@@ -86,7 +87,29 @@ pub(crate) async fn run_session<T>(
     transport: T,
     context: Arc<SessionContext>,
     remote: SocketAddr,
+    shutdown: watch::Receiver<bool>,
+) where
+    T: Stream<Item = Result<WsMessage, WsError>> + Sink<WsMessage, Error = WsError>,
+    T: Send + Unpin + 'static,
+{
+    run_session_from(
+        transport,
+        context,
+        remote,
+        shutdown,
+        SessionStart::default(),
+    )
+    .await;
+}
+
+/// [`run_session`] for a session whose handshake interceptors gave it `start` (its user,
+/// attributes and credential expiry before `CONNECT`).
+pub(crate) async fn run_session_from<T>(
+    transport: T,
+    context: Arc<SessionContext>,
+    remote: SocketAddr,
     mut shutdown: watch::Receiver<bool>,
+    start: SessionStart,
 ) where
     T: Stream<Item = Result<WsMessage, WsError>> + Sink<WsMessage, Error = WsError>,
     T: Send + Unpin + 'static,
@@ -110,22 +133,17 @@ pub(crate) async fn run_session<T>(
     let FirstFrame::Frame(connect) = first.await else {
         return;
     };
-    let id = new_session_id();
-    let attributes = SessionAttributes::new();
-    let accepted = match accept(&context, connect, &id, &attributes, remote) {
-        Ok(accepted) => accepted,
-        Err(refusal) => return refusal.send(&context, &mut sink, &mut reader).await,
+    // Boxed: the CONNECT step (its interceptors' futures, the accepted CONNECT) lives on
+    // the heap while it runs, instead of widening every session task for its whole life.
+    let opened = Box::pin(open(&context, connect, start, sink, &mut reader, remote)).await;
+    let Some(Opened {
+        session,
+        writer,
+        expiry: _expiry,
+    }) = opened
+    else {
+        return;
     };
-    reader.decoder_mut().set_version(accepted.version);
-    let (session, rx) = open_session(&context, id, attributes, &accepted);
-    if let Err(refusal) = confirm_broker(&context, &session, remote).await {
-        return refusal.send(&context, &mut sink, &mut reader).await;
-    }
-    let writer = start(&context, &session, sink, rx, &accepted, remote);
-    // Tolerate late heart-beats: the spec leaves the margin to the server; twice the
-    // promised interval survives a busy client or network.
-    let window = accepted.heartbeat.expect_every.map(|every| every * 2);
-    reader.window_mut().set(window);
     let mut state = SessionState::new(&context, &session, remote);
     let end = serve(&mut state, &mut reader, &mut rate, &mut shutdown).await;
     teardown(&context, &session, writer, &end, remote).await;
@@ -136,12 +154,60 @@ pub(crate) async fn run_session<T>(
     }
 }
 
+/// A session past `CONNECT`: its handle, its writer and its credentials' timer.
+struct Opened {
+    session: Arc<SessionHandle>,
+    writer: WriterTask,
+    expiry: ExpiryTimer,
+}
+
+/// Accepts `connect`, opens the session with the broker, answers `CONNECTED` and starts the
+/// writer; `None` when it was refused (and answered and closed here).
+async fn open<T>(
+    context: &Arc<SessionContext>,
+    connect: Frame,
+    start: SessionStart,
+    mut sink: WriteHalf<T>,
+    reader: &mut Reader<T>,
+    remote: SocketAddr,
+) -> Option<Opened>
+where
+    T: Stream<Item = Result<WsMessage, WsError>> + Sink<WsMessage, Error = WsError>,
+    T: Send + Unpin + 'static,
+{
+    let id = new_session_id();
+    let accepted = match accept(context, connect, &id, &start, remote).await {
+        Ok(accepted) => accepted,
+        Err(refusal) => {
+            refusal.send(context, &mut sink, reader).await;
+            return None;
+        }
+    };
+    reader.decoder_mut().set_version(accepted.version);
+    let (session, rx) = open_session(context, id, start.attributes, &accepted);
+    if let Err(refusal) = confirm_broker(context, &session, remote).await {
+        refusal.send(context, &mut sink, reader).await;
+        return None;
+    }
+    let writer = begin(context, &session, sink, rx, &accepted, remote);
+    let expiry = ExpiryTimer::start(&session, accepted.expires_at, &context.stats);
+    // Tolerate late heart-beats: the spec leaves the margin to the server; twice the
+    // promised interval survives a busy client or network.
+    let window = accepted.heartbeat.expect_every.map(|every| every * 2);
+    reader.window_mut().set(window);
+    Some(Opened {
+        session,
+        writer,
+        expiry,
+    })
+}
+
 /// Accepts the first frame as the session's `CONNECT`, or says why not.
-fn accept(
+async fn accept(
     context: &SessionContext,
     connect: Frame,
     id: &SessionId,
-    attributes: &SessionAttributes,
+    start: &SessionStart,
     remote: SocketAddr,
 ) -> Result<Accepted, Refusal> {
     context.stats.frame_in(connect.command);
@@ -156,7 +222,7 @@ fn accept(
             status: CloseStatus::Protocol,
         });
     }
-    accept_connect(context, connect, id, attributes).map_err(|frame| {
+    accept_connect(context, connect, id, start).await.map_err(|frame| {
         tracing::info!(%remote, session = %id, reason = %crate::log::Escaped(frame.get(names::MESSAGE).unwrap_or("")), "CONNECT refused");
         Refusal {
             frame,
@@ -218,7 +284,7 @@ async fn confirm_broker(
 }
 
 /// Makes the session reachable, answers `CONNECTED` and starts the writer.
-fn start<T>(
+fn begin<T>(
     context: &SessionContext,
     session: &Arc<SessionHandle>,
     sink: WriteHalf<T>,
@@ -406,7 +472,11 @@ async fn stop_writer(
             outbound.close_after_flush(end.close_status());
             let _ = timeout(send_time, &mut writer.0).await;
         }
-        End::Closed(CloseCause::Shutdown) | End::Error(..) | End::HeartBeat | End::Client(_) => {
+        End::Closed(CloseCause::Shutdown | CloseCause::Ended)
+        | End::Error(..)
+        | End::HeartBeat
+        | End::Client(_) => {
+            // What the client is owed (for `Ended`: the ERROR saying why) is flushed first.
             outbound.close_after_flush(end.close_status());
             let _ = timeout(send_time, &mut writer.0).await;
         }

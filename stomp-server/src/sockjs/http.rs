@@ -18,23 +18,37 @@ use super::session::SockSession;
 use super::websocket::pump;
 use super::{receive, streaming, xhr};
 use crate::accept::PendingPlace;
-use crate::session::{run_session, SessionContext};
+use crate::session::{run_session_from, SessionContext, SessionStart};
 use crate::web::EndpointContext;
 use crate::web::{
-    body, is_upgrade, origin_allowed, upgrade, BoxError, ResponseBody, Subprotocols, UpgradedSocket,
+    body, intercept_handshake, is_upgrade, origin_allowed, upgrade, BoxError, ResponseBody,
+    Subprotocols, UpgradedSocket,
 };
 
 /// The SockJS `websocket` transport on an upgraded connection: a STOMP session behind the
 /// SockJS session adapter, and the pump between the adapter and the WebSocket.
 async fn sockjs_websocket(
     ws: UpgradedSocket,
-    heartbeat: Duration,
+    (heartbeat, start): (Duration, SessionStart),
     (sessions, remote, shutdown): (Arc<SessionContext>, SocketAddr, watch::Receiver<bool>),
 ) {
     let (session, transport) = SockSession::new(sessions.limits.send_buffer_size);
     let send_time = sessions.limits.send_time;
-    tokio::spawn(run_session(transport, sessions, remote, shutdown));
+    tokio::spawn(run_session_from(
+        transport, sessions, remote, shutdown, start,
+    ));
     pump(ws, session, heartbeat, send_time).await;
+}
+
+/// Plain STOMP over WebSocket under the SockJS path.
+fn stomp_upgrade<B>(
+    request: Request<B>,
+    connection: (Arc<EndpointContext>, SocketAddr, watch::Receiver<bool>),
+    start: SessionStart,
+) -> Response<ResponseBody> {
+    let run =
+        move |ws, context, remote, shutdown| run_session_from(ws, context, remote, shutdown, start);
+    upgrade(request, connection, Subprotocols::Stomp, run)
 }
 
 const NO_CACHE: &str = "no-store, no-cache, must-revalidate, max-age=0";
@@ -59,14 +73,23 @@ where
     }
     let origin = request.headers().get(header::ORIGIN).cloned();
     let preflight = request.method() == Method::OPTIONS;
+    let start = if opens_session(sockjs, &route, &request) {
+        match intercept_handshake(&app, &request, remote).await {
+            Ok(start) => start,
+            Err(mut refusal) => {
+                cors(refusal.headers_mut(), origin);
+                return refusal;
+            }
+        }
+    } else {
+        SessionStart::default()
+    };
     let connection = (app, remote, shutdown);
     let mut response = match route {
         Route::Greeting if is_upgrade(request.headers()) => {
-            return upgrade(request, connection, Subprotocols::Stomp, run_session);
+            return stomp_upgrade(request, connection, start);
         }
-        Route::RawWebSocket => {
-            return upgrade(request, connection, Subprotocols::Stomp, run_session);
-        }
+        Route::RawWebSocket => return stomp_upgrade(request, connection, start),
         Route::Greeting => plain(StatusCode::OK, "Welcome to SockJS!\n"),
         Route::Info if preflight => preflight_response("OPTIONS, GET"),
         Route::Info if request.method() == Method::GET => info(sockjs),
@@ -82,7 +105,7 @@ where
                 connection,
                 Subprotocols::None,
                 move |ws, app, remote, shutdown| {
-                    sockjs_websocket(ws, heartbeat, (app, remote, shutdown))
+                    sockjs_websocket(ws, (heartbeat, start), (app, remote, shutdown))
                 },
             );
         }
@@ -90,7 +113,7 @@ where
             let needed = sockjs.options.session_cookie_needed;
             let cookie = needed.then(|| session_cookie(request.headers()));
             let mut response =
-                http_transport(sockjs, &session, &transport, request, connection).await;
+                http_transport(sockjs, (&session, &transport), request, connection, start).await;
             if let Some(cookie) = cookie {
                 response.headers_mut().append(header::SET_COOKIE, cookie);
             }
@@ -105,10 +128,10 @@ where
 /// `eventsource`, `htmlfile`) or `xhr_send`.
 async fn http_transport<B>(
     sockjs: &Arc<SockJs>,
-    session: &str,
-    transport: &str,
+    (session, transport): (&str, &str),
     request: Request<B>,
     (app, remote, shutdown): (Arc<EndpointContext>, SocketAddr, watch::Receiver<bool>),
+    start: SessionStart,
 ) -> Response<ResponseBody>
 where
     B: hyper::body::Body + Send + 'static,
@@ -147,6 +170,7 @@ where
         shutdown,
         place: request.extensions().get::<PendingPlace>().cloned(),
         flushes: request.extensions().get::<Flushes>().cloned(),
+        start,
     };
     match framing {
         Some(framing) => streaming::stream(sockjs, session, client, framing).await,
@@ -180,6 +204,29 @@ fn iframe<B>(
         );
     }
     response
+}
+
+/// True when `request` opens a session, so that the handshake interceptors see it: a
+/// WebSocket upgrade (SockJS's `websocket` transport, or raw STOMP over WebSocket under the
+/// SockJS path), or a receiving request (`xhr`, `xhr_streaming`, `eventsource`, `htmlfile`)
+/// naming a session not known yet.
+fn opens_session<B>(sockjs: &SockJs, route: &Route, request: &Request<B>) -> bool {
+    match route {
+        Route::Greeting => is_upgrade(request.headers()),
+        Route::RawWebSocket => true,
+        Route::Transport { transport, .. } if transport == "websocket" => {
+            request.method() == Method::GET
+        }
+        Route::Transport { session, transport } => {
+            let receiving = match transport.as_str() {
+                "xhr" | "xhr_streaming" => request.method() == Method::POST,
+                "eventsource" | "htmlfile" => request.method() == Method::GET,
+                _ => false,
+            };
+            receiving && sockjs.session(session).is_none()
+        }
+        Route::Info | Route::Iframe => false,
+    }
 }
 
 /// `{"websocket":true,...}` with a fresh entropy.

@@ -10,7 +10,7 @@ use super::flushed::Flushes;
 use super::service::SockJs;
 use super::session::SockSession;
 use crate::accept::PendingPlace;
-use crate::session::run_session;
+use crate::session::{run_session_from, SessionStart};
 use crate::web::EndpointContext;
 
 /// Who sent a receiving request, and the place its connection holds among plain ones.
@@ -25,6 +25,8 @@ pub(crate) struct Client {
     pub(crate) place: Option<PendingPlace>,
     /// What tells when the connection flushed a response.
     pub(crate) flushes: Option<Flushes>,
+    /// What the handshake interceptors gave a session this request creates.
+    pub(crate) start: SessionStart,
 }
 
 /// The session `id`, created (and its STOMP session task started) when unknown; `None`
@@ -34,7 +36,7 @@ pub(crate) fn session_for(
     id: &str,
     app: Arc<EndpointContext>,
     remote: SocketAddr,
-    shutdown: watch::Receiver<bool>,
+    (shutdown, start): (watch::Receiver<bool>, SessionStart),
 ) -> Option<Arc<SockSession>> {
     if let Some(session) = sockjs.session(id) {
         return Some(session);
@@ -51,7 +53,8 @@ pub(crate) fn session_for(
     tokio::spawn(async move {
         // Held until the session ends, whether or not it ever sends CONNECT.
         let _slot = slot;
-        run_session(transport, Arc::clone(&app.sessions), remote, shutdown).await;
+        let context = Arc::clone(&app.sessions);
+        run_session_from(transport, context, remote, shutdown, start).await;
     });
     // The disconnect delay: without a receiving request for that long, the session ends.
     let (sockjs, id, watched) = (Arc::clone(sockjs), id.to_owned(), Arc::clone(&session));

@@ -29,7 +29,13 @@ pub(crate) async fn stream(
     framing: Framing,
 ) -> Response<ResponseBody> {
     let send_time = client.app.limits().send_time;
-    let Some(session) = session_for(sockjs, id, client.app, client.remote, client.shutdown) else {
+    let Some(session) = session_for(
+        sockjs,
+        id,
+        client.app,
+        client.remote,
+        (client.shutdown, client.start),
+    ) else {
         return plain(StatusCode::SERVICE_UNAVAILABLE, "too many sessions");
     };
     // A client that stops reading the stream fills the channel: past `send_time` the

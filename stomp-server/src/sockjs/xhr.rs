@@ -31,7 +31,13 @@ fn line(frame: &str) -> Bytes {
 /// `xhr`: one frame per request: `o` first, then `a[...]`, `h` after the heartbeat
 /// interval, or `c[...]`.
 pub(crate) async fn poll(sockjs: &Arc<SockJs>, id: &str, client: Client) -> Response<ResponseBody> {
-    let Some(session) = session_for(sockjs, id, client.app, client.remote, client.shutdown) else {
+    let Some(session) = session_for(
+        sockjs,
+        id,
+        client.app,
+        client.remote,
+        (client.shutdown, client.start),
+    ) else {
         return plain(StatusCode::SERVICE_UNAVAILABLE, "too many sessions");
     };
     if session.open() {

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::config::Limits;
+use crate::handshake::HandshakeInterceptor;
 use crate::session::SessionContext;
 use crate::stats::Stats;
 
@@ -17,6 +18,8 @@ pub(crate) struct EndpointContext {
     pub(crate) allowed_origins: Vec<String>,
     /// What every session started here is given.
     pub(crate) sessions: Arc<SessionContext>,
+    /// Run on every request that opens a session, before the upgrade.
+    pub(crate) handshake_interceptors: Vec<Arc<dyn HandshakeInterceptor>>,
     /// Session tasks running, counted from the accepted handshake (not from `CONNECT`), so
     /// that connections which never send `CONNECT` count against `Limits::max_sessions`.
     running: Arc<AtomicUsize>,
@@ -43,8 +46,18 @@ impl EndpointContext {
             endpoints,
             allowed_origins,
             sessions,
+            handshake_interceptors: Vec::new(),
             running: Arc::default(),
         }
+    }
+
+    /// The same endpoints, with handshake interceptors.
+    pub(crate) fn with_handshake_interceptors(
+        mut self,
+        interceptors: Vec<Arc<dyn HandshakeInterceptor>>,
+    ) -> EndpointContext {
+        self.handshake_interceptors = interceptors;
+        self
     }
 
     /// A place for a new session, or `None` when `Limits::max_sessions` are running.

@@ -12,10 +12,12 @@ use http_body_util::{BodyExt, Full};
 
 mod context;
 mod handshake;
+mod intercept;
 mod origin;
 mod upgrade;
 
 pub(crate) use context::EndpointContext;
+pub(crate) use intercept::{acceptable_handshake, intercept_handshake};
 pub(crate) use origin::origin_allowed;
 pub(crate) use upgrade::{is_upgrade, upgrade, Subprotocols, UpgradedSocket};
 

@@ -16,7 +16,7 @@ use super::message::{BinaryMessage, CloseStatus, TextMessage, TransportError};
 use super::session::{SessionParts, WebSocketSession};
 use crate::config::FAR_FUTURE;
 use crate::peer::{CloseCause, Outbound};
-use crate::session::{linger, run_writer, split};
+use crate::session::{linger, run_writer, split, SessionStart};
 
 /// Why a raw session ended.
 enum End {
@@ -65,12 +65,36 @@ impl Drop for Registration<'_> {
     }
 }
 
+/// Closes a raw session with 1008 ("credentials expired") when the credentials its
+/// handshake interceptor gave it expire; aborted when dropped (the session ended first).
+struct ExpiryClose(tokio::task::JoinHandle<()>);
+
+impl ExpiryClose {
+    fn start(session: &WebSocketSession, at: std::time::SystemTime) -> ExpiryClose {
+        let session = session.clone();
+        ExpiryClose(tokio::spawn(async move {
+            // The wall clock says how far away `at` is; tokio's clock counts it down.
+            let left = at
+                .duration_since(std::time::SystemTime::now())
+                .unwrap_or_default();
+            tokio::time::sleep(left).await;
+            session.close(CloseStatus::POLICY_VIOLATION.with_reason("credentials expired"));
+        }))
+    }
+}
+
+impl Drop for ExpiryClose {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Runs one raw session until it ends. Never panics on client input; a handler's panic
 /// closes the session with 1011.
 pub(crate) async fn run_raw_session<T>(
     transport: T,
     endpoint: Arc<RawEndpoint>,
-    (uri, remote): (http::Uri, SocketAddr),
+    (uri, remote, start): (http::Uri, SocketAddr, SessionStart),
     mut shutdown: watch::Receiver<bool>,
 ) where
     T: Stream<Item = Result<WsMessage, WsError>> + Sink<WsMessage, Error = WsError>,
@@ -84,6 +108,8 @@ pub(crate) async fn run_raw_session<T>(
         id: crate::session::new_session_id(),
         remote,
         uri,
+        principal: start.principal,
+        attributes: start.attributes,
         outbound: outbound.clone(),
         template: context.template.clone(),
         sessions: context.sessions.clone(),
@@ -96,6 +122,7 @@ pub(crate) async fn run_raw_session<T>(
         context,
         session: &session,
     };
+    let _expiry = start.expires_at.map(|at| ExpiryClose::start(&session, at));
     tracing::debug!(%remote, session = %session.id(), "raw WebSocket session opened");
     let handler = &*endpoint.handler;
     let end = match guarded(handler.established(&session)).await {

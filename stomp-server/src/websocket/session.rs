@@ -51,6 +51,10 @@ pub(crate) struct SessionParts {
     pub(crate) id: SessionId,
     pub(crate) remote: SocketAddr,
     pub(crate) uri: http::Uri,
+    /// The user the handshake interceptors named, if any.
+    pub(crate) principal: Option<Principal>,
+    /// The attributes the handshake interceptors filled.
+    pub(crate) attributes: SessionAttributes,
     pub(crate) outbound: Outbound,
     pub(crate) template: Template,
     pub(crate) sessions: RawSessions,
@@ -63,8 +67,8 @@ impl WebSocketSession {
                 id: parts.id,
                 remote: parts.remote,
                 uri: parts.uri,
-                principal: None,
-                attributes: SessionAttributes::new(),
+                principal: parts.principal,
+                attributes: parts.attributes,
                 outbound: parts.outbound,
                 template: parts.template,
                 sessions: parts.sessions,
@@ -88,9 +92,9 @@ impl WebSocketSession {
         &self.inner.uri
     }
 
-    /// The user, when the handshake authenticated one (Spring's `getPrincipal`). This server
-    /// has no handshake authentication yet, so it is `None`: a handler that identifies its
-    /// clients keeps what it learns in [`attributes`](Self::attributes).
+    /// The user a handshake interceptor named (Spring's `getPrincipal`), if any; the
+    /// session's [`attributes`](Self::attributes) start with what the interceptors put
+    /// there.
     pub fn principal(&self) -> Option<&Principal> {
         self.inner.principal.as_ref()
     }

@@ -8,7 +8,7 @@ use stomp_server::{interceptor::InterceptorContext, Command, Frame, SessionAttri
 
 use super::*;
 use crate::auth::secure::{ADDRESS_ATTEMPTS, NAME_FAILURES};
-use crate::auth::{connect_interceptor, Auth};
+use crate::auth::{connect_interceptor, Auth, TOKEN_TTL_SECS};
 
 type Handler = Box<dyn Fn(Request<Bytes>) -> Response<Full<Bytes>>>;
 
@@ -53,7 +53,7 @@ fn endpoints(auth: Auth) -> Endpoints {
     Endpoints {
         signup: Box::new(signup_handler(auth.clone())),
         login: Box::new(login_handler(auth.clone())),
-        logout: Box::new(logout_handler(auth.clone())),
+        logout: Box::new(logout_handler(auth.clone(), Arc::default())),
         auth,
     }
 }

@@ -16,8 +16,9 @@ use std::ops::ControlFlow;
 use stomp_core::{names, Command, Frame};
 
 use super::end::Flow;
+use super::intercept::run_async_interceptors;
 use super::state::SessionState;
-use crate::interceptor::InterceptorContext;
+use crate::interceptor::{InboundMessage, InterceptorContext};
 use ack::AckCommand;
 use send::{Body, SendRequest};
 use subscribe::SubscribeRequest;
@@ -34,6 +35,16 @@ impl SessionState<'_> {
         self.context.stats.frame_in(frame.command);
         if let Err(error) = self.intercept(&mut frame) {
             return ControlFlow::Break(self.reject(&error, frame.receipt()));
+        }
+        if !self.context.async_interceptors.is_empty() {
+            // Boxed: only sessions of servers with async interceptors pay for its state,
+            // not every idle session's task.
+            frame = match Box::pin(self.intercept_async(frame)).await {
+                Ok(frame) => frame,
+                Err((error, receipt)) => {
+                    return ControlFlow::Break(self.reject(&error, receipt.as_deref()))
+                }
+            };
         }
         // Taken after the interceptors, which may have changed the frame.
         let receipt = frame.receipt().map(str::to_owned);
@@ -89,6 +100,7 @@ impl SessionState<'_> {
             session_id: &self.session.id,
             principal: &mut principal,
             attributes: &self.session.attributes,
+            expires_at: None,
         };
         for interceptor in &self.context.interceptors {
             interceptor
@@ -96,5 +108,18 @@ impl SessionState<'_> {
                 .map_err(|rejection| CommandError::Rejected(rejection.message))?;
         }
         Ok(())
+    }
+
+    /// Hands the frame to every async interceptor (after the plain ones); `Err` carries the
+    /// refusal and the frame's receipt.
+    async fn intercept_async(&self, frame: Frame) -> Result<Frame, (CommandError, Option<String>)> {
+        let receipt = frame.receipt().map(str::to_owned);
+        let mut message = InboundMessage::new(frame, self.session.id.clone());
+        message.principal = self.session.principal.clone();
+        message.attributes = self.session.attributes.clone();
+        match run_async_interceptors(self.context, message).await {
+            Ok(message) => Ok(message.frame),
+            Err(text) => Err((CommandError::Rejected(text), receipt)),
+        }
     }
 }

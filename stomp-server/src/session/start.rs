@@ -1,0 +1,57 @@
+//! [`SessionStart`]: what a session starts with from its handshake (the handshake
+//! interceptors' user, attributes and credential expiry), and the expiry timer.
+
+use std::sync::{Arc, Weak};
+use std::time::SystemTime;
+
+use crate::attributes::SessionAttributes;
+use crate::peer::SessionHandle;
+use crate::principal::Principal;
+use crate::stats::Stats;
+
+/// What the handshake gave a session, before its `CONNECT`.
+#[derive(Debug, Default)]
+pub(crate) struct SessionStart {
+    /// The user the handshake determined; the `CONNECT` interceptors see it and may change it.
+    pub(crate) principal: Option<Principal>,
+    /// The session's attributes, as the handshake interceptors filled them.
+    pub(crate) attributes: SessionAttributes,
+    /// When the credentials expire; the `CONNECT` interceptors may change it.
+    pub(crate) expires_at: Option<SystemTime>,
+}
+
+/// The task that ends a session when its credentials expire, aborted when dropped (the
+/// session ended first). Sessions without an expiry have none: nothing is spent on them.
+pub(super) struct ExpiryTimer(Option<tokio::task::JoinHandle<()>>);
+
+impl ExpiryTimer {
+    /// Ends `session` with an `ERROR` ("credentials expired") at `at`, if there is an `at`.
+    pub(super) fn start(
+        session: &Arc<SessionHandle>,
+        at: Option<SystemTime>,
+        stats: &Arc<Stats>,
+    ) -> ExpiryTimer {
+        let Some(at) = at else {
+            return ExpiryTimer(None);
+        };
+        let weak: Weak<SessionHandle> = Arc::downgrade(session);
+        let stats = Arc::clone(stats);
+        ExpiryTimer(Some(tokio::spawn(async move {
+            // The wall clock says how far away `at` is; tokio's clock then counts it down.
+            // A time already past ends the session at once.
+            let left = at.duration_since(SystemTime::now()).unwrap_or_default();
+            tokio::time::sleep(left).await;
+            if weak.upgrade().is_some_and(|s| s.end("credentials expired")) {
+                stats.error_sent();
+            }
+        })))
+    }
+}
+
+impl Drop for ExpiryTimer {
+    fn drop(&mut self) {
+        if let Some(task) = &self.0 {
+            task.abort();
+        }
+    }
+}
