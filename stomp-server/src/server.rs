@@ -426,21 +426,7 @@ impl StompServerBuilder {
 
     /// Validates the configuration and handlers; nothing is bound yet.
     pub fn build(self) -> Result<Server, StartError> {
-        let handlers = self.handlers.unwrap_or_else(Handlers::collected);
-        let registry = Registry::build(&handlers, self.separator)?;
-        if registry.is_empty() {
-            tracing::warn!(
-                "no #[message_mapping], #[subscribe_mapping] or #[message_exception_handler] is registered; \
-                 if your handlers live in another crate, name it where the server is built (`use my_handlers as _;`)"
-            );
-        }
-        let or_default = |v: Vec<String>, d: &[&str]| {
-            if v.is_empty() {
-                d.iter().map(|s| (*s).to_owned()).collect()
-            } else {
-                v
-            }
-        };
+        let registry = handler_registry(self.handlers, self.separator)?;
         // Built in order: stats and events, the broker (given both), the routing the
         // template and handlers publish through, the handlers, the session and endpoint
         // contexts.
@@ -781,6 +767,29 @@ impl Server {
             never_stop(),
             None,
         )
+    }
+}
+
+/// The handlers' registry (the collected ones unless the builder was given some), with a
+/// warning when there is none.
+fn handler_registry(handlers: Option<Handlers>, separator: char) -> Result<Registry, StartError> {
+    let handlers = handlers.unwrap_or_else(Handlers::collected);
+    let registry = Registry::build(&handlers, separator)?;
+    if registry.is_empty() {
+        tracing::warn!(
+            "no #[message_mapping], #[subscribe_mapping] or #[message_exception_handler] is registered; \
+             if your handlers live in another crate, name it where the server is built (`use my_handlers as _;`)"
+        );
+    }
+    Ok(registry)
+}
+
+/// `values`, or `defaults` when it is empty.
+fn or_default(values: Vec<String>, defaults: &[&str]) -> Vec<String> {
+    if values.is_empty() {
+        defaults.iter().map(|s| (*s).to_owned()).collect()
+    } else {
+        values
     }
 }
 
