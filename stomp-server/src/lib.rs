@@ -27,6 +27,8 @@
 //   `xhr_streaming` and `xhr` transports, each session driven through an adapter.
 // - `redis` (cargo feature `redis`): the Redis backplane, an `Upstream` over Redis pub/sub,
 //   and Redis Streams for handlers (`redis::RedisStreams`).
+// - `tls` (cargo feature `tls`): rustls configurations for the server (reloadable), the
+//   client and the relay; without the feature, stand-ins no value can exist of.
 // - `config_setters`: the `with_*` setters of the `#[non_exhaustive]` settings.
 
 mod accept;
@@ -55,6 +57,11 @@ pub mod sockjs;
 pub mod stats;
 mod tcp;
 mod template;
+#[cfg(feature = "tls")]
+pub mod tls;
+#[cfg(not(feature = "tls"))]
+#[path = "tls/disabled.rs"]
+mod tls;
 pub mod user;
 mod web;
 

@@ -47,6 +47,8 @@ use stomp_core::{names, Command, Frame};
 use tokio::sync::{mpsc, oneshot};
 
 pub use config::RelayConfig;
+#[cfg(feature = "tls")]
+pub use config::RelayTls;
 use destination::to_broker;
 use listener::{run_listener, Listen, Listener};
 use session::SessionRelay;
