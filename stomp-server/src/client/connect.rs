@@ -138,18 +138,28 @@ impl StompClient {
 
     /// The connection inside TLS for `wss://` and `stomp+ssl://`, as is otherwise.
     async fn secure(&self, tcp: TcpStream, uri: &Uri, host: &str) -> Result<ClientIo, ClientError> {
-        if !matches!(uri.scheme_str(), Some("wss" | "stomp+ssl")) {
-            return Ok(tcp.into());
-        }
-        #[cfg(feature = "tls")]
-        let config = Some(
+        let config = if matches!(uri.scheme_str(), Some("wss" | "stomp+ssl")) {
+            self.tls_config()
+        } else {
+            None
+        };
+        Ok(crate::tls::connect(tcp, config.as_ref(), host).await?)
+    }
+
+    /// What a TLS connection trusts: the configured roots, else the webpki roots.
+    #[cfg(feature = "tls")]
+    fn tls_config(&self) -> Option<crate::tls::TlsClientConfig> {
+        Some(
             self.tls
                 .clone()
                 .unwrap_or_else(crate::tls::TlsClientConfig::webpki_roots),
-        );
-        #[cfg(not(feature = "tls"))]
-        let config = self.tls.clone();
-        Ok(crate::tls::connect(tcp, config.as_ref(), host).await?)
+        )
+    }
+
+    /// Without the `tls` feature `parse_url` refuses TLS URLs: this is never reached.
+    #[cfg(not(feature = "tls"))]
+    fn tls_config(&self) -> Option<crate::tls::TlsClientConfig> {
+        self.tls.clone()
     }
 
     async fn connect_addr(&self, addr: SocketAddr) -> std::io::Result<TcpStream> {

@@ -204,7 +204,9 @@ async fn open(options: &ConnectOptions) -> Result<crate::tls::ClientIo, RelayErr
         .map_err(|e| unreachable(options, e.to_string()))?;
     let _ = tcp.set_nodelay(true);
     match &options.tls {
-        None => Ok(tcp.into()),
+        None => crate::tls::connect(tcp, None, &options.host)
+            .await
+            .map_err(|e| unreachable(options, e.to_string())),
         Some(tls) => crate::tls::connect_relay(tcp, tls, &options.host)
             .await
             .map_err(|reason| unreachable(options, reason)),
