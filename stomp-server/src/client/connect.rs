@@ -30,9 +30,9 @@ impl StompClient {
     /// TCP, port 61613 by default), sends `CONNECT` (or `STOMP`) and waits for `CONNECTED`,
     /// all within the connect timeout. With the `tls` cargo feature, `wss://host:port/path`
     /// (port 443 by default) and `stomp+ssl://host:port` (STOMP over TLS, as ActiveMQ names
-    /// it; port 61614 by default, RabbitMQ's) connect over TLS, trusting what
-    /// [`tls`](StompClient::tls) says (default: the webpki roots) and checking the URL's host
-    /// against the server's certificate.
+    /// it; port 61614 by default, RabbitMQ's) connect over TLS, trusting what `tls(..)` says
+    /// (default: the webpki roots) and checking the URL's host against the server's
+    /// certificate.
     ///
     /// An `ERROR` instead of `CONNECTED` gives [`ClientError::Refused`]. Over TCP the
     /// WebSocket settings (sub-protocols, origin, handshake headers) are not used.
