@@ -46,9 +46,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use stomp_core::{names, Command, Frame};
 use tokio::sync::{mpsc, oneshot};
 
-pub use config::RelayConfig;
 #[cfg(feature = "tls")]
-pub use config::RelayTls;
+pub use crate::tls::RelayTls;
+pub use config::RelayConfig;
 use destination::to_broker;
 use listener::{run_listener, Listen, Listener};
 use session::SessionRelay;

@@ -21,30 +21,17 @@
 mod client;
 mod error;
 mod pem;
+mod relay;
 mod server;
 mod stream;
 
 pub use client::TlsClientConfig;
 pub use error::TlsError;
+pub use relay::RelayTls;
 pub use server::TlsConfig;
 
-pub(crate) use crate::relay::RelayTls;
+pub(crate) use relay::connect_relay;
 pub(crate) use stream::ClientIo;
-
-/// The relay's connection to the broker at `host` inside TLS, or why not (a CA file that
-/// cannot be used, a failed handshake).
-pub(crate) async fn connect_relay(
-    tcp: tokio::net::TcpStream,
-    tls: &RelayTls,
-    host: &str,
-) -> Result<ClientIo, String> {
-    let config = tls.client_config().map_err(|e| format!("TLS: {e}"))?;
-    let name = tls.expected_name(host);
-    config
-        .connect(tcp, name)
-        .await
-        .map_err(|e| format!("TLS handshake with `{name}`: {e}"))
-}
 
 /// `tcp` as is without `tls`, else inside TLS to `server_name`.
 pub(crate) async fn connect(
