@@ -140,8 +140,9 @@ say "enabling rabbitmq_stomp and rabbitmq_web_stomp"
 make_tls_files
 write_tls_listener
 
-if "${SUDO[@]}" rabbitmqctl status >/dev/null 2>&1 && stomp_port_open && ! port_open "$TLS_PORT"; then
-    # The configuration is read at boot: a node without the TLS listener is restarted once.
+if "${SUDO[@]}" rabbitmqctl status >/dev/null 2>&1 && ! port_open "$TLS_PORT"; then
+    # The configuration is read at boot: a node without the TLS listener (one started before
+    # it was written, or by the package's own service) is restarted once.
     say "restarting RabbitMQ to open its TLS STOMP listener on $TLS_PORT"
     "${SUDO[@]}" rabbitmqctl stop >/dev/null 2>&1 || true
     for _ in $(seq 1 30); do
