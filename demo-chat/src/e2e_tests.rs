@@ -43,7 +43,13 @@ struct Running {
 
 async fn start(db: &Path) -> Running {
     let auth = Auth::jwt(SECRET, db).unwrap();
-    let server = crate::build_server(auth, &crate::Broker::Embedded, Rooms::new(), None).unwrap();
+    let server = crate::build_server(
+        auth,
+        &crate::Broker::Embedded,
+        Rooms::new(),
+        crate::Listeners::default(),
+    )
+    .unwrap();
     let listener = server.bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();

@@ -5,7 +5,13 @@
 //!                                   [--accounts-db FILE] [--relay 127.0.0.1:61613]
 //!                                   [--redis redis://127.0.0.1:6379]
 //!                                   [--stomp-tcp 127.0.0.1:61623]
+//!                                   [--tls-cert cert.pem --tls-key key.pem]
 //! ```
+//!
+//! With `--tls-cert` and `--tls-key` everything is served over TLS: the page and SockJS
+//! over `https://`, STOMP over `wss://` (and `--stomp-tcp` as STOMP over TLS). The files
+//! are read again when they change (checked every 10 s): new connections get the new
+//! certificate, open ones keep theirs.
 //!
 //! With `--jwt-secret` (secure mode) users sign up and log in with a password; accounts
 //! live in the SQLite file `--accounts-db` (default `demo-chat-accounts.sqlite3` in the
@@ -59,6 +65,7 @@ use stomp_server::{
     config::{Limits, UnhandledErrors},
     redis::RedisConfig,
     relay::RelayConfig,
+    tls::TlsConfig,
     Server, StompServer,
 };
 
@@ -69,6 +76,7 @@ use crate::rooms::Rooms;
 const USAGE: &str = "\
 usage: demo-chat [--addr HOST:PORT] [--jwt-secret SECRET] [--accounts-db FILE]
                  [--relay HOST:PORT | --redis URL] [--stomp-tcp HOST:PORT]
+                 [--tls-cert FILE --tls-key FILE]
 
   --addr HOST:PORT     where to listen (env DEMO_ADDR; default 127.0.0.1:8080)
   --jwt-secret SECRET  secure mode: accounts with passwords (POST /signup, POST /login
@@ -100,11 +108,19 @@ usage: demo-chat [--addr HOST:PORT] [--jwt-secret SECRET] [--accounts-db FILE]
   --stomp-tcp HOST:PORT  also serve STOMP over plain TCP there (e.g. 127.0.0.1:61623),
                        for STOMP clients that speak TCP, as to RabbitMQ's 61613 (env
                        DEMO_STOMP_TCP; default: WebSocket only)
+  --tls-cert FILE      serve over TLS with this PEM certificate chain (the server's
+                       certificate first): the page and SockJS over https://, STOMP over
+                       wss:// and --stomp-tcp as STOMP over TLS (env DEMO_TLS_CERT;
+                       needs --tls-key). Changed files are picked up within 10 s.
+  --tls-key FILE       the PEM private key of --tls-cert (env DEMO_TLS_KEY)
   -h, --help           this text";
 
 /// How often each instance republishes its members in relay mode; the page forgets an
 /// instance it has not heard from for three periods.
 const PRESENCE_REFRESH: Duration = Duration::from_secs(5);
+
+/// How often the TLS certificate and key files are checked for changes.
+const TLS_FILES_CHECK: Duration = Duration::from_secs(10);
 
 /// Where secure mode keeps its accounts unless told otherwise.
 const DEFAULT_ACCOUNTS_DB: &str = "demo-chat-accounts.sqlite3";
@@ -122,6 +138,8 @@ struct Options {
     redis: Option<String>,
     /// Where to serve STOMP over plain TCP too.
     stomp_tcp: Option<String>,
+    /// The PEM certificate chain and key files, to serve over TLS.
+    tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// Parses `HOST:PORT` (`[::1]:61613` for IPv6).
@@ -150,6 +168,8 @@ fn parse_args(
     let mut accounts_db = env("DEMO_ACCOUNTS_DB").filter(|p| !p.is_empty());
     let mut redis = env("DEMO_REDIS").filter(|r| !r.is_empty());
     let mut stomp_tcp = env("DEMO_STOMP_TCP").filter(|a| !a.is_empty());
+    let mut tls_cert = env("DEMO_TLS_CERT").filter(|p| !p.is_empty());
+    let mut tls_key = env("DEMO_TLS_KEY").filter(|p| !p.is_empty());
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -171,6 +191,8 @@ fn parse_args(
             "--redis" => redis = Some(value("--redis")?),
             "--accounts-db" => accounts_db = Some(value("--accounts-db")?),
             "--stomp-tcp" => stomp_tcp = Some(value("--stomp-tcp")?),
+            "--tls-cert" => tls_cert = Some(value("--tls-cert")?),
+            "--tls-key" => tls_key = Some(value("--tls-key")?),
             "-h" | "--help" => return Ok(None),
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -190,7 +212,24 @@ fn parse_args(
         relay: relay.as_deref().map(parse_host_port).transpose()?,
         redis,
         stomp_tcp,
+        tls: match (tls_cert, tls_key) {
+            (Some(cert), Some(key)) => Some((PathBuf::from(cert), PathBuf::from(key))),
+            (None, None) => None,
+            _ => return Err("--tls-cert and --tls-key go together".to_owned()),
+        },
     }))
+}
+
+/// The TLS configuration of `files`, watched for changes; `Err` says why it cannot be used.
+fn load_tls(files: Option<&(PathBuf, PathBuf)>) -> Result<Option<TlsConfig>, String> {
+    let Some((cert, key)) = files else {
+        return Ok(None);
+    };
+    let tls =
+        TlsConfig::from_pem_files(cert, key).map_err(|e| format!("--tls-cert/--tls-key: {e}"))?;
+    // Lives as long as the configuration, which the server holds until it stops.
+    drop(tls.watch_files(TLS_FILES_CHECK));
+    Ok(Some(tls))
 }
 
 #[tokio::main]
@@ -225,18 +264,38 @@ async fn main() -> ExitCode {
             }
         },
     };
+    let tls = match load_tls(options.tls.as_ref()) {
+        Ok(tls) => tls,
+        Err(error) => {
+            eprintln!("demo-chat: {error}");
+            return ExitCode::from(2);
+        }
+    };
     let broker = match (options.relay, options.redis) {
         (Some(relay), _) => Broker::Relay(relay),
         (None, Some(url)) => Broker::Redis(url),
         (None, None) => Broker::Embedded,
     };
-    match run(&options.addr, auth, broker, options.stomp_tcp.as_deref()).await {
+    let listeners = Listeners {
+        stomp_tcp: options.stomp_tcp,
+        tls,
+    };
+    match run(&options.addr, auth, broker, listeners).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("demo-chat: {error}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// What is served besides the page and WebSocket, and how.
+#[derive(Debug, Default)]
+struct Listeners {
+    /// Where STOMP over TCP is served too.
+    stomp_tcp: Option<String>,
+    /// TLS on every listener.
+    tls: Option<TlsConfig>,
 }
 
 /// Where the rooms' topics live.
@@ -261,7 +320,7 @@ async fn run(
     addr: &str,
     auth: Auth,
     broker: Broker,
-    stomp_tcp: Option<&str>,
+    listeners: Listeners,
 ) -> Result<(), stomp_server::StartError> {
     // With several instances, member lists are tagged with this instance's id so pages can
     // merge the lists of every instance.
@@ -273,7 +332,12 @@ async fn run(
     let secure = auth.requires_token();
     let changes_rooms = rooms.clone();
     let refresh_rooms = rooms.clone();
-    let mut server = build_server(auth, &broker, rooms, stomp_tcp)?;
+    let (http, ws) = if listeners.tls.is_some() {
+        ("https", "wss")
+    } else {
+        ("http", "ws")
+    };
+    let mut server = build_server(auth, &broker, rooms, listeners)?;
     let listener = server.bind(addr).await?;
     if let Some(tcp) = server.bind_stomp_tcp().await? {
         tracing::info!("STOMP over TCP at {tcp}");
@@ -286,9 +350,9 @@ async fn run(
     } else {
         "default mode: the CONNECT `login` header names the user"
     };
-    tracing::info!("demo-chat on http://{local}/ (STOMP at ws://{local}/ws; {mode})");
+    tracing::info!("demo-chat on {http}://{local}/ (STOMP at {ws}://{local}/ws; {mode})");
     if !secure {
-        tracing::info!("raw WebSocket chat (room `raw`) at ws://{local}/ws-raw?name=NAME");
+        tracing::info!("raw WebSocket chat (room `raw`) at {ws}://{local}/ws-raw?name=NAME");
     }
     let changes = {
         let template = server.template();
@@ -337,7 +401,7 @@ fn build_server(
     auth: Auth,
     broker: &Broker,
     rooms: Rooms,
-    stomp_tcp: Option<&str>,
+    listeners: Listeners,
 ) -> Result<Server, stomp_server::StartError> {
     let listener_rooms = rooms.clone();
     let raw_rooms = rooms.clone();
@@ -403,9 +467,12 @@ fn build_server(
         };
         builder = builder.raw_endpoint("/ws-raw", raw);
     }
-    if let Some(addr) = stomp_tcp {
-        builder = builder.stomp_tcp(addr);
-    }
+    builder = match (listeners.stomp_tcp, listeners.tls) {
+        (None, None) => builder,
+        (Some(addr), None) => builder.stomp_tcp(&addr),
+        (None, Some(tls)) => builder.tls(tls),
+        (Some(addr), Some(tls)) => builder.tls(tls.clone()).stomp_tcp_tls(&addr, tls),
+    };
     let server = page::register(builder, secure).build()?;
     let _ = sessions.set(server.sessions());
     Ok(server)
@@ -471,6 +538,7 @@ mod tests {
             relay: None,
             redis: None,
             stomp_tcp: None,
+            tls: None,
         };
         assert_eq!(parse(&[], &[]), Ok(Some(defaults)));
         let got = parse(
@@ -486,6 +554,7 @@ mod tests {
                 relay: None,
                 redis: None,
                 stomp_tcp: None,
+                tls: None,
             }))
         );
         let got = parse(
@@ -501,6 +570,7 @@ mod tests {
                 relay: None,
                 redis: None,
                 stomp_tcp: None,
+                tls: None,
             }))
         );
         let db = |args: &[&str], env: &[(&str, &str)]| {
@@ -602,5 +672,27 @@ mod tests {
             Ok(Some("0.0.0.0:61623".to_owned()))
         );
         assert!(USAGE.contains("--stomp-tcp HOST:PORT"));
+    }
+
+    #[test]
+    fn tls_files_come_from_the_flags_or_the_environment_and_go_together() {
+        let tls =
+            |args: &[&str], env: &[(&str, &str)]| parse(args, env).map(|o| o.and_then(|o| o.tls));
+        assert_eq!(tls(&[], &[]), Ok(None));
+        let both = Some((PathBuf::from("c.pem"), PathBuf::from("k.pem")));
+        assert_eq!(
+            tls(&["--tls-cert", "c.pem", "--tls-key=k.pem"], &[]),
+            Ok(both.clone())
+        );
+        let env = [("DEMO_TLS_CERT", "c.pem"), ("DEMO_TLS_KEY", "k.pem")];
+        assert_eq!(tls(&[], &env), Ok(both));
+        assert!(tls(&["--tls-cert", "c.pem"], &[]).is_err());
+        assert!(tls(&[], &[("DEMO_TLS_KEY", "k.pem")]).is_err());
+        let missing = load_tls(Some(&(
+            PathBuf::from("no-such.pem"),
+            PathBuf::from("no-such.key"),
+        )));
+        assert!(missing.is_err_and(|e| e.contains("no-such.pem")));
+        assert!(USAGE.contains("--tls-cert FILE") && USAGE.contains("--tls-key FILE"));
     }
 }

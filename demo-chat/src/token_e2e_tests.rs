@@ -27,8 +27,13 @@ struct Demo {
 
 async fn start(token_ttl: u64) -> Demo {
     let auth = Auth::jwt_in_memory(SECRET).with_token_ttl(token_ttl);
-    let server =
-        crate::build_server(auth.clone(), &crate::Broker::Embedded, Rooms::new(), None).unwrap();
+    let server = crate::build_server(
+        auth.clone(),
+        &crate::Broker::Embedded,
+        Rooms::new(),
+        crate::Listeners::default(),
+    )
+    .unwrap();
     let listener = server.bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

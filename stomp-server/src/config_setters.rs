@@ -92,6 +92,11 @@ with_setters!(RelayConfig {
     with_publish_wait => publish_wait: Duration,
 });
 
+#[cfg(feature = "tls")]
+with_setters!(RelayConfig {
+    with_tls => tls: Option<crate::relay::RelayTls>,
+});
+
 #[cfg(feature = "redis")]
 with_setters!(crate::redis::RedisConfig {
     with_url => url: String,

@@ -31,6 +31,8 @@
 // - `websocket`: raw WebSocket endpoints (`StompServerBuilder::raw_endpoint`): the
 //   `WebSocketHandler` trait, the sessions and their registry, over the same upgrade,
 //   writer and outbound queue as STOMP sessions.
+// - `tls` (cargo feature `tls`): rustls configurations for the server (reloadable), the
+//   client and the relay; without the feature, stand-ins no value can exist of.
 // - `config_setters`: the `with_*` setters of the `#[non_exhaustive]` settings.
 // - `handshake`: handshake interceptors (run by `web::intercept_handshake` before every
 //   upgrade or SockJS session creation); `control`: `SessionControl`, ending sessions from
@@ -64,6 +66,11 @@ pub mod sockjs;
 pub mod stats;
 mod tcp;
 mod template;
+#[cfg(feature = "tls")]
+pub mod tls;
+#[cfg(not(feature = "tls"))]
+#[path = "tls/disabled.rs"]
+mod tls;
 pub mod user;
 mod web;
 pub mod websocket;

@@ -96,6 +96,10 @@ pub struct StompServerBuilder {
     sockjs: Option<SockJsOptions>,
     stomp_tcp: Option<String>,
     raw_endpoints: Vec<(String, Arc<dyn DynHandler>)>,
+    /// TLS on the HTTP listener (`https`, `wss`).
+    tls: Option<crate::tls::TlsConfig>,
+    /// TLS on the STOMP-over-TCP listener.
+    stomp_tcp_tls: Option<crate::tls::TlsConfig>,
 }
 
 /// The entry point: `StompServer::builder()`.
@@ -133,6 +137,8 @@ impl StompServer {
             sockjs: None,
             stomp_tcp: None,
             raw_endpoints: Vec::new(),
+            tls: None,
+            stomp_tcp_tls: None,
         }
     }
 }
@@ -417,6 +423,32 @@ impl StompServerBuilder {
         self
     }
 
+    /// Serves the HTTP listener over TLS: the page and SockJS over `https://`, the STOMP
+    /// endpoints over `wss://` (Spring Boot's `server.ssl.*`). A handshake is held to
+    /// [`TlsConfig::handshake_timeout`](crate::tls::TlsConfig::handshake_timeout) and counts
+    /// against the pending-connection caps; requests over it are same-origin for
+    /// `https://` origins. Keep a clone of `config` to reload its certificate. Needs the
+    /// `tls` cargo feature.
+    #[cfg(feature = "tls")]
+    #[must_use]
+    pub fn tls(mut self, config: crate::tls::TlsConfig) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
+    /// Also serves STOMP over TLS on `addr` (as RabbitMQ on 61614): what
+    /// [`stomp_tcp`](Self::stomp_tcp) serves, each connection inside TLS (its handshake held
+    /// to the handshake timeout and the pending-connection caps). Replaces a plain
+    /// `stomp_tcp` address: one STOMP-over-TCP listener per server. Needs the `tls` cargo
+    /// feature.
+    #[cfg(feature = "tls")]
+    #[must_use]
+    pub fn stomp_tcp_tls(mut self, addr: &str, config: crate::tls::TlsConfig) -> Self {
+        self.stomp_tcp = Some(addr.to_owned());
+        self.stomp_tcp_tls = Some(config);
+        self
+    }
+
     /// How often the stats line is logged (default 30 min, as Spring; `None` turns it off).
     #[must_use]
     pub fn stats_log_interval(mut self, every: Option<Duration>) -> Self {
@@ -495,7 +527,9 @@ impl StompServerBuilder {
             stomp_tcp: self.stomp_tcp.map(|addr| StompTcp {
                 addr,
                 listener: None,
+                tls: self.stomp_tcp_tls,
             }),
+            tls: self.tls,
         })
     }
 
@@ -605,12 +639,15 @@ pub struct Server {
     stomp_tcp: Option<StompTcp>,
     /// The open raw WebSocket sessions.
     raw_sessions: RawSessions,
+    /// TLS on the HTTP listener.
+    tls: Option<crate::tls::TlsConfig>,
 }
 
 /// The STOMP-over-TCP address, and its listener once bound.
 struct StompTcp {
     addr: String,
     listener: Option<(TcpListener, SocketAddr)>,
+    tls: Option<crate::tls::TlsConfig>,
 }
 
 impl Server {
@@ -669,16 +706,19 @@ impl Server {
             tracing::error!(%error, "STOMP over TCP not started");
             return;
         }
-        let Some((listener, local)) = self.stomp_tcp.as_mut().and_then(|tcp| tcp.listener.take())
-        else {
+        let Some(tcp) = self.stomp_tcp.as_mut() else {
             return;
         };
-        tracing::info!(addr = %local, "serving STOMP over TCP");
+        let Some((listener, local)) = tcp.listener.take() else {
+            return;
+        };
+        let tls = tcp.tls.clone();
+        tracing::info!(addr = %local, tls = tls.is_some(), "serving STOMP over TCP");
         let app = Arc::clone(&self.endpoints);
         tokio::spawn(crate::tcp::accept_loop(
             listener,
             app,
-            pending.clone(),
+            (pending.clone(), tls),
             stop.clone(),
         ));
     }
@@ -736,14 +776,26 @@ impl Server {
         stop: watch::Receiver<bool>,
         place: PendingPlace,
     ) {
-        tokio::spawn(serve_http(
-            Arc::clone(&self.endpoints),
-            Arc::clone(&self.routes),
-            tcp,
-            remote,
-            stop,
-            Some(place),
-        ));
+        let (app, routes) = (Arc::clone(&self.endpoints), Arc::clone(&self.routes));
+        let Some(tls) = self.tls.clone() else {
+            let connection = Connection {
+                remote,
+                secure: false,
+            };
+            tokio::spawn(serve_http(app, routes, tcp, connection, stop, Some(place)));
+            return;
+        };
+        // The place is held through the handshake: a client that never finishes it holds
+        // one for at most the handshake timeout.
+        tokio::spawn(async move {
+            if let Some(stream) = tls.accept(tcp, remote).await {
+                let connection = Connection {
+                    remote,
+                    secure: true,
+                };
+                serve_http(app, routes, stream, connection, stop, Some(place)).await;
+            }
+        });
     }
 
     /// Serves HTTP (and so the STOMP endpoints) over one already-open byte stream: an
@@ -763,7 +815,10 @@ impl Server {
             Arc::clone(&self.endpoints),
             Arc::clone(&self.routes),
             io,
-            remote,
+            Connection {
+                remote,
+                secure: false,
+            },
             never_stop(),
             None,
         )
@@ -799,11 +854,21 @@ pub(crate) fn never_stop() -> watch::Receiver<bool> {
     NEVER.get_or_init(|| watch::channel(false).0).subscribe()
 }
 
+/// Where an HTTP connection comes from, and whether it is TLS this server terminates.
+#[derive(Debug, Clone, Copy)]
+struct Connection {
+    remote: SocketAddr,
+    /// Over the server's own TLS: every request on it is made to `https://`, which is what
+    /// its `X-Forwarded-Proto` is set to (the header a TLS-terminating proxy sets, which
+    /// the same-origin check reads); a client's own value is not believed.
+    secure: bool,
+}
+
 async fn serve_http<I>(
     app: Arc<EndpointContext>,
     routes: Arc<HttpRoutes>,
     io: I,
-    remote: SocketAddr,
+    Connection { remote, secure }: Connection,
     stop: watch::Receiver<bool>,
     place: Option<PendingPlace>,
 ) where
@@ -826,6 +891,10 @@ async fn serve_http<I>(
         }
         if let Some(flushes) = &flushes {
             request.extensions_mut().insert(flushes.clone());
+        }
+        if secure {
+            let https = http::HeaderValue::from_static("https");
+            request.headers_mut().insert("x-forwarded-proto", https);
         }
         serve_request(
             request,

@@ -98,7 +98,11 @@ async fn error_instead_of_connected_is_refused() {
 #[tokio::test]
 async fn bad_urls_are_rejected_before_connecting() {
     let client = StompClient::new();
-    for url in ["wss://127.0.0.1:1/ws", "http://127.0.0.1:1/ws", "not a url"] {
+    for url in [
+        "stomp+tls://127.0.0.1:1",
+        "http://127.0.0.1:1/ws",
+        "not a url",
+    ] {
         let error = client.connect(url).await.unwrap_err();
         assert!(matches!(error, ClientError::Config(_)), "{url}: {error}");
     }

@@ -1,6 +1,7 @@
 // Real-browser test of the demo chat: Debian's Chromium driven by playwright-core.
 //
 //   node tests/browser/chat_test.mjs http://127.0.0.1:8080
+//   node tests/browser/chat_test.mjs https://localhost:8443   (TLS; certificate errors ignored)
 //
 // Four isolated browser contexts (four users, no shared cookies or storage):
 //   alice and bob join `lobby`; alice sends; bob sees it and sees both members;
@@ -100,7 +101,11 @@ function messageTexts(name) {
 }
 
 async function openUser(browser, name) {
-  const context = await browser.newContext({ viewport: { width: 1100, height: 720 } });
+  // Over https:// the demo's certificate is a test CA's that Chromium does not know.
+  const context = await browser.newContext({
+    viewport: { width: 1100, height: 720 },
+    ignoreHTTPSErrors: base.startsWith('https:'),
+  });
   context.setDefaultTimeout(WAIT_MS);
   context.setDefaultNavigationTimeout(WAIT_MS);
   const page = await context.newPage();

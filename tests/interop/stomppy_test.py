@@ -3,10 +3,12 @@
 ``interop_server`` binary.
 
     python3 tests/interop/stomppy_test.py <port> [--path /ws]
-    python3 tests/interop/stomppy_test.py <stomp-tcp-port> --tcp 1.0|1.1|1.2
+    python3 tests/interop/stomppy_test.py <stomp-tcp-port> --tcp 1.0|1.1|1.2 [--tls CA.pem]
 
 With ``--tcp``, the same cases run over STOMP over plain TCP with stomp.py's plain
 ``stomp.Connection`` of that STOMP version (``Connection10``, ``11``, ``12``), unchanged.
+With ``--tls CA.pem`` as well, that connection runs over TLS (``set_ssl``), trusting the CA
+certificates of that file and checking the server's certificate.
 
 stomp.py is used unchanged, as an application would use it: it opens the WebSocket without
 a sub-protocol, sends ``STOMP`` (not ``CONNECT``) with a ``host`` header, escapes header
@@ -55,7 +57,7 @@ HOLD_MS = int_env("INTEROP_HOLD_MS", 12000)
 TIMEOUT = int_env("INTEROP_TIMEOUT_MS", 5000) / 1000.0
 HEARTBEATS = (10000, 10000)
 # Set by main: None for WebSocket, else the STOMP version spoken over plain TCP.
-TCP = {"version": None}
+TCP = {"version": None, "tls_ca": None}
 
 if os.environ.get("INTEROP_DEBUG") == "1":
     logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
@@ -190,7 +192,10 @@ def tcp_connection(port, binary):
     if version == "1.0":
         return stomp.Connection10(**common)
     kind = stomp.Connection11 if version == "1.1" else stomp.Connection12
-    return kind(heartbeats=HEARTBEATS, **common)
+    conn = kind(heartbeats=HEARTBEATS, **common)
+    if TCP["tls_ca"] is not None:
+        conn.set_ssl(for_hosts=[("127.0.0.1", port)], ca_certs=TCP["tls_ca"])
+    return conn
 
 
 class Session:
@@ -281,7 +286,7 @@ def check(name, body):
 def run(port, path):
     print(
         f"stomp.py {getattr(stomp, '__version__', '?')} interop against "
-        f"{('tcp://127.0.0.1:%d (STOMP %s)' % (port, TCP['version'])) if TCP['version'] else f'ws://127.0.0.1:{port}{path}'} "
+        f"{('%s://127.0.0.1:%d (STOMP %s)' % ('stomp+ssl' if TCP['tls_ca'] else 'tcp', port, TCP['version'])) if TCP['version'] else f'ws://127.0.0.1:{port}{path}'} "
         f"(hold {HOLD_MS} ms, timeout {TIMEOUT:.1f} s per wait)",
         flush=True,
     )
@@ -490,6 +495,13 @@ def main():
             print("--tcp needs a STOMP version: 1.0, 1.1 or 1.2", file=sys.stderr)
             return 2
         TCP["version"] = args[at + 1]
+        del args[at:at + 2]
+    if "--tls" in args:
+        at = args.index("--tls")
+        if at + 1 >= len(args) or TCP["version"] in (None, "1.0"):
+            print("--tls needs a CA file, and --tcp 1.1 or 1.2", file=sys.stderr)
+            return 2
+        TCP["tls_ca"] = args[at + 1]
         del args[at:at + 2]
     if len(args) != 1 or not args[0].isdigit():
         print("usage: python3 stomppy_test.py <port> [--path /ws | --tcp 1.0|1.1|1.2]", file=sys.stderr)

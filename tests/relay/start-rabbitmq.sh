@@ -10,13 +10,22 @@
 #   `rabbitmq_web_stomp` (STOMP over WebSocket, port 15674, for comparisons).
 # - Starts the node in the background unless `rabbitmqctl status` says it already runs;
 #   its output goes to $RABBITMQ_LOG (default /tmp/rabbitmq.log).
-# - Waits at most $RABBITMQ_WAIT_SECS (default 60) for 127.0.0.1:61613; exits 1 loudly,
-#   with the end of the log, if it never answers.
+# - Makes a test CA and a server certificate for `localhost`/127.0.0.1 (openssl CLI) in
+#   $RABBITMQ_TLS_DIR (default /tmp/stomp-rabbitmq-tls: ca.pem, server.pem, server.key,
+#   world-readable so that the `rabbitmq` user reads them; remade when missing or expiring)
+#   and writes a TLS STOMP listener on 61614 (`stomp.listeners.ssl.default`, the relay's
+#   TLS test) into /etc/rabbitmq/rabbitmq.conf, between marker lines it owns. A running node
+#   without that listener is restarted once to pick it up.
+# - Waits at most $RABBITMQ_WAIT_SECS (default 60) for 127.0.0.1:61613 and 61614; exits 1
+#   loudly, with the end of the log, if either never answers.
 #
 # The default `guest`/`guest` account (loopback only) is what `RelayConfig::default()` uses.
 set -euo pipefail
 
 PORT="${RABBITMQ_STOMP_PORT:-61613}"
+TLS_PORT="${RABBITMQ_STOMP_TLS_PORT:-61614}"
+TLS_DIR="${RABBITMQ_TLS_DIR:-/tmp/stomp-rabbitmq-tls}"
+CONF="${RABBITMQ_CONF:-/etc/rabbitmq/rabbitmq.conf}"
 WAIT_SECS="${RABBITMQ_WAIT_SECS:-60}"
 LOG="${RABBITMQ_LOG:-/tmp/rabbitmq.log}"
 
@@ -46,9 +55,70 @@ if [[ "$(id -u)" != 0 ]]; then
     fi
 fi
 
-stomp_port_open() {
+port_open() {
     # bash's /dev/tcp: no netcat needed.
-    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+stomp_port_open() { port_open "$PORT"; }
+
+install_package() {
+    export DEBIAN_FRONTEND=noninteractive
+    "${SUDO[@]}" apt-get update -qq
+    "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# The test CA and the server certificate it signs (EC P-256, SAN localhost and 127.0.0.1),
+# unless both are there and valid for at least another day.
+make_tls_files() {
+    if [[ -f "$TLS_DIR/ca.pem" && -f "$TLS_DIR/server.key" && -f "$TLS_DIR/server.pem" ]] &&
+        openssl x509 -checkend 86400 -noout -in "$TLS_DIR/server.pem" >/dev/null 2>&1; then
+        return
+    fi
+    say "making a test CA and server certificate in $TLS_DIR"
+    mkdir -p "$TLS_DIR"
+    local ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+    openssl req -x509 "${ec[@]}" -days 3650 -subj "/CN=stomp-rs RabbitMQ test CA" \
+        -keyout "$TLS_DIR/ca.key" -out "$TLS_DIR/ca.pem" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+        2>/dev/null
+    openssl req "${ec[@]}" -subj "/CN=localhost" -keyout "$TLS_DIR/server.key" \
+        -out "$TLS_DIR/server.csr" 2>/dev/null
+    printf '%s\n' "subjectAltName=DNS:localhost,IP:127.0.0.1" "basicConstraints=CA:FALSE" \
+        "keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth" >"$TLS_DIR/server.ext"
+    openssl x509 -req -days 825 -in "$TLS_DIR/server.csr" -CA "$TLS_DIR/ca.pem" \
+        -CAkey "$TLS_DIR/ca.key" -CAcreateserial -extfile "$TLS_DIR/server.ext" \
+        -out "$TLS_DIR/server.pem" 2>/dev/null
+    # The node runs as `rabbitmq`: it must read them (they are test files, not secrets).
+    chmod 755 "$TLS_DIR"
+    chmod 644 "$TLS_DIR"/*
+}
+
+# Our block of rabbitmq.conf, between marker lines (replaced, never duplicated).
+write_tls_listener() {
+    local begin="# BEGIN stomp-rs test TLS listener (tests/relay/start-rabbitmq.sh)"
+    local end="# END stomp-rs test TLS listener"
+    local block
+    block="$(printf '%s\n' "$begin" \
+        "stomp.listeners.tcp.1 = $PORT" \
+        "stomp.listeners.ssl.default = $TLS_PORT" \
+        "ssl_options.cacertfile = $TLS_DIR/ca.pem" \
+        "ssl_options.certfile = $TLS_DIR/server.pem" \
+        "ssl_options.keyfile = $TLS_DIR/server.key" \
+        "ssl_options.verify = verify_none" \
+        "ssl_options.fail_if_no_peer_cert = false" \
+        "$end")"
+    local current=""
+    [[ -f "$CONF" ]] && current="$(cat "$CONF")"
+    if [[ "$current" == *"$block"* ]]; then
+        return
+    fi
+    say "writing the TLS STOMP listener (port $TLS_PORT) into $CONF"
+    local kept
+    kept="$(printf '%s\n' "$current" |
+        awk -v b="$begin" -v e="$end" '$0 == b { skip = 1 } !skip { print } $0 == e { skip = 0 }')"
+    "${SUDO[@]}" mkdir -p "$(dirname "$CONF")"
+    printf '%s\n%s\n' "$kept" "$block" | sed '/./,$!d' | "${SUDO[@]}" tee "$CONF" >/dev/null
+    "${SUDO[@]}" chmod 644 "$CONF"
 }
 
 if ! command -v rabbitmq-server >/dev/null 2>&1 && [[ ! -x /usr/sbin/rabbitmq-server ]]; then
@@ -56,14 +126,30 @@ if ! command -v rabbitmq-server >/dev/null 2>&1 && [[ ! -x /usr/sbin/rabbitmq-se
         fail "rabbitmq-server is not installed (apt-get install -y rabbitmq-server)"
     fi
     say "installing Debian's rabbitmq-server"
-    export DEBIAN_FRONTEND=noninteractive
-    "${SUDO[@]}" apt-get update -qq
-    "${SUDO[@]}" apt-get install -y -qq --no-install-recommends rabbitmq-server >/dev/null
+    install_package rabbitmq-server
+fi
+if ! command -v openssl >/dev/null 2>&1; then
+    say "installing openssl (the TLS listener's test certificate)"
+    install_package openssl
 fi
 export PATH="$PATH:/usr/sbin:/usr/lib/rabbitmq/bin"
 
 say "enabling rabbitmq_stomp and rabbitmq_web_stomp"
 "${SUDO[@]}" rabbitmq-plugins enable --offline rabbitmq_stomp rabbitmq_web_stomp >/dev/null
+
+make_tls_files
+write_tls_listener
+
+if "${SUDO[@]}" rabbitmqctl status >/dev/null 2>&1 && ! port_open "$TLS_PORT"; then
+    # The configuration is read at boot: a node without the TLS listener (one started before
+    # it was written, or by the package's own service) is restarted once.
+    say "restarting RabbitMQ to open its TLS STOMP listener on $TLS_PORT"
+    "${SUDO[@]}" rabbitmqctl stop >/dev/null 2>&1 || true
+    for _ in $(seq 1 30); do
+        "${SUDO[@]}" rabbitmqctl status >/dev/null 2>&1 || break
+        sleep 1
+    done
+fi
 
 if "${SUDO[@]}" rabbitmqctl status >/dev/null 2>&1; then
     say "RabbitMQ is already running"
@@ -86,3 +172,10 @@ until stomp_port_open; do
     sleep 1
 done
 say "RabbitMQ STOMP is up on 127.0.0.1:$PORT"
+until port_open "$TLS_PORT"; do
+    if ((SECONDS >= deadline)); then
+        fail "nothing accepts connections on 127.0.0.1:$TLS_PORT (STOMP over TLS) after ${WAIT_SECS} s"
+    fi
+    sleep 1
+done
+say "RabbitMQ STOMP over TLS is up on 127.0.0.1:$TLS_PORT (CA: $TLS_DIR/ca.pem)"

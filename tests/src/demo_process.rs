@@ -98,20 +98,7 @@ impl DemoProcess {
     /// then until `GET /` answers 200; returns the address.
     pub fn wait_ready(&mut self, marker: &str) -> SocketAddr {
         let deadline = Instant::now() + START_TIMEOUT;
-        let addr = loop {
-            if let Some(addr) = bound_address(&self.output(), marker) {
-                break addr;
-            }
-            self.assert_running();
-            assert!(
-                Instant::now() < deadline,
-                "{} did not log `{marker}HOST:PORT/` within {} s; its output:\n{}",
-                self.name,
-                START_TIMEOUT.as_secs(),
-                self.output()
-            );
-            thread::sleep(Duration::from_millis(50));
-        };
+        let addr = self.wait_logged(marker);
         loop {
             let last = match http_get_root(addr) {
                 Ok(status) if status.contains(" 200 ") || status.ends_with(" 200") => return addr,
@@ -126,6 +113,26 @@ impl DemoProcess {
                 self.output()
             );
             thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits for the start-up line `{marker}HOST:PORT/` only (a listener that does not speak
+    /// plain HTTP, such as `demo-chat on https://`); returns the address.
+    pub fn wait_logged(&mut self, marker: &str) -> SocketAddr {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Some(addr) = bound_address(&self.output(), marker) {
+                return addr;
+            }
+            self.assert_running();
+            assert!(
+                Instant::now() < deadline,
+                "{} did not log `{marker}HOST:PORT/` within {} s; its output:\n{}",
+                self.name,
+                START_TIMEOUT.as_secs(),
+                self.output()
+            );
+            thread::sleep(Duration::from_millis(50));
         }
     }
 

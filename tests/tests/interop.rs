@@ -36,6 +36,8 @@ fn hold_ms() -> u64 {
 
 use tests::prerequisite::missing;
 
+mod tls_common;
+
 /// Collects a pipe's output on a thread.
 fn collect<R: Read + Send + 'static>(pipe: R) -> (Arc<Mutex<String>>, thread::JoinHandle<()>) {
     let buffer = Arc::new(Mutex::new(String::new()));
@@ -403,6 +405,67 @@ fn stompjs_fast_heart_beats() {
         .arg(format!("ws://127.0.0.1:{}/ws", server.port));
     let run = run_client(command, client_limit());
     report("stompjs-heartbeat", &run, &server);
+}
+
+/// A test CA's server certificate for `localhost`/127.0.0.1, as `--tls-cert`/`--tls-key`
+/// arguments of `interop_server`.
+fn tls_args(ca: &tls_common::TestCa) -> Vec<String> {
+    let (cert, key) = ca.write_server_files("server", "interop server", 1);
+    vec![
+        "--tls-cert".to_owned(),
+        cert.display().to_string(),
+        "--tls-key".to_owned(),
+        key.display().to_string(),
+    ]
+}
+
+/// stompjs (over the `ws` package) runs the WebSocket suite over `wss://`, trusting the
+/// test CA through `NODE_EXTRA_CA_CERTS` (and checking the name `localhost`).
+#[test]
+fn stompjs_wss_interop() {
+    let Some(node) = node_with("stompjs_wss_interop", &["@stomp/stompjs", "ws"]) else {
+        return;
+    };
+    let ca = tls_common::TestCa::new("stompjs");
+    let args = tls_args(&ca);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (server, _) = ServerGuard::start_with(&args);
+    let dir = interop_dir();
+    let mut command = Command::new(&node);
+    command
+        .current_dir(&dir)
+        .arg(dir.join("stompjs_test.mjs"))
+        .arg(format!("wss://localhost:{}/ws", server.port))
+        .env("NODE_EXTRA_CA_CERTS", ca.ca_file())
+        .env("INTEROP_HOLD_MS", "0");
+    let run = run_client(command, client_limit());
+    report("stompjs", &run, &server);
+}
+
+/// stomp.py's plain `stomp.Connection12` with `set_ssl` (the test CA, the certificate
+/// checked) runs the suite over STOMP over TLS.
+#[test]
+fn stomppy_tls_interop() {
+    let Some(python) = python_with("stomppy_tls_interop", "stomp, ssl") else {
+        return;
+    };
+    let ca = tls_common::TestCa::new("stomppy");
+    let mut args = tls_args(&ca);
+    args.extend(["--stomp-tcp".to_owned(), "127.0.0.1:0".to_owned()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (server, tcp_port) = ServerGuard::start_with(&args);
+    let dir = interop_dir();
+    let mut command = Command::new(&python);
+    command
+        .current_dir(&dir)
+        .arg(dir.join("stomppy_test.py"))
+        .arg(tcp_port.expect("asked for").to_string())
+        .args(["--tcp", "1.2", "--tls"])
+        .arg(ca.ca_file())
+        .env("PYTHONUNBUFFERED", "1")
+        .env("INTEROP_HOLD_MS", "0");
+    let run = run_client(command, client_limit());
+    report("stomppy", &run, &server);
 }
 
 /// The server binary itself: `LISTENING <port>` first, accepts TCP, stops on stdin EOF.

@@ -33,6 +33,8 @@ pub struct StompClient {
     pub(super) subscription_capacity: usize,
     pub(super) send_queue_capacity: usize,
     pub(super) unrouted_capacity: usize,
+    /// What `wss://` and `stomp+ssl://` connections trust (default: the webpki roots).
+    pub(super) tls: Option<crate::tls::TlsClientConfig>,
 }
 
 impl Default for StompClient {
@@ -68,6 +70,7 @@ impl StompClient {
             subscription_capacity: 1024,
             send_queue_capacity: 256,
             unrouted_capacity: 64,
+            tls: None,
         }
     }
 
@@ -184,6 +187,18 @@ impl StompClient {
     #[must_use]
     pub fn bind_addr(mut self, addr: IpAddr) -> StompClient {
         self.bind_addr = Some(addr);
+        self
+    }
+
+    /// What `wss://` and `stomp+ssl://` connections trust, for example
+    /// [`TlsClientConfig::from_ca_pem_file`](crate::tls::TlsClientConfig::from_ca_pem_file)
+    /// for a private CA (default: the Mozilla roots compiled in,
+    /// [`TlsClientConfig::webpki_roots`](crate::tls::TlsClientConfig::webpki_roots)). Needs
+    /// the `tls` cargo feature.
+    #[cfg(feature = "tls")]
+    #[must_use]
+    pub fn tls(mut self, config: crate::tls::TlsClientConfig) -> StompClient {
+        self.tls = Some(config);
         self
     }
 

@@ -23,15 +23,19 @@ use super::transport::ClientTransport;
 use super::writer::{encode_frame, run_writer};
 use crate::connection::{FrameReader, Messages, Next};
 use crate::tcp::StompTcpStream;
+use crate::tls::ClientIo;
 
 impl StompClient {
     /// Connects to `url` (`ws://host:port/path`, or `tcp://host:port` for STOMP over plain
     /// TCP, port 61613 by default), sends `CONNECT` (or `STOMP`) and waits for `CONNECTED`,
-    /// all within the connect timeout.
+    /// all within the connect timeout. With the `tls` cargo feature, `wss://host:port/path`
+    /// (port 443 by default) and `stomp+ssl://host:port` (STOMP over TLS, as ActiveMQ names
+    /// it; port 61614 by default, RabbitMQ's) connect over TLS, trusting what `tls(..)` says
+    /// (default: the webpki roots) and checking the URL's host against the server's
+    /// certificate.
     ///
-    /// An `ERROR` instead of `CONNECTED` gives [`ClientError::Refused`]. No TLS (`wss://`).
-    /// Over TCP the WebSocket settings (sub-protocols, origin, handshake headers) are not
-    /// used.
+    /// An `ERROR` instead of `CONNECTED` gives [`ClientError::Refused`]. Over TCP the
+    /// WebSocket settings (sub-protocols, origin, handshake headers) are not used.
     pub async fn connect(&self, url: &str) -> Result<StompSession, ClientError> {
         match tokio::time::timeout(self.connect_timeout, self.connect_inner(url)).await {
             Ok(result) => result,
@@ -42,13 +46,14 @@ impl StompClient {
     async fn connect_inner(&self, url: &str) -> Result<StompSession, ClientError> {
         let (uri, host, port) = parse_url(url)?;
         let tcp = self.open_tcp(&host, port).await?;
-        let transport = if uri.scheme_str() == Some("tcp") {
-            ClientTransport::Tcp(StompTcpStream::new(tcp, None))
+        let io = self.secure(tcp, &uri, &host).await?;
+        let transport = if matches!(uri.scheme_str(), Some("tcp" | "stomp+ssl")) {
+            ClientTransport::Tcp(StompTcpStream::new(io, None))
         } else {
             let request = self.handshake_request(uri)?;
             let config = Some(self.ws_config());
             let (ws, _response) =
-                tokio_tungstenite::client_async_with_config(request, tcp, config).await?;
+                tokio_tungstenite::client_async_with_config(request, io, config).await?;
             ClientTransport::WebSocket(Box::new(ws))
         };
 
@@ -129,6 +134,32 @@ impl StompClient {
                 format!("`{host}` resolves to no usable address"),
             )
         })))
+    }
+
+    /// The connection inside TLS for `wss://` and `stomp+ssl://`, as is otherwise.
+    async fn secure(&self, tcp: TcpStream, uri: &Uri, host: &str) -> Result<ClientIo, ClientError> {
+        let config = if matches!(uri.scheme_str(), Some("wss" | "stomp+ssl")) {
+            self.tls_config()
+        } else {
+            None
+        };
+        Ok(crate::tls::connect(tcp, config.as_ref(), host).await?)
+    }
+
+    /// What a TLS connection trusts: the configured roots, else the webpki roots.
+    #[cfg(feature = "tls")]
+    fn tls_config(&self) -> Option<crate::tls::TlsClientConfig> {
+        Some(
+            self.tls
+                .clone()
+                .unwrap_or_else(crate::tls::TlsClientConfig::webpki_roots),
+        )
+    }
+
+    /// Without the `tls` feature `parse_url` refuses TLS URLs: this is never reached.
+    #[cfg(not(feature = "tls"))]
+    fn tls_config(&self) -> Option<crate::tls::TlsClientConfig> {
+        self.tls.clone()
     }
 
     async fn connect_addr(&self, addr: SocketAddr) -> std::io::Result<TcpStream> {
@@ -217,23 +248,28 @@ async fn read_first_frame(reader: &mut ClientReader) -> Result<Frame, ClientErro
     }
 }
 
-/// The URI, host and port of a `ws://` URL; other schemes are refused.
+/// The URI, host and port of a `ws://`, `wss://`, `tcp://` or `stomp+ssl://` URL; other
+/// schemes are refused (and the TLS ones without the `tls` feature).
 fn parse_url(url: &str) -> Result<(Uri, String, u16), ClientError> {
     let uri: Uri = url
         .parse()
         .map_err(|error| ClientError::Config(format!("invalid URL `{url}`: {error}")))?;
+    let tls = cfg!(feature = "tls");
     let default_port = match uri.scheme_str() {
         Some("ws") => 80,
         // STOMP's registered port, RabbitMQ's and ActiveMQ's.
         Some("tcp") => 61613,
-        Some("wss") => {
+        Some("wss") if tls => 443,
+        // RabbitMQ's and ActiveMQ's STOMP over TLS.
+        Some("stomp+ssl") if tls => 61614,
+        Some("wss" | "stomp+ssl") => {
             return Err(ClientError::Config(format!(
-                "`{url}`: wss:// (TLS) is not supported by this client, use ws://"
+                "`{url}`: TLS needs stomp-server's `tls` cargo feature"
             )))
         }
         _ => {
             return Err(ClientError::Config(format!(
-                "`{url}`: the URL must start with ws:// (or tcp:// for STOMP over TCP)"
+                "`{url}`: the URL must start with ws:// or wss:// (or tcp:// or stomp+ssl:// for STOMP over TCP)"
             )))
         }
     };

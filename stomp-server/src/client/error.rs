@@ -60,7 +60,8 @@ fn close_details(code: Option<u16>, reason: &str) -> String {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
-    /// The client configuration or URL cannot be used (bad URL, `wss://`, bad header).
+    /// The client configuration or URL cannot be used (bad URL, TLS without the `tls`
+    /// feature, bad header).
     #[error("invalid client configuration: {0}")]
     Config(String),
     /// The TCP connection could not be opened or broke.

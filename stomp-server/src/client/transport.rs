@@ -1,12 +1,13 @@
-//! What the client's frames travel over: a WebSocket (`ws://`), or STOMP over plain TCP
-//! (`tcp://`, as to RabbitMQ's port 61613 or a server's `stomp_tcp` endpoint), both as a
-//! stream and sink of WebSocket messages so that one reader and one writer serve both.
+//! What the client's frames travel over: a WebSocket (`ws://`, `wss://`), or STOMP over TCP
+//! (`tcp://` and `stomp+ssl://`, as to RabbitMQ's ports 61613 and 61614 or a server's
+//! `stomp_tcp` endpoint), both as a stream and sink of WebSocket messages so that one reader
+//! and one writer serve both; each over plain TCP or TLS ([`ClientIo`]).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use crate::tls::ClientIo;
 use futures_util::{Sink, Stream};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
@@ -16,9 +17,9 @@ use crate::tcp::StompTcpStream;
 #[derive(Debug)]
 pub(super) enum ClientTransport {
     /// STOMP over WebSocket.
-    WebSocket(Box<WebSocketStream<TcpStream>>),
-    /// STOMP over plain TCP: frames are the bytes, heart-beats EOLs.
-    Tcp(StompTcpStream<TcpStream>),
+    WebSocket(Box<WebSocketStream<ClientIo>>),
+    /// STOMP over TCP: frames are the bytes, heart-beats EOLs.
+    Tcp(StompTcpStream<ClientIo>),
 }
 
 impl Stream for ClientTransport {

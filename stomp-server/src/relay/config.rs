@@ -69,6 +69,11 @@ pub struct RelayConfig {
     /// publisher, as a slow broker would give it); past it, its message is refused with an
     /// `ERROR` saying the broker is not keeping up. Spring's relay neither waits nor bounds.
     pub publish_wait: Duration,
+    /// Connect to the broker over TLS (RabbitMQ's `stomp.listeners.ssl`, port 61614; in
+    /// Spring, a `TcpClient` with SSL given to `setTcpClient`). Default `None`: plain TCP.
+    /// Set [`port`](Self::port) to the broker's TLS port too.
+    #[cfg(feature = "tls")]
+    pub tls: Option<crate::tls::RelayTls>,
 }
 
 impl Default for RelayConfig {
@@ -92,6 +97,8 @@ impl Default for RelayConfig {
             send_time_limit: Duration::from_secs(10),
             publish_batch: 1,
             publish_wait: Duration::from_secs(5),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }

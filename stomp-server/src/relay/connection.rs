@@ -14,8 +14,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use stomp_core::{encode, names, Command, Decoder, Frame, FrameLimits, HeartBeat, Version};
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
@@ -53,7 +52,16 @@ pub(crate) struct ConnectOptions {
     /// Most of this instance's messages to one topic written as one `SEND` when they wait
     /// together (1: each alone); see `batch`.
     pub(crate) publish_batch: usize,
+    /// TLS to the broker, when configured; `host` is the name its certificate must carry
+    /// unless the settings name another.
+    pub(crate) tls: Option<crate::tls::RelayTls>,
+    pub(crate) host: String,
 }
+
+/// The read half of a broker connection (plain TCP or TLS).
+type BrokerRead = ReadHalf<crate::tls::ClientIo>;
+/// The write half of a broker connection.
+type BrokerWrite = WriteHalf<crate::tls::ClientIo>;
 
 /// Queues frames for a broker connection's writer.
 #[derive(Debug, Clone)]
@@ -164,19 +172,16 @@ fn unreachable(options: &ConnectOptions, reason: String) -> RelayError {
     }
 }
 
-/// Opens the TCP connection and sends `CONNECT`.
-async fn send_connect(
-    options: &ConnectOptions,
-) -> Result<(OwnedReadHalf, OwnedWriteHalf), RelayError> {
-    let stream = timeout(
-        options.connect_timeout,
-        TcpStream::connect(&options.address),
-    )
-    .await
-    .map_err(|_| unreachable(options, "connect timed out".to_owned()))?
-    .map_err(|e| unreachable(options, e.to_string()))?;
-    let _ = stream.set_nodelay(true);
-    let (read, mut write) = stream.into_split();
+/// Opens the TCP connection, runs the TLS handshake when configured (both within the
+/// connect timeout) and sends `CONNECT`.
+async fn send_connect(options: &ConnectOptions) -> Result<(BrokerRead, BrokerWrite), RelayError> {
+    let stream = timeout(options.connect_timeout, open(options))
+        .await
+        .map_err(|_| unreachable(options, "connect timed out".to_owned()))??;
+    // Why `tokio::io::split` rather than `TcpStream::into_split`: a TLS stream has one
+    // state for both directions; the lock it takes per read or write is uncontended but
+    // for the moments the reader and the writer run at once.
+    let (read, mut write) = tokio::io::split(stream);
     let connect = Frame::new(Command::Connect)
         .header(names::ACCEPT_VERSION, "1.2")
         .header(names::HOST, &options.virtual_host)
@@ -190,6 +195,22 @@ async fn send_connect(
         .await
         .map_err(|e| unreachable(options, e.to_string()))?;
     Ok((read, write))
+}
+
+/// The TCP connection to the broker, inside TLS when configured.
+async fn open(options: &ConnectOptions) -> Result<crate::tls::ClientIo, RelayError> {
+    let tcp = TcpStream::connect(&options.address)
+        .await
+        .map_err(|e| unreachable(options, e.to_string()))?;
+    let _ = tcp.set_nodelay(true);
+    match &options.tls {
+        None => crate::tls::connect(tcp, None, &options.host)
+            .await
+            .map_err(|e| unreachable(options, e.to_string())),
+        Some(tls) => crate::tls::connect_relay(tcp, tls, &options.host)
+            .await
+            .map_err(|reason| unreachable(options, reason)),
+    }
 }
 
 /// Reads the broker's answer to `CONNECT`: `CONNECTED`, or why the connection failed.
@@ -234,7 +255,7 @@ struct Writing {
 }
 
 async fn write_loop(
-    write: tokio::net::tcp::OwnedWriteHalf,
+    write: BrokerWrite,
     outgoing: mpsc::UnboundedReceiver<(Frame, usize)>,
     writing: Writing,
 ) {
@@ -257,7 +278,7 @@ async fn write_loop(
 
 /// The queue of frames for the broker and the write half of its TCP stream.
 struct BrokerOutgoing {
-    write: tokio::net::tcp::OwnedWriteHalf,
+    write: BrokerWrite,
     outgoing: mpsc::UnboundedReceiver<(Frame, usize)>,
     /// Taken from the queue and not written yet, with its counted size.
     next: Option<(Frame, usize)>,
@@ -366,7 +387,7 @@ fn late(send_time: Duration) -> String {
 }
 
 /// The broker's side of the link, read from TCP.
-type BrokerReader = FrameReader<ByteStream<tokio::net::tcp::OwnedReadHalf>>;
+type BrokerReader = FrameReader<ByteStream<BrokerRead>>;
 
 async fn read_loop(mut reader: BrokerReader, inbound: InboundSender) {
     let end = loop {
@@ -449,6 +470,8 @@ mod tests {
             send_buffer_size: 256 * 1024,
             send_time,
             publish_batch: 1,
+            tls: None,
+            host: "127.0.0.1".to_owned(),
         }
     }
 

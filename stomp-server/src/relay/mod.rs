@@ -46,6 +46,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use stomp_core::{names, Command, Frame};
 use tokio::sync::{mpsc, oneshot};
 
+#[cfg(feature = "tls")]
+pub use crate::tls::RelayTls;
 pub use config::RelayConfig;
 use destination::to_broker;
 use listener::{run_listener, Listen, Listener};

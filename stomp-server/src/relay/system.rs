@@ -171,6 +171,11 @@ impl Shared {
             },
             send_time: config.send_time_limit,
             publish_batch: if system { config.publish_batch } else { 1 },
+            #[cfg(feature = "tls")]
+            tls: config.tls.clone(),
+            #[cfg(not(feature = "tls"))]
+            tls: None,
+            host: config.host.clone(),
         }
     }
 }

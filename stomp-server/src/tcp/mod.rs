@@ -3,7 +3,9 @@
 //! session lifecycle (`session::run_session`) run over a byte stream. Sessions, handlers,
 //! the broker, interceptors, limits, events and shutdown are the WebSocket endpoint's; there
 //! is no handshake and so no origin check, but a connection is held to the pending
-//! connection caps until its first frame is whole, and to `max_sessions` after.
+//! connection caps until its first frame is whole, and to `max_sessions` after. With TLS
+//! (`StompServerBuilder::stomp_tcp_tls`) each connection's handshake runs first, within
+//! the handshake timeout and holding its pending place.
 
 mod stream;
 
@@ -17,14 +19,15 @@ use tokio::sync::watch;
 
 use crate::accept::{Acceptor, PendingConnections};
 use crate::session::run_session;
+use crate::tls::TlsConfig;
 use crate::web::EndpointContext;
 
 /// Accepts STOMP-over-TCP connections from `listener` until `stop` turns true; each runs
-/// a session told of the same stop.
+/// a session told of the same stop, inside TLS when `tls` is given.
 pub(crate) async fn accept_loop(
     listener: TcpListener,
     app: Arc<EndpointContext>,
-    pending: PendingConnections,
+    (pending, tls): (PendingConnections, Option<TlsConfig>),
     stop: watch::Receiver<bool>,
 ) {
     let mut acceptor = Acceptor::new(&pending, "STOMP TCP");
@@ -43,11 +46,21 @@ pub(crate) async fn accept_loop(
         let _ = tcp.set_nodelay(true);
         let sessions = Arc::clone(&app.sessions);
         let stop = stop.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             // Held until the session ends, whether or not it ever sends CONNECT.
             let _slot = slot;
-            let transport = StompTcpStream::new(tcp, Some(place));
-            run_session(transport, sessions, remote, stop).await;
+            let Some(tls) = tls else {
+                let transport = StompTcpStream::new(tcp, Some(place));
+                run_session(transport, sessions, remote, stop).await;
+                return;
+            };
+            // The pending place is held through the handshake too (and then until the first
+            // frame is whole), so a client that stalls it holds one for a bounded time.
+            if let Some(stream) = tls.accept(tcp, remote).await {
+                let transport = StompTcpStream::new(stream, Some(place));
+                run_session(transport, sessions, remote, stop).await;
+            }
         });
     }
 }

@@ -3,8 +3,11 @@
 //!
 //! ```text
 //! interop_server [--addr 127.0.0.1:0] [--relay 127.0.0.1:61613 [--relay-batch 64]]
-//!                [--stomp-tcp 127.0.0.1:0]
+//!                [--stomp-tcp 127.0.0.1:0] [--tls-cert FILE --tls-key FILE]
 //! ```
+//!
+//! With `--tls-cert` and `--tls-key` (PEM files), the server serves `wss://` (and HTTPS),
+//! and `--stomp-tcp` serves STOMP over TLS.
 //!
 //! With `--stomp-tcp`, the server also serves STOMP over plain TCP there, and prints
 //! `STOMP_TCP <port>` as the second line of stdout.
@@ -32,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use stomp_server::redis::RedisConfig;
 use stomp_server::{
     config::Limits, message_exception_handler, message_mapping, relay::RelayConfig, send_to,
-    send_to_user, subscribe_mapping, Payload, PayloadError, Principal, StompServer,
+    send_to_user, subscribe_mapping, tls::TlsConfig, Payload, PayloadError, Principal, StompServer,
 };
 use tests::server_support::{login_interceptor, parse_addr};
 
@@ -175,6 +178,21 @@ fn take_stomp_tcp(args: impl Iterator<Item = String>) -> (Option<String>, Vec<St
     (stomp_tcp, rest)
 }
 
+/// Takes `--tls-cert FILE` and `--tls-key FILE` (serve over TLS) out of `args`.
+fn take_tls(args: impl Iterator<Item = String>) -> (Option<(String, String)>, Vec<String>) {
+    let (mut cert, mut key) = (None, None);
+    let mut rest = Vec::new();
+    let mut args = args.peekable();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--tls-cert" => cert = Some(args.next().unwrap_or_default()),
+            "--tls-key" => key = Some(args.next().unwrap_or_default()),
+            _ => rest.push(arg),
+        }
+    }
+    (cert.zip(key), rest)
+}
+
 /// Takes `--relay HOST:PORT` (RabbitMQ's STOMP port, for the broker relay instead of the
 /// simple broker) and `--relay-batch N` (its publish batch) out of `args`; the rest is for
 /// `parse_addr`.
@@ -224,6 +242,15 @@ async fn main() -> std::process::ExitCode {
         .try_init();
     let (stomp_tcp, rest) = take_stomp_tcp(std::env::args().skip(1));
     let (relay, rest) = take_relay(rest.into_iter());
+    let (tls_files, rest) = take_tls(rest.into_iter());
+    let tls = match tls_files.map(|(cert, key)| TlsConfig::from_pem_files(cert, key)) {
+        None => None,
+        Some(Ok(tls)) => Some(tls),
+        Some(Err(error)) => {
+            eprintln!("interop_server: --tls-cert/--tls-key: {error}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     let addr = match parse_addr("interop_server", rest) {
         Ok(addr) => addr,
         Err(message) => {
@@ -235,9 +262,12 @@ async fn main() -> std::process::ExitCode {
     if let Some(relay) = relay {
         builder = builder.broker_relay(relay);
     }
-    if let Some(addr) = &stomp_tcp {
-        builder = builder.stomp_tcp(addr);
-    }
+    builder = match (&stomp_tcp, tls) {
+        (None, None) => builder,
+        (Some(addr), None) => builder.stomp_tcp(addr),
+        (None, Some(tls)) => builder.tls(tls),
+        (Some(addr), Some(tls)) => builder.tls(tls.clone()).stomp_tcp_tls(addr, tls),
+    };
     if let Ok(url) = std::env::var("STOMP_REDIS_URL") {
         builder = builder.redis_backplane(RedisConfig::default().with_url(url));
     }

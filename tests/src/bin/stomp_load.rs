@@ -17,7 +17,8 @@ modes:
   churn    sessions connecting, subscribing and leaving in a loop
 
 connection (every mode):
-  --url URL                  ws:// endpoint (required)
+  --url URL                  ws:// or wss:// endpoint (required)
+  --tls-ca FILE              PEM CA certificates wss:// trusts (default: webpki roots)
   --login NAME --passcode PW CONNECT credentials
   --host VHOST               CONNECT `host` header (RabbitMQ: `/`)
   --header NAME:VALUE        extra CONNECT header (repeatable)

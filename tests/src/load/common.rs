@@ -38,12 +38,14 @@ pub struct ConnectOptions {
     pub connect_timeout: Duration,
     /// True when a `SUBSCRIBE` waits for its `RECEIPT` (false for servers that send none).
     pub subscribe_receipts: bool,
+    /// What `wss://` connections trust (`--tls-ca FILE`); default the webpki roots.
+    pub tls: Option<stomp_server::tls::TlsClientConfig>,
 }
 
 impl ConnectOptions {
     /// Reads `--url --login --passcode --host --header NAME:VALUE --heartbeat OUT,IN
     /// --read-buffer --subscription-capacity --per-ip --connect-concurrency
-    /// --connect-timeout --no-subscribe-receipts`.
+    /// --connect-timeout --no-subscribe-receipts --tls-ca FILE`.
     pub fn from_args(args: &mut Args, default_per_ip: usize) -> Result<ConnectOptions, String> {
         let url = args
             .opt_str("url")
@@ -79,6 +81,13 @@ impl ConnectOptions {
             concurrency: args.get::<usize>("connect-concurrency", 64)?.max(1),
             connect_timeout: args.secs("connect-timeout", 30.0)?,
             subscribe_receipts: !args.flag("no-subscribe-receipts")?,
+            tls: args
+                .opt_str("tls-ca")
+                .map(|file| {
+                    stomp_server::tls::TlsClientConfig::from_ca_pem_file(&file)
+                        .map_err(|e| format!("--tls-ca: {e}"))
+                })
+                .transpose()?,
         })
     }
 
@@ -104,6 +113,9 @@ impl ConnectOptions {
         }
         if let Some(addr) = self.source_addr(index) {
             client = client.bind_addr(addr);
+        }
+        if let Some(tls) = &self.tls {
+            client = client.tls(tls.clone());
         }
         client
     }

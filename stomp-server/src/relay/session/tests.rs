@@ -75,6 +75,8 @@ fn options(address: String) -> ConnectOptions {
         send_buffer_size: 256 * 1024,
         send_time: Duration::from_secs(10),
         publish_batch: 1,
+        tls: None,
+        host: "127.0.0.1".to_owned(),
     }
 }
 
