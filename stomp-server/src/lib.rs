@@ -31,6 +31,7 @@
 
 mod accept;
 mod attributes;
+pub mod authorization;
 pub mod broker;
 pub mod client;
 pub mod config;

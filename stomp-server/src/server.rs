@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::accept::{Acceptor, PendingConnections, PendingPlace};
+use crate::authorization::{MessageSecurity, SecurityConfigError};
 use crate::broker::{Broker, LocalBroker, SimpleBroker, Upstream};
 use crate::config::{default_heartbeat, BrokerConfig, ClientUserSends, Limits, UnhandledErrors};
 use crate::endpoint::{serve_request, HttpHandler, HttpRoutes, StaticResource};
@@ -50,6 +51,9 @@ pub enum StartError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The authorization rules do not fit the server.
+    #[error(transparent)]
+    Security(#[from] SecurityConfigError),
 }
 
 /// Builds a STOMP server. Names follow Spring's configurer:
@@ -66,6 +70,7 @@ pub enum StartError {
 /// | `setMessageSizeLimit` etc. | [`limits`](Self::limits) |
 /// | `new AntPathMatcher(".")` | [`path_separator`](Self::path_separator) |
 /// | `.withSockJS()` | [`with_sockjs`](Self::with_sockjs) |
+/// | Spring Security's `MessageMatcherDelegatingAuthorizationManager` | [`message_security`](Self::message_security) |
 pub struct StompServerBuilder {
     endpoints: Vec<String>,
     application_prefixes: Vec<String>,
@@ -90,6 +95,7 @@ pub struct StompServerBuilder {
     stats_log_interval: Option<Duration>,
     sockjs: Option<SockJsOptions>,
     stomp_tcp: Option<String>,
+    message_security: Option<MessageSecurity>,
 }
 
 /// The entry point: `StompServer::builder()`.
@@ -124,6 +130,7 @@ impl StompServer {
             stats_log_interval: Some(Duration::from_secs(30 * 60)),
             sockjs: None,
             stomp_tcp: None,
+            message_security: None,
         }
     }
 }
@@ -384,8 +391,20 @@ impl StompServerBuilder {
         self
     }
 
+    /// Authorizes every frame a client sends with these rules, after the interceptors and
+    /// before handlers and the broker (Spring Security's message matchers); see
+    /// [`authorization`](crate::authorization).
+    #[must_use]
+    pub fn message_security(mut self, rules: MessageSecurity) -> Self {
+        self.message_security = Some(rules);
+        self
+    }
+
     /// Validates the configuration and handlers; nothing is bound yet.
     pub fn build(self) -> Result<Server, StartError> {
+        if let Some(rules) = &self.message_security {
+            rules.fits_separator(self.separator)?;
+        }
         let handlers = self.handlers.unwrap_or_else(Handlers::collected);
         let registry = Registry::build(&handlers, self.separator)?;
         if registry.is_empty() {
@@ -441,6 +460,7 @@ impl StompServerBuilder {
             routing,
             interceptors: self.interceptors,
             outbound_interceptors: self.outbound_interceptors,
+            security: self.message_security,
             events,
             stats,
         });

@@ -56,6 +56,9 @@ pub(crate) fn accept_connect(
             .pre_send(&mut frame, &mut interception)
             .map_err(|rejection| error_frame(&rejection.message, frame.receipt()))?;
     }
+    context
+        .authorize(&frame, principal.as_ref(), session_id, attributes)
+        .map_err(|denied| error_frame(&denied.to_string(), frame.receipt()))?;
     let server_heartbeat = if version == Version::V1_0 {
         HeartBeat::default()
     } else {
