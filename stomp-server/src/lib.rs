@@ -28,6 +28,8 @@
 // - `redis` (cargo feature `redis`): the Redis backplane, an `Upstream` over Redis pub/sub,
 //   and Redis Streams for handlers (`redis::RedisStreams`).
 // - `config_setters`: the `with_*` setters of the `#[non_exhaustive]` settings.
+// - `authorization`: the rules every inbound frame is checked against (`MessageSecurity`),
+//   after the interceptors; `session/authorize.rs` is where the session asks them.
 
 mod accept;
 mod attributes;
