@@ -28,6 +28,26 @@ impl<'d> Iterator for DestinationSegments<'d> {
     }
 }
 
+impl DestinationSegments<'_> {
+    /// Takes the next segment when it is exactly `text` (never empty), comparing in place:
+    /// no search for the separator, which is most of the cost of a segment that differs.
+    fn take_literal(&mut self, text: &str) -> bool {
+        let Some(rest) = self.rest else {
+            return false;
+        };
+        if !rest.starts_with(text) {
+            return false;
+        }
+        match rest.as_bytes().get(text.len()) {
+            None => self.rest = None,
+            // The separator is ASCII: `text.len() + 1` is a char boundary.
+            Some(&byte) if byte == self.separator => self.rest = Some(&rest[text.len() + 1..]),
+            Some(_) => return false,
+        }
+        true
+    }
+}
+
 impl DestinationPattern {
     /// The separator as a byte; parsing only accepts `/` and `.`.
     fn separator_byte(&self) -> u8 {
@@ -105,23 +125,17 @@ impl DestinationPattern {
             separator: self.separator_byte(),
         };
         for segment in &self.segments {
-            let part = match segment {
-                Segment::TailWildcard => return true,
-                _ => match parts.next() {
-                    Some(part) => part,
-                    None => return false,
-                },
-            };
             let fits = match segment {
-                Segment::Literal(text) => part == text,
-                Segment::Wildcard => !part.is_empty(),
-                Segment::Variable(name) => {
-                    if !part.is_empty() {
+                Segment::TailWildcard => return true,
+                Segment::Literal(text) => parts.take_literal(text),
+                Segment::Wildcard => parts.next().is_some_and(|part| !part.is_empty()),
+                Segment::Variable(name) => match parts.next() {
+                    Some(part) if !part.is_empty() => {
                         capture(name.as_str(), part);
+                        true
                     }
-                    !part.is_empty()
-                }
-                Segment::TailWildcard => true,
+                    _ => false,
+                },
             };
             if !fits {
                 return false;
