@@ -1,5 +1,5 @@
-//! Who a session is: the `CONNECT` interceptor, the account endpoints, and a guard that
-//! keeps clients away from raw broker destinations.
+//! Who a session is: the `CONNECT` interceptor, the account endpoints, and the
+//! authorization rules that keep clients away from raw broker destinations.
 //!
 //! - Default mode: the `login` header of `CONNECT` is the user's name. `POST /login` with
 //!   `{"name"}` answers a token nobody checks (the page always calls it).
@@ -16,7 +16,8 @@
 //!
 //! Layout: `jwt` (tokens), `password` (argon2id), `accounts` (SQLite), `limiter` (rate
 //! limits), `gate` (hashes off the async path), `secure` (sign-up and login logic), `http`
-//! (the endpoints), `handshake` (tokens at the WebSocket handshake).
+//! (the endpoints), `handshake` (tokens at the WebSocket handshake), `rules` (the
+//! authorization rules).
 
 mod accounts;
 mod gate;
@@ -25,6 +26,7 @@ mod http;
 mod jwt;
 mod limiter;
 mod password;
+mod rules;
 mod secure;
 
 use std::collections::hash_map::RandomState;
@@ -41,6 +43,10 @@ use stomp_server::{
 pub(crate) use handshake::{handshake_interceptor, RefusedCookie, TOKEN_COOKIE};
 pub(crate) use http::{login_handler, logout_handler, signup_handler};
 pub(crate) use jwt::{EmptySecret, Jwt};
+pub(crate) use rules::broker_rules;
+
+/// How many extra rules `DEMO_EXTRA_RULES` can add.
+pub(crate) const EXTRA_RULES: usize = rules::EXTRA.len();
 #[cfg(test)]
 pub(crate) use secure::ADDRESS_ATTEMPTS;
 pub(crate) use secure::{Secure, SecureError};
@@ -273,34 +279,10 @@ pub(crate) fn connect_interceptor(
     }
 }
 
-/// Refuses a client `SEND` straight to `/topic` or `/queue` (it would skip validation and
-/// let anyone post under any name) and a `SUBSCRIBE` to a raw `/queue` destination (other
-/// sessions' private queues); clients use `/app/..` and `/user/queue/..`. Spring Security
-/// recommends the same rules.
-pub(crate) fn broker_guard(
-    frame: &mut Frame,
-    _: &mut InterceptorContext<'_>,
-) -> Result<(), Rejection> {
-    let destination = frame.destination().unwrap_or("");
-    let is_under = |prefix: &str| {
-        destination
-            .strip_prefix(prefix)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-    };
-    match frame.command {
-        Command::Send if is_under("/topic") || is_under("/queue") => Err(Rejection::new(format!(
-            "clients may not SEND to broker destination `{destination}`; send to /app/chat/{{room}}"
-        ))),
-        Command::Subscribe if is_under("/queue") => Err(Rejection::new(format!(
-            "clients may not SUBSCRIBE to `{destination}`; subscribe to /user/queue/.. for your own queues"
-        ))),
-        _ => Ok(()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use stomp_server::authorization::AuthorizationContext;
     use stomp_server::SessionAttributes;
     use stomp_server::SessionId;
 
@@ -399,13 +381,20 @@ mod tests {
 
     #[test]
     fn clients_cannot_publish_to_the_broker_directly() {
+        // With and without the 20 extra rules of the benchmark: the same decisions.
+        for extra in [0, rules::EXTRA.len()] {
+            clients_cannot_publish_with(extra);
+        }
+    }
+
+    fn clients_cannot_publish_with(extra: usize) {
+        let rules = broker_rules(extra).unwrap();
         let check = |command, destination: &str| {
-            let mut frame = Frame::new(command).header("destination", destination);
+            let frame = Frame::new(command).header("destination", destination);
             let session = SessionId::new("s1");
             let attributes = SessionAttributes::new();
-            let mut principal = None;
-            let mut context = InterceptorContext::new(&session, &mut principal, &attributes);
-            broker_guard(&mut frame, &mut context).is_ok()
+            let context = AuthorizationContext::new(&frame, None, &session, &attributes);
+            rules.check(&context).is_ok()
         };
         assert!(!check(Command::Send, "/topic/chat/r"));
         assert!(!check(Command::Send, "/queue/errors-users1"));

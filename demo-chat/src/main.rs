@@ -40,7 +40,7 @@
 //!
 //! Layout: `chat` (handlers), `raw_chat` (the `/ws-raw` handler), `rooms` (state: history, members), `presence` (session events
 //! → member lists and notices), `auth` (the `CONNECT` interceptor, accounts, JWT, the
-//! `/signup`, `/login` and `/logout` endpoints), `errors`
+//! `/signup`, `/login` and `/logout` endpoints, the authorization rules), `errors`
 //! (error types and exception handlers), `page` (the embedded web page).
 
 mod archive;
@@ -113,7 +113,12 @@ usage: demo-chat [--addr HOST:PORT] [--jwt-secret SECRET] [--accounts-db FILE]
                        wss:// and --stomp-tcp as STOMP over TLS (env DEMO_TLS_CERT;
                        needs --tls-key). Changed files are picked up within 10 s.
   --tls-key FILE       the PEM private key of --tls-cert (env DEMO_TLS_KEY)
-  -h, --help           this text";
+  -h, --help           this text
+
+environment only:
+  DEMO_EXTRA_RULES=N   put N (at most 20) extra authorization rules that no chat frame
+                       matches ahead of the chat's own, to measure what rules cost
+                       (bench/run.sh; BENCHMARKS.md)";
 
 /// How often each instance republishes its members in relay mode; the page forgets an
 /// instance it has not heard from for three periods.
@@ -395,6 +400,22 @@ fn relay_batch() -> usize {
         .unwrap_or(64)
 }
 
+/// How many of the benchmark's extra authorization rules go ahead of the chat's own:
+/// `DEMO_EXTRA_RULES` (0 to 20, more counts as 20), none by default.
+fn extra_rules() -> usize {
+    let extra = std::env::var("DEMO_EXTRA_RULES")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    if extra > 0 {
+        tracing::info!(
+            "{} extra authorization rules (DEMO_EXTRA_RULES)",
+            extra.min(auth::EXTRA_RULES)
+        );
+    }
+    extra
+}
+
 /// The chat server: endpoint, broker (embedded or `relay`), handlers, the authentication of
 /// `auth` with its HTTP endpoints, and the page.
 fn build_server(
@@ -446,7 +467,7 @@ fn build_server(
         .state(rooms)
         .state(archive)
         .interceptor(auth::connect_interceptor(auth.clone()))
-        .interceptor(auth::broker_guard)
+        .message_security(auth::broker_rules(extra_rules())?)
         .on_event(move |event, template| {
             presence::on_session_event(&listener_rooms, event, template);
         })

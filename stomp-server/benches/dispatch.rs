@@ -3,7 +3,8 @@
 //!
 //! `broker_round_trip` sends straight to a broker destination, so the difference with
 //! `handler_round_trip` is the cost of the handler path (routing, path variable, JSON payload,
-//! JSON reply). `fanout_100` is one publish reaching 100 subscribers.
+//! JSON reply). `fanout_100` is one publish reaching 100 subscribers. `authorization`
+//! evaluates 20 authorization rules for one frame, against none.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::net::SocketAddr;
@@ -12,8 +13,10 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
+use stomp_server::authorization::{AuthorizationContext, MessageSecurity, MessageType};
 use stomp_server::{
-    config::Limits, message_mapping, send_to, Payload, Principal, Server, StompServer,
+    config::Limits, message_mapping, send_to, Payload, Principal, Server, SessionAttributes,
+    SessionId, StompServer,
 };
 use tokio::runtime::Runtime;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
@@ -178,9 +181,81 @@ fn fanout(c: &mut Criterion) {
     group.finish();
 }
 
+/// 20 rules of the kind an application has (administration, moderation, billing, ...), none
+/// of which a chat `SEND` matches, then the rule that permits it: every check walks all 21.
+fn twenty_rules() -> MessageSecurity {
+    let patterns = [
+        "/app/admin/**",
+        "/topic/admin/**",
+        "/app/moderation/<room>/**",
+        "/topic/moderation/**",
+        "/app/chat/<room>/pin",
+        "/app/chat/<room>/delete/*",
+        "/topic/chat/<room>/audit",
+        "/app/rooms/create",
+        "/app/rooms/<room>/invite/*",
+        "/topic/presence/private/**",
+        "/app/billing/**",
+        "/topic/billing/**",
+        "/app/reports/**",
+        "/queue/reports/**",
+        "/app/system/**",
+        "/topic/system/**",
+        "/app/debug/**",
+        "/topic/debug/**",
+        "/app/chat/<room>/typing",
+        "/user/*/queue/audit",
+    ];
+    let builder = patterns
+        .iter()
+        .enumerate()
+        .fold(MessageSecurity::builder(), |b, (i, p)| match i % 4 {
+            0 => b.dest_matchers([*p]).has_role("ADMIN"),
+            1 => b
+                .subscribe_dest_matchers([*p])
+                .has_any_role(["ADMIN", "MODERATOR"]),
+            2 => b.send_dest_matchers([*p]).has_authority("chat:moderate"),
+            _ => b
+                .matchers([MessageType::Send, MessageType::Subscribe], [*p])
+                .deny_all(),
+        });
+    builder.any_message().authenticated().build().unwrap()
+}
+
+/// Evaluating the rules for one chat `SEND`: 20 rules that do not match, then the one that
+/// does; against no rules at all (`permit_unmatched`).
+fn authorization(c: &mut Criterion) {
+    let frame = stomp_server::Frame::new(stomp_server::Command::Send)
+        .header("destination", "/app/chat/room-17")
+        .header("content-type", "application/json")
+        .with_body(r#"{"content":"hello"}"#);
+    let (user, session) = (
+        Principal::new("alice").with_roles(["USER"]),
+        SessionId::new("s1"),
+    );
+    let attributes = SessionAttributes::new();
+    let context = AuthorizationContext::new(&frame, Some(&user), &session, &attributes);
+    let mut group = c.benchmark_group("authorization");
+    for (name, rules) in [
+        (
+            "no_rules",
+            MessageSecurity::builder()
+                .permit_unmatched()
+                .build()
+                .unwrap(),
+        ),
+        ("twenty_rules", twenty_rules()),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| rules.check(std::hint::black_box(&context)).is_ok());
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
-    targets = round_trips, fanout
+    targets = round_trips, fanout, authorization
 }
 criterion_main!(benches);

@@ -37,9 +37,12 @@
 // - `handshake`: handshake interceptors (run by `web::intercept_handshake` before every
 //   upgrade or SockJS session creation); `control`: `SessionControl`, ending sessions from
 //   application code.
+// - `authorization`: the rules every inbound frame is checked against (`MessageSecurity`),
+//   after the interceptors; `session/authorize.rs` is where the session asks them.
 
 mod accept;
 mod attributes;
+pub mod authorization;
 pub mod broker;
 pub mod client;
 pub mod config;

@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::accept::{Acceptor, PendingConnections, PendingPlace};
+use crate::authorization::{MessageSecurity, SecurityConfigError};
 use crate::broker::{Broker, LocalBroker, SimpleBroker, Upstream};
 use crate::config::{default_heartbeat, BrokerConfig, ClientUserSends, Limits, UnhandledErrors};
 use crate::control::SessionControl;
@@ -53,6 +54,9 @@ pub enum StartError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The authorization rules do not fit the server.
+    #[error(transparent)]
+    Security(#[from] SecurityConfigError),
 }
 
 /// Builds a STOMP server. Names follow Spring's configurer:
@@ -69,6 +73,7 @@ pub enum StartError {
 /// | `setMessageSizeLimit` etc. | [`limits`](Self::limits) |
 /// | `new AntPathMatcher(".")` | [`path_separator`](Self::path_separator) |
 /// | `.withSockJS()` | [`with_sockjs`](Self::with_sockjs) |
+/// | Spring Security's `MessageMatcherDelegatingAuthorizationManager` | [`message_security`](Self::message_security) |
 pub struct StompServerBuilder {
     endpoints: Vec<String>,
     application_prefixes: Vec<String>,
@@ -100,6 +105,7 @@ pub struct StompServerBuilder {
     tls: Option<crate::tls::TlsConfig>,
     /// TLS on the STOMP-over-TCP listener.
     stomp_tcp_tls: Option<crate::tls::TlsConfig>,
+    message_security: Option<MessageSecurity>,
 }
 
 /// The entry point: `StompServer::builder()`.
@@ -139,6 +145,7 @@ impl StompServer {
             raw_endpoints: Vec::new(),
             tls: None,
             stomp_tcp_tls: None,
+            message_security: None,
         }
     }
 }
@@ -456,8 +463,20 @@ impl StompServerBuilder {
         self
     }
 
+    /// Authorizes every frame a client sends with these rules, after the interceptors and
+    /// before handlers and the broker (Spring Security's message matchers); see
+    /// [`authorization`](crate::authorization).
+    #[must_use]
+    pub fn message_security(mut self, rules: MessageSecurity) -> Self {
+        self.message_security = Some(rules);
+        self
+    }
+
     /// Validates the configuration and handlers; nothing is bound yet.
     pub fn build(self) -> Result<Server, StartError> {
+        if let Some(rules) = &self.message_security {
+            rules.fits_separator(self.separator)?;
+        }
         let registry = handler_registry(self.handlers, self.separator)?;
         // Built in order: stats and events, the broker (given both), the routing the
         // template and handlers publish through, the handlers, the session and endpoint
@@ -505,6 +524,7 @@ impl StompServerBuilder {
             interceptors: self.interceptors,
             async_interceptors: self.async_interceptors,
             outbound_interceptors: self.outbound_interceptors,
+            security: self.message_security,
             events,
             stats,
         });

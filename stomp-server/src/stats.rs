@@ -19,6 +19,7 @@ pub struct Stats {
     slow_consumer_closes: AtomicU64,
     heartbeat_timeouts: AtomicU64,
     rejected_handshakes: AtomicU64,
+    access_denied: AtomicU64,
     /// 0: no relay; 1: relay up; 2: relay down.
     broker_state: std::sync::atomic::AtomicU8,
     broker_reconnects: AtomicU64,
@@ -106,6 +107,8 @@ pub struct StatsSnapshot {
     /// acknowledged, or waiting behind a full prefetch window (bounded per session by
     /// `BrokerConfig::max_unacked_bytes_per_session`).
     pub unacked_bytes: u64,
+    /// Frames the authorization rules refused (each ended its session with an `ERROR`).
+    pub access_denied: u64,
 }
 
 fn command_index(command: Command) -> usize {
@@ -172,6 +175,9 @@ impl Stats {
     pub(crate) fn rejected_handshake(&self) {
         self.rejected_handshakes.fetch_add(1, Ordering::Relaxed);
     }
+    pub(crate) fn access_denied(&self) {
+        self.access_denied.fetch_add(1, Ordering::Relaxed);
+    }
 
     /// The counters now.
     pub fn snapshot(&self) -> StatsSnapshot {
@@ -210,6 +216,7 @@ impl Stats {
             queued_messages: load(|l| &l.queued_messages),
             queued_bytes: load(|l| &l.queued_bytes),
             unacked_bytes: load(|l| &l.unacked_bytes),
+            access_denied: get(&self.access_denied),
         }
     }
 }

@@ -28,6 +28,26 @@ impl<'d> Iterator for DestinationSegments<'d> {
     }
 }
 
+impl DestinationSegments<'_> {
+    /// Takes the next segment when it is exactly `text` (never empty), comparing in place:
+    /// no search for the separator, which is most of the cost of a segment that differs.
+    fn take_literal(&mut self, text: &str) -> bool {
+        let Some(rest) = self.rest else {
+            return false;
+        };
+        if !rest.starts_with(text) {
+            return false;
+        }
+        match rest.as_bytes().get(text.len()) {
+            None => self.rest = None,
+            // The separator is ASCII: `text.len() + 1` is a char boundary.
+            Some(&byte) if byte == self.separator => self.rest = Some(&rest[text.len() + 1..]),
+            Some(_) => return false,
+        }
+        true
+    }
+}
+
 impl DestinationPattern {
     /// The separator as a byte; parsing only accepts `/` and `.`.
     fn separator_byte(&self) -> u8 {
@@ -66,42 +86,62 @@ impl DestinationPattern {
     /// # Ok::<(), stomp_core::PatternError>(())
     /// ```
     pub fn matches<'d>(&self, destination: &'d str) -> Option<Captures<'_, 'd>> {
-        let body = self.body(destination)?;
+        let mut pairs = Vec::with_capacity(self.variable_count);
+        self.walk(destination, |name, value| pairs.push((name, value)))
+            .then_some(Captures { pairs })
+    }
+
+    /// True when `destination` matches, without capturing anything: never allocates, for
+    /// callers that only ask whether (authorization rules evaluated on every frame).
+    ///
+    /// ```
+    /// use stomp_core::DestinationPattern;
+    ///
+    /// let pattern = DestinationPattern::parse("/user/<name>/**")?;
+    /// assert!(pattern.is_match("/user/bob/queue/x"));
+    /// assert!(!pattern.is_match("/topic/x"));
+    /// # Ok::<(), stomp_core::PatternError>(())
+    /// ```
+    pub fn is_match(&self, destination: &str) -> bool {
+        self.walk(destination, |_, _| {})
+    }
+
+    /// Walks `destination` against the segments once, handing each variable's value to
+    /// `capture`; true when the whole destination matches.
+    fn walk<'p, 'd>(
+        &'p self,
+        destination: &'d str,
+        mut capture: impl FnMut(&'p str, &'d str),
+    ) -> bool {
+        let Some(body) = self.body(destination) else {
+            return false;
+        };
         if self.literal {
             let own = self.source.strip_prefix('/').unwrap_or(&self.source);
-            return (own == body).then(Captures::default);
+            return own == body;
         }
         let mut parts = DestinationSegments {
             rest: (!body.is_empty()).then_some(body),
             separator: self.separator_byte(),
         };
-        let mut pairs = Vec::with_capacity(self.variable_count);
         for segment in &self.segments {
-            match segment {
-                Segment::TailWildcard => return Some(Captures { pairs }),
-                Segment::Literal(text) => {
-                    if parts.next()? != text {
-                        return None;
+            let fits = match segment {
+                Segment::TailWildcard => return true,
+                Segment::Literal(text) => parts.take_literal(text),
+                Segment::Wildcard => parts.next().is_some_and(|part| !part.is_empty()),
+                Segment::Variable(name) => match parts.next() {
+                    Some(part) if !part.is_empty() => {
+                        capture(name.as_str(), part);
+                        true
                     }
-                }
-                Segment::Wildcard => {
-                    if parts.next()?.is_empty() {
-                        return None;
-                    }
-                }
-                Segment::Variable(name) => {
-                    let value = parts.next()?;
-                    if value.is_empty() {
-                        return None;
-                    }
-                    pairs.push((name.as_str(), value));
-                }
+                    _ => false,
+                },
+            };
+            if !fits {
+                return false;
             }
         }
-        match parts.next() {
-            None => Some(Captures { pairs }),
-            Some(_) => None,
-        }
+        parts.next().is_none()
     }
 
     /// True when some destination matches both patterns.
@@ -180,6 +220,11 @@ mod tests {
     /// `(pattern, destination, expected captures or None for no match)`.
     fn check(pattern: &DestinationPattern, destination: &str, expected: Option<&[(&str, &str)]>) {
         let got = pattern.matches(destination);
+        assert_eq!(
+            pattern.is_match(destination),
+            got.is_some(),
+            "is_match agrees with matches: `{pattern}` against `{destination}`"
+        );
         let got: Option<Vec<(&str, &str)>> = got.map(|c| c.iter().collect());
         assert_eq!(
             got.as_deref(),

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use super::user::{
-    is_session_destination, parse_user_destination, reserved_destination, session_destination,
-    UserDestination,
+    is_session_destination, named_user, others_user_destination, parse_user_destination,
+    reserved_destination, session_destination, UserDestination,
 };
 use super::Routing;
 use crate::broker::UserSubscription;
@@ -72,7 +72,9 @@ impl Routing {
             return Ok(SubscribeRoute::Application { lookup_offset });
         }
         match parse_user_destination(destination, &self.prefixes.user, false) {
-            Some(UserDestination::Own(own)) => Ok(SubscribeRoute::Broker {
+            Some(UserDestination::Own(own)) => {
+                let own = self.owned(destination, own, session)?;
+                Ok(SubscribeRoute::Broker {
                 destination: session_destination(own, &session.id),
                 reported_destination: Some(Arc::from(destination)),
                 user: Some(UserSubscription {
@@ -82,7 +84,8 @@ impl Routing {
                         .map_or_else(|| session.id.to_string(), |p| p.name().to_owned()),
                     destination: own.to_owned(),
                 }),
-            }),
+                })
+            }
             _ if is_session_destination(destination) => Err(reserved_destination(destination)),
             _ if self.broker.handles(destination) => Ok(SubscribeRoute::Broker {
                 destination: destination.to_owned(),
@@ -92,6 +95,38 @@ impl Routing {
             _ => Err(format!(
                 "no broker or handler for destination `{destination}`; check the broker and application prefixes"
             )),
+        }
+    }
+
+    /// The broker destination a `SUBSCRIBE` to `/user{own}` stands for, for this session
+    /// alone: `own` itself (`/user/queue/x`), or when it names a user before a broker
+    /// destination (`/user/bob/queue/x`), that destination if the user is the session's own
+    /// (its principal's name, or its id when anonymous), else an error: a session never
+    /// subscribes to another user's destinations.
+    fn owned<'d>(
+        &self,
+        destination: &str,
+        own: &'d str,
+        session: &SessionHandle,
+    ) -> Result<&'d str, String> {
+        let Some((user, tail)) = named_user(own) else {
+            return Ok(own);
+        };
+        if self.broker.handles(own) || !self.broker.handles(tail) {
+            return Ok(own);
+        }
+        let me = session
+            .principal
+            .as_ref()
+            .map_or(session.id.as_str(), |p| p.name());
+        if user == me {
+            Ok(tail)
+        } else {
+            Err(others_user_destination(
+                destination,
+                &self.prefixes.user,
+                tail,
+            ))
         }
     }
 }

@@ -41,6 +41,25 @@ pub(crate) fn reserved_destination(destination: &str) -> String {
     )
 }
 
+/// The user a subscription's destination under the user prefix names, and what follows it:
+/// `/bob/queue/x` → (`bob`, `/queue/x`). Whether it names a user at all (rather than being
+/// `/queue/x` with more segments) is the routing's call: it does when the broker handles
+/// what follows and not the whole.
+pub(crate) fn named_user(own: &str) -> Option<(&str, &str)> {
+    let after = own.strip_prefix('/')?;
+    let slash = after.find('/')?;
+    let (user, tail) = after.split_at(slash);
+    (!user.is_empty() && tail.len() > 1).then_some((user, tail))
+}
+
+/// The `ERROR` text for a `SUBSCRIBE` to another user's destination.
+pub(crate) fn others_user_destination(destination: &str, user_prefix: &str, own: &str) -> String {
+    let prefix = user_prefix.trim_end_matches('/');
+    format!(
+        "destination `{destination}` is another user's: a session subscribes only to its own user destinations (`{prefix}{own}`)"
+    )
+}
+
 /// A destination under the user prefix, parsed.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum UserDestination<'a> {
@@ -101,6 +120,11 @@ mod tests {
         assert_eq!(parse_user_destination("/user/bob", "/user", true), None);
         assert_eq!(parse_user_destination("/users/x", "/user", false), None);
         assert_eq!(parse_user_destination("/topic/x", "/user", true), None);
+        assert_eq!(named_user("/bob/queue/x"), Some(("bob", "/queue/x")));
+        assert_eq!(named_user("/queue/x"), Some(("queue", "/x")));
+        assert_eq!(named_user("/bob"), None);
+        assert_eq!(named_user("//queue/x"), None);
+        assert_eq!(named_user("/bob/"), None);
         assert_eq!(
             session_destination("/queue/x", &SessionId::new("s1")),
             "/queue/x-users1"

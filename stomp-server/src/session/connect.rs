@@ -50,6 +50,9 @@ pub(crate) async fn accept_connect(
         })?,
     };
     let (principal, expires_at) = intercept_connect(context, &mut frame, session_id, start).await?;
+    context
+        .authorize(&frame, principal.as_ref(), session_id, &start.attributes)
+        .map_err(|denied| error_frame(&denied.to_string(), frame.receipt()))?;
     let server_heartbeat = if version == Version::V1_0 {
         HeartBeat::default()
     } else {

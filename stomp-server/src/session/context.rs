@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use stomp_core::HeartBeat;
 
+use crate::authorization::MessageSecurity;
 use crate::broker::Broker;
 use crate::config::Limits;
 use crate::event::{Events, SessionEvent};
@@ -32,6 +33,8 @@ pub(crate) struct SessionContext {
     pub(crate) async_interceptors: Vec<Arc<dyn AsyncChannelInterceptor>>,
     /// Interceptors for what sessions are sent.
     pub(crate) outbound_interceptors: Vec<Arc<dyn OutboundInterceptor>>,
+    /// The authorization rules every inbound frame is checked against, if any.
+    pub(crate) security: Option<MessageSecurity>,
     /// The session event listeners.
     pub(crate) events: Arc<Events>,
     /// The live counters.

@@ -1,5 +1,6 @@
 //! STOMP sessions: the per-connection task, its outbound queue and writer.
 
+mod authorize;
 mod before_connect;
 mod close;
 mod command;

@@ -5,6 +5,7 @@
 
 use stomp_core::Command;
 
+use crate::authorization::AccessDenied;
 use crate::broker::BrokerError;
 use crate::handler::dispatch::DispatchError;
 use crate::routing::RouteError;
@@ -68,6 +69,9 @@ pub(crate) enum CommandError {
     /// A channel interceptor refused the frame, with this text.
     #[error("{0}")]
     Rejected(String),
+    /// The authorization rules refused the frame.
+    #[error(transparent)]
+    AccessDenied(#[from] AccessDenied),
     /// The routing refused the destination, with this text.
     #[error("{0}")]
     Refused(String),

@@ -46,6 +46,9 @@ impl SessionState<'_> {
                 }
             };
         }
+        if let Err(denied) = self.authorize(&frame) {
+            return ControlFlow::Break(self.reject(&denied.into(), frame.receipt()));
+        }
         // Taken after the interceptors, which may have changed the frame.
         let receipt = frame.receipt().map(str::to_owned);
         let version = self.session.version;
@@ -88,6 +91,17 @@ impl SessionState<'_> {
     /// (the relay's broker runs transactions itself).
     fn holds(&self, frame: &Frame) -> bool {
         frame.get(names::TRANSACTION).is_some() && !self.context.broker().forwards_transactions()
+    }
+
+    /// Checks the frame against the authorization rules, with the session's principal.
+    fn authorize(&self, frame: &Frame) -> Result<(), crate::authorization::AccessDenied> {
+        let session = &**self.session;
+        self.context.authorize(
+            frame,
+            session.principal.as_ref(),
+            &session.id,
+            &session.attributes,
+        )
     }
 
     /// Hands the frame to every channel interceptor; the first refusal refuses it.
