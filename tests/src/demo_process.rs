@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 /// How long a demo may take to listen and answer `GET /`.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// What to build: a binary of `demo-chat`, or an example of the gallery (`stomp-examples`).
+/// Which demo: a binary of `demo-chat`, or an example of the gallery (`stomp-examples`).
 #[derive(Debug, Clone, Copy)]
 pub enum Target<'a> {
     /// `-p demo-chat --bin NAME`.
@@ -23,31 +23,44 @@ pub enum Target<'a> {
 }
 
 /// Builds `target` (debug profile) and returns its executable as cargo reports it, wherever
-/// the target directory is.
+/// the target directory is. Every demo is built by one cargo invocation (demo-chat's binaries
+/// and the gallery's examples together), so that they share one resolution of features and
+/// their dependencies are compiled once, not once per package.
 pub fn build(root: &Path, target: Target<'_>) -> PathBuf {
-    let (package, flag, name) = match target {
-        Target::Bin(name) => ("demo-chat", "--bin", name),
-        Target::Example(name) => ("stomp-examples", "--example", name),
+    let (kind, name) = match target {
+        Target::Bin(name) => ("bin", name),
+        Target::Example(name) => ("example", name),
     };
+    let args = [
+        "build",
+        "-p",
+        "demo-chat",
+        "-p",
+        "stomp-examples",
+        "--bins",
+        "--examples",
+    ];
     let out = Command::new(env!("CARGO"))
-        .args(["build", "-p", package, flag, name])
+        .args(args)
         .arg("--message-format=json-render-diagnostics")
         .current_dir(root)
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()
-        .expect("cannot run cargo to build a demo");
+        .expect("cannot run cargo to build the demos");
     assert!(
         out.status.success(),
-        "`cargo build -p {package} {flag} {name}` failed ({})",
+        "`cargo {}` failed ({})",
+        args.join(" "),
         out.status
     );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
         .filter(|msg| msg["reason"] == "compiler-artifact" && msg["target"]["name"] == name)
+        .filter(|msg| msg["target"]["kind"][0] == kind)
         .find_map(|msg| msg["executable"].as_str().map(PathBuf::from))
-        .unwrap_or_else(|| panic!("cargo reported no executable for {name}"))
+        .unwrap_or_else(|| panic!("cargo reported no {kind} executable named {name}"))
 }
 
 /// A running demo process: killed (and reaped) when dropped, even when the test panics.

@@ -5,9 +5,9 @@
 //! WebSocket handshake's `Origin` is `https://localhost:PORT`: same-origin over the demo's
 //! own TLS.
 //!
-//! And SockJS over HTTPS: a server with `.tls(..)` and `.with_sockjs()` serves a page on which
-//! stompjs connects through sockjs-client with each of the `websocket` (wss), `xhr-streaming`
-//! and `xhr-polling` transports (`tests/browser/sockjs_test.mjs`).
+//! And SockJS over HTTPS: the server of `browser_sockjs.rs` with `.tls(..)`, on which stompjs
+//! connects through sockjs-client with each of SockJS's transports
+//! (`tests/browser/sockjs_test.mjs`; `websocket` over wss).
 //!
 //! Needs what `browser.rs` and `browser_sockjs.rs` need (`bash tests/browser/install.sh`); skips loudly without it,
 //! fails instead under `STOMP_REQUIRE_ALL=1`.
@@ -22,7 +22,6 @@ use std::process::Command;
 use std::time::Duration;
 
 use stomp_server::tls::TlsConfig;
-use stomp_server::{handler::Handlers, StompServer};
 use tests::demo_process::{build, run_with_timeout, DemoProcess, Target};
 
 /// How long the whole browser run may take (the script stops itself after 120 s).
@@ -80,44 +79,13 @@ fn chat_works_over_https_and_wss_in_a_real_browser() {
     );
 }
 
-const SOCKJS: &str = "tests/browser/node_modules/sockjs-client/dist/sockjs.min.js";
-const STOMPJS: &str = "tests/browser/node_modules/@stomp/stompjs/bundles/stomp.umd.min.js";
-
-/// `window.roundTrip(transport, token)`, as `sockjs_test.mjs` calls it: stompjs over a SockJS
-/// connection held to `transport` sends `hello <token>` to a topic it listens to, and
-/// resolves with the body that came back and the transport in use.
-const SOCKJS_PAGE: &str = r#"<!doctype html>
-<html><head><meta charset="utf-8"><title>SockJS over HTTPS</title>
-<script src="/sockjs.min.js"></script><script src="/stomp.umd.min.js"></script>
-<script>
-window.roundTrip = (transport, token) => new Promise((resolve, reject) => {
-  let socket;
-  const timer = setTimeout(() => reject(new Error('nothing came back within 20 s')), 20000);
-  const client = new StompJs.Client({
-    webSocketFactory: () => (socket = new SockJS('/ws', null, { transports: [transport] })),
-    reconnectDelay: 0,
-    onStompError: (frame) => reject(new Error('ERROR frame: ' + frame.headers.message)),
-    onWebSocketClose: (event) => reject(new Error('closed: ' + event.code + ' ' + event.reason)),
-  });
-  client.onConnect = () => {
-    const topic = '/topic/sockjs-tls.' + token;
-    client.subscribe(topic, (message) => {
-      clearTimeout(timer);
-      const used = socket.transport;
-      client.deactivate();
-      resolve({ body: message.body, transport: used });
-    });
-    client.publish({ destination: topic, body: 'hello ' + token });
-  };
-  client.activate();
-});
-</script></head><body>SockJS over HTTPS</body></html>
-"#;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sockjs_works_over_https_in_a_real_browser() {
     let root = tests::prerequisite::workspace_root();
-    let missing = tests::prerequisite::missing_for_browser(&root, &[SOCKJS, STOMPJS]);
+    let missing = tests::prerequisite::missing_for_browser(
+        &root,
+        &[tests::sockjs_browser::SOCKJS, tests::sockjs_browser::STOMPJS],
+    );
     if !missing.is_empty() {
         tests::prerequisite::missing(
             "SockJS browser test over TLS",
@@ -126,18 +94,10 @@ async fn sockjs_works_over_https_in_a_real_browser() {
         );
         return;
     }
-    let read =
-        |file: &str| std::fs::read(root.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
     let ca = tls_common::TestCa::new("sockjs-browser");
     let (cert, key) = ca.write_server_files("server", "sockjs", 3);
-    let server = StompServer::builder()
-        .handlers(Handlers::new())
+    let server = tests::sockjs_browser::server(&root)
         .tls(TlsConfig::from_pem_files(cert, key).expect("certificate"))
-        .with_sockjs()
-        .static_resource("/", "text/html; charset=utf-8", SOCKJS_PAGE)
-        .static_resource("/sockjs.min.js", "application/javascript", read(SOCKJS))
-        .static_resource("/stomp.umd.min.js", "application/javascript", read(STOMPJS))
-        .stats_log_interval(None)
         .build()
         .expect("the server builds");
     let listener = server.bind("127.0.0.1:0").await.expect("bind");
@@ -147,33 +107,7 @@ async fn sockjs_works_over_https_in_a_real_browser() {
         let _ = stopped.await;
     }));
     let url = format!("https://localhost:{port}");
-    let run = tokio::process::Command::new("node")
-        .arg(root.join("tests/browser/sockjs_test.mjs"))
-        .arg(&url)
-        .current_dir(&root)
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(RUN_TIMEOUT, run)
-        .await
-        .unwrap_or_else(|_| panic!("the browser test did not finish within {RUN_TIMEOUT:?}"))
-        .expect("cannot run node");
+    tests::sockjs_browser::run_script(&root, &url).await;
     let _ = stop.send(());
     let _ = tokio::time::timeout(Duration::from_secs(10), running).await;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    println!("{text}");
-    assert!(
-        output.status.success(),
-        "SockJS over HTTPS failed ({}):\n{text}",
-        output.status
-    );
-    assert!(
-        text.lines()
-            .any(|l| l.trim() == "browser: 3 passed, 0 failed"),
-        "no `browser: 3 passed, 0 failed` line:\n{text}"
-    );
 }
