@@ -22,9 +22,10 @@ use crate::web::EndpointContext;
 /// client leaves. The client's address, for logs and for `http_handler` routes, is read from a
 /// `SocketAddr` in the request's extensions: axum keeps it as `ConnectInfo<SocketAddr>`, so
 /// copy it with a `map_request` layer (`examples/axum.rs` in the repository does); without
-/// one, every client counts as `0.0.0.0:0`. With axum:
+/// one, every client counts as `0.0.0.0:0`. With axum (the whole program, which the tests
+/// run, is `examples/axum.rs` in the repository):
 ///
-/// ```ignore
+/// ```text
 /// let stomp = StompServer::builder().endpoint("/ws").build()?.into_service();
 /// let app = axum::Router::new()
 ///     .route("/health", axum::routing::get(|| async { "ok" }))
