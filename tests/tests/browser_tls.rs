@@ -84,7 +84,10 @@ async fn sockjs_works_over_https_in_a_real_browser() {
     let root = tests::prerequisite::workspace_root();
     let missing = tests::prerequisite::missing_for_browser(
         &root,
-        &[tests::sockjs_browser::SOCKJS, tests::sockjs_browser::STOMPJS],
+        &[
+            tests::sockjs_browser::SOCKJS,
+            tests::sockjs_browser::STOMPJS,
+        ],
     );
     if !missing.is_empty() {
         tests::prerequisite::missing(
