@@ -16,10 +16,10 @@
 //
 // Prints `browser: N passed, M failed` and exits non-zero on any failure.
 
-import { mkdirSync, existsSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CHROMIUM, launchChromium } from './chromium.mjs';
+import { CHROMIUM, baseUrlArgument, launchChromium } from './chromium.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const WAIT_MS = 10_000;
@@ -33,15 +33,7 @@ const HELLO = `hello from alice ${TOKEN}`;
 const SECOND = `second lobby message ${TOKEN}`;
 const HTML = `<b>bold</b><img src=x onerror=alert(1)> ${TOKEN}`;
 
-const base = process.argv[2];
-if (!base || !/^https?:\/\//.test(base)) {
-  console.error('usage: node chat_test.mjs http://127.0.0.1:PORT');
-  process.exit(2);
-}
-if (!existsSync(CHROMIUM)) {
-  console.error(`browser: ${CHROMIUM} is missing: install Debian's Chromium with \`apt-get install -y chromium\``);
-  process.exit(2);
-}
+const base = baseUrlArgument('chat_test.mjs');
 
 let passed = 0;
 let failed = 0;

@@ -13,8 +13,7 @@
 //
 // Prints `browser: N passed, M failed` and exits non-zero on any failure.
 
-import { existsSync } from 'node:fs';
-import { CHROMIUM, launchChromium } from './chromium.mjs';
+import { CHROMIUM, baseUrlArgument, launchChromium } from './chromium.mjs';
 
 const WAIT_MS = 10_000;
 // A fresh name per run: the accounts file may be reused by a rerun against one server.
@@ -23,15 +22,7 @@ const ERIN = `erin${RUN}`;
 const PASSWORD = 'correct horse battery';
 const ROOM = 'vault';
 
-const base = process.argv[2];
-if (!base || !/^https?:\/\//.test(base)) {
-  console.error('usage: node secure_test.mjs http://127.0.0.1:PORT');
-  process.exit(2);
-}
-if (!existsSync(CHROMIUM)) {
-  console.error(`browser: ${CHROMIUM} is missing: install Debian's Chromium with \`apt-get install -y chromium\``);
-  process.exit(2);
-}
+const base = baseUrlArgument('secure_test.mjs');
 
 let passed = 0;
 let failed = 0;

@@ -15,8 +15,7 @@
 //
 // Prints `browser: N passed, M failed` and exits non-zero on any failure.
 
-import { existsSync } from 'node:fs';
-import { CHROMIUM, launchChromium } from './chromium.mjs';
+import { CHROMIUM, baseUrlArgument, launchChromium } from './chromium.mjs';
 
 const TRANSPORTS = [
   'websocket',
@@ -31,15 +30,7 @@ const TRANSPORTS = [
 // A SockJS transport request (not `info`, not the iframe page): /ws/<server>/<session>/<name>.
 const TRANSPORT_URL = /\/ws\/[^/]+\/[^/]+\/[a-z_]+(\?.*)?$/;
 
-const base = process.argv[2];
-if (!base || !/^https?:\/\//.test(base)) {
-  console.error('usage: node sockjs_test.mjs http://127.0.0.1:PORT');
-  process.exit(2);
-}
-if (!existsSync(CHROMIUM)) {
-  console.error(`browser: ${CHROMIUM} is missing: install Debian's Chromium with \`apt-get install -y chromium\``);
-  process.exit(2);
-}
+const base = baseUrlArgument('sockjs_test.mjs');
 
 let passed = 0;
 let failed = 0;
