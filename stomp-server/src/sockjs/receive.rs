@@ -4,14 +4,16 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use http::{Response, StatusCode};
 use tokio::sync::watch;
 
 use super::flushed::Flushes;
+use super::response::plain;
 use super::service::SockJs;
 use super::session::SockSession;
 use crate::accept::PendingPlace;
 use crate::session::{run_session_from, SessionStart};
-use crate::web::EndpointContext;
+use crate::web::{EndpointContext, ResponseBody};
 
 /// Who sent a receiving request, and the place its connection holds among plain ones.
 pub(crate) struct Client {
@@ -29,14 +31,29 @@ pub(crate) struct Client {
     pub(crate) start: SessionStart,
 }
 
+impl Client {
+    /// The session `id`, created (and its STOMP session task started) when unknown, with
+    /// what the handshake interceptors gave it; the 503 to answer when the session limit is
+    /// reached.
+    pub(crate) fn session(
+        &mut self,
+        sockjs: &Arc<SockJs>,
+        id: &str,
+    ) -> Result<Arc<SockSession>, Response<ResponseBody>> {
+        let start = std::mem::take(&mut self.start);
+        let opener = (Arc::clone(&self.app), self.remote, self.shutdown.clone());
+        session_for(sockjs, id, opener, start)
+            .ok_or_else(|| plain(StatusCode::SERVICE_UNAVAILABLE, "too many sessions"))
+    }
+}
+
 /// The session `id`, created (and its STOMP session task started) when unknown; `None`
 /// when the session limit is reached.
-pub(crate) fn session_for(
+fn session_for(
     sockjs: &Arc<SockJs>,
     id: &str,
-    app: Arc<EndpointContext>,
-    remote: SocketAddr,
-    (shutdown, start): (watch::Receiver<bool>, SessionStart),
+    (app, remote, shutdown): (Arc<EndpointContext>, SocketAddr, watch::Receiver<bool>),
+    start: SessionStart,
 ) -> Option<Arc<SockSession>> {
     if let Some(session) = sockjs.session(id) {
         return Some(session);

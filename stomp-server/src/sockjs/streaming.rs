@@ -6,13 +6,13 @@
 
 use std::sync::Arc;
 
-use http::{Response, StatusCode};
+use http::Response;
 use tokio::sync::mpsc;
 
 use super::frame::{message_frame, ANOTHER_CONNECTION, GO_AWAY, HEARTBEAT, OPEN};
 use super::framing::Framing;
-use super::receive::{session_for, Client};
-use super::response::{channel_response, plain, Chunk};
+use super::receive::Client;
+use super::response::{channel_response, Chunk};
 use super::service::SockJs;
 use super::session::{Delivery, Receiving, SockSession};
 use crate::web::ResponseBody;
@@ -25,18 +25,13 @@ const CHANNEL_CHUNKS: usize = 16;
 pub(crate) async fn stream(
     sockjs: &Arc<SockJs>,
     id: &str,
-    client: Client,
+    mut client: Client,
     framing: Framing,
 ) -> Response<ResponseBody> {
     let send_time = client.app.limits().send_time;
-    let Some(session) = session_for(
-        sockjs,
-        id,
-        client.app,
-        client.remote,
-        (client.shutdown, client.start),
-    ) else {
-        return plain(StatusCode::SERVICE_UNAVAILABLE, "too many sessions");
+    let session = match client.session(sockjs, id) {
+        Ok(session) => session,
+        Err(busy) => return busy,
     };
     // A client that stops reading the stream fills the channel: past `send_time` the
     // response ends instead of holding the task and the frame forever.

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use super::frame::{
     decode_messages, message_frame, DecodeError, ANOTHER_CONNECTION, GO_AWAY, HEARTBEAT, OPEN,
 };
-use super::receive::{session_for, Client};
+use super::receive::Client;
 use super::response::{channel_response, full_response, plain};
 use super::service::SockJs;
 use super::session::Receiving;
@@ -30,15 +30,14 @@ fn line(frame: &str) -> Bytes {
 
 /// `xhr`: one frame per request: `o` first, then `a[...]`, `h` after the heartbeat
 /// interval, or `c[...]`.
-pub(crate) async fn poll(sockjs: &Arc<SockJs>, id: &str, client: Client) -> Response<ResponseBody> {
-    let Some(session) = session_for(
-        sockjs,
-        id,
-        client.app,
-        client.remote,
-        (client.shutdown, client.start),
-    ) else {
-        return plain(StatusCode::SERVICE_UNAVAILABLE, "too many sessions");
+pub(crate) async fn poll(
+    sockjs: &Arc<SockJs>,
+    id: &str,
+    mut client: Client,
+) -> Response<ResponseBody> {
+    let session = match client.session(sockjs, id) {
+        Ok(session) => session,
+        Err(busy) => return busy,
     };
     if session.open() {
         session.stop_receiving();
