@@ -7,7 +7,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::sockjs::{json, messages, read_head, request, xhr_send, Stream};
+use common::sockjs::{
+    json, messages, read_head, request, server, xhr_send, Stream, CONNECT, SUBSCRIBE,
+};
 use common::{TestServer, WAIT};
 use futures_util::{SinkExt, StreamExt};
 use stomp_server::{sockjs::SockJsOptions, StompServer};
@@ -15,18 +17,7 @@ use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-const CONNECT: &str = "CONNECT\naccept-version:1.2\nhost:x\nheart-beat:0,0\n\n\0";
-const SUBSCRIBE: &str = "SUBSCRIBE\nid:s1\ndestination:/topic/t\nreceipt:r1\n\n\0";
 const SEND: &str = "SEND\ndestination:/topic/t\ncontent-type:text/plain\n\nhello \u{2028} sockjs\0";
-
-async fn server(options: SockJsOptions) -> TestServer {
-    TestServer::start(
-        StompServer::builder()
-            .handlers(stomp_server::handler::Handlers::new())
-            .sockjs_options(options),
-    )
-    .await
-}
 
 #[tokio::test]
 async fn info_and_preflight() {

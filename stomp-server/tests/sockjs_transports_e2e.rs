@@ -6,25 +6,15 @@
 mod common;
 
 use common::sockjs::{
-    header, json, messages, open_with, read_head, request, request_with, xhr_send, Stream,
+    header, json, messages, open_with, read_head, request, request_with, server, xhr_send, Stream,
+    CONNECT, SUBSCRIBE,
 };
 use common::TestServer;
 use stomp_server::{sockjs::SockJsOptions, StompServer};
 
-const CONNECT: &str = "CONNECT\naccept-version:1.2\nhost:x\nheart-beat:0,0\n\n\0";
-const SUBSCRIBE: &str = "SUBSCRIBE\nid:s1\ndestination:/topic/t\nreceipt:r1\n\n\0";
 /// A body that percent-decoding, HTML and JavaScript strings could each get wrong.
 const TRICKY: &str = "100% </script><b>\"'\\ \u{2028} %41 & done";
 const NO_CACHE: &str = "no-store, no-cache, must-revalidate, max-age=0";
-
-async fn server(options: SockJsOptions) -> TestServer {
-    TestServer::start(
-        StompServer::builder()
-            .handlers(stomp_server::handler::Handlers::new())
-            .sockjs_options(options),
-    )
-    .await
-}
 
 fn send_tricky() -> String {
     format!("SEND\ndestination:/topic/t\ncontent-type:text/plain\n\n{TRICKY}\0")

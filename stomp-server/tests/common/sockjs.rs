@@ -188,3 +188,18 @@ pub(crate) async fn xhr_send(port: u16, session: &str, frames: &[&str]) -> u16 {
     .await
     .status
 }
+
+/// A STOMP `CONNECT` as a SockJS client sends it.
+pub(crate) const CONNECT: &str = "CONNECT\naccept-version:1.2\nhost:x\nheart-beat:0,0\n\n\0";
+/// A `SUBSCRIBE` to `/topic/t` asking for receipt `r1`.
+pub(crate) const SUBSCRIBE: &str = "SUBSCRIBE\nid:s1\ndestination:/topic/t\nreceipt:r1\n\n\0";
+
+/// A server with no handler and SockJS set up with `options`.
+pub(crate) async fn server(options: stomp_server::sockjs::SockJsOptions) -> super::TestServer {
+    super::TestServer::start(
+        stomp_server::StompServer::builder()
+            .handlers(stomp_server::handler::Handlers::new())
+            .sockjs_options(options),
+    )
+    .await
+}
