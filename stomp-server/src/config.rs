@@ -5,6 +5,21 @@ use std::time::Duration;
 use stomp_core::{FrameLimits, HeartBeat};
 
 /// Per-session limits (Spring's `WebSocketTransportRegistration` and friends).
+///
+/// Start from the defaults and change what you need with the `with_*` setters:
+///
+/// ```
+/// use std::time::Duration;
+/// use stomp_server::{config::Limits, StompServer};
+///
+/// let limits = Limits::default()
+///     .with_message_size(128 * 1024) // Spring: setMessageSizeLimit
+///     .with_send_buffer_size(1024 * 1024) // Spring: setSendBufferSizeLimit
+///     .with_send_time(Duration::from_secs(5)) // Spring: setSendTimeLimit
+///     .with_max_sessions(50_000);
+/// let builder = StompServer::builder().limits(limits);
+/// # let _ = builder;
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Limits {
@@ -169,6 +184,19 @@ pub enum ClientUserSends {
 /// destinations like topics. The defaults keep that broadcast behaviour; acknowledgements
 /// only cost anything for subscriptions that ask for `ack:client` or
 /// `ack:client-individual`.
+///
+/// ```
+/// use stomp_server::{config::BrokerConfig, StompServer};
+///
+/// // `/queue/jobs.*`: each message to exactly one consumer; poison messages go to a
+/// // dead-letter destination after three deliveries.
+/// let broker = BrokerConfig::default()
+///     .with_point_to_point_prefixes(vec!["/queue/jobs.".to_owned()])
+///     .with_max_delivery_attempts(3)
+///     .with_dead_letter_destination(Some("/queue/jobs.dead".to_owned()));
+/// let builder = StompServer::builder().broker_config(broker);
+/// # let _ = builder;
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct BrokerConfig {

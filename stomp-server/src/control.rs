@@ -15,6 +15,20 @@ use crate::user::UserRegistry;
 /// closes; its disconnect event follows as for any end. With a backplane (Redis, the relay)
 /// only this instance's sessions are reached: call it on every instance to reach them all.
 /// Cloning shares it.
+///
+/// A handler that bans a user: every session of theirs gets an `ERROR` and closes.
+///
+/// ```no_run
+/// use stomp_server::{message_mapping, Payload, SessionControl, State};
+///
+/// #[message_mapping("/admin/ban")]
+/// fn ban(user: Payload<String>, sessions: State<SessionControl>) -> String {
+///     let ended = sessions.close_user(&user, "banned by an administrator");
+///     format!("{ended} session(s) of {} ended", user.as_str())
+/// }
+/// ```
+///
+/// Outside handlers, take it from the built server: `server.sessions()`.
 #[derive(Clone)]
 pub struct SessionControl {
     users: Arc<UserRegistry>,

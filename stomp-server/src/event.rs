@@ -9,6 +9,25 @@ use crate::template::Template;
 /// Something that happened to a session. Each session yields exactly one `Connected` (when
 /// `CONNECTED` was sent) and, after it, exactly one `Disconnected`, whatever ended it.
 /// New kinds of events may be added: match with a `_` arm.
+///
+/// A listener that announces who comes and goes (Spring's
+/// `@EventListener SessionDisconnectEvent`):
+///
+/// ```
+/// use stomp_server::{event::SessionEvent, StompServer};
+///
+/// let builder = StompServer::builder().on_event(|event, template| match event {
+///     SessionEvent::Connected { principal: Some(user), .. } => {
+///         let _ = template.convert_and_send("/topic/presence", &format!("{user} joined"));
+///     }
+///     SessionEvent::Disconnected { principal: Some(user), reason, .. } => {
+///         tracing::debug!(%user, %reason, "left");
+///         let _ = template.convert_and_send("/topic/presence", &format!("{user} left"));
+///     }
+///     _ => {}
+/// });
+/// # let _ = builder;
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SessionEvent {

@@ -13,6 +13,15 @@ use std::sync::Arc;
 /// [authorization rules](crate::authorization) check: `ROLE_ADMIN` for the role `ADMIN`,
 /// `message:write` for a plain authority. Two principals are equal when their names and
 /// authorities are.
+///
+/// ```
+/// use stomp_server::Principal;
+///
+/// let ann = Principal::new("ann").with_roles(["ADMIN"]).with_authorities(["message:write"]);
+/// assert_eq!(ann.name(), "ann");
+/// assert!(ann.has_role("ADMIN") && ann.has_authority("ROLE_ADMIN"));
+/// assert!(ann.has_authority("message:write") && !ann.has_role("USER"));
+/// ```
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Principal {
     name: Arc<str>,

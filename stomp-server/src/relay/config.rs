@@ -3,9 +3,24 @@
 use std::time::Duration;
 
 /// The STOMP broker relay's settings, with Spring's defaults. Used with
-/// `StompServer::builder().broker_relay(RelayConfig { .. })`, it replaces the simple broker:
+/// `StompServer::builder().broker_relay(..)`, it replaces the simple broker:
 /// destinations under `prefixes` live in RabbitMQ (its STOMP plugin), and several server
 /// instances that relay to one RabbitMQ serve one set of topics, queues and users.
+///
+/// The struct is `#[non_exhaustive]`: start from the defaults and use the `with_*` setters
+/// (Spring's `registry.enableStompBrokerRelay("/topic", "/queue").setRelayHost(..)`):
+///
+/// ```
+/// use stomp_server::{relay::RelayConfig, StompServer};
+///
+/// let relay = RelayConfig::default()
+///     .with_host("rabbitmq.internal".to_owned())
+///     .with_virtual_host("chat".to_owned())
+///     .with_client_login("app".to_owned())
+///     .with_client_passcode("app-secret".to_owned());
+/// let builder = StompServer::builder().broker_relay(relay);
+/// # let _ = builder;
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RelayConfig {
