@@ -74,6 +74,7 @@ pub mod tls;
 #[cfg(not(feature = "tls"))]
 #[path = "tls/disabled.rs"]
 mod tls;
+mod trace;
 pub mod user;
 mod web;
 pub mod websocket;

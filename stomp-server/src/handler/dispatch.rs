@@ -4,16 +4,19 @@
 use std::sync::Arc;
 
 use stomp_core::{names, Frame};
+use tracing::Instrument;
 
 use super::context::HandlerContext;
 use super::error::HandlerError;
 use super::invocation::{Invocation, InvocationParts, MappingKind};
+use super::registry::Route;
 use super::reply::{Outcome, ReplyMessage};
 use super::services::Services;
 use crate::broker::PublishedMessage;
 use crate::config::UnhandledErrors;
 use crate::peer::SessionHandle;
 use crate::routing::{with_content_type, Reply, ReplyRoute, ReplySource};
+use crate::trace::handler_span;
 
 /// Why a frame for an application destination could not be handled; the session answers
 /// with an `ERROR` frame carrying this text.
@@ -55,7 +58,8 @@ pub(crate) async fn dispatch(
             destination: destination.to_owned(),
         });
     };
-    let descriptor = route.descriptor;
+    // Made while the destination is still borrowed from the frame; the span records it.
+    let span = handler_span(route.descriptor.pattern, destination);
     let invocation = Invocation::new(InvocationParts {
         frame,
         kind,
@@ -65,6 +69,18 @@ pub(crate) async fn dispatch(
         session: Arc::clone(session),
         services: Arc::clone(&context.services),
     });
+    invoke(context, route, invocation).instrument(span).await
+}
+
+/// Calls the handler `route` names, and hands its reply to routing or its error to the
+/// exception handlers: all of it in the handler call's span, so that what they log and
+/// send carries the mapping and the destination.
+async fn invoke(
+    context: &HandlerContext,
+    route: &Route,
+    invocation: Invocation,
+) -> Result<(), DispatchError> {
+    let descriptor = route.descriptor;
     let outcome = (descriptor.thunk)(invocation.clone()).await;
     match outcome {
         Outcome::Nothing => Ok(()),
