@@ -239,7 +239,7 @@ async fn accept(
         });
     }
     accept_connect(context, connect, id, start).await.map_err(|frame| {
-        tracing::info!(%remote, session = %id, reason = %crate::log::Escaped(frame.get(names::MESSAGE).unwrap_or("")), "CONNECT refused");
+        tracing::debug!(%remote, session = %id, reason = %crate::log::Escaped(frame.get(names::MESSAGE).unwrap_or("")), "CONNECT refused");
         Refusal {
             frame,
             version: Version::V1_2,
@@ -291,7 +291,7 @@ async fn confirm_broker(
         Err(_) => "broker unavailable: no answer from the broker".to_owned(),
     };
     context.broker().session_closed(&session.id);
-    tracing::info!(%remote, session = %session.id, reason = %crate::log::Escaped(&message), "CONNECT refused");
+    tracing::debug!(%remote, session = %session.id, reason = %crate::log::Escaped(&message), "CONNECT refused");
     Err(Refusal {
         frame: error_frame(&message, None),
         version: session.version,

@@ -235,7 +235,7 @@ fn silent(session: &WebSocketSession, pinged: &mut bool, due: Instant) -> Option
         return None;
     }
     if *pinged {
-        tracing::info!(session = %session.id(), "closing a silent raw WebSocket session");
+        tracing::debug!(session = %session.id(), "closing a silent raw WebSocket session");
         let why = "no message or pong received in time";
         return Some(End::Server(CloseStatus::POLICY_VIOLATION.with_reason(why)));
     }
@@ -304,7 +304,7 @@ async fn failed(
     why: String,
     status: CloseStatus,
 ) -> End {
-    tracing::info!(session = %session.id(), remote = %session.remote_address(), reason = %crate::log::Escaped(&why), "closing a raw WebSocket session");
+    tracing::debug!(session = %session.id(), remote = %session.remote_address(), reason = %crate::log::Escaped(&why), "closing a raw WebSocket session");
     let error = TransportError { message: why };
     if let Err(end) = guarded(handler.transport_error(session, &error)).await {
         return end;
