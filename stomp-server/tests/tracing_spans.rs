@@ -424,3 +424,27 @@ async fn info_is_quiet_under_load() {
     }
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_filter_on_the_user_field_shows_that_user_s_debug_lines_only() {
+    let log = Log::default();
+    let _guard = log.install_filtered("warn,[stomp_session{user=alice}]=debug");
+    let server = TestServer::start(traced_server()).await;
+    let alice = connect_from(&server, "alice", loopback(6)).await;
+    let bob = connect_from(&server, "bob", loopback(7)).await;
+    send_with_receipt(&alice, "/app/trace/silent/1").await;
+    send_with_receipt(&bob, "/app/trace/silent/2").await;
+    alice.disconnect().await.expect("disconnect");
+    bob.disconnect().await.expect("disconnect");
+    // Every session has ended (and logged its end) once the server stopped.
+    server.shutdown().await;
+    // The user is recorded once CONNECT is accepted: the filter applies from then on (the
+    // span is entered again), here to the DEBUG line of the session's end.
+    let users: Vec<String> = log
+        .events()
+        .iter()
+        .filter(|e| e.message() == "session ended")
+        .filter_map(|e| e.span_field("stomp_session", "user").map(str::to_owned))
+        .collect();
+    assert_eq!(users, ["alice"]);
+}

@@ -72,6 +72,15 @@ impl Log {
         tracing::subscriber::set_default(subscriber)
     }
 
+    /// Captures this thread's events that `directives` (an `EnvFilter`, as `RUST_LOG`
+    /// would give it) keeps, until the guard is dropped.
+    pub(crate) fn install_filtered(&self, directives: &str) -> tracing::subscriber::DefaultGuard {
+        let filter = tracing_subscriber::EnvFilter::new(directives);
+        let layer = CaptureLayer(self.clone()).with_filter(filter);
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::set_default(subscriber)
+    }
+
     /// A copy of the events captured so far.
     pub(crate) fn events(&self) -> Vec<Captured> {
         self.0.lock().unwrap().clone()
