@@ -14,6 +14,7 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use capture::{Captured, Log};
+use common::sockjs::{messages, xhr_send, Stream};
 use common::{login_interceptor, next_body, TestServer, WAIT};
 use futures_util::{SinkExt, StreamExt};
 use stomp_server::client::{StompClient, StompSession};
@@ -299,6 +300,42 @@ async fn a_stomp_over_tcp_session_names_its_transport() {
     );
     let _ = stop.send(());
     let _ = tokio::time::timeout(WAIT, task).await;
+}
+
+#[tokio::test]
+async fn a_sockjs_session_names_its_sockjs_transport() {
+    let log = Log::default();
+    let _guard = log.install_info();
+    let server = TestServer::start(traced_server().with_sockjs()).await;
+    let port = server.port;
+    let mut stream = Stream::open(port, "/ws/000/traced/xhr_streaming").await;
+    assert_eq!(stream.frame().await.unwrap(), "h".repeat(2048));
+    assert_eq!(stream.frame().await.unwrap(), "o");
+    let connect = "CONNECT\naccept-version:1.2\nlogin:frank\nheart-beat:0,0\n\n\0";
+    assert_eq!(xhr_send(port, "traced", &[connect]).await, 204);
+    let connected = messages(&stream.frame().await.unwrap()).concat();
+    let session = connected
+        .lines()
+        .find_map(|line| line.strip_prefix("session:"))
+        .expect("a session header")
+        .to_owned();
+    let send = "SEND\ndestination:/app/trace/sync/porch\nreceipt:r1\n\n{}\0";
+    assert_eq!(xhr_send(port, "traced", &[send]).await, 204);
+    assert!(messages(&stream.frame().await.unwrap())[0].starts_with("RECEIPT\n"));
+    let expected = Expected {
+        session: &session,
+        user: "frank",
+        ip: loopback(1),
+        transport: "sockjs/xhr_streaming",
+    };
+    let event = log.only("in the sync handler");
+    assert_in_handler(
+        &event,
+        &expected,
+        "/trace/sync/{room}",
+        "/app/trace/sync/porch",
+    );
+    server.shutdown().await;
 }
 
 /// Logs each text message it is sent, and greets each session with its id.
