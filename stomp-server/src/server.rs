@@ -518,6 +518,7 @@ impl StompServerBuilder {
                     routing: Arc::clone(&routing),
                     stats: Arc::clone(&stats),
                     unhandled_errors: self.unhandled_errors,
+                    unhandled_log: Default::default(),
                 }),
             }),
             routing,

@@ -59,6 +59,16 @@ fn history(room: String) -> Vec<String> {
     vec![room]
 }
 
+#[derive(Debug, thiserror::Error)]
+#[error("nobody takes this")]
+struct Untaken;
+
+/// Fails with an error no exception handler takes.
+#[message_mapping("/trace/untaken")]
+fn untaken() -> Result<(), Untaken> {
+    Err(Untaken)
+}
+
 /// A handler that logs nothing: what the load in `info_is_quiet_under_load` calls.
 #[message_mapping("/trace/silent/<n>")]
 fn silent(n: u32) -> u32 {
@@ -484,4 +494,35 @@ async fn a_filter_on_the_user_field_shows_that_user_s_debug_lines_only() {
         .filter_map(|e| e.span_field("stomp_session", "user").map(str::to_owned))
         .collect();
     assert_eq!(users, ["alice"]);
+}
+
+#[tokio::test]
+async fn a_handler_error_repeated_by_a_client_is_warned_about_now_and_then() {
+    let log = Log::default();
+    let _guard = log.install_info();
+    let builder = traced_server().unhandled_errors(stomp_server::config::UnhandledErrors::LogOnly);
+    let server = TestServer::start(builder).await;
+    let session = server.connect("mallory").await;
+    let sent = 20;
+    for _ in 0..sent {
+        send_with_receipt(&session, "/app/trace/untaken").await;
+    }
+    let warned: Vec<Captured> = log
+        .events()
+        .into_iter()
+        .filter(|e| e.message() == "handler error not handled by any #[message_exception_handler]")
+        .collect();
+    // One warning per 10 s for the whole server: the first, and another only if sending 20
+    // frames took longer than that.
+    assert!(
+        !warned.is_empty() && warned.len() < sent / 2,
+        "{} warnings for {sent} errors",
+        warned.len()
+    );
+    assert_eq!(warned[0].level, tracing::Level::WARN);
+    assert_eq!(
+        warned[0].span_field("stomp_handler", "mapping"),
+        Some("/trace/untaken")
+    );
+    server.shutdown().await;
 }

@@ -148,13 +148,7 @@ fn unhandled(
     destination: &str,
     error: &HandlerError,
 ) -> Result<(), DispatchError> {
-    tracing::warn!(
-        session = %session.id,
-        destination,
-        error_type = error.type_name(),
-        error = %crate::log::Escaped(error),
-        "handler error not handled by any #[message_exception_handler]"
-    );
+    log_unhandled(services, session, destination, error);
     match &services.unhandled_errors {
         UnhandledErrors::ErrorFrame => Err(DispatchError::Unhandled(error.to_string())),
         UnhandledErrors::LogOnly => Ok(()),
@@ -174,6 +168,25 @@ fn unhandled(
                 .publish_to_session(&session.id, target, message);
             Ok(())
         }
+    }
+}
+
+/// Logs a handler error no exception handler took: at WARN now and then (with how many
+/// were not), each one at DEBUG.
+fn log_unhandled(
+    services: &Services,
+    session: &SessionHandle,
+    destination: &str,
+    error: &HandlerError,
+) {
+    let (session, destination) = (&session.id, crate::log::Escaped(destination));
+    let (error_type, error) = (error.type_name(), crate::log::Escaped(error));
+    let message = "handler error not handled by any #[message_exception_handler]";
+    match services.unhandled_log.due() {
+        Some(not_logged) => {
+            tracing::warn!(%session, %destination, error_type, %error, not_logged, "{message}");
+        }
+        None => tracing::debug!(%session, %destination, error_type, %error, "{message}"),
     }
 }
 
