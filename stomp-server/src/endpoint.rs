@@ -110,7 +110,7 @@ where
         let body = match read_body(body, limits.message_size, limits.http_request_time).await {
             Ok(body) => body,
             Err(error) => {
-                tracing::info!(%remote, path, %error, "HTTP request refused");
+                tracing::debug!(%remote, path, %error, "HTTP request refused");
                 return Ok(error.response());
             }
         };

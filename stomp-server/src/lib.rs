@@ -39,6 +39,8 @@
 //   application code.
 // - `authorization`: the rules every inbound frame is checked against (`MessageSecurity`),
 //   after the interceptors; `session/authorize.rs` is where the session asks them.
+// - `trace`: the `tracing` spans of sessions (`stomp_session`, `websocket_session`) and
+//   handler calls (`stomp_handler`); `log`: escaping client-controlled text in log lines.
 
 mod accept;
 mod attributes;
@@ -74,6 +76,7 @@ pub mod tls;
 #[cfg(not(feature = "tls"))]
 #[path = "tls/disabled.rs"]
 mod tls;
+mod trace;
 pub mod user;
 mod web;
 pub mod websocket;

@@ -8,6 +8,10 @@
 //!
 //! tracing's own `?` (Debug) formatting escapes a `&str` field too; [`Escaped`] is for
 //! values whose `Display` text is what the log should show (errors, frames' headers).
+//!
+//! The spans sessions and handler calls run in (`stomp_session`, `websocket_session`,
+//! `stomp_handler`), their fields and what each level shows are on the crate's front page,
+//! under "Logging and tracing"; their user names and destinations go through [`Escaped`].
 
 use std::fmt::{self, Display, Write};
 

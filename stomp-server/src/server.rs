@@ -518,6 +518,7 @@ impl StompServerBuilder {
                     routing: Arc::clone(&routing),
                     stats: Arc::clone(&stats),
                     unhandled_errors: self.unhandled_errors,
+                    unhandled_log: Default::default(),
                 }),
             }),
             routing,
@@ -768,6 +769,9 @@ impl Server {
             limits.max_pending_connections_per_address,
         );
         self.start_stomp_tcp(&pending, &stop_rx).await;
+        if let Ok(local) = listener.local_addr() {
+            tracing::info!(addr = %local, tls = self.tls.is_some(), "serving HTTP and WebSocket");
+        }
         let mut acceptor = Acceptor::new(&pending, "HTTP");
         while let Some((tcp, remote, place)) = acceptor
             .next(&listener, &mut shutdown, refuse_connection)
@@ -776,17 +780,21 @@ impl Server {
             let _ = tcp.set_nodelay(true);
             self.spawn_connection(tcp, remote, stop_rx.clone(), place);
         }
+        let open = |s: crate::stats::StatsSnapshot| s.sessions_current + s.raw_sessions_current;
+        let sessions = open(self.endpoints.stats().snapshot());
+        tracing::info!(sessions, "shutting down: telling every session");
         let _ = stop_tx.send(true);
         if let Some(task) = stats_task {
             task.abort();
         }
         // Give sessions a moment to flush and close.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        let open = |s: crate::stats::StatsSnapshot| s.sessions_current + s.raw_sessions_current;
         while open(self.endpoints.stats().snapshot()) > 0 && tokio::time::Instant::now() < deadline
         {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        let left = open(self.endpoints.stats().snapshot());
+        tracing::info!(sessions_left_open = left, "stopped");
     }
 
     fn spawn_connection(

@@ -336,7 +336,7 @@ impl Queues {
             let after = queue.held.tally();
             self.count(before, after);
             if before.messages > 0 {
-                tracing::info!(session = %session, destination = %crate::log::Escaped(&destination), dropped = before.messages, "session ended; dropping the messages its user destination held");
+                tracing::debug!(session = %session, destination = %crate::log::Escaped(&destination), dropped = before.messages, "session ended; dropping the messages its user destination held");
             }
             self.remove_if_unused(&destination);
         }

@@ -430,7 +430,7 @@ impl SimpleBroker {
             };
             match result {
                 Ok(_) => {
-                    tracing::info!(destination = %crate::log::Escaped(&original), dead_letter = %crate::log::Escaped(&target), message_id = delivery.message_id, attempts = delivery.attempts, "message given up; published to the dead-letter destination");
+                    tracing::debug!(destination = %crate::log::Escaped(&original), dead_letter = %crate::log::Escaped(&target), message_id = delivery.message_id, attempts = delivery.attempts, "message given up; published to the dead-letter destination");
                 }
                 Err(error) => {
                     tracing::warn!(destination = %crate::log::Escaped(&original), message_id = delivery.message_id, error = %crate::log::Escaped(&error), "message given up and the dead-letter destination refused it; dropped");

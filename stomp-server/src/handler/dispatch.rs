@@ -4,16 +4,19 @@
 use std::sync::Arc;
 
 use stomp_core::{names, Frame};
+use tracing::Instrument;
 
 use super::context::HandlerContext;
 use super::error::HandlerError;
 use super::invocation::{Invocation, InvocationParts, MappingKind};
+use super::registry::Route;
 use super::reply::{Outcome, ReplyMessage};
 use super::services::Services;
 use crate::broker::PublishedMessage;
 use crate::config::UnhandledErrors;
 use crate::peer::SessionHandle;
 use crate::routing::{with_content_type, Reply, ReplyRoute, ReplySource};
+use crate::trace::handler_span;
 
 /// Why a frame for an application destination could not be handled; the session answers
 /// with an `ERROR` frame carrying this text.
@@ -55,7 +58,8 @@ pub(crate) async fn dispatch(
             destination: destination.to_owned(),
         });
     };
-    let descriptor = route.descriptor;
+    // Made while the destination is still borrowed from the frame; the span records it.
+    let span = handler_span(route.descriptor.pattern, destination);
     let invocation = Invocation::new(InvocationParts {
         frame,
         kind,
@@ -65,6 +69,18 @@ pub(crate) async fn dispatch(
         session: Arc::clone(session),
         services: Arc::clone(&context.services),
     });
+    invoke(context, route, invocation).instrument(span).await
+}
+
+/// Calls the handler `route` names, and hands its reply to routing or its error to the
+/// exception handlers: all of it in the handler call's span, so that what they log and
+/// send carries the mapping and the destination.
+async fn invoke(
+    context: &HandlerContext,
+    route: &Route,
+    invocation: Invocation,
+) -> Result<(), DispatchError> {
+    let descriptor = route.descriptor;
     let outcome = (descriptor.thunk)(invocation.clone()).await;
     match outcome {
         Outcome::Nothing => Ok(()),
@@ -132,13 +148,7 @@ fn unhandled(
     destination: &str,
     error: &HandlerError,
 ) -> Result<(), DispatchError> {
-    tracing::warn!(
-        session = %session.id,
-        destination,
-        error_type = error.type_name(),
-        error = %crate::log::Escaped(error),
-        "handler error not handled by any #[message_exception_handler]"
-    );
+    log_unhandled(services, session, destination, error);
     match &services.unhandled_errors {
         UnhandledErrors::ErrorFrame => Err(DispatchError::Unhandled(error.to_string())),
         UnhandledErrors::LogOnly => Ok(()),
@@ -158,6 +168,25 @@ fn unhandled(
                 .publish_to_session(&session.id, target, message);
             Ok(())
         }
+    }
+}
+
+/// Logs a handler error no exception handler took: at WARN now and then (with how many
+/// were not), each one at DEBUG.
+fn log_unhandled(
+    services: &Services,
+    session: &SessionHandle,
+    destination: &str,
+    error: &HandlerError,
+) {
+    let (session, destination) = (&session.id, crate::log::Escaped(destination));
+    let (error_type, error) = (error.type_name(), crate::log::Escaped(error));
+    let message = "handler error not handled by any #[message_exception_handler]";
+    match services.unhandled_log.due() {
+        Some(not_logged) => {
+            tracing::warn!(%session, %destination, error_type, %error, not_logged, "{message}");
+        }
+        None => tracing::debug!(%session, %destination, error_type, %error, "{message}"),
     }
 }
 

@@ -33,7 +33,7 @@ impl SessionHandle {
         if self.outbound.close_cause() != CloseCause::None {
             return false;
         }
-        tracing::info!(session = %self.id, reason = %crate::log::Escaped(reason), "ending session");
+        tracing::debug!(session = %self.id, reason = %crate::log::Escaped(reason), "ending session");
         self.outbound
             .push_frame(&error_frame(reason, None), self.version);
         self.outbound.close(CloseCause::Ended);

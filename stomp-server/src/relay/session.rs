@@ -111,7 +111,8 @@ impl SessionRelay {
         };
         #[cfg(test)]
         let read_ahead = links.read_ahead.clone();
-        tokio::spawn(run(
+        // The relay's side of the session logs in the session's span.
+        let relaying = run(
             drained,
             options,
             links,
@@ -119,7 +120,8 @@ impl SessionRelay {
             Arc::clone(&subscriptions),
             rx,
             connected,
-        ));
+        );
+        tokio::spawn(tracing::Instrument::in_current_span(relaying));
         (
             SessionRelay {
                 requests,
@@ -153,7 +155,7 @@ impl SessionRelay {
 
 /// Tells the client why its session cannot go on, then closes it.
 fn fail_session(session: &SessionHandle, message: &str) {
-    tracing::info!(session = %session.id, reason = %crate::log::Escaped(&message), "closing session: broker relay failed");
+    tracing::debug!(session = %session.id, reason = %crate::log::Escaped(&message), "closing session: broker relay failed");
     session
         .outbound
         .push_frame(&error_frame(message, None), session.version);

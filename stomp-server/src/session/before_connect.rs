@@ -48,7 +48,7 @@ where
             Ok(None) => {}
             Err(error) => {
                 context.stats.decode_error();
-                tracing::info!(%remote, error = %crate::log::Escaped(&error), "malformed frame before CONNECT");
+                tracing::debug!(%remote, error = %crate::log::Escaped(&error), "malformed frame before CONNECT");
                 let frame = error_frame(&error.to_string(), None);
                 let status = decode_status(&error);
                 let stream = reader.transport_mut().get_mut();
@@ -85,13 +85,13 @@ where
             // No heart-beat window before CONNECT: only the end of the stream is left.
             Ok(Fill::Received(Received::Ended, _) | Fill::Silent) => return FirstFrame::Closed,
             Err(_) => {
-                tracing::info!(%remote, "no CONNECT within {:?}; closing", limits.time_to_first_frame);
+                tracing::debug!(%remote, "no CONNECT within {:?}; closing", limits.time_to_first_frame);
                 close(sink, CloseStatus::Policy, limits.send_time).await;
                 return FirstFrame::Closed;
             }
         };
         if let Some((message, status)) = failure {
-            tracing::info!(%remote, reason = %crate::log::Escaped(&message), "refused before CONNECT");
+            tracing::debug!(%remote, reason = %crate::log::Escaped(&message), "refused before CONNECT");
             let frame = error_frame(&message, None);
             let stream = reader.transport_mut().get_mut();
             refuse(context, (sink, stream), &frame, Version::V1_2, status).await;

@@ -23,7 +23,7 @@ pub(crate) use close::linger;
 pub(crate) use context::SessionContext;
 pub(crate) use id::new_session_id;
 pub(crate) use rate::FrameRate;
-pub(crate) use run::{run_session, run_session_from};
+pub(crate) use run::run_session_from;
 pub(crate) use split::split;
 pub(crate) use start::SessionStart;
 pub(crate) use wire::{MeteredIo, MeteredWebSocket, WireMeter};

@@ -11,6 +11,7 @@ use stomp_core::{names, Command, Decoder, Frame, Version};
 use tokio::sync::watch;
 use tokio::time::{timeout, Instant};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
+use tracing::{Instrument, Span};
 
 use super::before_connect::{await_connect, FirstFrame};
 use super::close::{linger, read_failure, refuse};
@@ -32,6 +33,7 @@ use crate::peer::Receiver;
 use crate::peer::SessionHandle;
 use crate::peer::{CloseCause, Outbound, OutboundHook};
 use crate::principal::SessionId;
+use crate::trace::{record_user, session_span};
 
 /// How long a CONNECT waits for the broker relay to open the session's broker connection.
 const BROKER_CONNECT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -81,39 +83,53 @@ impl Refusal {
     }
 }
 
-/// Runs a session until it ends, over any message transport: a `WebSocketStream`, or a
-/// SockJS session adapter. Never panics on client input.
-pub(crate) async fn run_session<T>(
-    transport: T,
-    context: Arc<SessionContext>,
-    remote: SocketAddr,
-    shutdown: watch::Receiver<bool>,
-) where
-    T: Stream<Item = Result<WsMessage, WsError>> + Sink<WsMessage, Error = WsError>,
-    T: Send + Unpin + 'static,
-{
-    run_session_from(
-        transport,
-        context,
-        remote,
-        shutdown,
-        SessionStart::default(),
-    )
-    .await;
-}
-
-/// [`run_session`] for a session whose handshake interceptors gave it `start` (its user,
-/// attributes and credential expiry before `CONNECT`).
+/// Runs a session until it ends, over any message transport (a `WebSocketStream`, a SockJS
+/// session adapter, a TCP stream), with what its handshake gave it in `start` (its
+/// transport, and from the handshake interceptors its user, attributes and credential
+/// expiry before `CONNECT`). Never panics on client input. Everything it does runs in its
+/// `stomp_session` span.
 pub(crate) async fn run_session_from<T>(
     transport: T,
     context: Arc<SessionContext>,
     remote: SocketAddr,
+    shutdown: watch::Receiver<bool>,
+    start: SessionStart,
+) where
+    T: Stream<Item = Result<WsMessage, WsError>> + Sink<WsMessage, Error = WsError>,
+    T: Send + Unpin + 'static,
+{
+    let id = new_session_id();
+    let span = session_span(&id, remote, start.transport);
+    let identity = Identity {
+        id,
+        remote,
+        span: span.clone(),
+    };
+    run(transport, context, identity, shutdown, start)
+        .instrument(span)
+        .await;
+}
+
+/// Who a session is from its first byte: its id, its client's address and its span (whose
+/// `user` is recorded once `CONNECT` is accepted).
+struct Identity {
+    id: SessionId,
+    remote: SocketAddr,
+    span: Span,
+}
+
+/// [`run_session_from`], inside the session's span.
+async fn run<T>(
+    transport: T,
+    context: Arc<SessionContext>,
+    identity: Identity,
     mut shutdown: watch::Receiver<bool>,
     start: SessionStart,
 ) where
     T: Stream<Item = Result<WsMessage, WsError>> + Sink<WsMessage, Error = WsError>,
     T: Send + Unpin + 'static,
 {
+    let remote = identity.remote;
     let (mut sink, stream) = split(transport);
     let limits = context.limits;
     // No heart-beat window until CONNECT negotiated one: the time to the first frame is
@@ -135,7 +151,7 @@ pub(crate) async fn run_session_from<T>(
     };
     // Boxed: the CONNECT step (its interceptors' futures, the accepted CONNECT) lives on
     // the heap while it runs, instead of widening every session task for its whole life.
-    let opened = Box::pin(open(&context, connect, start, sink, &mut reader, remote)).await;
+    let opened = Box::pin(open(&context, connect, start, sink, &mut reader, identity)).await;
     let Some(Opened {
         session,
         writer,
@@ -169,13 +185,12 @@ async fn open<T>(
     start: SessionStart,
     mut sink: WriteHalf<T>,
     reader: &mut Reader<T>,
-    remote: SocketAddr,
+    Identity { id, remote, span }: Identity,
 ) -> Option<Opened>
 where
     T: Stream<Item = Result<WsMessage, WsError>> + Sink<WsMessage, Error = WsError>,
     T: Send + Unpin + 'static,
 {
-    let id = new_session_id();
     let accepted = match accept(context, connect, &id, &start, remote).await {
         Ok(accepted) => accepted,
         Err(refusal) => {
@@ -183,6 +198,7 @@ where
             return None;
         }
     };
+    record_user(&span, accepted.principal.as_ref());
     reader.decoder_mut().set_version(accepted.version);
     let (session, rx) = open_session(context, id, start.attributes, &accepted);
     if let Err(refusal) = confirm_broker(context, &session, remote).await {
@@ -223,7 +239,7 @@ async fn accept(
         });
     }
     accept_connect(context, connect, id, start).await.map_err(|frame| {
-        tracing::info!(%remote, session = %id, reason = %crate::log::Escaped(frame.get(names::MESSAGE).unwrap_or("")), "CONNECT refused");
+        tracing::debug!(%remote, session = %id, reason = %crate::log::Escaped(frame.get(names::MESSAGE).unwrap_or("")), "CONNECT refused");
         Refusal {
             frame,
             version: Version::V1_2,
@@ -275,7 +291,7 @@ async fn confirm_broker(
         Err(_) => "broker unavailable: no answer from the broker".to_owned(),
     };
     context.broker().session_closed(&session.id);
-    tracing::info!(%remote, session = %session.id, reason = %crate::log::Escaped(&message), "CONNECT refused");
+    tracing::debug!(%remote, session = %session.id, reason = %crate::log::Escaped(&message), "CONNECT refused");
     Err(Refusal {
         frame: error_frame(&message, None),
         version: session.version,
@@ -308,7 +324,8 @@ where
     let heartbeat = accepted.heartbeat.send_every;
     let send_time = context.limits.send_time;
     let writing = run_writer(sink, rx, outbound.clone(), heartbeat, send_time);
-    let writer = WriterTask(tokio::spawn(writing));
+    // The writer logs in the session's span too.
+    let writer = WriterTask(tokio::spawn(writing.in_current_span()));
     context.publish_event(&SessionEvent::Connected {
         session: id.clone(),
         principal: principal.clone(),

@@ -4,10 +4,13 @@
 use std::sync::{Arc, Weak};
 use std::time::SystemTime;
 
+use tracing::Instrument;
+
 use crate::attributes::SessionAttributes;
 use crate::peer::SessionHandle;
 use crate::principal::Principal;
 use crate::stats::Stats;
+use crate::trace::Transport;
 
 /// What the handshake gave a session, before its `CONNECT`.
 #[derive(Debug, Default)]
@@ -18,6 +21,18 @@ pub(crate) struct SessionStart {
     pub(crate) attributes: SessionAttributes,
     /// When the credentials expire; the `CONNECT` interceptors may change it.
     pub(crate) expires_at: Option<SystemTime>,
+    /// The transport it runs over, as its span names it.
+    pub(crate) transport: Transport,
+}
+
+impl SessionStart {
+    /// What a session over `transport` starts with when no handshake gave it anything.
+    pub(crate) fn over(transport: Transport) -> SessionStart {
+        SessionStart {
+            transport,
+            ..SessionStart::default()
+        }
+    }
 }
 
 /// The task that ends a session when its credentials expire, aborted when dropped (the
@@ -36,7 +51,7 @@ impl ExpiryTimer {
         };
         let weak: Weak<SessionHandle> = Arc::downgrade(session);
         let stats = Arc::clone(stats);
-        ExpiryTimer(Some(tokio::spawn(async move {
+        let ending = async move {
             // The wall clock says how far away `at` is; tokio's clock then counts it down.
             // A time already past ends the session at once.
             let left = at.duration_since(SystemTime::now()).unwrap_or_default();
@@ -44,7 +59,9 @@ impl ExpiryTimer {
             if weak.upgrade().is_some_and(|s| s.end("credentials expired")) {
                 stats.error_sent();
             }
-        })))
+        };
+        // In the session's span, like everything the session does.
+        ExpiryTimer(Some(tokio::spawn(ending.in_current_span())))
     }
 }
 

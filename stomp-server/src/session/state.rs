@@ -77,7 +77,7 @@ impl<'a> SessionState<'a> {
         receipt: Option<&str>,
         status: CloseStatus,
     ) -> End {
-        tracing::info!(session = %self.session.id, reason = %crate::log::Escaped(&message), "sending ERROR");
+        tracing::debug!(session = %self.session.id, reason = %crate::log::Escaped(&message), "sending ERROR");
         self.send_error(&message, receipt);
         End::Error(message, status)
     }
@@ -85,7 +85,7 @@ impl<'a> SessionState<'a> {
     /// Answers a frame the decoder refused and ends the session.
     pub(super) fn decode_failed(&self, error: &DecodeError) -> End {
         self.context.stats.decode_error();
-        tracing::info!(session = %self.session.id, error = %crate::log::Escaped(error), "malformed frame");
+        tracing::debug!(session = %self.session.id, error = %crate::log::Escaped(error), "malformed frame");
         self.send_error(&error.to_string(), None);
         End::Error(error.to_string(), decode_status(error))
     }

@@ -19,6 +19,7 @@ use super::websocket::pump;
 use super::{receive, streaming, xhr};
 use crate::accept::PendingPlace;
 use crate::session::{run_session_from, SessionContext, SessionStart};
+use crate::trace::{SockJsTransport, Transport};
 use crate::web::EndpointContext;
 use crate::web::{
     body, intercept_handshake, is_upgrade, origin_allowed, upgrade, BoxError, ResponseBody,
@@ -83,6 +84,10 @@ where
         }
     } else {
         SessionStart::default()
+    };
+    let start = SessionStart {
+        transport: transport_of(&route),
+        ..start
     };
     let connection = (app, remote, shutdown);
     let mut response = match route {
@@ -156,7 +161,7 @@ where
         ("htmlfile", &Method::GET) => match framing::callback(request.uri().query()) {
             Ok(callback) => Some(Framing::HtmlFile { callback }),
             Err(error) => {
-                tracing::info!(session, "SockJS htmlfile refused: {}", error.text());
+                tracing::debug!(session, "SockJS htmlfile refused: {}", error.text());
                 return plain(StatusCode::INTERNAL_SERVER_ERROR, error.text());
             }
         },
@@ -226,6 +231,17 @@ fn opens_session<B>(sockjs: &SockJs, route: &Route, request: &Request<B>) -> boo
             receiving && sockjs.session(session).is_none()
         }
         Route::Info | Route::Iframe => false,
+    }
+}
+
+/// The transport a session opened by a request at `route` runs over, as its span names it:
+/// the SockJS transport the URL names, or plain STOMP over WebSocket.
+fn transport_of(route: &Route) -> Transport {
+    match route {
+        Route::Transport { transport, .. } => {
+            SockJsTransport::from_url(transport).map_or(Transport::WebSocket, Transport::SockJs)
+        }
+        _ => Transport::WebSocket,
     }
 }
 

@@ -1,5 +1,5 @@
 //! One SockJS session: the messages waiting for a receiving request, the channel of client
-//! messages, and the adapter that `run_session` drives as its transport.
+//! messages, and the adapter that `run_session_from` drives as its transport.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Deref;
@@ -265,7 +265,7 @@ impl Drop for Receiving {
     }
 }
 
-/// The transport `run_session` drives: client messages in, STOMP frames into the outbox.
+/// The transport `run_session_from` drives: client messages in, STOMP frames into the outbox.
 /// Writes wait while the outbox holds `limit` bytes, so a client that stops polling meets
 /// the session's send-buffer and send-time limits as a slow WebSocket would. A flush waits
 /// until a receiving request took the outbox and wrote it to the client's connection

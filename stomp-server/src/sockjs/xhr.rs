@@ -87,7 +87,7 @@ where
     let body = match read_body(request, max, limits.http_request_time).await {
         Ok(body) => body,
         Err(error) => {
-            tracing::info!(session = id, %error, "SockJS xhr_send refused");
+            tracing::debug!(session = id, %error, "SockJS xhr_send refused");
             return error.response();
         }
     };

@@ -1,6 +1,6 @@
 //! STOMP over plain TCP (`StompServerBuilder::stomp_tcp`), as RabbitMQ and ActiveMQ serve it
 //! on port 61613: the accept loop, and the adapter ([`StompTcpStream`]) that lets the one
-//! session lifecycle (`session::run_session`) run over a byte stream. Sessions, handlers,
+//! session lifecycle (`session::run_session_from`) run over a byte stream. Sessions, handlers,
 //! the broker, interceptors, limits, events and shutdown are the WebSocket endpoint's; there
 //! is no handshake and so no origin check, but a connection is held to the pending
 //! connection caps until its first frame is whole, and to `max_sessions` after. With TLS
@@ -18,8 +18,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use crate::accept::{Acceptor, PendingConnections};
-use crate::session::run_session;
+use crate::session::{run_session_from, SessionStart};
 use crate::tls::TlsConfig;
+use crate::trace::Transport;
 use crate::web::EndpointContext;
 
 /// Accepts STOMP-over-TCP connections from `listener` until `stop` turns true; each runs
@@ -52,14 +53,16 @@ pub(crate) async fn accept_loop(
             let _slot = slot;
             let Some(tls) = tls else {
                 let transport = StompTcpStream::new(tcp, Some(place));
-                run_session(transport, sessions, remote, stop).await;
+                let start = SessionStart::over(Transport::Tcp);
+                run_session_from(transport, sessions, remote, stop, start).await;
                 return;
             };
             // The pending place is held through the handshake too (and then until the first
             // frame is whole), so a client that stalls it holds one for a bounded time.
             if let Some(stream) = tls.accept(tcp, remote).await {
                 let transport = StompTcpStream::new(stream, Some(place));
-                run_session(transport, sessions, remote, stop).await;
+                let start = SessionStart::over(Transport::TcpTls);
+                run_session_from(transport, sessions, remote, stop, start).await;
             }
         });
     }

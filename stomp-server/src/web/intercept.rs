@@ -79,7 +79,7 @@ async fn run_chain(
             }
             Err(HandshakeRejection { status, message }) => {
                 app.stats().rejected_handshake();
-                tracing::info!(%remote, path = shown.path(), %status, reason = %crate::log::Escaped(&message), "handshake refused by an interceptor");
+                tracing::debug!(%remote, path = shown.path(), %status, reason = %crate::log::Escaped(&message), "handshake refused by an interceptor");
                 return Err(refusal(status, &message));
             }
         }

@@ -63,13 +63,13 @@ where
         Ok(key) => key,
         Err(refusal) => {
             app.stats().rejected_handshake();
-            tracing::info!(%remote, ?refusal, "WebSocket handshake refused");
+            tracing::debug!(%remote, ?refusal, "WebSocket handshake refused");
             return refused(refusal);
         }
     };
     if !origin_allowed(&app, request.uri(), headers) {
         app.stats().rejected_handshake();
-        tracing::info!(%remote, origin = ?headers.get(header::ORIGIN), "WebSocket handshake refused: origin not allowed");
+        tracing::debug!(%remote, origin = ?headers.get(header::ORIGIN), "WebSocket handshake refused: origin not allowed");
         return status(StatusCode::FORBIDDEN, "origin not allowed");
     }
     let Some(slot) = app.admit() else {

@@ -10,13 +10,16 @@ use tokio::sync::watch;
 use tokio::time::{timeout, Instant};
 use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
+use tracing::Instrument;
 
 use super::endpoint::{RawContext, RawEndpoint};
 use super::message::{BinaryMessage, CloseStatus, TextMessage, TransportError};
 use super::session::{SessionParts, WebSocketSession};
 use crate::config::FAR_FUTURE;
 use crate::peer::{CloseCause, Outbound};
+use crate::principal::SessionId;
 use crate::session::{linger, run_writer, split, SessionStart};
+use crate::trace::raw_session_span;
 
 /// Why a raw session ended.
 enum End {
@@ -72,14 +75,15 @@ struct ExpiryClose(tokio::task::JoinHandle<()>);
 impl ExpiryClose {
     fn start(session: &WebSocketSession, at: std::time::SystemTime) -> ExpiryClose {
         let session = session.clone();
-        ExpiryClose(tokio::spawn(async move {
+        let closing = async move {
             // The wall clock says how far away `at` is; tokio's clock counts it down.
             let left = at
                 .duration_since(std::time::SystemTime::now())
                 .unwrap_or_default();
             tokio::time::sleep(left).await;
             session.close(CloseStatus::POLICY_VIOLATION.with_reason("credentials expired"));
-        }))
+        };
+        ExpiryClose(tokio::spawn(closing.in_current_span()))
     }
 }
 
@@ -89,12 +93,29 @@ impl Drop for ExpiryClose {
     }
 }
 
-/// Runs one raw session until it ends. Never panics on client input; a handler's panic
-/// closes the session with 1011.
+/// Runs one raw session until it ends, in its `websocket_session` span. Never panics on
+/// client input; a handler's panic closes the session with 1011.
 pub(crate) async fn run_raw_session<T>(
     transport: T,
     endpoint: Arc<RawEndpoint>,
     (uri, remote, start): (http::Uri, SocketAddr, SessionStart),
+    shutdown: watch::Receiver<bool>,
+) where
+    T: Stream<Item = Result<WsMessage, WsError>> + Sink<WsMessage, Error = WsError>,
+    T: Send + Unpin + 'static,
+{
+    let id = crate::session::new_session_id();
+    let span = raw_session_span(&id, start.principal.as_ref(), remote);
+    run(transport, endpoint, (id, uri, remote, start), shutdown)
+        .instrument(span)
+        .await;
+}
+
+/// [`run_raw_session`], inside the session's span.
+async fn run<T>(
+    transport: T,
+    endpoint: Arc<RawEndpoint>,
+    (id, uri, remote, start): (SessionId, http::Uri, SocketAddr, SessionStart),
     mut shutdown: watch::Receiver<bool>,
 ) where
     T: Stream<Item = Result<WsMessage, WsError>> + Sink<WsMessage, Error = WsError>,
@@ -105,7 +126,7 @@ pub(crate) async fn run_raw_session<T>(
     let (sink, mut stream) = split(transport);
     let (outbound, rx) = Outbound::new(limits.send_buffer_size);
     let session = WebSocketSession::new(SessionParts {
-        id: crate::session::new_session_id(),
+        id,
         remote,
         uri,
         principal: start.principal,
@@ -115,7 +136,7 @@ pub(crate) async fn run_raw_session<T>(
         sessions: context.sessions.clone(),
     });
     let writing = run_writer(sink, rx, outbound, None, limits.send_time);
-    let mut writer = WriterTask(tokio::spawn(writing));
+    let mut writer = WriterTask(tokio::spawn(writing.in_current_span()));
     context.sessions.add(&session);
     context.stats.raw_session_opened();
     let registration = Registration {
@@ -214,7 +235,7 @@ fn silent(session: &WebSocketSession, pinged: &mut bool, due: Instant) -> Option
         return None;
     }
     if *pinged {
-        tracing::info!(session = %session.id(), "closing a silent raw WebSocket session");
+        tracing::debug!(session = %session.id(), "closing a silent raw WebSocket session");
         let why = "no message or pong received in time";
         return Some(End::Server(CloseStatus::POLICY_VIOLATION.with_reason(why)));
     }
@@ -283,7 +304,7 @@ async fn failed(
     why: String,
     status: CloseStatus,
 ) -> End {
-    tracing::info!(session = %session.id(), remote = %session.remote_address(), reason = %crate::log::Escaped(&why), "closing a raw WebSocket session");
+    tracing::debug!(session = %session.id(), remote = %session.remote_address(), reason = %crate::log::Escaped(&why), "closing a raw WebSocket session");
     let error = TransportError { message: why };
     if let Err(end) = guarded(handler.transport_error(session, &error)).await {
         return end;
