@@ -39,6 +39,8 @@
 //   application code.
 // - `authorization`: the rules every inbound frame is checked against (`MessageSecurity`),
 //   after the interceptors; `session/authorize.rs` is where the session asks them.
+// - `test`: the test harness for applications (in-memory sessions through the real client
+//   and `Server::serve_connection`, assertions that name what arrived).
 
 mod accept;
 mod attributes;
@@ -69,6 +71,7 @@ pub mod sockjs;
 pub mod stats;
 mod tcp;
 mod template;
+pub mod test;
 #[cfg(feature = "tls")]
 pub mod tls;
 #[cfg(not(feature = "tls"))]
