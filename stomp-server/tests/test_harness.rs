@@ -406,3 +406,34 @@ async fn the_client_connects_over_a_given_stream_only_with_a_plain_url() {
         ),
     }
 }
+
+#[tokio::test]
+async fn the_client_speaks_stomp_over_tcp_on_a_given_stream() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (stream, mut broker) = tokio::io::duplex(4096);
+    let broker = tokio::spawn(async move {
+        let mut received = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !received.contains(&0) {
+            let n = broker.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the client closed before its CONNECT was whole");
+            received.extend_from_slice(&buf[..n]);
+        }
+        broker
+            .write_all(b"CONNECTED\nversion:1.2\nsession:on-a-pipe\n\n\0")
+            .await
+            .unwrap();
+        (String::from_utf8(received).unwrap(), broker)
+    });
+    let session = StompClient::new()
+        .heartbeat(0, 0)
+        .connect_over(stream, "tcp://broker.example")
+        .await
+        .unwrap();
+    let (connect, _broker) = broker.await.unwrap();
+    assert!(
+        connect.starts_with("CONNECT\n") && connect.contains("host:broker.example\n"),
+        "{connect}"
+    );
+    assert_eq!(session.session_id(), Some("on-a-pipe"));
+}

@@ -32,6 +32,8 @@ pub struct TestClient<'a> {
     client: StompClient,
     path: String,
     mock_user: Option<Principal>,
+    /// The `login` given, to name the session in failure messages.
+    login: Option<String>,
 }
 
 impl<'a> TestClient<'a> {
@@ -41,12 +43,14 @@ impl<'a> TestClient<'a> {
             client: server.stomp_client(),
             path,
             mock_user: None,
+            login: None,
         }
     }
 
     /// The `login` and `passcode` headers of `CONNECT`, for the application's interceptors.
     pub fn login(mut self, login: &str, passcode: &str) -> Self {
         self.client = self.client.login(login, passcode);
+        self.login = Some(login.to_owned());
         self
     }
 
@@ -137,9 +141,10 @@ impl<'a> TestClient<'a> {
 
     /// How failure messages name this client.
     fn who(&self) -> String {
-        match &self.mock_user {
-            Some(user) => format!("the session of mock user `{}`", user.name()),
-            None => format!("a session at `{}`", self.path),
+        match (&self.mock_user, &self.login) {
+            (Some(user), _) => format!("the session of mock user `{}`", user.name()),
+            (None, Some(login)) => format!("the session of login `{login}`"),
+            (None, None) => format!("a session at `{}`", self.path),
         }
     }
 }
