@@ -46,6 +46,8 @@
 //!   `send_with_receipt`, any frame), subscribes, and asserts: `expect_message` (with
 //!   [`TestMessage::json`], Spring's `Payload` decoding), `expect_no_message`,
 //!   `expect_error`, `expect_closed`.
+//! - The harness's clients ask for no heart-beats (Spring's client sends none without a
+//!   scheduler); [`TestClient::configure`] sets them, or anything else of the client.
 //! - Every wait has a timeout, [`DEFAULT_TIMEOUT`] unless [`TestServer::with_timeout`] says
 //!   otherwise; a wait that runs out panics with a message naming the destination and what
 //!   the session did receive meanwhile. Nothing sleeps a fixed time except
