@@ -47,6 +47,8 @@ mod archive;
 mod auth;
 mod chat;
 #[cfg(test)]
+mod chat_tests;
+#[cfg(test)]
 mod e2e_tests;
 mod errors;
 mod page;

@@ -1,15 +1,18 @@
-//! Secure mode's tokens at the WebSocket handshake, through the real server: an
-//! `access_token` query parameter or the `chat_token` cookie authenticates a session; a bad,
-//! expired or unsigned token gets 401 before the upgrade (raw handshakes; a cookie is left
-//! to `CONNECT`) or an `ERROR` at `CONNECT`; a session whose token expires is ended with an `ERROR` saying so; logout ends
-//! the sessions of the token it revokes.
+//! Secure mode's tokens at the WebSocket handshake: an `access_token` query parameter or the
+//! `chat_token` cookie authenticates a session; a bad, expired or unsigned token gets 401
+//! before the upgrade (raw handshakes; a cookie is left to `CONNECT`) or an `ERROR` at
+//! `CONNECT`; a session whose token expires is ended with an `ERROR` saying so; logout ends
+//! the sessions of the token it revokes. What is about HTTP (raw handshakes, `/login`,
+//! `/logout`) runs on a real socket; what only needs STOMP runs in memory through
+//! `stomp_server::test`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use stomp_server::client::{ClientError, StompClient, StompSession};
+use stomp_server::client::{StompClient, StompSession};
+use stomp_server::test::TestServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::auth::{Auth, Jwt};
@@ -138,55 +141,72 @@ fn unsigned(name: &str) -> String {
     format!("{header}.{claims}.")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// The demo in secure mode (accounts in memory, tokens from `/login` valid `token_ttl`
+/// seconds) under the test harness, and its token signer.
+fn in_memory(token_ttl: u64) -> (TestServer, Auth) {
+    let auth = Auth::jwt_in_memory(SECRET).with_token_ttl(token_ttl);
+    let server = crate::build_server(
+        auth.clone(),
+        &crate::Broker::Embedded,
+        Rooms::new(),
+        crate::Listeners::default(),
+    )
+    .unwrap();
+    (TestServer::new(server).with_timeout(WAIT), auth)
+}
+
+/// A token for `name`, issued now and valid `ttl` seconds.
+fn token(auth: &Auth, name: &str, ttl: u64) -> String {
+    auth.signer().sign(name, now_ms() / 1000, ttl)
+}
+
+#[tokio::test]
 async fn a_token_in_the_query_or_the_cookie_authenticates_the_handshake() {
-    let demo = start(600).await;
-    let token = demo.token("alice", 600);
-    let by_query = StompClient::new()
-        .connect(&demo.url(&format!("?access_token={token}")))
-        .await
-        .unwrap();
-    assert_eq!(user(&by_query), Some("alice"));
-    let by_cookie = StompClient::new()
+    let (server, auth) = in_memory(600);
+    let token = token(&auth, "alice", 600);
+    let by_query = server
+        .client()
+        .path(&format!("/ws?access_token={token}"))
+        .connect()
+        .await;
+    assert_eq!(by_query.user_name(), Some("alice"));
+    let by_cookie = server
+        .client()
         .handshake_header("Cookie", format!("theme=dark; chat_token={token}"))
-        .connect(&demo.url(""))
-        .await
-        .unwrap();
-    assert_eq!(user(&by_cookie), Some("alice"));
-    let by_connect = StompClient::new()
+        .connect()
+        .await;
+    assert_eq!(by_cookie.user_name(), Some("alice"));
+    let by_connect = server
+        .client()
         .header("Authorization", format!("Bearer {token}"))
-        .connect(&demo.url(""))
-        .await
-        .unwrap();
+        .connect()
+        .await;
     assert_eq!(
-        user(&by_connect),
+        by_connect.user_name(),
         Some("alice"),
         "CONNECT's header, as before"
     );
-    match StompClient::new().connect(&demo.url("")).await {
-        Err(ClientError::Refused { message, .. }) => {
-            assert!(message.contains("missing token"), "{message}");
-        }
-        other => panic!(
-            "no token anywhere must be refused, got {:?}",
-            other.map(|_| ())
-        ),
-    }
+    let why = server.client().expect_connect_error().await;
+    assert!(why.contains("missing token"), "no token anywhere: {why}");
+}
+
+/// A bad, an expired, a forged and an unsigned token, each with what its refusal says.
+fn bad_tokens(auth: &Auth) -> [(String, &'static str); 4] {
+    let now = now_ms() / 1000;
+    let expired = auth.signer().sign("alice", now - 7200, 3600);
+    let forged = Jwt::new(b"another secret").unwrap().sign("alice", now, 600);
+    [
+        ("garbage".to_owned(), "malformed"),
+        (expired, "expired"),
+        (forged, "signature"),
+        (unsigned("alice"), "algorithm"),
+    ]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_expired_and_unsigned_tokens_get_401_at_the_handshake_and_error_at_connect() {
+async fn bad_expired_and_unsigned_tokens_get_401_at_the_handshake() {
     let demo = start(600).await;
-    let now = now_ms() / 1000;
-    let expired = demo.auth.signer().sign("alice", now - 7200, 3600);
-    let forged = Jwt::new(b"another secret").unwrap().sign("alice", now, 600);
-    let cases = [
-        ("garbage", "malformed"),
-        (expired.as_str(), "expired"),
-        (forged.as_str(), "signature"),
-        (&unsigned("alice"), "algorithm"),
-    ];
-    for (token, why) in cases {
+    for (token, why) in bad_tokens(&demo.auth) {
         let (status, body) = demo.handshake(&format!("?access_token={token}"), "").await;
         assert_eq!(status, 401, "{why}: {body}");
         assert!(body.contains(why), "{why}: {body}");
@@ -196,48 +216,6 @@ async fn bad_expired_and_unsigned_tokens_get_401_at_the_handshake_and_error_at_c
             401,
             "{why} in a header"
         );
-        // A cookie is sent by the browser on its own, and outlives its token: a bad one is
-        // left to CONNECT, which says why when it carries no token either...
-        let cookie = format!("chat_token={token}");
-        let refused = StompClient::new()
-            .handshake_header("Cookie", cookie.clone())
-            .connect(&demo.url(""))
-            .await;
-        match refused {
-            Err(ClientError::Refused { message, .. }) => {
-                assert!(
-                    message.contains("cookie was refused") && message.contains(why),
-                    "{message}"
-                );
-            }
-            other => panic!(
-                "{why} as a cookie must be refused, got {:?}",
-                other.map(|_| ())
-            ),
-        }
-        // ...and a page whose stale cookie goes along with a fresh token in CONNECT is let in.
-        let fresh = demo.token("alice", 600);
-        let page = StompClient::new()
-            .handshake_header("Cookie", cookie)
-            .header("Authorization", format!("Bearer {fresh}"))
-            .connect(&demo.url(""))
-            .await
-            .unwrap();
-        assert_eq!(user(&page), Some("alice"));
-        page.disconnect().await.unwrap();
-        let refused = StompClient::new()
-            .header("Authorization", format!("Bearer {token}"))
-            .connect(&demo.url(""))
-            .await;
-        match refused {
-            Err(ClientError::Refused { message, .. }) => {
-                assert!(message.contains(why), "{why}: {message}");
-            }
-            other => panic!(
-                "{why} at CONNECT must be refused, got {:?}",
-                other.map(|_| ())
-            ),
-        }
     }
     // A good token still upgrades.
     let good = demo.token("alice", 600);
@@ -245,8 +223,43 @@ async fn bad_expired_and_unsigned_tokens_get_401_at_the_handshake_and_error_at_c
     assert_eq!(demo.handshake(&query, "").await.0, 101);
 }
 
+#[tokio::test]
+async fn bad_expired_and_unsigned_tokens_in_a_cookie_or_connect_get_an_error_at_connect() {
+    let (server, auth) = in_memory(600);
+    for (token, why) in bad_tokens(&auth) {
+        // A cookie is sent by the browser on its own, and outlives its token: a bad one is
+        // left to CONNECT, which says why when it carries no token either...
+        let cookie = format!("chat_token={token}");
+        let message = server
+            .client()
+            .handshake_header("Cookie", cookie.clone())
+            .expect_connect_error()
+            .await;
+        assert!(
+            message.contains("cookie was refused") && message.contains(why),
+            "{message}"
+        );
+        // ...and a page whose stale cookie goes along with a fresh token in CONNECT is let in.
+        let fresh = self::token(&auth, "alice", 600);
+        let page = server
+            .client()
+            .handshake_header("Cookie", cookie)
+            .header("Authorization", format!("Bearer {fresh}"))
+            .connect()
+            .await;
+        assert_eq!(page.user_name(), Some("alice"));
+        page.disconnect().await;
+        let message = server
+            .client()
+            .header("Authorization", format!("Bearer {token}"))
+            .expect_connect_error()
+            .await;
+        assert!(message.contains(why), "{why}: {message}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_session_is_ended_when_its_token_expires() {
+async fn login_answers_a_short_lived_token_in_an_httponly_cookie() {
     // Tokens from /login live 2 s here (seconds are the tokens' resolution).
     let demo = start(2).await;
     let alice = serde_json::json!({ "name": "alice", "password": "correct horse" }).to_string();
@@ -262,26 +275,43 @@ async fn a_session_is_ended_when_its_token_expires() {
     let login: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(login["expires_in"], 2);
     let token = login["token"].as_str().unwrap().to_owned();
-    let lasting = demo.token("bob", 600);
-    let by_query = StompClient::new()
+    let session = StompClient::new()
         .connect(&demo.url(&format!("?access_token={token}")))
         .await
         .unwrap();
-    let by_connect = StompClient::new()
-        .header("Authorization", format!("Bearer {token}"))
-        .connect(&demo.url(""))
-        .await
-        .unwrap();
-    let bob = StompClient::new()
-        .connect(&demo.url(&format!("?access_token={lasting}")))
-        .await
-        .unwrap();
-    for expiring in [&by_query, &by_connect] {
-        assert_eq!(next_error(expiring).await, "credentials expired");
-        tokio::time::timeout(WAIT, expiring.closed()).await.unwrap();
+    assert_eq!(user(&session), Some("alice"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_is_ended_when_its_token_expires() {
+    let (server, auth) = in_memory(2);
+    // A token as /login gives it here: valid 2 s (seconds are the tokens' resolution).
+    let expiring = token(&auth, "alice", 2);
+    let lasting = token(&auth, "bob", 600);
+    let mut by_query = server
+        .client()
+        .path(&format!("/ws?access_token={expiring}"))
+        .connect()
+        .await;
+    let mut by_connect = server
+        .client()
+        .header("Authorization", format!("Bearer {expiring}"))
+        .connect()
+        .await;
+    let bob = server
+        .client()
+        .path(&format!("/ws?access_token={lasting}"))
+        .connect()
+        .await;
+    for expired in [&mut by_query, &mut by_connect] {
+        assert_eq!(
+            expired.expect_error().await.message(),
+            "credentials expired"
+        );
+        expired.expect_closed().await;
     }
     assert!(!bob.is_closed(), "a session with a longer token goes on");
-    bob.disconnect().await.unwrap();
+    bob.disconnect().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,7 +13,7 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use tokio::sync::watch;
 
-use crate::session::{run_session_from, SessionStart};
+use crate::session::{run_session_from, MockUser, SessionStart};
 use crate::sockjs::{self, SockJs};
 pub(crate) use crate::web::BoxError;
 use crate::web::EndpointContext;
@@ -135,18 +135,22 @@ where
 /// What the handshake interceptors give the session a WebSocket upgrade at `request` starts,
 /// or the response refusing it. A malformed or cross-origin handshake is refused by
 /// `upgrade` as it is; without handshake interceptors nothing is looked at twice. The
-/// request is read before the future is made (its body need not be `Sync`).
+/// request is read before the future is made (its body need not be `Sync`). A connection
+/// of the test harness with a mock user starts its sessions as that user, without them.
 fn handshake_start<B>(
     app: &Arc<EndpointContext>,
     request: &Request<B>,
     remote: SocketAddr,
 ) -> impl Future<Output = Result<SessionStart, Response<ResponseBody>>> + Send + 'static {
-    let intercept = (!app.handshake_interceptors.is_empty() && acceptable_handshake(app, request))
-        .then(|| intercept_handshake(app, request, remote));
+    let mock_user = request.extensions().get::<MockUser>().map(MockUser::start);
+    let intercept = (mock_user.is_none()
+        && !app.handshake_interceptors.is_empty()
+        && acceptable_handshake(app, request))
+    .then(|| intercept_handshake(app, request, remote));
     async move {
-        match intercept {
-            Some(intercept) => intercept.await,
-            None => Ok(SessionStart::default()),
+        match (intercept, mock_user) {
+            (Some(intercept), _) => intercept.await,
+            (None, start) => Ok(start.unwrap_or_default()),
         }
     }
 }

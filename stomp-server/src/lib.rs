@@ -41,6 +41,8 @@
 //   after the interceptors; `session/authorize.rs` is where the session asks them.
 // - `trace`: the `tracing` spans of sessions (`stomp_session`, `websocket_session`) and
 //   handler calls (`stomp_handler`); `log`: escaping client-controlled text in log lines.
+// - `test`: the test harness for applications (in-memory sessions through the real client
+//   and `Server::serve_connection`, assertions that name what arrived).
 
 mod accept;
 mod attributes;
@@ -71,6 +73,7 @@ pub mod sockjs;
 pub mod stats;
 mod tcp;
 mod template;
+pub mod test;
 #[cfg(feature = "tls")]
 pub mod tls;
 #[cfg(not(feature = "tls"))]

@@ -31,7 +31,7 @@ use crate::handshake::HandshakeInterceptor;
 use crate::interceptor::{AsyncChannelInterceptor, ChannelInterceptor, OutboundInterceptor};
 use crate::relay::{BrokerRelay, RelayConfig};
 use crate::routing::{Prefixes, Routing};
-use crate::session::SessionContext;
+use crate::session::{MockUser, SessionContext};
 use crate::sockjs::{FlushedIo, Flushes, SockJs, SockJsOptions};
 use crate::stats::Stats;
 use crate::template::Template;
@@ -809,6 +809,7 @@ impl Server {
             let connection = Connection {
                 remote,
                 secure: false,
+                mock_user: None,
             };
             tokio::spawn(serve_http(app, routes, tcp, connection, stop, Some(place)));
             return;
@@ -820,6 +821,7 @@ impl Server {
                 let connection = Connection {
                     remote,
                     secure: true,
+                    mock_user: None,
                 };
                 serve_http(app, routes, stream, connection, stop, Some(place)).await;
             }
@@ -839,14 +841,30 @@ impl Server {
     where
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
+        self.serve_connection_with(io, remote, None)
+    }
+
+    /// [`Server::serve_connection`], where every STOMP session the connection opens starts
+    /// as `mock_user` (`stomp_server::test`'s `with_mock_user`).
+    pub(crate) fn serve_connection_with<I>(
+        &self,
+        io: I,
+        remote: SocketAddr,
+        mock_user: Option<MockUser>,
+    ) -> impl Future<Output = ()> + Send + 'static
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let connection = Connection {
+            remote,
+            secure: false,
+            mock_user,
+        };
         serve_http(
             Arc::clone(&self.endpoints),
             Arc::clone(&self.routes),
             io,
-            Connection {
-                remote,
-                secure: false,
-            },
+            connection,
             never_stop(),
             None,
         )
@@ -883,20 +901,27 @@ pub(crate) fn never_stop() -> watch::Receiver<bool> {
 }
 
 /// Where an HTTP connection comes from, and whether it is TLS this server terminates.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Connection {
     remote: SocketAddr,
     /// Over the server's own TLS: every request on it is made to `https://`, which is what
     /// its `X-Forwarded-Proto` is set to (the header a TLS-terminating proxy sets, which
     /// the same-origin check reads); a client's own value is not believed.
     secure: bool,
+    /// The user every session on it starts as, given by the test harness in process
+    /// (never by anything a client sends).
+    mock_user: Option<MockUser>,
 }
 
 async fn serve_http<I>(
     app: Arc<EndpointContext>,
     routes: Arc<HttpRoutes>,
     io: I,
-    Connection { remote, secure }: Connection,
+    Connection {
+        remote,
+        secure,
+        mock_user,
+    }: Connection,
     stop: watch::Receiver<bool>,
     place: Option<PendingPlace>,
 ) where
@@ -919,6 +944,9 @@ async fn serve_http<I>(
         }
         if let Some(flushes) = &flushes {
             request.extensions_mut().insert(flushes.clone());
+        }
+        if let Some(user) = &mock_user {
+            request.extensions_mut().insert(user.clone());
         }
         if secure {
             let https = http::HeaderValue::from_static("https");

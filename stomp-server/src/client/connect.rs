@@ -19,6 +19,7 @@ use super::error::{ClientError, CloseReason};
 use super::reader::{ClientReader, Reader};
 use super::session::{SessionParts, StompSession};
 use super::state::Shared;
+use super::stream::ClientStream;
 use super::transport::ClientTransport;
 use super::writer::{encode_frame, run_writer};
 use crate::connection::{FrameReader, Messages, Next};
@@ -43,22 +44,73 @@ impl StompClient {
         }
     }
 
+    /// Connects over `stream`, a byte stream already open to a STOMP server (an in-memory
+    /// `tokio::io::duplex` pipe to a server in the same process, served by
+    /// [`Server::serve_connection`](crate::Server::serve_connection); a Unix socket; a
+    /// connection opened elsewhere), then does what [`connect`](StompClient::connect) does
+    /// after opening TCP: the WebSocket handshake and `CONNECT`, within the connect timeout.
+    ///
+    /// `url` says what to speak and to whom: `ws://host/path` makes the handshake at `/path`
+    /// (query included) with `Host: host`, `tcp://host` speaks STOMP over TCP; its port is
+    /// not used. The stream is used as it is: TLS URLs are refused (wrap the stream in TLS
+    /// yourself and give a `ws://` URL).
+    pub async fn connect_over<S>(&self, stream: S, url: &str) -> Result<StompSession, ClientError>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+    {
+        let connect = async {
+            if !(url.starts_with("ws://") || url.starts_with("tcp://")) {
+                return Err(ClientError::Config(format!(
+                    "`{url}`: over a given stream the URL must start with ws:// or tcp:// (TLS is the stream's own business)"
+                )));
+            }
+            let (uri, host, _port) = parse_url(url)?;
+            let stream = ClientStream::Given(Box::new(stream));
+            self.open_session(stream, uri, &host).await
+        };
+        match tokio::time::timeout(self.connect_timeout, connect).await {
+            Ok(result) => result,
+            Err(_) => Err(ClientError::Timeout("CONNECTED")),
+        }
+    }
+
     async fn connect_inner(&self, url: &str) -> Result<StompSession, ClientError> {
         let (uri, host, port) = parse_url(url)?;
         let tcp = self.open_tcp(&host, port).await?;
         let io = self.secure(tcp, &uri, &host).await?;
+        self.open_session(ClientStream::Socket(io), uri, &host)
+            .await
+    }
+
+    /// Over an open `stream`: the WebSocket handshake (unless `uri` is STOMP over TCP),
+    /// `CONNECT` and `CONNECTED`, then the reader and writer tasks.
+    async fn open_session(
+        &self,
+        stream: ClientStream,
+        uri: Uri,
+        host: &str,
+    ) -> Result<StompSession, ClientError> {
         let transport = if matches!(uri.scheme_str(), Some("tcp" | "stomp+ssl")) {
-            ClientTransport::Tcp(StompTcpStream::new(io, None))
+            ClientTransport::Tcp(StompTcpStream::new(stream, None))
         } else {
             let request = self.handshake_request(uri)?;
             let config = Some(self.ws_config());
             let (ws, _response) =
-                tokio_tungstenite::client_async_with_config(request, io, config).await?;
+                tokio_tungstenite::client_async_with_config(request, stream, config).await?;
             ClientTransport::WebSocket(Box::new(ws))
         };
+        self.start_session(transport, host).await
+    }
 
+    /// `CONNECT` over `transport`, and on `CONNECTED` the session with its reader and writer
+    /// tasks.
+    async fn start_session(
+        &self,
+        transport: ClientTransport,
+        host: &str,
+    ) -> Result<StompSession, ClientError> {
         let (mut sink, stream) = transport.split();
-        sink.send(encode_frame(&self.connect_frame(&host), Version::V1_2))
+        sink.send(encode_frame(&self.connect_frame(host), Version::V1_2))
             .await?;
         let mut reader = FrameReader::new(Messages(stream), Decoder::new(self.limits), None);
         let first = read_first_frame(&mut reader).await?;

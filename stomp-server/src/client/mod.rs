@@ -54,6 +54,7 @@ mod error;
 mod reader;
 mod session;
 mod state;
+mod stream;
 mod subscription;
 mod transport;
 mod writer;

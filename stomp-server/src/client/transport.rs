@@ -1,25 +1,25 @@
 //! What the client's frames travel over: a WebSocket (`ws://`, `wss://`), or STOMP over TCP
 //! (`tcp://` and `stomp+ssl://`, as to RabbitMQ's ports 61613 and 61614 or a server's
 //! `stomp_tcp` endpoint), both as a stream and sink of WebSocket messages so that one reader
-//! and one writer serve both; each over plain TCP or TLS ([`ClientIo`]).
+//! and one writer serve both; each over plain TCP, TLS or a given stream ([`ClientStream`]).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::tls::ClientIo;
 use futures_util::{Sink, Stream};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
+use super::stream::ClientStream;
 use crate::tcp::StompTcpStream;
 
 /// The client's connection to the server.
 #[derive(Debug)]
 pub(super) enum ClientTransport {
     /// STOMP over WebSocket.
-    WebSocket(Box<WebSocketStream<ClientIo>>),
+    WebSocket(Box<WebSocketStream<ClientStream>>),
     /// STOMP over TCP: frames are the bytes, heart-beats EOLs.
-    Tcp(StompTcpStream<ClientIo>),
+    Tcp(StompTcpStream<ClientStream>),
 }
 
 impl Stream for ClientTransport {

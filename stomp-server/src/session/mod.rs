@@ -25,6 +25,6 @@ pub(crate) use id::new_session_id;
 pub(crate) use rate::FrameRate;
 pub(crate) use run::run_session_from;
 pub(crate) use split::split;
-pub(crate) use start::SessionStart;
+pub(crate) use start::{MockUser, SessionStart};
 pub(crate) use wire::{MeteredIo, MeteredWebSocket, WireMeter};
 pub(crate) use writer::run_writer;

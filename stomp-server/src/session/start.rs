@@ -23,6 +23,10 @@ pub(crate) struct SessionStart {
     pub(crate) expires_at: Option<SystemTime>,
     /// The transport it runs over, as its span names it.
     pub(crate) transport: Transport,
+    /// The principal was given by the test harness (`stomp_server::test`'s
+    /// `with_mock_user`): the application's authentication is skipped, the handshake
+    /// interceptors and the `CONNECT` frame's channel interceptors do not run.
+    pub(crate) mock_user: bool,
 }
 
 impl SessionStart {
@@ -30,6 +34,24 @@ impl SessionStart {
     pub(crate) fn over(transport: Transport) -> SessionStart {
         SessionStart {
             transport,
+            ..SessionStart::default()
+        }
+    }
+}
+
+/// The user the test harness starts a session as, without the application's authentication
+/// (Spring's `@WithMockUser`). Only code in this process that holds the `Server` can give it,
+/// as an extension of the requests of an in-memory connection
+/// (`Server::serve_connection_with`); nothing a client sends can.
+#[derive(Debug, Clone)]
+pub(crate) struct MockUser(pub(crate) Principal);
+
+impl MockUser {
+    /// What a session started as this user begins with.
+    pub(crate) fn start(&self) -> SessionStart {
+        SessionStart {
+            principal: Some(self.0.clone()),
+            mock_user: true,
             ..SessionStart::default()
         }
     }
