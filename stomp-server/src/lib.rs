@@ -56,6 +56,8 @@ pub mod handler;
 pub mod handshake;
 pub mod interceptor;
 pub mod log;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod peer;
 mod principal;
 #[cfg(feature = "redis")]

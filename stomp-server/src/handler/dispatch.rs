@@ -65,7 +65,11 @@ pub(crate) async fn dispatch(
         session: Arc::clone(session),
         services: Arc::clone(&context.services),
     });
+    let stats = &context.services.stats;
+    let started = stats.handler_started();
     let outcome = (descriptor.thunk)(invocation.clone()).await;
+    let failed = matches!(outcome, Outcome::Failed(_));
+    stats.handler_finished(route.slot, started, failed);
     match outcome {
         Outcome::Nothing => Ok(()),
         Outcome::Reply(reply) => {

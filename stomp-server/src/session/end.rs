@@ -4,6 +4,7 @@ use std::ops::ControlFlow;
 
 use crate::peer::CloseCause;
 use crate::peer::CloseStatus;
+use crate::stats::SessionCloseCause;
 
 /// Why a session ended, for the log and the disconnect event.
 pub(super) enum End {
@@ -38,6 +39,23 @@ impl End {
             }
             End::Closed(_) => "connection lost".to_owned(),
             End::HeartBeat => "no heart-beat from client".to_owned(),
+        }
+    }
+
+    /// Why, as counted by [`Stats`](crate::stats::Stats) and the metrics.
+    pub(super) fn cause(&self) -> SessionCloseCause {
+        match self {
+            End::Client("DISCONNECT") => SessionCloseCause::Disconnect,
+            End::Client("connection lost") => SessionCloseCause::ConnectionLost,
+            End::Client(_) => SessionCloseCause::ClientClosed,
+            End::Error(..) => SessionCloseCause::Error,
+            End::HeartBeat => SessionCloseCause::HeartBeat,
+            End::Closed(CloseCause::SendBufferLimit) => SessionCloseCause::SendBufferLimit,
+            End::Closed(CloseCause::SendTimeLimit) => SessionCloseCause::SendTimeLimit,
+            End::Closed(CloseCause::AckBacklog) => SessionCloseCause::AckBacklog,
+            End::Closed(CloseCause::Shutdown) => SessionCloseCause::Shutdown,
+            End::Closed(CloseCause::Ended) => SessionCloseCause::Ended,
+            End::Closed(_) => SessionCloseCause::ConnectionLost,
         }
     }
 

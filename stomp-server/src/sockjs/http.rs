@@ -19,6 +19,7 @@ use super::websocket::pump;
 use super::{receive, streaming, xhr};
 use crate::accept::PendingPlace;
 use crate::session::{run_session_from, SessionContext, SessionStart};
+use crate::stats::SockJsTransport;
 use crate::web::EndpointContext;
 use crate::web::{
     body, intercept_handshake, is_upgrade, origin_allowed, upgrade, BoxError, ResponseBody,
@@ -34,9 +35,11 @@ async fn sockjs_websocket(
 ) {
     let (session, transport) = SockSession::new(sessions.limits.send_buffer_size);
     let send_time = sessions.limits.send_time;
-    tokio::spawn(run_session_from(
-        transport, sessions, remote, shutdown, start,
-    ));
+    let counted = sessions.stats.sockjs_opened(SockJsTransport::WebSocket);
+    tokio::spawn(async move {
+        let _counted = counted;
+        run_session_from(transport, sessions, remote, shutdown, start).await;
+    });
     pump(ws, session, heartbeat, send_time).await;
 }
 
@@ -171,6 +174,12 @@ where
         place: request.extensions().get::<PendingPlace>().cloned(),
         flushes: request.extensions().get::<Flushes>().cloned(),
         start,
+        transport: match &framing {
+            None => SockJsTransport::XhrPolling,
+            Some(Framing::XhrStreaming) => SockJsTransport::XhrStreaming,
+            Some(Framing::EventSource) => SockJsTransport::EventSource,
+            Some(Framing::HtmlFile { .. }) => SockJsTransport::HtmlFile,
+        },
     };
     match framing {
         Some(framing) => streaming::stream(sockjs, session, client, framing).await,
