@@ -19,11 +19,13 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use relay_common::{init_logging, poll_until, rabbit_or_skip, RABBIT_STOMP};
+use std::sync::Arc;
 use stomp_server::relay::RelayConfig;
+use stomp_server::stats::Stats;
 use stomp_server::StompServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, oneshot};
 
 const TEST: &str = "relay_metrics";
 /// A safety net for the relay to connect or reconnect, not a timing.
@@ -89,6 +91,32 @@ async fn scrape_until(port: u16, want: &[&str]) {
     panic!("{TEST}: never saw {want:?} in:\n{last}");
 }
 
+/// An instance relaying with `relay` and serving `/metrics`: its port, its stats, what
+/// stops it and its task.
+async fn start(
+    relay: RelayConfig,
+) -> (
+    u16,
+    Arc<Stats>,
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let server = StompServer::builder()
+        .broker_relay(relay)
+        .metrics_endpoint("/metrics")
+        .stats_log_interval(None)
+        .build()
+        .unwrap();
+    let stats = server.stats();
+    let listener = server.bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(server.run(listener, async move {
+        let _ = stopped.await;
+    }));
+    (port, stats, stop, task)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_relay_state_and_its_reconnects_are_in_the_metrics() {
     if !rabbit_or_skip(TEST) {
@@ -100,19 +128,7 @@ async fn the_relay_state_and_its_reconnects_are_in_the_metrics() {
         .with_host(proxy.addr.ip().to_string())
         .with_port(proxy.addr.port())
         .with_max_reconnect_delay(Duration::from_millis(500));
-    let server = StompServer::builder()
-        .broker_relay(relay)
-        .metrics_endpoint("/metrics")
-        .stats_log_interval(None)
-        .build()
-        .unwrap();
-    let stats = server.stats();
-    let listener = server.bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(server.run(listener, async move {
-        let _ = stopped.await;
-    }));
+    let (port, stats, stop, task) = start(relay).await;
 
     let up = r#"stomp_broker_up{backplane="relay"} 1"#;
     scrape_until(

@@ -15,7 +15,8 @@
 //! ```
 //!
 //! or, in an application that keeps its own `prometheus_client` registry (axum, next to
-//! its own metrics), register the server's collector there:
+//! its own metrics; the gallery's `examples/axum.rs` serves one at `GET /metrics`), register
+//! the server's collector there:
 //!
 //! ```
 //! use prometheus_client::registry::Registry;
@@ -43,9 +44,9 @@
 //! | `stomp_raw_sessions_current`, `stomp_raw_sessions_opened_total` | gauge, counter | | raw WebSocket sessions |
 //! | `stomp_outbound_queue_bytes` | histogram | | each ended session's largest outbound queue (bytes waiting to be written at its worst moment), one observation per session at its end; buckets 1 KiB to 16 MiB |
 //! | `stomp_frames_in_total` | counter | `command` | frames received |
-//! | `stomp_frames_out_total` | counter | `command` | frames queued to clients: `CONNECTED`, `MESSAGE`, `RECEIPT`, `ERROR` |
+//! | `stomp_frames_out_total` | counter | `command` | frames queued to clients: `CONNECTED` (one per session opened), `MESSAGE` (as `stomp_messages_delivered_total`), `RECEIPT`, `ERROR` |
 //! | `stomp_messages_published_total` | counter | | `SEND`s to broker destinations accepted into the broker, relay, Redis backplane or a user's sessions |
-//! | `stomp_messages_delivered_total` | counter | | `MESSAGE` frames queued to subscribers |
+//! | `stomp_messages_delivered_total` | counter | | `MESSAGE` frames queued to subscribers by this instance (simple broker, user destinations, the relay's and Redis's local fan-out); with the relay, a `SEND` RabbitMQ fans out itself (a queue, a non-shared destination) counts once, when handed over, and the `MESSAGE`s RabbitMQ then delivers on a session's own connection are not counted again |
 //! | `stomp_errors_total` | counter | `kind` | `decode`, `handler`, `access_denied`, `rejected_handshake` |
 //! | `stomp_slow_consumer_closes_total`, `stomp_heartbeat_timeouts_total` | counter | | as Spring's `WebSocketMessageBrokerStats` |
 //! | `stomp_broker_up` | gauge | `backplane` | 1 while the `relay` or `redis` connection is up (only a configured one appears) |
