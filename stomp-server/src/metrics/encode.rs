@@ -173,7 +173,7 @@ fn handlers(encoder: &mut DescriptorEncoder<'_>, s: &StatsSnapshot) -> Result<()
     for mapping in &s.mappings {
         let labels = [("kind", mapping.kind), ("mapping", mapping.pattern)];
         let metric = family.encode_family(&labels)?;
-        encode_histogram(metric, &mapping.duration_nanos, 1e-9)?;
+        encode_histogram(metric, &mapping.duration_nanos, 1e9)?;
     }
     let help = "Invocations of each mapping's handler that returned an error.";
     let mut family =
@@ -262,33 +262,33 @@ fn gauge_family<'a>(
     Ok(())
 }
 
-/// A histogram without labels, its observations multiplied by `scale` (the unit's).
+/// A histogram without labels, its observations divided by `per_unit` (1e9 for seconds
+/// from nanoseconds).
 fn histogram(
     encoder: &mut DescriptorEncoder<'_>,
     (name, help, unit): (&str, &str, Unit),
     histogram: &Histogram,
-    scale: f64,
+    per_unit: f64,
 ) -> Result<(), Error> {
     let metric = encoder.encode_descriptor(name, help, Some(&unit), MetricType::Histogram)?;
-    encode_histogram(metric, histogram, scale)
+    encode_histogram(metric, histogram, per_unit)
 }
 
-/// Writes `histogram`'s buckets (each bound and the sum times `scale`) to `metric`.
+/// Writes `histogram`'s buckets (each bound and the sum divided by `per_unit`: a division
+/// of whole numbers rounds to the nearest `f64`, so `le="0.00005"` stays short) to `metric`.
 fn encode_histogram(
     mut metric: prometheus_client::encoding::MetricEncoder<'_>,
     histogram: &Histogram,
-    scale: f64,
+    per_unit: f64,
 ) -> Result<(), Error> {
     // Bounds and sums are far below 2^53: the conversion to f64 is exact enough for a scrape.
-    #[allow(clippy::cast_precision_loss)]
     let buckets: Vec<(f64, u64)> = histogram
         .bounds
         .iter()
-        .map(|bound| *bound as f64 * scale)
+        .map(|bound| *bound as f64 / per_unit)
         .chain(std::iter::once(f64::INFINITY))
         .zip(histogram.counts.iter().copied())
         .collect();
-    #[allow(clippy::cast_precision_loss)]
-    let sum = histogram.sum as f64 * scale;
+    let sum = histogram.sum as f64 / per_unit;
     metric.encode_histogram::<NoLabelSet>(sum, histogram.count(), &buckets, None)
 }

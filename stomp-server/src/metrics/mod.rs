@@ -149,3 +149,56 @@ fn answer(status: StatusCode, content_type: &'static str, body: String) -> Respo
     );
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_bounds_are_written_in_their_unit_and_short() {
+        let stats = Arc::new(Stats::default());
+        stats.send_buffer_peak(3000);
+        let text = exposition(&StompCollector::new(stats));
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines.contains(&r#"stomp_outbound_queue_bytes_bucket{le="1024.0"} 0"#),
+            "{text}"
+        );
+        assert!(
+            lines.contains(&r#"stomp_outbound_queue_bytes_bucket{le="4096.0"} 1"#),
+            "{text}"
+        );
+        assert!(
+            lines.contains(&r#"stomp_outbound_queue_bytes_bucket{le="+Inf"} 1"#),
+            "{text}"
+        );
+        assert!(
+            lines.contains(&"stomp_outbound_queue_bytes_sum 3000.0"),
+            "{text}"
+        );
+        assert!(
+            lines.contains(&"# UNIT stomp_outbound_queue_bytes bytes"),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn handler_buckets_are_in_seconds() {
+        let label = crate::stats::MappingLabel {
+            kind: "message",
+            pattern: "/x",
+        };
+        let stats = Arc::new(Stats::with_mappings(vec![label]));
+        let collector = StompCollector::new(Arc::clone(&stats));
+        stats.handler_finished(0, stats.handler_started(), true);
+        let text = exposition(&collector);
+        let series =
+            r#"stomp_handler_duration_seconds_bucket{le="0.00005",kind="message",mapping="/x"}"#;
+        assert!(text.lines().any(|l| l.starts_with(series)), "{text}");
+        let count = r#"stomp_handler_duration_seconds_count{kind="message",mapping="/x"} 1"#;
+        assert!(text.lines().any(|l| l == count), "{text}");
+        let errors = r#"stomp_handler_errors_total{kind="message",mapping="/x"} 1"#;
+        assert!(text.lines().any(|l| l == errors), "{text}");
+    }
+}
