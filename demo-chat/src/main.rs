@@ -6,6 +6,7 @@
 //!                                   [--redis redis://127.0.0.1:6379]
 //!                                   [--stomp-tcp 127.0.0.1:61623]
 //!                                   [--tls-cert cert.pem --tls-key key.pem]
+//!                                   [--no-metrics]
 //! ```
 //!
 //! With `--tls-cert` and `--tls-key` everything is served over TLS: the page and SockJS
@@ -38,6 +39,10 @@
 //! `ws://127.0.0.1:8080/ws-raw?name=NAME`: plain text in, `name: text` out, bridged both
 //! ways to the STOMP room `raw` (`raw_chat`).
 //!
+//! Prometheus/OpenMetrics metrics are served at `/metrics` (sessions, frames, deliveries,
+//! handler latency per mapping, ...; see `stomp_server::metrics`); `--no-metrics` or
+//! `DEMO_METRICS=off` turns them off (for the A/B benchmark of their cost).
+//!
 //! Layout: `chat` (handlers), `raw_chat` (the `/ws-raw` handler), `rooms` (state: history, members), `presence` (session events
 //! → member lists and notices), `auth` (the `CONNECT` interceptor, accounts, JWT, the
 //! `/signup`, `/login` and `/logout` endpoints, the authorization rules), `errors`
@@ -51,6 +56,8 @@ mod chat_tests;
 #[cfg(test)]
 mod e2e_tests;
 mod errors;
+#[cfg(test)]
+mod metrics_tests;
 mod page;
 mod presence;
 mod raw_chat;
@@ -78,7 +85,7 @@ use crate::rooms::Rooms;
 const USAGE: &str = "\
 usage: demo-chat [--addr HOST:PORT] [--jwt-secret SECRET] [--accounts-db FILE]
                  [--relay HOST:PORT | --redis URL] [--stomp-tcp HOST:PORT]
-                 [--tls-cert FILE --tls-key FILE]
+                 [--tls-cert FILE --tls-key FILE] [--no-metrics]
 
   --addr HOST:PORT     where to listen (env DEMO_ADDR; default 127.0.0.1:8080)
   --jwt-secret SECRET  secure mode: accounts with passwords (POST /signup, POST /login
@@ -115,6 +122,8 @@ usage: demo-chat [--addr HOST:PORT] [--jwt-secret SECRET] [--accounts-db FILE]
                        wss:// and --stomp-tcp as STOMP over TLS (env DEMO_TLS_CERT;
                        needs --tls-key). Changed files are picked up within 10 s.
   --tls-key FILE       the PEM private key of --tls-cert (env DEMO_TLS_KEY)
+  --no-metrics         do not serve Prometheus metrics at /metrics nor time handlers
+                       (env DEMO_METRICS=off)
   -h, --help           this text
 
 environment only:
@@ -147,6 +156,8 @@ struct Options {
     stomp_tcp: Option<String>,
     /// The PEM certificate chain and key files, to serve over TLS.
     tls: Option<(PathBuf, PathBuf)>,
+    /// Whether `/metrics` is served (and handlers timed).
+    metrics: bool,
 }
 
 /// Parses `HOST:PORT` (`[::1]:61613` for IPv6).
@@ -177,6 +188,7 @@ fn parse_args(
     let mut stomp_tcp = env("DEMO_STOMP_TCP").filter(|a| !a.is_empty());
     let mut tls_cert = env("DEMO_TLS_CERT").filter(|p| !p.is_empty());
     let mut tls_key = env("DEMO_TLS_KEY").filter(|p| !p.is_empty());
+    let mut metrics = env("DEMO_METRICS").is_none_or(|m| m.trim() != "off");
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -200,6 +212,7 @@ fn parse_args(
             "--stomp-tcp" => stomp_tcp = Some(value("--stomp-tcp")?),
             "--tls-cert" => tls_cert = Some(value("--tls-cert")?),
             "--tls-key" => tls_key = Some(value("--tls-key")?),
+            "--no-metrics" => metrics = false,
             "-h" | "--help" => return Ok(None),
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -224,6 +237,7 @@ fn parse_args(
             (None, None) => None,
             _ => return Err("--tls-cert and --tls-key go together".to_owned()),
         },
+        metrics,
     }))
 }
 
@@ -286,6 +300,7 @@ async fn main() -> ExitCode {
     let listeners = Listeners {
         stomp_tcp: options.stomp_tcp,
         tls,
+        metrics: options.metrics,
     };
     match run(&options.addr, auth, broker, listeners).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -303,6 +318,8 @@ struct Listeners {
     stomp_tcp: Option<String>,
     /// TLS on every listener.
     tls: Option<TlsConfig>,
+    /// Serve Prometheus metrics at `/metrics`.
+    metrics: bool,
 }
 
 /// Where the rooms' topics live.
@@ -490,6 +507,9 @@ fn build_server(
         };
         builder = builder.raw_endpoint("/ws-raw", raw);
     }
+    if listeners.metrics {
+        builder = builder.metrics_endpoint("/metrics");
+    }
     builder = match (listeners.stomp_tcp, listeners.tls) {
         (None, None) => builder,
         (Some(addr), None) => builder.stomp_tcp(&addr),
@@ -562,6 +582,7 @@ mod tests {
             redis: None,
             stomp_tcp: None,
             tls: None,
+            metrics: true,
         };
         assert_eq!(parse(&[], &[]), Ok(Some(defaults)));
         let got = parse(
@@ -578,6 +599,7 @@ mod tests {
                 redis: None,
                 stomp_tcp: None,
                 tls: None,
+                metrics: true,
             }))
         );
         let got = parse(
@@ -594,6 +616,7 @@ mod tests {
                 redis: None,
                 stomp_tcp: None,
                 tls: None,
+                metrics: true,
             }))
         );
         let db = |args: &[&str], env: &[(&str, &str)]| {

@@ -37,6 +37,9 @@
 // - `handshake`: handshake interceptors (run by `web::intercept_handshake` before every
 //   upgrade or SockJS session creation); `control`: `SessionControl`, ending sessions from
 //   application code.
+// - `stats`: the exact counters (`Stats`), with `stats/` for the histograms, the labels
+//   (close causes, SockJS transports, backplanes) and the per-mapping slots; `metrics`
+//   (cargo feature `metrics`): their OpenMetrics exposition through prometheus-client.
 // - `authorization`: the rules every inbound frame is checked against (`MessageSecurity`),
 //   after the interceptors; `session/authorize.rs` is where the session asks them.
 // - `trace`: the `tracing` spans of sessions (`stomp_session`, `websocket_session`) and
@@ -60,6 +63,8 @@ pub mod handler;
 pub mod handshake;
 pub mod interceptor;
 pub mod log;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod peer;
 mod principal;
 #[cfg(feature = "redis")]

@@ -97,6 +97,8 @@ pub struct StompServerBuilder {
     listeners: Vec<Arc<crate::event::EventListener>>,
     resources: HashMap<String, StaticResource>,
     http_handlers: HashMap<String, Arc<HttpHandler>>,
+    #[cfg(feature = "metrics")]
+    metrics_path: Option<String>,
     stats_log_interval: Option<Duration>,
     sockjs: Option<SockJsOptions>,
     stomp_tcp: Option<String>,
@@ -139,6 +141,8 @@ impl StompServer {
             listeners: Vec::new(),
             resources: HashMap::new(),
             http_handlers: HashMap::new(),
+            #[cfg(feature = "metrics")]
+            metrics_path: None,
             stats_log_interval: Some(Duration::from_secs(30 * 60)),
             sockjs: None,
             stomp_tcp: None,
@@ -389,6 +393,16 @@ impl StompServerBuilder {
         self
     }
 
+    /// Serves the server's metrics at `path` (for example `/metrics`) on its own HTTP
+    /// listener, as Prometheus/OpenMetrics text (see the [`metrics`](crate::metrics) module
+    /// for the names), and measures handler durations. Without it there is no such route.
+    #[cfg(feature = "metrics")]
+    #[must_use]
+    pub fn metrics_endpoint(mut self, path: &str) -> Self {
+        self.metrics_path = Some(path.to_owned());
+        self
+    }
+
     /// Serves SockJS under every endpoint, as Spring's `.withSockJS()`: `P/info`, the
     /// `websocket` transport (`P/websocket` raw, `P/{server}/{session}/websocket` framed),
     /// the `xhr_streaming`, `eventsource`, `htmlfile`, `xhr` and `xhr_send` transports, and
@@ -481,7 +495,11 @@ impl StompServerBuilder {
         // Built in order: stats and events, the broker (given both), the routing the
         // template and handlers publish through, the handlers, the session and endpoint
         // contexts.
-        let stats = Arc::new(Stats::default());
+        let stats = Arc::new(Stats::with_mappings(registry.mapping_labels()));
+        #[cfg(feature = "metrics")]
+        let http_handlers = with_metrics_endpoint(self.http_handlers, self.metrics_path, &stats);
+        #[cfg(not(feature = "metrics"))]
+        let http_handlers = self.http_handlers;
         let broker_prefixes = or_default(self.broker_prefixes, &["/topic", "/queue"]);
         let (separator, broker_config, relay) = (self.separator, self.broker_config, self.relay);
         let upstream = self.upstream;
@@ -539,7 +557,7 @@ impl StompServerBuilder {
             control,
             routes: Arc::new(HttpRoutes {
                 resources: self.resources,
-                handlers: self.http_handlers,
+                handlers: http_handlers,
                 sockjs: self.sockjs.map(|options| Arc::new(SockJs::new(options))),
                 raw: raw_endpoints,
             }),
@@ -883,6 +901,20 @@ fn handler_registry(handlers: Option<Handlers>, separator: char) -> Result<Regis
         );
     }
     Ok(registry)
+}
+
+/// The application's HTTP handlers, with the metrics endpoint at `path` when one was asked
+/// for.
+#[cfg(feature = "metrics")]
+fn with_metrics_endpoint(
+    mut handlers: HashMap<String, Arc<HttpHandler>>,
+    path: Option<String>,
+    stats: &Arc<Stats>,
+) -> HashMap<String, Arc<HttpHandler>> {
+    if let Some(path) = path {
+        handlers.insert(path, Arc::new(crate::metrics::endpoint(stats)));
+    }
+    handlers
 }
 
 /// `values`, or `defaults` when it is empty.

@@ -1,8 +1,21 @@
 //! Counters like Spring's `WebSocketMessageBrokerStats`, kept exact with atomics.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::time::Instant;
 
 use stomp_core::Command;
+
+mod histogram;
+mod labels;
+mod mappings;
+
+pub use histogram::Histogram;
+pub use labels::{Backplane, SessionCloseCause, SockJsTransport};
+pub use mappings::MappingStats;
+
+use histogram::{AtomicHistogram, QUEUE_BYTES_BOUNDS};
+pub(crate) use mappings::MappingLabel;
+use mappings::MappingSlot;
 
 /// Live counters of one server. Read them with [`Stats::snapshot`].
 #[derive(Debug, Default)]
@@ -26,6 +39,21 @@ pub struct Stats {
     send_buffer_peak: AtomicU64,
     /// What the simple broker holds, once it is attached.
     broker_load: std::sync::OnceLock<std::sync::Arc<BrokerLoad>>,
+    /// Sessions ended, by [`SessionCloseCause`] index.
+    sessions_closed: [AtomicU64; SessionCloseCause::ALL.len()],
+    /// Each ended session's largest send buffer, in bytes.
+    send_buffer_peaks: AtomicHistogram,
+    /// Whether handler durations are measured (metrics are on).
+    measure_handlers: AtomicBool,
+    /// The registered mappings, by registry index, and their counters.
+    mapping_labels: Box<[MappingLabel]>,
+    mappings: Box<[MappingSlot]>,
+    /// Per [`Backplane`]: 0 not reported, 1 up, 2 down; and its reconnects.
+    backplane_state: [AtomicU8; Backplane::ALL.len()],
+    backplane_reconnects: [AtomicU64; Backplane::ALL.len()],
+    /// SockJS sessions open now and since start, by [`SockJsTransport`] index.
+    sockjs_current: [AtomicU64; SockJsTransport::ALL.len()],
+    sockjs_total: [AtomicU64; SockJsTransport::ALL.len()],
 }
 
 /// What the simple broker holds in memory now, kept by the broker and read by
@@ -53,6 +81,8 @@ const SHARDS: usize = 16;
 struct Hot {
     frames_in: [AtomicU64; 15],
     messages_delivered: AtomicU64,
+    receipts_sent: AtomicU64,
+    messages_published: AtomicU64,
 }
 
 /// This thread's shard index.
@@ -109,6 +139,61 @@ pub struct StatsSnapshot {
     pub unacked_bytes: u64,
     /// Frames the authorization rules refused (each ended its session with an `ERROR`).
     pub access_denied: u64,
+    /// Frames queued to clients, by command: `CONNECTED` (one per session opened),
+    /// `MESSAGE` (as `messages_delivered`), `RECEIPT` and `ERROR` (as `errors_sent`).
+    pub frames_out: Vec<(Command, u64)>,
+    /// `SEND` frames to broker destinations (not application ones) accepted into the broker
+    /// (the simple broker, the relay or the Redis backplane) or a user's sessions.
+    pub messages_published: u64,
+    /// Sessions ended, by why.
+    pub sessions_closed: Vec<(SessionCloseCause, u64)>,
+    /// Each ended session's largest send buffer, in bytes: the bytes waiting to be written
+    /// at its worst moment (one observation per session, at its end).
+    pub send_buffer_peaks: Histogram,
+    /// Per registered mapping (in registration order): its handler's duration and errors.
+    pub mappings: Vec<MappingStats>,
+    /// Each backplane that reported its connection (the relay, Redis), with whether it is
+    /// up and how often it was re-established.
+    pub backplanes: Vec<BackplaneStats>,
+    /// SockJS sessions by transport.
+    pub sockjs_sessions: Vec<SockJsSessions>,
+}
+
+/// A backplane's connection, in [`StatsSnapshot::backplanes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BackplaneStats {
+    /// Which.
+    pub backplane: Backplane,
+    /// Whether it is connected now.
+    pub available: bool,
+    /// How often its connection was re-established after it was lost.
+    pub reconnects: u64,
+}
+
+/// SockJS sessions of one transport, in [`StatsSnapshot::sockjs_sessions`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SockJsSessions {
+    /// Which.
+    pub transport: SockJsTransport,
+    /// Open now.
+    pub current: u64,
+    /// Opened since start.
+    pub total: u64,
+}
+
+/// Holds a SockJS session's place in [`StatsSnapshot::sockjs_sessions`] while it lasts.
+#[derive(Debug)]
+pub(crate) struct SockJsSessionGuard {
+    stats: std::sync::Arc<Stats>,
+    transport: SockJsTransport,
+}
+
+impl Drop for SockJsSessionGuard {
+    fn drop(&mut self) {
+        self.stats.sockjs_current[self.transport.index()].fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 fn command_index(command: Command) -> usize {
@@ -116,6 +201,74 @@ fn command_index(command: Command) -> usize {
 }
 
 impl Stats {
+    /// Counters with one slot per mapping, in registry order.
+    pub(crate) fn with_mappings(labels: Vec<MappingLabel>) -> Stats {
+        Stats {
+            mappings: labels.iter().map(|_| MappingSlot::default()).collect(),
+            mapping_labels: labels.into_boxed_slice(),
+            ..Stats::default()
+        }
+    }
+
+    /// Measures every handler's duration from now on (two `Instant::now()` per call), for
+    /// [`MappingStats::duration_nanos`]. The metrics endpoint and
+    /// `Server::register_metrics` turn it on; without them it stays off and costs nothing.
+    pub fn measure_handlers(&self) {
+        self.measure_handlers.store(true, Ordering::Relaxed);
+    }
+
+    /// When a handler starts: the time, if handlers are measured.
+    pub(crate) fn handler_started(&self) -> Option<Instant> {
+        self.measure_handlers
+            .load(Ordering::Relaxed)
+            .then(Instant::now)
+    }
+
+    /// Counts the end of an invocation of the mapping at registry index `slot`.
+    pub(crate) fn handler_finished(&self, slot: usize, started: Option<Instant>, failed: bool) {
+        if let Some(mapping) = self.mappings.get(slot) {
+            mapping.finished(started, failed);
+        }
+    }
+
+    pub(crate) fn session_ended(&self, cause: SessionCloseCause) {
+        self.sessions_closed[cause.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn receipt_sent(&self) {
+        self.hot().receipts_sent.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn published(&self) {
+        self.hot()
+            .messages_published
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a SockJS session opened with `transport` until the guard is dropped.
+    pub(crate) fn sockjs_opened(
+        self: &std::sync::Arc<Self>,
+        transport: SockJsTransport,
+    ) -> SockJsSessionGuard {
+        self.sockjs_current[transport.index()].fetch_add(1, Ordering::Relaxed);
+        self.sockjs_total[transport.index()].fetch_add(1, Ordering::Relaxed);
+        SockJsSessionGuard {
+            stats: std::sync::Arc::clone(self),
+            transport,
+        }
+    }
+
+    /// Records whether `backplane`'s connection is up (also as `broker_available`).
+    pub(crate) fn backplane_available(&self, backplane: Backplane, available: bool) {
+        let index = backplane.index();
+        let previous =
+            self.backplane_state[index].swap(if available { 1 } else { 2 }, Ordering::Relaxed);
+        if available && previous == 2 {
+            self.backplane_reconnects[index].fetch_add(1, Ordering::Relaxed);
+        }
+        self.broker_available(available);
+    }
+
     pub(crate) fn session_opened(&self) {
         self.sessions_current.fetch_add(1, Ordering::Relaxed);
         self.sessions_total.fetch_add(1, Ordering::Relaxed);
@@ -156,7 +309,7 @@ impl Stats {
     pub(crate) fn heartbeat_timeout(&self) {
         self.heartbeat_timeouts.fetch_add(1, Ordering::Relaxed);
     }
-    pub(crate) fn broker_available(&self, available: bool) {
+    fn broker_available(&self, available: bool) {
         let previous = self
             .broker_state
             .swap(if available { 1 } else { 2 }, Ordering::Relaxed);
@@ -165,8 +318,9 @@ impl Stats {
         }
     }
     pub(crate) fn send_buffer_peak(&self, bytes: usize) {
-        self.send_buffer_peak
-            .fetch_max(u64::try_from(bytes).unwrap_or(u64::MAX), Ordering::Relaxed);
+        let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
+        self.send_buffer_peak.fetch_max(bytes, Ordering::Relaxed);
+        self.send_buffer_peaks.observe(QUEUE_BYTES_BOUNDS, bytes);
     }
     /// Reports what `load` holds in every snapshot from now on (the first one given stays).
     pub(crate) fn watch_broker(&self, load: std::sync::Arc<BrokerLoad>) {
@@ -217,7 +371,61 @@ impl Stats {
             queued_bytes: load(|l| &l.queued_bytes),
             unacked_bytes: load(|l| &l.unacked_bytes),
             access_denied: get(&self.access_denied),
+            ..self.snapshot_by_kind()
         }
+    }
+
+    /// The counters kept by kind (command, cause, mapping, backplane, transport).
+    fn snapshot_by_kind(&self) -> StatsSnapshot {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let hot =
+            |field: fn(&Hot) -> &AtomicU64| -> u64 { self.hot.iter().map(|h| get(field(h))).sum() };
+        let frames_out = vec![
+            (Command::Connected, get(&self.sessions_total)),
+            (Command::Message, hot(|h| &h.messages_delivered)),
+            (Command::Receipt, hot(|h| &h.receipts_sent)),
+            (Command::Error, get(&self.errors_sent)),
+        ];
+        StatsSnapshot {
+            frames_out,
+            messages_published: hot(|h| &h.messages_published),
+            sessions_closed: SessionCloseCause::ALL
+                .iter()
+                .map(|cause| (*cause, get(&self.sessions_closed[cause.index()])))
+                .collect(),
+            send_buffer_peaks: self.send_buffer_peaks.snapshot(QUEUE_BYTES_BOUNDS),
+            mappings: self
+                .mappings
+                .iter()
+                .zip(self.mapping_labels.iter())
+                .map(|(slot, label)| slot.snapshot(*label))
+                .collect(),
+            backplanes: self.backplanes(),
+            sockjs_sessions: SockJsTransport::ALL
+                .iter()
+                .map(|transport| SockJsSessions {
+                    transport: *transport,
+                    current: get(&self.sockjs_current[transport.index()]),
+                    total: get(&self.sockjs_total[transport.index()]),
+                })
+                .collect(),
+            ..StatsSnapshot::default()
+        }
+    }
+
+    fn backplanes(&self) -> Vec<BackplaneStats> {
+        Backplane::ALL
+            .iter()
+            .filter_map(|backplane| {
+                let state = self.backplane_state[backplane.index()].load(Ordering::Relaxed);
+                (state != 0).then(|| BackplaneStats {
+                    backplane: *backplane,
+                    available: state == 1,
+                    reconnects: self.backplane_reconnects[backplane.index()]
+                        .load(Ordering::Relaxed),
+                })
+            })
+            .collect()
     }
 }
 

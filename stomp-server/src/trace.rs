@@ -21,6 +21,7 @@ use tracing::Span;
 
 use crate::log::Escaped;
 use crate::principal::{Principal, SessionId};
+use crate::stats::SockJsTransport;
 
 /// The transport a session runs over, as its span's `transport` field names it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -36,35 +37,6 @@ pub(crate) enum Transport {
     TcpTls,
 }
 
-/// A SockJS transport, by the name its URL carries (Spring's `TransportType`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SockJsTransport {
-    /// `websocket`.
-    WebSocket,
-    /// `xhr_streaming`.
-    XhrStreaming,
-    /// `xhr` (polling).
-    Xhr,
-    /// `eventsource`.
-    EventSource,
-    /// `htmlfile`.
-    HtmlFile,
-}
-
-impl SockJsTransport {
-    /// The transport a receiving request's URL names; `None` for one that opens no session.
-    pub(crate) fn from_url(name: &str) -> Option<SockJsTransport> {
-        Some(match name {
-            "websocket" => SockJsTransport::WebSocket,
-            "xhr_streaming" => SockJsTransport::XhrStreaming,
-            "xhr" => SockJsTransport::Xhr,
-            "eventsource" => SockJsTransport::EventSource,
-            "htmlfile" => SockJsTransport::HtmlFile,
-            _ => return None,
-        })
-    }
-}
-
 impl Transport {
     /// The `transport` field's value.
     pub(crate) fn as_str(self) -> &'static str {
@@ -72,7 +44,7 @@ impl Transport {
             Transport::WebSocket => "websocket",
             Transport::SockJs(SockJsTransport::WebSocket) => "sockjs/websocket",
             Transport::SockJs(SockJsTransport::XhrStreaming) => "sockjs/xhr_streaming",
-            Transport::SockJs(SockJsTransport::Xhr) => "sockjs/xhr",
+            Transport::SockJs(SockJsTransport::XhrPolling) => "sockjs/xhr",
             Transport::SockJs(SockJsTransport::EventSource) => "sockjs/eventsource",
             Transport::SockJs(SockJsTransport::HtmlFile) => "sockjs/htmlfile",
             Transport::Tcp => "tcp",

@@ -69,6 +69,21 @@ fn post_json(addr: SocketAddr, path: &str, json: &str) -> (String, String) {
     )
 }
 
+/// `GET path` on `addr`: the status line and the body.
+fn http_get(addr: SocketAddr, path: &str) -> (String, String) {
+    let mut stream = TcpStream::connect_timeout(&addr, WAIT).expect("connect");
+    stream.set_read_timeout(Some(WAIT)).expect("timeout");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nconnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (
+        head.lines().next().unwrap_or("").to_owned(),
+        body.to_owned(),
+    )
+}
+
 fn reachable(addr: &str) -> bool {
     addr.parse()
         .is_ok_and(|a| TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok())
@@ -133,6 +148,19 @@ fn axum_serves_rest_routes_beside_the_stomp_endpoint() {
             serde_json::from_str(&next_text_of(&mut room).await).unwrap();
         assert_eq!(message["room"], "r1");
         assert_eq!(message["sender"], "anonymous");
+        // The app's own registry holds its counter and the server's metrics, side by side
+        // (scraped while the session is open).
+        let (status, text) = tokio::task::spawn_blocking(move || http_get(addr, "/metrics"))
+            .await
+            .unwrap();
+        assert!(status.contains(" 200"), "{status}");
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines.contains(&"example_announcements_total 1"), "{text}");
+        assert!(lines.contains(&"stomp_sessions_current 1"), "{text}");
+        let chat =
+            r#"stomp_handler_duration_seconds_count{kind="message",mapping="/chat/<room>"} 1"#;
+        assert!(lines.contains(&chat), "{text}");
+        assert!(text.ends_with("# EOF\n"), "{text}");
     });
     let (status, _) = post_json(addr, "/api/announcements", "not json");
     assert!(

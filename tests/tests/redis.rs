@@ -348,3 +348,24 @@ async fn connect_is_refused_while_redis_cannot_be_reached() {
         "{events:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_backplane_shows_as_redis_in_the_metrics() {
+    if !redis_or_skip("the_backplane_shows_as_redis_in_the_metrics") {
+        return;
+    }
+    let instance = Instance::start("M").await;
+    instance.wait_available(true, WAIT).await;
+    let collector = stomp_server::metrics::StompCollector::new(Arc::clone(&instance.stats));
+    let text = stomp_server::metrics::exposition(&collector);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines.contains(&r#"stomp_broker_up{backplane="redis"} 1"#),
+        "{text}"
+    );
+    assert!(
+        lines.contains(&r#"stomp_broker_reconnects_total{backplane="redis"} 0"#),
+        "{text}"
+    );
+    assert!(!text.contains(r#"backplane="relay""#), "{text}");
+}

@@ -81,7 +81,11 @@ async fn invoke(
     invocation: Invocation,
 ) -> Result<(), DispatchError> {
     let descriptor = route.descriptor;
+    let stats = &context.services.stats;
+    let started = stats.handler_started();
     let outcome = (descriptor.thunk)(invocation.clone()).await;
+    let failed = matches!(outcome, Outcome::Failed(_));
+    stats.handler_finished(route.slot, started, failed);
     match outcome {
         Outcome::Nothing => Ok(()),
         Outcome::Reply(reply) => {

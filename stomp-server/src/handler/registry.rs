@@ -13,6 +13,7 @@ use super::descriptor::{
 use super::error::HandlerError;
 use super::invocation::MappingKind;
 use crate::routing::ReplyRoute;
+use crate::stats::MappingLabel;
 
 /// The handlers a server dispatches to.
 ///
@@ -143,6 +144,8 @@ pub(crate) struct Route {
     pub(crate) descriptor: HandlerDescriptor,
     /// Where its replies go, compiled from `descriptor.routing` at start-up.
     pub(crate) reply: ReplyRoute,
+    /// Its registry index: its slot in the per-mapping stats.
+    pub(crate) slot: usize,
 }
 
 /// Routes lookup destinations of one [`MappingKind`] to handlers.
@@ -188,6 +191,8 @@ pub(crate) struct Registry {
     exception_handlers: Vec<ExceptionHandlerDescriptor>,
     /// Where each exception handler's replies go, in the same order.
     exception_replies: Vec<ReplyRoute>,
+    /// Every mapping's kind and pattern, by registry index ([`Route::slot`]).
+    mapping_labels: Vec<MappingLabel>,
 }
 
 impl Registry {
@@ -195,7 +200,7 @@ impl Registry {
     pub(crate) fn build(handlers: &Handlers, separator: char) -> Result<Registry, RegistryError> {
         let mut messages = Vec::new();
         let mut subscriptions = Vec::new();
-        for descriptor in &handlers.mappings {
+        for (slot, descriptor) in handlers.mappings.iter().enumerate() {
             let pattern = DestinationPattern::parse_with_separator(descriptor.pattern, separator)
                 .map_err(|error| RegistryError::InvalidPattern {
                 pattern: descriptor.pattern,
@@ -208,6 +213,7 @@ impl Registry {
                 variable_names,
                 descriptor: *descriptor,
                 reply: compile_reply(&descriptor.routing),
+                slot,
             };
             match descriptor.kind {
                 MappingKind::Message => messages.push(route),
@@ -244,7 +250,13 @@ impl Registry {
             subscriptions: router(subscriptions, "subscribe_mapping")?,
             exception_handlers,
             exception_replies,
+            mapping_labels: handlers.mappings.iter().map(mapping_label).collect(),
         })
+    }
+
+    /// Every mapping's kind and pattern, by registry index, for the per-mapping stats.
+    pub(crate) fn mapping_labels(&self) -> Vec<MappingLabel> {
+        self.mapping_labels.clone()
     }
 
     /// The exception handlers that may handle `error` raised by a handler declared in
@@ -268,6 +280,17 @@ impl Registry {
         self.messages.len() == 0
             && self.subscriptions.len() == 0
             && self.exception_handlers.is_empty()
+    }
+}
+
+/// How the stats name a mapping.
+fn mapping_label(descriptor: &HandlerDescriptor) -> MappingLabel {
+    MappingLabel {
+        kind: match descriptor.kind {
+            MappingKind::Message => "message",
+            MappingKind::Subscribe => "subscribe",
+        },
+        pattern: descriptor.pattern,
     }
 }
 

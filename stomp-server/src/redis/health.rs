@@ -10,7 +10,7 @@ use tokio::sync::Notify;
 
 use crate::broker::BrokerError;
 use crate::event::{Events, SessionEvent};
-use crate::stats::Stats;
+use crate::stats::{Backplane, Stats};
 
 /// One of the backplane's two connections.
 #[derive(Debug, Clone, Copy)]
@@ -87,12 +87,12 @@ impl Health {
         match change {
             None => {
                 tracing::info!(server = %self.server, "Redis backplane connected");
-                self.stats.broker_available(true);
+                self.stats.backplane_available(Backplane::Redis, true);
                 self.events.publish(&SessionEvent::BrokerAvailable);
             }
             Some(reason) => {
                 tracing::warn!(server = %self.server, reason, "Redis backplane unavailable; retrying");
-                self.stats.broker_available(false);
+                self.stats.backplane_available(Backplane::Redis, false);
                 self.events
                     .publish(&SessionEvent::BrokerUnavailable { reason });
             }
@@ -179,6 +179,24 @@ mod tests {
         health.set(Link::Publisher, Ok(()));
         assert_eq!(reported(), Some(true));
         assert_eq!(stats.snapshot().broker_reconnects, 1);
+    }
+
+    #[test]
+    fn the_backplane_reports_its_state_and_reconnects_as_redis() {
+        use crate::stats::BackplaneStats;
+        let (health, stats) = health();
+        let backplanes = || stats.snapshot().backplanes;
+        health.set(Link::Publisher, Ok(()));
+        health.set(Link::Subscriber, Ok(()));
+        health.set(Link::Subscriber, Err("gone".to_owned()));
+        let redis = |available, reconnects| BackplaneStats {
+            backplane: Backplane::Redis,
+            available,
+            reconnects,
+        };
+        assert_eq!(backplanes(), vec![redis(false, 0)]);
+        health.set(Link::Subscriber, Ok(()));
+        assert_eq!(backplanes(), vec![redis(true, 1)]);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use super::connection::{connect, Backlog, BrokerSender, ConnectOptions};
 use super::inbound::ReadAhead;
 use crate::broker::{BrokerError, Pace};
 use crate::event::{Events, SessionEvent};
-use crate::stats::Stats;
+use crate::stats::{Backplane, Stats};
 
 /// State shared by the relay and its system connection task.
 pub(super) struct Shared {
@@ -125,7 +125,7 @@ impl Shared {
         } else {
             tracing::warn!(address = %self.config.address(), reason, "broker relay unavailable; retrying");
         }
-        self.stats.broker_available(available);
+        self.stats.backplane_available(Backplane::Relay, available);
         self.events.publish(&if available {
             SessionEvent::BrokerAvailable
         } else {

@@ -4,6 +4,7 @@ use std::ops::ControlFlow;
 
 use crate::peer::CloseCause;
 use crate::peer::CloseStatus;
+use crate::stats::SessionCloseCause;
 
 /// Why a session ended, for the log and the disconnect event.
 pub(super) enum End {
@@ -41,6 +42,23 @@ impl End {
         }
     }
 
+    /// Why, as counted by [`Stats`](crate::stats::Stats) and the metrics.
+    pub(super) fn cause(&self) -> SessionCloseCause {
+        match self {
+            End::Client("DISCONNECT") => SessionCloseCause::Disconnect,
+            End::Client("connection lost") => SessionCloseCause::ConnectionLost,
+            End::Client(_) => SessionCloseCause::ClientClosed,
+            End::Error(..) => SessionCloseCause::Error,
+            End::HeartBeat => SessionCloseCause::HeartBeat,
+            End::Closed(CloseCause::SendBufferLimit) => SessionCloseCause::SendBufferLimit,
+            End::Closed(CloseCause::SendTimeLimit) => SessionCloseCause::SendTimeLimit,
+            End::Closed(CloseCause::AckBacklog) => SessionCloseCause::AckBacklog,
+            End::Closed(CloseCause::Shutdown) => SessionCloseCause::Shutdown,
+            End::Closed(CloseCause::Ended) => SessionCloseCause::Ended,
+            End::Closed(_) => SessionCloseCause::ConnectionLost,
+        }
+    }
+
     /// The status of the close frame the client gets.
     pub(super) fn close_status(&self) -> CloseStatus {
         match self {
@@ -68,3 +86,50 @@ impl End {
 
 /// What handling a client frame leaves: the session goes on, or ends for this reason.
 pub(super) type Flow = ControlFlow<End>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_end_is_counted_under_its_own_cause() {
+        let error = End::Error("bad".to_owned(), CloseStatus::Protocol);
+        let ends = [
+            (End::Client("DISCONNECT"), SessionCloseCause::Disconnect),
+            (
+                End::Client("connection closed by client"),
+                SessionCloseCause::ClientClosed,
+            ),
+            (
+                End::Client("connection lost"),
+                SessionCloseCause::ConnectionLost,
+            ),
+            (error, SessionCloseCause::Error),
+            (End::HeartBeat, SessionCloseCause::HeartBeat),
+            (
+                End::Closed(CloseCause::SendBufferLimit),
+                SessionCloseCause::SendBufferLimit,
+            ),
+            (
+                End::Closed(CloseCause::SendTimeLimit),
+                SessionCloseCause::SendTimeLimit,
+            ),
+            (
+                End::Closed(CloseCause::AckBacklog),
+                SessionCloseCause::AckBacklog,
+            ),
+            (
+                End::Closed(CloseCause::Shutdown),
+                SessionCloseCause::Shutdown,
+            ),
+            (End::Closed(CloseCause::Ended), SessionCloseCause::Ended),
+            (
+                End::Closed(CloseCause::WriteFailed),
+                SessionCloseCause::ConnectionLost,
+            ),
+        ];
+        for (end, cause) in ends {
+            assert_eq!(end.cause(), cause, "{}", end.reason());
+        }
+    }
+}

@@ -456,6 +456,7 @@ async fn teardown(
     context.broker().session_closed(&session.id);
     context.stats.session_closed();
     context.stats.send_buffer_peak(outbound.peak_bytes());
+    context.stats.session_ended(end.cause());
     let reason = end.reason();
     tracing::debug!(session = %session.id, reason = %crate::log::Escaped(&reason), "session ended");
     context.publish_event(&SessionEvent::Disconnected {

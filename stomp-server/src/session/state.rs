@@ -99,6 +99,7 @@ impl<'a> SessionState<'a> {
     pub(super) fn receipt_id(&self, receipt: Option<&str>) {
         if let Some(receipt) = receipt {
             let reply = Frame::new(Command::Receipt).header(names::RECEIPT_ID, receipt);
+            self.context.stats.receipt_sent();
             self.session
                 .outbound
                 .push_frame(&reply, self.session.version);

@@ -19,7 +19,8 @@ use super::websocket::pump;
 use super::{receive, streaming, xhr};
 use crate::accept::PendingPlace;
 use crate::session::{run_session_from, SessionContext, SessionStart};
-use crate::trace::{SockJsTransport, Transport};
+use crate::stats::SockJsTransport;
+use crate::trace::Transport;
 use crate::web::EndpointContext;
 use crate::web::{
     body, intercept_handshake, is_upgrade, origin_allowed, upgrade, BoxError, ResponseBody,
@@ -35,9 +36,11 @@ async fn sockjs_websocket(
 ) {
     let (session, transport) = SockSession::new(sessions.limits.send_buffer_size);
     let send_time = sessions.limits.send_time;
-    tokio::spawn(run_session_from(
-        transport, sessions, remote, shutdown, start,
-    ));
+    let counted = sessions.stats.sockjs_opened(SockJsTransport::WebSocket);
+    tokio::spawn(async move {
+        let _counted = counted;
+        run_session_from(transport, sessions, remote, shutdown, start).await;
+    });
     pump(ws, session, heartbeat, send_time).await;
 }
 
@@ -176,6 +179,12 @@ where
         place: request.extensions().get::<PendingPlace>().cloned(),
         flushes: request.extensions().get::<Flushes>().cloned(),
         start,
+        transport: match &framing {
+            None => SockJsTransport::XhrPolling,
+            Some(Framing::XhrStreaming) => SockJsTransport::XhrStreaming,
+            Some(Framing::EventSource) => SockJsTransport::EventSource,
+            Some(Framing::HtmlFile { .. }) => SockJsTransport::HtmlFile,
+        },
     };
     match framing {
         Some(framing) => streaming::stream(sockjs, session, client, framing).await,

@@ -13,6 +13,7 @@ use super::service::SockJs;
 use super::session::SockSession;
 use crate::accept::PendingPlace;
 use crate::session::{run_session_from, SessionStart};
+use crate::stats::SockJsTransport;
 use crate::web::{EndpointContext, ResponseBody};
 
 /// Who sent a receiving request, and the place its connection holds among plain ones.
@@ -29,6 +30,8 @@ pub(crate) struct Client {
     pub(crate) flushes: Option<Flushes>,
     /// What the handshake interceptors gave a session this request creates.
     pub(crate) start: SessionStart,
+    /// The transport of this request, counted for a session it creates.
+    pub(crate) transport: SockJsTransport,
 }
 
 impl Client {
@@ -42,7 +45,7 @@ impl Client {
     ) -> Result<Arc<SockSession>, Response<ResponseBody>> {
         let start = std::mem::take(&mut self.start);
         let opener = (Arc::clone(&self.app), self.remote, self.shutdown.clone());
-        session_for(sockjs, id, opener, start)
+        session_for(sockjs, id, opener, (start, self.transport))
             .ok_or_else(|| plain(StatusCode::SERVICE_UNAVAILABLE, "too many sessions"))
     }
 }
@@ -53,7 +56,7 @@ fn session_for(
     sockjs: &Arc<SockJs>,
     id: &str,
     (app, remote, shutdown): (Arc<EndpointContext>, SocketAddr, watch::Receiver<bool>),
-    start: SessionStart,
+    (start, kind): (SessionStart, SockJsTransport),
 ) -> Option<Arc<SockSession>> {
     if let Some(session) = sockjs.session(id) {
         return Some(session);
@@ -67,9 +70,10 @@ fn session_for(
     if let Some(existing) = sockjs.register(id, &session) {
         return Some(existing);
     }
+    let counted = app.sessions.stats.sockjs_opened(kind);
     tokio::spawn(async move {
         // Held until the session ends, whether or not it ever sends CONNECT.
-        let _slot = slot;
+        let (_slot, _counted) = (slot, counted);
         let context = Arc::clone(&app.sessions);
         run_session_from(transport, context, remote, shutdown, start).await;
     });

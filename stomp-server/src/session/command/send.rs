@@ -108,6 +108,7 @@ impl SendRequest {
             message,
             frame.get(names::TRANSACTION),
         )?;
+        state.context.stats.published();
         state.context.stats.delivered(delivered);
         Ok(())
     }
