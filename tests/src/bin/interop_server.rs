@@ -28,6 +28,8 @@
 //! - Logs to stderr, filtered by `RUST_LOG` (default `stomp_server=info`).
 //! - With `STOMP_REDIS_URL` set (`redis://127.0.0.1:6379`), the simple broker joins the
 //!   Redis backplane there: several instances share their topics (see BENCHMARKS.md).
+//! - With `STOMP_METRICS=on`, Prometheus metrics are served at `/metrics` (and handlers
+//!   timed): the benchmarks compare it with metrics off, the default here.
 
 use std::io::{Read as _, Write as _};
 
@@ -270,6 +272,9 @@ async fn main() -> std::process::ExitCode {
     };
     if let Ok(url) = std::env::var("STOMP_REDIS_URL") {
         builder = builder.redis_backplane(RedisConfig::default().with_url(url));
+    }
+    if std::env::var("STOMP_METRICS").is_ok_and(|value| value == "on") {
+        builder = builder.metrics_endpoint("/metrics");
     }
     let mut server = match builder
         .endpoint("/ws")
