@@ -2,15 +2,19 @@
 //! while they run (the server's own, and an application's inside a handler) says which
 //! session, user, client address, transport, mapping and destination it is about.
 //!
-//! - `stomp_session` (one per STOMP session, from its first byte to its teardown, its writer
-//!   task included): `session`, `user` (empty until `CONNECT` makes the user known),
-//!   `remote`, `transport`.
+//! - `stomp_session` (one per STOMP session, from its first byte to its teardown; its writer
+//!   task logs in it without running in it): `session`, `user` (empty until `CONNECT` makes
+//!   the user known), `remote`, `transport`.
 //! - `websocket_session` (one per raw WebSocket session): the same four fields.
 //! - `stomp_handler` (one per handler call, inside its session's span, the exception
 //!   handlers it reaches and the messages it sends included): `mapping` (the pattern as
 //!   written, `/chat/{room}`), `destination` (the one the frame named).
 //!
-//! The spans are at INFO, so an `info` filter keeps them; they print nothing by themselves.
+//! The session spans are at INFO, so an `info` filter keeps them; the handler span is at
+//! DEBUG (`stomp_server::trace=debug` adds it), as tower-http's per-request span is: at
+//! INFO, the fmt subscriber formatted its two fields into a new string for every message,
+//! which cost a fifth of the server's CPU per delivery in the chat benchmark
+//! (BENCHMARKS.md). Spans print nothing by themselves.
 //! Fields are recorded as values (`%`), never formatted here: a subscriber that does not
 //! record them pays nothing for them. Client-controlled text (user names, destinations) is
 //! recorded through [`Escaped`], like every log line.
@@ -90,7 +94,8 @@ pub(crate) fn record_user(span: &Span, user: Option<&Principal>) {
 
 /// The span of one handler call: `mapping` as written, `destination` as the client sent it.
 pub(crate) fn handler_span(mapping: &'static str, destination: &str) -> Span {
-    tracing::info_span!(
+    // DEBUG, not INFO: see the module doc for what it cost at INFO.
+    tracing::debug_span!(
         "stomp_handler",
         mapping = mapping,
         destination = %Escaped(destination),

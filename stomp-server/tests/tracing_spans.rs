@@ -1,7 +1,8 @@
 //! The `tracing` spans a session and a handler call run in: an application's own log line
 //! inside a handler (sync, async, exception handler, subscribe mapping, and the template's
 //! sends from it) carries the session's id, user, client address and transport and the
-//! handler's mapping and destination, under an `info` filter; raw WebSocket sessions and
+//! handler's mapping and destination (`info,stomp_server::trace=debug`; under plain `info`
+//! the session's fields only); raw WebSocket sessions and
 //! STOMP over TCP have their span too; and `info` stays quiet under load.
 //!
 //! Each test captures its own thread's events (a current-thread runtime runs the server
@@ -160,7 +161,7 @@ fn traced_server() -> StompServerBuilder {
 #[tokio::test]
 async fn log_lines_in_every_kind_of_handler_carry_the_session_and_the_handler() {
     let log = Log::default();
-    let _guard = log.install_info();
+    let _guard = log.install_info_and_handler_spans();
     let server = TestServer::start(traced_server()).await;
     let alice = connect_from(&server, "alice", loopback(2)).await;
     let expected = Expected {
@@ -245,7 +246,7 @@ async fn log_lines_in_every_kind_of_handler_carry_the_session_and_the_handler() 
 #[tokio::test]
 async fn the_user_a_handshake_interceptor_names_is_on_the_span() {
     let log = Log::default();
-    let _guard = log.install_info();
+    let _guard = log.install_info_and_handler_spans();
     let builder = StompServer::builder().handshake_interceptor(user_from_query);
     let server = TestServer::start(builder).await;
     let carol = StompClient::new()
@@ -272,7 +273,7 @@ async fn the_user_a_handshake_interceptor_names_is_on_the_span() {
 #[tokio::test]
 async fn a_stomp_over_tcp_session_names_its_transport() {
     let log = Log::default();
-    let _guard = log.install_info();
+    let _guard = log.install_info_and_handler_spans();
     let mut server = traced_server()
         .stomp_tcp("127.0.0.1:0")
         .stats_log_interval(None)
@@ -315,7 +316,7 @@ async fn a_stomp_over_tcp_session_names_its_transport() {
 #[tokio::test]
 async fn a_sockjs_session_names_its_sockjs_transport() {
     let log = Log::default();
-    let _guard = log.install_info();
+    let _guard = log.install_info_and_handler_spans();
     let server = TestServer::start(traced_server().with_sockjs()).await;
     let port = server.port;
     let mut stream = Stream::open(port, "/ws/000/traced/xhr_streaming").await;
@@ -365,7 +366,7 @@ impl WebSocketHandler for Logging {
 #[tokio::test]
 async fn a_raw_websocket_session_has_its_span() {
     let log = Log::default();
-    let _guard = log.install_info();
+    let _guard = log.install_info_and_handler_spans();
     let builder = StompServer::builder()
         .raw_endpoint("/raw", Logging)
         .handshake_interceptor(user_from_query);
@@ -444,6 +445,28 @@ async fn load(server: &TestServer, log: &Log, sessions: usize, messages: usize) 
         .collect()
 }
 
+/// The handler span is at DEBUG (each one costs the fmt subscriber a formatted string per
+/// message, a fifth of the chat benchmark's CPU per delivery at INFO): under a plain
+/// `info` filter a handler's line carries its session's span only.
+#[tokio::test]
+async fn under_info_a_handler_line_carries_its_session_span_and_no_handler_span() {
+    let log = Log::default();
+    let _guard = log.install_info();
+    let server = TestServer::start(traced_server()).await;
+    let bob = connect_from(&server, "bob", loopback(4)).await;
+    let expected = Expected {
+        session: bob.session_id().expect("a session id"),
+        user: "bob",
+        ip: loopback(4),
+        transport: "websocket",
+    };
+    send_with_receipt(&bob, "/app/trace/sync/lobby").await;
+    let event = log.only("in the sync handler");
+    assert_eq!(event.span_names(), ["stomp_session"], "{event:#?}");
+    assert_session(&event, "stomp_session", &expected);
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn info_is_quiet_under_load() {
     let log = Log::default();
@@ -499,7 +522,7 @@ async fn a_filter_on_the_user_field_shows_that_user_s_debug_lines_only() {
 #[tokio::test]
 async fn a_handler_error_repeated_by_a_client_is_warned_about_now_and_then() {
     let log = Log::default();
-    let _guard = log.install_info();
+    let _guard = log.install_info_and_handler_spans();
     let builder = traced_server().unhandled_errors(stomp_server::config::UnhandledErrors::LogOnly);
     let server = TestServer::start(builder).await;
     let session = server.connect("mallory").await;

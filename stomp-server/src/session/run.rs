@@ -323,9 +323,15 @@ where
     outbound.push_frame(&accepted.connected, accepted.version);
     let heartbeat = accepted.heartbeat.send_every;
     let send_time = context.limits.send_time;
-    let writing = run_writer(sink, rx, outbound.clone(), heartbeat, send_time);
-    // The writer logs in the session's span too.
-    let writer = WriterTask(tokio::spawn(writing.in_current_span()));
+    let writing = run_writer(
+        sink,
+        rx,
+        outbound.clone(),
+        heartbeat,
+        send_time,
+        Span::current(),
+    );
+    let writer = WriterTask(tokio::spawn(writing));
     context.publish_event(&SessionEvent::Connected {
         session: id.clone(),
         principal: principal.clone(),

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use futures_util::{Sink, SinkExt};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
+use tracing::Span;
 
 use super::close::close_with;
 use super::split::{WriteHalf, Written};
@@ -21,7 +22,9 @@ use crate::peer::Receiver;
 use crate::peer::{CloseCause, Outbound};
 
 /// Runs until a `Close` item arrives, a write fails or is too slow, or the session task
-/// aborts it.
+/// aborts it. Its one log line is written in `span`, the session's; the task does not run
+/// in it: entering and leaving a span on every wake-up, once per batch of deliveries, cost
+/// a fifth of the server's CPU per delivery in the chat benchmark (BENCHMARKS.md).
 ///
 /// Not an `async fn`: one would keep its arguments beside the [`SessionOutgoing`] made of
 /// them, and every session's writer task would carry both.
@@ -31,6 +34,7 @@ pub(crate) fn run_writer<T>(
     outbound: Outbound,
     heartbeat: Option<Duration>,
     send_time: Duration,
+    span: Span,
 ) -> impl Future<Output = ()> + Send
 where
     T: Sink<WsMessage, Error = WsError> + Unpin + Send,
@@ -49,7 +53,7 @@ where
             // The queue's receiver never ends by itself: the session aborts the writer.
             WriterEnd::Drained => false,
             WriterEnd::Failed(error) => {
-                tracing::debug!(%error, "websocket write failed");
+                span.in_scope(|| tracing::debug!(%error, "websocket write failed"));
                 out.outbound.close(CloseCause::WriteFailed);
                 false
             }

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use tokio::time::{timeout, Instant};
 use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
-use tracing::Instrument;
+use tracing::{Instrument, Span};
 
 use super::endpoint::{RawContext, RawEndpoint};
 use super::message::{BinaryMessage, CloseStatus, TextMessage, TransportError};
@@ -135,8 +135,8 @@ async fn run<T>(
         template: context.template.clone(),
         sessions: context.sessions.clone(),
     });
-    let writing = run_writer(sink, rx, outbound, None, limits.send_time);
-    let mut writer = WriterTask(tokio::spawn(writing.in_current_span()));
+    let writing = run_writer(sink, rx, outbound, None, limits.send_time, Span::current());
+    let mut writer = WriterTask(tokio::spawn(writing));
     context.sessions.add(&session);
     context.stats.raw_session_opened();
     let registration = Registration {

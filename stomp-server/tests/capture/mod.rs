@@ -72,6 +72,12 @@ impl Log {
         tracing::subscriber::set_default(subscriber)
     }
 
+    /// Captures this thread's events at INFO and above with the handler spans too, which
+    /// are at DEBUG: `RUST_LOG=info,stomp_server::trace=debug`.
+    pub(crate) fn install_info_and_handler_spans(&self) -> tracing::subscriber::DefaultGuard {
+        self.install_filtered("info,stomp_server::trace=debug")
+    }
+
     /// Captures this thread's events that `directives` (an `EnvFilter`, as `RUST_LOG`
     /// would give it) keeps, until the guard is dropped.
     pub(crate) fn install_filtered(&self, directives: &str) -> tracing::subscriber::DefaultGuard {
