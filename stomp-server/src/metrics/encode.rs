@@ -275,7 +275,7 @@ fn histogram(
 }
 
 /// Writes `histogram`'s buckets (each bound and the sum divided by `per_unit`: a division
-/// of whole numbers rounds to the nearest `f64`, so `le="0.00005"` stays short) to `metric`.
+/// of whole numbers rounds to the nearest `f64`, so `le="0.000005"` stays short) to `metric`.
 fn encode_histogram(
     mut metric: prometheus_client::encoding::MetricEncoder<'_>,
     histogram: &Histogram,
