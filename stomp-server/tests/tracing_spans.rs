@@ -506,7 +506,17 @@ async fn a_filter_on_the_user_field_shows_that_user_s_debug_lines_only() {
     send_with_receipt(&bob, "/app/trace/silent/2").await;
     alice.disconnect().await.expect("disconnect");
     bob.disconnect().await.expect("disconnect");
-    // Every session has ended (and logged its end) once the server stopped.
+    // A session's end is logged in the same step that takes it off `sessions_current`; the
+    // client's DISCONNECT returns at the RECEIPT, before that step (which a loaded machine
+    // may reach after the server's shutdown returned).
+    let ended = async {
+        while server.stats.snapshot().sessions_current > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(WAIT, ended)
+        .await
+        .expect("both sessions end");
     server.shutdown().await;
     // The user is recorded once CONNECT is accepted: the filter applies from then on (the
     // span is entered again), here to the DEBUG line of the session's end.

@@ -15,9 +15,12 @@
 //! the SockJS HTTP transports (`xhr`, `xhr_streaming`) answer requests instead: they hand a
 //! session's frames to the HTTP response being written.
 
+mod delegate;
 mod heartbeat;
 mod transport;
 mod writer;
+
+pub(crate) use delegate::delegate_io;
 
 pub(crate) use heartbeat::ReadWindow;
 pub(crate) use transport::{ByteStream, Messages, PeerClose, ReadTransport, Received};
