@@ -396,6 +396,12 @@ impl StompServerBuilder {
     /// Serves the server's metrics at `path` (for example `/metrics`) on its own HTTP
     /// listener, as Prometheus/OpenMetrics text (see the [`metrics`](crate::metrics) module
     /// for the names), and measures handler durations. Without it there is no such route.
+    ///
+    /// The route answers anyone who can reach the listener, as Spring Boot's actuator does
+    /// once exposed. The exposition names no session or user (its labels are commands,
+    /// causes, transports and the mappings as declared), but a server that faces the internet
+    /// should keep it from the public: a path the proxy in front does not forward, or
+    /// [`Server::register_metrics`] into a registry served on an internal port instead.
     #[cfg(feature = "metrics")]
     #[must_use]
     pub fn metrics_endpoint(mut self, path: &str) -> Self {
