@@ -260,6 +260,8 @@ async fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
+        // Colours for a terminal only: not as escape codes into a log file.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
     let options = match parse_args(std::env::args().skip(1), |key| std::env::var(key).ok()) {
         Ok(Some(options)) => options,
