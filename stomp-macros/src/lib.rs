@@ -61,7 +61,7 @@ use attr_kind::AttrKind;
 /// On an inline module, it is a prefix for every mapping inside (Spring's class-level
 /// `@MessageMapping`).
 ///
-/// ```ignore
+/// ```
 /// use stomp_server::{message_mapping, send_to, Payload, Principal};
 ///
 /// #[message_mapping("/chat")]
@@ -74,6 +74,7 @@ use attr_kind::AttrKind;
 ///         format!("{room}: {}: {text}", user.name())
 ///     }
 /// }
+/// # fn main() {}
 /// ```
 #[proc_macro_attribute]
 pub fn message_mapping(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -88,13 +89,22 @@ pub fn message_mapping(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// Parameters and patterns work as for [`macro@message_mapping`].
 ///
-/// ```ignore
+/// ```
 /// use stomp_server::{subscribe_mapping, State};
+/// # #[derive(serde::Serialize)]
+/// # struct ChatMessage { text: String }
+/// # struct Rooms;
+/// # impl Rooms {
+/// #     fn history(&self, room: &str) -> Vec<ChatMessage> {
+/// #         vec![ChatMessage { text: format!("welcome to {room}") }]
+/// #     }
+/// # }
 ///
 /// #[subscribe_mapping("/chat/<room>/history")]
 /// fn history(room: String, rooms: State<Rooms>) -> Vec<ChatMessage> {
 ///     rooms.history(&room)
 /// }
+/// # fn main() {}
 /// ```
 #[proc_macro_attribute]
 pub fn subscribe_mapping(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -109,12 +119,15 @@ pub fn subscribe_mapping(args: TokenStream, item: TokenStream) -> TokenStream {
 /// Goes with `#[message_mapping]`, `#[subscribe_mapping]` or `#[message_exception_handler]`
 /// on the same function, above or below it.
 ///
-/// ```ignore
+/// ```
+/// use stomp_server::{message_mapping, send_to, Payload};
+///
 /// #[message_mapping("/chat/<room>")]
 /// #[send_to("/topic/chat/<room>", "/topic/activity")]
 /// fn post(room: String, Payload(text): Payload<String>) -> String {
-///     text
+///     format!("{room}: {text}")
 /// }
+/// # fn main() {}
 /// ```
 #[proc_macro_attribute]
 pub fn send_to(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -133,12 +146,21 @@ pub fn send_to(args: TokenStream, item: TokenStream) -> TokenStream {
 /// Goes with `#[message_mapping]`, `#[subscribe_mapping]` or `#[message_exception_handler]`
 /// on the same function, above or below it.
 ///
-/// ```ignore
+/// ```
+/// use stomp_server::{message_exception_handler, send_to_user};
+/// # #[derive(Debug)]
+/// # struct ChatError;
+/// # impl std::fmt::Display for ChatError {
+/// #     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("no such room") }
+/// # }
+/// # impl std::error::Error for ChatError {}
+///
 /// #[message_exception_handler]
 /// #[send_to_user("/queue/errors", broadcast = false)]
 /// fn on_chat_error(error: ChatError) -> String {
 ///     error.to_string()
 /// }
+/// # fn main() {}
 /// ```
 #[proc_macro_attribute]
 pub fn send_to_user(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -156,12 +178,21 @@ pub fn send_to_user(args: TokenStream, item: TokenStream) -> TokenStream {
 /// handler are tried first, then `#[message_exception_handler(global)]` ones (Spring's
 /// `@ControllerAdvice`). The return value is routed like a handler's.
 ///
-/// ```ignore
+/// ```
+/// use stomp_server::{message_exception_handler, send_to_user, Principal};
+/// # #[derive(Debug)]
+/// # struct ChatError;
+/// # impl std::fmt::Display for ChatError {
+/// #     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("no such room") }
+/// # }
+/// # impl std::error::Error for ChatError {}
+///
 /// #[message_exception_handler(global)]
 /// #[send_to_user("/queue/errors", broadcast = false)]
 /// fn on_error(error: ChatError, user: Principal) -> String {
 ///     format!("sorry {}: {error}", user.name())
 /// }
+/// # fn main() {}
 /// ```
 #[proc_macro_attribute]
 pub fn message_exception_handler(args: TokenStream, item: TokenStream) -> TokenStream {
