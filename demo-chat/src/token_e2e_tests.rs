@@ -28,7 +28,9 @@ struct Demo {
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
-async fn start(token_ttl: u64) -> Demo {
+/// The demo in secure mode, accounts in memory and tokens from `/login` valid `token_ttl`
+/// seconds, with its token signer.
+fn secure_demo(token_ttl: u64) -> (stomp_server::Server, Auth) {
     let auth = Auth::jwt_in_memory(SECRET).with_token_ttl(token_ttl);
     let server = crate::build_server(
         auth.clone(),
@@ -37,6 +39,11 @@ async fn start(token_ttl: u64) -> Demo {
         crate::Listeners::default(),
     )
     .unwrap();
+    (server, auth)
+}
+
+async fn start(token_ttl: u64) -> Demo {
+    let (server, auth) = secure_demo(token_ttl);
     let listener = server.bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -144,14 +151,7 @@ fn unsigned(name: &str) -> String {
 /// The demo in secure mode (accounts in memory, tokens from `/login` valid `token_ttl`
 /// seconds) under the test harness, and its token signer.
 fn in_memory(token_ttl: u64) -> (TestServer, Auth) {
-    let auth = Auth::jwt_in_memory(SECRET).with_token_ttl(token_ttl);
-    let server = crate::build_server(
-        auth.clone(),
-        &crate::Broker::Embedded,
-        Rooms::new(),
-        crate::Listeners::default(),
-    )
-    .unwrap();
+    let (server, auth) = secure_demo(token_ttl);
     (TestServer::new(server).with_timeout(WAIT), auth)
 }
 

@@ -14,7 +14,7 @@ use futures_util::SinkExt;
 use raw::{raw, read_text};
 use stomp_server::config::{BrokerConfig, UnhandledErrors};
 use stomp_server::handler::Handlers;
-use stomp_server::stats::{SessionCloseCause, StatsSnapshot};
+use stomp_server::stats::{MappingStats, SessionCloseCause, StatsSnapshot};
 use stomp_server::{message_mapping, Command, Frame, StompServerBuilder};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
@@ -242,13 +242,7 @@ async fn handler_durations_and_errors_are_counted_per_mapping() {
         r#"stomp_handler_duration_seconds_bucket{le="+Inf",kind="message",mapping="/metrics/ok"}"#;
     assert_eq!(value(&text, infinite), 5);
     let stats = server.stats.snapshot();
-    let mapping = |pattern| {
-        stats
-            .mappings
-            .iter()
-            .find(|m| m.pattern == pattern)
-            .unwrap()
-    };
+    let mapping = |pattern| mapping_stats(&stats, pattern);
     assert_eq!(mapping("/metrics/ok").duration_nanos.count(), 5);
     assert_eq!(mapping("/metrics/fail").errors, 2);
 }
@@ -343,15 +337,18 @@ async fn without_metrics_there_is_no_endpoint_and_handlers_are_not_timed() {
         session.send_with_receipt(frame).await.unwrap();
     }
     let stats = server.stats.snapshot();
-    let mapping = |pattern| {
-        stats
-            .mappings
-            .iter()
-            .find(|m| m.pattern == pattern)
-            .unwrap()
-    };
+    let mapping = |pattern| mapping_stats(&stats, pattern);
     assert_eq!(mapping("/metrics/ok").duration_nanos.count(), 0);
     assert_eq!(mapping("/metrics/fail").duration_nanos.count(), 0);
     // Errors are plain counters: kept either way.
     assert_eq!(mapping("/metrics/fail").errors, 1);
+}
+
+/// The counters of the mapping declared as `pattern`.
+fn mapping_stats<'a>(stats: &'a StatsSnapshot, pattern: &str) -> &'a MappingStats {
+    stats
+        .mappings
+        .iter()
+        .find(|m| m.pattern == pattern)
+        .unwrap_or_else(|| panic!("no mapping {pattern}"))
 }

@@ -6,57 +6,15 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
+use common::tcp::TcpServer;
 use common::{no_handlers, WAIT};
 use stomp_server::client::StompClient;
 use stomp_server::config::Limits;
-use stomp_server::stats::Stats;
-use stomp_server::StompServerBuilder;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
-
-/// A server with a STOMP-over-TCP endpoint on a free port, and its WebSocket endpoint.
-struct TcpServer {
-    tcp: SocketAddr,
-    ws_port: u16,
-    stats: std::sync::Arc<Stats>,
-    template: stomp_server::Template,
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl TcpServer {
-    async fn start(builder: StompServerBuilder) -> TcpServer {
-        let mut server = builder
-            .stomp_tcp("127.0.0.1:0")
-            .stats_log_interval(None)
-            .build()
-            .expect("builds");
-        let tcp = server
-            .bind_stomp_tcp()
-            .await
-            .expect("bind")
-            .expect("asked for");
-        let listener = server.bind("127.0.0.1:0").await.expect("bind");
-        let ws_port = listener.local_addr().expect("addr").port();
-        let (stats, template) = (server.stats(), server.template());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(server.run(listener, async move {
-            let _ = stopped.await;
-        }));
-        TcpServer {
-            tcp,
-            ws_port,
-            stats,
-            template,
-            stop,
-            task,
-        }
-    }
-}
 
 /// A raw STOMP-over-TCP client: what it has read and not yet taken as a frame.
 struct Raw {

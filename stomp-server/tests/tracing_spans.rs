@@ -16,6 +16,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use capture::{Captured, Log};
 use common::sockjs::{messages, xhr_send, Stream};
+use common::tcp::TcpServer;
 use common::{login_interceptor, next_body, TestServer, WAIT};
 use futures_util::{SinkExt, StreamExt};
 use stomp_server::client::{StompClient, StompSession};
@@ -274,25 +275,11 @@ async fn the_user_a_handshake_interceptor_names_is_on_the_span() {
 async fn a_stomp_over_tcp_session_names_its_transport() {
     let log = Log::default();
     let _guard = log.install_info_and_handler_spans();
-    let mut server = traced_server()
-        .stomp_tcp("127.0.0.1:0")
-        .stats_log_interval(None)
-        .build()
-        .expect("builds");
-    let tcp = server
-        .bind_stomp_tcp()
-        .await
-        .expect("bind")
-        .expect("asked for");
-    let listener = server.bind("127.0.0.1:0").await.expect("bind");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(server.run(listener, async move {
-        let _ = stopped.await;
-    }));
+    let server = TcpServer::start(traced_server()).await;
     let dave = StompClient::new()
         .login("dave", "")
         .bind_addr(loopback(4))
-        .connect(&format!("tcp://{tcp}"))
+        .connect(&format!("tcp://{}", server.tcp))
         .await
         .expect("connect");
     send_with_receipt(&dave, "/app/trace/sync/cellar").await;
@@ -309,8 +296,8 @@ async fn a_stomp_over_tcp_session_names_its_transport() {
         "/trace/sync/{room}",
         "/app/trace/sync/cellar",
     );
-    let _ = stop.send(());
-    let _ = tokio::time::timeout(WAIT, task).await;
+    let _ = server.stop.send(());
+    let _ = tokio::time::timeout(WAIT, server.task).await;
 }
 
 #[tokio::test]

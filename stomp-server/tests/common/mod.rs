@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 pub(crate) mod sockjs;
+pub(crate) mod tcp;
 
 use stomp_server::client::{ClientError, StompClient, StompSession, Subscription};
 use stomp_server::Frame;
