@@ -94,21 +94,21 @@ impl Drop for ExpiryClose {
 }
 
 /// Runs one raw session until it ends, in its `websocket_session` span. Never panics on
-/// client input; a handler's panic closes the session with 1011.
-pub(crate) async fn run_raw_session<T>(
+/// client input; a handler's panic closes the session with 1011. Not an `async fn`, for
+/// the reason `run_session_from` is not.
+pub(crate) fn run_raw_session<T>(
     transport: T,
     endpoint: Arc<RawEndpoint>,
     (uri, remote, start): (http::Uri, SocketAddr, SessionStart),
     shutdown: watch::Receiver<bool>,
-) where
+) -> impl std::future::Future<Output = ()> + Send
+where
     T: Stream<Item = Result<WsMessage, WsError>> + Sink<WsMessage, Error = WsError>,
     T: Send + Unpin + 'static,
 {
     let id = crate::session::new_session_id();
     let span = raw_session_span(&id, start.principal.as_ref(), remote);
-    run(transport, endpoint, (id, uri, remote, start), shutdown)
-        .instrument(span)
-        .await;
+    run(transport, endpoint, (id, uri, remote, start), shutdown).instrument(span)
 }
 
 /// [`run_raw_session`], inside the session's span.
