@@ -2,6 +2,7 @@
 //! for tests that check what an application's log lines carry. Installed per test thread
 //! (`tracing::subscriber::set_default`) on a current-thread runtime, so that tests of one
 //! binary run in parallel without seeing each other's events.
+#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -69,7 +70,11 @@ impl Log {
     pub(crate) fn install_info(&self) -> tracing::subscriber::DefaultGuard {
         let layer = CaptureLayer(self.clone()).with_filter(LevelFilter::INFO);
         let subscriber = tracing_subscriber::registry().with(layer);
-        tracing::subscriber::set_default(subscriber)
+        let guard = tracing::subscriber::set_default(subscriber);
+        // Callsites another test's thread registered while this subscriber was being set
+        // may have cached that subscriber's interest alone ("never" for DEBUG): ask again.
+        tracing::callsite::rebuild_interest_cache();
+        guard
     }
 
     /// Captures this thread's events at INFO and above with the handler spans too, which
@@ -81,10 +86,18 @@ impl Log {
     /// Captures this thread's events that `directives` (an `EnvFilter`, as `RUST_LOG`
     /// would give it) keeps, until the guard is dropped.
     pub(crate) fn install_filtered(&self, directives: &str) -> tracing::subscriber::DefaultGuard {
+        // The filter as the subscriber's own layer, as `fmt().with_env_filter(..)` sets it
+        // (a per-layer filter with span-field directives lost every event now and then when
+        // other tests' subscribers ran on other threads).
         let filter = tracing_subscriber::EnvFilter::new(directives);
-        let layer = CaptureLayer(self.clone()).with_filter(filter);
-        let subscriber = tracing_subscriber::registry().with(layer);
-        tracing::subscriber::set_default(subscriber)
+        let subscriber = tracing_subscriber::registry()
+            .with(filter)
+            .with(CaptureLayer(self.clone()));
+        let guard = tracing::subscriber::set_default(subscriber);
+        // Callsites another test's thread registered while this subscriber was being set
+        // may have cached that subscriber's interest alone ("never" for DEBUG): ask again.
+        tracing::callsite::rebuild_interest_cache();
+        guard
     }
 
     /// A copy of the events captured so far.
